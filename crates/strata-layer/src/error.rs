@@ -1,0 +1,75 @@
+//! Errors of the layer crate.
+
+use std::io;
+use std::path::PathBuf;
+
+use strata_spec::{Compression, Digest};
+
+/// Errors of `strata-layer`. Every variant names the layer and, where there is one,
+/// the entry or path involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error on a path of the target tree (or of a source tree).
+    #[error("{op} {path}: {source}", path = path.display())]
+    Io {
+        /// What was being done (`create`, `read`, `rename`...).
+        op: &'static str,
+        /// The path, relative to the root where there is one.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A layer entry that would reach outside the root, or is otherwise hostile.
+    #[error("layer {layer}: unsafe entry {entry:?}: {reason}")]
+    UnsafeEntry {
+        /// The layer (its digest or position).
+        layer: String,
+        /// The entry name as it appears in the tar.
+        entry: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A tar stream that does not parse, or an entry strata cannot represent.
+    #[error("layer {layer}: invalid tar{}: {reason}", entry.as_ref().map(|e| format!(" at entry {e:?}")).unwrap_or_default())]
+    InvalidTar {
+        /// The layer.
+        layer: String,
+        /// The entry, when the problem is with one.
+        entry: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The uncompressed layer does not hash to the diff_id the config names.
+    #[error("layer {layer}: diff_id mismatch: config says {expected}, content is {actual}")]
+    DiffIdMismatch {
+        /// The layer.
+        layer: String,
+        /// From the image config.
+        expected: Digest,
+        /// Computed.
+        actual: Digest,
+    },
+    /// The media type says one compression and the bytes another.
+    #[error("layer {layer}: media type says {declared} compression but the blob is {detected}")]
+    CompressionMismatch {
+        /// The layer.
+        layer: String,
+        /// From the media type.
+        declared: Compression,
+        /// From the magic bytes.
+        detected: Compression,
+    },
+    /// A compression strata was built without (the `zstd` feature).
+    #[error("layer {layer}: {compression} support is not compiled in")]
+    UnsupportedCompression {
+        /// The layer.
+        layer: String,
+        /// The compression.
+        compression: Compression,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
