@@ -45,7 +45,7 @@ proptest! {
         config_extra in prop::collection::btree_map("[A-Z][a-z]{1,6}X", json_value(), 0..3),
     ) {
         let mut config = Map::new();
-        config.insert("Cmd".into(), cmd.map(|c| Value::from(c)).unwrap_or(Value::Null));
+        config.insert("Cmd".into(), cmd.map(Value::from).unwrap_or(Value::Null));
         if null_user { config.insert("User".into(), Value::Null); }
         for (k, v) in config_extra { config.insert(k, v); }
         let mut doc = Map::new();
