@@ -83,8 +83,9 @@ macro_rules! json_object {
             $( $(#[$fmeta])* pub $field: json_object!(@ty $kind $ty), )*
             /// Fields strata does not model, kept verbatim.
             pub extra: serde_json::Map<String, serde_json::Value>,
-            /// Typed fields that were an explicit `null` in the input.
-            pub(crate) nulls: std::collections::BTreeSet<&'static str>,
+            /// JSON keys of typed fields that were an explicit `null` in the input: written
+            /// back as `null` while the field stays `None`, so output matches input.
+            pub nulls: std::collections::BTreeSet<&'static str>,
         }
 
         impl $name {
