@@ -1,0 +1,3 @@
+//! strata-image: the image model (under construction).
+
+pub mod inspect;
