@@ -1,0 +1,1 @@
+//! Interop with umoci, skopeo and oci-image-tool.
