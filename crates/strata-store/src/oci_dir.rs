@@ -398,6 +398,10 @@ impl Sink for OciSink {
     fn location(&self) -> PathBuf {
         self.tmp.path().to_path_buf()
     }
+
+    fn wants_pipeline(&self) -> bool {
+        true
+    }
 }
 
 impl BlobStore for OciDir {

@@ -265,3 +265,39 @@ fn usable_as_trait_objects() {
         assert_eq!(w2.commit(Expected::none()).unwrap().digest, Digest::sha256_of(b"threaded"));
     }
 }
+
+#[test]
+fn large_blobs_written_on_a_second_thread_are_exact() {
+    // Past 16 MiB the file writes move to a writer thread: the bytes, the digest, the
+    // failure cases and the clean-up on drop must be the same as on the direct path.
+    let dir = tempfile::tempdir().unwrap();
+    let store = OciDir::create(dir.path().join("l")).unwrap();
+    let tmp = dir.path().join("l/.strata/tmp");
+    let data: Vec<u8> = (0..40u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let digest = Digest::sha256_of(&data);
+
+    // Odd chunk sizes straddle the pipeline's buffers.
+    let mut w = store.begin_write().unwrap();
+    for chunk in data.chunks(3 << 20 | 17) {
+        w.write_all(chunk).unwrap();
+    }
+    let info = w.commit(Expected { digest: Some(digest.clone()), size: Some(data.len() as u64) }).unwrap();
+    assert_eq!(info.digest, digest);
+    assert_eq!(std::fs::read(store.blob_path(&digest)).unwrap(), data);
+    store.delete(&digest).unwrap();
+
+    // A mismatch after pipelining leaves no blob and no temp file.
+    let mut w = store.begin_write().unwrap();
+    w.write_all(&data).unwrap();
+    let e = w.commit(Expected::digest(Digest::sha256_of(b"x"))).unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }));
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+
+    // Dropped mid-way: the temp file is gone when drop returns.
+    let mut w = store.begin_write().unwrap();
+    w.write_all(&data[..30 << 20]).unwrap();
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1);
+    drop(w);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
