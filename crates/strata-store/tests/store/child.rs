@@ -91,6 +91,18 @@ fn child_main() {
                 n += 1;
             }
         }
+        // Hold a lease over untagged blobs until told to go on, then tag them.
+        "lease-holder" => {
+            let lease = store.lease().unwrap();
+            let img = write_image(&store, "leased by a child");
+            std::fs::write(marker(&layout, id), b"").unwrap();
+            let go = layout.parent().unwrap().join("go");
+            while !go.exists() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            store.set_ref("leased", &img.manifest).unwrap();
+            drop(lease);
+        }
         other => panic!("unknown child mode {other}"),
     }
 }

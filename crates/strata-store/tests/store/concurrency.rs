@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use strata_store::{BlobStore, GcOptions, OciDir, Store};
 
-use crate::child::{TAGS_PER_CHILD, spawn, tag_name};
+use crate::child::{TAGS_PER_CHILD, marker, spawn, tag_name, wait_for};
 use crate::common::write_image;
 
 const CHILDREN: usize = 8;
@@ -62,4 +62,27 @@ fn eight_processes_tagging_while_gc_runs_lose_nothing() {
     }
     assert!(gc_runs >= 2, "GC ran only {gc_runs} times");
     eprintln!("GC ran {gc_runs} times while the taggers worked");
+}
+
+#[test]
+fn gc_waits_for_a_lease_held_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let store = OciDir::create(&root).unwrap();
+    let mut child = spawn("lease-holder", &root, 0);
+    wait_for(&marker(&root, 0), &mut child);
+    // The child's image is written but untagged, under its lease. GC starts now and must
+    // wait; if it did not, it would delete the image before the child tags it.
+    let gc = std::thread::spawn(move || store.gc(&GcOptions::default()).unwrap());
+    // Give a GC that does not wait every chance to run first (this is not a timing
+    // assertion: the outcome below is the same however long this takes).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    assert!(child.wait().unwrap().success());
+    let report = gc.join().unwrap();
+    assert!(report.removed.is_empty(), "GC removed leased blobs: {:?}", report.removed);
+    let store = OciDir::open(&root).unwrap();
+    let desc = store.resolve_ref("leased").unwrap();
+    assert!(store.contains(&desc.digest).unwrap());
+    assert!(store.fsck().unwrap().is_clean());
 }

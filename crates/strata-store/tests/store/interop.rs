@@ -86,7 +86,12 @@ fn umoci_layouts_open_list_and_check_clean() {
     std::fs::write(&file, b"hello\n").unwrap();
     run(Command::new("umoci").args(["insert", "--image", &image]).arg(&file).arg("/hello"));
 
+    // Reading commands change nothing in another tool's layout (not even `.strata/`).
+    let before = crate::common::snapshot(&root);
     let store = open_list_check(&root, "base");
+    store.gc(&GcOptions::dry_run()).unwrap();
+    crate::common::assert_unchanged(&before, &crate::common::snapshot(&root), "reading a umoci layout");
+    assert!(!root.join(".strata").exists());
     let desc = store.resolve_ref("base").unwrap();
     assert_eq!(desc.media_type, MediaType::OciManifest);
     // umoci leaves the superseded manifests and configs behind: unreferenced, not problems.
