@@ -145,16 +145,10 @@ impl Error {
     /// failure the reader wrapped comes back as itself ([`Error::DigestMismatch`],
     /// [`Error::SizeMismatch`]); any other error becomes [`Error::Io`] with `op` and `path`.
     pub fn from_io(err: io::Error, op: &'static str, path: impl Into<PathBuf>) -> Error {
-        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = err.into_inner()
-                && let Ok(e) = inner.downcast::<Error>()
-            {
-                return *e;
-            }
-            // Unreachable: `is::<Error>()` held above. Fall through with a generic error.
-            return Error::Io { op, path: path.into(), source: io::Error::other("lost wrapped store error") };
+        match err.downcast::<Error>() {
+            Ok(e) => e,
+            Err(source) => Error::Io { op, path: path.into(), source },
         }
-        Error::Io { op, path: path.into(), source: err }
     }
 
     /// The verification error inside an `io::Error` returned by a blob reader, if it is one.

@@ -18,5 +18,10 @@ pub use memory::MemoryStore;
 pub use oci_dir::OciDir;
 pub use store::{BlobStore, MAX_DOCUMENT_SIZE, Store, validate_ref_name};
 
+/// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.
+pub mod prelude {
+    pub use crate::{BlobStore, Store};
+}
+
 /// The spec crate, re-exported so callers use the same `Digest`, `Descriptor` and `Index`.
 pub use strata_spec as spec;
