@@ -1,1 +1,27 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod blob;
+mod error;
+mod fsck;
+mod gc;
+pub mod lease;
+mod memory;
+mod oci_dir;
+mod store;
+
+pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
+pub use error::{Error, Result};
+pub use fsck::{FsckReport, Problem, Referrer};
+pub use gc::{GcOptions, GcReport, TempFile};
+pub use lease::Lease;
+pub use memory::MemoryStore;
+pub use oci_dir::OciDir;
+pub use store::{BlobStore, MAX_DOCUMENT_SIZE, Store, validate_ref_name};
+
+/// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.
+pub mod prelude {
+    pub use crate::{BlobStore, Store};
+}
+
+/// The spec crate, re-exported so callers use the same `Digest`, `Descriptor` and `Index`.
+pub use strata_spec as spec;

@@ -1,0 +1,148 @@
+//! Garbage collection: mark from the index, sweep the rest.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType};
+
+use crate::error::{Error, Result};
+use crate::store::{MAX_DOCUMENT_SIZE, Store};
+
+/// How GC runs.
+#[derive(Clone, Debug)]
+pub struct GcOptions {
+    /// Report what would be removed, remove nothing, take no locks.
+    pub dry_run: bool,
+    /// A temp file is removed only when no process holds its lock (its writer is gone)
+    /// *and* it has not been modified for this long. The lock is the real test; the age
+    /// is a backstop for filesystems where `flock` is not enforced. Default: 60 s.
+    pub temp_grace: Duration,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions { dry_run: false, temp_grace: Duration::from_secs(60) }
+    }
+}
+
+impl GcOptions {
+    /// Options for a dry run.
+    pub fn dry_run() -> Self {
+        GcOptions { dry_run: true, ..GcOptions::default() }
+    }
+}
+
+/// A temp file in the store's private area (`.strata/tmp/` of an [`OciDir`](crate::OciDir)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TempFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Time since it was last modified.
+    pub age: Duration,
+    /// Whether a live process holds its lock (a writer is using it).
+    pub in_use: bool,
+}
+
+/// What GC removed (or, in a dry run, would remove).
+#[derive(Clone, Debug, Default)]
+pub struct GcReport {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Blobs reachable from the index and present, which were kept.
+    pub kept: usize,
+    /// Blobs removed, with their sizes, sorted by digest.
+    pub removed: Vec<(Digest, u64)>,
+    /// Total bytes of the removed blobs.
+    pub removed_bytes: u64,
+    /// Stale temp files removed.
+    pub temp_removed: Vec<TempFile>,
+}
+
+impl GcReport {
+    /// Total bytes freed: removed blobs and temp files.
+    pub fn freed_bytes(&self) -> u64 {
+        self.removed_bytes + self.temp_removed.iter().map(|t| t.size).sum::<u64>()
+    }
+}
+
+/// Every digest reachable from `index`: its descriptors, and through manifests and
+/// indexes their configs, layers, manifests and subjects. Blobs of unknown media types
+/// are kept but not looked into; Docker schema1 manifests keep their `fsLayers`.
+///
+/// A reachable manifest or index that is present but unreadable (corrupt, wrong size,
+/// not a valid document) aborts with [`Error::GcAborted`]: GC cannot know what it keeps
+/// alive. A missing one keeps nothing (there is nothing to read).
+pub(crate) fn mark(store: &dyn Store, index: &Index) -> Result<BTreeSet<Digest>> {
+    let mut reachable = BTreeSet::new();
+    let mut work: Vec<Descriptor> = index.manifests.clone();
+    work.extend(index.subject.clone());
+    while let Some(desc) = work.pop() {
+        if !reachable.insert(desc.digest.clone()) {
+            continue;
+        }
+        let mt = &desc.media_type;
+        let is_schema1 = matches!(mt, MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest);
+        if !(mt.is_manifest() || mt.is_index() || is_schema1) || !store.contains(&desc.digest)? {
+            continue;
+        }
+        let abort = |source: Error| Error::GcAborted { digest: desc.digest.clone(), source: Box::new(source) };
+        let bytes = store.read_descriptor(&desc, MAX_DOCUMENT_SIZE).map_err(abort)?;
+        if is_schema1 {
+            work.extend(schema1_layers(&bytes).map_err(abort)?);
+            continue;
+        }
+        let doc = ManifestOrIndex::from_slice_as(&bytes, mt)
+            .map_err(|source| abort(Error::BadDocument { digest: desc.digest.clone(), source }))?;
+        match doc {
+            ManifestOrIndex::Manifest(m) => {
+                work.push(m.config);
+                work.extend(m.layers);
+                work.extend(m.subject);
+            }
+            ManifestOrIndex::Index(i) => {
+                work.extend(i.manifests);
+                work.extend(i.subject);
+            }
+        }
+    }
+    Ok(reachable)
+}
+
+/// The layer blobs of a Docker schema1 manifest (`fsLayers[].blobSum`), as descriptors
+/// of unknown type and size (only their digests matter for marking).
+fn schema1_layers(bytes: &[u8]) -> Result<Vec<Descriptor>> {
+    let bad = |reason: String| Error::BadDocument {
+        digest: Digest::sha256_of(bytes),
+        source: strata_spec::Error::Invalid { document: strata_spec::Document::Manifest, reason },
+    };
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("schema1 manifest: {e}")))?;
+    let mut out = Vec::new();
+    if let Some(layers) = v.get("fsLayers").and_then(|l| l.as_array()) {
+        for l in layers {
+            let sum = l.get("blobSum").and_then(|s| s.as_str()).unwrap_or_default();
+            let digest = Digest::parse(sum).map_err(|e| bad(format!("schema1 blobSum: {e}")))?;
+            out.push(Descriptor::new(MediaType::Other(String::new()), digest, 0));
+        }
+    }
+    Ok(out)
+}
+
+/// Remove (or list, in a dry run) every blob not in `reachable`.
+pub(crate) fn sweep(store: &dyn Store, reachable: &BTreeSet<Digest>, report: &mut GcReport) -> Result<()> {
+    for digest in store.list()? {
+        if reachable.contains(&digest) {
+            report.kept += 1;
+            continue;
+        }
+        let Some(size) = store.stat(&digest)? else { continue };
+        if !report.dry_run && !store.delete(&digest)? {
+            continue;
+        }
+        report.removed_bytes += size;
+        report.removed.push((digest, size));
+    }
+    Ok(())
+}

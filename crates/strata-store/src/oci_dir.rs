@@ -1,0 +1,553 @@
+//! [`OciDir`]: a store that is an OCI image layout directory.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::SystemTime;
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use strata_spec::{Algorithm, Digest, Index, MediaType};
+use tempfile::NamedTempFile;
+
+use crate::blob::{BlobReader, BlobWriter, Sink};
+use crate::error::{Error, Result};
+use crate::fsck::{self, FsckReport, Problem};
+use crate::gc::{self, GcOptions, GcReport, TempFile};
+use crate::lease::Lease;
+use crate::store::{BlobStore, Store};
+
+/// The `oci-layout` file's content written by [`OciDir::create`].
+const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Largest `oci-layout` file read: it is a one-field JSON object.
+const MAX_OCI_LAYOUT_SIZE: u64 = 64 * 1024;
+/// Largest `index.json` read: 64 MiB is ~200,000 tagged descriptors.
+const MAX_INDEX_SIZE: u64 = 64 << 20;
+/// strata's private directory in a layout. OCI tools ignore files they do not know at
+/// the top of a layout; nothing here is under `blobs/`, so no tool mistakes it for content.
+const PRIVATE_DIR: &str = ".strata";
+/// Blobs are world-readable, like those umoci and skopeo write.
+const BLOB_MODE: u32 = 0o644;
+
+/// An OCI image layout directory used as a [`Store`]:
+///
+/// ```text
+/// <root>/oci-layout           {"imageLayoutVersion":"1.0.0"}
+/// <root>/index.json           the image index; refs are org.opencontainers.image.ref.name
+/// <root>/blobs/<alg>/<hex>    blobs
+/// <root>/.strata/             strata's locks and temp files, created on first write
+/// ```
+///
+/// Layouts written by umoci, skopeo, podman and buildah open as they are. Opening and
+/// reading never modify the directory; `.strata/` is created by the first operation that
+/// writes (a blob write, a lease, a ref change, GC).
+#[derive(Debug, Clone)]
+pub struct OciDir {
+    root: PathBuf,
+    /// (device, inode) of `root`: identifies the layout for in-process lease sharing.
+    key: (u64, u64),
+}
+
+/// Live leases per layout in this process, so that nested leases share one `flock`.
+static LEASES: Mutex<BTreeMap<(u64, u64), Weak<OciLease>>> = Mutex::new(BTreeMap::new());
+
+/// A shared lock on `.strata/gc.lock`, released when the last [`Lease`] clone drops.
+#[derive(Debug)]
+struct OciLease {
+    _file: File,
+}
+
+/// # Opening and creating
+impl OciDir {
+    /// Open an existing layout. Checks `oci-layout` (an `imageLayoutVersion` of 1.x) and
+    /// that `index.json` exists; changes nothing.
+    pub fn open(root: impl AsRef<Path>) -> Result<OciDir> {
+        let root = root.as_ref().to_path_buf();
+        let md = fs::metadata(&root).map_err(Error::io("open layout", &root))?;
+        if !md.is_dir() {
+            return Err(Error::InvalidLayout { path: root, reason: "not a directory".into() });
+        }
+        let dir = OciDir { key: (md.dev(), md.ino()), root };
+        dir.check_layout_file()?;
+        let index = dir.index_path();
+        match fs::symlink_metadata(&index) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::InvalidLayout { path: index, reason: "index.json is not a regular file".into() });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::InvalidLayout { path: index, reason: "no index.json".into() });
+            }
+            Err(e) => return Err(Error::io("stat", index)(e)),
+        }
+        Ok(dir)
+    }
+
+    /// Create a new, empty layout at `root` (the directory may exist but must not hold a
+    /// layout already).
+    pub fn create(root: impl AsRef<Path>) -> Result<OciDir> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(&root).map_err(Error::io("create directory", &root))?;
+        for name in ["oci-layout", "index.json"] {
+            let p = root.join(name);
+            if fs::symlink_metadata(&p).is_ok() {
+                return Err(Error::InvalidLayout {
+                    path: p,
+                    reason: "already exists: not creating a layout here".into(),
+                });
+            }
+        }
+        let md = fs::metadata(&root).map_err(Error::io("stat", &root))?;
+        let dir = OciDir { key: (md.dev(), md.ino()), root };
+        let sha256 = dir.root.join("blobs").join(Algorithm::Sha256.name());
+        fs::create_dir_all(&sha256).map_err(Error::io("create directory", &sha256))?;
+        sync_dir(&dir.root.join("blobs"))?;
+        dir.ensure_private_dirs()?;
+        let index = Index::new(Some(MediaType::OciIndex));
+        dir.replace_file(&dir.index_path(), &index.to_canonical_json())?;
+        // oci-layout last: its presence marks a complete layout.
+        dir.replace_file(&dir.root.join("oci-layout"), OCI_LAYOUT.as_bytes())?;
+        Ok(dir)
+    }
+
+    /// Open the layout at `root`, creating it if there is no `oci-layout` file.
+    pub fn open_or_create(root: impl AsRef<Path>) -> Result<OciDir> {
+        let root = root.as_ref();
+        match fs::symlink_metadata(root.join("oci-layout")) {
+            Ok(_) => OciDir::open(root),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => OciDir::create(root),
+            Err(e) => Err(Error::io("stat", root.join("oci-layout"))(e)),
+        }
+    }
+
+    fn check_layout_file(&self) -> Result<()> {
+        let path = self.root.join("oci-layout");
+        let bytes = match read_capped(&path, MAX_OCI_LAYOUT_SIZE) {
+            Ok(b) => b,
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::InvalidLayout { path, reason: "no oci-layout file".into() });
+            }
+            Err(e) => return Err(e),
+        };
+        let invalid = |reason: String| Error::InvalidLayout { path: path.clone(), reason };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("oci-layout is not JSON: {e}")))?;
+        let version = v
+            .get("imageLayoutVersion")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| invalid("oci-layout has no imageLayoutVersion string".into()))?;
+        let major = version.split('.').next().unwrap_or_default();
+        if major != "1" || !version.contains('.') {
+            return Err(Error::UnsupportedLayoutVersion { path, version: version.to_owned() });
+        }
+        Ok(())
+    }
+}
+
+/// # Paths
+impl OciDir {
+    /// The layout's root directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives (`blobs/<alg>/<hex>`); safe because a [`Digest`] cannot hold
+    /// path characters.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs").join(digest.algorithm().name()).join(digest.hex())
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    fn private_dir(&self) -> PathBuf {
+        self.root.join(PRIVATE_DIR)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.private_dir().join("tmp")
+    }
+
+    fn ensure_private_dirs(&self) -> Result<()> {
+        let tmp = self.tmp_dir();
+        fs::create_dir_all(&tmp).map_err(Error::io("create directory", &tmp))
+    }
+
+    fn lock(&self, name: &str, op: FlockOperation) -> Result<File> {
+        self.ensure_private_dirs()?;
+        let path = self.private_dir().join(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(Error::io("open lock file", &path))?;
+        flock(&file, op).map_err(Error::io("lock", &path))?;
+        Ok(file)
+    }
+
+    /// A temp file in `.strata/tmp/`, locked by us until dropped (so GC knows it is live).
+    fn temp_file(&self, prefix: &str) -> Result<NamedTempFile> {
+        self.ensure_private_dirs()?;
+        let tmp = self.tmp_dir();
+        let file =
+            tempfile::Builder::new().prefix(prefix).tempfile_in(&tmp).map_err(Error::io("create temp file", &tmp))?;
+        flock(file.as_file(), FlockOperation::LockExclusive).map_err(Error::io("lock", file.path()))?;
+        Ok(file)
+    }
+
+    /// Atomically replace `dest` with `bytes`: temp file, fsync, rename, fsync the dir.
+    fn replace_file(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        let mut tmp = self.temp_file("file-")?;
+        let tmp_path = tmp.path().to_path_buf();
+        tmp.write_all(bytes).map_err(Error::io("write", &tmp_path))?;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
+        tmp.as_file().sync_all().map_err(Error::io("fsync", &tmp_path))?;
+        tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
+        sync_dir(dest.parent().unwrap_or(&self.root))
+    }
+}
+
+/// # Scanning
+impl OciDir {
+    /// Walk `blobs/`: the blobs, and everything there that is not one.
+    fn scan_blobs(&self) -> Result<(Vec<Digest>, Vec<Problem>)> {
+        let blobs = self.root.join("blobs");
+        let mut digests = Vec::new();
+        let mut strays = Vec::new();
+        let entries = match fs::read_dir(&blobs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((digests, strays)),
+            Err(e) => return Err(Error::io("read directory", blobs)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(Error::io("read directory", &blobs))?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(Error::io("stat", &path))?;
+            let Some(alg) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| [Algorithm::Sha256, Algorithm::Sha512].into_iter().find(|a| a.name() == n))
+            else {
+                strays.push(Problem::Stray { path, reason: "not a known digest algorithm" });
+                continue;
+            };
+            if !ft.is_dir() {
+                strays.push(Problem::Stray { path, reason: "not a directory (symlinks are not followed)" });
+                continue;
+            }
+            for blob in fs::read_dir(&path).map_err(Error::io("read directory", &path))? {
+                let blob = blob.map_err(Error::io("read directory", &path))?;
+                let bpath = blob.path();
+                let digest = blob.file_name().to_str().and_then(|hex| Digest::parse(&format!("{alg}:{hex}")).ok());
+                let Some(digest) = digest else {
+                    strays.push(Problem::Stray { path: bpath, reason: "name is not a digest" });
+                    continue;
+                };
+                let bft = blob.file_type().map_err(Error::io("stat", &bpath))?;
+                if bft.is_file() {
+                    digests.push(digest);
+                } else if bft.is_symlink() {
+                    strays
+                        .push(Problem::Stray { path: bpath, reason: "a symlink where a blob belongs (not followed)" });
+                } else {
+                    strays.push(Problem::Stray { path: bpath, reason: "not a regular file" });
+                }
+            }
+        }
+        digests.sort();
+        Ok((digests, strays))
+    }
+
+    /// Temp files in `.strata/tmp/`, with whether their writer is alive.
+    fn temp_files(&self) -> Result<Vec<TempFile>> {
+        let tmp = self.tmp_dir();
+        let entries = match fs::read_dir(&tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read directory", tmp)(e)),
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(Error::io("read directory", &tmp))?;
+            let path = entry.path();
+            let md = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // finished meanwhile
+                Err(e) => return Err(Error::io("stat", path)(e)),
+            };
+            if md.is_dir() {
+                continue;
+            }
+            let age = md.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+            let in_use = md.is_file() && is_locked(&path);
+            out.push(TempFile { path, size: md.len(), age, in_use });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        let path = self.index_path();
+        let bytes = match read_capped(&path, MAX_INDEX_SIZE) {
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::InvalidLayout { path, reason: "no index.json".into() });
+            }
+            r => r?,
+        };
+        Index::from_slice(&bytes).map_err(|source| Error::BadIndex { path, source })
+    }
+}
+
+/// Whether another open file description holds a lock on `path`.
+fn is_locked(path: &Path) -> bool {
+    let Ok(fd) =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+    else {
+        return false;
+    };
+    // A filesystem without flock support answers with another error: treat as unlocked
+    // and let the age test decide.
+    matches!(rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive), Err(e) if e == rustix::io::Errno::WOULDBLOCK)
+}
+
+fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
+    loop {
+        match rustix::fs::flock(file, op) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
+}
+
+fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(Error::io("open", path))?;
+    let len = file.metadata().map_err(Error::io("stat", path))?.len();
+    if len > limit {
+        return Err(Error::InvalidLayout {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes, over the limit of {limit}"),
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(Error::io("read", path))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidLayout {
+            path: path.to_path_buf(),
+            reason: format!("grew over the limit of {limit} bytes"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Where an [`OciDir`] blob is written: a locked temp file in `.strata/tmp/`.
+struct OciSink {
+    tmp: NamedTempFile,
+    dir: OciDir,
+}
+
+impl Write for OciSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.as_file_mut().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tmp.as_file_mut().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for OciSink {
+    fn commit(self: Box<Self>, digest: &Digest, size: u64) -> Result<bool> {
+        let OciSink { tmp, dir } = *self;
+        let dest = dir.blob_path(digest);
+        match fs::symlink_metadata(&dest) {
+            // Already there with the right size: keep it (the temp file is removed on drop).
+            Ok(m) if m.is_file() && m.len() == size => return Ok(true),
+            // Anything else there (a truncated file, a symlink) is replaced below.
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat", dest)(e)),
+        }
+        let alg_dir = dir.root.join("blobs").join(digest.algorithm().name());
+        if !alg_dir.is_dir() {
+            fs::create_dir_all(&alg_dir).map_err(Error::io("create directory", &alg_dir))?;
+            sync_dir(&dir.root.join("blobs"))?;
+        }
+        let file = tmp.as_file();
+        let tmp_path = tmp.path().to_path_buf();
+        file.set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
+        file.sync_all().map_err(Error::io("fsync", &tmp_path))?;
+        tmp.persist(&dest).map_err(|e| Error::io("rename into place", &dest)(e.error))?;
+        sync_dir(&alg_dir)?;
+        Ok(false)
+    }
+
+    fn location(&self) -> PathBuf {
+        self.tmp.path().to_path_buf()
+    }
+
+    fn wants_pipeline(&self) -> bool {
+        true
+    }
+}
+
+impl BlobStore for OciDir {
+    fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        let path = self.blob_path(digest);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(Error::InvalidLayout {
+                path,
+                reason: "blob is not a regular file (symlinks are not followed)".into(),
+            }),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e) => Err(Error::io("stat", path)(e)),
+        }
+    }
+
+    fn open(&self, digest: &Digest) -> Result<BlobReader> {
+        let path = self.blob_path(digest);
+        // O_NOFOLLOW: a symlink planted in blobs/ is not followed; O_NONBLOCK: a FIFO
+        // there does not hang the open (it fails the regular-file check below).
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(&path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => return Err(Error::NotFound(digest.clone())),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(Error::InvalidLayout { path, reason: "blob is a symlink (not followed)".into() });
+            }
+            Err(e) => return Err(Error::io("open", path)(e.into())),
+        };
+        let file = File::from(fd);
+        let md = file.metadata().map_err(Error::io("stat", &path))?;
+        if !md.is_file() {
+            return Err(Error::InvalidLayout { path, reason: "blob is not a regular file".into() });
+        }
+        Ok(BlobReader::new(Box::new(file), digest.clone(), md.len(), path))
+    }
+
+    fn begin_write_with(&self, algorithm: Algorithm) -> Result<BlobWriter> {
+        let lease = self.lease()?;
+        let tmp = self.temp_file("blob-")?;
+        Ok(BlobWriter::new(Box::new(OciSink { tmp, dir: self.clone() }), algorithm, lease))
+    }
+
+    fn delete(&self, digest: &Digest) -> Result<bool> {
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(false),
+            Err(e) => Err(Error::io("remove", path)(e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Digest>> {
+        Ok(self.scan_blobs()?.0)
+    }
+}
+
+impl Store for OciDir {
+    fn index(&self) -> Result<Index> {
+        self.read_index()
+    }
+
+    fn update_index(&self, f: &mut dyn FnMut(&mut Index) -> Result<()>) -> Result<Index> {
+        // A damaged index fails here, before `.strata/` is created.
+        self.read_index()?;
+        let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
+        let old = self.read_index()?;
+        let mut new = old.clone();
+        f(&mut new)?;
+        if new != old {
+            self.replace_file(&self.index_path(), &new.to_canonical_json())?;
+        }
+        Ok(new)
+    }
+
+    fn lease(&self) -> Result<Lease> {
+        if let Some(l) = live_lease(self.key) {
+            return Ok(Lease::new(l));
+        }
+        // Block without holding the registry: the gate waits for a running GC.
+        let gate = self.lock("gc.gate", FlockOperation::LockShared)?;
+        let file = self.lock("gc.lock", FlockOperation::LockShared)?;
+        drop(gate);
+        let mut reg = LEASES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = reg.get(&self.key).and_then(Weak::upgrade) {
+            return Ok(Lease::new(l));
+        }
+        let l = Arc::new(OciLease { _file: file });
+        reg.insert(self.key, Arc::downgrade(&l));
+        reg.retain(|_, w| w.strong_count() > 0);
+        Ok(Lease::new(l))
+    }
+
+    fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        // Check first without locks, so that a damaged layout fails before `.strata/` is
+        // created, and a dry run changes nothing at all.
+        let index = self.read_index()?;
+        let reachable = gc::mark(self, &index)?;
+        let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
+        if options.dry_run {
+            gc::sweep(self, &reachable, &mut report)?;
+            report.temp_removed =
+                self.temp_files()?.into_iter().filter(|t| !t.in_use && t.age >= options.temp_grace).collect();
+            return Ok(report);
+        }
+        if live_lease(self.key).is_some() {
+            return Err(Error::LeaseHeld { path: self.root.clone() });
+        }
+        // Lock order, everywhere: gc.gate, gc.lock, index.lock.
+        let _gate = self.lock("gc.gate", FlockOperation::LockExclusive)?;
+        let _gc = self.lock("gc.lock", FlockOperation::LockExclusive)?;
+        let _index = self.lock("index.lock", FlockOperation::LockExclusive)?;
+        let index = self.read_index()?;
+        let reachable = gc::mark(self, &index)?;
+        gc::sweep(self, &reachable, &mut report)?;
+        if !report.removed.is_empty() {
+            for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+                let dir = self.root.join("blobs").join(alg.name());
+                if dir.is_dir() {
+                    sync_dir(&dir)?;
+                }
+            }
+        }
+        for t in self.temp_files()? {
+            if t.in_use || t.age < options.temp_grace {
+                continue;
+            }
+            match fs::remove_file(&t.path) {
+                Ok(()) => report.temp_removed.push(t),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", t.path)(e)),
+            }
+        }
+        Ok(report)
+    }
+
+    fn fsck(&self) -> Result<FsckReport> {
+        let mut report = FsckReport::default();
+        let (digests, strays) = self.scan_blobs()?;
+        report.problems.extend(strays);
+        fsck::check(self, &digests, &mut report)?;
+        report.temp_files = self.temp_files()?;
+        Ok(report)
+    }
+}
+
+fn live_lease(key: (u64, u64)) -> Option<Arc<OciLease>> {
+    LEASES.lock().unwrap_or_else(|p| p.into_inner()).get(&key).and_then(Weak::upgrade)
+}

@@ -1,0 +1,204 @@
+//! The store traits: blobs ([`BlobStore`]) and the index, refs and maintenance ([`Store`]).
+
+use std::io::{Read, Write};
+
+use strata_spec::{ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index};
+
+use crate::blob::{BlobInfo, BlobReader, BlobWriter, Expected};
+use crate::error::{Error, Result, truncate};
+use crate::fsck::FsckReport;
+use crate::gc::{GcOptions, GcReport};
+use crate::lease::Lease;
+
+/// The largest manifest, index or config strata reads into memory: 8 MiB, twice the
+/// 4 MiB manifest limit of the distribution registry (configs with long histories stay
+/// far below it). Larger documents are refused with [`Error::TooLarge`].
+pub const MAX_DOCUMENT_SIZE: u64 = 8 << 20;
+
+/// A content-addressed blob store: bytes named by their digest.
+///
+/// Every read is verified against the name; every write is hashed as it streams and
+/// verified before it becomes visible. Implementations are [`OciDir`](crate::OciDir)
+/// and [`MemoryStore`](crate::MemoryStore); the trait is object safe, so callers can
+/// hold a `&dyn BlobStore` or an `Arc<dyn Store>`.
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// The size of a blob, or `None` if the store does not have it.
+    fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Open a blob for a verified, streaming read ([`Error::NotFound`] if absent).
+    fn open(&self, digest: &Digest) -> Result<BlobReader>;
+
+    /// Start writing a blob hashed with `algorithm`.
+    fn begin_write_with(&self, algorithm: Algorithm) -> Result<BlobWriter>;
+
+    /// Delete a blob. Returns whether it existed. Deleting a blob that is still
+    /// referenced breaks the store: prefer [`Store::gc`].
+    fn delete(&self, digest: &Digest) -> Result<bool>;
+
+    /// Every blob in the store, sorted. Files that are not blobs (wrong names, not
+    /// regular files) are skipped; [`Store::fsck`] reports them.
+    fn list(&self) -> Result<Vec<Digest>>;
+
+    /// Start writing a SHA-256 blob.
+    fn begin_write(&self) -> Result<BlobWriter> {
+        self.begin_write_with(Algorithm::Sha256)
+    }
+
+    /// Whether the store has a blob.
+    fn contains(&self, digest: &Digest) -> Result<bool> {
+        Ok(self.stat(digest)?.is_some())
+    }
+
+    /// Store `bytes` as a SHA-256 blob.
+    fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo> {
+        self.put_blob_expected(bytes, Expected::none())
+    }
+
+    /// Store `bytes`, which must match `expected` (its digest's algorithm is used).
+    fn put_blob_expected(&self, bytes: &[u8], expected: Expected) -> Result<BlobInfo> {
+        let algorithm = expected.digest.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
+        let mut w = self.begin_write_with(algorithm)?;
+        w.write_all(bytes).map_err(|e| Error::from_io(e, "write blob", "<blob writer>"))?;
+        w.commit(expected)
+    }
+
+    /// Open a blob that `desc` points to; fails with [`Error::SizeMismatch`] before
+    /// reading if the stored size differs, and the reader verifies `desc.size`.
+    fn open_descriptor(&self, desc: &Descriptor) -> Result<BlobReader> {
+        let r = self.open(&desc.digest)?;
+        if r.size() != desc.size {
+            return Err(Error::SizeMismatch { digest: desc.digest.clone(), expected: desc.size, actual: r.size() });
+        }
+        Ok(r)
+    }
+
+    /// Read a whole blob into memory, verified, refusing blobs over `limit` bytes
+    /// ([`Error::TooLarge`]). For JSON documents use [`MAX_DOCUMENT_SIZE`].
+    fn read_blob(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let r = self.open(digest)?;
+        read_all(r, limit)
+    }
+
+    /// Read the blob `desc` points to into memory, verifying digest and `desc.size`,
+    /// refusing blobs over `limit` bytes.
+    fn read_descriptor(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        if desc.size > limit {
+            return Err(Error::TooLarge { digest: desc.digest.clone(), size: desc.size, limit });
+        }
+        let r = self.open_descriptor(desc)?;
+        read_all(r, limit)
+    }
+}
+
+fn read_all(mut r: BlobReader, limit: u64) -> Result<Vec<u8>> {
+    if r.size() > limit {
+        return Err(Error::TooLarge { digest: r.digest().clone(), size: r.size(), limit });
+    }
+    let mut out = Vec::with_capacity(usize::try_from(r.size()).unwrap_or(0));
+    r.read_to_end(&mut out).map_err(|e| Error::from_io(e, "read", r.location()))?;
+    Ok(out)
+}
+
+/// A blob store with an image index (`index.json`), refs (tags), leases, GC and fsck.
+///
+/// Refs follow the image-layout convention that umoci and skopeo use: a ref is the
+/// `org.opencontainers.image.ref.name` annotation of a descriptor in the index, and names
+/// one descriptor. Every read-modify-write of the index is atomic and serialised
+/// across processes.
+pub trait Store: BlobStore {
+    /// The current index.
+    fn index(&self) -> Result<Index>;
+
+    /// Read-modify-write the index atomically: `f` edits a fresh copy under an exclusive
+    /// lock, and the result replaces the index unless `f` fails or changes nothing.
+    /// Returns the index as written.
+    fn update_index(&self, f: &mut dyn FnMut(&mut Index) -> Result<()>) -> Result<Index>;
+
+    /// Take a lease that keeps GC away until dropped; see [`crate::lease`].
+    fn lease(&self) -> Result<Lease>;
+
+    /// Remove every blob not reachable from the index, and stale temp files.
+    fn gc(&self, options: &GcOptions) -> Result<GcReport>;
+
+    /// Check the whole store without changing it.
+    fn fsck(&self) -> Result<FsckReport>;
+
+    /// Point ref `name` at `desc`, replacing whatever descriptor held the name before
+    /// (returned). The stored descriptor is `desc` plus the ref-name annotation.
+    fn set_ref(&self, name: &str, desc: &Descriptor) -> Result<Option<Descriptor>> {
+        validate_ref_name(name)?;
+        let mut entry = desc.clone();
+        entry.set_annotation(ANNOTATION_REF_NAME, name);
+        let mut previous = None;
+        self.update_index(&mut |index| {
+            previous = None;
+            let mut slot = None;
+            let mut i = 0;
+            while i < index.manifests.len() {
+                if index.manifests[i].ref_name() == Some(name) {
+                    let old = index.manifests.remove(i);
+                    previous.get_or_insert(old);
+                    slot.get_or_insert(i);
+                } else {
+                    i += 1;
+                }
+            }
+            let at = slot.unwrap_or(index.manifests.len());
+            index.manifests.insert(at, entry.clone());
+            Ok(())
+        })?;
+        Ok(previous)
+    }
+
+    /// The descriptor ref `name` points to.
+    fn resolve_ref(&self, name: &str) -> Result<Descriptor> {
+        resolve_in(&self.index()?, name)
+    }
+
+    /// Every ref and its descriptor, in index order.
+    fn refs(&self) -> Result<Vec<(String, Descriptor)>> {
+        Ok(self.index()?.manifests.into_iter().filter_map(|d| Some((d.ref_name()?.to_owned(), d))).collect())
+    }
+
+    /// Remove ref `name`, returning the descriptor it pointed to. The blobs stay until GC.
+    fn remove_ref(&self, name: &str) -> Result<Descriptor> {
+        let mut removed = None;
+        self.update_index(&mut |index| {
+            let found = resolve_in(index, name)?;
+            index.manifests.retain(|d| d.ref_name() != Some(name));
+            removed = Some(found);
+            Ok(())
+        })?;
+        removed.ok_or_else(|| Error::RefNotFound(name.to_owned()))
+    }
+}
+
+fn resolve_in(index: &Index, name: &str) -> Result<Descriptor> {
+    let mut found = index.manifests.iter().filter(|d| d.ref_name() == Some(name));
+    let first = found.next().ok_or_else(|| Error::RefNotFound(name.to_owned()))?;
+    let others: Vec<_> = found.filter(|d| d.digest != first.digest).collect();
+    if !others.is_empty() {
+        return Err(Error::AmbiguousRef { name: name.to_owned(), count: others.len() + 1 });
+    }
+    Ok(first.clone())
+}
+
+/// Check a ref name: non-empty, at most 4096 bytes, no control characters. Names are
+/// otherwise stored verbatim (`base`, `tomcat02:1.0`, `127.0.0.1:5000/base:latest`),
+/// as other tools write them.
+pub fn validate_ref_name(name: &str) -> Result<()> {
+    /// Far above any real name (a full reference is at most ~400 bytes), low enough that
+    /// a name cannot bloat the index.
+    const MAX_REF_NAME: usize = 4096;
+    let bad = |reason| Err(Error::InvalidRefName { name: truncate(name), reason });
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_REF_NAME {
+        return bad("longer than 4096 bytes");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("contains a control character");
+    }
+    Ok(())
+}
