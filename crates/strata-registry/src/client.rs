@@ -192,6 +192,9 @@ pub struct Client {
     credentials: Option<Credentials>,
     agent: ureq::Agent,
     state: Mutex<State>,
+    /// Held while fetching a token, so that concurrent transfers wait for one token
+    /// instead of each fetching their own.
+    token_fetch: Mutex<()>,
 }
 
 impl Client {
@@ -219,6 +222,7 @@ impl Client {
             credentials,
             agent,
             state: Mutex::new(State::default()),
+            token_fetch: Mutex::new(()),
         })
     }
 
@@ -256,22 +260,23 @@ impl Client {
 
     /// `GET /v2/`: choose the scheme and learn the authentication challenge.
     pub(crate) fn ping(&self) -> Result<()> {
-        let https = format!("https://{}", self.host);
-        let first = self.with_retries(None, &crate::progress::NoProgress, |_| self.ping_at(&https));
-        let err = match first {
+        self.with_retries(None, &crate::progress::NoProgress, |_| self.ping_once())
+    }
+
+    fn ping_once(&self) -> Result<()> {
+        let err = match self.ping_at(&format!("https://{}", self.host)) {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let tls_or_net = matches!(err, Error::Tls { .. } | Error::Transport { .. });
-        if !tls_or_net || !self.allows_http() {
+        if !matches!(err, Error::Tls { .. } | Error::Transport { .. }) || !self.allows_http() {
             return Err(err);
         }
-        // The registry may speak plain HTTP; accept that only if the answer is a
-        // registry's (200 or 401 on /v2/), else report the HTTPS failure.
-        let http = format!("http://{}", self.host);
-        match self.ping_at(&http) {
+        // The registry may speak plain HTTP. Take the answer if it is a registry's (200,
+        // or 401 with or without a usable challenge); otherwise (a TLS server's 400 to
+        // plain HTTP, no answer) report the HTTPS failure.
+        match self.ping_at(&format!("http://{}", self.host)) {
             Ok(()) => Ok(()),
-            Err(e @ Error::Unauthorized { .. }) => Err(e),
+            Err(e @ (Error::Unauthorized { .. } | Error::InvalidResponse { .. })) => Err(e),
             Err(_) => Err(err),
         }
     }
@@ -386,16 +391,22 @@ impl Client {
     /// The `Authorization` header for `scope`: basic credentials, or a bearer token
     /// (cached, or fetched from the token server).
     fn authorization(&self, scope: &Scope, renew: bool) -> Result<Option<String>> {
-        let (challenge, cached) = {
+        let cached = || {
             let st = self.state();
             let cached = st.tokens.get(&scope.key()).filter(|t| Instant::now() < t.renew_at).map(|t| t.value.clone());
             (st.challenge.clone(), cached)
         };
+        let (challenge, token) = cached();
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
             Some(Challenge::Bearer { realm, service, .. }) => {
-                if let (Some(t), false) = (cached, renew) {
+                if let (Some(t), false) = (token, renew) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let _fetching = self.token_fetch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Another thread may have fetched it while this one waited.
+                if !renew && let (_, Some(t)) = cached() {
                     return Ok(Some(format!("Bearer {t}")));
                 }
                 let token = self.fetch_token(&realm, service.as_deref(), scope)?;
@@ -612,7 +623,9 @@ fn classify(url: &str, e: ureq::Error) -> Error {
         ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
             Error::InvalidResponse { url, reason: e.to_string() }
         }
-        ureq::Error::LargeResponseHeader(..) => Error::InvalidResponse { url, reason: e.to_string() },
+        ureq::Error::LargeResponseHeader(..) | ureq::Error::Protocol(_) => {
+            Error::InvalidResponse { url, reason: e.to_string() }
+        }
         ureq::Error::Io(io) => {
             // rustls reports handshake failures as I/O errors wrapping its own error.
             if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
