@@ -2,8 +2,8 @@
 //! `benches/registry.sh`).
 //!
 //! ```text
-//! registry_copy pull LAYOUT TAG REFERENCE [--platform OS/ARCH] [--all-platforms] [--insecure] [--tls-ca FILE] [-q]
-//! registry_copy push LAYOUT TAG REFERENCE [--mount-from REPO] [--insecure] [--tls-ca FILE] [-q]
+//! registry_copy pull LAYOUT TAG REFERENCE [--platform OS/ARCH] [--all-platforms] [--insecure] [--tls-ca FILE] [-j N] [-q]
+//! registry_copy push LAYOUT TAG REFERENCE [--mount-from REPO] [--insecure] [--tls-ca FILE] [-j N] [-q]
 //! ```
 
 use std::process::ExitCode;
@@ -39,6 +39,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut all_platforms = false;
     let mut mount_from = None;
     let mut quiet = false;
+    let mut concurrency = strata_registry::DEFAULT_CONCURRENCY;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--insecure" => registry.insecure = true,
@@ -46,6 +47,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--platform" => platform = Some(Platform::parse(&args.next().ok_or("--platform OS/ARCH")?)?),
             "--all-platforms" => all_platforms = true,
             "--mount-from" => mount_from = Some(args.next().ok_or("--mount-from REPO")?),
+            "-j" => concurrency = args.next().ok_or("-j N")?.parse()?,
             "-q" => quiet = true,
             other => return Err(format!("unknown option {other:?}; {usage}").into()),
         }
@@ -78,7 +80,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     match cmd.as_str() {
         "pull" => {
             let store = OciDir::open_or_create(&layout)?;
-            let options = PullOptions { registry, platform, all_platforms, ref_name: Some(tag), ..Default::default() };
+            let options = PullOptions { registry, platform, all_platforms, ref_name: Some(tag), concurrency };
             let pulled = strata_registry::pull(&store, &reference, &options, &show)?;
             println!(
                 "pulled {} as {}: {} fetched ({} bytes), {} skipped",
@@ -88,7 +90,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "push" => {
             let store = OciDir::open(&layout)?;
             let source = store.resolve_ref(&tag)?;
-            let options = PushOptions { registry, mount_from, ..Default::default() };
+            let options = PushOptions { registry, mount_from, concurrency, ..Default::default() };
             let pushed = strata_registry::push(&store, &source, &reference, &options, &show)?;
             println!(
                 "pushed {}: {} uploaded ({} bytes), {} already there, {} mounted",

@@ -68,6 +68,9 @@ const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 const TOKEN_MARGIN: Duration = Duration::from_secs(5);
 /// The lifetime of a token whose server gave none (the token spec's default).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+/// Tokens are renewed after a day at most, whatever the server says (and an absurd
+/// `expires_in` cannot overflow the clock arithmetic).
+const MAX_TOKEN_LIFETIME: u64 = 24 * 3600;
 
 /// The access a request needs, as token scopes (`repository:NAME:pull,push`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -185,7 +188,7 @@ struct State {
 /// one for each operation; it is cheap to create (no request until first use) and can
 /// be shared between threads.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     registry: String,
     host: String,
     options: RegistryOptions,
@@ -200,7 +203,7 @@ pub struct Client {
 impl Client {
     /// A client for `registry` (`host[:port]` as in a reference; `docker.io` means
     /// Docker Hub). Credentials come from the options, else from the credentials file.
-    pub fn new(registry: &str, options: &RegistryOptions) -> Result<Client> {
+    pub(crate) fn new(registry: &str, options: &RegistryOptions) -> Result<Client> {
         let reference =
             strata_spec::Reference::from_parts(registry, "x", None, None).map_err(Error::InvalidReference)?;
         let host = reference.api_host().to_owned();
@@ -227,13 +230,8 @@ impl Client {
     }
 
     /// The registry, as named in references (`docker.io`, `127.0.0.1:5000`).
-    pub fn registry(&self) -> &str {
+    pub(crate) fn registry(&self) -> &str {
         &self.registry
-    }
-
-    /// Whether this client has credentials to offer.
-    pub fn has_credentials(&self) -> bool {
-        self.credentials.is_some()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -492,7 +490,8 @@ impl Client {
                 reason: "token contains spaces or control characters".into(),
             });
         }
-        let lifetime = Duration::from_secs(parsed.expires_in.filter(|s| *s > 0).unwrap_or(DEFAULT_TOKEN_LIFETIME));
+        let seconds = parsed.expires_in.filter(|s| *s > 0).unwrap_or(DEFAULT_TOKEN_LIFETIME).min(MAX_TOKEN_LIFETIME);
+        let lifetime = Duration::from_secs(seconds);
         let renew_at = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(Duration::from_secs(1));
         Ok(Token { value, renew_at })
     }

@@ -9,7 +9,7 @@ mod pull;
 mod push;
 
 pub use auth::{AuthFile, Credentials};
-pub use client::{Client, RegistryOptions};
+pub use client::RegistryOptions;
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, pull};
@@ -20,7 +20,7 @@ pub use strata_spec as spec;
 /// The store crate, re-exported so callers use the same `Store`.
 pub use strata_store as store;
 
-use client::{Method, Request, Scope};
+use client::{Client, Method, Request, Scope};
 
 /// Check `credentials` against `registry` (`host[:port]`, or `docker.io`) and store
 /// them in docker's credentials file, as `docker login` does.

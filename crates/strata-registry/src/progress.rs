@@ -60,7 +60,8 @@ pub enum Event<'a> {
     },
     /// A transient failure; the request is retried after `delay`.
     Retrying {
-        /// The blob being transferred, if the request was for one.
+        /// The blob, manifest or index being transferred (`None` for the first
+        /// manifest of a pull, whose descriptor is not known yet, and for tokens).
         descriptor: Option<&'a Descriptor>,
         /// Which retry this is (1 for the first).
         attempt: u32,

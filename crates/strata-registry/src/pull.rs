@@ -107,7 +107,7 @@ pub fn pull(
         (None, Some(t)) => t.to_owned(),
         (None, None) => strata_spec::DEFAULT_TAG.to_owned(),
     };
-    let top = fetch_manifest(&client, repo, &target, reference.digest(), None, &scope)?;
+    let top = fetch_manifest(&client, repo, &target, reference.digest(), None, &scope, progress)?;
     let pinned = reference.with_digest(top.descriptor.digest.clone());
 
     // Image manifests to store, then indexes (children before the index that lists them).
@@ -120,7 +120,7 @@ pub fn pull(
             d
         }
         ManifestOrIndex::Index(index) if options.all_platforms => {
-            collect_children(&client, repo, index, &scope, 1, &mut manifests, &mut indexes)?;
+            collect_children(&client, repo, index, &scope, progress, 1, &mut manifests, &mut indexes)?;
             let d = top.descriptor.clone();
             indexes.push(top);
             d
@@ -128,8 +128,15 @@ pub fn pull(
         ManifestOrIndex::Index(index) => {
             let want = options.platform.clone().unwrap_or_else(Platform::host);
             let child = pick_platform(index, &want, &pinned)?;
-            let fetched =
-                fetch_manifest(&client, repo, child.digest.as_str(), Some(&child.digest), Some(&child), &scope)?;
+            let fetched = fetch_manifest(
+                &client,
+                repo,
+                child.digest.as_str(),
+                Some(&child.digest),
+                Some(&child),
+                &scope,
+                progress,
+            )?;
             let mut d = fetched.descriptor.clone();
             d.platform = child.platform.clone();
             manifests.push(fetched);
@@ -149,6 +156,8 @@ pub fn pull(
         }
     }
 
+    // Largest first: the longest transfer starts at once and the small ones fill in.
+    blobs.sort_by_key(|d| std::cmp::Reverse(d.size));
     let lease = store.lease()?;
     let cancel = AtomicBool::new(false);
     let outcomes = pool::run(&blobs, options.concurrency, &cancel, |d| {
@@ -210,11 +219,13 @@ fn pick_platform(index: &Index, want: &Platform, reference: &Reference) -> Resul
 }
 
 /// Fetch every manifest (and nested index) an index lists.
+#[allow(clippy::too_many_arguments)]
 fn collect_children(
     client: &Client,
     repo: &str,
     index: &Index,
     scope: &Scope,
+    progress: &dyn Progress,
     depth: usize,
     manifests: &mut Vec<Fetched>,
     indexes: &mut Vec<Fetched>,
@@ -223,7 +234,8 @@ fn collect_children(
         if manifests.iter().chain(indexes.iter()).any(|m| m.descriptor.digest == child.digest) {
             continue;
         }
-        let fetched = fetch_manifest(client, repo, child.digest.as_str(), Some(&child.digest), Some(child), scope)?;
+        let fetched =
+            fetch_manifest(client, repo, child.digest.as_str(), Some(&child.digest), Some(child), scope, progress)?;
         match &fetched.document {
             ManifestOrIndex::Manifest(_) => manifests.push(fetched),
             ManifestOrIndex::Index(nested) => {
@@ -234,7 +246,7 @@ fn collect_children(
                     });
                 }
                 let nested = nested.clone();
-                collect_children(client, repo, &nested, scope, depth + 1, manifests, indexes)?;
+                collect_children(client, repo, &nested, scope, progress, depth + 1, manifests, indexes)?;
                 indexes.push(fetched);
             }
         }
@@ -262,6 +274,7 @@ pub(crate) fn fetch_manifest(
     digest: Option<&Digest>,
     pointer: Option<&Descriptor>,
     scope: &Scope,
+    progress: &dyn Progress,
 ) -> Result<Fetched> {
     let sep = if target.contains(':') { '@' } else { ':' };
     let what = format!("{}/{repo}{sep}{target}", client.registry());
@@ -271,7 +284,7 @@ pub(crate) fn fetch_manifest(
         return Err(Error::TooLarge { what, limit: MAX_DOCUMENT_SIZE });
     }
     let url = client.url(&format!("/v2/{repo}/manifests/{target}"))?;
-    let (bytes, content_type, reported) = client.with_retries(None, &crate::progress::NoProgress, |_| {
+    let (bytes, content_type, reported) = client.with_retries(pointer, progress, |_| {
         let resp = client.send(Request::new(Method::Get, url.clone()).header("Accept", ACCEPT), scope)?;
         let resp = client.check(Method::Get, &url, resp, &[200], scope)?;
         let content_type = header(&resp, "content-type").unwrap_or("").to_owned();

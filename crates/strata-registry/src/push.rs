@@ -10,7 +10,7 @@ use strata_store::{BlobReader, MAX_DOCUMENT_SIZE, Store};
 use crate::client::{Body, Client, Method, RegistryOptions, Request, Scope, drain, header, query_escape};
 use crate::error::{Error, Result};
 use crate::pool;
-use crate::progress::{Event, NoProgress, Progress, SkipReason};
+use crate::progress::{Event, Progress, SkipReason};
 
 /// Options of [`push`].
 #[derive(Clone, Debug)]
@@ -120,6 +120,8 @@ pub fn push(
         }
     }
 
+    // Largest first: the longest transfer starts at once and the small ones fill in.
+    blobs.sort_by_key(|d| std::cmp::Reverse(d.size));
     let client = Client::new(dest.registry(), &options.registry)?;
     let repo = dest.repository();
     let mount_from = options.mount_from.as_deref().filter(|f| *f != repo);
@@ -135,7 +137,7 @@ pub fn push(
         } else {
             doc.descriptor.digest.to_string()
         };
-        put_manifest(&client, repo, &target, doc, &scope)?;
+        put_manifest(&client, repo, &target, doc, &scope, progress)?;
         progress.event(&Event::ManifestDone { descriptor: &doc.descriptor });
     }
 
@@ -193,9 +195,16 @@ fn collect_local(store: &dyn Store, desc: &Descriptor, depth: usize, out: &mut V
 
 /// `PUT /v2/<repo>/manifests/<target>` with the exact bytes; check the digest the
 /// registry reports.
-fn put_manifest(client: &Client, repo: &str, target: &str, doc: &LocalDoc, scope: &Scope) -> Result<()> {
+fn put_manifest(
+    client: &Client,
+    repo: &str,
+    target: &str,
+    doc: &LocalDoc,
+    scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<()> {
     let url = client.url(&format!("/v2/{repo}/manifests/{target}"))?;
-    let reported = client.with_retries(None, &NoProgress, |_| {
+    let reported = client.with_retries(Some(&doc.descriptor), progress, |_| {
         let req = Request::new(Method::Put, url.clone())
             .header("Content-Type", doc.descriptor.media_type.as_str())
             .body(Body::Bytes(&doc.bytes));
