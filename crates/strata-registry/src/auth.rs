@@ -75,7 +75,11 @@ impl AuthFile {
     /// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`. `None` when none
     /// of these variables is set.
     pub fn default_location() -> Option<Self> {
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        Self::location_from(|name| std::env::var_os(name))
+    }
+
+    fn location_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Self> {
+        let var = |name| env(name).filter(|v| !v.is_empty());
         if let Some(p) = var("REGISTRY_AUTH_FILE") {
             return Some(AuthFile::at(p));
         }
@@ -413,6 +417,58 @@ mod tests {
         }
         assert_eq!(auth_key("docker.io"), DOCKER_HUB_AUTH_KEY);
         assert_eq!(auth_key("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn finds_the_file_docker_and_skopeo_use() {
+        let at = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+            AuthFile::location_from(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into()))
+                .map(|f| f.path().to_owned())
+        };
+        let all = [("REGISTRY_AUTH_FILE", "/a/auth.json"), ("DOCKER_CONFIG", "/d"), ("HOME", "/h")];
+        assert_eq!(at(&all), Some("/a/auth.json".into()));
+        assert_eq!(at(&all[1..]), Some("/d/config.json".into()));
+        assert_eq!(at(&all[2..]), Some("/h/.docker/config.json".into()));
+        assert_eq!(at(&[("REGISTRY_AUTH_FILE", ""), ("HOME", "/h")]), Some("/h/.docker/config.json".into()));
+        assert_eq!(at(&[]), None);
+    }
+
+    #[test]
+    fn reads_plain_auths_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{
+                "https://index.docker.io/v1/":{"auth":"aHViOnB3"},
+                "127.0.0.1:5000":{"username":"u","password":"p"},
+                "http://quay.io":{"auth":"cTpx"},
+                "broken.example":{"auth":"***"},
+                "helper.example":{}
+            },"credHelpers":{"x":"y"}}"#,
+        )
+        .unwrap();
+        let f = AuthFile::at(&path);
+        assert_eq!(f.get("docker.io").unwrap(), Some(Credentials::new("hub", "pw")));
+        assert_eq!(f.get("127.0.0.1:5000").unwrap(), Some(Credentials::new("u", "p")));
+        assert_eq!(f.get("quay.io").unwrap(), Some(Credentials::new("q", "q")));
+        assert_eq!(f.get("helper.example").unwrap(), None);
+        assert_eq!(f.get("elsewhere.example").unwrap(), None);
+        assert!(matches!(f.get("broken.example"), Err(Error::Config { .. })));
+        assert_eq!(AuthFile::at(dir.path().join("missing.json")).get("docker.io").unwrap(), None);
+        std::fs::write(&path, "[1]").unwrap();
+        assert!(matches!(f.get("docker.io"), Err(Error::Config { .. })));
+
+        // Writing replaces other spellings of the same registry and keeps the rest.
+        std::fs::write(&path, r#"{"auths":{"http://127.0.0.1:5000/v2/":{"auth":"eDp5"},"b.example":{"auth":"eDp5"}}}"#)
+            .unwrap();
+        f.set("127.0.0.1:5000", &Credentials::new("new", "pw")).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let keys: Vec<&String> = v["auths"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["127.0.0.1:5000", "b.example"]);
+        f.set("docker.io", &Credentials::new("hub", "pw")).unwrap();
+        assert_eq!(f.get("registry-1.docker.io").unwrap(), Some(Credentials::new("hub", "pw")));
     }
 
     #[test]
