@@ -217,7 +217,7 @@ impl Client {
                 }
             }
         };
-        let agent = build_agent(options)?;
+        let agent = build_agent(options, is_loopback(&host))?;
         Ok(Client {
             registry: reference.registry().to_owned(),
             host,
@@ -571,7 +571,9 @@ fn with_headers<B>(mut b: ureq::RequestBuilder<B>, headers: &[(&str, &str)]) -> 
     b
 }
 
-fn build_agent(options: &RegistryOptions) -> Result<ureq::Agent> {
+/// The HTTP agent: TLS roots, timeouts, and the proxy from the environment
+/// (`HTTPS_PROXY`, `NO_PROXY`...) except for loopback registries, as Go's clients do.
+fn build_agent(options: &RegistryOptions, loopback: bool) -> Result<ureq::Agent> {
     let mut tls = TlsConfig::builder();
     if options.insecure {
         tls = tls.disable_verification(true);
@@ -596,7 +598,11 @@ fn build_agent(options: &RegistryOptions) -> Result<ureq::Agent> {
         }
         tls = tls.root_certs(RootCerts::new_with_certs(&roots));
     }
-    let config = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder();
+    if loopback {
+        config = config.proxy(None);
+    }
+    let config = config
         .http_status_as_error(false)
         .tls_config(tls.build())
         .user_agent(options.user_agent.as_str())
@@ -604,7 +610,7 @@ fn build_agent(options: &RegistryOptions) -> Result<ureq::Agent> {
         .timeout_per_read(Some(options.io_timeout))
         .timeout_per_write(Some(options.io_timeout))
         .max_redirects(10)
-        // Registries answer 200-level statuses with bodies we read ourselves.
+        // Enough idle connections for every concurrent transfer to keep its own.
         .max_idle_connections_per_host(16)
         .build();
     Ok(config.into())
