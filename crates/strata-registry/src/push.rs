@@ -67,6 +67,15 @@ pub struct Pushed {
     pub bytes_uploaded: u64,
 }
 
+/// The repository to mount blobs from when pushing an image that came from `source`
+/// to `dest`: `source`'s repository when both are on the same registry and the
+/// repositories differ (`127.0.0.1:5000/base:1` -> `127.0.0.1:5000/copy:1` mounts
+/// from `base`), else `None`. For [`PushOptions::mount_from`].
+pub fn mount_source(source: &Reference, dest: &Reference) -> Option<String> {
+    (source.registry() == dest.registry() && source.repository() != dest.repository())
+        .then(|| source.repository().to_owned())
+}
+
 /// How a blob got to the registry.
 enum Outcome {
     Uploaded(u64),
@@ -548,5 +557,21 @@ impl Read for UploadReader<'_> {
         }
         self.progress.event(&Event::BlobProgress { descriptor: self.desc, bytes: self.position });
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_only_within_one_registry() {
+        let r = |s: &str| Reference::parse(s).unwrap();
+        assert_eq!(mount_source(&r("127.0.0.1:5000/base:1"), &r("127.0.0.1:5000/copy:1")), Some("base".into()));
+        assert_eq!(mount_source(&r("127.0.0.1:5000/base:1"), &r("127.0.0.1:5000/base:2")), None);
+        assert_eq!(mount_source(&r("127.0.0.1:5000/base:1"), &r("127.0.0.1:5001/copy:1")), None);
+        assert_eq!(mount_source(&r("ubuntu"), &r("me/ubuntu")), Some("library/ubuntu".into()));
+        assert_eq!(with_query("/u/1?_state=x", "digest", "sha256:ab"), "/u/1?_state=x&digest=sha256%3Aab");
+        assert_eq!(with_query("/u/1", "digest", "d"), "/u/1?digest=d");
     }
 }
