@@ -294,6 +294,10 @@ impl Drop for FakeServer {
 
 fn read_request(stream: &mut TcpStream) -> Option<(Seen, Vec<u8>)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
+    // A TLS handshake (strata tries HTTPS first on loopback): not for us, hang up.
+    if reader.fill_buf().ok()?.first() == Some(&0x16) {
+        return None;
+    }
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
