@@ -99,6 +99,9 @@ pub fn pull(
     options: &PullOptions,
     progress: &dyn Progress,
 ) -> Result<Pulled> {
+    // A bad local name fails before anything is downloaded.
+    let ref_name = options.ref_name.clone().unwrap_or_else(|| reference.familiar());
+    strata_store::validate_ref_name(&ref_name)?;
     let client = Client::new(reference.registry(), &options.registry)?;
     let repo = reference.repository();
     let scope = Scope::pull(repo);
@@ -169,7 +172,6 @@ pub fn pull(
             .map_err(|e| Error::from_store(e, || format!("manifest {}", m.descriptor.digest)))?;
         progress.event(&Event::ManifestDone { descriptor: &m.descriptor });
     }
-    let ref_name = options.ref_name.clone().unwrap_or_else(|| reference.familiar());
     store.set_ref(&ref_name, &tagged)?;
     drop(lease);
 
