@@ -264,8 +264,11 @@ mod tests {
         }
     }
 
+    /// Name, uid, size, PAX mtime, xattrs.
+    type Parsed = (Vec<u8>, u64, u64, Option<(u64, u32)>, Vec<(String, Vec<u8>)>);
+
     /// Parse what we wrote with the `tar` crate: an independent reader.
-    fn parse(bytes: &[u8]) -> Vec<(Vec<u8>, u64, u64, Option<(u64, u32)>, Vec<(String, Vec<u8>)>)> {
+    fn parse(bytes: &[u8]) -> Vec<Parsed> {
         let mut a = tar::Archive::new(bytes);
         let mut out = Vec::new();
         for e in a.entries().unwrap() {

@@ -22,13 +22,20 @@ use crate::error::{Error, Result};
 
 /// The type of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum FileKind {
+pub enum FileKind {
+    /// Regular file.
     File,
+    /// Directory.
     Dir,
+    /// Symbolic link.
     Symlink,
+    /// Character device.
     Char,
+    /// Block device.
     Block,
+    /// Named pipe.
     Fifo,
+    /// Socket (never written to layers).
     Socket,
 }
 

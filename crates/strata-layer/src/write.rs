@@ -609,7 +609,12 @@ pub fn reencode_tar<R: Read, W: Write>(input: R, sink: W, opts: &WriteOptions) -
                     entries += 1;
                     // Read the content through so that a truncated stream is caught here.
                     let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                    io::copy(&mut e, &mut io::sink()).map_err(|err| invalid(Some(name), err.to_string()))?;
+                    let want = e.size();
+                    let got = io::copy(&mut e, &mut io::sink())
+                        .map_err(|err| invalid(Some(name.clone()), err.to_string()))?;
+                    if got != want {
+                        return Err(invalid(Some(name), format!("truncated: {got} of {want} content bytes")));
+                    }
                 }
                 Err(e) => return Err(invalid(None, format!("after {entries} entries: {e}"))),
             }
