@@ -1,4 +1,6 @@
 //! strata-layer: the layer tar codec (under construction).
+//!
+#![doc = include_str!("../docs/writing.md")]
 
 mod compress;
 pub mod diff;
