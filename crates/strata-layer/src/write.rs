@@ -154,7 +154,7 @@ impl OwnerNames {
         let table = |rel: &str| -> Result<BTreeMap<u32, String>> {
             let rel = Path::new(rel);
             let mut text = String::new();
-            match scan::open_file_beneath(fd.as_fd(), rel) {
+            match scan::open_in_root(fd.as_fd(), rel) {
                 Ok(mut f) => {
                     let mut bytes = Vec::new();
                     f.read_to_end(&mut bytes).map_err(|e| scan::io_err("read", rel, e))?;
