@@ -151,8 +151,14 @@ pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Resu
 
 /// The names in a directory (without `.` and `..`), sorted bytewise.
 pub(crate) fn list_sorted(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<OsString>> {
+    collect_sorted(Dir::read_from(dir)?)
+}
+
+fn collect_sorted(
+    dir: impl Iterator<Item = rustix::io::Result<rustix::fs::DirEntry>>,
+) -> rustix::io::Result<Vec<OsString>> {
     let mut names = Vec::new();
-    for entry in Dir::read_from(dir)? {
+    for entry in dir {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
@@ -161,6 +167,14 @@ pub(crate) fn list_sorted(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<OsStrin
     }
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     Ok(names)
+}
+
+/// Read the sorted names of the directory `fd` owns, keeping the fd (as the `Dir`) for
+/// the `*at` calls that follow: one open per directory instead of two.
+pub(crate) fn list_owned(fd: OwnedFd) -> rustix::io::Result<(Dir, Vec<OsString>)> {
+    let mut dir = Dir::new(fd)?;
+    let names = collect_sorted(&mut dir)?;
+    Ok((dir, names))
 }
 
 /// The target of the symlink `name` in `dir`.
@@ -361,12 +375,13 @@ pub(crate) fn walk(root: &Path, v: &mut impl Visitor) -> Result<Stat> {
     let fd = open_root(root)?;
     let st = fstat(fd.as_fd()).map_err(|e| io_err("stat", root, e))?;
     let mut rel = PathBuf::new();
-    walk_dir(fd.as_fd(), &mut rel, v)?;
+    walk_dir(fd, &mut rel, v)?;
     Ok(st)
 }
 
-fn walk_dir(dir: BorrowedFd<'_>, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> {
-    let names = list_sorted(dir).map_err(|e| io_err("read directory", rel, e))?;
+fn walk_dir(fd: OwnedFd, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> {
+    let (d, names) = list_owned(fd).map_err(|e| io_err("read directory", rel, e))?;
+    let dir = d.fd().map_err(|e| io_err("read directory", rel, e))?;
     for name in names {
         rel.push(&name);
         let st = match stat_at(dir, &name) {
@@ -380,7 +395,7 @@ fn walk_dir(dir: BorrowedFd<'_>, rel: &mut PathBuf, v: &mut impl Visitor) -> Res
         };
         if v.visit(dir, &name, rel, &st)? && st.kind == FileKind::Dir {
             let sub = open_dir_at(dir, &name).map_err(|e| io_err("open directory", rel, e))?;
-            walk_dir(sub.as_fd(), rel, v)?;
+            walk_dir(sub, rel, v)?;
         }
         rel.pop();
     }
