@@ -117,13 +117,20 @@ impl WriteOptions {
                 }
                 l
             }
+            #[cfg(feature = "zstd")]
             Compression::Zstd => {
                 let l = self.level.unwrap_or(DEFAULT_ZSTD_LEVEL);
-                #[cfg(feature = "zstd")]
                 if !zstd::compression_level_range().contains(&l) {
                     return Err(bad(format!("zstd level {l} is not in {:?}", zstd::compression_level_range())));
                 }
                 l
+            }
+            #[cfg(not(feature = "zstd"))]
+            Compression::Zstd => {
+                return Err(Error::UnsupportedCompression {
+                    layer: "new layer".into(),
+                    compression: Compression::Zstd,
+                });
             }
         };
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.block_size) {
