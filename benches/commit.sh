@@ -10,8 +10,9 @@
 #   (c) +112 MB of new files (usr copied to usr-copy, as peers.sh does): same.
 # The rootfs comes from `umoci unpack --image CORPUS/oci:three`; the snapshot is taken
 # right after by the example driver (crates/strata-layer/examples/layer_tool.rs). Each
-# case: untimed setup, 1 warm-up + RUNS timed runs, median wall seconds and peak RSS
-# (/usr/bin/time). Warm page cache. Writes go to tmpfs by default.
+# case: untimed setup, 1 warm-up + RUNS timed runs, median wall seconds (bash
+# EPOCHREALTIME around the command) and peak RSS of the largest process (/usr/bin/time).
+# Warm page cache. Writes go to tmpfs by default.
 set -euo pipefail
 C=${1:-/tmp/corpus}; N=${2:-5}
 L=$C/oci; W=${SCRATCH:-/dev/shm/strata-commit}
@@ -29,10 +30,12 @@ measure() { # setup cmd
   local setup=$1 cmd=$2 i w p walls=() peaks=()
   for ((i = 0; i <= N; i++)); do
     eval "$setup"; sync
-    /usr/bin/time -f '%e %M' -o "$W/time.txt" sh -c "$cmd" >/dev/null 2>"$W/err.txt" \
+    local t0=$EPOCHREALTIME
+    /usr/bin/time -f '%M' -o "$W/time.txt" sh -c "$cmd" >/dev/null 2>"$W/err.txt" \
       || { echo "FAILED: $cmd: $(tail -3 "$W/err.txt")" >&2; exit 1; }
+    local t1=$EPOCHREALTIME
     ((i == 0)) && continue
-    read -r w p <"$W/time.txt"; walls+=("$w"); peaks+=("$p")
+    w=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}'); read -r p <"$W/time.txt"; walls+=("$w"); peaks+=("$p")
   done
   local mid=$(( (N + 1) / 2 ))
   w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
@@ -80,8 +83,12 @@ echo "== (c) +112 MB new files (usr copied to usr-copy): since vs umoci repack"
 cp -a "$R/usr" "$R/usr-copy"; BIG=$(du -sb --apparent-size "$R/usr-copy" | cut -f1)
 read -r uw2 um2 < <(measure ":" 'umoci repack --image $W/oci:big $B')
 read -r ow2 om2 < <(measure ":" '$T since $W/snap $B/rootfs $W/big.tgz')
+read -r ow4 om4 < <(measure ":" '$T since $W/snap $B/rootfs $W/big4.tgz --level 4')
 "$T" since "$W/snap" "$R" "$W/big.tgz" 2>"$W/big.txt"
-row "umoci repack (+$((BIG / 1000000)) MB new)" "$uw2" "$um2"
-row "strata since + layer write (gzip-6)" "$ow2" "$om2" "$(grep -o 'changes=[0-9]*' "$W/big.txt")"
-echo "ratio since/umoci = $(ratio "$ow2" "$uw2") (target <= 0.25)   peak RSS ${om2} MB (target <= 64)"
+m=$(jq -r '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]=="big")|.digest' "$W/oci/index.json")
+USIZE=$(jq -r '.layers[-1].size' "$W/oci/blobs/sha256/${m#sha256:}")
+row "umoci repack (+$((BIG / 1000000)) MB new)" "$uw2" "$um2" "layer $USIZE bytes"
+row "strata since + layer write (gzip-6)" "$ow2" "$om2" "$(grep -o 'changes=[0-9]*' "$W/big.txt"), layer $(stat -c %s "$W/big.tgz") bytes"
+row "strata since + layer write (gzip-4)" "$ow4" "$om4" "layer $(stat -c %s "$W/big4.tgz") bytes"
+echo "ratio since/umoci = $(ratio "$ow2" "$uw2") at gzip-6, $(ratio "$ow4" "$uw2") at gzip-4 (target <= 0.25)   peak RSS ${om2} MB (target <= 64)"
 rm -rf "$W"
