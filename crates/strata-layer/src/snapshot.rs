@@ -22,7 +22,7 @@
 //! CRC-32 of everything above, u32
 //! ```
 //!
-//! A 7,000-entry rootfs takes about 40 bytes an entry and loads in well under a
+//! A 7,000-entry rootfs takes about 50 bytes an entry and loads in well under a
 //! millisecond per thousand entries. Loading checks the magic, version, checksum, bounds
 //! and that paths are normalised and in strictly increasing tar order.
 
