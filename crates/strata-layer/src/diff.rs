@@ -317,7 +317,9 @@ impl<'a> Collector<'a> {
 /// read: a file with the same size and mtime is taken as unchanged (moby's naive differ
 /// does the same; it is what makes this differ a metadata walk). See
 /// [`DiffOptions::ignore_mtime_if_content_equal`] for the one case where contents are
-/// read. The root's own metadata is not compared. Sockets are ignored.
+/// read. The root's own metadata is not compared. Sockets are ignored. A directory with
+/// another file system mounted on it in `upper` is left out (unchanged), and mount points
+/// are never descended into.
 pub fn trees(lower: &Path, upper: &Path, opts: &DiffOptions) -> Result<Changes> {
     let lfd = scan::open_root(lower)?;
     let ufd = scan::open_root(upper)?;
@@ -410,7 +412,7 @@ impl Trees<'_> {
         let meta = self.meta(self.c.root, u, name, rel, st)?;
         self.c.track_link(rel, st);
         self.c.out.push(Change::with_meta(ChangeKind::Added, meta, st));
-        if st.kind == FileKind::Dir {
+        if st.kind == FileKind::Dir && same_fs(u, st) {
             let sub = scan::open_dir_at(u, name).map_err(|e| scan::io_err("open directory", rel, e))?;
             for child in scan::list_sorted(sub.as_fd()).map_err(|e| scan::io_err("read directory", rel, e))? {
                 rel.push(&child);
@@ -443,6 +445,10 @@ impl Trees<'_> {
         if lst.kind == FileKind::Socket {
             return self.added(u, name, rel, &ust);
         }
+        if ust.kind == FileKind::Dir && !same_fs(u, &ust) {
+            // Something mounted over the upper tree: not part of its changes.
+            return Ok(());
+        }
         if lst.kind != ust.kind {
             // A new type replaces the old entry (appliers remove what is there, a
             // directory with its contents), so nothing below it needs a whiteout.
@@ -469,7 +475,10 @@ impl Trees<'_> {
             let ls =
                 scan::open_dir_at(l, name).map_err(|e| scan::io_err("open directory", &self.lower.join(&*rel), e))?;
             let us = scan::open_dir_at(u, name).map_err(|e| scan::io_err("open directory", rel, e))?;
-            self.dirs(ls.as_fd(), us.as_fd(), rel)?;
+            // Not into a mount point of the lower tree either.
+            if same_fs(l, &lst) {
+                self.dirs(ls.as_fd(), us.as_fd(), rel)?;
+            }
         }
         Ok(())
     }
@@ -490,6 +499,11 @@ impl Trees<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether the directory `st` is on the same file system as its parent `parent`.
+fn same_fs(parent: BorrowedFd<'_>, st: &Stat) -> bool {
+    scan::fstat(parent).is_ok_and(|p| p.dev == st.dev)
 }
 
 /// Whether two regular files have the same bytes.
@@ -643,6 +657,9 @@ pub fn overlay(upperdir: &Path, opts: &DiffOptions) -> Result<Changes> {
 /// entry replaces the old one whole when applied, so no whiteouts are written below it.
 /// The root's own metadata is not compared. Sockets are ignored.
 ///
+/// A directory with another file system mounted on it (a running container's `/proc`, a
+/// bind mount) is taken as unchanged and not descended into.
+///
 /// Ownership recorded by a rootless unpack (in the snapshot, or in
 /// [`DiffOptions::recorded_owners`] for paths the snapshot's record lacks) is used for
 /// entries that are still the inode that was snapshotted.
@@ -739,6 +756,18 @@ impl Visitor for Since<'_> {
 
     fn leave(&mut self, rel: &Path) -> Result<()> {
         self.deleted_until(None, rel);
+        Ok(())
+    }
+
+    /// Something is mounted here (a running container's `/proc`, a bind mount): not part
+    /// of the container's changes. The snapshot's view of this directory and below is
+    /// taken as unchanged.
+    fn mount_point(&mut self, _dir: BorrowedFd<'_>, _name: &OsStr, rel: &Path, _st: &Stat) -> Result<()> {
+        self.deleted_until(Some(rel), Path::new(""));
+        if self.snapshot.entries().get(self.pos).is_some_and(|e| e.path == rel) {
+            self.pos += 1;
+        }
+        self.skip_below(rel);
         Ok(())
     }
 }

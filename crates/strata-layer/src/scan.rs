@@ -367,6 +367,14 @@ pub(crate) trait Visitor {
     fn leave(&mut self, _rel: &Path) -> Result<()> {
         Ok(())
     }
+
+    /// Called instead of [`Visitor::visit`] for a directory on another file system than
+    /// its parent (a mount point: `/proc`, a bind mount of a running container). The walk
+    /// never descends into one, like `tar --one-file-system`. By default the directory
+    /// itself is visited like any other entry.
+    fn mount_point(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<()> {
+        self.visit(dir, name, rel, st).map(|_| ())
+    }
 }
 
 /// Walk `root` depth first, names sorted bytewise (tar order), without following
@@ -375,11 +383,11 @@ pub(crate) fn walk(root: &Path, v: &mut impl Visitor) -> Result<Stat> {
     let fd = open_root(root)?;
     let st = fstat(fd.as_fd()).map_err(|e| io_err("stat", root, e))?;
     let mut rel = PathBuf::new();
-    walk_dir(fd, &mut rel, v)?;
+    walk_dir(fd, st.dev, &mut rel, v)?;
     Ok(st)
 }
 
-fn walk_dir(fd: OwnedFd, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> {
+fn walk_dir(fd: OwnedFd, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> {
     let (d, names) = list_owned(fd).map_err(|e| io_err("read directory", rel, e))?;
     let dir = d.fd().map_err(|e| io_err("read directory", rel, e))?;
     for name in names {
@@ -393,9 +401,11 @@ fn walk_dir(fd: OwnedFd, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> 
             }
             Err(e) => return Err(io_err("stat", rel, e)),
         };
-        if v.visit(dir, &name, rel, &st)? && st.kind == FileKind::Dir {
+        if st.kind == FileKind::Dir && st.dev != dev {
+            v.mount_point(dir, &name, rel, &st)?;
+        } else if v.visit(dir, &name, rel, &st)? && st.kind == FileKind::Dir {
             let sub = open_dir_at(dir, &name).map_err(|e| io_err("open directory", rel, e))?;
-            walk_dir(sub, rel, v)?;
+            walk_dir(sub, dev, rel, v)?;
         }
         rel.pop();
     }

@@ -493,3 +493,39 @@ fn overlay_from_a_real_mount() {
     assert_eq!(n[opq - 1], "usr/share/doc/", "the marker follows its directory");
     assert_eq!(seen.iter().find(|s| s.name == "home/app/y").unwrap().typeflag, b'1');
 }
+
+/// A file system mounted inside the tree (a running container's /proc, a bind mount) is
+/// not walked into: not by `since`, `trees`, `write_tree` or a snapshot. Needs root.
+#[test]
+fn mount_points_are_not_crossed() {
+    let tmp = fixture::scratch();
+    let root = fixture::subdir(tmp.path(), "rootfs");
+    let lower = fixture::subdir(tmp.path(), "lower");
+    base().build(&root);
+    base().build(&lower);
+    let snap = Snapshot::capture(&root).unwrap();
+    let st = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(root.join("srv")).status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: cannot mount tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(root.join("srv"));
+    fs::write(root.join("srv/inside-the-mount"), b"x").unwrap();
+    fs::write(root.join("etc/motd"), b"changed").unwrap();
+    let c = diff::since(&snap, &root, &DiffOptions::default()).unwrap();
+    assert_eq!(sorted_diff(&c), "C /etc/motd\n", "srv/data is hidden by the mount, not deleted");
+    let c = diff::trees(&lower, &root, &DiffOptions::default()).unwrap();
+    assert!(!c.iter().any(|c| c.path.starts_with("srv/")), "{}", c.docker_diff());
+    let mut blob = Vec::new();
+    let info = strata_layer::write_tree(&root, &mut blob, &WriteOptions::default()).unwrap();
+    let n = names(&check_and_list(&blob, &info));
+    assert!(n.contains(&"srv/".to_string()) && !n.iter().any(|x| x.starts_with("srv/i")), "{n:?}");
+    let s = Snapshot::capture(&root).unwrap();
+    assert!(s.get(Path::new("srv")).is_some() && s.get(Path::new("srv/inside-the-mount")).is_none());
+}
