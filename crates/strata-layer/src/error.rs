@@ -69,6 +69,61 @@ pub enum Error {
         /// The compression.
         compression: Compression,
     },
+    /// A file of the tree being written changed while it was read (a running container):
+    /// its size or type no longer matches what the walk saw.
+    #[error("{path}: changed while the layer was written: {reason}", path = path.display())]
+    SourceChanged {
+        /// The path, relative to the tree's root.
+        path: PathBuf,
+        /// What changed.
+        reason: String,
+    },
+    /// An entry a layer cannot carry (a socket, a name that reads as a whiteout, an
+    /// xattr name with `=`...).
+    #[error("{path}: cannot be written to a layer: {reason}", path = path.display())]
+    Unrepresentable {
+        /// The path, relative to the root.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Entries were appended to a layer writer out of tar order (a caller bug; the
+    /// writer enforces the order that makes layers deterministic).
+    #[error("layer entry {path} appended after {previous}: entries must come in tar order", path = path.display(), previous = previous.display())]
+    OutOfOrder {
+        /// The entry before.
+        previous: PathBuf,
+        /// The entry that should have come earlier.
+        path: PathBuf,
+    },
+    /// Writing the layer stream to its sink (or compressing it) failed.
+    #[error("writing layer: {source}")]
+    Sink {
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A metadata snapshot that cannot be loaded (wrong magic or version, bad checksum,
+    /// truncated, unordered).
+    #[error("invalid snapshot: {reason}")]
+    InvalidSnapshot {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An overlayfs upper directory uses a feature the overlay differ does not support.
+    #[error("overlay upper dir entry {path}: {feature} is not supported", path = path.display())]
+    OverlayUnsupported {
+        /// The entry, relative to the upper dir.
+        path: PathBuf,
+        /// The feature (`redirect_dir`, `metacopy`).
+        feature: &'static str,
+    },
+    /// A write option out of range.
+    #[error("invalid layer write option: {reason}")]
+    InvalidOption {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].
