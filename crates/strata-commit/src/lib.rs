@@ -1,5 +1,13 @@
-//! strata-commit: container changes + base image -> new image (under construction).
+#![doc = include_str!("../README.md")]
 
 pub mod change;
+mod commit;
+mod error;
 
-pub use change::{Change, ChangeError};
+pub use change::{ALLOWED, Change, ChangeError, Command};
+pub use commit::{
+    ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, Base, CommitOptions, Committed, Source, commit, finish, put_document,
+    source_date_epoch, write_layer,
+};
+pub use error::{Error, Result};
+pub use strata_layer::{LayerInfo, Snapshot, WriteOptions};

@@ -1,0 +1,39 @@
+//! Errors of the commit crate.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Errors of `strata-commit`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A `--change` that does not parse.
+    #[error(transparent)]
+    Change(#[from] crate::change::ChangeError),
+    /// Writing to or reading from the store failed.
+    #[error(transparent)]
+    Store(#[from] strata_store::Error),
+    /// Diffing or writing the layer failed.
+    #[error(transparent)]
+    Layer(#[from] strata_layer::Error),
+    /// The base image cannot be built on.
+    #[error("base image: {0}")]
+    Base(String),
+    /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
+    #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds since the epoch")]
+    BadSourceDateEpoch(String),
+    /// An I/O error.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
