@@ -291,26 +291,23 @@ impl BufRead for ChannelReader {
     }
 }
 
-/// Decompress and hash on this thread, sending buffers to the applier. `Err(None)`:
-/// the applier hung up (it failed, and its error is the one to report).
+/// Decompress on this thread, sending buffers on to the hasher. `Err(None)`: the next
+/// stage hung up (the applier failed, and its error is the one to report).
 fn produce<R: Read>(
     mut dec: Decoder<R>,
     tx: mpsc::SyncSender<Vec<u8>>,
     back: mpsc::Receiver<Vec<u8>>,
-    algorithm: Algorithm,
     max: Option<u64>,
-) -> std::result::Result<(Digest, u64), Option<Error>> {
-    let mut hasher = Digester::new(algorithm);
+) -> std::result::Result<(), Option<Error>> {
     let mut total = 0u64;
     loop {
         let mut buf = back.try_recv().unwrap_or_default();
         buf.resize(CHUNK, 0);
         let n = read_full(&mut dec, &mut buf).map_err(|e| Some(dec.error(e)))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         buf.truncate(n);
-        hasher.update(&buf);
         total += n as u64;
         if let Some(limit) = max
             && total > limit
@@ -326,6 +323,22 @@ fn produce<R: Read>(
         if tx.send(buf).is_err() {
             return Err(None);
         }
+    }
+}
+
+/// Hash the uncompressed stream on its own thread, between the decompressor and the
+/// applier: with the three stages on two cores, the scheduler evens out the load.
+fn hash(
+    rx: mpsc::Receiver<Vec<u8>>,
+    tx: mpsc::SyncSender<Vec<u8>>,
+    algorithm: Algorithm,
+) -> std::result::Result<(Digest, u64), ()> {
+    let mut hasher = Digester::new(algorithm);
+    let mut total = 0u64;
+    for buf in rx {
+        hasher.update(&buf);
+        total += buf.len() as u64;
+        tx.send(buf).map_err(|_| ())?;
     }
     Ok((hasher.finish(), total))
 }
@@ -411,11 +424,13 @@ impl Applier {
             (digest, n)
         } else {
             std::thread::scope(|s| {
-                let (tx, rx) = mpsc::sync_channel(DEPTH);
+                let (tx, rx) = mpsc::sync_channel(DEPTH / 2);
+                let (htx, hrx) = mpsc::sync_channel(DEPTH / 2);
                 let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
                 let max = opts.limits.max_layer_size;
-                let producer = s.spawn(move || produce(dec, tx, back_rx, algorithm, max));
-                let reader = ChannelReader { rx, back: back_tx, cur: Vec::new(), pos: 0 };
+                let producer = s.spawn(move || produce(dec, tx, back_rx, max));
+                let hasher = s.spawn(move || hash(rx, htx, algorithm));
+                let reader = ChannelReader { rx: hrx, back: back_tx, cur: Vec::new(), pos: 0 };
                 let mut tar = TarReader::new(reader, opts.limits.clone(), &layer.name);
                 let applied = self.entries_of(&mut tar).and_then(|()| {
                     // Read the stream to its true end so the digest covers every byte.
@@ -430,12 +445,16 @@ impl Applier {
                     Ok(p) => p,
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
-                match (applied, produced) {
+                let hashed = match hasher.join() {
+                    Ok(h) => h,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                match (applied, produced, hashed) {
                     // The stream's own error explains a consumer error (e.g. truncation).
-                    (_, Err(Some(e))) => Err(e),
-                    (Err(e), _) => Err(e),
-                    (Ok(()), Ok(v)) => Ok(v),
-                    (Ok(()), Err(None)) => Err(Error::InvalidTar {
+                    (_, Err(Some(e)), _) => Err(e),
+                    (Err(e), _, _) => Err(e),
+                    (Ok(()), Ok(()), Ok(v)) => Ok(v),
+                    (Ok(()), _, _) => Err(Error::InvalidTar {
                         layer: layer.name.clone(),
                         entry: None,
                         reason: "decompression stopped early".into(),
