@@ -225,6 +225,8 @@ pub const RESOLVERS: [Resolver; 2] = [Resolver::Openat2, Resolver::Fallback];
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// A second root beside the first, for differential runs.
+    pub root2: PathBuf,
     pub canary: PathBuf,
     before: Tree,
 }
@@ -234,12 +236,14 @@ impl Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         let canary = dir.path().join("canary");
+        let root2 = dir.path().join("root2");
         std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(&root2).unwrap();
         std::fs::create_dir_all(canary.join("dir")).unwrap();
         std::fs::write(canary.join("secret"), b"do not touch").unwrap();
         std::fs::write(canary.join("dir/f"), b"nor this").unwrap();
         std::os::unix::fs::symlink("secret", canary.join("link")).unwrap();
-        let mut s = Sandbox { dir, root, canary, before: Tree::default() };
+        let mut s = Sandbox { dir, root, root2, canary, before: Tree::default() };
         s.before = s.outside();
         s
     }
@@ -249,11 +253,11 @@ impl Sandbox {
         self.canary.to_str().unwrap().to_string()
     }
 
-    /// Everything in the sandbox but `root` (whose own entry is kept: its metadata
-    /// is inside, so it is left out too).
+    /// Everything in the sandbox but the roots (their own entries too: their metadata
+    /// is the layers' to set).
     fn outside(&self) -> Tree {
         let mut t = Tree::capture(self.dir.path()).unwrap();
-        t.entries.retain(|p, _| !p.starts_with("root"));
+        t.entries.retain(|p, _| !p.starts_with("root") && !p.starts_with("root2"));
         t
     }
 
