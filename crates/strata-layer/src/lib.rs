@@ -1,4 +1,5 @@
 //! strata-layer: the layer tar codec (under construction).
+#![doc = include_str!("../doc/unpack.md")]
 
 mod apply;
 mod decompress;

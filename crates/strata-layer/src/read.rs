@@ -364,7 +364,7 @@ impl<R: BufRead> TarReader<R> {
             let header = tar::Header::from_byte_slice(&self.block);
             self.check_checksum(header)?;
             let typeflag = self.block[156];
-            let raw_size = header.entry_size().map_err(|e| self.invalid(None, format!("bad size field: {e}")))?;
+            let raw_size = numeric(&self.block[124..136]).ok_or_else(|| self.invalid(None, "bad size field"))?;
             match typeflag {
                 b'x' | b'g' => {
                     if raw_size > self.limits.max_pax_size {
@@ -430,7 +430,10 @@ impl<R: BufRead> TarReader<R> {
     }
 
     fn check_checksum(&self, header: &tar::Header) -> Result<()> {
-        let stored = header.cksum().map_err(|e| self.invalid(None, format!("bad checksum field: {e}")))?;
+        let _ = header;
+        let stored = numeric(&self.block[148..156])
+            .and_then(|c| u32::try_from(c).ok())
+            .ok_or_else(|| self.invalid(None, "bad checksum field"))?;
         let mut unsigned: u32 = 0;
         let mut signed: i32 = 0;
         for (i, &b) in self.block.iter().enumerate() {
@@ -487,10 +490,13 @@ impl<R: BufRead> TarReader<R> {
             }
         }
         let path_for_err = e.path.clone();
-        let bad = |what: &str, err: io::Error| Error::InvalidTar {
-            layer: self.layer.clone(),
-            entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
-            reason: format!("bad {what} field: {err}"),
+        let block = &self.block;
+        let field = |what: &str, range: std::ops::Range<usize>| {
+            numeric(&block[range]).ok_or_else(|| Error::InvalidTar {
+                layer: self.layer.clone(),
+                entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
+                reason: format!("bad {what} field"),
+            })
         };
         e.kind = match typeflag {
             b'0' | b'7' => EntryKind::File,
@@ -524,25 +530,26 @@ impl<R: BufRead> TarReader<R> {
                 reason: "PAX sparse files (GNU.sparse.*) are not supported".into(),
             });
         }
-        e.mode = header.mode().map_err(|err| bad("mode", err))? & 0o7777;
+        e.mode = (field("mode", 100..108)? & 0o7777) as u32;
         e.uid = match pax.uid {
             Some(u) => u,
-            None => header.uid().map_err(|err| bad("uid", err))?,
+            None => field("uid", 108..116)?,
         };
         e.gid = match pax.gid {
             Some(g) => g,
-            None => header.gid().map_err(|err| bad("gid", err))?,
+            None => field("gid", 116..124)?,
         };
         e.mtime = match pax.mtime {
             Some(m) => m,
-            None => Mtime { secs: header.mtime().map_err(|err| bad("mtime", err))? as i64, nanos: 0 },
+            None => Mtime { secs: i64::try_from(field("mtime", 136..148)?).unwrap_or(i64::MAX), nanos: 0 },
         };
         // PAX size always wins (CVE-2025-62518); header-only types carry no data.
         let size = pax.size.unwrap_or(raw_size);
         e.size = if e.kind == EntryKind::File { size } else { 0 };
         if matches!(e.kind, EntryKind::Char | EntryKind::Block) {
-            e.dev_major = header.device_major().map_err(|err| bad("device major", err))?.unwrap_or(0);
-            e.dev_minor = header.device_minor().map_err(|err| bad("device minor", err))?.unwrap_or(0);
+            let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+            e.dev_major = dev(field("device major", 329..337)?);
+            e.dev_minor = dev(field("device minor", 337..345)?);
         } else {
             e.dev_major = 0;
             e.dev_minor = 0;
@@ -604,6 +611,34 @@ fn io_error(layer: &str, offset: u64, e: io::Error) -> Error {
         format!("reading at byte {offset}: {e}")
     };
     Error::InvalidTar { layer: layer.to_owned(), entry: None, reason }
+}
+
+/// A numeric header field, as Go's `archive/tar` reads it: base-256 when the high bit of
+/// the first byte is set (positive values only), else octal with spaces and NULs trimmed
+/// at both ends, an empty field being 0.
+fn numeric(field: &[u8]) -> Option<u64> {
+    let (&first, rest) = field.split_first()?;
+    if first & 0x80 != 0 {
+        if first & 0x40 != 0 {
+            return None; // negative
+        }
+        let mut v = u64::from(first & 0x3f);
+        for &b in rest {
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    let start = field.iter().position(|&b| b != b' ' && b != 0).unwrap_or(field.len());
+    let end = field.iter().rposition(|&b| b != b' ' && b != 0).map_or(start, |i| i + 1);
+    let digits = &field[start..end];
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !(b'0'..=b'7').contains(&d) {
+            return None;
+        }
+        v = v.checked_mul(8)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(v)
 }
 
 fn pad(size: u64) -> u64 {
@@ -751,6 +786,19 @@ fn parse_pax_time(v: &[u8]) -> Option<Mtime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_fields() {
+        assert_eq!(numeric(b"0000644\0"), Some(0o644));
+        assert_eq!(numeric(b"  644 \0"), Some(0o644));
+        assert_eq!(numeric(b"\0\0\0\0"), Some(0));
+        assert_eq!(numeric(b""), None);
+        assert_eq!(numeric(b"12 34"), None);
+        assert_eq!(numeric(b"9"), None);
+        assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 1, 0]), Some(256));
+        assert_eq!(numeric(&[0xff, 0xff]), None);
+        assert_eq!(numeric(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+    }
 
     #[test]
     fn pax_times() {
