@@ -226,18 +226,33 @@ where
         xattrs_skipped: 0,
         entries: 0,
         whiteouts: 0,
+        name_buf: Vec::new(),
         root_path: root.to_path_buf(),
     };
     let mut reports = Vec::new();
-    for layer in layers {
-        reports.push(a.apply(layer, opts)?);
+    if opts.single_thread {
+        for layer in layers {
+            reports.push(a.apply_sync(layer, opts)?);
+        }
+    } else {
+        // Each layer's decompression starts while the layer before it is still being
+        // written, so the pipeline never drains at a layer boundary.
+        std::thread::scope(|s| -> Result<()> {
+            let mut layers = layers.into_iter();
+            let mut next = layers.next().map(|l| Pipeline::start(s, l, opts));
+            while let Some(current) = next.take() {
+                next = layers.next().map(|l| Pipeline::start(s, l, opts));
+                reports.push(a.apply_threaded(current?, opts)?);
+            }
+            Ok(())
+        })?;
     }
     a.finish_dirs()?;
     Ok(ApplyReport {
         layers: reports,
         resolver: a.resolver,
         rootless,
-        recorded: a.recorded,
+        recorded: a.recorded.into_iter().map(|(k, v)| (PathBuf::from(OsStr::from_bytes(&k)), v)).collect(),
         xattrs_skipped: a.xattrs_skipped,
     })
 }
@@ -343,6 +358,43 @@ fn hash(
     Ok((hasher.finish(), total))
 }
 
+/// One layer on its way: decompressed on one thread, hashed on another, its buffers
+/// waiting in bounded channels for the applier.
+struct Pipeline<'scope> {
+    name: String,
+    diff_id: Option<Digest>,
+    compression: Compression,
+    reader: ChannelReader,
+    producer: std::thread::ScopedJoinHandle<'scope, std::result::Result<(), Option<Error>>>,
+    hasher: std::thread::ScopedJoinHandle<'scope, std::result::Result<(Digest, u64), ()>>,
+}
+
+impl<'scope> Pipeline<'scope> {
+    fn start<'env, R: Read + Send + 'scope>(
+        s: &'scope std::thread::Scope<'scope, 'env>,
+        layer: LayerSource<R>,
+        opts: &ApplyOptions,
+    ) -> Result<Pipeline<'scope>> {
+        let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
+        let dec = Decoder::new(layer.reader, layer.compression, &layer.name)?;
+        let compression = dec.compression();
+        let (tx, rx) = mpsc::sync_channel(DEPTH / 2);
+        let (htx, hrx) = mpsc::sync_channel(DEPTH / 2);
+        let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
+        let max = opts.limits.max_layer_size;
+        let producer = s.spawn(move || produce(dec, tx, back_rx, max));
+        let hasher = s.spawn(move || hash(rx, htx, algorithm));
+        Ok(Pipeline {
+            name: layer.name,
+            diff_id: layer.diff_id,
+            compression,
+            reader: ChannelReader { rx: hrx, back: back_tx, cur: Vec::new(), pos: 0 },
+            producer,
+            hasher,
+        })
+    }
+}
+
 /// A directory whose metadata is set at the end.
 struct DirMeta {
     mtime: Mtime,
@@ -358,13 +410,17 @@ struct Applier {
     /// The layer being applied (for errors).
     layer: String,
     /// Paths this layer created: whiteouts and opaque markers do not touch them.
-    added: BTreeSet<PathBuf>,
+    /// (Keys of these maps are normalised paths as bytes: in byte order a directory's
+    /// descendants are exactly the keys in `[dir + "/", dir + "0")`, since `'0'` follows
+    /// `'/'`, and comparing bytes is much cheaper than comparing path components.)
+    added: BTreeSet<Vec<u8>>,
     /// Directory metadata to apply last (mtimes, and deferred modes).
-    dirs: BTreeMap<PathBuf, DirMeta>,
-    recorded: BTreeMap<PathBuf, Recorded>,
+    dirs: BTreeMap<Vec<u8>, DirMeta>,
+    recorded: BTreeMap<Vec<u8>, Recorded>,
     xattrs_skipped: u64,
     entries: u64,
     whiteouts: u64,
+    name_buf: Vec<u8>,
 }
 
 /// The parts of an entry's header the applier needs once it starts reading data.
@@ -389,98 +445,100 @@ fn is(e: &io::Error, code: Errno) -> bool {
 }
 
 impl Applier {
-    fn apply<R: Read + Send>(&mut self, layer: LayerSource<R>, opts: &ApplyOptions) -> Result<LayerReport> {
-        self.layer = layer.name.clone();
+    fn begin(&mut self, name: &str) {
+        self.layer.clear();
+        self.layer.push_str(name);
         self.added.clear();
         self.root.invalidate();
         self.entries = 0;
         self.whiteouts = 0;
+    }
+
+    fn report(
+        &self,
+        name: String,
+        expected: Option<Digest>,
+        compression: Compression,
+        diff_id: Digest,
+        size: u64,
+    ) -> Result<LayerReport> {
+        if let Some(expected) = expected
+            && expected != diff_id
+        {
+            return Err(Error::DiffIdMismatch { layer: name, expected, actual: diff_id });
+        }
+        Ok(LayerReport { name, compression, diff_id, size, entries: self.entries, whiteouts: self.whiteouts })
+    }
+
+    fn after_end(layer: &str, e: io::Error) -> Error {
+        Error::InvalidTar {
+            layer: layer.to_owned(),
+            entry: None,
+            reason: format!("reading after the end of the archive: {e}"),
+        }
+    }
+
+    /// Apply one layer, decompressing and hashing on this thread.
+    fn apply_sync<R: Read + Send>(&mut self, layer: LayerSource<R>, opts: &ApplyOptions) -> Result<LayerReport> {
+        self.begin(&layer.name);
         let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
         let dec = Decoder::new(layer.reader, layer.compression, &layer.name)?;
         let compression = dec.compression();
-        let (diff_id, size) = if opts.single_thread {
-            let hashing = HashingReader::with_algorithm(dec, algorithm);
-            let mut tar = TarReader::new(BufReader::with_capacity(CHUNK, hashing), opts.limits.clone(), &layer.name);
-            self.entries_of(&mut tar)?;
-            let mut rest = tar.into_inner();
-            drain(&mut rest).map_err(|e| Error::InvalidTar {
-                layer: layer.name.clone(),
+        let hashing = HashingReader::with_algorithm(dec, algorithm);
+        let mut tar = TarReader::new(BufReader::with_capacity(CHUNK, hashing), opts.limits.clone(), &layer.name);
+        self.entries_of(&mut tar)?;
+        let mut rest = tar.into_inner();
+        // Read the stream to its true end so the digest covers every byte.
+        drain(&mut rest).map_err(|e| Self::after_end(&layer.name, e))?;
+        let (_, diff_id, size) = rest.into_inner().finish();
+        if let Some(limit) = opts.limits.max_layer_size
+            && size > limit
+        {
+            return Err(Error::LimitExceeded {
+                layer: layer.name,
                 entry: None,
-                reason: format!("reading after the end of the archive: {e}"),
-            })?;
-            let (dec, digest, n) = rest.into_inner().finish();
-            let _ = dec;
-            if let Some(limit) = opts.limits.max_layer_size
-                && n > limit
-            {
-                return Err(Error::LimitExceeded {
-                    layer: layer.name.clone(),
+                what: "uncompressed layer",
+                actual: size,
+                limit,
+            });
+        }
+        self.report(layer.name, layer.diff_id, compression, diff_id, size)
+    }
+
+    /// Apply one layer whose pipeline is running.
+    fn apply_threaded(&mut self, p: Pipeline<'_>, opts: &ApplyOptions) -> Result<LayerReport> {
+        self.begin(&p.name);
+        let mut tar = TarReader::new(p.reader, opts.limits.clone(), &p.name);
+        let applied = self.entries_of(&mut tar).and_then(|()| {
+            // Read the stream to its true end so the digest covers every byte.
+            drain(tar.get_mut()).map(|_| ()).map_err(|e| Self::after_end(&p.name, e))
+        });
+        drop(tar); // hang up: a producer still sending stops
+        let produced = p.producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let hashed = p.hasher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (diff_id, size) = match (applied, produced, hashed) {
+            // The stream's own error explains a consumer error (e.g. truncation).
+            (_, Err(Some(e)), _) => return Err(e),
+            (Err(e), _, _) => return Err(e),
+            (Ok(()), Ok(()), Ok(v)) => v,
+            (Ok(()), _, _) => {
+                return Err(Error::InvalidTar {
+                    layer: p.name,
                     entry: None,
-                    what: "uncompressed layer",
-                    actual: n,
-                    limit,
+                    reason: "decompression stopped early".into(),
                 });
             }
-            (digest, n)
-        } else {
-            std::thread::scope(|s| {
-                let (tx, rx) = mpsc::sync_channel(DEPTH / 2);
-                let (htx, hrx) = mpsc::sync_channel(DEPTH / 2);
-                let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
-                let max = opts.limits.max_layer_size;
-                let producer = s.spawn(move || produce(dec, tx, back_rx, max));
-                let hasher = s.spawn(move || hash(rx, htx, algorithm));
-                let reader = ChannelReader { rx: hrx, back: back_tx, cur: Vec::new(), pos: 0 };
-                let mut tar = TarReader::new(reader, opts.limits.clone(), &layer.name);
-                let applied = self.entries_of(&mut tar).and_then(|()| {
-                    // Read the stream to its true end so the digest covers every byte.
-                    drain(tar.get_mut()).map(|_| ()).map_err(|e| Error::InvalidTar {
-                        layer: layer.name.clone(),
-                        entry: None,
-                        reason: format!("reading after the end of the archive: {e}"),
-                    })
-                });
-                drop(tar); // hang up: a producer still sending stops
-                let produced = match producer.join() {
-                    Ok(p) => p,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
-                let hashed = match hasher.join() {
-                    Ok(h) => h,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
-                match (applied, produced, hashed) {
-                    // The stream's own error explains a consumer error (e.g. truncation).
-                    (_, Err(Some(e)), _) => Err(e),
-                    (Err(e), _, _) => Err(e),
-                    (Ok(()), Ok(()), Ok(v)) => Ok(v),
-                    (Ok(()), _, _) => Err(Error::InvalidTar {
-                        layer: layer.name.clone(),
-                        entry: None,
-                        reason: "decompression stopped early".into(),
-                    }),
-                }
-            })?
         };
-        if let Some(expected) = &layer.diff_id
-            && expected != &diff_id
-        {
-            return Err(Error::DiffIdMismatch { layer: layer.name, expected: expected.clone(), actual: diff_id });
-        }
-        Ok(LayerReport {
-            name: layer.name,
-            compression,
-            diff_id,
-            size,
-            entries: self.entries,
-            whiteouts: self.whiteouts,
-        })
+        self.report(p.name, p.diff_id, p.compression, diff_id, size)
     }
 
     fn entries_of<B: BufRead>(&mut self, tar: &mut TarReader<B>) -> Result<()> {
         while let Some(e) = tar.next_entry()? {
             self.entries += 1;
-            let raw_name = e.path.clone();
+            // The raw name, for errors, in a buffer reused from entry to entry.
+            let mut raw_name = std::mem::take(&mut self.name_buf);
+            raw_name.clear();
+            raw_name.extend_from_slice(&e.path);
             let path = path::normalize(&e.path).map_err(|p| self.unsafe_entry(&raw_name, p.to_string()))?;
             let class = path::classify(&path).map_err(|p| self.unsafe_entry(&raw_name, p.to_string()))?;
             if class == Class::AufsMeta {
@@ -530,6 +588,7 @@ impl Applier {
                 }
                 Class::AufsMeta => {}
             }
+            self.name_buf = raw_name;
         }
         Ok(())
     }
@@ -552,7 +611,13 @@ impl Applier {
     }
 
     fn has_added_under(&self, p: &Path) -> bool {
-        self.added.range::<Path, _>((Bound::Excluded(p), Bound::Unbounded)).next().is_some_and(|q| q.starts_with(p))
+        let (lo, hi) = subtree(p);
+        match hi {
+            Some(hi) => {
+                self.added.range::<[u8], _>((Bound::Included(&lo[..]), Bound::Excluded(&hi[..]))).next().is_some()
+            }
+            None => !self.added.is_empty(),
+        }
     }
 
     /// Remove whatever is at `name` in `dir` (the path `path`) to make room for a new
@@ -592,9 +657,9 @@ impl Applier {
             return;
         }
         if uid == 0 && gid == 0 && device.is_none() {
-            self.recorded.remove(path);
+            self.recorded.remove(key(path));
         } else {
-            self.recorded.insert(path.to_path_buf(), Recorded { uid, gid, device });
+            self.recorded.insert(key(path).to_vec(), Recorded { uid, gid, device });
         }
     }
 
@@ -681,7 +746,7 @@ impl Applier {
                 self.record(path, meta.uid, meta.gid, device);
             }
         }
-        self.added.insert(path.to_path_buf());
+        self.added.insert(key(path).to_vec());
         Ok(())
     }
 
@@ -756,7 +821,7 @@ impl Applier {
         let now = if deferred { meta.mode | 0o700 } else { meta.mode };
         rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
         self.set_xattrs(XattrTarget::Fd(fd), meta, entry)?;
-        self.dirs.insert(path.to_path_buf(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode) });
+        self.dirs.insert(key(path).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode) });
         Ok(())
     }
 
@@ -793,12 +858,12 @@ impl Applier {
         let tdir = self.root.open_dir(tparent).map_err(self.fs(entry, "resolve hard link target"))?;
         self.make(dir, name, path, entry, "link", || rustix::fs::linkat(&tdir, tname, dir, name, AtFlags::empty()))?;
         if self.rootless {
-            match self.recorded.get(&target).copied() {
+            match self.recorded.get(key(&target)).copied() {
                 Some(r) => {
-                    self.recorded.insert(path.to_path_buf(), r);
+                    self.recorded.insert(key(path).to_vec(), r);
                 }
                 None => {
-                    self.recorded.remove(path);
+                    self.recorded.remove(key(path));
                 }
             }
         }
@@ -807,7 +872,7 @@ impl Applier {
 
     fn whiteout(&mut self, target: &Path, entry: &[u8]) -> Result<()> {
         // Whiteouts hide lower layers only: what this layer made stays.
-        if self.added.contains(target) {
+        if self.added.contains(key(target)) {
             return Ok(());
         }
         let (dir, name) = match self.root.parent(target, false) {
@@ -870,7 +935,7 @@ impl Applier {
                     None => continue,
                 }
             }
-            let added = self.added.contains(&child);
+            let added = self.added.contains(key(&child));
             if ft == FileType::Directory && (added || self.has_added_under(&child)) {
                 let sub = fsops::open_subdir(fd, name).map_err(self.fs(entry, "open directory"))?;
                 self.clear_lower(sub.as_fd(), &child, entry)?;
@@ -887,6 +952,7 @@ impl Applier {
         self.root.invalidate();
         let dirs = std::mem::take(&mut self.dirs);
         for (path, meta) in dirs.iter().rev() {
+            let path = Path::new(OsStr::from_bytes(path));
             let name_bytes = path.as_os_str().as_bytes();
             let err = |op: &'static str| {
                 let path = self.root_path.join(path);
@@ -929,25 +995,45 @@ enum XattrTarget<'a> {
     At(BorrowedFd<'a>, &'a OsStr),
 }
 
+/// A normalised path as the key of the maps above.
+fn key(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// The key range of `p`'s descendants: `[p/, p0)`; `None` as the end for the root,
+/// whose descendants are every key but `""`.
+fn subtree(p: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
+    let k = key(p);
+    if k.is_empty() {
+        return (Vec::new(), None);
+    }
+    let mut lo = k.to_vec();
+    lo.push(b'/');
+    let mut hi = k.to_vec();
+    hi.push(b'0');
+    (lo, Some(hi))
+}
+
 /// Maps keyed by path from which a removed subtree is dropped.
 trait Forget {
     fn forget_under(&mut self, p: &Path);
 }
 
-impl<V> Forget for BTreeMap<PathBuf, V> {
+impl<V> Forget for BTreeMap<Vec<u8>, V> {
     fn forget_under(&mut self, p: &Path) {
-        if p.as_os_str().is_empty() {
+        let (lo, hi) = subtree(p);
+        let Some(hi) = hi else {
             // The root is never removed, only emptied: keep its own entry.
-            let root = self.remove(Path::new(""));
+            let root = self.remove(&b""[..]);
             self.clear();
             if let Some(v) = root {
-                self.insert(PathBuf::new(), v);
+                self.insert(Vec::new(), v);
             }
             return;
-        }
-        let doomed: Vec<PathBuf> = self
-            .range::<Path, _>((Bound::Included(p), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(p))
+        };
+        self.remove(key(p));
+        let doomed: Vec<Vec<u8>> = self
+            .range::<[u8], _>((Bound::Included(&lo[..]), Bound::Excluded(&hi[..])))
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {

@@ -198,6 +198,8 @@ pub struct TarReader<R: BufRead> {
     block: [u8; BLOCK],
     /// PAX header bytes (reused).
     pax_buf: Vec<u8>,
+    /// PAX global header bytes (reused).
+    global_buf: Vec<u8>,
     /// GNU long name / long link (reused).
     long_name: Vec<u8>,
     long_link: Vec<u8>,
@@ -224,6 +226,7 @@ impl<R: BufRead> TarReader<R> {
             padding: 0,
             block: [0; BLOCK],
             pax_buf: Vec::new(),
+            global_buf: Vec::new(),
             long_name: Vec::new(),
             long_link: Vec::new(),
             done: false,
@@ -307,7 +310,8 @@ impl<R: BufRead> TarReader<R> {
     /// Read `size` bytes of an extension entry (and its padding) into `out`.
     fn read_extension(&mut self, size: u64, which: u8) -> Result<Vec<u8>> {
         let mut out = match which {
-            b'x' | b'g' => std::mem::take(&mut self.pax_buf),
+            b'x' => std::mem::take(&mut self.pax_buf),
+            b'g' => std::mem::take(&mut self.global_buf),
             b'L' => std::mem::take(&mut self.long_name),
             _ => std::mem::take(&mut self.long_link),
         };
@@ -373,17 +377,19 @@ impl<R: BufRead> TarReader<R> {
                     if typeflag == b'x' && pax.present {
                         return Err(self.invalid(None, "two PAX headers for one entry"));
                     }
-                    self.pax_buf = pax_bytes;
-                    let bytes = self.read_extension(raw_size, typeflag)?;
-                    let parsed = parse_pax(&bytes, &self.limits).map_err(|r| self.pax_error(r))?;
                     if typeflag == b'x' {
-                        pax = parsed;
+                        self.pax_buf = pax_bytes;
+                        let bytes = self.read_extension(raw_size, typeflag)?;
+                        pax = parse_pax(&bytes, &self.limits).map_err(|r| self.pax_error(r))?;
                         pax_bytes = bytes;
                     } else {
                         // Global headers are validated and ignored (as docker, containerd
-                        // and umoci ignore them).
-                        pax_bytes = bytes;
-                        pax_bytes.clear();
+                        // and umoci ignore them), in their own buffer: the spans of a
+                        // pending `x` header point into `pax_bytes`.
+                        let bytes = self.read_extension(raw_size, typeflag)?;
+                        let parsed = parse_pax(&bytes, &self.limits).map(|_| ());
+                        self.global_buf = bytes;
+                        parsed.map_err(|r| self.pax_error(r))?;
                     }
                 }
                 b'L' | b'K' => {
@@ -786,6 +792,33 @@ fn parse_pax_time(v: &[u8]) -> Option<Mtime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn block(name: &str, typeflag: u8, data: &[u8]) -> Vec<u8> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.as_mut_bytes()[156] = typeflag;
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out
+    }
+
+    #[test]
+    fn a_global_header_between_a_pax_header_and_its_entry() {
+        // Regression: the global header once reused the pending PAX header's buffer.
+        let mut t = block("x", b'x', b"15 path=from-x\n");
+        t.extend(block("g", b'g', b"29 comment=a global comment.\n"));
+        t.extend(block("plain", b'0', b"data"));
+        t.extend([0u8; 1024]);
+        let mut r = TarReader::new(&t[..], Limits::default(), "l");
+        let e = r.next_entry().unwrap().unwrap();
+        assert_eq!(e.path, b"from-x");
+        assert_eq!(e.size, 4);
+        assert!(r.next_entry().unwrap().is_none());
+    }
 
     #[test]
     fn numeric_fields() {
