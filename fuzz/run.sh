@@ -9,6 +9,9 @@ SECS=${1:-180}; shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(tar_reader decompress apply_layer apply_structured spec_json)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
+# Seed the tar targets with valid layers of each format (checksums right), so the
+# fuzzer starts from deep inside the parser.
+python3 seeds.py corpus/tar_reader corpus/apply_layer corpus/decompress
 fail=0
 for t in "${TARGETS[@]}"; do
   echo "== $t (${SECS}s)"

@@ -382,8 +382,15 @@ impl<'scope> Pipeline<'scope> {
         let (htx, hrx) = mpsc::sync_channel(DEPTH / 2);
         let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
         let max = opts.limits.max_layer_size;
-        let producer = s.spawn(move || produce(dec, tx, back_rx, max));
-        let hasher = s.spawn(move || hash(rx, htx, algorithm));
+        let spawn_err = |source| Error::Io { op: "spawn thread", path: PathBuf::new(), source };
+        let producer = std::thread::Builder::new()
+            .name("strata-inflate".into())
+            .spawn_scoped(s, move || produce(dec, tx, back_rx, max))
+            .map_err(spawn_err)?;
+        let hasher = std::thread::Builder::new()
+            .name("strata-hash".into())
+            .spawn_scoped(s, move || hash(rx, htx, algorithm))
+            .map_err(spawn_err)?;
         Ok(Pipeline {
             name: layer.name,
             diff_id: layer.diff_id,
@@ -704,7 +711,7 @@ impl Applier {
         match meta.kind {
             EntryKind::Dir => self.dir(dir, name, path, entry, meta)?,
             EntryKind::File => {
-                let fd = self.create_file(dir, name, path, entry)?;
+                let fd = self.create_file(dir, name, path, entry, meta.mode)?;
                 let mut f = std::fs::File::from(fd);
                 tar.read_data(|chunk| f.write_all(chunk).map_err(self.fs(entry, "write")))?;
                 self.file_meta(f.as_fd(), meta, entry)?;
@@ -729,7 +736,7 @@ impl Applier {
                 };
                 if self.rootless && device.is_some() {
                     // A placeholder: an empty file, the device recorded.
-                    let fd = self.create_file(dir, name, path, entry)?;
+                    let fd = self.create_file(dir, name, path, entry, meta.mode)?;
                     self.file_meta(fd.as_fd(), meta, entry)?;
                 } else {
                     let ft = match meta.kind {
@@ -750,18 +757,35 @@ impl Applier {
         Ok(())
     }
 
-    fn create_file(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path, entry: &[u8]) -> Result<OwnedFd> {
+    fn create_file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &Path,
+        entry: &[u8],
+        mode: u32,
+    ) -> Result<OwnedFd> {
         // O_EXCL | O_NOFOLLOW: never write through what is there (a symlink, or a hard
-        // link shared with another name): replacing is unlink + create.
+        // link shared with another name): replacing is unlink + create. Created with the
+        // permission bits it will have (less the umask: `file_meta` checks), as only our
+        // fd writes to it.
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        self.make(dir, name, path, entry, "create", || rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o600)))
+        let mode = Mode::from_raw_mode(mode & 0o777);
+        self.make(dir, name, path, entry, "create", || rustix::fs::openat(dir, name, flags, mode))
     }
 
     /// Owner, mode, xattrs and mtime of a regular file, on its fd (in this order: chown
-    /// clears setuid bits, and writing clears file capabilities).
+    /// clears setuid bits, and writing clears file capabilities). One `fstat` tells
+    /// which of `fchown` and `fchmod` are needed: most files are created right already.
     fn file_meta(&mut self, fd: BorrowedFd<'_>, meta: &Meta, entry: &[u8]) -> Result<()> {
-        self.chown_fd(fd, meta, entry)?;
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
+        let st = rustix::fs::fstat(fd).map_err(|e| self.fs(entry, "stat")(errno(e)))?;
+        let chown = !self.rootless && (st.st_uid, st.st_gid) != (meta.uid, meta.gid);
+        if chown {
+            self.chown_fd(fd, meta, entry)?;
+        }
+        if chown || st.st_mode & 0o7777 != meta.mode {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
+        }
         self.set_xattrs(XattrTarget::Fd(fd), meta, entry)?;
         rustix::fs::futimens(fd, &timestamps(meta.mtime)).map_err(|e| self.fs(entry, "set mtime")(errno(e)))
     }
