@@ -266,11 +266,17 @@ const CHUNK: usize = 256 * 1024;
 const DEPTH: usize = 8;
 
 /// The consuming end of the decompressing thread: a `BufRead` over the buffers it sends.
+///
+/// It hashes each buffer as it arrives: on two cores, decompression on one thread and
+/// hashing plus writing on the other are about even (a third thread for the hash made
+/// the scheduler's job harder and the unpack slower).
 struct ChannelReader {
     rx: mpsc::Receiver<Vec<u8>>,
     back: mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
+    digester: Digester,
+    count: u64,
 }
 
 impl Read for ChannelReader {
@@ -295,6 +301,8 @@ impl BufRead for ChannelReader {
             // A closed channel is the end of the stream (or the producer's error,
             // which the caller collects when it joins the thread).
             if let Ok(v) = self.rx.recv() {
+                self.digester.update(&v);
+                self.count += v.len() as u64;
                 self.cur = v;
             }
         }
@@ -306,8 +314,8 @@ impl BufRead for ChannelReader {
     }
 }
 
-/// Decompress on this thread, sending buffers on to the hasher. `Err(None)`: the next
-/// stage hung up (the applier failed, and its error is the one to report).
+/// Decompress on this thread, sending buffers to the applier. `Err(None)`: the applier
+/// hung up (it failed, and its error is the one to report).
 fn produce<R: Read>(
     mut dec: Decoder<R>,
     tx: mpsc::SyncSender<Vec<u8>>,
@@ -341,32 +349,14 @@ fn produce<R: Read>(
     }
 }
 
-/// Hash the uncompressed stream on its own thread, between the decompressor and the
-/// applier: with the three stages on two cores, the scheduler evens out the load.
-fn hash(
-    rx: mpsc::Receiver<Vec<u8>>,
-    tx: mpsc::SyncSender<Vec<u8>>,
-    algorithm: Algorithm,
-) -> std::result::Result<(Digest, u64), ()> {
-    let mut hasher = Digester::new(algorithm);
-    let mut total = 0u64;
-    for buf in rx {
-        hasher.update(&buf);
-        total += buf.len() as u64;
-        tx.send(buf).map_err(|_| ())?;
-    }
-    Ok((hasher.finish(), total))
-}
-
-/// One layer on its way: decompressed on one thread, hashed on another, its buffers
-/// waiting in bounded channels for the applier.
+/// One layer on its way: decompressed on its own thread, its buffers waiting in a
+/// bounded channel for the applier.
 struct Pipeline<'scope> {
     name: String,
     diff_id: Option<Digest>,
     compression: Compression,
     reader: ChannelReader,
     producer: std::thread::ScopedJoinHandle<'scope, std::result::Result<(), Option<Error>>>,
-    hasher: std::thread::ScopedJoinHandle<'scope, std::result::Result<(Digest, u64), ()>>,
 }
 
 impl<'scope> Pipeline<'scope> {
@@ -378,8 +368,7 @@ impl<'scope> Pipeline<'scope> {
         let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
         let dec = Decoder::new(layer.reader, layer.compression, &layer.name)?;
         let compression = dec.compression();
-        let (tx, rx) = mpsc::sync_channel(DEPTH / 2);
-        let (htx, hrx) = mpsc::sync_channel(DEPTH / 2);
+        let (tx, rx) = mpsc::sync_channel(DEPTH);
         let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
         let max = opts.limits.max_layer_size;
         let spawn_err = |source| Error::Io { op: "spawn thread", path: PathBuf::new(), source };
@@ -387,17 +376,19 @@ impl<'scope> Pipeline<'scope> {
             .name("strata-inflate".into())
             .spawn_scoped(s, move || produce(dec, tx, back_rx, max))
             .map_err(spawn_err)?;
-        let hasher = std::thread::Builder::new()
-            .name("strata-hash".into())
-            .spawn_scoped(s, move || hash(rx, htx, algorithm))
-            .map_err(spawn_err)?;
         Ok(Pipeline {
             name: layer.name,
             diff_id: layer.diff_id,
             compression,
-            reader: ChannelReader { rx: hrx, back: back_tx, cur: Vec::new(), pos: 0 },
+            reader: ChannelReader {
+                rx,
+                back: back_tx,
+                cur: Vec::new(),
+                pos: 0,
+                digester: Digester::new(algorithm),
+                count: 0,
+            },
             producer,
-            hasher,
         })
     }
 }
@@ -520,15 +511,16 @@ impl Applier {
             // Read the stream to its true end so the digest covers every byte.
             drain(tar.get_mut()).map(|_| ()).map_err(|e| Self::after_end(&p.name, e))
         });
-        drop(tar); // hang up: a producer still sending stops
+        let reader = tar.into_inner();
+        let (digester, size) = (reader.digester, reader.count);
+        drop(reader.rx); // hang up: a producer still sending stops
         let produced = p.producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let hashed = p.hasher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let (diff_id, size) = match (applied, produced, hashed) {
+        let (diff_id, size) = match (applied, produced) {
             // The stream's own error explains a consumer error (e.g. truncation).
-            (_, Err(Some(e)), _) => return Err(e),
-            (Err(e), _, _) => return Err(e),
-            (Ok(()), Ok(()), Ok(v)) => v,
-            (Ok(()), _, _) => {
+            (_, Err(Some(e))) => return Err(e),
+            (Err(e), _) => return Err(e),
+            (Ok(()), Ok(())) => (digester.finish(), size),
+            (Ok(()), Err(None)) => {
                 return Err(Error::InvalidTar {
                     layer: p.name,
                     entry: None,
