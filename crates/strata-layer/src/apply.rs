@@ -809,7 +809,9 @@ impl Applier {
     }
 
     fn dir(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path, entry: &[u8], meta: &Meta) -> Result<()> {
-        match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        // Made with its permission bits (and u+rwx rootless, see `dir_meta`).
+        let initial = Mode::from_raw_mode(if self.rootless { meta.mode & 0o777 | 0o700 } else { meta.mode & 0o777 });
+        match rustix::fs::mkdirat(dir, name, initial) {
             Ok(()) => {}
             Err(Errno::EXIST) => {
                 let st = fsops::lstat(dir, name).map_err(self.fs(entry, "stat"))?;
@@ -817,8 +819,7 @@ impl Applier {
                 // all (CVE-2026-33056), is replaced.
                 if !st.as_ref().is_some_and(|st| fsops::file_type(st) == FileType::Directory) {
                     self.remove_existing(dir, name, path, entry)?;
-                    rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
-                        .map_err(|e| self.fs(entry, "mkdir")(errno(e)))?;
+                    rustix::fs::mkdirat(dir, name, initial).map_err(|e| self.fs(entry, "mkdir")(errno(e)))?;
                 }
             }
             Err(e) => return Err(self.fs(entry, "mkdir")(errno(e))),
@@ -830,12 +831,19 @@ impl Applier {
     }
 
     fn dir_meta(&mut self, fd: BorrowedFd<'_>, path: &Path, meta: &Meta, entry: &[u8]) -> Result<()> {
-        self.chown_fd(fd, meta, entry)?;
         // Rootless, a directory we could not write into would stop the layers that
         // follow: keep u+rwx until the end.
         let deferred = self.rootless && meta.mode & 0o700 != 0o700;
         let now = if deferred { meta.mode | 0o700 } else { meta.mode };
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
+        // As for files, one fstat says whether chown and chmod are needed.
+        let st = rustix::fs::fstat(fd).map_err(|e| self.fs(entry, "stat")(errno(e)))?;
+        let chown = !self.rootless && (st.st_uid, st.st_gid) != (meta.uid, meta.gid);
+        if chown {
+            self.chown_fd(fd, meta, entry)?;
+        }
+        if chown || st.st_mode & 0o7777 != now {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
+        }
         self.set_xattrs(XattrTarget::Fd(fd), meta, entry)?;
         self.dirs.insert(key(path).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode) });
         Ok(())
