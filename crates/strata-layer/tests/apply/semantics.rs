@@ -338,3 +338,24 @@ fn aufs_metadata_is_skipped() {
     apply(t.path(), &[vec![file(".wh..wh.plnk/1.2", b"x"), dir(".wh..wh.aufs"), file("a", b"")]], &opts()).unwrap();
     assert_eq!(ls(t.path(), ""), ["a"]);
 }
+
+#[test]
+fn large_layers_hash_right_whichever_thread_hashes() {
+    // Enough buffers (12 MiB, many files) that the decompressing thread finds the channel
+    // full and hashes some buffers itself while the applier hashes the others.
+    let entries: Vec<E> = (0..3000).map(|i| file(&format!("d{}/f{i}", i % 50), &vec![(i % 251) as u8; 4096])).collect();
+    let blob = tar(&entries);
+    let gz = gzip(&blob);
+    let expected = Digest::sha256_of(&blob);
+    let t = tempfile::tempdir().unwrap();
+    let report = apply_layers(
+        t.path(),
+        [LayerSource::new("big", &gz[..]).diff_id(expected.clone()), LayerSource::new("again", &gz[..])],
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(report.layers[0].diff_id, expected);
+    assert_eq!(report.layers[1].diff_id, expected);
+    assert_eq!(report.layers[0].size, blob.len() as u64);
+    assert_eq!(std::fs::read(t.path().join("d7/f2957")).unwrap(), vec![(2957 % 251) as u8; 4096]);
+}
