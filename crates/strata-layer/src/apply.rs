@@ -977,7 +977,6 @@ impl Applier {
         let dirs = std::mem::take(&mut self.dirs);
         for (path, meta) in dirs.iter().rev() {
             let path = Path::new(OsStr::from_bytes(path));
-            let name_bytes = path.as_os_str().as_bytes();
             let err = |op: &'static str| {
                 let path = self.root_path.join(path);
                 move |source: io::Error| Error::Io { op, path, source }
@@ -1003,7 +1002,6 @@ impl Applier {
                     Err(e) => return Err(err("open directory")(e)),
                 }
             };
-            let _ = name_bytes;
             if let Some(mode) = meta.mode {
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| err("chmod")(errno(e)))?;
             }

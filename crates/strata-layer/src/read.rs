@@ -365,8 +365,7 @@ impl<R: BufRead> TarReader<R> {
                 self.pax_buf = pax_bytes;
                 return Ok(None);
             }
-            let header = tar::Header::from_byte_slice(&self.block);
-            self.check_checksum(header)?;
+            self.check_checksum()?;
             let typeflag = self.block[156];
             let raw_size = numeric(&self.block[124..136]).ok_or_else(|| self.invalid(None, "bad size field"))?;
             match typeflag {
@@ -435,8 +434,7 @@ impl<R: BufRead> TarReader<R> {
         }
     }
 
-    fn check_checksum(&self, header: &tar::Header) -> Result<()> {
-        let _ = header;
+    fn check_checksum(&self) -> Result<()> {
         let stored = numeric(&self.block[148..156])
             .and_then(|c| u32::try_from(c).ok())
             .ok_or_else(|| self.invalid(None, "bad checksum field"))?;
