@@ -261,9 +261,10 @@ where
 /// the 512-byte tar block (so headers never straddle two buffers) and large enough that
 /// channel traffic is noise.
 const CHUNK: usize = 256 * 1024;
-/// Buffers in flight between the two threads: 8 x 256 KiB = 2 MiB of decompressed tar
-/// at most, whatever the layer's size.
-const DEPTH: usize = 8;
+/// Buffers in flight between the two threads of a layer: 16 x 256 KiB = 4 MiB of
+/// decompressed tar at most, whatever the layer's size (two layers' pipelines exist at
+/// once). Measured on the corpus: 8 to 64 perform alike, 16 evens out the runs.
+const DEPTH: usize = 16;
 
 /// The consuming end of the decompressing thread: a `BufRead` over the buffers it sends.
 ///
