@@ -542,6 +542,7 @@ impl Applier {
             let path = path::normalize(&e.path).map_err(|p| self.unsafe_entry(&raw_name, p.to_string()))?;
             let class = path::classify(&path).map_err(|p| self.unsafe_entry(&raw_name, p.to_string()))?;
             if class == Class::AufsMeta {
+                self.name_buf = raw_name;
                 continue;
             }
             // A whiteout prefix in a parent component: `.wh.x/y` names nothing a union
@@ -597,10 +598,15 @@ impl Applier {
         Error::UnsafeEntry { layer: self.layer.clone(), entry: String::from_utf8_lossy(entry).into_owned(), reason }
     }
 
-    fn fs(&self, entry: &[u8], op: &'static str) -> impl FnOnce(io::Error) -> Error + use<> {
-        let layer = self.layer.clone();
-        let entry = String::from_utf8_lossy(entry).into_owned();
-        move |source| Error::Apply { layer, entry, op, source }
+    /// An error maker for a file system operation on `entry`: it allocates the error's
+    /// strings only when called.
+    fn fs<'a>(&'a self, entry: &'a [u8], op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
+        move |source| Error::Apply {
+            layer: self.layer.clone(),
+            entry: String::from_utf8_lossy(entry).into_owned(),
+            op,
+            source,
+        }
     }
 
     /// Forget what was recorded about `path` and everything under it (it was removed).

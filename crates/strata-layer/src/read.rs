@@ -427,6 +427,11 @@ impl<R: BufRead> TarReader<R> {
         }
     }
 
+    /// An `InvalidTar` error naming the current entry.
+    fn entry_error(&self, reason: impl Into<String>) -> Error {
+        self.invalid(Some(&self.entry.path), reason)
+    }
+
     fn pax_error(&self, r: PaxProblem) -> Error {
         match r {
             PaxProblem::Invalid(reason) => self.invalid(None, format!("PAX header: {reason}")),
@@ -493,18 +498,10 @@ impl<R: BufRead> TarReader<R> {
                 }
             }
         }
-        let path_for_err = e.path.clone();
-        let block = &self.block;
-        let field = |what: &str, range: std::ops::Range<usize>| {
-            numeric(&block[range]).ok_or_else(|| Error::InvalidTar {
-                layer: self.layer.clone(),
-                entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
-                reason: format!("bad {what} field"),
-            })
-        };
-        e.kind = match typeflag {
+        // The numbers, with `self` borrowed immutably so that errors can name the entry.
+        let kind = match typeflag {
             b'0' | b'7' => EntryKind::File,
-            0 if e.path.last() == Some(&b'/') => EntryKind::Dir,
+            0 if self.entry.path.last() == Some(&b'/') => EntryKind::Dir,
             0 => EntryKind::File,
             b'1' => EntryKind::Hardlink,
             b'2' => EntryKind::Symlink,
@@ -512,65 +509,51 @@ impl<R: BufRead> TarReader<R> {
             b'4' => EntryKind::Block,
             b'5' => EntryKind::Dir,
             b'6' => EntryKind::Fifo,
-            b'S' => {
-                return Err(Error::InvalidTar {
-                    layer: self.layer.clone(),
-                    entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
-                    reason: "GNU sparse files are not supported".into(),
-                });
-            }
-            t => {
-                return Err(Error::InvalidTar {
-                    layer: self.layer.clone(),
-                    entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
-                    reason: format!("unsupported entry type {:?}", t as char),
-                });
-            }
+            b'S' => return Err(self.entry_error("GNU sparse files are not supported")),
+            t => return Err(self.entry_error(format!("unsupported entry type {:?}", t as char))),
         };
         if pax.present && pax_has_sparse(pax_bytes) {
-            return Err(Error::InvalidTar {
-                layer: self.layer.clone(),
-                entry: Some(String::from_utf8_lossy(&path_for_err).into_owned()),
-                reason: "PAX sparse files (GNU.sparse.*) are not supported".into(),
-            });
+            return Err(self.entry_error("PAX sparse files (GNU.sparse.*) are not supported"));
         }
-        e.mode = (field("mode", 100..108)? & 0o7777) as u32;
-        e.uid = match pax.uid {
+        let field = |what: &str, range: std::ops::Range<usize>| {
+            numeric(&self.block[range]).ok_or_else(|| self.entry_error(format!("bad {what} field")))
+        };
+        let mode = (field("mode", 100..108)? & 0o7777) as u32;
+        let uid = match pax.uid {
             Some(u) => u,
             None => field("uid", 108..116)?,
         };
-        e.gid = match pax.gid {
+        let gid = match pax.gid {
             Some(g) => g,
             None => field("gid", 116..124)?,
         };
-        e.mtime = match pax.mtime {
+        let mtime = match pax.mtime {
             Some(m) => m,
             None => Mtime { secs: i64::try_from(field("mtime", 136..148)?).unwrap_or(i64::MAX), nanos: 0 },
         };
         // PAX size always wins (CVE-2025-62518); header-only types carry no data.
-        let size = pax.size.unwrap_or(raw_size);
-        e.size = if e.kind == EntryKind::File { size } else { 0 };
-        if matches!(e.kind, EntryKind::Char | EntryKind::Block) {
+        let size = if kind == EntryKind::File { pax.size.unwrap_or(raw_size) } else { 0 };
+        let (dev_major, dev_minor) = if matches!(kind, EntryKind::Char | EntryKind::Block) {
             let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-            e.dev_major = dev(field("device major", 329..337)?);
-            e.dev_minor = dev(field("device minor", 337..345)?);
+            (dev(field("device major", 329..337)?), dev(field("device minor", 337..345)?))
         } else {
-            e.dev_major = 0;
-            e.dev_minor = 0;
-        }
-        let (path_len, link_len) = (e.path.len(), e.link.len());
-        let size = e.size;
+            (0, 0)
+        };
+        let (path_len, link_len) = (self.entry.path.len(), self.entry.link.len());
         if path_len > self.limits.max_path_len {
-            return Err(self.limit(Some(&path_for_err), "path", path_len as u64, self.limits.max_path_len as u64));
+            return Err(self.limit(Some(&self.entry.path), "path", path_len as u64, self.limits.max_path_len as u64));
         }
         if link_len > self.limits.max_link_len {
             return Err(self.limit(
-                Some(&path_for_err),
+                Some(&self.entry.path),
                 "link target",
                 link_len as u64,
                 self.limits.max_link_len as u64,
             ));
         }
+        let e = &mut self.entry;
+        (e.kind, e.mode, e.uid, e.gid, e.mtime, e.size) = (kind, mode, uid, gid, mtime, size);
+        (e.dev_major, e.dev_minor) = (dev_major, dev_minor);
         self.remaining = size;
         self.padding = pad(size);
         Ok(())
