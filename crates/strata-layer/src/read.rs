@@ -338,7 +338,7 @@ impl<R: BufRead> TarReader<R> {
         if self.done {
             return Ok(None);
         }
-        let left = self.remaining + self.padding;
+        let left = self.remaining.saturating_add(self.padding);
         self.remaining = 0;
         self.padding = 0;
         self.skip(left)?;
@@ -531,8 +531,13 @@ impl<R: BufRead> TarReader<R> {
             Some(m) => m,
             None => Mtime { secs: i64::try_from(field("mtime", 136..148)?).unwrap_or(i64::MAX), nanos: 0 },
         };
-        // PAX size always wins (CVE-2025-62518); header-only types carry no data.
+        // PAX size always wins (CVE-2025-62518); header-only types carry no data. Sizes
+        // past i64::MAX are refused, as Go refuses them (and `remaining + padding` must
+        // not overflow).
         let size = if kind == EntryKind::File { pax.size.unwrap_or(raw_size) } else { 0 };
+        if i64::try_from(size).is_err() {
+            return Err(self.entry_error(format!("size {size} out of range")));
+        }
         let (dev_major, dev_minor) = if matches!(kind, EntryKind::Char | EntryKind::Block) {
             let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
             (dev(field("device major", 329..337)?), dev(field("device minor", 337..345)?))
@@ -799,6 +804,15 @@ mod tests {
         assert_eq!(e.path, b"from-x");
         assert_eq!(e.size, 4);
         assert!(r.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn sizes_past_i64_are_refused() {
+        let mut t = block("x", b'x', b"29 size=18446744073709551615\n");
+        t.extend(block("f", b'0', b""));
+        let mut r = TarReader::new(&t[..], Limits::default(), "l");
+        let err = r.next_entry().unwrap_err();
+        assert!(matches!(&err, Error::InvalidTar { reason, .. } if reason.contains("out of range")), "{err}");
     }
 
     #[test]
