@@ -1,7 +1,7 @@
 //! The union merge onto disk: apply layers, in order, onto a root directory.
 //!
-//! Each layer is read as stored (compressed), decompressed and hashed on a second thread,
-//! and its entries are written by the calling thread, every path resolved inside the
+//! Each layer is read as stored (compressed) and decompressed on a second thread; the
+//! calling thread hashes the tar and writes its entries, every path resolved inside the
 //! root by [`crate::fsops`]. See the crate documentation for the semantics and
 //! `docs/security.md` for the threat model.
 
