@@ -124,6 +124,46 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Reading the blob or decompressing it failed (a truncated or corrupt stream, or an
+    /// I/O error of the reader the blob comes from).
+    #[error("layer {layer}: reading {compression} stream: {source}")]
+    Decompress {
+        /// The layer.
+        layer: String,
+        /// The compression being decoded.
+        compression: Compression,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file system operation failed while applying an entry of a layer.
+    #[error("layer {layer}: entry {entry:?}: {op}: {source}")]
+    Apply {
+        /// The layer.
+        layer: String,
+        /// The entry name as it appears in the tar (or the path being worked on).
+        entry: String,
+        /// What was being done (`create`, `mkdir`, `link`, `chown`...).
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A layer went past a limit of [`crate::Limits`] (header sizes, name lengths,
+    /// uncompressed size).
+    #[error("layer {layer}{}: {what} is {actual} bytes, over the limit of {limit}", entry.as_ref().map(|e| format!(" entry {e:?}")).unwrap_or_default())]
+    LimitExceeded {
+        /// The layer.
+        layer: String,
+        /// The entry, when the limit is per entry.
+        entry: Option<String>,
+        /// Which limit (`PAX header`, `path`, `xattr value`...).
+        what: &'static str,
+        /// The size found (or reached).
+        actual: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// Result with this crate's [`Error`].

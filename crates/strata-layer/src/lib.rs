@@ -1,20 +1,30 @@
-//! strata-layer: the layer tar codec (under construction).
-//!
+#![doc = include_str!("../README.md")]
+#![doc = include_str!("../docs/unpack.md")]
 #![doc = include_str!("../docs/writing.md")]
 
+mod apply;
 mod compress;
+mod decompress;
 pub mod diff;
 mod entry;
 mod error;
+mod fsops;
 mod header;
 pub mod path;
+pub mod read;
 mod scan;
 pub mod snapshot;
 mod write;
 
+pub use apply::{
+    ApplyOptions, ApplyReport, Device, LayerReport, LayerSource, Ownership, Recorded, apply_layer, apply_layers,
+};
+pub use decompress::Decoder;
 pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
+pub use fsops::Resolver;
+pub use read::Limits;
 pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};
 pub use write::{

@@ -1,0 +1,361 @@
+//! What applying layers does: each entry type, whiteouts, opaque directories,
+//! replacements, metadata, verification, rootless recording.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use strata_layer::{ApplyOptions, Device, Error, LayerSource, Ownership, Recorded, apply_layer, apply_layers};
+use strata_spec::{Compression, Digest};
+
+use crate::util::*;
+
+fn root_user() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn read(root: &Path, p: &str) -> String {
+    String::from_utf8(std::fs::read(root.join(p)).unwrap()).unwrap()
+}
+
+fn exists(root: &Path, p: &str) -> bool {
+    std::fs::symlink_metadata(root.join(p)).is_ok()
+}
+
+fn md(root: &Path, p: &str) -> std::fs::Metadata {
+    std::fs::symlink_metadata(root.join(p)).unwrap()
+}
+
+/// Names directly in `dir`, sorted.
+fn ls(root: &Path, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    v.sort();
+    v
+}
+
+fn opts() -> ApplyOptions {
+    ApplyOptions::default()
+}
+
+#[test]
+fn every_entry_type_with_its_metadata() {
+    for resolver in RESOLVERS {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let long = format!("{}/{}", "d".repeat(90), "f".repeat(150));
+        let layer = vec![
+            dir("etc").mode(0o755),
+            file("etc/motd", b"hello").mode(0o640).owner(1000, 1001),
+            file("usr/bin/su", b"#!").mode(0o4755),
+            file("usr/bin/wall", b"#!").mode(0o2755).owner(0, 5),
+            dir("tmp").mode(0o1777),
+            sym("usr/bin/sh", "/bin/dash").owner(7, 7),
+            link("usr/bin/su2", "usr/bin/su"),
+            fifo("run/fifo").mode(0o620),
+            chr("dev/null", 1, 3),
+            blk("dev/loop0", 7, 0),
+            file(&long, b"long pax name"),
+            file(&format!("g/{long}"), b"long gnu name").gnu(),
+            sym("s", &format!("/{}", "t".repeat(200))),
+            file("ns", b"x").pax("mtime", b"1600000000.123456789"),
+            file("cap", b"x").xattr("user.test", b"v1").xattr("user.other", b""),
+        ];
+        let report = apply(root, &[layer], &opts().resolver(resolver)).unwrap();
+        assert_eq!(report.resolver, resolver);
+        assert_eq!(read(root, "etc/motd"), "hello");
+        assert_eq!(md(root, "etc/motd").permissions().mode() & 0o7777, 0o640);
+        assert_eq!(md(root, "usr/bin/su").permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(md(root, "usr/bin/wall").permissions().mode() & 0o7777, 0o2755);
+        assert_eq!(md(root, "tmp").permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(std::fs::read_link(root.join("usr/bin/sh")).unwrap(), Path::new("/bin/dash"));
+        assert_eq!(md(root, "usr/bin/su").ino(), md(root, "usr/bin/su2").ino());
+        assert_eq!(md(root, "usr/bin/su").nlink(), 2);
+        assert!(md(root, "run/fifo").file_type().is_fifo());
+        assert_eq!(md(root, "run/fifo").permissions().mode() & 0o7777, 0o620);
+        assert_eq!(read(root, &long), "long pax name");
+        assert_eq!(read(root, &format!("g/{long}")), "long gnu name");
+        assert_eq!(std::fs::read_link(root.join("s")).unwrap().as_os_str().len(), 201);
+        assert_eq!((md(root, "ns").mtime(), md(root, "ns").mtime_nsec()), (1_600_000_000, 123_456_789));
+        assert_eq!(md(root, "etc/motd").mtime(), MTIME as i64);
+        assert_eq!(rustix::fs::getxattr(root.join("cap"), "user.test", &mut [0u8; 16][..]).unwrap(), 2);
+        if root_user() {
+            assert!(!report.rootless);
+            assert_eq!((md(root, "etc/motd").uid(), md(root, "etc/motd").gid()), (1000, 1001));
+            assert_eq!(md(root, "usr/bin/sh").uid(), 7);
+            assert!(md(root, "dev/null").file_type().is_char_device());
+            assert_eq!(md(root, "dev/null").rdev(), rustix::fs::makedev(1, 3));
+            assert!(md(root, "dev/loop0").file_type().is_block_device());
+        }
+    }
+}
+
+#[test]
+fn rootless_mode_records_owners_and_devices() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let layers = vec![
+        vec![
+            file("a", b"x").owner(1000, 1000),
+            file("b", b"x"),
+            dir("home/app").owner(1000, 100).mode(0o500),
+            file("home/app/f", b"x").owner(1000, 100),
+            chr("dev/null", 1, 3).owner(0, 0),
+            blk("dev/sda", 8, 0).owner(0, 6),
+            file("gone", b"x").owner(5, 5),
+            link("a2", "a"),
+        ],
+        vec![wh("gone"), file("b", b"y").owner(0, 42)],
+    ];
+    let report = apply(root, &layers, &opts().ownership(Ownership::Record)).unwrap();
+    assert!(report.rootless);
+    let r = |uid, gid| Recorded { uid, gid, device: None };
+    let expected: BTreeMap<PathBuf, Recorded> = [
+        ("a", r(1000, 1000)),
+        ("a2", r(1000, 1000)),
+        ("b", r(0, 42)),
+        ("home/app", r(1000, 100)),
+        ("home/app/f", r(1000, 100)),
+        ("dev/null", Recorded { uid: 0, gid: 0, device: Some(Device::Char { major: 1, minor: 3 }) }),
+        ("dev/sda", Recorded { uid: 0, gid: 6, device: Some(Device::Block { major: 8, minor: 0 }) }),
+    ]
+    .into_iter()
+    .map(|(p, r)| (PathBuf::from(p), r))
+    .collect();
+    assert_eq!(report.recorded, expected);
+    // Devices are empty regular files; nothing was chowned.
+    assert!(md(root, "dev/null").is_file() && md(root, "dev/null").len() == 0);
+    assert_eq!(md(root, "a").uid(), rustix::process::geteuid().as_raw());
+    // A directory without u+w got its mode at the end, after its contents were written.
+    assert_eq!(md(root, "home/app").permissions().mode() & 0o7777, 0o500);
+    assert_eq!(read(root, "home/app/f"), "x");
+}
+
+#[test]
+fn whiteouts_remove_lower_files_and_directories() {
+    for resolver in RESOLVERS {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let layers = vec![
+            vec![dir("a"), file("a/f", b"1"), dir("a/sub"), file("a/sub/g", b"2"), file("keep", b"k"), file("x", b"x")],
+            vec![wh("a/f"), wh("a/sub"), wh("x"), wh("never/existed"), wh("keep/not-a-dir")],
+        ];
+        let report = apply(root, &layers, &opts().resolver(resolver)).unwrap();
+        assert_eq!(report.layers[1].whiteouts, 5);
+        assert_eq!(ls(root, ""), ["a", "keep"]);
+        assert!(ls(root, "a").is_empty());
+        assert!(!exists(root, "never"));
+    }
+}
+
+#[test]
+fn whiteouts_only_hide_lower_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    // The same layer adds `n` and then whites it out: it stays. It whites out `d` (lower)
+    // after adding `d/new`: the lower content goes, `d/new` stays.
+    let layers = vec![
+        vec![file("n", b"lower"), dir("d"), file("d/old", b"o")],
+        vec![file("n", b"upper"), wh("n"), file("d/new", b"n"), wh("d")],
+    ];
+    apply(root, &layers, &opts()).unwrap();
+    assert_eq!(read(root, "n"), "upper");
+    assert_eq!(ls(root, "d"), ["new"]);
+}
+
+#[test]
+fn opaque_directories_keep_what_the_same_layer_adds_in_any_order() {
+    for resolver in RESOLVERS {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let layers = vec![
+            vec![dir("o"), file("o/lower1", b"1"), dir("o/sub"), file("o/sub/lower2", b"2"), file("o/same", b"lower")],
+            // Entries before and after the marker survive; lower ones vanish, also inside
+            // a subdirectory this layer re-declares.
+            vec![
+                dir("o"),
+                file("o/before", b"b"),
+                dir("o/sub"),
+                file("o/same", b"upper"),
+                opq("o"),
+                file("o/after", b"a"),
+            ],
+        ];
+        apply(root, &layers, &opts().resolver(resolver)).unwrap();
+        assert_eq!(ls(root, "o"), ["after", "before", "same", "sub"]);
+        assert!(ls(root, "o/sub").is_empty());
+        assert_eq!(read(root, "o/same"), "upper");
+    }
+}
+
+#[test]
+fn replacements_between_types() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let layers = vec![
+        vec![
+            file("f2d", b"file"),
+            dir("d2f"),
+            file("d2f/child", b"c"),
+            sym("s2f", "f2d"),
+            dir("s2d-target"),
+            sym("s2d", "s2d-target"),
+        ],
+        vec![dir("f2d"), file("f2d/in", b"i"), file("d2f", b"now a file"), file("s2f", b"now a file"), dir("s2d")],
+        // Duplicates in one layer: the last wins.
+        vec![
+            file("dup", b"first"),
+            file("dup", b"second"),
+            dir("dup2"),
+            file("dup2", b"file wins"),
+            file("dup3", b"f"),
+            dir("dup3"),
+        ],
+    ];
+    apply(root, &layers, &opts()).unwrap();
+    assert!(md(root, "f2d").is_dir());
+    assert_eq!(read(root, "f2d/in"), "i");
+    assert_eq!(read(root, "d2f"), "now a file");
+    assert_eq!(read(root, "s2f"), "now a file");
+    assert_eq!(read(root, "f2d/in"), "i"); // the symlink was replaced, not written through
+    assert!(md(root, "s2d").is_dir());
+    assert!(md(root, "s2d-target").is_dir());
+    assert_eq!(read(root, "dup"), "second");
+    assert_eq!(read(root, "dup2"), "file wins");
+    assert!(md(root, "dup3").is_dir());
+}
+
+#[test]
+fn hard_links_to_lower_layers_and_replaced_names() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let layers = vec![
+        vec![file("a", b"A").mode(0o600), file("b", b"B")],
+        vec![link("a-link", "a"), link("b-link", "/b"), file("c", b"C"), link("c-link", "./c")],
+        vec![file("a", b"new A")], // replaces one name; the link keeps the old inode
+    ];
+    apply(root, &layers, &opts()).unwrap();
+    assert_eq!(read(root, "a"), "new A");
+    assert_eq!(read(root, "a-link"), "A");
+    assert_eq!(md(root, "a-link").nlink(), 1);
+    assert_eq!(md(root, "a-link").permissions().mode() & 0o777, 0o600);
+    assert_eq!(md(root, "b").ino(), md(root, "b-link").ino());
+    assert_eq!(md(root, "c").ino(), md(root, "c-link").ino());
+    // A link whose target is missing is an error naming the entry.
+    let t = tempfile::tempdir().unwrap();
+    let err = apply(t.path(), &[vec![link("x", "missing")]], &opts()).unwrap_err();
+    assert!(matches!(&err, Error::Apply { entry, op: "link", .. } if entry == "x"), "{err}");
+}
+
+#[test]
+fn directory_mtimes_are_set_after_their_contents() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let layers = vec![
+        vec![dir("d").mtime(1_000), file("d/f", b"x").mtime(2_000), dir("d/e").mtime(3_000)],
+        vec![file("d/e/g", b"y"), dir("./").mtime(4_000)],
+    ];
+    apply(root, &layers, &opts()).unwrap();
+    assert_eq!(md(root, "d").mtime(), 1_000);
+    assert_eq!(md(root, "d/e").mtime(), 3_000);
+    assert_eq!(md(root, "d/f").mtime(), 2_000);
+    assert_eq!(md(root, "").mtime(), 4_000);
+}
+
+#[test]
+fn missing_parents_are_created() {
+    let t = tempfile::tempdir().unwrap();
+    apply(t.path(), &[vec![file("a/b/c/d", b"x")]], &opts()).unwrap();
+    assert_eq!(read(t.path(), "a/b/c/d"), "x");
+    assert_eq!(md(t.path(), "a/b").permissions().mode() & 0o777, 0o755);
+}
+
+#[test]
+fn diff_ids_are_verified_and_cover_every_byte() {
+    let mut blob = tar(&[file("f", b"x")]);
+    blob.extend_from_slice(&[0u8; 10 * 512]); // padding after the end-of-archive blocks
+    let whole = Digest::sha256_of(&blob);
+    let t = tempfile::tempdir().unwrap();
+    for single_thread in [false, true] {
+        let o = opts().single_thread(single_thread);
+        let report = apply_layer(t.path(), LayerSource::new("l0", &blob[..]).diff_id(whole.clone()), &o).unwrap();
+        assert_eq!(report.layers[0].diff_id, whole);
+        assert_eq!(report.layers[0].size, blob.len() as u64);
+        let wrong = Digest::sha256_of(b"something else");
+        let err = apply_layer(t.path(), LayerSource::new("l0", &blob[..]).diff_id(wrong.clone()), &o).unwrap_err();
+        assert!(
+            matches!(&err, Error::DiffIdMismatch { layer, expected, actual } if layer == "l0" && *expected == wrong && *actual == whole),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn compressed_layers_and_declared_compression() {
+    let t = tempfile::tempdir().unwrap();
+    let plain = tar(&[file("a", b"from gzip")]);
+    // Two concatenated gzip members, as pigz writes.
+    let half = 512;
+    let mut multi = gzip(&plain[..half]);
+    multi.extend(gzip(&plain[half..]));
+    let report = apply_layers(
+        t.path(),
+        [LayerSource::new("gz", &multi[..]).compression(Compression::Gzip).diff_id(Digest::sha256_of(&plain))],
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(report.layers[0].compression, Compression::Gzip);
+    assert_eq!(read(t.path(), "a"), "from gzip");
+    #[cfg(feature = "zstd")]
+    {
+        let plain = tar(&[file("b", b"from zstd")]);
+        let z = zstd::encode_all(&plain[..], 3).unwrap();
+        apply_layer(t.path(), LayerSource::new("zst", &z[..]).compression(Compression::Zstd), &opts()).unwrap();
+        assert_eq!(read(t.path(), "b"), "from zstd");
+    }
+    let err =
+        apply_layer(t.path(), LayerSource::new("l", &multi[..]).compression(Compression::Zstd), &opts()).unwrap_err();
+    assert!(matches!(err, Error::CompressionMismatch { declared: Compression::Zstd, detected: Compression::Gzip, .. }));
+    let err =
+        apply_layer(t.path(), LayerSource::new("l", &plain[..]).compression(Compression::Gzip), &opts()).unwrap_err();
+    assert!(matches!(err, Error::CompressionMismatch { .. }));
+}
+
+#[test]
+fn layers_from_descriptors_are_named_by_digest() {
+    let blob = gzip(&tar(&[file("../bad", b"")]));
+    let desc =
+        strata_spec::Descriptor::new(strata_spec::MediaType::OciLayerGzip, Digest::sha256_of(&blob), blob.len() as u64);
+    let t = tempfile::tempdir().unwrap();
+    let err = apply_layer(t.path(), LayerSource::from_descriptor(&desc, None, &blob[..]), &opts()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(desc.digest.as_str()) && msg.contains("../bad"), "{msg}");
+}
+
+#[test]
+fn aufs_metadata_is_skipped() {
+    let t = tempfile::tempdir().unwrap();
+    apply(t.path(), &[vec![file(".wh..wh.plnk/1.2", b"x"), dir(".wh..wh.aufs"), file("a", b"")]], &opts()).unwrap();
+    assert_eq!(ls(t.path(), ""), ["a"]);
+}
+
+#[test]
+fn large_layers_hash_right_whichever_thread_hashes() {
+    // Enough buffers (12 MiB, many files) that the decompressing thread finds the channel
+    // full and hashes some buffers itself while the applier hashes the others.
+    let entries: Vec<E> = (0..3000).map(|i| file(&format!("d{}/f{i}", i % 50), &vec![(i % 251) as u8; 4096])).collect();
+    let blob = tar(&entries);
+    let gz = gzip(&blob);
+    let expected = Digest::sha256_of(&blob);
+    let t = tempfile::tempdir().unwrap();
+    let report = apply_layers(
+        t.path(),
+        [LayerSource::new("big", &gz[..]).diff_id(expected.clone()), LayerSource::new("again", &gz[..])],
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(report.layers[0].diff_id, expected);
+    assert_eq!(report.layers[1].diff_id, expected);
+    assert_eq!(report.layers[0].size, blob.len() as u64);
+    assert_eq!(std::fs::read(t.path().join("d7/f2957")).unwrap(), vec![(2957 % 251) as u8; 4096]);
+}
