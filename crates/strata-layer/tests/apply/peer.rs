@@ -115,8 +115,7 @@ fn write_layout(dir: &Path, tag: &str, layers: &[Vec<u8>]) -> Vec<(Descriptor, D
     for (i, tar) in layers.iter().enumerate() {
         let (media_type, blob) = compressed(i, tar);
         descs.push(Descriptor::new(media_type, put(&blob), blob.len() as u64));
-        let mut history = History::default();
-        history.created_by = Some("strata test".into());
+        let history = History { created_by: Some("strata test".into()), ..Default::default() };
         config.push_layer(Digest::sha256_of(tar), history);
     }
     let cj = config.to_canonical_json();
