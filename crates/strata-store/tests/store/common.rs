@@ -51,8 +51,7 @@ pub fn write_image(store: &dyn BlobStore, seed: &str) -> Image {
     let layer = store.put_blob(&tar).unwrap();
     let layer = Descriptor::new(MediaType::OciLayer, layer.digest, layer.size);
     let mut config = ImageConfig::new(&Platform::parse("linux/amd64").unwrap());
-    let mut history = History::default();
-    history.created_by = Some(format!("strata test {seed}"));
+    let history = History { created_by: Some(format!("strata test {seed}")), ..Default::default() };
     config.push_layer(layer.digest.clone(), history);
     let c = store.put_blob(&config.to_canonical_json()).unwrap();
     let config = Descriptor::new(MediaType::OciConfig, c.digest, c.size);
