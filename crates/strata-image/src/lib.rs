@@ -1,3 +1,22 @@
-//! strata-image: the image model (under construction).
+#![doc = include_str!("../README.md")]
 
+mod archive;
+mod container;
+mod error;
+mod image;
 pub mod inspect;
+mod ops;
+mod resolve;
+mod store;
+
+pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
+pub use container::{BundleState, Container, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
+pub use error::{Error, Result};
+pub use image::Image;
+pub use inspect::{HistoryRow, Inspect, human_size, time_ago};
+pub use ops::LayerInput;
+pub use resolve::{normalize_tag, split_name};
+pub use store::{ImageSummary, RemoveReport, Store};
+pub use strata_commit::{Change, CommitOptions, Committed};
+pub use strata_layer::{ApplyReport, Changes, WriteOptions};
+pub use strata_spec::{Compression, Digest, Family, Platform, Reference};

@@ -1,0 +1,639 @@
+//! Image archives, both directions: docker-archive (the `docker save` format) and OCI
+//! archive (a tar of an image layout).
+//!
+//! `save` writes deterministic archives: fixed entry order, mtime 0, owner 0:0, mode
+//! 0644. A docker-archive holds `manifest.json` and `repositories` first (so a reader can
+//! stream it), then each config as `<hex>.json` and each layer uncompressed as
+//! `<diff_id hex>.tar`, the layout skopeo writes and docker, podman and skopeo load.
+//!
+//! `load` reads a docker-archive in either form docker writes (per-layer directories
+//! `<id>/layer.tar`, and the `blobs/sha256/<hex>` form of Docker 25+, with symlinked
+//! duplicates) and OCI archives, in any entry order, streaming every file straight into
+//! the store's verified blob writer. It checks every blob against its name and every
+//! layer against the config's `diff_id`, tags only once everything is verified, and on
+//! any error deletes the blobs it added: the store is left as it was.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use strata_layer::read::{EntryKind, Limits, TarReader};
+use strata_layer::{Decoder, path::normalize};
+use strata_spec::{
+    ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, HashingReader, ImageConfig, Index, Manifest, MediaType,
+    Reference,
+};
+use strata_store::{Expected, MAX_DOCUMENT_SIZE};
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::resolve::{self, Match};
+use crate::store::Store;
+
+/// The two archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveFormat {
+    /// `docker save` / `docker load`: `manifest.json`, `repositories`, configs, layer tars.
+    #[default]
+    DockerArchive,
+    /// A tar of an OCI image layout (`oci-layout`, `index.json`, `blobs/`), as
+    /// `skopeo copy ... oci-archive:` and `podman save --format oci-archive` write.
+    OciArchive,
+}
+
+impl std::str::FromStr for ArchiveFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "docker-archive" | "docker" => Ok(ArchiveFormat::DockerArchive),
+            "oci-archive" | "oci" => Ok(ArchiveFormat::OciArchive),
+            _ => Err(format!("unknown archive format {s:?} (expected docker-archive or oci-archive)")),
+        }
+    }
+}
+
+/// One entry of a docker-archive's `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ArchiveManifestEntry {
+    /// Path of the config file in the archive.
+    pub config: String,
+    /// Tags, `null` for an image saved by id.
+    #[serde(default)]
+    pub repo_tags: Option<Vec<String>>,
+    /// Paths of the layer tars, base first.
+    pub layers: Vec<String>,
+    /// Other fields (Docker 25+ writes `LayerSources`), kept verbatim.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// An image added to the store by [`Store::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The tags it was given (normalised, as stored); empty when the archive had none.
+    pub names: Vec<String>,
+    /// Image id (config digest).
+    pub id: Digest,
+    /// The manifest in the store.
+    pub manifest: Descriptor,
+}
+
+/// Where an archive member ended up.
+#[derive(Debug, Clone)]
+enum Member {
+    /// Stored as a blob.
+    Blob { digest: Digest, size: u64, compression: Compression, tar: bool },
+    /// A small metadata file read into memory.
+    Small(Vec<u8>),
+    /// A symlink or hard link to another member (archive-relative path).
+    Link(PathBuf),
+}
+
+/// Files a loader reads into memory instead of the store.
+const METADATA_FILES: &[&str] = &["manifest.json", "repositories", "index.json", "oci-layout"];
+/// Largest metadata file read into memory.
+const MAX_METADATA: u64 = 64 << 20;
+
+/// Saving and loading archives.
+impl Store {
+    /// Write the images `names` to `out` as an archive. A name that is a tag is recorded
+    /// as the image's tag; an id or digest saves the image untagged.
+    pub fn save<W: Write>(&self, names: &[&str], format: ArchiveFormat, out: W) -> Result<W> {
+        let mut images: Vec<(Image, Vec<String>)> = Vec::new();
+        for name in names {
+            let img = self.image(name)?;
+            let refs = self.backend().refs()?;
+            let tag = match resolve::classify(&refs, name) {
+                Match::Ref(stored, _) => Some(stored),
+                _ => None,
+            };
+            match images.iter_mut().find(|(i, _)| i.digest() == img.digest()) {
+                Some((_, tags)) => tags.extend(tag),
+                None => images.push((img, tag.into_iter().collect())),
+            }
+        }
+        match format {
+            ArchiveFormat::DockerArchive => save_docker(self, &images, out),
+            ArchiveFormat::OciArchive => save_oci(self, &images, out),
+        }
+    }
+
+    /// Load every image of a docker-archive or OCI archive read from `input`.
+    pub fn load<R: Read>(&self, input: R) -> Result<Vec<Loaded>> {
+        let backend = self.backend();
+        let _lease = backend.lease()?;
+        let mut created = Vec::new();
+        let result = load_inner(self, input, &mut created);
+        let keep: BTreeSet<Digest> = match &result {
+            Ok((_, keep)) => keep.clone(),
+            Err(_) => BTreeSet::new(),
+        };
+        // Blobs this load added and nothing loaded uses (or everything, on error).
+        for d in created.iter().filter(|d| !keep.contains(*d)) {
+            let _ = backend.delete(d);
+        }
+        result.map(|(loaded, _)| loaded)
+    }
+}
+
+fn header(path: &str, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(if path.ends_with('/') { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    h
+}
+
+fn append<W: Write>(b: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> Result<()> {
+    let mut h = header(path, size, if path.ends_with('/') { 0o755 } else { 0o644 });
+    b.append_data(&mut h, path, data).map_err(Error::io("write archive entry", path))
+}
+
+fn save_docker<W: Write>(store: &Store, images: &[(Image, Vec<String>)], out: W) -> Result<W> {
+    let mut entries = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut layers: Vec<(Descriptor, Digest)> = Vec::new();
+    let mut configs: Vec<Descriptor> = Vec::new();
+    for (img, names) in images {
+        let diff_ids = &img.config().rootfs.diff_ids;
+        let mut paths = Vec::new();
+        for (desc, diff_id) in img.layers().iter().zip(diff_ids) {
+            paths.push(format!("{}.tar", diff_id.hex()));
+            if !layers.iter().any(|(_, d)| d == diff_id) {
+                layers.push((desc.clone(), diff_id.clone()));
+            }
+        }
+        let mut tags = Vec::new();
+        for n in names {
+            let tag = resolve::normalize_tag(n);
+            let r = Reference::parse(&tag)
+                .map_err(|e| Error::InvalidArchive(format!("tag {n:?} cannot be written to a docker-archive: {e}")))?;
+            if let (Some(t), Some(last)) = (r.tag(), diff_ids.last()) {
+                repositories.entry(r.familiar_name()).or_default().insert(t.to_owned(), last.hex().to_owned());
+            }
+            tags.push(r.familiar());
+        }
+        if !configs.iter().any(|c| c.digest == img.manifest().config.digest) {
+            configs.push(img.manifest().config.clone());
+        }
+        entries.push(ArchiveManifestEntry {
+            config: format!("{}.json", img.id().hex()),
+            repo_tags: if tags.is_empty() { None } else { Some(tags) },
+            layers: paths,
+            extra: BTreeMap::new(),
+        });
+    }
+    let mut b = tar::Builder::new(out);
+    let manifest_json = serde_json::to_vec(&entries).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    append(&mut b, "manifest.json", manifest_json.len() as u64, &manifest_json[..])?;
+    let repos_json = serde_json::to_vec(&repositories).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    append(&mut b, "repositories", repos_json.len() as u64, &repos_json[..])?;
+    for c in &configs {
+        let r = store.backend().open_descriptor(c)?;
+        append(&mut b, &format!("{}.json", c.digest.hex()), c.size, r)?;
+    }
+    write_layers_uncompressed(store, &layers, &mut b)?;
+    b.into_inner().map_err(Error::io("finish archive", "archive"))
+}
+
+/// Write each layer as an uncompressed `<diff_id hex>.tar`. A tar header needs the size
+/// first, so a compressed layer is decompressed (and its diff_id checked) into a temp
+/// file by a second thread while the previous one is copied into the archive.
+fn write_layers_uncompressed<W: Write>(
+    store: &Store,
+    layers: &[(Descriptor, Digest)],
+    b: &mut tar::Builder<W>,
+) -> Result<()> {
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, std::fs::File, u64)>>(1);
+        let worker = s.spawn(move || {
+            for (i, (desc, diff_id)) in layers.iter().enumerate() {
+                if desc.media_type.layer_compression() == Some(Compression::None) {
+                    continue;
+                }
+                let r = decompress_to_temp(store, desc, diff_id).map(|(f, n)| (i, f, n));
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for (i, (desc, diff_id)) in layers.iter().enumerate() {
+            let path = format!("{}.tar", diff_id.hex());
+            if desc.media_type.layer_compression() == Some(Compression::None) {
+                if desc.digest != *diff_id {
+                    return Err(Error::Inconsistent {
+                        manifest: desc.digest.clone(),
+                        reason: format!("uncompressed layer's digest is not its diff_id {diff_id}"),
+                    });
+                }
+                let r = store.backend().open_descriptor(desc)?;
+                append(b, &path, desc.size, r)?;
+                continue;
+            }
+            let (j, mut file, size) = match rx.recv() {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::InvalidArchive("layer decompression stopped".into())),
+            };
+            debug_assert_eq!(i, j);
+            file.seek(io::SeekFrom::Start(0)).map_err(Error::io("rewind", "temp file"))?;
+            append(b, &path, size, file)?;
+        }
+        drop(rx);
+        let _ = worker.join();
+        Ok(())
+    })
+}
+
+fn decompress_to_temp(store: &Store, desc: &Descriptor, diff_id: &Digest) -> Result<(std::fs::File, u64)> {
+    let reader = store.backend().open_descriptor(desc)?;
+    let name = desc.digest.to_string();
+    let decoder = Decoder::new(reader, desc.media_type.layer_compression(), &name)?;
+    let mut hashing = HashingReader::new(decoder);
+    let mut file = tempfile::tempfile().map_err(Error::io("create temp file", std::env::temp_dir()))?;
+    io::copy(&mut hashing, &mut file).map_err(|e| layer_read_error(&name, e))?;
+    let (_, actual, size) = hashing.finish();
+    if actual != *diff_id {
+        return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
+            layer: name,
+            expected: diff_id.clone(),
+            actual,
+        }));
+    }
+    Ok((file, size))
+}
+
+/// An error from reading a layer through the store's verifying reader and a decoder.
+fn layer_read_error(layer: &str, e: io::Error) -> Error {
+    match strata_store::Error::as_verification(&e) {
+        Some(_) => Error::Store(strata_store::Error::from_io(e, "read", layer)),
+        None => Error::Io { op: "read layer", path: PathBuf::from(layer), source: e },
+    }
+}
+
+fn save_oci<W: Write>(store: &Store, images: &[(Image, Vec<String>)], out: W) -> Result<W> {
+    let mut index = Index::new(Some(MediaType::OciIndex));
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut add = |d: &Descriptor| {
+        if !blobs.iter().any(|b| b.digest == d.digest) {
+            blobs.push(d.clone());
+        }
+    };
+    for (img, names) in images {
+        add(img.descriptor());
+        add(&img.manifest().config);
+        for l in img.layers() {
+            add(l);
+        }
+        let mut desc =
+            Descriptor::new(img.descriptor().media_type.clone(), img.digest().clone(), img.descriptor().size);
+        desc.platform = Some(img.config().platform());
+        if names.is_empty() {
+            index.manifests.push(desc.clone());
+        }
+        for n in names {
+            let mut d = desc.clone();
+            d.set_annotation(strata_spec::ANNOTATION_REF_NAME, n.clone());
+            if let Ok(r) = Reference::parse(n) {
+                d.set_annotation(ANNOTATION_IMAGE_NAME, r.to_string());
+            }
+            index.manifests.push(d);
+        }
+    }
+    let mut b = tar::Builder::new(out);
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    append(&mut b, "oci-layout", layout.len() as u64, &layout[..])?;
+    let index_json = index.to_canonical_json();
+    append(&mut b, "index.json", index_json.len() as u64, &index_json[..])?;
+    append(&mut b, "blobs/", 0, io::empty())?;
+    let mut algos: Vec<&str> = blobs.iter().map(|d| d.digest.algorithm().name()).collect();
+    algos.dedup();
+    for a in algos {
+        append(&mut b, &format!("blobs/{a}/"), 0, io::empty())?;
+    }
+    for d in &blobs {
+        let r = store.backend().open_descriptor(d)?;
+        append(&mut b, &format!("blobs/{}/{}", d.digest.algorithm(), d.digest.hex()), d.size, r)?;
+    }
+    b.into_inner().map_err(Error::io("finish archive", "archive"))
+}
+
+/// Resolve `target` relative to the directory of `link` inside the archive, lexically;
+/// `None` if it leaves the archive.
+fn join_in_archive(base_dir: &Path, target: &[u8]) -> Option<PathBuf> {
+    let target = Path::new(OsStr::from_bytes(target));
+    let mut parts: Vec<&OsStr> =
+        if target.is_absolute() { Vec::new() } else { base_dir.components().map(|c| c.as_os_str()).collect() };
+    for c in target.components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(parts.iter().collect())
+}
+
+fn resolve_member<'a>(members: &'a BTreeMap<PathBuf, Member>, path: &str) -> Result<&'a Member> {
+    let bad = |why: &str| Error::InvalidArchive(format!("{path:?}: {why}"));
+    let mut p = normalize(path.as_bytes()).map_err(|e| bad(&e.to_string()))?;
+    for _ in 0..16 {
+        match members.get(&p) {
+            Some(Member::Link(t)) => p = t.clone(),
+            Some(m) => return Ok(m),
+            None => return Err(bad("not in the archive")),
+        }
+    }
+    Err(bad("too many links"))
+}
+
+fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
+    let backend = store.backend();
+    let mut tar = TarReader::new(BufReader::with_capacity(1 << 20, input), Limits::default(), "archive");
+    let mut members: BTreeMap<PathBuf, Member> = BTreeMap::new();
+    while let Some(entry) = tar.next_entry()? {
+        let entry = entry.clone();
+        let shown = entry.display_name();
+        let bad = |why: String| Error::InvalidArchive(format!("entry {shown:?}: {why}"));
+        let path = normalize(&entry.path).map_err(|e| bad(e.to_string()))?;
+        let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        match entry.kind {
+            EntryKind::Dir | EntryKind::Fifo | EntryKind::Char | EntryKind::Block => continue,
+            EntryKind::Symlink => {
+                let t =
+                    join_in_archive(&parent, &entry.link).ok_or_else(|| bad("symlink leaves the archive".into()))?;
+                members.insert(path, Member::Link(t));
+            }
+            EntryKind::Hardlink => {
+                let t = join_in_archive(Path::new(""), &entry.link)
+                    .ok_or_else(|| bad("hard link leaves the archive".into()))?;
+                members.insert(path, Member::Link(t));
+            }
+            EntryKind::File => {
+                let name = path.to_string_lossy();
+                if METADATA_FILES.contains(&name.as_ref()) {
+                    if entry.size > MAX_METADATA {
+                        return Err(bad(format!("{} bytes is too large for a metadata file", entry.size)));
+                    }
+                    let mut buf = Vec::with_capacity(entry.size as usize);
+                    tar.read_data(|c| -> Result<()> {
+                        buf.extend_from_slice(c);
+                        Ok(())
+                    })?;
+                    members.insert(path, Member::Small(buf));
+                    continue;
+                }
+                // `blobs/<alg>/<hex>` is named by its digest: hold it to that.
+                let expected = match path.iter().collect::<Vec<_>>().as_slice() {
+                    [b, alg, hex] if b.as_bytes() == b"blobs" => {
+                        let s = format!("{}:{}", alg.to_string_lossy(), hex.to_string_lossy());
+                        Some(Digest::parse(&s).map_err(|e| bad(e.to_string()))?)
+                    }
+                    _ => None,
+                };
+                let mut w = backend.begin_write()?;
+                let mut head: Vec<u8> = Vec::with_capacity(512);
+                let mut werr: Option<io::Error> = None;
+                tar.read_data(|c| -> Result<()> {
+                    if head.len() < 512 {
+                        let n = (512 - head.len()).min(c.len());
+                        head.extend_from_slice(&c[..n]);
+                    }
+                    if let Err(e) = w.write_all(c) {
+                        werr = Some(e);
+                        return Err(Error::InvalidArchive("write failed".into()));
+                    }
+                    Ok(())
+                })
+                .map_err(|e| match werr.take() {
+                    Some(io) => Error::Io { op: "store archive entry", path: path.clone(), source: io },
+                    None => e,
+                })?;
+                let exp = Expected { digest: expected, size: Some(entry.size) };
+                let info = w.commit(exp)?;
+                if !info.existed {
+                    created.push(info.digest.clone());
+                }
+                let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+                members.insert(
+                    path,
+                    Member::Blob {
+                        digest: info.digest,
+                        size: info.size,
+                        compression: Compression::sniff(&head),
+                        tar: is_tar,
+                    },
+                );
+            }
+        }
+    }
+    if let Some(Member::Small(m)) = members.get(Path::new("manifest.json")) {
+        load_docker(store, &members, m)
+    } else if let Some(Member::Small(i)) = members.get(Path::new("index.json")) {
+        load_oci(store, &members, i)
+    } else {
+        Err(Error::InvalidArchive("neither manifest.json (docker-archive) nor index.json (OCI archive) found".into()))
+    }
+}
+
+/// Compute a stored layer's diff_id by decompressing it.
+fn diff_id_of(store: &Store, digest: &Digest, size: u64, compression: Compression) -> Result<Digest> {
+    let desc = Descriptor::new(MediaType::layer(strata_spec::Family::Oci, compression), digest.clone(), size);
+    let reader = store.backend().open_descriptor(&desc)?;
+    let name = digest.to_string();
+    let mut hashing = HashingReader::new(Decoder::new(reader, Some(compression), &name)?);
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| layer_read_error(&name, e))?;
+    Ok(hashing.finish().1)
+}
+
+fn tag_all(store: &Store, loaded: &[Loaded]) -> Result<()> {
+    let backend = store.backend();
+    for l in loaded {
+        if l.names.is_empty() {
+            let desc = l.manifest.clone();
+            backend.update_index(&mut |idx| {
+                if !idx.manifests.iter().any(|d| d.digest == desc.digest && d.ref_name().is_none()) {
+                    idx.manifests.push(desc.clone());
+                }
+                Ok(())
+            })?;
+        }
+        for n in &l.names {
+            backend.set_ref(n, &l.manifest)?;
+        }
+    }
+    Ok(())
+}
+
+fn load_docker(
+    store: &Store,
+    members: &BTreeMap<PathBuf, Member>,
+    json: &[u8],
+) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
+    let backend = store.backend();
+    let entries: Vec<ArchiveManifestEntry> =
+        serde_json::from_slice(json).map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
+    if entries.is_empty() {
+        return Err(Error::InvalidArchive("manifest.json lists no images".into()));
+    }
+    let mut loaded = Vec::new();
+    let mut keep = BTreeSet::new();
+    for e in &entries {
+        let Member::Blob { digest: cfg_digest, size: cfg_size, .. } = resolve_member(members, &e.config)? else {
+            return Err(Error::InvalidArchive(format!("config {:?} is not a file", e.config)));
+        };
+        let bytes = backend.read_blob(cfg_digest, MAX_DOCUMENT_SIZE)?;
+        let config = ImageConfig::from_slice(&bytes)?;
+        if config.rootfs.diff_ids.len() != e.layers.len() {
+            return Err(Error::InvalidArchive(format!(
+                "{}: {} layers listed but the config has {} diff_ids",
+                e.config,
+                e.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let mut layer_descs = Vec::new();
+        for (p, want) in e.layers.iter().zip(&config.rootfs.diff_ids) {
+            let Member::Blob { digest, size, compression, tar } = resolve_member(members, p)? else {
+                return Err(Error::InvalidArchive(format!("layer {p:?} is not a file")));
+            };
+            let actual = match compression {
+                Compression::None => {
+                    if !*tar && *size > 0 {
+                        return Err(Error::InvalidArchive(format!("layer {p:?} is not a tar")));
+                    }
+                    digest.clone()
+                }
+                c => diff_id_of(store, digest, *size, *c)?,
+            };
+            if actual != *want {
+                return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
+                    layer: p.clone(),
+                    expected: want.clone(),
+                    actual,
+                }));
+            }
+            layer_descs.push(Descriptor::new(
+                MediaType::layer(strata_spec::Family::Oci, *compression),
+                digest.clone(),
+                *size,
+            ));
+            keep.insert(digest.clone());
+        }
+        keep.insert(cfg_digest.clone());
+        let config_desc = Descriptor::new(MediaType::OciConfig, cfg_digest.clone(), *cfg_size);
+        let manifest = Manifest::new(MediaType::OciManifest, config_desc, layer_descs);
+        let mbytes = manifest.to_canonical_json();
+        let info = backend.put_blob(&mbytes)?;
+        keep.insert(info.digest.clone());
+        let mut names = Vec::new();
+        for t in e.repo_tags.iter().flatten() {
+            Reference::parse(t).map_err(|err| Error::InvalidArchive(format!("RepoTags {t:?}: {err}")))?;
+            names.push(resolve::normalize_tag(t));
+        }
+        loaded.push(Loaded {
+            names,
+            id: cfg_digest.clone(),
+            manifest: Descriptor::new(MediaType::OciManifest, info.digest, info.size),
+        });
+    }
+    tag_all(store, &loaded)?;
+    Ok((loaded, keep))
+}
+
+fn load_oci(
+    store: &Store,
+    members: &BTreeMap<PathBuf, Member>,
+    json: &[u8],
+) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
+    if let Some(Member::Small(layout)) = members.get(Path::new("oci-layout")) {
+        let v: serde_json::Value =
+            serde_json::from_slice(layout).map_err(|e| Error::InvalidArchive(format!("oci-layout: {e}")))?;
+        let version = v.get("imageLayoutVersion").and_then(|v| v.as_str()).unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(Error::InvalidArchive(format!("oci-layout: unsupported imageLayoutVersion {version:?}")));
+        }
+    }
+    let index = Index::from_slice(json).map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
+    let mut loaded = Vec::new();
+    let mut keep = BTreeSet::new();
+    let host = strata_spec::Platform::host();
+    for desc in &index.manifests {
+        let img = Image::open(store.clone(), desc.clone(), None, &host).or_else(|_| {
+            // An index entry for another platform only: open whatever it has.
+            Image::open(store.clone(), desc.clone(), None, &desc.platform.clone().unwrap_or_else(|| host.clone()))
+        })?;
+        for (l, want) in img.layers().iter().zip(&img.config().rootfs.diff_ids) {
+            if !store.backend().contains(&l.digest)? {
+                return Err(Error::InvalidArchive(format!("layer {} is missing from the archive", l.digest)));
+            }
+            let compression = l.media_type.layer_compression().unwrap_or(Compression::None);
+            let actual = if compression == Compression::None {
+                l.digest.clone()
+            } else {
+                diff_id_of(store, &l.digest, l.size, compression)?
+            };
+            if actual != *want {
+                return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
+                    layer: l.digest.to_string(),
+                    expected: want.clone(),
+                    actual,
+                }));
+            }
+            keep.insert(l.digest.clone());
+        }
+        keep.insert(img.manifest().config.digest.clone());
+        keep.insert(img.digest().clone());
+        keep.insert(desc.digest.clone());
+        let name = desc.annotation(ANNOTATION_IMAGE_NAME).or(desc.ref_name());
+        let mut target = desc.clone();
+        target.annotations = None;
+        loaded.push(Loaded {
+            names: name.map(|n| vec![resolve::normalize_tag(n)]).unwrap_or_default(),
+            id: img.id().clone(),
+            manifest: target,
+        });
+    }
+    // Everything else the index reaches (other platforms of a multi-platform index) stays too.
+    for desc in &index.manifests {
+        closure(store, desc, &mut keep, 0);
+    }
+    tag_all(store, &loaded)?;
+    Ok((loaded, keep))
+}
+
+/// Add to `keep` every blob reachable from `desc` that the store has.
+fn closure(store: &Store, desc: &Descriptor, keep: &mut BTreeSet<Digest>, depth: usize) {
+    if depth > 4 || !store.backend().contains(&desc.digest).unwrap_or(false) {
+        return;
+    }
+    keep.insert(desc.digest.clone());
+    if !(desc.media_type.is_manifest() || desc.media_type.is_index()) {
+        return;
+    }
+    let Ok(bytes) = store.backend().read_descriptor(desc, MAX_DOCUMENT_SIZE) else { return };
+    match strata_spec::ManifestOrIndex::from_slice_as(&bytes, &desc.media_type) {
+        Ok(strata_spec::ManifestOrIndex::Manifest(m)) => {
+            for d in std::iter::once(&m.config).chain(&m.layers) {
+                if store.backend().contains(&d.digest).unwrap_or(false) {
+                    keep.insert(d.digest.clone());
+                }
+            }
+        }
+        Ok(strata_spec::ManifestOrIndex::Index(i)) => {
+            for d in &i.manifests {
+                closure(store, d, keep, depth + 1);
+            }
+        }
+        Err(_) => {}
+    }
+}

@@ -1,0 +1,300 @@
+//! Containers: an image unpacked into a bundle directory that can be diffed and
+//! committed, like umoci's bundles.
+//!
+//! ```text
+//! DIR/rootfs/               the merged tree of the image's layers
+//! DIR/strata-bundle.json    state: base image (manifest digest, id, name), store, platform,
+//!                           rootless or not, when it was unpacked
+//! DIR/strata-snapshot.bin   metadata of every path of rootfs/ as unpacked (and, when
+//!                           rootless, the owners and devices the image wanted)
+//! ```
+//!
+//! The state and snapshot sit beside the rootfs, never inside it, so nothing strata
+//! keeps ends up in a commit. A commit compares the rootfs with the snapshot and reads
+//! only what moved.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use strata_commit::{Base, CommitOptions, Source};
+use strata_layer::{
+    ApplyOptions, ApplyReport, Changes, DiffOptions, LayerSource, Ownership, RecordedDevice, RecordedOwner,
+    RecordedOwners, Snapshot, apply_layers,
+};
+use strata_spec::{Descriptor, Digest, time::format_system_time};
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::store::Store;
+
+/// Name of the state file beside `rootfs/`.
+pub const STATE_FILE: &str = "strata-bundle.json";
+/// Name of the snapshot file beside `rootfs/`.
+pub const SNAPSHOT_FILE: &str = "strata-snapshot.bin";
+/// Name of the rootfs directory in a bundle.
+pub const ROOTFS_DIR: &str = "rootfs";
+const STATE_VERSION: u32 = 1;
+
+/// Options of [`Image::unpack_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct UnpackOptions {
+    /// Rootless: no chown, device nodes become empty files, owners recorded in the
+    /// snapshot. `None`: rootless exactly when not running as root.
+    pub rootless: Option<bool>,
+}
+
+impl UnpackOptions {
+    /// Set [`UnpackOptions::rootless`].
+    pub fn rootless(mut self, rootless: bool) -> Self {
+        self.rootless = Some(rootless);
+        self
+    }
+}
+
+/// The state file of a bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundleState {
+    /// Format version (1).
+    pub version: u32,
+    /// The manifest the rootfs was unpacked from.
+    pub manifest: Descriptor,
+    /// Its image id (config digest).
+    pub image_id: Digest,
+    /// The name it was unpacked by, if any.
+    pub name: Option<String>,
+    /// The store it came from (informational; commit uses the store it is given).
+    pub store: Option<PathBuf>,
+    /// Whether ownership was recorded rather than applied.
+    pub rootless: bool,
+    /// When it was unpacked, RFC 3339.
+    pub unpacked: String,
+}
+
+/// An unpacked image that can be diffed and committed.
+#[derive(Debug, Clone)]
+pub struct Container {
+    store: Store,
+    dir: PathBuf,
+    state: BundleState,
+}
+
+/// Unpacking.
+impl Image {
+    /// Unpack into a bundle at `dir` (created; it must not exist or be empty):
+    /// `dir/rootfs` plus the state and snapshot files beside it.
+    pub fn unpack(&self, dir: impl AsRef<Path>) -> Result<Container> {
+        self.unpack_with(dir, &UnpackOptions::default())
+    }
+
+    /// [`Image::unpack`] with options.
+    pub fn unpack_with(&self, dir: impl AsRef<Path>, opts: &UnpackOptions) -> Result<Container> {
+        let dir = dir.as_ref().to_path_buf();
+        let created = prepare_empty_dir(&dir)?;
+        let result = (|| {
+            let rootfs = dir.join(ROOTFS_DIR);
+            let report = self.apply_to(&rootfs, opts)?;
+            let snapshot = Snapshot::capture_with(&rootfs, recorded_owners(&report))?;
+            write_atomic(&dir.join(SNAPSHOT_FILE), &snapshot.to_bytes())?;
+            let state = BundleState {
+                version: STATE_VERSION,
+                manifest: self.descriptor().clone(),
+                image_id: self.id().clone(),
+                name: self.name().map(str::to_owned),
+                store: self.store().path().map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf())),
+                rootless: report.rootless,
+                unpacked: format_system_time(SystemTime::now()),
+            };
+            let json = serde_json::to_vec_pretty(&state)
+                .map_err(|e| Error::InvalidBundle { path: dir.clone(), reason: e.to_string() })?;
+            write_atomic(&dir.join(STATE_FILE), &json)?;
+            Ok(Container { store: self.store().clone(), dir: dir.clone(), state })
+        })();
+        if result.is_err() {
+            cleanup(&dir, created);
+        }
+        result
+    }
+
+    /// Unpack the merged rootfs alone straight into `dir` (like `umoci raw unpack`): no
+    /// state, no snapshot.
+    pub fn unpack_raw(&self, dir: impl AsRef<Path>, opts: &UnpackOptions) -> Result<ApplyReport> {
+        let dir = dir.as_ref();
+        let created = prepare_empty_dir(dir)?;
+        let result = self.apply_to(dir, opts);
+        if result.is_err() {
+            cleanup(dir, created);
+        }
+        result
+    }
+
+    fn apply_to(&self, root: &Path, opts: &UnpackOptions) -> Result<ApplyReport> {
+        let backend = self.store().backend();
+        let diff_ids = &self.config().rootfs.diff_ids;
+        let mut sources = Vec::new();
+        for (desc, diff_id) in self.layers().iter().zip(diff_ids) {
+            let reader = backend.open_descriptor(desc)?;
+            sources.push(LayerSource::from_descriptor(desc, Some(diff_id.clone()), reader));
+        }
+        let ownership = match opts.rootless {
+            Some(true) => Ownership::Record,
+            Some(false) => Ownership::Apply,
+            None => Ownership::Auto,
+        };
+        Ok(apply_layers(root, sources, &ApplyOptions::default().ownership(ownership))?)
+    }
+}
+
+fn recorded_owners(report: &ApplyReport) -> RecordedOwners {
+    report
+        .recorded
+        .iter()
+        .map(|(p, r)| {
+            let device = r.device.map(|d| match d {
+                strata_layer::Device::Char { major, minor } => RecordedDevice::Char { major, minor },
+                strata_layer::Device::Block { major, minor } => RecordedDevice::Block { major, minor },
+            });
+            (p.clone(), RecordedOwner { uid: r.uid, gid: r.gid, device })
+        })
+        .collect()
+}
+
+/// Make sure `dir` exists and is empty; returns whether this call created it.
+fn prepare_empty_dir(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::TargetNotEmpty(dir.to_path_buf()));
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::Io { op: "read", path: dir.to_path_buf(), source: e }),
+    }
+}
+
+/// Undo a failed unpack: remove what it made in `dir` (or `dir` itself if it made it).
+fn cleanup(dir: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(dir);
+    } else if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let _ = if p.is_dir() && !p.is_symlink() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(Error::io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io("rename", path))
+}
+
+impl Container {
+    /// Open the bundle at `dir`, to diff or commit it into `store`.
+    pub fn open(store: &Store, dir: impl AsRef<Path>) -> Result<Container> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::InvalidBundle {
+                    path: dir,
+                    reason: format!("no {STATE_FILE} (not unpacked by strata?)"),
+                });
+            }
+            Err(e) => return Err(Error::Io { op: "read", path, source: e }),
+        };
+        let state: BundleState = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::InvalidBundle { path: path.clone(), reason: e.to_string() })?;
+        if state.version != STATE_VERSION {
+            return Err(Error::InvalidBundle {
+                path,
+                reason: format!("state version {} (expected {STATE_VERSION})", state.version),
+            });
+        }
+        if !dir.join(ROOTFS_DIR).is_dir() {
+            return Err(Error::InvalidBundle { path: dir, reason: "no rootfs/ directory".into() });
+        }
+        Ok(Container { store: store.clone(), dir, state })
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rootfs directory.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join(ROOTFS_DIR)
+    }
+
+    /// The state recorded at unpack.
+    pub fn state(&self) -> &BundleState {
+        &self.state
+    }
+
+    /// The image this container was unpacked from (it must still be in the store).
+    pub fn base(&self) -> Result<Image> {
+        let platform = strata_spec::Platform::host();
+        let img = self.store.image_at(&self.state.manifest, &platform).map_err(|e| match e {
+            Error::Store(strata_store::Error::NotFound(d)) => Error::InvalidBundle {
+                path: self.dir.clone(),
+                reason: format!(
+                    "its base image {} is no longer in the store (blob {d} missing)",
+                    self.state.manifest.digest
+                ),
+            },
+            other => other,
+        })?;
+        Ok(img.with_name(self.state.name.clone()))
+    }
+
+    /// The snapshot taken at unpack.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+        Ok(Snapshot::from_bytes(&bytes)?)
+    }
+
+    /// What changed since unpack, like `docker diff` (`A`dded, `C`hanged, `D`eleted).
+    pub fn diff(&self) -> Result<Changes> {
+        let snapshot = self.snapshot()?;
+        let opts = DiffOptions::default().recorded_owners(snapshot.recorded().clone());
+        Ok(strata_layer::diff::since(&snapshot, &self.rootfs(), &opts)?)
+    }
+
+    /// Commit the changes since unpack as a new image on top of the base: one new layer
+    /// (or an empty-layer history entry when nothing changed), the history entry and
+    /// config changes of `opts`, then the tag of `opts` (normalised like
+    /// [`Store::tag`]). The container stays based on its original image, as in docker.
+    pub fn commit(&self, opts: &CommitOptions) -> Result<Image> {
+        let base_img = self.base()?;
+        let base = Base {
+            descriptor: base_img.descriptor().clone(),
+            manifest: base_img.manifest().clone(),
+            config: base_img.config().clone(),
+            name: self.state.name.clone(),
+        };
+        let snapshot = self.snapshot()?;
+        let mut opts = opts.clone();
+        if let Some(t) = &opts.tag {
+            opts.tag = Some(crate::resolve::normalize_tag(t));
+        }
+        let rootfs = self.rootfs();
+        let done = strata_commit::commit(
+            self.store.backend(),
+            Some(&base),
+            Source::Since { root: &rootfs, snapshot: &snapshot },
+            &opts,
+        )?;
+        let img = self.store.image_at(&done.manifest, &base_img.config().platform())?;
+        Ok(img.with_name(done.tag))
+    }
+}

@@ -1,0 +1,96 @@
+//! Errors of the image model.
+
+use std::io;
+use std::path::PathBuf;
+
+use strata_spec::Digest;
+
+/// Errors of `strata-image`: what failed, and the image, path or digest involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] strata_store::Error),
+    /// A document or reference did not parse.
+    #[error(transparent)]
+    Spec(#[from] strata_spec::Error),
+    /// A layer could not be read, applied or written.
+    #[error(transparent)]
+    Layer(#[from] strata_layer::Error),
+    /// A commit failed.
+    #[error(transparent)]
+    Commit(#[from] strata_commit::Error),
+    /// No image matches the name, digest or id.
+    #[error("image {0:?} not found")]
+    ImageNotFound(String),
+    /// A short id or digest prefix matches several images.
+    #[error("{prefix:?} is ambiguous: it matches {count} images")]
+    AmbiguousId {
+        /// The prefix given.
+        prefix: String,
+        /// How many images it matches.
+        count: usize,
+    },
+    /// An index has no manifest for the platform asked for.
+    #[error("image {name:?} has no manifest for platform {platform} (it has: {available})")]
+    NoMatchingPlatform {
+        /// The image.
+        name: String,
+        /// The platform wanted.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
+    /// The descriptor a name resolves to is not an image.
+    #[error("{name:?} is a {media_type}, not an image manifest or index")]
+    NotAnImage {
+        /// The name.
+        name: String,
+        /// What it points to.
+        media_type: String,
+    },
+    /// An image's config and manifest disagree.
+    #[error("image {manifest}: {reason}")]
+    Inconsistent {
+        /// The manifest digest.
+        manifest: Digest,
+        /// What disagrees.
+        reason: String,
+    },
+    /// A directory that is not a strata container bundle, or a damaged one.
+    #[error("{path}: not a strata container bundle: {reason}")]
+    InvalidBundle {
+        /// The bundle directory or state file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target of an unpack exists and is not empty.
+    #[error("{0}: already exists and is not empty")]
+    TargetNotEmpty(PathBuf),
+    /// An archive that is not a docker-archive or OCI archive, or a damaged one.
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    /// An I/O error.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,100 @@
+//! Images made from other images: import (`docker import`), append a layer
+//! (`crane append`, `umoci insert`), change the config (`umoci config`).
+
+use std::io::Read;
+use std::path::Path;
+
+use strata_commit::{Base, CommitOptions, Source};
+use strata_layer::Decoder;
+use strata_spec::Platform;
+
+use crate::error::Result;
+use crate::image::Image;
+use crate::resolve::normalize_tag;
+use crate::store::Store;
+
+/// A layer's content, as given by a user.
+pub enum LayerInput<'a> {
+    /// A directory: every entry under it becomes an entry of the layer.
+    Dir(&'a Path),
+    /// A tar stream, plain or gzip/zstd-compressed; its entries are kept as they are
+    /// (whiteouts in it act as whiteouts).
+    Tar(&'a mut dyn Read),
+}
+
+impl std::fmt::Debug for LayerInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerInput::Dir(p) => write!(f, "Dir({})", p.display()),
+            LayerInput::Tar(_) => f.write_str("Tar"),
+        }
+    }
+}
+
+fn normalized(opts: &CommitOptions, default_created_by: &str) -> CommitOptions {
+    let mut opts = opts.clone();
+    if let Some(t) = &opts.tag {
+        opts.tag = Some(normalize_tag(t));
+    }
+    if opts.created_by.is_none() {
+        opts.created_by = Some(default_created_by.to_owned());
+    }
+    opts
+}
+
+fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
+    let done = match input {
+        LayerInput::Dir(root) => strata_commit::commit(store.backend(), base, Source::Tree { root }, opts)?,
+        LayerInput::Tar(reader) => {
+            let mut plain = Decoder::new(reader, None, "input")?;
+            strata_commit::commit(store.backend(), base, Source::Tar(&mut plain), opts)?
+        }
+    };
+    let platform = done.config.platform();
+    let img = store.image_at(&done.manifest, &platform)?;
+    Ok(img.with_name(done.tag))
+}
+
+impl Store {
+    /// Create a one-layer image from a directory or a tar, like `docker import`. The
+    /// platform is `opts.platform` (default: this machine's).
+    pub fn import(&self, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
+        let what = match &input {
+            LayerInput::Dir(p) => format!("strata import {}", p.display()),
+            LayerInput::Tar(_) => "strata import (tar)".to_owned(),
+        };
+        let mut opts = normalized(opts, &what);
+        if opts.platform.is_none() {
+            opts.platform = Some(Platform::host());
+        }
+        commit_input(self, None, input, &opts)
+    }
+}
+
+impl Image {
+    /// The base for a commit on top of this image.
+    pub fn as_base(&self) -> Base {
+        Base {
+            descriptor: self.descriptor().clone(),
+            manifest: self.manifest().clone(),
+            config: self.config().clone(),
+            name: self.name().map(str::to_owned),
+        }
+    }
+
+    /// A new image: this one plus a layer made from a directory or a tar, like
+    /// `crane append` / `umoci insert`.
+    pub fn append(&self, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
+        let opts = normalized(opts, "strata append");
+        commit_input(self.store(), Some(&self.as_base()), input, &opts)
+    }
+
+    /// A new image with only config changes (`opts.changes`, author, message): an
+    /// `empty_layer` history entry records them, like `umoci config`.
+    pub fn with_config(&self, opts: &CommitOptions) -> Result<Image> {
+        let opts = normalized(opts, "strata config");
+        let done = strata_commit::commit(self.store().backend(), Some(&self.as_base()), Source::ConfigOnly, &opts)?;
+        let img = self.store().image_at(&done.manifest, &self.config().platform())?;
+        Ok(img.with_name(done.tag))
+    }
+}

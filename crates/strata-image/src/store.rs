@@ -1,0 +1,290 @@
+//! The store handle of the image model: a blob store plus everything that works on
+//! whole images (resolve, list, tag, remove, GC).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use strata_spec::{Descriptor, Digest, ManifestOrIndex, Platform};
+use strata_store::{GcOptions, GcReport, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::resolve::{self, Match};
+
+/// A store of images: by default an OCI image layout directory.
+///
+/// Cheap to clone (an `Arc` inside). Any OCI image layout works, including ones umoci,
+/// skopeo and podman wrote; commands that only read never modify it.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn strata_store::Store>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "Store({})", p.display()),
+            None => f.write_str("Store(memory)"),
+        }
+    }
+}
+
+/// One line of [`Store::images`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageSummary {
+    /// The ref name as stored (`tomcat02:1.0`), or `None` for an untagged index entry.
+    pub name: Option<String>,
+    /// Repository part of the name (`tomcat02`), `<none>` when there is none.
+    pub repository: String,
+    /// Tag part of the name (`1.0`), `<none>` when there is none.
+    pub tag: String,
+    /// Image id (config digest), when the image could be read.
+    pub id: Option<Digest>,
+    /// Digest of what the ref points at (manifest or index).
+    pub digest: Digest,
+    /// Creation time from the config, RFC 3339.
+    pub created: Option<String>,
+    /// Bytes of the image's layers and config as stored.
+    pub size: u64,
+    /// Why the image could not be read, when it could not.
+    pub problem: Option<String>,
+}
+
+/// What [`Store::remove`] did.
+#[derive(Debug, Clone, Default)]
+pub struct RemoveReport {
+    /// Ref names removed, with what they pointed to.
+    pub untagged: Vec<(String, Descriptor)>,
+    /// What GC then removed (blobs that became unreachable).
+    pub gc: Option<GcReport>,
+}
+
+/// Opening.
+impl Store {
+    /// Open an existing OCI image layout.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        Ok(Store::from_backend(Arc::new(OciDir::open(path)?), Some(path.to_path_buf())))
+    }
+
+    /// Create a new, empty layout (the directory may exist if empty).
+    pub fn create(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        Ok(Store::from_backend(Arc::new(OciDir::create(path)?), Some(path.to_path_buf())))
+    }
+
+    /// Open a layout, creating it if it does not exist.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        Ok(Store::from_backend(Arc::new(OciDir::open_or_create(path)?), Some(path.to_path_buf())))
+    }
+
+    /// A store that lives in memory (tests, scratch work).
+    pub fn in_memory() -> Store {
+        Store::from_backend(Arc::new(MemoryStore::new()), None)
+    }
+
+    /// Wrap any blob store backend.
+    pub fn from_backend(backend: Arc<dyn strata_store::Store>, path: Option<PathBuf>) -> Store {
+        Store { backend, path }
+    }
+
+    /// The backend, for blob-level work.
+    pub fn backend(&self) -> &dyn strata_store::Store {
+        &*self.backend
+    }
+
+    /// The layout directory, for a directory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// Finding images.
+impl Store {
+    /// The image `name` names, for this machine's platform when it is an index: a tag
+    /// (`tomcat02:1.0`, `ubuntu`, `127.0.0.1:5000/base:latest`), a digest of a manifest or
+    /// config (`sha256:…`), or a unique prefix of an image id (`3f2a9c1d`).
+    pub fn image(&self, name: &str) -> Result<Image> {
+        self.image_for(name, &Platform::host())
+    }
+
+    /// The image `name` names, picking `platform` out of an index.
+    pub fn image_for(&self, name: &str, platform: &Platform) -> Result<Image> {
+        let refs = self.backend.refs()?;
+        match resolve::classify(&refs, name) {
+            Match::Ref(stored, desc) => Image::open(self.clone(), desc, Some(stored), platform),
+            Match::Digest(d) => self.image_by_digest(name, &d, platform),
+            Match::Prefix(p) => self.image_by_prefix(name, &p, platform),
+            Match::None => Err(Error::ImageNotFound(name.to_owned())),
+        }
+    }
+
+    /// Open the manifest or index at `desc` directly.
+    pub fn image_at(&self, desc: &Descriptor, platform: &Platform) -> Result<Image> {
+        Image::open(self.clone(), desc.clone(), None, platform)
+    }
+
+    fn image_by_digest(&self, name: &str, digest: &Digest, platform: &Platform) -> Result<Image> {
+        let index = self.backend.index()?;
+        // A manifest or index the layout lists.
+        if let Some(d) = index.manifests.iter().find(|d| &d.digest == digest) {
+            return Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform);
+        }
+        // An image id (config digest) of a listed image.
+        for d in &index.manifests {
+            if let Ok(img) = Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform)
+                && img.id() == digest
+            {
+                return Ok(img);
+            }
+        }
+        // A manifest blob the index does not list (a child of an index, say).
+        if self.backend.contains(digest)? {
+            let bytes = self.backend.read_blob(digest, MAX_DOCUMENT_SIZE)?;
+            if let Ok(doc) = ManifestOrIndex::from_slice(&bytes) {
+                let media_type = match &doc {
+                    ManifestOrIndex::Manifest(m) => m.effective_media_type(),
+                    ManifestOrIndex::Index(i) => i.media_type.clone().unwrap_or(strata_spec::MediaType::OciIndex),
+                };
+                let desc = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
+                return Image::open(self.clone(), desc, None, platform);
+            }
+        }
+        Err(Error::ImageNotFound(name.to_owned()))
+    }
+
+    fn image_by_prefix(&self, name: &str, prefix: &str, platform: &Platform) -> Result<Image> {
+        let index = self.backend.index()?;
+        let mut found: Vec<Image> = Vec::new();
+        for d in &index.manifests {
+            let Ok(img) = Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform) else {
+                continue;
+            };
+            let hit = img.id().hex().starts_with(prefix) || img.descriptor().digest.hex().starts_with(prefix);
+            if hit && !found.iter().any(|f| f.id() == img.id() && f.digest() == img.digest()) {
+                found.push(img);
+            }
+        }
+        // Several tags of one image are one match.
+        found.dedup_by(|a, b| a.id() == b.id());
+        match found.len() {
+            0 => Err(Error::ImageNotFound(name.to_owned())),
+            1 => Ok(found.remove(0)),
+            n => {
+                let ids: std::collections::BTreeSet<&Digest> = found.iter().map(Image::id).collect();
+                if ids.len() == 1 {
+                    Ok(found.remove(0))
+                } else {
+                    Err(Error::AmbiguousId { prefix: prefix.to_owned(), count: n })
+                }
+            }
+        }
+    }
+
+    /// Every entry of the index, as `docker images` lists them (one line per tag;
+    /// untagged entries too).
+    pub fn images(&self) -> Result<Vec<ImageSummary>> {
+        let index = self.backend.index()?;
+        let host = Platform::host();
+        let mut out = Vec::new();
+        for d in &index.manifests {
+            let name = d.ref_name().map(str::to_owned);
+            let (repository, tag) = match &name {
+                Some(n) => resolve::split_name(n),
+                None => ("<none>".to_owned(), "<none>".to_owned()),
+            };
+            let mut summary = ImageSummary {
+                name,
+                repository,
+                tag,
+                id: None,
+                digest: d.digest.clone(),
+                created: None,
+                size: 0,
+                problem: None,
+            };
+            match Image::open(self.clone(), d.clone(), None, &host) {
+                Ok(img) => {
+                    summary.id = Some(img.id().clone());
+                    summary.created = img.config().created.clone();
+                    summary.size = img.size();
+                }
+                Err(e) => summary.problem = Some(e.to_string()),
+            }
+            out.push(summary);
+        }
+        Ok(out)
+    }
+}
+
+/// Tags and removal.
+impl Store {
+    /// Tag `image` as `name` (normalised: `tomcat02` is stored as `tomcat02:latest`).
+    /// Returns the stored name. The tag points at what the image was opened through (its
+    /// index, when it came from one).
+    pub fn tag(&self, image: &Image, name: &str) -> Result<String> {
+        let stored = resolve::normalize_tag(name);
+        let mut desc = image.tag_target().clone();
+        desc.annotations = None;
+        self.backend.set_ref(&stored, &desc)?;
+        Ok(stored)
+    }
+
+    /// Remove the tag `name` (as typed: normalised the same way as lookups). The blobs
+    /// stay until GC.
+    pub fn untag(&self, name: &str) -> Result<(String, Descriptor)> {
+        let refs = self.backend.refs()?;
+        let stored = match resolve::classify(&refs, name) {
+            Match::Ref(stored, _) => stored,
+            _ => return Err(Error::ImageNotFound(name.to_owned())),
+        };
+        let desc = self.backend.remove_ref(&stored)?;
+        Ok((stored, desc))
+    }
+
+    /// Remove images like `docker rmi`: untag each name (a digest or id removes every
+    /// tag of that image), then garbage-collect what became unreachable.
+    pub fn remove(&self, names: &[&str]) -> Result<RemoveReport> {
+        let mut report = RemoveReport::default();
+        for name in names {
+            let refs = self.backend.refs()?;
+            match resolve::classify(&refs, name) {
+                Match::Ref(..) => report.untagged.push(self.untag(name)?),
+                _ => {
+                    let img = self.image(name)?;
+                    let mut any = false;
+                    for (n, d) in refs {
+                        if d.digest == img.tag_target().digest || d.digest == *img.digest() {
+                            report.untagged.push((n.clone(), self.backend.remove_ref(&n)?));
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        // An untagged index entry: drop it from the index.
+                        let target = img.tag_target().digest.clone();
+                        self.backend.update_index(&mut |idx| {
+                            idx.manifests.retain(|d| d.digest != target);
+                            Ok(())
+                        })?;
+                    }
+                }
+            }
+        }
+        report.gc = Some(self.gc(false)?);
+        Ok(report)
+    }
+
+    /// Remove every blob no tag reaches (and stale temp files); `dry_run` only reports.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        let opts = if dry_run { GcOptions::dry_run() } else { GcOptions::default() };
+        Ok(self.backend.gc(&opts)?)
+    }
+
+    /// Check every blob and reference.
+    pub fn fsck(&self) -> Result<strata_store::FsckReport> {
+        Ok(self.backend.fsck()?)
+    }
+}
