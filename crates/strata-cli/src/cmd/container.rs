@@ -27,8 +27,9 @@ pub fn unpack(
     let store = ctx.read_store()?;
     let wanted = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
     let img = store.image_for(reference, wanted.as_ref().unwrap_or(&Platform::host()))?;
-    // A single-platform image is used whatever its platform, unless one was asked for.
-    if let Some(want) = &wanted {
+    // An image picked out of an index matches; a lone manifest is used whatever its
+    // platform, unless one was asked for.
+    if let Some(want) = wanted.as_ref().filter(|_| img.tag_target().digest == *img.digest()) {
         let has = img.config().platform();
         if strata_spec::select_platform([Some(&has)], want).is_none() {
             bail!("image {reference:?} is for {has}, not {want}");
