@@ -66,5 +66,56 @@ fn error_line(e: &anyhow::Error) -> String {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    let pipe = std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == pipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(pipe))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    fn io(msg: &str) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, msg.to_owned())
+    }
+
+    #[test]
+    fn error_lines_are_compact() {
+        // context + source: joined with "caused by"
+        let e = Err::<(), _>(io("No such file or directory")).context("open t.tar").unwrap_err();
+        assert_eq!(error_line(&e), "open t.tar: caused by No such file or directory");
+        // a source the message already shows is not repeated
+        let e = Err::<(), _>(io("boom")).context("read x: boom").unwrap_err();
+        assert_eq!(error_line(&e), "read x: boom");
+        // a source that says more than its context replaces it
+        let e = Err::<(), _>(io("invalid reference \"A\": must be lowercase"))
+            .context("invalid reference \"A\"")
+            .unwrap_err();
+        assert_eq!(error_line(&e), "invalid reference \"A\": must be lowercase");
+        // always one line
+        assert_eq!(error_line(&anyhow::anyhow!("a\nb")), "a b");
+    }
+
+    #[test]
+    fn broken_pipes_are_recognised_through_context() {
+        let e = Err::<(), _>(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("write").unwrap_err();
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+        let json = serde_json::to_writer(Pipe, &[1]).unwrap_err();
+        assert!(is_broken_pipe(&json.into()));
+    }
+
+    struct Pipe;
+
+    impl std::io::Write for Pipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
 
 /// The commands that read the merged in-memory view, which is not in the library yet.
 fn not_yet(command: &str) -> Result<ExitCode> {
-    bail!("strata {command}: not yet implemented (it needs the merged in-memory view of an image)")
+    bail!("{command}: not yet implemented (it needs the merged in-memory view of an image)")
 }
 
 fn completions(shell: Shell) -> Result<ExitCode> {
@@ -64,7 +64,10 @@ fn completions(shell: Shell) -> Result<ExitCode> {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut cmd, "strata", &mut std::io::stdout().lock());
+    // Into a buffer first: clap_complete panics on a write error (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "strata", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
     Ok(ExitCode::SUCCESS)
 }
 
