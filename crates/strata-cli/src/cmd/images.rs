@@ -158,12 +158,11 @@ pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ExitCode> {
     let img = store.image(source)?;
     let store = ctx.write_store()?;
     let stored = store.tag(&img, target)?;
+    // Silent, like `docker tag`; --json says what was stored.
     if ctx.json {
         print_json(
             &json!({ "Tag": stored, "ID": img.id().to_string(), "Digest": img.tag_target().digest.to_string() }),
         )?;
-    } else if !ctx.quiet {
-        eprintln!("Tagged {stored}");
     }
     Ok(ExitCode::SUCCESS)
 }

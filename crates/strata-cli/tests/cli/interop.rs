@@ -50,6 +50,7 @@ fn strata_unpacks_a_layout_umoci_made() {
     run(Command::new("umoci").args(["repack", "--image", &image]).arg(&bundle));
 
     let store = layout.to_str().unwrap();
+    let before = strata_testkit::Tree::capture(&layout).unwrap();
     let images = env.ok(&["--store", store, "images"]);
     assert!(images.contains("base"), "{images}");
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["--store", store, "inspect", "base"])).unwrap();
@@ -60,8 +61,14 @@ fn strata_unpacks_a_layout_umoci_made() {
     assert_eq!(std::fs::read_to_string(c.join("bin/catalina.sh")).unwrap(), "#!/bin/sh\necho edited\n");
     assert!(!c.join("gone.txt").exists());
     assert!(whiteouts(&c).is_empty());
-    // A read-only look left umoci's layout alone: umoci still reads it, and fsck is clean.
+    // Read-only commands left umoci's layout exactly as it was; umoci still reads it.
     env.ok(&["--store", store, "fsck"]);
+    env.ok(&["--store", store, "history", "base"]);
+    env.ok(&["--store", store, "save", "base", "-o", "base.tar"]);
+    env.ok(&["--store", store, "gc", "--dry-run"]);
+    let cmp = strata_testkit::Compare { file_mtime: true, dir_mtime: true, root: true, ..Default::default() };
+    let diff = before.diff(&strata_testkit::Tree::capture(&layout).unwrap(), &cmp);
+    assert!(diff.is_empty(), "a read-only command changed the layout: {diff:?}");
     run(Command::new("umoci").args(["stat", "--image", &image]));
 }
 
