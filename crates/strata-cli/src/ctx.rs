@@ -58,9 +58,16 @@ impl Ctx {
         Store::open(path).with_context(|| format!("open store {}", path.display()))
     }
 
-    /// The store for a command that writes; created when missing.
+    /// The store for a command that writes; created when missing or empty. A directory
+    /// with other things in it is not turned into a store.
     pub fn write_store(&self) -> Result<Store> {
         let path = self.store_path()?;
+        if !is_missing_or_empty(&path) && path.is_dir() && std::fs::symlink_metadata(path.join("oci-layout")).is_err() {
+            bail!(
+                "{} is not an OCI image layout (no oci-layout file) and is not empty: not making a store there",
+                path.display()
+            );
+        }
         Store::open_or_create(&path).with_context(|| format!("open store {}", path.display()))
     }
 }

@@ -58,6 +58,14 @@ fn corrupt_layout() {
     std::fs::write(&other, "x").unwrap();
     let err = env.fails(&["--store", other.to_str().unwrap(), "images"], 1);
     one_line(&err, "file");
+    // A directory with other things in it is not made into a store by a write.
+    let busy = env.path("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    tomcat_rootfs(&env.path("rootfs"));
+    let err = env.fails(&["--store", busy.to_str().unwrap(), "import", "rootfs", "x:1"], 1);
+    one_line(&err, "is not an OCI image layout");
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
     // A layout whose manifest blob is missing: images lists it as unreadable, inspect fails.
     let env = with_base();
     let v = env.inspect("tomcat:latest");
