@@ -7,3 +7,4 @@ mod errors;
 mod interop;
 mod registry;
 mod story;
+mod terminal;
