@@ -391,7 +391,7 @@ pub struct CommitMeta {
 /// How to reach a registry.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
-    /// Allow plain HTTP and accept any certificate (loopback registries need not this)
+    /// Allow plain HTTP and accept any certificate (plain HTTP to a loopback registry works without it)
     #[arg(long)]
     pub insecure: bool,
     /// Trust this CA certificate (PEM) in addition to the system's (repeatable)
