@@ -27,6 +27,7 @@ use strata_spec::{Descriptor, Digest, time::format_system_time};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::progress::{CountingReader, ProgressHook};
 use crate::store::Store;
 
 /// Name of the state file beside `rootfs/`.
@@ -44,12 +45,20 @@ pub struct UnpackOptions {
     /// Rootless: no chown, device nodes become empty files, owners recorded in the
     /// snapshot. `None`: rootless exactly when not running as root.
     pub rootless: Option<bool>,
+    /// Told how many bytes of each layer blob have been read (for progress bars).
+    pub progress: Option<ProgressHook>,
 }
 
 impl UnpackOptions {
     /// Set [`UnpackOptions::rootless`].
     pub fn rootless(mut self, rootless: bool) -> Self {
         self.rootless = Some(rootless);
+        self
+    }
+
+    /// Set [`UnpackOptions::progress`].
+    pub fn progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = Some(hook);
         self
     }
 }
@@ -134,8 +143,9 @@ impl Image {
         let backend = self.store().backend();
         let diff_ids = &self.config().rootfs.diff_ids;
         let mut sources = Vec::new();
-        for (desc, diff_id) in self.layers().iter().zip(diff_ids) {
-            let reader = backend.open_descriptor(desc)?;
+        let count = self.layers().len();
+        for (i, (desc, diff_id)) in self.layers().iter().zip(diff_ids).enumerate() {
+            let reader = CountingReader::new(backend.open_descriptor(desc)?, opts.progress.clone(), desc, i, count);
             sources.push(LayerSource::from_descriptor(desc, Some(diff_id.clone()), reader));
         }
         let ownership = match opts.rootless {

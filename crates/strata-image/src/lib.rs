@@ -6,6 +6,7 @@ mod error;
 mod image;
 pub mod inspect;
 mod ops;
+mod progress;
 mod resolve;
 mod store;
 
@@ -15,6 +16,7 @@ pub use error::{Error, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_size, time_ago};
 pub use ops::LayerInput;
+pub use progress::{LayerProgress, ProgressHook};
 pub use resolve::{normalize_tag, split_name};
 pub use store::{ImageSummary, RemoveReport, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};

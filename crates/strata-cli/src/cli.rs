@@ -1,0 +1,420 @@
+//! The command line: every command, its arguments and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// strata: OCI container images without a daemon.
+///
+/// Images live in a store, an OCI image layout directory (any layout works, including
+/// ones umoci, skopeo and podman wrote). References are local tags (`tomcat02:1.0`),
+/// digests (`sha256:…`), unique prefixes of image ids (`3f2a9c1d`) or full references.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, propagate_version = true, max_term_width = 100, args_override_self = true)]
+#[command(after_help = "\
+Examples:
+  strata import ./rootfs tomcat:latest
+  strata unpack tomcat:latest ./c
+  strata commit ./c tomcat02:1.0 -m \"edit webapps dir\" -a xiao
+  strata images")]
+pub struct Cli {
+    /// The store: an OCI image layout directory [default: $XDG_DATA_HOME/strata or
+    /// ~/.local/share/strata, created on first write]
+    #[arg(long, global = true, env = "STRATA_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Print only what is essential (ids); no progress, no status lines
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print data as JSON (Docker's field names where docker has the command)
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List images: repository, tag, image id, created, size
+    #[command(after_help = "\
+Examples:
+  strata images
+  strata images --json | jq '.[].Repository'
+  strata images -q          # image ids only")]
+    Images {
+        /// Show full image ids
+        #[arg(long)]
+        no_trunc: bool,
+    },
+
+    /// Show images' configuration and metadata as Docker-compatible JSON (an array)
+    #[command(after_help = "\
+Examples:
+  strata inspect tomcat02:1.0
+  strata inspect tomcat02:1.0 | jq '.[0].RootFS.Layers'")]
+    Inspect {
+        /// Images to inspect
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+
+    /// Show the history of an image, newest step first
+    #[command(after_help = "\
+Examples:
+  strata history tomcat02:1.0
+  strata history --no-trunc --json tomcat02:1.0")]
+    History {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Do not truncate ids and commands
+        #[arg(long)]
+        no_trunc: bool,
+    },
+
+    /// Give an image another tag
+    #[command(after_help = "\
+Example:
+  strata tag tomcat02:1.0 127.0.0.1:5000/tomcat02:1.0")]
+    Tag {
+        /// The image to tag
+        #[arg(value_name = "SRC")]
+        source: String,
+        /// The new tag (`name` means `name:latest`)
+        #[arg(value_name = "DST")]
+        target: String,
+    },
+
+    /// Remove images: untag them, then remove blobs nothing else uses
+    #[command(after_help = "\
+Examples:
+  strata rmi tomcat02:1.0
+  strata rmi 3f2a9c1d       # every tag of that image id")]
+    Rmi {
+        /// Tags, digests or image ids
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+
+    /// Remove blobs no tag reaches, and stale temp files
+    #[command(after_help = "\
+Examples:
+  strata gc --dry-run
+  strata gc")]
+    Gc {
+        /// Report what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Check every blob (re-hash) and every reference of the store; exit 1 on problems
+    #[command(after_help = "\
+Example:
+  strata fsck --json")]
+    Fsck,
+
+    /// Unpack an image into a container bundle (DIR/rootfs plus state), or with --raw
+    /// the merged rootfs alone into DIR
+    #[command(after_help = "\
+Examples:
+  strata unpack tomcat:latest ./c          # ./c/rootfs, then: strata diff ./c
+  strata unpack --raw --rootless ubuntu ./rootfs
+  strata unpack --platform linux/arm64 ubuntu ./c")]
+    Unpack {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The target directory (must not exist, or be empty)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Do not chown; record owners and devices instead [default: when not root]
+        #[arg(long)]
+        rootless: bool,
+        /// The merged rootfs alone straight into DIR: no bundle state (cannot be committed)
+        #[arg(long)]
+        raw: bool,
+        /// The platform to pick from a multi-platform image (os/arch[/variant])
+        #[arg(long, value_name = "P")]
+        platform: Option<String>,
+    },
+
+    /// Show what changed in a bundle's rootfs since unpack (A added, C changed, D deleted)
+    #[command(after_help = "\
+Example:
+  strata diff ./c")]
+    Diff {
+        /// A bundle made by `strata unpack`
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// Make a new image from a bundle's changes since unpack
+    #[command(after_help = "\
+Examples:
+  strata commit ./c tomcat02:1.0 -m \"edit webapps dir\" -a xiao
+  strata commit ./c web:2 -c 'CMD [\"catalina.sh\", \"run\"]' -c 'EXPOSE 8080'")]
+    Commit {
+        /// A bundle made by `strata unpack`
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The tag of the new image
+        #[arg(value_name = "NEW_REF")]
+        new_ref: String,
+        #[command(flatten)]
+        meta: CommitMeta,
+    },
+
+    /// Write images to a docker-archive (`docker load` reads it) or an OCI archive
+    #[command(after_help = "\
+Examples:
+  strata save tomcat02:1.0 -o tomcat02.tar
+  strata save tomcat:latest tomcat02:1.0 --format oci-archive -o both.tar
+  strata save tomcat02:1.0 -o - | ssh host docker load")]
+    Save {
+        /// Images to save
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+        /// The archive to write (`-` for stdout; the default when stdout is not a terminal)
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Archive format
+        #[arg(long, value_enum, default_value_t = Format::DockerArchive)]
+        format: Format,
+    },
+
+    /// Load images from a docker-archive or OCI archive
+    #[command(after_help = "\
+Examples:
+  strata load -i tomcat02.tar
+  docker save ubuntu | strata load")]
+    Load {
+        /// The archive (`-` or absent: stdin)
+        #[arg(short, long, value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
+
+    /// Make a one-layer image from a directory or a tar (`-`: a tar on stdin)
+    #[command(after_help = "\
+Examples:
+  strata import ./rootfs tomcat:latest
+  tar -C rootfs -c . | strata import - base:1 -c 'CMD [\"/bin/sh\"]' -m imported")]
+    Import {
+        /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
+        #[arg(value_name = "TAR|DIR")]
+        source: PathBuf,
+        /// The tag of the new image
+        #[arg(value_name = "NEW_REF")]
+        new_ref: String,
+        #[command(flatten)]
+        meta: CommitMeta,
+    },
+
+    /// Write an image's merged rootfs as one tar (not yet implemented)
+    #[command(after_help = "\
+Example:
+  strata export tomcat02:1.0 -o rootfs.tar")]
+    Export {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The tar to write (`-` for stdout)
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+
+    /// List a directory of an image's merged tree, without unpacking (not yet implemented)
+    #[command(after_help = "\
+Examples:
+  strata ls tomcat02:1.0
+  strata ls tomcat02:1.0 /webapps")]
+    Ls {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The directory [default: /]
+        #[arg(value_name = "PATH")]
+        path: Option<String>,
+    },
+
+    /// Print a file of an image's merged tree, without unpacking (not yet implemented)
+    #[command(after_help = "\
+Example:
+  strata cat tomcat02:1.0 /webapps/ROOT/index.html")]
+    Cat {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The file
+        #[arg(value_name = "PATH")]
+        path: String,
+    },
+
+    /// Per-layer size, files, wasted bytes and the image's efficiency (not yet implemented)
+    #[command(after_help = "\
+Example:
+  strata layers tomcat02:1.0")]
+    Layers {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+
+    /// Make a one-layer copy of an image (its merged tree) (not yet implemented)
+    #[command(after_help = "\
+Example:
+  strata flatten tomcat02:1.0 tomcat02:flat")]
+    Flatten {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The tag of the new image
+        #[arg(value_name = "NEW_REF")]
+        new_ref: String,
+    },
+
+    /// Make a new image: an image plus a layer from a directory or a tar
+    #[command(after_help = "\
+Examples:
+  strata append tomcat:latest ./extra tomcat:extra
+  strata append tomcat:latest layer.tar.gz tomcat:patched -m \"security fix\"")]
+    Append {
+        /// The base image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
+        #[arg(value_name = "TAR|DIR")]
+        source: PathBuf,
+        /// The tag of the new image
+        #[arg(value_name = "NEW_REF")]
+        new_ref: String,
+        #[command(flatten)]
+        meta: CommitMeta,
+    },
+
+    /// Make a new image with config changes only (no new layer)
+    #[command(after_help = "\
+Example:
+  strata config tomcat02:1.0 tomcat02:1.1 -c 'ENV JAVA_OPTS=-Xmx512m' -c 'USER tomcat'")]
+    Config {
+        /// The base image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The tag of the new image
+        #[arg(value_name = "NEW_REF")]
+        new_ref: String,
+        #[command(flatten)]
+        meta: CommitMeta,
+    },
+
+    /// Download an image from a registry; it is tagged with the reference as given
+    #[command(after_help = "\
+Examples:
+  strata pull 127.0.0.1:5000/base:latest
+  strata pull --platform linux/arm64 registry.example.com/team/app:1.2
+  strata pull --all-platforms docker.io/library/alpine:3.20")]
+    Pull {
+        /// The reference (tag or digest)
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The platform to pick from a multi-platform image [default: this machine's]
+        #[arg(long, value_name = "P", conflicts_with = "all_platforms")]
+        platform: Option<String>,
+        /// Keep the whole multi-platform index and fetch every image it lists
+        #[arg(long)]
+        all_platforms: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+
+    /// Upload an image to a registry
+    #[command(after_help = "\
+Examples:
+  strata push 127.0.0.1:5000/tomcat02:1.0
+  strata push tomcat02:1.0 registry.example.com/team/tomcat02:1.0")]
+    Push {
+        /// The local image
+        #[arg(value_name = "LOCAL_REF")]
+        local: String,
+        /// Where to push it [default: LOCAL_REF]
+        #[arg(value_name = "DEST_REF")]
+        dest: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+
+    /// Check credentials against a registry and save them in docker's credentials file
+    #[command(after_help = "\
+Example:
+  echo \"$PASSWORD\" | strata login registry.example.com -u me --password-stdin")]
+    Login {
+        /// The registry (`host[:port]`)
+        #[arg(value_name = "REGISTRY")]
+        registry: String,
+        /// User name
+        #[arg(short, long, value_name = "USER")]
+        username: String,
+        /// Read the password from stdin
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        registry_args: RegistryArgs,
+    },
+
+    /// Print a shell completion script
+    #[command(after_help = "\
+Examples:
+  strata completions bash > /etc/bash_completion.d/strata
+  strata completions zsh > \"${fpath[1]}/_strata\"
+  strata completions fish > ~/.config/fish/completions/strata.fish")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// What a commit-like command records: message, author, config changes.
+#[derive(Debug, Args)]
+pub struct CommitMeta {
+    /// Commit message (the history entry's comment)
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+    /// Author (`Name <email>`)
+    #[arg(short, long, value_name = "AUTHOR")]
+    pub author: Option<String>,
+    /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT, ENV, EXPOSE,
+    /// LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)
+    #[arg(short = 'c', long = "change", value_name = "CHANGE")]
+    pub changes: Vec<String>,
+}
+
+/// How to reach a registry.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP and accept any certificate (plain HTTP to a loopback registry works without it)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this CA certificate (PEM) in addition to the system's (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Vec<PathBuf>,
+}
+
+/// Archive formats of `save`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// `docker save` format: docker, podman and skopeo load it
+    DockerArchive,
+    /// A tar of an OCI image layout
+    OciArchive,
+}
+
+/// Shells for `completions`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// Bash
+    Bash,
+    /// Zsh
+    Zsh,
+    /// Fish
+    Fish,
+}

@@ -1,0 +1,150 @@
+//! Containers: unpack an image into a bundle, diff it, commit it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use strata_image::{Container, ProgressHook, UnpackOptions, human_size};
+use strata_layer::ChangeKind;
+use strata_spec::Platform;
+
+use crate::cli::CommitMeta;
+use crate::ctx::Ctx;
+use crate::output::print_json;
+use crate::progress::Bars;
+
+pub fn unpack(
+    ctx: &Ctx,
+    reference: &str,
+    dir: &Path,
+    rootless: bool,
+    raw: bool,
+    platform: Option<&str>,
+) -> Result<ExitCode> {
+    let store = ctx.read_store()?;
+    let wanted = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
+    let img = store.image_for(reference, wanted.as_ref().unwrap_or(&Platform::host()))?;
+    // An image picked out of an index matches; a lone manifest is used whatever its
+    // platform, unless one was asked for.
+    if let Some(want) = wanted.as_ref().filter(|_| img.tag_target().digest == *img.digest()) {
+        let has = img.config().platform();
+        if strata_spec::select_platform([Some(&has)], want).is_none() {
+            bail!("image {reference:?} is for {has}, not {want}");
+        }
+    }
+    let total: u64 = img.layers().iter().map(|l| l.size).sum();
+    let count = img.layers().len();
+    let bar = Bars::new(ctx).bytes("unpacking", Some(total));
+    bar.set_message(format!("0/{count} layers"));
+    let hook = {
+        let bar = bar.clone();
+        let per_layer = Arc::new(Mutex::new(vec![(0u64, false); count]));
+        ProgressHook::new(move |p| {
+            let Ok(mut v) = per_layer.lock() else { return };
+            if let Some(slot) = v.get_mut(p.index) {
+                *slot = (p.bytes, p.done);
+            }
+            bar.set_position(v.iter().map(|s| s.0).sum());
+            bar.set_message(format!("{}/{count} layers", v.iter().filter(|s| s.1).count()));
+        })
+    };
+    let mut opts = UnpackOptions::default().progress(hook);
+    if rootless {
+        opts = opts.rootless(true);
+    }
+    let rootfs = if raw {
+        img.unpack_raw(dir, &opts)?;
+        dir.to_path_buf()
+    } else {
+        img.unpack_with(dir, &opts)?.rootfs()
+    };
+    bar.finish_and_clear();
+    if ctx.json {
+        print_json(&json!({
+            "Image": reference,
+            "ID": img.id().to_string(),
+            "Digest": img.digest().to_string(),
+            "Rootfs": rootfs,
+            "Bundle": if raw { Value::Null } else { json!(dir) },
+            "Layers": count,
+            "Size": total,
+        }))?;
+    } else if !ctx.quiet {
+        writeln!(
+            std::io::stdout().lock(),
+            "Unpacked {reference} ({}, {count} layer{}, {}) into {}",
+            img.id().short(),
+            if count == 1 { "" } else { "s" },
+            human_size(total),
+            rootfs.display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Open a bundle with the store it was unpacked from (recorded in its state), unless a
+/// store was named with `--store`: its base image lives there.
+fn open_bundle(ctx: &Ctx, dir: &Path, write: bool) -> Result<Container> {
+    let state = Container::open(&strata_image::Store::in_memory(), dir)?.state().clone();
+    let store = match state.store {
+        Some(recorded) if !ctx.store_is_explicit() && recorded.is_dir() => strata_image::Store::open(&recorded)
+            .with_context(|| {
+                format!("open store {} (where {} was unpacked from)", recorded.display(), dir.display())
+            })?,
+        _ if write => ctx.write_store()?,
+        _ => ctx.read_store()?,
+    };
+    Ok(Container::open(&store, dir)?)
+}
+
+pub fn diff(ctx: &Ctx, dir: &Path) -> Result<ExitCode> {
+    let container = open_bundle(ctx, dir, false)?;
+    let changes = container.diff()?;
+    if ctx.json {
+        // The shape of docker's API (`GET /containers/{id}/changes`): Kind 0 changed,
+        // 1 added, 2 deleted.
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                let kind = match c.kind {
+                    ChangeKind::Modified => 0,
+                    ChangeKind::Added => 1,
+                    ChangeKind::Deleted => 2,
+                };
+                json!({ "Path": format!("/{}", c.path.display()), "Kind": kind })
+            })
+            .collect();
+        print_json(&rows)?;
+    } else {
+        std::io::stdout().lock().write_all(changes.docker_diff().as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn commit(ctx: &Ctx, dir: &Path, new_ref: &str, meta: &CommitMeta) -> Result<ExitCode> {
+    let opts = super::commit_options(meta, new_ref)?;
+    let container = open_bundle(ctx, dir, true)?;
+    let bar = Bars::new(ctx).spinner(&format!("committing {}", dir.display()));
+    let img = container.commit(&opts)?;
+    bar.finish_and_clear();
+    print_new_image(ctx, &img)
+}
+
+/// What commit, import, append and config print: the new image id (as `docker commit`).
+pub fn print_new_image(ctx: &Ctx, img: &strata_image::Image) -> Result<ExitCode> {
+    if ctx.json {
+        print_json(&json!({
+            "ID": img.id().to_string(),
+            "Digest": img.digest().to_string(),
+            "Tag": img.name(),
+            "Layers": img.layers().len(),
+            "Size": img.size(),
+        }))?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{}", img.id())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,89 @@
+//! The commands, each a few lines over the library.
+
+mod archive;
+mod container;
+mod images;
+mod registry;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, CommitMeta, Shell};
+use crate::ctx::Ctx;
+
+/// Run one command. `Ok` carries the exit code of a command that ran to the end but has
+/// a verdict to report (`fsck` with problems, `inspect` with a missing image).
+pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Images { no_trunc } => images::images(ctx, no_trunc),
+        Command::Inspect { refs } => images::inspect(ctx, &refs),
+        Command::History { reference, no_trunc } => images::history(ctx, &reference, no_trunc),
+        Command::Tag { source, target } => images::tag(ctx, &source, &target),
+        Command::Rmi { refs } => images::rmi(ctx, &refs),
+        Command::Gc { dry_run } => images::gc(ctx, dry_run),
+        Command::Fsck => images::fsck(ctx),
+        Command::Unpack { reference, dir, rootless, raw, platform } => {
+            container::unpack(ctx, &reference, &dir, rootless, raw, platform.as_deref())
+        }
+        Command::Diff { dir } => container::diff(ctx, &dir),
+        Command::Commit { dir, new_ref, meta } => container::commit(ctx, &dir, &new_ref, &meta),
+        Command::Save { refs, output, format } => archive::save(ctx, &refs, output.as_deref(), format),
+        Command::Load { input } => archive::load(ctx, input.as_deref()),
+        Command::Import { source, new_ref, meta } => archive::import(ctx, &source, &new_ref, &meta),
+        Command::Append { reference, source, new_ref, meta } => {
+            archive::append(ctx, &reference, &source, &new_ref, &meta)
+        }
+        Command::Config { reference, new_ref, meta } => archive::config(ctx, &reference, &new_ref, &meta),
+        Command::Export { .. } => not_yet("export"),
+        Command::Ls { .. } => not_yet("ls"),
+        Command::Cat { .. } => not_yet("cat"),
+        Command::Layers { .. } => not_yet("layers"),
+        Command::Flatten { .. } => not_yet("flatten"),
+        Command::Pull { reference, platform, all_platforms, registry } => {
+            registry::pull(ctx, &reference, platform.as_deref(), all_platforms, &registry)
+        }
+        Command::Push { local, dest, registry } => registry::push(ctx, &local, dest.as_deref(), &registry),
+        Command::Login { registry, username, password_stdin, registry_args } => {
+            registry::login(ctx, &registry, &username, password_stdin, &registry_args)
+        }
+        Command::Completions { shell } => completions(shell),
+    }
+}
+
+/// The commands that read the merged in-memory view, which is not in the library yet.
+fn not_yet(command: &str) -> Result<ExitCode> {
+    bail!("{command}: not yet implemented (it needs the merged in-memory view of an image)")
+}
+
+fn completions(shell: Shell) -> Result<ExitCode> {
+    let mut cmd = Cli::command();
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    // Into a buffer first: clap_complete panics on a write error (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "strata", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Commit options from `-m`, `-a`, `-c` and the new tag; a bad `-c` names the
+/// instructions allowed.
+pub fn commit_options(meta: &CommitMeta, new_ref: &str) -> Result<strata_image::CommitOptions> {
+    let mut opts = strata_image::CommitOptions::default().tag(new_ref);
+    if let Some(m) = &meta.message {
+        opts = opts.message(m.clone());
+    }
+    if let Some(a) = &meta.author {
+        opts = opts.author(a.clone());
+    }
+    for c in &meta.changes {
+        let change = strata_image::Change::parse(c)?;
+        opts.changes.push(change);
+    }
+    Ok(opts)
+}

@@ -1,0 +1,121 @@
+//! `strata`: the command-line image tool over the strata libraries, for people who know
+//! docker, podman, umoci, crane and skopeo.
+//!
+//! Every command is a few lines over `strata-image` (and `strata-registry` for pull,
+//! push and login); what it prints is the library's data as a table, or as JSON with
+//! `--json`. Errors print one line on stderr (`strata: error: image "x" not found`) and
+//! exit 1; usage errors exit 2. See `strata --help`, or `crates/strata-cli/README.md`
+//! for a session.
+
+mod cli;
+mod cmd;
+mod ctx;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::ctx::Ctx;
+
+fn main() -> ExitCode {
+    // Bad input never reaches a panic; should a bug do so, say it in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("strata: error: internal error (a bug in strata): {msg}{at}");
+    }));
+    let cli = Cli::parse();
+    let ctx = Ctx::new(&cli);
+    match cmd::run(&ctx, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                // `strata images | head -1`: the reader has what it wanted.
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("strata: error: {}", error_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line: `what failed: caused by why`. A cause whose
+/// text the line already contains (library errors often print their source) is skipped;
+/// one that contains the whole line replaces it.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if text.contains(&line) {
+            // The cause says it all, and more (a context that repeats its source's words).
+            line = text;
+        } else if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": caused by ");
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let pipe = std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == pipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(pipe))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    fn io(msg: &str) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, msg.to_owned())
+    }
+
+    #[test]
+    fn error_lines_are_compact() {
+        // context + source: joined with "caused by"
+        let e = Err::<(), _>(io("No such file or directory")).context("open t.tar").unwrap_err();
+        assert_eq!(error_line(&e), "open t.tar: caused by No such file or directory");
+        // a source the message already shows is not repeated
+        let e = Err::<(), _>(io("boom")).context("read x: boom").unwrap_err();
+        assert_eq!(error_line(&e), "read x: boom");
+        // a source that says more than its context replaces it
+        let e = Err::<(), _>(io("invalid reference \"A\": must be lowercase"))
+            .context("invalid reference \"A\"")
+            .unwrap_err();
+        assert_eq!(error_line(&e), "invalid reference \"A\": must be lowercase");
+        // always one line
+        assert_eq!(error_line(&anyhow::anyhow!("a\nb")), "a b");
+    }
+
+    #[test]
+    fn broken_pipes_are_recognised_through_context() {
+        let e = Err::<(), _>(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("write").unwrap_err();
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+        let json = serde_json::to_writer(Pipe, &[1]).unwrap_err();
+        assert!(is_broken_pipe(&json.into()));
+    }
+
+    struct Pipe;
+
+    impl std::io::Write for Pipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Every command's ordinary use, and what it prints (tables and JSON).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{Entry, Env, run, tomcat_rootfs, write_tar};
+
+/// An env with `tomcat:latest` imported; returns its image id.
+fn with_base() -> (Env, String) {
+    let env = Env::new();
+    tomcat_rootfs(&env.path("rootfs"));
+    let id = env.ok(&["import", "rootfs", "tomcat:latest"]).trim().to_owned();
+    (env, id)
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}):\n{s}"))
+}
+
+#[test]
+fn images_table_json_and_quiet() {
+    let (env, id) = with_base();
+    env.ok(&["tag", "tomcat:latest", "tomcat:9"]);
+    let table = env.ok(&["images"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for col in ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    let short = &id[7..19];
+    assert!(lines[1].starts_with("tomcat ") && lines[1].contains(short), "{table}");
+    assert!(lines[1].contains("Less than a minute ago"), "{table}");
+    assert!(table.contains(" 9 ") && table.contains(" latest "), "{table}");
+
+    let v = json(&env.ok(&["images", "--json"]));
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let latest = rows.iter().find(|r| r["Tag"] == "latest").unwrap();
+    assert_eq!(latest["Repository"], "tomcat");
+    assert_eq!(latest["ID"], short);
+    assert!(latest["Digest"].as_str().unwrap().starts_with("sha256:"));
+    let created = latest["CreatedAt"].as_str().unwrap();
+    assert!(created.ends_with(" +0000 UTC") && created.len() == "2024-01-15 10:30:00 +0000 UTC".len(), "{created}");
+    assert!(latest["Size"].as_str().unwrap().ends_with('B'));
+    assert!(latest["SizeBytes"].as_u64().unwrap() > 0);
+    assert_eq!(latest["CreatedSince"], "Less than a minute ago");
+
+    // -q: unique ids; --no-trunc: full ids
+    assert_eq!(env.ok(&["images", "-q"]), format!("{short}\n"));
+    assert!(env.ok(&["images", "--no-trunc"]).contains(&id));
+}
+
+#[test]
+fn read_only_commands_do_not_create_the_default_store() {
+    let env = Env::new();
+    let default = env.path("home/.local/share/strata");
+    let r = run(env.bare(&["images"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "header only: {}", r.stdout);
+    assert_eq!(run(env.bare(&["images", "--json"])).stdout.trim(), "[]");
+    let r = run(env.bare(&["inspect", "ubuntu"]));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("image \"ubuntu\" not found"), "{}", r.stderr);
+    for args in [&["history", "x"][..], &["fsck"], &["gc", "--dry-run"], &["unpack", "x", "d"]] {
+        run(env.bare(args));
+    }
+    assert!(!default.exists(), "a read-only command created {}", default.display());
+
+    // The first write creates it ($XDG_DATA_HOME/strata).
+    tomcat_rootfs(&env.path("rootfs"));
+    let r = run(env.bare(&["import", "rootfs", "base:1"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(default.join("index.json").is_file());
+    assert!(run(env.bare(&["images"])).stdout.contains("base "));
+
+    // STRATA_STORE names another.
+    let mut c = env.bare(&["images", "-q"]);
+    c.env("STRATA_STORE", env.path("elsewhere"));
+    assert_eq!(run(c).stdout, "");
+}
+
+#[test]
+fn inspect_is_a_json_array_with_docker_fields() {
+    let (env, id) = with_base();
+    env.ok(&["config", "tomcat:latest", "tomcat:cfg", "-c", "CMD [\"catalina.sh\", \"run\"]", "-c", "ENV A=1"]);
+    let v = json(&env.ok(&["inspect", "tomcat:latest", "tomcat:cfg"]));
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    for key in [
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Parent",
+        "Comment",
+        "Created",
+        "Author",
+        "Config",
+        "Architecture",
+        "Os",
+        "Size",
+        "RootFS",
+        "Metadata",
+    ] {
+        assert!(arr[0].get(key).is_some(), "no {key} in {}", arr[0]);
+    }
+    assert_eq!(arr[0]["Id"], id);
+    assert_eq!(arr[0]["RootFS"]["Type"], "layers");
+    assert_eq!(arr[1]["Config"]["Cmd"], serde_json::json!(["catalina.sh", "run"]));
+    assert_eq!(arr[1]["Config"]["Env"], serde_json::json!(["A=1"]));
+    // By short id too, and one missing: the found ones, exit 1.
+    let r = env.run(&["inspect", &id[7..19], "nope:1"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(json(&r.stdout)[0]["Id"], id);
+    assert!(r.stderr.contains("image \"nope:1\" not found"), "{}", r.stderr);
+    // --json changes nothing: it is JSON either way.
+    assert_eq!(json(&env.ok(&["--json", "inspect", "tomcat:latest"]))[0]["Id"], id);
+}
+
+#[test]
+fn history_table_json_and_no_trunc() {
+    let (env, _) = with_base();
+    let long = "x".repeat(80);
+    env.ok(&["unpack", "tomcat:latest", "c"]);
+    std::fs::write(env.path("c/rootfs/new"), "n").unwrap();
+    env.ok(&["commit", "c", "t:2", "-m", &long, "-a", "xiao <x@example.com>"]);
+    let v = json(&env.ok(&["history", "--json", "t:2"]));
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for key in ["ID", "CreatedAt", "CreatedSince", "CreatedBy", "Size", "Comment"] {
+        assert!(rows[0].get(key).is_some(), "{key}");
+    }
+    assert_eq!(rows[0]["ID"], env.image_id("t:2"));
+    assert_eq!(rows[0]["Comment"], long.as_str());
+    assert_eq!(rows[0]["Author"], "xiao <x@example.com>");
+    assert_eq!(rows[1]["ID"], "<missing>");
+    assert!(rows[1]["CreatedBy"].as_str().unwrap().starts_with("strata import"));
+    let full = env.ok(&["history", "--no-trunc", "t:2"]);
+    assert!(full.contains(&env.image_id("t:2")), "{full}");
+    let short = env.ok(&["history", "t:2"]);
+    assert!(!short.contains(&env.image_id("t:2")), "{short}");
+}
+
+#[test]
+fn tag_and_rmi() {
+    let (env, id) = with_base();
+    env.ok(&["tag", "tomcat:latest", "127.0.0.1:5000/tomcat"]);
+    env.ok(&["tag", &id[7..19], "mine"]);
+    let v = env.inspect("tomcat:latest");
+    let tags: Vec<&str> = v[0]["RepoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tags.len(), 3, "{tags:?}");
+    assert!(tags.contains(&"127.0.0.1:5000/tomcat:latest") && tags.contains(&"mine:latest"), "{tags:?}");
+
+    // rmi of one tag: untagged, nothing deleted (other tags hold the image)
+    assert_eq!(env.ok(&["rmi", "mine"]), "Untagged: mine:latest\n");
+    // rmi by id: every tag goes, then the blobs
+    let out = env.ok(&["rmi", &id[7..19]]);
+    assert!(out.contains("Untagged: tomcat:latest") && out.contains("Untagged: 127.0.0.1:5000/tomcat:latest"), "{out}");
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    let blobs = std::fs::read_dir(env.store().join("blobs/sha256")).unwrap().count();
+    assert_eq!(blobs, 0);
+}
+
+#[test]
+fn rmi_json_and_partial_failure() {
+    let (env, _) = with_base();
+    env.ok(&["tag", "tomcat:latest", "other:1"]);
+    let r = env.run(&["--json", "rmi", "nope", "other:1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("image \"nope\" not found"), "{}", r.stderr);
+    assert_eq!(json(&r.stdout), serde_json::json!([{ "Untagged": "other:1" }]));
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn gc_dry_run_then_gc() {
+    let (env, _) = with_base();
+    // An unreferenced blob, as an interrupted tool might leave.
+    let data = b"garbage blob";
+    let hex = strata_spec::Digest::sha256_of(data).hex().to_owned();
+    let stray = env.store().join("blobs/sha256").join(&hex);
+    std::fs::write(&stray, data).unwrap();
+    let v = json(&env.ok(&["gc", "--dry-run", "--json"]));
+    assert_eq!(v["DryRun"], true);
+    assert_eq!(v["Removed"][0]["Digest"], format!("sha256:{hex}"));
+    assert_eq!(v["Removed"][0]["Size"], data.len());
+    assert!(v["Kept"].as_u64().unwrap() >= 3);
+    assert!(stray.exists(), "a dry run removed the blob");
+    let out = env.ok(&["gc"]);
+    assert!(out.contains(&format!("Removed sha256:{hex}")), "{out}");
+    assert!(!stray.exists());
+    assert_eq!(json(&env.ok(&["gc", "--json"]))["Removed"], serde_json::json!([]));
+    env.ok(&["unpack", "tomcat:latest", "c"]);
+}
+
+#[test]
+fn fsck_clean_and_corrupt() {
+    let (env, _) = with_base();
+    let out = env.ok(&["fsck"]);
+    assert!(out.contains("0 problems") && out.contains("store is clean"), "{out}");
+    let v = json(&env.ok(&["fsck", "--json"]));
+    assert_eq!(v["Clean"], true);
+    assert!(v["BlobsChecked"].as_u64().unwrap() >= 3);
+    // Corrupt the manifest: fsck names it and exits 1.
+    let v = env.inspect("tomcat:latest");
+    let manifest = v[0]["Descriptor"]["digest"].as_str().unwrap().to_owned();
+    let path = env.store().join("blobs/sha256").join(&manifest["sha256:".len()..]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let r = env.run(&["fsck"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains(&format!("corrupt blob {manifest}")), "{}", r.stdout);
+    let r = env.run(&["fsck", "--json"]);
+    assert_eq!(r.code, 1);
+    let v = json(&r.stdout);
+    assert_eq!(v["Clean"], false);
+    assert!(v["Problems"][0].as_str().unwrap().contains(&manifest));
+}
+
+#[test]
+fn unpack_bundle_raw_rootless_platform() {
+    let (env, id) = with_base();
+    let out = env.ok(&["unpack", "tomcat:latest", "c"]);
+    assert!(out.starts_with("Unpacked tomcat:latest") && out.contains("1 layer,"), "{out}");
+    assert!(env.path("c/rootfs/bin/catalina.sh").is_file());
+    assert!(env.path("c/strata-bundle.json").is_file());
+    // --raw: the tree alone
+    env.ok(&["unpack", "--raw", "--rootless", "tomcat:latest", "raw"]);
+    assert!(env.path("raw/webapps.dist/ROOT/index.html").is_file());
+    assert!(!env.path("raw/strata-bundle.json").exists() && !env.path("raw/rootfs").exists());
+    // --platform of this machine; --json
+    let host = strata_spec::Platform::host().to_string();
+    let v = json(&env.ok(&["unpack", "--json", "--platform", &host, &id, "p"]));
+    assert_eq!(v["ID"], id);
+    assert_eq!(v["Layers"], 1);
+    assert_eq!(v["Rootfs"], "p/rootfs");
+    // nothing on stderr when it is not a terminal (no progress bars on a pipe)
+    let r = env.run(&["unpack", "tomcat:latest", "q"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    // -q: nothing at all
+    let r = env.run(&["-q", "unpack", "tomcat:latest", "q2"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+}
+
+#[test]
+fn diff_json_and_commit_with_changes() {
+    let (env, base) = with_base();
+    env.ok(&["unpack", "tomcat:latest", "c"]);
+    std::fs::remove_file(env.path("c/rootfs/bin/catalina.sh")).unwrap();
+    std::fs::write(env.path("c/rootfs/webapps/app.war"), "war").unwrap();
+    let v = json(&env.ok(&["diff", "--json", "c"]));
+    assert_eq!(
+        v,
+        serde_json::json!([
+            { "Path": "/bin", "Kind": 0 },
+            { "Path": "/bin/catalina.sh", "Kind": 2 },
+            { "Path": "/webapps", "Kind": 0 },
+            { "Path": "/webapps/app.war", "Kind": 1 },
+        ])
+    );
+    let v = json(&env.ok(&[
+        "commit",
+        "--json",
+        "c",
+        "web:2",
+        "-c",
+        "EXPOSE 8080",
+        "-c",
+        "WORKDIR /webapps",
+        "-m",
+        "deploy",
+    ]));
+    assert_eq!(v["Tag"], "web:2");
+    assert_eq!(v["Layers"], 2);
+    let i = env.inspect("web:2");
+    assert_eq!(i[0]["Config"]["WorkingDir"], "/webapps");
+    assert!(i[0]["Config"]["ExposedPorts"].get("8080/tcp").is_some(), "{}", i[0]["Config"]);
+    assert_eq!(i[0]["Parent"], base);
+    // The committed image has the deletion as a whiteout that unpack honours.
+    env.ok(&["unpack", "--raw", "web:2", "check"]);
+    assert!(!env.path("check/bin/catalina.sh").exists());
+    assert_eq!(std::fs::read_to_string(env.path("check/webapps/app.war")).unwrap(), "war");
+    // Committing with the default store location finds the bundle's own store.
+    std::fs::write(env.path("c/rootfs/more"), "m").unwrap();
+    let r = run(env.bare(&["commit", "c", "web:3"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(env.ok(&["images"]).contains("web "));
+}
+
+#[test]
+fn save_load_both_formats_and_pipes() {
+    let (env, id) = with_base();
+    env.ok(&["tag", "tomcat:latest", "copy:1"]);
+    // oci-archive to a file
+    env.ok(&["save", "tomcat:latest", "copy:1", "--format", "oci-archive", "-o", "oci.tar"]);
+    let v = json(&env.ok(&["--store", "s2", "load", "--json", "-i", "oci.tar"]));
+    let mut names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["Names"].as_array().unwrap().clone())
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["copy:1", "tomcat:latest"]);
+    assert_eq!(v[0]["ID"], id);
+    // docker-archive through a pipe: save -o - | load (stdin)
+    let saved = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--store", env.store().to_str().unwrap(), "save", "tomcat:latest", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let r = env.with_stdin(&["--store", "s3", "load"], &saved.stdout);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "Loaded image: tomcat:latest\n");
+    let r = env.with_stdin(&["--store", "s3", "inspect", "tomcat:latest"], b"");
+    assert_eq!(json(&r.stdout)[0]["Id"], id);
+    // The file is complete and readable, and no temp file is left beside it.
+    env.ok(&["save", &id[7..19], "-o", "byid.tar"]);
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".strata-save"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let r = env.run(&["--store", "s4", "load", "-i", "byid.tar"]);
+    assert_eq!(r.stdout, format!("Loaded image ID: {id}\n"));
+}
+
+#[test]
+fn import_from_tar_stdin_and_append_config() {
+    let env = Env::new();
+    write_tar(&env.path("l.tar"), &[Entry::Dir("etc"), Entry::File("etc/motd", b"hello\n")]);
+    let tar = std::fs::read(env.path("l.tar")).unwrap();
+    // a tar file, with -c and -m
+    let id1 = env.ok(&["import", "l.tar", "base:1", "-c", "CMD [\"/bin/sh\"]", "-m", "from a tar"]).trim().to_owned();
+    let i = env.inspect("base:1");
+    assert_eq!(i[0]["Config"]["Cmd"], serde_json::json!(["/bin/sh"]));
+    assert_eq!(i[0]["Comment"], "from a tar");
+    // the same tar on stdin
+    let r = env.with_stdin(&["import", "-", "base:2"], &tar);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(env.inspect("base:2")[0]["RootFS"], i[0]["RootFS"]);
+    // append a directory, then a gzip tar
+    std::fs::create_dir_all(env.path("extra/opt")).unwrap();
+    std::fs::write(env.path("extra/opt/tool"), "t").unwrap();
+    env.ok(&["append", "base:1", "extra", "base:3", "-m", "tools"]);
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    let mut h = tar::Header::new_ustar();
+    h.set_size(2);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "opt/patch", &b"p\n"[..]).unwrap();
+    std::fs::write(env.path("patch.tar.gz"), b.into_inner().unwrap().finish().unwrap()).unwrap();
+    env.ok(&["append", "base:3", "patch.tar.gz", "base:4"]);
+    let i4 = env.inspect("base:4");
+    assert_eq!(i4[0]["RootFS"]["Layers"].as_array().unwrap().len(), 3);
+    env.ok(&["unpack", "--raw", "base:4", "u"]);
+    assert_eq!(std::fs::read_to_string(env.path("u/etc/motd")).unwrap(), "hello\n");
+    assert_eq!(std::fs::read_to_string(env.path("u/opt/tool")).unwrap(), "t");
+    assert_eq!(std::fs::read_to_string(env.path("u/opt/patch")).unwrap(), "p\n");
+    // config: no new layer, an empty-layer history entry
+    env.ok(&["config", "base:4", "base:5", "-c", "USER nobody", "-c", "LABEL a=b", "-a", "me"]);
+    let i5 = env.inspect("base:5");
+    assert_eq!(i5[0]["RootFS"], i4[0]["RootFS"]);
+    assert_eq!(i5[0]["Config"]["User"], "nobody");
+    assert_eq!(i5[0]["Config"]["Labels"]["a"], "b");
+    let h = json(&env.ok(&["history", "--json", "base:5"]));
+    assert_eq!(h[0]["EmptyLayer"], true);
+    assert_eq!(h[0]["Author"], "me");
+    assert_ne!(env.image_id("base:5"), id1);
+}
+
+#[test]
+fn merged_view_commands_are_not_yet_implemented() {
+    let (env, _) = with_base();
+    for args in [
+        &["export", "tomcat:latest", "-o", "x.tar"][..],
+        &["ls", "tomcat:latest"],
+        &["ls", "tomcat:latest", "/webapps"],
+        &["cat", "tomcat:latest", "/bin/catalina.sh"],
+        &["layers", "tomcat:latest"],
+        &["flatten", "tomcat:latest", "flat:1"],
+    ] {
+        let err = env.fails(args, 1);
+        assert!(err.contains("not yet implemented"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(!env.path("x.tar").exists());
+}
+
+#[test]
+fn completions_and_help() {
+    let env = Env::new();
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef strata"), ("fish", "complete -c strata")] {
+        let out = env.ok(&["completions", shell]);
+        assert!(out.contains(marker), "{shell}: {}", &out[..out.len().min(200)]);
+        assert!(out.contains("unpack") && (out.contains("--store") || out.contains("-l store")), "{shell}");
+    }
+    let commands = [
+        "images",
+        "inspect",
+        "history",
+        "tag",
+        "rmi",
+        "gc",
+        "fsck",
+        "unpack",
+        "diff",
+        "commit",
+        "save",
+        "load",
+        "import",
+        "export",
+        "ls",
+        "cat",
+        "layers",
+        "flatten",
+        "append",
+        "config",
+        "pull",
+        "push",
+        "login",
+        "completions",
+    ];
+    let top = env.ok(&["--help"]);
+    for c in commands {
+        assert!(top.contains(&format!("  {c}")), "--help lacks {c}");
+        let help = env.ok(&[c, "--help"]);
+        assert!(help.contains("Example"), "{c} --help has no example:\n{help}");
+        assert!(help.contains(&format!("strata {c}")), "{c} --help example does not use it:\n{help}");
+    }
+    assert!(env.ok(&["--version"]).starts_with("strata "));
+}

@@ -1,0 +1,185 @@
+//! Error paths: one clear line on stderr, exit 1 (2 for usage), never a panic.
+
+use crate::common::{Entry, Env, tomcat_rootfs, write_tar};
+
+fn with_base() -> Env {
+    let env = Env::new();
+    tomcat_rootfs(&env.path("rootfs"));
+    env.ok(&["import", "rootfs", "tomcat:latest"]);
+    env
+}
+
+/// One line, `strata: error: ...`, containing `needle`.
+fn one_line(stderr: &str, needle: &str) {
+    assert_eq!(stderr.lines().count(), 1, "not one line:\n{stderr}");
+    assert!(stderr.starts_with("strata: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in:\n{stderr}");
+}
+
+#[test]
+fn missing_ref_in_every_command_that_takes_one() {
+    let env = with_base();
+    std::fs::create_dir(env.path("dir")).unwrap();
+    for args in [
+        &["inspect", "nope:1"][..],
+        &["history", "nope:1"],
+        &["tag", "nope:1", "x:1"],
+        &["rmi", "nope:1"],
+        &["unpack", "nope:1", "out"],
+        &["save", "nope:1", "-o", "x.tar"],
+        &["append", "nope:1", "dir", "x:1"],
+        &["config", "nope:1", "x:1", "-c", "USER a"],
+        &["push", "nope:1", "127.0.0.1:1/x:1"],
+        &["unpack", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "out"],
+        &["unpack", "abcdef012345", "out"],
+    ] {
+        let err = env.fails(args, 1);
+        assert!(
+            err.lines().any(|l| l.starts_with("strata: error: image ") && l.ends_with(" not found")),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!env.path("out").exists() && !env.path("x.tar").exists());
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1, "a failed command changed the store");
+}
+
+#[test]
+fn corrupt_layout() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.store()).unwrap();
+    std::fs::write(env.store().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(env.store().join("index.json"), "garbage{").unwrap();
+    for args in [&["images"][..], &["inspect", "x"], &["fsck"], &["gc"], &["tag", "a", "b"]] {
+        let err = env.fails(args, 1);
+        one_line(&err, "index.json");
+    }
+    // Not a layout at all: a file where the store should be.
+    let other = env.path("file");
+    std::fs::write(&other, "x").unwrap();
+    let err = env.fails(&["--store", other.to_str().unwrap(), "images"], 1);
+    one_line(&err, "file");
+    // A directory with other things in it is not made into a store by a write.
+    let busy = env.path("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    tomcat_rootfs(&env.path("rootfs"));
+    let err = env.fails(&["--store", busy.to_str().unwrap(), "import", "rootfs", "x:1"], 1);
+    one_line(&err, "is not an OCI image layout");
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+    // A layout whose manifest blob is missing: images lists it as unreadable, inspect fails.
+    let env = with_base();
+    let v = env.inspect("tomcat:latest");
+    let m = v[0]["Descriptor"]["digest"].as_str().unwrap().to_owned();
+    std::fs::remove_file(env.store().join("blobs/sha256").join(&m[7..])).unwrap();
+    let r = env.run(&["images"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("<unreadable>") && r.stderr.contains(&m), "{}\n{}", r.stdout, r.stderr);
+    let err = env.fails(&["inspect", "tomcat:latest"], 1);
+    assert!(err.contains(&m), "{err}");
+    let err = env.fails(&["unpack", "tomcat:latest", "c"], 1);
+    one_line(&err, &m);
+}
+
+#[test]
+fn hostile_layers_fail_to_unpack_and_touch_nothing_outside() {
+    let env = Env::new();
+    let outside = env.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    write_tar(&env.path("dotdot.tar"), &[Entry::File("ok.txt", b"ok"), Entry::File("../escaped.txt", b"pwn")]);
+    let target = outside.to_str().unwrap().to_owned();
+    write_tar(&env.path("symlink.tar"), &[Entry::Symlink("link", &target), Entry::File("link/pwned.txt", b"pwn")]);
+    // A relative symlink climbing out resolves inside the root (as chroot would): what is
+    // written through it lands in the rootfs, not outside.
+    write_tar(&env.path("relsym.tar"), &[Entry::Symlink("up", "../../.."), Entry::File("up/inside.txt", b"in")]);
+    for (tar, tag) in [("dotdot.tar", "evil:1"), ("symlink.tar", "evil:2")] {
+        // Import stores the tar as given (entries kept as they are); unpack must refuse it.
+        env.ok(&["import", tar, tag]);
+        for raw in [false, true] {
+            let dir = format!("u-{tag}-{raw}");
+            let mut args = vec!["unpack", tag, dir.as_str()];
+            if raw {
+                args.insert(1, "--raw");
+            }
+            let err = env.fails(&args, 1);
+            one_line(&err, "layer sha256:");
+            assert!(!env.path(&dir).exists(), "a failed unpack left {dir}");
+        }
+    }
+    env.ok(&["import", "relsym.tar", "evil:3"]);
+    env.ok(&["unpack", "--raw", "evil:3", "u3"]);
+    assert_eq!(std::fs::read_to_string(env.path("u3/inside.txt")).unwrap(), "in");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "something was written outside");
+    for p in ["escaped.txt", "pwned.txt", "inside.txt"] {
+        assert!(!env.path(p).exists() && !env.dir.path().parent().unwrap().join(p).exists(), "{p} escaped");
+    }
+    let err = env.fails(&["unpack", "evil:1", "x"], 1);
+    assert!(err.contains("../escaped.txt"), "names the entry: {err}");
+}
+
+#[test]
+fn bad_changes_list_what_is_allowed() {
+    let env = with_base();
+    env.ok(&["unpack", "tomcat:latest", "c"]);
+    for args in [
+        &["commit", "c", "x:1", "-c", "RUN rm -rf /"][..],
+        &["config", "tomcat:latest", "x:1", "-c", "FROM scratch"],
+        &["import", "rootfs", "x:1", "-c", "COPY a b"],
+        &["append", "tomcat:latest", "rootfs", "x:1", "-c", "ADD a b"],
+    ] {
+        let err = env.fails(args, 1);
+        one_line(&err, "allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR");
+    }
+    let err = env.fails(&["commit", "c", "x:1", "-c", "USER"], 1);
+    one_line(&err, "invalid change \"USER\": USER needs an argument");
+    assert!(!env.ok(&["images"]).contains("x "), "a bad -c still made an image");
+}
+
+#[test]
+fn bad_references_platforms_and_inputs() {
+    let env = with_base();
+    one_line(&env.fails(&["pull", "Not A Ref"], 1), "invalid reference \"Not A Ref\"");
+    one_line(&env.fails(&["push", "tomcat:latest", "Bad Ref:1"], 1), "invalid reference \"Bad Ref:1\"");
+    one_line(&env.fails(&["tag", "tomcat:latest", ""], 1), "");
+    one_line(&env.fails(&["unpack", "--platform", "a/b/c/d/e", "tomcat:latest", "d"], 1), "a/b/c/d/e");
+    one_line(&env.fails(&["unpack", "--platform", "linux/s390x", "tomcat:latest", "d"], 1), "");
+    one_line(&env.fails(&["import", "no-such-dir", "x:1"], 1), "no-such-dir");
+    one_line(&env.fails(&["load", "-i", "no-such.tar"], 1), "no-such.tar");
+    std::fs::write(env.path("junk.tar"), vec![0x42; 4096]).unwrap();
+    one_line(&env.fails(&["load", "-i", "junk.tar"], 1), "");
+    one_line(&env.fails(&["import", "junk.tar", "x:1"], 1), "");
+    // unpack into a non-empty directory; diff and commit on something that is no bundle
+    std::fs::create_dir(env.path("full")).unwrap();
+    std::fs::write(env.path("full/f"), "x").unwrap();
+    one_line(&env.fails(&["unpack", "tomcat:latest", "full"], 1), "not empty");
+    one_line(&env.fails(&["diff", "full"], 1), "not a strata container bundle");
+    one_line(&env.fails(&["commit", "full", "x:1"], 1), "not a strata container bundle");
+    one_line(&env.fails(&["login", "127.0.0.1:1", "-u", "me", "--password-stdin"], 1), "password");
+    assert_eq!(std::fs::read_to_string(env.path("full/f")).unwrap(), "x");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new();
+    for args in [
+        &["frobnicate"][..],
+        &[],
+        &["inspect"],
+        &["unpack", "only-one-arg"],
+        &["save", "x", "--format", "zip"],
+        &["images", "--no-such-flag"],
+        &["completions", "powershell"],
+        &["login", "r", "-u", "me"],
+        &["pull", "x", "--platform", "linux/amd64", "--all-platforms"],
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        crate::common::assert_clean_error(&r.stderr);
+        assert!(r.stderr.starts_with("error: "), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn save_refuses_a_terminal_and_bad_output_dirs() {
+    let env = with_base();
+    one_line(&env.fails(&["save", "tomcat:latest", "-o", "no/such/dir/x.tar"], 1), "no/such/dir");
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `strata` binary: every command, its errors, the seed's story,
+//! interop with umoci and skopeo, and pull/push against a real registry.
+
+mod commands;
+mod common;
+mod errors;
+mod interop;
+mod registry;
+mod story;
+mod terminal;
