@@ -10,6 +10,7 @@ mod entry;
 mod error;
 mod fsops;
 mod header;
+mod merged;
 pub mod path;
 pub mod read;
 mod scan;
@@ -24,6 +25,9 @@ pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
 pub use fsops::Resolver;
+pub use merged::{
+    Analysis, DataSource, ExportOptions, ExportReport, FileReader, LayerStats, MergeOptions, MergedEntry, MergedTree,
+};
 pub use read::Limits;
 pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};
