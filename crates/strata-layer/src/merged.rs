@@ -648,8 +648,17 @@ fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg)
             Ok(None) => break None,
             Err(e) => break Some(e),
         };
-        batch.push(Raw { offset: tar.get_mut().pos, ..raw });
+        let raw = Raw { offset: tar.get_mut().pos, ..raw };
+        // The applier reads the content of the regular files it creates, and so reports
+        // a stream that ends inside one as truncated data of that entry: read it too.
+        let creates_file = raw.kind == read::EntryKind::File
+            && raw.size > 0
+            && path::normalize(&raw.path).is_ok_and(|p| path::classify(&p) == Ok(Class::Plain));
+        batch.push(raw);
         ordinal += 1;
+        if creates_file && let Err(e) = tar.read_data(|_| Ok::<(), Error>(())) {
+            break Some(e);
+        }
         if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
             return;
         }
@@ -874,8 +883,8 @@ impl Fold {
                     self.unsafe_entry(entry, format!("the root can only be a directory, not a {:?}", r.kind))
                 );
             }
+            // As the applier, the root is not counted among the paths this layer made.
             self.dir_meta(Vec::new(), r.mode, uid, gid, mtime, xattrs);
-            self.added.insert(Vec::new());
             return Ok(());
         }
         let (pk, name) = self.parent(logical, true).map_err(|e| self.fs(entry, "resolve parent directory", e))?;
