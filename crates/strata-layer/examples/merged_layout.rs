@@ -68,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("built the merged tree of {tag}: {} paths in {:.3} s", tree.len(), built.as_secs_f64());
-    println!("{:<12} {:>12} {:>12} {:>8} {:>8} {:>12} {:>12}", "layer", "blob", "tar", "entries", "files", "added", "wasted");
+    println!(
+        "{:<12} {:>12} {:>12} {:>8} {:>8} {:>12} {:>12}",
+        "layer", "blob", "tar", "entries", "files", "added", "wasted"
+    );
     for l in tree.layers() {
         println!(
             "{:<12} {:>12} {:>12} {:>8} {:>8} {:>12} {:>12}",
@@ -88,7 +91,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(dir) = value("--ls") {
         for e in tree.list(&dir)? {
-            println!("{:?} {:o} {}:{} {} {}", e.meta.kind, e.meta.mode, e.meta.uid, e.meta.gid, e.meta.size, e.meta.path.display());
+            println!(
+                "{:?} {:o} {}:{} {} {}",
+                e.meta.kind,
+                e.meta.mode,
+                e.meta.uid,
+                e.meta.gid,
+                e.meta.size,
+                e.meta.path.display()
+            );
         }
     }
     if let Some(out) = value("--export") {

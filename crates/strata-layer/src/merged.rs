@@ -211,6 +211,8 @@ struct Inode {
     size: u64,
     /// Symlink target as stored; empty for other types.
     link: Box<[u8]>,
+    /// Boxed: most files have none, and an inode per path is what the view's memory is.
+    #[allow(clippy::box_collection)]
     xattrs: Option<Box<BTreeMap<OsString, Vec<u8>>>>,
     layer: usize,
     source: Option<DataSource>,
@@ -685,12 +687,7 @@ fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg)
         return;
     }
     let diff_id = stream.digester.take().unwrap_or_else(|| Digester::new(algorithm)).finish();
-    send(Msg::Done(Scanned {
-        compression,
-        diff_id,
-        size: stream.size,
-        compressed: count.load(Ordering::Relaxed),
-    }));
+    send(Msg::Done(Scanned { compression, diff_id, size: stream.size, compressed: count.load(Ordering::Relaxed) }));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,7 +748,12 @@ impl Fold {
     }
 
     fn fs(&self, entry: &[u8], op: &'static str, e: Errno) -> Error {
-        Error::Apply { layer: self.name.clone(), entry: String::from_utf8_lossy(entry).into_owned(), op, source: errno(e) }
+        Error::Apply {
+            layer: self.name.clone(),
+            entry: String::from_utf8_lossy(entry).into_owned(),
+            op,
+            source: errno(e),
+        }
     }
 
     fn entry(&mut self, r: Raw) -> Result<()> {
@@ -879,9 +881,7 @@ impl Fold {
         let mtime = Timestamp::new(r.mtime.secs, i64::from(r.mtime.nanos));
         if logical.is_empty() {
             if r.kind != read::EntryKind::Dir {
-                return Err(
-                    self.unsafe_entry(entry, format!("the root can only be a directory, not a {:?}", r.kind))
-                );
+                return Err(self.unsafe_entry(entry, format!("the root can only be a directory, not a {:?}", r.kind)));
             }
             // As the applier, the root is not counted among the paths this layer made.
             self.dir_meta(Vec::new(), r.mode, uid, gid, mtime, xattrs);
@@ -954,7 +954,15 @@ impl Fold {
     /// A directory entry over an existing directory: its contents stay; mode, owner and
     /// mtime are replaced; xattrs are set over the ones it has (the applier sets, never
     /// removes).
-    fn dir_meta(&mut self, k: Vec<u8>, mode: u32, uid: u32, gid: u32, mtime: Timestamp, xattrs: BTreeMap<OsString, Vec<u8>>) {
+    fn dir_meta(
+        &mut self,
+        k: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        mtime: Timestamp,
+        xattrs: BTreeMap<OsString, Vec<u8>>,
+    ) {
         let layer = self.layer;
         let Some(&ino) = self.tree.map.get(&k) else { return };
         let Some(n) = self.tree.inodes.get_mut(ino) else { return };
@@ -1640,7 +1648,11 @@ impl MergedTree {
             if let Some(actual) = actual
                 && actual != stats.diff_id
             {
-                return Err(Error::DiffIdMismatch { layer: stats.name.clone(), expected: stats.diff_id.clone(), actual });
+                return Err(Error::DiffIdMismatch {
+                    layer: stats.name.clone(),
+                    expected: stats.diff_id.clone(),
+                    actual,
+                });
             }
         }
         Ok(report)

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use strata_layer::{
-    ApplyOptions, EntryKind, ExportOptions, ExportReport, LayerSource, MergeOptions, MergedTree, Result,
-    WriteOptions, apply_layers,
+    ApplyOptions, EntryKind, ExportOptions, ExportReport, LayerSource, MergeOptions, MergedTree, Result, WriteOptions,
+    apply_layers,
 };
 use strata_spec::{Compression, Digest};
 use strata_testkit::{Compare, Entry, Kind, Tree};
@@ -100,7 +100,12 @@ pub fn assert_same(expected: &Tree, actual: &Tree, what: &str) {
 pub fn export(m: &MergedTree, blobs: &[Vec<u8>]) -> (Vec<u8>, ExportReport) {
     let mut out = Vec::new();
     let (info, report) = m
-        .export(&mut out, &WriteOptions::default().compression(Compression::None), opener(blobs), &ExportOptions::default())
+        .export(
+            &mut out,
+            &WriteOptions::default().compression(Compression::None),
+            opener(blobs),
+            &ExportOptions::default(),
+        )
         .unwrap();
     assert_eq!(info.diff_id, Digest::sha256_of(&out));
     (out, report)

@@ -4,12 +4,12 @@
 //! peer (umoci, GNU tar).
 
 // The applier's entry builders and sandboxes, and the writer's tree fixtures.
-#[path = "../apply/util.rs"]
-#[allow(dead_code)]
-mod util;
 #[path = "../write/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "../apply/util.rs"]
+#[allow(dead_code)]
+mod util;
 
 mod common;
 mod differential;

@@ -78,7 +78,10 @@ fn write_layout(dir: &Path, layers: &[Vec<u8>]) -> Vec<(Descriptor, Digest)> {
     for tar in layers {
         let blob = gzip(tar);
         descs.push((Descriptor::new(MediaType::OciLayerGzip, put(&blob), blob.len() as u64), Digest::sha256_of(tar)));
-        config.push_layer(Digest::sha256_of(tar), History { created_by: Some("strata test".into()), ..Default::default() });
+        config.push_layer(
+            Digest::sha256_of(tar),
+            History { created_by: Some("strata test".into()), ..Default::default() },
+        );
     }
     let cj = config.to_canonical_json();
     let manifest = Manifest::new(
@@ -113,9 +116,9 @@ fn merged_view_and_export_agree_with_umoci_and_gnu_tar() {
     let theirs = Tree::capture(&bundle.join("rootfs")).unwrap();
 
     let blob = |d: &Descriptor| layout.join("blobs/sha256").join(d.digest.hex());
-    let sources = descs.iter().map(|(d, diff_id)| {
-        LayerSource::from_descriptor(d, Some(diff_id.clone()), File::open(blob(d)).unwrap())
-    });
+    let sources = descs
+        .iter()
+        .map(|(d, diff_id)| LayerSource::from_descriptor(d, Some(diff_id.clone()), File::open(blob(d)).unwrap()));
     let m = MergedTree::build(sources, &MergeOptions::default()).unwrap();
     // The merged view lists umoci's tree: paths, types, sizes, link targets and (read
     // back from the blobs) contents; modes, owners, link counts and file mtimes too.

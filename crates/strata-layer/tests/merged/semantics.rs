@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use strata_layer::{
-    Error, ExportOptions, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions, apply_layers, ApplyOptions,
+    ApplyOptions, Error, ExportOptions, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions, apply_layers,
 };
 use strata_spec::{Compression, Digest};
 use strata_testkit::Tree;
@@ -73,7 +73,14 @@ fn stacks() -> Vec<(&'static str, Vec<Vec<E>>)> {
         (
             "whiteouts remove lower files and directories",
             vec![
-                vec![dir("a"), file("a/f", b"1"), dir("a/sub"), file("a/sub/g", b"2"), file("keep", b"k"), file("x", b"x")],
+                vec![
+                    dir("a"),
+                    file("a/f", b"1"),
+                    dir("a/sub"),
+                    file("a/sub/g", b"2"),
+                    file("keep", b"k"),
+                    file("x", b"x"),
+                ],
                 vec![wh("a/f"), wh("a/sub"), wh("x"), wh("never/existed"), wh("keep/not-a-dir")],
             ],
         ),
@@ -88,7 +95,14 @@ fn stacks() -> Vec<(&'static str, Vec<Vec<E>>)> {
             "opaque directories keep what the same layer adds, in any order",
             vec![
                 vec![dir("o"), file("o/lower1", b"1"), dir("o/sub"), file("o/sub/lower2", b"2"), file("o/same", b"l")],
-                vec![dir("o"), file("o/before", b"b"), dir("o/sub"), file("o/same", b"upper"), opq("o"), file("o/after", b"a")],
+                vec![
+                    dir("o"),
+                    file("o/before", b"b"),
+                    dir("o/sub"),
+                    file("o/same", b"upper"),
+                    opq("o"),
+                    file("o/after", b"a"),
+                ],
                 vec![file("top", b"t"), opq(""), file("o2/x", b"x")],
             ],
         ),
@@ -99,23 +113,55 @@ fn stacks() -> Vec<(&'static str, Vec<Vec<E>>)> {
         (
             "replacements between types and duplicates",
             vec![
-                vec![file("f2d", b"file"), dir("d2f"), file("d2f/child", b"c"), sym("s2f", "f2d"), dir("s2d-t"), sym("s2d", "s2d-t")],
-                vec![dir("f2d"), file("f2d/in", b"i"), file("d2f", b"now a file"), file("s2f", b"now a file"), dir("s2d")],
-                vec![file("dup", b"first"), file("dup", b"second"), dir("dup2"), file("dup2", b"file wins"), file("dup3", b"f"), dir("dup3")],
+                vec![
+                    file("f2d", b"file"),
+                    dir("d2f"),
+                    file("d2f/child", b"c"),
+                    sym("s2f", "f2d"),
+                    dir("s2d-t"),
+                    sym("s2d", "s2d-t"),
+                ],
+                vec![
+                    dir("f2d"),
+                    file("f2d/in", b"i"),
+                    file("d2f", b"now a file"),
+                    file("s2f", b"now a file"),
+                    dir("s2d"),
+                ],
+                vec![
+                    file("dup", b"first"),
+                    file("dup", b"second"),
+                    dir("dup2"),
+                    file("dup2", b"file wins"),
+                    file("dup3", b"f"),
+                    dir("dup3"),
+                ],
             ],
         ),
         (
             "hard links to lower layers and replaced names",
             vec![
                 vec![file("a", b"A").mode(0o600), file("b", b"B")],
-                vec![link("a-link", "a"), link("b-link", "/b"), file("c", b"C"), link("c-link", "./c"), link("self", "self")],
+                vec![
+                    link("a-link", "a"),
+                    link("b-link", "/b"),
+                    file("c", b"C"),
+                    link("c-link", "./c"),
+                    link("self", "self"),
+                ],
                 vec![file("a", b"new A")],
             ],
         ),
         (
             "hard links whose first name is deleted or replaced (go-containerregistry#977, #2002)",
             vec![
-                vec![file("a", b"shared").mode(0o700).mtime(5), link("b", "a"), link("c", "a"), file("z", b"zz"), link("y", "z")],
+                vec![
+                    file("a", b"shared").mode(0o700).mtime(5),
+                    link("b", "a"),
+                    link("c", "a"),
+                    file("z", b"zz"),
+                    link("y", "z"),
+                ],
                 vec![wh("a"), file("z", b"replaced")],
             ],
         ),
@@ -182,7 +228,10 @@ fn hostile_input_gives_the_applier_errors() {
         ("owner out of range", vec![vec![file("f", b"x").pax("uid", b"4294967295")]]),
         ("owner past u32", vec![vec![file("f", b"x").pax("gid", b"4294967296")]]),
         ("sparse file", vec![vec![file("f", b"x").pax("GNU.sparse.map", b"0,1")]]),
-        ("error in the second layer after good entries", vec![vec![file("a", b"a")], vec![file("b", b"b"), file("../c", b"c")]]),
+        (
+            "error in the second layer after good entries",
+            vec![vec![file("a", b"a")], vec![file("b", b"b"), file("../c", b"c")]],
+        ),
     ];
     for (case, layers) in cases {
         assert!(agree(&blobs(&layers), case).is_none(), "{case}: expected an error");
@@ -196,7 +245,7 @@ fn hostile_input_gives_the_applier_errors() {
     corrupt[mid] ^= 0xff;
     corrupt[mid + 1] ^= 0xff;
     for (case, blob) in [("truncated", truncated), ("corrupt gzip", corrupt), ("empty", Vec::new())] {
-        let (a, b) = (unpack(&[blob.clone()]), merge_blobs(&[blob.clone()], 1));
+        let (a, b) = (unpack(std::slice::from_ref(&blob)), merge_blobs(std::slice::from_ref(&blob), 1));
         match (a, b) {
             (Err(a), Err(b)) => assert_eq!(class(&a), class(&b), "{case}"),
             (Ok(a), Ok(m)) => assert_same(&a, &view(&m, &[blob]), case),
@@ -205,12 +254,14 @@ fn hostile_input_gives_the_applier_errors() {
     }
     let big_pax = tar(&[file("f", b"x").pax("comment", &vec![b'c'; 2000])]);
     let limits = Limits::default().max_pax_size(1024);
-    let err = MergedTree::build(sources(&[big_pax.clone()]), &MergeOptions::default().limits(limits.clone())).unwrap_err();
+    let err =
+        MergedTree::build(sources(std::slice::from_ref(&big_pax)), &MergeOptions::default().limits(limits.clone()))
+            .unwrap_err();
     let d = tempfile::tempdir().unwrap();
     let err2 = apply_layers(d.path(), sources(&[big_pax]), &ApplyOptions::default().limits(limits)).unwrap_err();
     assert_eq!(class(&err), class(&err2));
     let err = MergedTree::build(
-        sources(&[good.clone()]),
+        sources(std::slice::from_ref(&good)),
         &MergeOptions::default().limits(Limits::default().max_layer_size(Some(1024))),
     )
     .unwrap_err();
@@ -220,7 +271,12 @@ fn hostile_input_gives_the_applier_errors() {
 #[test]
 fn stat_list_and_read_resolve_like_the_unpacked_tree() {
     let layers = vec![
-        vec![dir("usr/lib"), file("usr/lib/libc.so", b"libc").mode(0o755), sym("lib", "usr/lib"), sym("cur", "/usr/lib/libc.so")],
+        vec![
+            dir("usr/lib"),
+            file("usr/lib/libc.so", b"libc").mode(0o755),
+            sym("lib", "usr/lib"),
+            sym("cur", "/usr/lib/libc.so"),
+        ],
         vec![file("etc/b", b"b"), file("etc/a", b"a"), dir("etc/c"), file("etc-x", b"sibling after etc/")],
     ];
     let b = blobs(&layers);
@@ -312,7 +368,10 @@ fn analysis_counts_the_bytes_the_final_tree_no_longer_has() {
     assert_eq!((a.bytes_added, a.bytes_wasted, a.final_bytes), (1392, 355, 1037));
     assert!((a.efficiency - (1.0 - 355.0 / 1392.0)).abs() < 1e-12);
     // The final tree's content is the final bytes: keep, b, dup, h2.
-    assert_eq!(m.iter().filter(|e| e.meta.kind == strata_layer::EntryKind::File).map(|e| e.meta.size).sum::<u64>(), 1037);
+    assert_eq!(
+        m.iter().filter(|e| e.meta.kind == strata_layer::EntryKind::File).map(|e| e.meta.size).sum::<u64>(),
+        1037
+    );
     assert_eq!(a.files, 4);
     // Compressed layers count their blob's bytes.
     let gz: Vec<Vec<u8>> = b.iter().map(|t| gzip(t)).collect();
@@ -332,7 +391,10 @@ fn reopened_layers_are_checked() {
     let wrong = Digest::sha256_of(b"nope");
     let srcs = vec![LayerSource::new("base", &b[0][..]), LayerSource::new("top", &b[1][..]).diff_id(wrong.clone())];
     let err = MergedTree::build(srcs, &MergeOptions::default()).unwrap_err();
-    assert!(matches!(&err, Error::DiffIdMismatch { layer, expected, .. } if layer == "top" && *expected == wrong), "{err}");
+    assert!(
+        matches!(&err, Error::DiffIdMismatch { layer, expected, .. } if layer == "top" && *expected == wrong),
+        "{err}"
+    );
     let m = merge_blobs(&b, 1).unwrap();
     // Another blob in place of layer 0: same entry layout, other bytes.
     let other = blobs(&[vec![file("a", b"FIRST"), file("b", b"SECOND")]]);
@@ -340,7 +402,12 @@ fn reopened_layers_are_checked() {
     m.read_file("a", |_| Ok(&other[0][..])).unwrap().read_to_end(&mut data).unwrap();
     assert_eq!(data, b"FIRST", "read_file checks the header, not the bytes");
     let err = m
-        .export(Vec::new(), &WriteOptions::default(), |i| Ok(if i == 0 { &other[0][..] } else { &b[1][..] }), &ExportOptions::default())
+        .export(
+            Vec::new(),
+            &WriteOptions::default(),
+            |i| Ok(if i == 0 { &other[0][..] } else { &b[1][..] }),
+            &ExportOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(&err, Error::DiffIdMismatch { layer, .. } if layer == "layer 0"), "{err}");
     // A blob with other entries.
