@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![doc = include_str!("../docs/unpack.md")]
 #![doc = include_str!("../docs/writing.md")]
+#![doc = include_str!("../docs/merged.md")]
 
 mod apply;
 mod compress;
