@@ -79,3 +79,53 @@ fn random_layers_both_unpack_and_fail() {
     }
     assert!(ok >= 25 && err >= 10, "{ok} unpacked, {err} failed");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Bytes that are not a layer, and layers with bytes flipped: an error or a tree,
+    /// never a panic, on one thread or two, and the export of whatever folds works.
+    #[test]
+    fn arbitrary_and_mutated_layers_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        gz in any::<bool>(),
+        fix_checksums in any::<bool>(),
+    ) {
+        let mut t = tar(&[
+            dir("a"),
+            file("a/f", b"data").xattr("user.x", b"1"),
+            sym("l", "a"),
+            link("h", "a/f"),
+            file(&"long/".repeat(40), b"long").gnu(),
+            fifo("p"),
+            wh("a/g"),
+            opq("a"),
+            file("l/x", b"through l"),
+        ]);
+        for (i, v) in flips {
+            let i = i.index(t.len());
+            t[i] = v;
+        }
+        if fix_checksums {
+            for block in t.chunks_mut(512) {
+                if block.len() == 512 && block.iter().any(|&b| b != 0) {
+                    let mut h = tar::Header::new_old();
+                    h.as_mut_bytes().copy_from_slice(block);
+                    h.set_cksum();
+                    block.copy_from_slice(h.as_bytes());
+                }
+            }
+        }
+        for blob in [bytes, t] {
+            let blob = if gz { gzip(&blob) } else { blob };
+            let blobs = vec![blob.clone(), blob];
+            for threads in [1, 2] {
+                if let Ok(m) = crate::common::merge_blobs(&blobs, threads) {
+                    let _ = crate::common::view(&m, &blobs);
+                    let _ = crate::common::export(&m, &blobs);
+                }
+            }
+        }
+    }
+}

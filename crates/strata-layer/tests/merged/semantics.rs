@@ -379,6 +379,9 @@ fn analysis_counts_the_bytes_the_final_tree_no_longer_has() {
     assert_eq!(mg.layers()[0].compressed_size, gz[0].len() as u64);
     assert_eq!(mg.layers()[0].compression, Compression::Gzip);
     assert_eq!(mg.analysis().bytes_wasted, 355);
+    let nothing = MergedTree::build(Vec::<LayerSource<&[u8]>>::new(), &MergeOptions::default()).unwrap();
+    assert!(nothing.is_empty() && nothing.layers().is_empty());
+    assert_eq!(paths(&nothing), [p("")]);
     let empty = merge(&[vec![dir("x")]]).analysis();
     assert_eq!((empty.efficiency, empty.paths), (1.0, 2));
 }
