@@ -2,8 +2,9 @@
 //! analysis, list a directory, export the flattened tree (the benchmark driver of
 //! `benches/merged.sh`).
 //!
-//! usage: merged_layout LAYOUT TAG [--export FILE] [--gzip] [--ls DIR] [--paths] [--threads N]
+//! usage: merged_layout LAYOUT TAG [--export FILE [--gzip] [--inline]] [--ls DIR] [--paths] [--threads N]
 //!
+//! `--inline` decompresses the layers of the export on the calling thread.
 //! `--paths` prints every path of the merged tree with its kind, size and link target
 //! (one per line, tab-separated), for comparing with an unpacked tree.
 
@@ -22,7 +23,9 @@ fn blob(layout: &Path, d: &Descriptor) -> PathBuf {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [layout, tag, ..] = &args[1..] else {
-        eprintln!("usage: merged_layout LAYOUT TAG [--export FILE] [--gzip] [--ls DIR] [--paths] [--threads N]");
+        eprintln!(
+            "usage: merged_layout LAYOUT TAG [--export FILE [--gzip] [--inline]] [--ls DIR] [--paths] [--threads N]"
+        );
         std::process::exit(2);
     };
     let value = |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).cloned();
@@ -107,8 +110,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let open = |i: usize| File::open(blob(layout, &manifest.layers[i]));
         let t1 = Instant::now();
         let sink = BufWriter::with_capacity(1 << 20, File::create(&out)?);
-        let (info, report) =
-            tree.export(sink, &WriteOptions::default().compression(compression), open, &ExportOptions::default())?;
+        let mut export = ExportOptions::default();
+        if flag("--inline") {
+            export = export.threads(false);
+        }
+        let (info, report) = tree.export(sink, &WriteOptions::default().compression(compression), open, &export)?;
         println!(
             "exported {} entries ({} hard links, {} content bytes, {} spooled, {} layers read) in {:.3} s: {} bytes, diff_id {}",
             report.entries,

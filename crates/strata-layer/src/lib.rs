@@ -27,7 +27,8 @@ pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
 pub use fsops::Resolver;
 pub use merged::{
-    Analysis, DataSource, ExportOptions, ExportReport, FileReader, LayerStats, MergeOptions, MergedEntry, MergedTree,
+    Analysis, DataSource, ExportOptions, ExportReport, FEED_DEPTH, FileReader, LayerStats, MergeOptions, MergedEntry,
+    MergedTree,
 };
 pub use read::Limits;
 pub use scan::FileKind;

@@ -177,9 +177,27 @@ pub struct ExportOptions {
     /// Directory of the spool file (an unnamed temporary file, made only when a layer
     /// is not in tar order); default the system's temporary directory.
     pub spool_dir: Option<PathBuf>,
+    /// Decompress each layer on a thread of its own (up to [`FEED_DEPTH`] buffers of
+    /// 128 KiB ahead of the export); `false` decompresses on the calling thread. The
+    /// default does so when the machine has more than one core. Never changes the
+    /// output.
+    pub threads: Option<bool>,
 }
 
+/// Buffers a layer's decompressing thread may have ready ahead of the export: with
+/// 128 KiB buffers, 512 KiB per layer being read.
+pub const FEED_DEPTH: usize = 4;
+/// Size of those buffers: a multiple of the tar block, large enough that channel
+/// traffic is noise.
+const FEED_CHUNK: usize = 128 * 1024;
+
 impl ExportOptions {
+    /// Set [`ExportOptions::threads`].
+    pub fn threads(mut self, on: bool) -> Self {
+        self.threads = Some(on);
+        self
+    }
+
     /// Set [`ExportOptions::spool_dir`].
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool_dir = Some(dir.into());
@@ -1387,20 +1405,146 @@ impl MergedTree {
 // ---------------------------------------------------------------------------------------
 // Export
 
-/// One layer being read by the export: decoded, hashed, at `pos` bytes in.
-struct Cursor<R: Read> {
-    stream: LayerStream<R>,
+/// What a layer's decompressing thread ends with: the stream's error, or its digest.
+type FeedEnd = std::result::Result<Option<Digest>, Error>;
+
+/// A layer's uncompressed stream as the export reads it: decoded on this thread, or on a
+/// thread of its own that sends buffers through a bounded channel.
+enum Feed<'s, R: Read> {
+    Inline(Box<LayerStream<R>>),
+    Thread {
+        rx: Option<mpsc::Receiver<Vec<u8>>>,
+        back: mpsc::SyncSender<Vec<u8>>,
+        cur: Vec<u8>,
+        at: usize,
+        handle: Option<std::thread::ScopedJoinHandle<'s, FeedEnd>>,
+        layer: String,
+    },
+}
+
+impl<'s, R: Read + Send + 's> Feed<'s, R> {
+    fn start<'e>(stream: LayerStream<R>, scope: Option<&'s std::thread::Scope<'s, 'e>>, layer: &str) -> Result<Self> {
+        let Some(scope) = scope else { return Ok(Feed::Inline(Box::new(stream))) };
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(FEED_DEPTH);
+        let (back, back_rx) = mpsc::sync_channel::<Vec<u8>>(FEED_DEPTH + 2);
+        let name = layer.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("strata-export".into())
+            .spawn_scoped(scope, move || -> FeedEnd {
+                let mut stream = stream;
+                loop {
+                    let mut b = back_rx.try_recv().unwrap_or_default();
+                    b.resize(FEED_CHUNK, 0);
+                    match crate::decompress::read_full(&mut stream, &mut b) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            b.truncate(n);
+                            if tx.send(b).is_err() {
+                                return Ok(None); // the export stopped
+                            }
+                        }
+                        Err(e) => {
+                            let err = Error::LayerChanged { layer: name, reason: e.to_string() };
+                            return Err(stream.explain(err));
+                        }
+                    }
+                }
+                Ok(stream.digester.take().map(Digester::finish))
+            })
+            .map_err(|source| Error::Io { op: "spawn thread", path: PathBuf::new(), source })?;
+        Ok(Feed::Thread { rx: Some(rx), back, cur: Vec::new(), at: 0, handle: Some(handle), layer: layer.to_owned() })
+    }
+
+    /// The stream's own error, if it failed, else `e`. (Stops a decompressing thread.)
+    fn explain(&mut self, e: Error) -> Error {
+        match self {
+            Feed::Inline(s) => s.explain(e),
+            Feed::Thread { rx, handle, .. } => {
+                drop(rx.take());
+                match handle.take().map(|h| h.join()) {
+                    Some(Ok(Err(err))) => err,
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    _ => e,
+                }
+            }
+        }
+    }
+
+    /// Read to the end and return the digest of the whole stream.
+    fn finish(mut self, buf: &mut [u8]) -> Result<Option<Digest>> {
+        loop {
+            match self.read(buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let layer = match &self {
+                        Feed::Inline(s) => s.dec.layer().to_owned(),
+                        Feed::Thread { layer, .. } => layer.clone(),
+                    };
+                    let err = Error::LayerChanged { layer, reason: e.to_string() };
+                    return Err(self.explain(err));
+                }
+            }
+        }
+        match self {
+            Feed::Inline(mut s) => Ok(s.digester.take().map(Digester::finish)),
+            Feed::Thread { rx, mut handle, layer, .. } => {
+                drop(rx);
+                match handle.take().map(|h| h.join()) {
+                    Some(Ok(end)) => end,
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    None => Err(Error::LayerChanged { layer, reason: "read after it failed".into() }),
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Feed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Feed::Inline(s) => s.read(buf),
+            Feed::Thread { rx, back, cur, at, .. } => {
+                if *at >= cur.len() {
+                    let old = std::mem::take(cur);
+                    if old.capacity() > 0 {
+                        let _ = back.try_send(old); // recycled by the producer
+                    }
+                    *at = 0;
+                    // A closed channel is the end of the stream, or the producer's error,
+                    // which `explain` and `finish` collect when they join it.
+                    match rx.as_ref().map(mpsc::Receiver::recv) {
+                        Some(Ok(v)) => *cur = v,
+                        _ => return Ok(0),
+                    }
+                }
+                let avail = cur.get(*at..).unwrap_or_default();
+                let n = avail.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                *at += n;
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// One layer being read by the export, at `pos` bytes into its uncompressed stream.
+struct Cursor<'s, R: Read> {
+    feed: Feed<'s, R>,
     pos: u64,
     /// Content the export still needs from this layer: (offset, size, inode), by offset.
     needed: VecDeque<(u64, u64, usize)>,
 }
 
-impl<R: Read> Cursor<R> {
+impl<R: Read> Cursor<'_, R> {
     /// Read and discard up to `to`.
     fn skip_to(&mut self, to: u64, buf: &mut [u8]) -> io::Result<()> {
         while self.pos < to {
             let want = usize::try_from(to - self.pos).unwrap_or(usize::MAX).min(buf.len());
-            let n = self.stream.read(buf.get_mut(..want).unwrap_or_default())?;
+            let n = self.feed.read(buf.get_mut(..want).unwrap_or_default())?;
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "layer ends early"));
             }
@@ -1411,17 +1555,17 @@ impl<R: Read> Cursor<R> {
 }
 
 /// Content of one file on its way to the writer: from its layer or from the spool.
-enum DataReader<'a, R: Read> {
-    Stream { cursor: &'a mut Cursor<R>, left: u64 },
+enum DataReader<'a, 's, R: Read> {
+    Stream { cursor: &'a mut Cursor<'s, R>, left: u64 },
     Spool { file: &'a File, at: u64, left: u64 },
 }
 
-impl<R: Read> Read for DataReader<'_, R> {
+impl<R: Read> Read for DataReader<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             DataReader::Stream { cursor, left } => {
                 let want = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
-                let n = cursor.stream.read(buf.get_mut(..want).unwrap_or_default())?;
+                let n = cursor.feed.read(buf.get_mut(..want).unwrap_or_default())?;
                 cursor.pos += n as u64;
                 *left -= n as u64;
                 Ok(n)
@@ -1437,11 +1581,63 @@ impl<R: Read> Read for DataReader<'_, R> {
     }
 }
 
+/// The spool file: contents a layer gave before the export needed them.
+struct Spool {
+    file: Option<File>,
+    len: u64,
+    /// Where each spooled inode's content starts.
+    at: HashMap<usize, u64>,
+}
+
+impl Spool {
+    fn put<R: Read>(
+        &mut self,
+        cursor: &mut Cursor<'_, R>,
+        ino: usize,
+        size: u64,
+        dir: Option<&Path>,
+        buf: &mut [u8],
+    ) -> Result<std::result::Result<(), io::Error>> {
+        let path = || dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = match dir {
+                    Some(d) => tempfile::tempfile_in(d),
+                    None => tempfile::tempfile(),
+                }
+                .map_err(|source| Error::Io { op: "create spool file", path: path(), source })?;
+                self.file.insert(f)
+            }
+        };
+        let mut left = size;
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            let got = match cursor.feed.read(buf.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => return Ok(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "layer ends early"))),
+                Ok(g) => g,
+                Err(e) => return Ok(Err(e)),
+            };
+            cursor.pos += got as u64;
+            file.write_all(buf.get(..got).unwrap_or_default()).map_err(|source| Error::Io {
+                op: "write spool file",
+                path: path(),
+                source,
+            })?;
+            left -= got as u64;
+        }
+        self.at.insert(ino, self.len);
+        self.len += size;
+        Ok(Ok(()))
+    }
+}
+
 /// Export.
 impl MergedTree {
     /// Write the flattened tree as one tar (`docker export`, `crane export`) in a single
     /// pass: a [`LayerInfo`] with its `diff_id` and the blob's `digest`, compressed as
-    /// `opts` says ([`Compression::None`] for a plain tar).
+    /// `opts` says ([`Compression::None`] for a plain tar). See
+    /// [`MergedTree::export_to`].
     pub fn export<W, R, F>(
         &self,
         sink: W,
@@ -1451,7 +1647,7 @@ impl MergedTree {
     ) -> Result<(LayerInfo, ExportReport)>
     where
         W: Write,
-        R: Read,
+        R: Read + Send,
         F: FnMut(usize) -> io::Result<R>,
     {
         let mut w = LayerWriter::new(sink, opts)?;
@@ -1470,18 +1666,40 @@ impl MergedTree {
     /// - contents streamed from the layers: `open_layer(i)` is called at most once per
     ///   layer, only for layers holding content of the final tree, and each is read
     ///   once, from its start to its end (so its `diff_id` is verified again:
-    ///   [`Error::DiffIdMismatch`] for a blob that is not the one folded). Content a
-    ///   layer holds before the export needs it (a layer not in tar order) goes through
-    ///   an unnamed spool file ([`ExportOptions::spool_dir`]); memory stays bounded.
+    ///   [`Error::DiffIdMismatch`] for a blob that is not the one folded), decompressed
+    ///   on a thread of its own ([`ExportOptions::threads`]). Content a layer holds
+    ///   before the export needs it (a layer not in tar order) goes through an unnamed
+    ///   spool file ([`ExportOptions::spool_dir`]); memory stays bounded.
     pub fn export_to<W, R, F>(
         &self,
         writer: &mut LayerWriter<W>,
-        mut open_layer: F,
+        open_layer: F,
         opts: &ExportOptions,
     ) -> Result<ExportReport>
     where
         W: Write,
-        R: Read,
+        R: Read + Send,
+        F: FnMut(usize) -> io::Result<R>,
+    {
+        let threads =
+            opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() > 1).unwrap_or(false));
+        if threads {
+            std::thread::scope(|s| self.export_in(writer, open_layer, opts, Some(s)))
+        } else {
+            self.export_in(writer, open_layer, opts, None)
+        }
+    }
+
+    fn export_in<'s, 'e, W, R, F>(
+        &self,
+        writer: &mut LayerWriter<W>,
+        mut open_layer: F,
+        opts: &ExportOptions,
+        scope: Option<&'s std::thread::Scope<'s, 'e>>,
+    ) -> Result<ExportReport>
+    where
+        W: Write,
+        R: Read + Send + 's,
         F: FnMut(usize) -> io::Result<R>,
     {
         let mut report = ExportReport::default();
@@ -1500,10 +1718,10 @@ impl MergedTree {
         for v in &mut needed {
             v.make_contiguous().sort_unstable();
         }
-        let mut cursors: Vec<Option<Cursor<R>>> = (0..self.layers.len()).map(|_| None).collect();
-        let mut spool: Option<File> = None;
-        let mut spool_len = 0u64;
-        let mut spooled: HashMap<usize, u64> = HashMap::new();
+        // Dropped on every return, so that decompressing threads blocked on a full
+        // channel see it closed and end before the scope joins them.
+        let mut cursors: Vec<Option<Cursor<'s, R>>> = (0..self.layers.len()).map(|_| None).collect();
+        let mut spool = Spool { file: None, len: 0, at: HashMap::new() };
         let mut first: HashMap<usize, PathBuf> = HashMap::new();
         let mut buf = vec![0u8; CHUNK];
 
@@ -1531,12 +1749,12 @@ impl MergedTree {
             };
             report.content_bytes += n.size;
             let layer_name = || self.layers.get(src.layer).map(|l| l.name.clone()).unwrap_or_default();
-            if let Some(at) = spooled.remove(&ino) {
-                let file = spool.as_ref().ok_or_else(|| Error::LayerChanged {
+            if let Some(at) = spool.at.remove(&ino) {
+                let file = spool.file.as_ref().ok_or_else(|| Error::LayerChanged {
                     layer: layer_name(),
                     reason: "spooled content lost".into(),
                 })?;
-                let mut rd: DataReader<'_, R> = DataReader::Spool { file, at, left: n.size };
+                let mut rd: DataReader<'_, '_, R> = DataReader::Spool { file, at, left: n.size };
                 writer.append_file(&e.meta, &mut rd)?;
                 continue;
             }
@@ -1553,18 +1771,19 @@ impl MergedTree {
                         Some(stats.diff_id.algorithm()),
                         None,
                     )?;
+                    let feed = Feed::start(stream, scope, &stats.name)?;
                     report.layers_read += 1;
                     let needed = needed.get_mut(src.layer).map(std::mem::take).unwrap_or_default();
-                    slot.insert(Cursor { stream, pos: 0, needed })
+                    slot.insert(Cursor { feed, pos: 0, needed })
                 }
                 None => return Err(not_found(&e.meta.path, Errno::NOENT)),
             };
-            // Entries of this layer before this one go to the spool: the export needs
-            // them later (each is needed once, and those already written were passed).
-            let io_err = |c: &mut Cursor<R>, e: io::Error| {
+            let changed = |c: &mut Cursor<'s, R>, e: io::Error| {
                 let err = Error::LayerChanged { layer: layer_name(), reason: e.to_string() };
-                c.stream.explain(err)
+                c.feed.explain(err)
             };
+            // Content of this layer before this one goes to the spool: the export needs
+            // it later (each is needed once, and what was written already was passed).
             while let Some(&(off, size, other)) = cursor.needed.front() {
                 if off >= src.offset {
                     break;
@@ -1574,44 +1793,11 @@ impl MergedTree {
                     continue;
                 }
                 if let Err(e) = cursor.skip_to(off, &mut buf) {
-                    return Err(io_err(cursor, e));
+                    return Err(changed(cursor, e));
                 }
-                let file = match &mut spool {
-                    Some(f) => f,
-                    None => {
-                        let f = match &opts.spool_dir {
-                            Some(d) => tempfile::tempfile_in(d),
-                            None => tempfile::tempfile(),
-                        }
-                        .map_err(|source| Error::Io {
-                            op: "create spool file",
-                            path: opts.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
-                            source,
-                        })?;
-                        spool.insert(f)
-                    }
-                };
-                let mut left = size;
-                while left > 0 {
-                    let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let got = match cursor.stream.read(buf.get_mut(..want).unwrap_or_default()) {
-                        Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "layer ends early")),
-                        r => r,
-                    };
-                    let got = match got {
-                        Ok(g) => g,
-                        Err(e) => return Err(io_err(cursor, e)),
-                    };
-                    cursor.pos += got as u64;
-                    file.write_all(buf.get(..got).unwrap_or_default()).map_err(|source| Error::Io {
-                        op: "write spool file",
-                        path: opts.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
-                        source,
-                    })?;
-                    left -= got as u64;
+                if let Err(e) = spool.put(cursor, other, size, opts.spool_dir.as_deref(), &mut buf)? {
+                    return Err(changed(cursor, e));
                 }
-                spooled.insert(other, spool_len);
-                spool_len += size;
                 report.spooled_bytes += size;
             }
             if cursor.needed.front().is_some_and(|&(off, _, i)| off == src.offset && i == ino) {
@@ -1621,31 +1807,23 @@ impl MergedTree {
                 return Err(Error::LayerChanged { layer: layer_name(), reason: "content offsets out of order".into() });
             }
             if let Err(e) = cursor.skip_to(src.offset, &mut buf) {
-                return Err(io_err(cursor, e));
+                return Err(changed(cursor, e));
             }
             let r = writer.append_file(&e.meta, &mut DataReader::Stream { cursor: &mut *cursor, left: n.size });
             if let Err(err) = r {
                 // A failed read of the layer says more than the writer's view of it.
-                return Err(cursor.stream.error.take().unwrap_or(err));
+                return Err(match err {
+                    Error::SourceChanged { .. } | Error::Io { .. } => {
+                        changed(cursor, io::Error::other(err.to_string()))
+                    }
+                    other => other,
+                });
             }
         }
         // Every layer read is read to its end and its digest checked.
         for (i, c) in cursors.into_iter().enumerate() {
-            let Some(mut c) = c else { continue };
-            let Some(stats) = self.layers.get(i) else { continue };
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let err = Error::LayerChanged { layer: stats.name.clone(), reason: e.to_string() };
-                        return Err(c.stream.explain(err));
-                    }
-                }
-            }
-            let actual = c.stream.digester.take().map(Digester::finish);
-            if let Some(actual) = actual
+            let (Some(c), Some(stats)) = (c, self.layers.get(i)) else { continue };
+            if let Some(actual) = c.feed.finish(&mut buf)?
                 && actual != stats.diff_id
             {
                 return Err(Error::DiffIdMismatch {

@@ -98,15 +98,15 @@ pub fn assert_same(expected: &Tree, actual: &Tree, what: &str) {
 
 /// Export as a plain tar.
 pub fn export(m: &MergedTree, blobs: &[Vec<u8>]) -> (Vec<u8>, ExportReport) {
+    export_with(m, blobs, true)
+}
+
+/// Export as a plain tar, the layers decompressed on threads of their own or not.
+pub fn export_with(m: &MergedTree, blobs: &[Vec<u8>], threads: bool) -> (Vec<u8>, ExportReport) {
     let mut out = Vec::new();
-    let (info, report) = m
-        .export(
-            &mut out,
-            &WriteOptions::default().compression(Compression::None),
-            opener(blobs),
-            &ExportOptions::default(),
-        )
-        .unwrap();
+    let opts = ExportOptions::default().threads(threads);
+    let (info, report) =
+        m.export(&mut out, &WriteOptions::default().compression(Compression::None), opener(blobs), &opts).unwrap();
     assert_eq!(info.diff_id, Digest::sha256_of(&out));
     (out, report)
 }

@@ -42,7 +42,8 @@ pub fn agree(blobs: &[Vec<u8>], case: &str) -> Option<Tree> {
             (Err(a), Ok(_)) => panic!("{case}: the applier fails ({a}), the merged view does not"),
             (Ok(t), Ok(m)) => {
                 assert_same(t, &view(m, blobs), &format!("{case}: merged view (threads {threads}) vs unpack"));
-                views.push(export(m, blobs).0);
+                // The export on one thread, or with a thread per layer: the same bytes.
+                views.push(export_with(m, blobs, threads > 1).0);
             }
         }
     }
@@ -413,6 +414,31 @@ fn reopened_layers_are_checked() {
         )
         .unwrap_err();
     assert!(matches!(&err, Error::DiffIdMismatch { layer, .. } if layer == "layer 0"), "{err}");
+    // A blob that ends early, or whose gzip is corrupt, on one thread or with a thread
+    // per layer: an error naming the layer, never a hang.
+    let big = blobs(&[vec![file("a", &[1; 700_000]), file("b", &[2; 700_000])]]);
+    let mg = merge_blobs(&big, 1).unwrap();
+    let mut short = big[0].clone();
+    short.truncate(900_000);
+    let gz = gzip(&big[0]);
+    let mg_gz = merge_blobs(&[gz.clone()], 1).unwrap();
+    let mut bad_gz = gz.clone();
+    let at = bad_gz.len() / 2;
+    bad_gz[at] ^= 0x55;
+    bad_gz[at + 7] ^= 0x55;
+    for threads in [false, true] {
+        let opts = ExportOptions::default().threads(threads);
+        let err = mg.export(Vec::new(), &WriteOptions::default(), |_| Ok(&short[..]), &opts).unwrap_err();
+        assert!(matches!(&err, Error::LayerChanged { layer, .. } if layer == "layer 0"), "{err}");
+        let err = mg_gz.export(Vec::new(), &WriteOptions::default(), |_| Ok(&bad_gz[..]), &opts).unwrap_err();
+        assert!(
+            matches!(&err, Error::Decompress { layer, .. } | Error::LayerChanged { layer, .. } if layer == "layer 0"),
+            "{err}"
+        );
+        let err =
+            mg.export(Vec::new(), &WriteOptions::default(), |_| Err::<&[u8], _>(std::io::Error::other("x")), &opts);
+        assert!(matches!(err, Err(Error::OpenLayer { .. })));
+    }
     // A blob with other entries.
     let shorter = blobs(&[vec![file("a", b"first")]]);
     let err = m.read_file("b", |_| Ok(&shorter[0][..])).unwrap_err();
@@ -436,15 +462,16 @@ fn layers_out_of_tar_order_go_through_the_spool() {
     let b = blobs(&layers);
     let m = merge_blobs(&b, 1).unwrap();
     let spool = tempfile::tempdir().unwrap();
-    let mut out = Vec::new();
-    let (_, report) = m
-        .export(
-            &mut out,
-            &WriteOptions::default().compression(Compression::None),
-            opener(&b),
-            &ExportOptions::default().spool_dir(spool.path()),
-        )
-        .unwrap();
+    let mut outs = Vec::new();
+    for threads in [false, true] {
+        let mut out = Vec::new();
+        let opts = ExportOptions::default().spool_dir(spool.path()).threads(threads);
+        let (_, report) =
+            m.export(&mut out, &WriteOptions::default().compression(Compression::None), opener(&b), &opts).unwrap();
+        outs.push((out, report));
+    }
+    assert_eq!(outs[0], outs[1]);
+    let (out, report) = outs.remove(0);
     assert_eq!(names(&out), ["a", "b/", "b/1", "b/2", "c -> a", "m", "y", "z/", "z/3"]);
     assert_eq!(report.layers_read, 2);
     // Layer 0 gives z/3, m and b/2 before a, which comes first; layer 1 gives y before b/1.
