@@ -421,7 +421,7 @@ fn reopened_layers_are_checked() {
     let mut short = big[0].clone();
     short.truncate(900_000);
     let gz = gzip(&big[0]);
-    let mg_gz = merge_blobs(&[gz.clone()], 1).unwrap();
+    let mg_gz = merge_blobs(std::slice::from_ref(&gz), 1).unwrap();
     let mut bad_gz = gz.clone();
     let at = bad_gz.len() / 2;
     bad_gz[at] ^= 0x55;
