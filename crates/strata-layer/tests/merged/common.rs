@@ -85,10 +85,22 @@ pub fn unpack(blobs: &[Vec<u8>]) -> Result<Tree> {
     Ok(Tree::capture(d.path()).unwrap())
 }
 
-/// What both must agree on: everything but directory mtimes (a directory no layer
-/// declares has the time of the unpack on disk, 0 in the merged view) and the root.
+/// What both must agree on: everything but the root's own metadata. Directories no
+/// layer declares have the time of the unpack on disk and 0 in the merged view: see
+/// [`with_unpack_times`].
 pub fn cmp() -> Compare {
-    Compare { dir_mtime: false, owners: root_user(), ..Compare::default() }
+    Compare { dir_mtime: true, owners: root_user(), ..Compare::default() }
+}
+
+/// The merged view's tree with the mtimes of its implicit directories taken from the
+/// unpacked tree (where they are the time of the unpack).
+pub fn with_unpack_times(m: &MergedTree, mut view: Tree, unpacked: &Tree) -> Tree {
+    for e in m.iter().filter(|e| e.implicit) {
+        if let (Some(v), Some(u)) = (view.entries.get_mut(&e.meta.path), unpacked.entries.get(&e.meta.path)) {
+            v.mtime = u.mtime;
+        }
+    }
+    view
 }
 
 pub fn assert_same(expected: &Tree, actual: &Tree, what: &str) {
