@@ -33,9 +33,9 @@ use crate::write::{LayerInfo, LayerWriter, WriteOptions};
 const CHUNK: usize = 256 * 1024;
 /// Headers sent from a scanning thread to the fold in one message.
 const BATCH: usize = 512;
-/// Batches in flight per layer between its scanning thread and the fold: 64 x 512
-/// headers, a few MiB at most, whatever the layer's size.
-const DEPTH: usize = 64;
+/// Batches in flight per layer between its scanning thread and the fold: 16 x 512
+/// headers (about 2 MiB with their names), whatever the layer's size.
+const DEPTH: usize = 16;
 /// The most symlinks followed while resolving one path (Linux's `MAXSYMLINKS`), as the
 /// applier's resolvers.
 const MAX_SYMLINKS: usize = 40;
