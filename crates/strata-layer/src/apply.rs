@@ -5,7 +5,7 @@
 //! root by [`crate::fsops`]. See the crate documentation for the semantics and
 //! `docs/security.md` for the threat model.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::ops::Bound;
@@ -222,6 +222,7 @@ where
         layer: String::new(),
         added: BTreeSet::new(),
         dirs: BTreeMap::new(),
+        dir_seq: 0,
         recorded: BTreeMap::new(),
         xattrs_skipped: 0,
         entries: 0,
@@ -401,6 +402,13 @@ struct DirMeta {
     mtime: Mtime,
     /// The mode, when it could not be set at once (rootless, no `u+rwx`).
     mode: Option<u32>,
+    /// Order of declaration: when several names lead to one directory (through
+    /// symlinks), the last declared sets its metadata.
+    seq: u64,
+    /// Device and inode of the directory declared: a name that leads to another
+    /// directory by the end (the declared one was deleted and the name now reaches a
+    /// new one through a symlink) is stale.
+    id: (u64, u64),
 }
 
 struct Applier {
@@ -417,6 +425,8 @@ struct Applier {
     added: BTreeSet<Vec<u8>>,
     /// Directory metadata to apply last (mtimes, and deferred modes).
     dirs: BTreeMap<Vec<u8>, DirMeta>,
+    /// Directories declared so far (see [`DirMeta::seq`]).
+    dir_seq: u64,
     recorded: BTreeMap<Vec<u8>, Recorded>,
     xattrs_skipped: u64,
     entries: u64,
@@ -854,7 +864,11 @@ impl Applier {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(|e| self.fs(entry, "chmod")(errno(e)))?;
         }
         self.set_xattrs(XattrTarget::Fd(fd), meta, entry)?;
-        self.dirs.insert(key(path).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode) });
+        self.dir_seq += 1;
+        let seq = self.dir_seq;
+        let id = (st.st_dev, st.st_ino);
+        self.dirs
+            .insert(key(path).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode), seq, id });
         Ok(())
     }
 
@@ -981,42 +995,71 @@ impl Applier {
     }
 
     /// Directory modes (deferred ones) and mtimes, deepest first, once every layer is in.
+    ///
+    /// `dirs` is keyed by the names the layers used, and two names may lead to one
+    /// directory through a symlink (`lib/d` and `usr/lib/d` with `lib -> usr/lib`), one
+    /// of them perhaps left from a directory since deleted (removing `usr/lib/d` forgets
+    /// that key only): each directory gets the metadata of the last declaration of it,
+    /// known by inode, and a name that now leads to another inode is skipped. (A
+    /// directory made anew on the inode number of a deleted one could still take the
+    /// stale name's metadata when no later declaration names it.)
     fn finish_dirs(&mut self) -> Result<()> {
         self.root.invalidate();
         let dirs = std::mem::take(&mut self.dirs);
+        let mut last: HashMap<(u64, u64), u64> = HashMap::new();
+        for meta in dirs.values() {
+            let seq = last.entry(meta.id).or_insert(meta.seq);
+            *seq = (*seq).max(meta.seq);
+        }
         for (path, meta) in dirs.iter().rev() {
-            let path = Path::new(OsStr::from_bytes(path));
-            let err = |op: &'static str| {
-                let path = self.root_path.join(path);
-                move |source: io::Error| Error::Io { op, path, source }
-            };
-            let fd = if path.as_os_str().is_empty() {
-                rustix::fs::openat(
-                    self.root.fd(),
-                    c".",
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| err("open root")(errno(e)))?
-            } else {
-                let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else { continue };
-                let dir = match self.root.open_dir(parent) {
-                    Ok(d) => d,
-                    Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => continue,
-                    Err(e) => return Err(err("resolve directory")(e)),
-                };
-                match fsops::open_subdir(dir.as_fd(), name) {
-                    Ok(fd) => fd,
-                    Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) || is(&e, Errno::LOOP) => continue,
-                    Err(e) => return Err(err("open directory")(e)),
-                }
-            };
-            if let Some(mode) = meta.mode {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| err("chmod")(errno(e)))?;
+            if last.get(&meta.id) != Some(&meta.seq) {
+                continue;
             }
-            rustix::fs::futimens(&fd, &timestamps(meta.mtime)).map_err(|e| err("set mtime")(errno(e)))?;
+            let Some(fd) = self.open_declared_dir(path)? else { continue };
+            let st = rustix::fs::fstat(&fd).map_err(|e| self.dir_err("stat", path)(errno(e)))?;
+            if (st.st_dev, st.st_ino) != meta.id {
+                continue;
+            }
+            if let Some(mode) = meta.mode {
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                    .map_err(|e| self.dir_err("chmod", path)(errno(e)))?;
+            }
+            rustix::fs::futimens(&fd, &timestamps(meta.mtime))
+                .map_err(|e| self.dir_err("set mtime", path)(errno(e)))?;
         }
         Ok(())
+    }
+
+    fn dir_err(&self, op: &'static str, path: &[u8]) -> impl FnOnce(io::Error) -> Error {
+        let path = self.root_path.join(Path::new(OsStr::from_bytes(path)));
+        move |source: io::Error| Error::Io { op, path, source }
+    }
+
+    /// The directory a declared name leads to now, if it is still there.
+    fn open_declared_dir(&self, path: &[u8]) -> Result<Option<OwnedFd>> {
+        let path = Path::new(OsStr::from_bytes(path));
+        if path.as_os_str().is_empty() {
+            let fd = rustix::fs::openat(
+                self.root.fd(),
+                c".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| self.dir_err("open root", b"")(errno(e)))?;
+            return Ok(Some(fd));
+        }
+        let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else { return Ok(None) };
+        let key = path.as_os_str().as_bytes();
+        let dir = match self.root.open_dir(parent) {
+            Ok(d) => d,
+            Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(self.dir_err("resolve directory", key)(e)),
+        };
+        match fsops::open_subdir(dir.as_fd(), name) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) || is(&e, Errno::LOOP) => Ok(None),
+            Err(e) => Err(self.dir_err("open directory", key)(e)),
+        }
     }
 }
 

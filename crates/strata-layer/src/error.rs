@@ -164,6 +164,44 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+    /// A path that is not in a merged tree ([`crate::MergedTree`]).
+    #[error("{path}: {reason}", path = path.display())]
+    PathNotFound {
+        /// The path asked for.
+        path: PathBuf,
+        /// Why it does not resolve (no such path, a component is not a directory, a
+        /// symlink loop).
+        reason: &'static str,
+    },
+    /// A path of a merged tree that is not of the type the operation needs (reading a
+    /// directory, listing a file).
+    #[error("{path}: is a {found}, not a {expected}", path = path.display())]
+    WrongKind {
+        /// The path asked for.
+        path: PathBuf,
+        /// The type needed.
+        expected: &'static str,
+        /// The type found.
+        found: &'static str,
+    },
+    /// A layer reopened to read contents is not the layer that was folded (its entries
+    /// or its bytes differ).
+    #[error("layer {layer}: not the layer the merged tree was built from: {reason}")]
+    LayerChanged {
+        /// The layer.
+        layer: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The caller's function opening a layer's blob again failed.
+    #[error("layer {layer}: opening the blob: {source}")]
+    OpenLayer {
+        /// The layer.
+        layer: String,
+        /// The error it returned.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Result with this crate's [`Error`].

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![doc = include_str!("../docs/unpack.md")]
 #![doc = include_str!("../docs/writing.md")]
+#![doc = include_str!("../docs/merged.md")]
 
 mod apply;
 mod compress;
@@ -10,6 +11,7 @@ mod entry;
 mod error;
 mod fsops;
 mod header;
+mod merged;
 pub mod path;
 pub mod read;
 mod scan;
@@ -24,6 +26,10 @@ pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
 pub use fsops::Resolver;
+pub use merged::{
+    Analysis, DataSource, ExportOptions, ExportReport, FEED_DEPTH, FileReader, LayerStats, MergeOptions, MergedEntry,
+    MergedTree,
+};
 pub use read::Limits;
 pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};

@@ -359,3 +359,22 @@ fn large_layers_hash_right_whichever_thread_hashes() {
     assert_eq!(report.layers[0].size, blob.len() as u64);
     assert_eq!(std::fs::read(t.path().join("d7/f2957")).unwrap(), vec![(2957 % 251) as u8; 4096]);
 }
+
+#[test]
+fn directory_mtimes_declared_through_symlinks_are_the_last_declared() {
+    // `lib/d` and `usr/lib/d` are one directory (`lib -> usr/lib`). Layer 1 declares it
+    // through the symlink; layer 2 deletes it and declares it anew under its real name.
+    // The stale mtime of layer 1 must not land on the new directory; and when the two
+    // names declare the same directory, the last declaration wins.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let layers = vec![
+        vec![dir("usr"), dir("usr/lib"), sym("lib", "usr/lib"), dir("usr/share")],
+        vec![dir("lib/d").mtime(1_000), dir("usr/share/e").mtime(1_000)],
+        vec![wh("usr/lib/d"), dir("usr/lib/d").mtime(2_000), dir("usr/share/e").mtime(2_000)],
+        vec![sym("share", "usr/share"), dir("share/e").mtime(3_000)],
+    ];
+    apply(root, &layers, &opts()).unwrap();
+    assert_eq!(md(root, "usr/lib/d").mtime(), 2_000);
+    assert_eq!(md(root, "usr/share/e").mtime(), 3_000);
+}
