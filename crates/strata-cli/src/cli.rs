@@ -209,7 +209,7 @@ Examples:
         meta: CommitMeta,
     },
 
-    /// Write an image's merged rootfs as one tar (not yet implemented)
+    /// Write an image's merged rootfs as one tar
     #[command(after_help = "\
 Example:
   strata export tomcat02:1.0 -o rootfs.tar")]
@@ -222,7 +222,7 @@ Example:
         output: Option<PathBuf>,
     },
 
-    /// List a directory of an image's merged tree, without unpacking (not yet implemented)
+    /// List a directory of an image's merged tree, without unpacking
     #[command(after_help = "\
 Examples:
   strata ls tomcat02:1.0
@@ -236,7 +236,7 @@ Examples:
         path: Option<String>,
     },
 
-    /// Print a file of an image's merged tree, without unpacking (not yet implemented)
+    /// Print a file of an image's merged tree, without unpacking
     #[command(after_help = "\
 Example:
   strata cat tomcat02:1.0 /webapps/ROOT/index.html")]
@@ -249,7 +249,7 @@ Example:
         path: String,
     },
 
-    /// Per-layer size, files, wasted bytes and the image's efficiency (not yet implemented)
+    /// Per-layer size, files, wasted bytes and the image's efficiency
     #[command(after_help = "\
 Example:
   strata layers tomcat02:1.0")]
@@ -259,7 +259,7 @@ Example:
         reference: String,
     },
 
-    /// Make a one-layer copy of an image (its merged tree) (not yet implemented)
+    /// Make a one-layer copy of an image (its merged tree)
     #[command(after_help = "\
 Example:
   strata flatten tomcat02:1.0 tomcat02:flat")]

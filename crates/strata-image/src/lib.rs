@@ -5,6 +5,7 @@ mod container;
 mod error;
 mod image;
 pub mod inspect;
+mod merged;
 mod ops;
 mod progress;
 mod resolve;
@@ -15,6 +16,7 @@ pub use container::{BundleState, Container, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FIL
 pub use error::{Error, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_size, time_ago};
+pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use resolve::{normalize_tag, split_name};

@@ -3,11 +3,12 @@
 mod archive;
 mod container;
 mod images;
+mod merged;
 mod registry;
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, CommitMeta, Shell};
@@ -36,11 +37,11 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             archive::append(ctx, &reference, &source, &new_ref, &meta)
         }
         Command::Config { reference, new_ref, meta } => archive::config(ctx, &reference, &new_ref, &meta),
-        Command::Export { .. } => not_yet("export"),
-        Command::Ls { .. } => not_yet("ls"),
-        Command::Cat { .. } => not_yet("cat"),
-        Command::Layers { .. } => not_yet("layers"),
-        Command::Flatten { .. } => not_yet("flatten"),
+        Command::Export { reference, output } => merged::export(ctx, &reference, output.as_deref()),
+        Command::Ls { reference, path } => merged::ls(ctx, &reference, path.as_deref()),
+        Command::Cat { reference, path } => merged::cat(ctx, &reference, &path),
+        Command::Layers { reference } => merged::layers(ctx, &reference),
+        Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
         Command::Pull { reference, platform, all_platforms, registry } => {
             registry::pull(ctx, &reference, platform.as_deref(), all_platforms, &registry)
         }
@@ -50,11 +51,6 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         }
         Command::Completions { shell } => completions(shell),
     }
-}
-
-/// The commands that read the merged in-memory view, which is not in the library yet.
-fn not_yet(command: &str) -> Result<ExitCode> {
-    bail!("{command}: not yet implemented (it needs the merged in-memory view of an image)")
 }
 
 fn completions(shell: Shell) -> Result<ExitCode> {
