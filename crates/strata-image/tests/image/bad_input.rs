@@ -186,6 +186,8 @@ fn refs_that_do_not_exist_are_typed_errors_and_change_nothing() {
     not_found(store.untag("tomcat:9").map(drop), "untag");
     not_found(store.remove(&["tomcat:9"]).map(drop), "remove");
     not_found(store.save(&["tomcat:9"], ArchiveFormat::DockerArchive, Vec::new()).map(drop), "save");
+    // One good name and one missing: nothing is removed (not even the good one's tag).
+    not_found(store.remove(&["tomcat", "tomcat:9"]).map(drop), "remove good and missing");
     assert_layout_unchanged(&root, &before, "missing refs");
 }
 
