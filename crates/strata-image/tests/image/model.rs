@@ -279,6 +279,7 @@ fn history_is_newest_first_with_empty_layers_shown() {
     assert!(middle.empty_layer);
     assert_eq!((middle.id.as_ref(), middle.size), (None, 0));
     assert_eq!((middle.author.as_str(), middle.comment.as_str()), ("ops", "set env"));
+    assert_eq!(middle.created_by, "strata config --change 'ENV X=1'");
 
     assert_eq!(oldest.id.as_ref(), Some(&base.config().rootfs.diff_ids[0]));
     assert_eq!(oldest.size, base.layers()[0].size);
