@@ -8,6 +8,7 @@
 //! - `model`, `rootless`: names, tags, removal, listing, inspect, history, platforms,
 //!   rootless unpack and commit.
 
+mod archive;
 mod bad_input;
 mod fixture;
 mod model;
