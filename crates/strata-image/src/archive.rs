@@ -423,7 +423,11 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                 if !info.existed {
                     created.push(info.digest.clone());
                 }
-                let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+                // A tar starts with a ustar (or GNU) header, or, when it has no entries at
+                // all, with the zero blocks that end it: docker's empty layer
+                // (sha256:5f70bf18...) is 1024 zero bytes.
+                let is_tar = (head.len() >= 262 && &head[257..262] == b"ustar")
+                    || (head.len() == 512 && head.iter().all(|&b| b == 0));
                 members.insert(
                     path,
                     Member::Blob {

@@ -1,6 +1,8 @@
 //! Archives: save then load is the identity, in both formats, for several images and
 //! tags; the archive forms other tools write load.
 
+use std::fs;
+
 use strata_image::{ArchiveFormat, LayerInput, Store};
 use strata_spec::Digest;
 use strata_testkit::Tree;
@@ -139,4 +141,38 @@ fn the_docker_25_blobs_form_loads() {
     let loaded = store.load(&archive[..]).unwrap();
     assert_eq!(loaded[0].names, ["d25:1"]);
     assert_eq!(loaded[0].id, cd);
+}
+
+#[test]
+fn an_empty_layer_tar_loads() {
+    // Older docker images carry empty layers: a tar of only its two zero end blocks
+    // (sha256:5f70bf18...), which has no header, so no `ustar` magic.
+    let empty = vec![0u8; 1024];
+    let d = Digest::sha256_of(&empty);
+    assert_eq!(d.as_str(), "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+    let (l1, d1) = one_layer(b"one");
+    let c = config_for(&[d1.clone(), d.clone()]);
+    let cn = format!("{}.json", Digest::sha256_of(&c).hex());
+    let manifest = serde_json::to_vec(
+        &serde_json::json!([{"Config": cn, "RepoTags": ["e:1"], "Layers": ["l1.tar", "empty.tar"]}]),
+    )
+    .unwrap();
+    let archive = archive_tar(&[
+        A::File("manifest.json", &manifest),
+        A::File(&cn, &c),
+        A::File("l1.tar", &l1),
+        A::File("empty.tar", &empty),
+    ]);
+    let tmp = scratch();
+    let store = Store::create(tmp.path().join("store")).unwrap();
+    let loaded = store.load(&archive[..]).unwrap();
+    let img = store.image("e:1").unwrap();
+    assert_eq!(img.id(), &loaded[0].id);
+    let out = tmp.path().join("out");
+    img.unpack_raw(&out, &Default::default()).unwrap();
+    assert_eq!(fs::read(out.join("f")).unwrap(), b"one");
+    // And it saves back.
+    let again = store.save(&["e:1"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let other = Store::create(tmp.path().join("other")).unwrap();
+    assert_eq!(other.load(&again[..]).unwrap()[0].id, loaded[0].id);
 }
