@@ -8,7 +8,8 @@
 //!
 //! `load` reads a docker-archive in either form docker writes (per-layer directories
 //! `<id>/layer.tar`, and the `blobs/sha256/<hex>` form of Docker 25+, with symlinked
-//! duplicates) and OCI archives, in any entry order, streaming every file straight into
+//! duplicates) and OCI archives, plain or gzip/zstd-compressed as `docker load` takes
+//! them, in any entry order, streaming every file straight into
 //! the store's verified blob writer. It checks every blob against its name and every
 //! layer against the config's `diff_id`, tags only once everything is verified, and on
 //! any error deletes the blobs it added: the store is left as it was.
@@ -122,7 +123,8 @@ impl Store {
         }
     }
 
-    /// Load every image of a docker-archive or OCI archive read from `input`.
+    /// Load every image of a docker-archive or OCI archive read from `input` (plain, or
+    /// gzip- or zstd-compressed as `docker load` accepts).
     pub fn load<R: Read>(&self, input: R) -> Result<Vec<Loaded>> {
         let backend = self.backend();
         let _lease = backend.lease()?;
@@ -358,6 +360,8 @@ fn resolve_member<'a>(members: &'a BTreeMap<PathBuf, Member>, path: &str) -> Res
 
 fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
     let backend = store.backend();
+    // Like `docker load`: the archive may itself be gzip- or zstd-compressed.
+    let input = Decoder::new(input, None, "archive")?;
     let mut tar = TarReader::new(BufReader::with_capacity(1 << 20, input), Limits::default(), "archive");
     let mut members: BTreeMap<PathBuf, Member> = BTreeMap::new();
     while let Some(entry) = tar.next_entry()? {

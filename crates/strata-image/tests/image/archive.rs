@@ -176,3 +176,20 @@ fn an_empty_layer_tar_loads() {
     let other = Store::create(tmp.path().join("other")).unwrap();
     assert_eq!(other.load(&again[..]).unwrap()[0].id, loaded[0].id);
 }
+
+#[test]
+fn a_compressed_archive_loads_like_docker_load() {
+    // `docker load` and `podman load` take gzip- (and zstd-) compressed archives too.
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let plain = store.save(&["tomcat"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let mut gz = Vec::new();
+    strata_layer::reencode_tar(&plain[..], &mut gz, &strata_layer::WriteOptions::default()).unwrap();
+    assert_eq!(&gz[..2], b"\x1f\x8b");
+    let other = Store::create(tmp.path().join("other")).unwrap();
+    assert_eq!(other.load(&gz[..]).unwrap()[0].id, *base.id());
+    // A damaged compressed archive is an error like any other, and adds nothing.
+    let cut = Store::create(tmp.path().join("cut")).unwrap();
+    assert!(cut.load(&gz[..gz.len() / 2]).is_err());
+    assert!(cut.backend().list().unwrap().is_empty());
+}
