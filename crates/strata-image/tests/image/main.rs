@@ -11,5 +11,6 @@
 mod archive;
 mod bad_input;
 mod fixture;
+mod law;
 mod model;
 mod rootless;
