@@ -13,4 +13,5 @@ mod bad_input;
 mod fixture;
 mod law;
 mod model;
+mod peers;
 mod rootless;
