@@ -10,6 +10,7 @@
 
 mod archive;
 mod bad_input;
+mod crash;
 mod fixture;
 mod law;
 mod model;
