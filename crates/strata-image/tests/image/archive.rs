@@ -84,7 +84,7 @@ fn the_old_per_layer_directory_form_loads_with_symlinked_duplicates() {
     // manifest.json after the layers.
     let (l1, d1) = one_layer(b"one");
     let (l2, d2) = one_layer(b"two");
-    let c1 = config_for(&[d1.clone()]);
+    let c1 = config_for(std::slice::from_ref(&d1));
     let c2 = config_for(&[d1.clone(), d2.clone()]);
     let (n1, n2) = (format!("{}.json", Digest::sha256_of(&c1).hex()), format!("{}.json", Digest::sha256_of(&c2).hex()));
     let manifest = serde_json::to_vec(&serde_json::json!([
@@ -121,7 +121,7 @@ fn the_old_per_layer_directory_form_loads_with_symlinked_duplicates() {
 fn the_docker_25_blobs_form_loads() {
     // Docker 25+: an OCI layout and a manifest.json side by side, layers as blobs.
     let (l1, d1) = one_layer(b"one");
-    let c1 = config_for(&[d1.clone()]);
+    let c1 = config_for(std::slice::from_ref(&d1));
     let cd = Digest::sha256_of(&c1);
     let manifest = serde_json::to_vec(&serde_json::json!([
         {"Config": format!("blobs/sha256/{}", cd.hex()), "RepoTags": ["d25:1"],

@@ -624,3 +624,43 @@ fn the_law_on_a_debian_like_tree_with_make_corpus_edits() {
     assert_eq!(gone, 150 + 60 + 3 + 2);
     assert!(entries.len() < whiteouts + 40, "{} entries in the layer", entries.len());
 }
+
+#[test]
+fn the_law_on_a_multi_layer_base_built_from_tars() {
+    // A base of two layers written by hand: the second whites out a file and a directory
+    // of the first, hard links to another file of it, and adds a symlink and a device.
+    use crate::fixture::{E, layer_tar};
+    let l1 = layer_tar(&[
+        E::Dir("etc/", 0o755),
+        E::File("etc/a", b"a\n", 0o644, 0),
+        E::File("etc/b", b"b\n", 0o600, 1000),
+        E::Dir("srv/", 0o750),
+        E::File("srv/data", b"data\n", 0o644, 33),
+        E::Dir("srv/sub/", 0o755),
+        E::File("srv/sub/x", b"x\n", 0o644, 0),
+    ]);
+    let l2 = layer_tar(&[
+        E::Whiteout("etc/a"),
+        E::Link("etc/b.hl", "etc/b"),
+        E::Symlink("etc/current", "b"),
+        E::Dir("dev/", 0o755),
+        E::Char("dev/null", 1, 3, 0o666),
+        E::Whiteout("srv/sub"),
+    ]);
+    let tmp = scratch();
+    let store = Store::in_memory();
+    let base = crate::fixture::import_tar(&store, &l1, "l1", 1_700_000_000);
+    let base = base.append(LayerInput::Tar(&mut &l2[..]), &opts(1_700_000_001).tag("l2")).unwrap();
+    let c = base.unpack(tmp.path().join("c")).unwrap();
+    let r = c.rootfs();
+    assert!(!r.join("etc/a").exists() && !r.join("srv/sub").exists());
+    assert_eq!(fs::metadata(r.join("etc/b")).unwrap().nlink(), 2);
+    fs::remove_file(r.join("etc/b")).unwrap(); // the link made in layer 2 survives
+    fs::write(r.join("etc/a"), "back\n").unwrap(); // re-create a whited-out path
+    fs::create_dir(r.join("srv/sub")).unwrap(); // and a whited-out directory
+    fs::remove_file(r.join("etc/current")).unwrap();
+    symlink("b.hl", r.join("etc/current")).unwrap();
+    chown(&r.join("dev/null"), 5, 5);
+    let img = check_law(&store, &c, &tmp.path().join("out"), "multi-layer base");
+    assert_eq!(img.layers().len(), 3);
+}

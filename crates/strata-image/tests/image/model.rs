@@ -66,10 +66,7 @@ fn an_ambiguous_short_id_is_an_error_and_a_longer_one_resolves() {
         .find_map(|i| {
             let img = base.with_config(&opts(1_700_000_000 + i).tag(format!("v:{i}"))).unwrap();
             let p = img.id().hex()[..4].to_owned();
-            match seen.insert(p, img.id().clone()) {
-                Some(other) => Some((other, img.id().clone())),
-                None => None,
-            }
+            seen.insert(p, img.id().clone()).map(|other| (other, img.id().clone()))
         })
         .expect("a 4-hex-digit collision among 4000 ids");
     let prefix = &a.hex()[..4];
