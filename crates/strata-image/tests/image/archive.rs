@@ -193,3 +193,74 @@ fn a_compressed_archive_loads_like_docker_load() {
     assert!(cut.load(&gz[..gz.len() / 2]).is_err());
     assert!(cut.backend().list().unwrap().is_empty());
 }
+
+#[test]
+fn save_seekable_writes_the_same_bytes_as_save() {
+    // Layers of every kind: gzip (several, one over 1 MiB so it spans copy chunks), zstd,
+    // and uncompressed (a docker-archive load stores layers as they came).
+    let tmp = scratch();
+    let (store, _) = tomcat_store(tmp.path());
+    let archive = store.save(&["tomcat"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let other = Store::create(tmp.path().join("other")).unwrap();
+    other.load(&archive[..]).unwrap();
+    let mut img = other.image("tomcat").unwrap();
+    assert_eq!(img.layers()[0].media_type.layer_compression(), Some(strata_spec::Compression::None));
+    for (i, compression) in
+        [strata_spec::Compression::Gzip, strata_spec::Compression::Zstd, strata_spec::Compression::Gzip]
+            .into_iter()
+            .enumerate()
+    {
+        let d = tmp.path().join(format!("layer{i}"));
+        fs::create_dir_all(&d).unwrap();
+        let big: Vec<u8> =
+            (0..(1_500_000 + i * 70_001) as u32).map(|x| (x.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        fs::write(d.join(format!("big{i}")), big).unwrap();
+        let w = strata_image::WriteOptions::default().compression(compression);
+        img = img.append(LayerInput::Dir(&d), &opts(1_700_000_000 + i as u64).write_options(w).tag("mixed")).unwrap();
+    }
+    assert_eq!(img.layers().len(), 4);
+    let plain = other.save(&["mixed", "tomcat"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let seekable = other
+        .save_seekable(&["mixed", "tomcat"], ArchiveFormat::DockerArchive, std::io::Cursor::new(Vec::new()))
+        .unwrap()
+        .into_inner();
+    assert!(plain == seekable, "{} vs {} bytes", plain.len(), seekable.len());
+    // And into a file, which is what it is for; the archive loads.
+    let path = tmp.path().join("mixed.tar");
+    other.save_seekable(&["mixed"], ArchiveFormat::DockerArchive, fs::File::create(&path).unwrap()).unwrap();
+    assert!(fs::read(&path).unwrap() == other.save(&["mixed"], ArchiveFormat::DockerArchive, Vec::new()).unwrap());
+    let third = Store::create(tmp.path().join("third")).unwrap();
+    assert_eq!(&third.load(fs::File::open(&path).unwrap()).unwrap()[0].id, img.id());
+}
+
+#[test]
+fn save_checks_each_layer_against_its_diff_id() {
+    // An image whose config names the wrong diff_id for its (gzip) layer: both save paths
+    // refuse it rather than write an archive no loader would take.
+    use strata_spec::{Descriptor, Manifest, MediaType};
+    let tmp = scratch();
+    let store = Store::create(tmp.path().join("store")).unwrap();
+    let tar = crate::fixture::layer_tar(&[E::File("a", b"a", 0o644, 0)]);
+    let mut gz = Vec::new();
+    let info = strata_layer::reencode_tar(&tar[..], &mut gz, &strata_layer::WriteOptions::default()).unwrap();
+    let b = store.backend();
+    let layer = b.put_blob(&gz).unwrap();
+    let wrong = Digest::sha256_of(b"not the layer");
+    let config = b.put_blob(&config_for(std::slice::from_ref(&wrong))).unwrap();
+    let m = Manifest::new(
+        MediaType::OciManifest,
+        Descriptor::new(MediaType::OciConfig, config.digest, config.size),
+        vec![Descriptor::new(MediaType::OciLayerGzip, layer.digest, layer.size)],
+    );
+    let mb = b.put_blob(&m.to_canonical_json()).unwrap();
+    b.set_ref("bad:1", &Descriptor::new(MediaType::OciManifest, mb.digest, mb.size)).unwrap();
+    let check = |r: strata_image::Result<()>| match r {
+        Err(strata_image::Error::Layer(strata_layer::Error::DiffIdMismatch { expected, actual, .. })) => {
+            assert_eq!(expected, wrong);
+            assert_eq!(actual, info.diff_id);
+        }
+        other => panic!("{other:?}"),
+    };
+    check(store.save(&["bad:1"], ArchiveFormat::DockerArchive, Vec::new()).map(drop));
+    check(store.save_seekable(&["bad:1"], ArchiveFormat::DockerArchive, std::io::Cursor::new(Vec::new())).map(drop));
+}
