@@ -242,3 +242,22 @@ fn a_bundle_whose_base_image_was_removed_cannot_commit() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_container_file_named_like_a_whiteout_cannot_be_committed() {
+    // `.wh.x` in a layer would delete `x`: such a name cannot be stored, so the commit
+    // fails, naming the path, and writes nothing (the half-written layer is dropped).
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let c = base.unpack(tmp.path().join("c")).unwrap();
+    fs::write(c.rootfs().join("etc/.wh.motd"), "not a whiteout").unwrap();
+    let root = store.path().unwrap().to_path_buf();
+    let before = layout_tree(&root);
+    match c.commit(&opts(1_700_000_100).tag("wh")) {
+        Err(Error::Commit(strata_commit::Error::Layer(e))) => assert!(e.to_string().contains(".wh.motd"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_layout_unchanged(&root, &before, "whiteout-named file");
+    let report = store.fsck().unwrap();
+    assert!(report.is_clean() && report.temp_files.is_empty(), "{report}");
+}
