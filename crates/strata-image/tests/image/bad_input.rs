@@ -64,6 +64,10 @@ fn corrupt_archives_are_refused_and_add_nothing() {
     // The good archives load (so the failures above were about the damage).
     assert_eq!(other.load(&good[..]).unwrap()[0].id, *base.id());
     assert_eq!(other.load(&good_oci[..]).unwrap()[0].id, *base.id());
+    // A damaged archive whose blobs the store already has takes none of them away.
+    load_fails(&other, &good[..good.len() - 2000], "cut archive of an image the store has");
+    load_fails(&other, &good_oci[..good_oci.len() - 2000], "cut OCI archive of an image the store has");
+    assert_eq!(other.image("tomcat").unwrap().id(), base.id());
 }
 
 #[test]
