@@ -284,6 +284,11 @@ impl Container {
     /// (or an empty-layer history entry when nothing changed), the history entry and
     /// config changes of `opts`, then the tag of `opts` (normalised like
     /// [`Store::tag`]). The container stays based on its original image, as in docker.
+    ///
+    /// Unpacking the result gives the rootfs as the container left it: types, contents,
+    /// modes, owners, link targets, hard links, xattrs, and file and directory mtimes.
+    /// The root directory's own metadata (mode, owner, mtime of `/`) is not committed,
+    /// as with `docker commit`: no layer carries it.
     pub fn commit(&self, opts: &CommitOptions) -> Result<Image> {
         let base_img = self.base()?;
         let base = Base {

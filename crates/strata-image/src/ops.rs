@@ -37,7 +37,12 @@ fn normalized(opts: &CommitOptions, default_created_by: &str) -> CommitOptions {
         opts.tag = Some(normalize_tag(t));
     }
     if opts.created_by.is_none() {
-        opts.created_by = Some(default_created_by.to_owned());
+        // Like strata-commit's own default: the command, then the config changes it made.
+        let mut created_by = default_created_by.to_owned();
+        for c in &opts.changes {
+            created_by.push_str(&format!(" --change '{c}'"));
+        }
+        opts.created_by = Some(created_by);
     }
     opts
 }

@@ -246,15 +246,32 @@ impl Store {
     }
 
     /// Remove images like `docker rmi`: untag each name (a digest or id removes every
-    /// tag of that image), then garbage-collect what became unreachable.
+    /// tag of that image), then garbage-collect what became unreachable. Every name is
+    /// resolved first: if one does not exist, nothing is removed.
     pub fn remove(&self, names: &[&str]) -> Result<RemoveReport> {
-        let mut report = RemoveReport::default();
+        enum Target {
+            Tag(String),
+            Image(Box<Image>),
+        }
+        let refs = self.backend.refs()?;
+        let mut targets = Vec::new();
         for name in names {
+            targets.push(match resolve::classify(&refs, name) {
+                Match::Ref(stored, _) => Target::Tag(stored),
+                _ => Target::Image(Box::new(self.image(name)?)),
+            });
+        }
+        let mut report = RemoveReport::default();
+        for target in targets {
             let refs = self.backend.refs()?;
-            match resolve::classify(&refs, name) {
-                Match::Ref(..) => report.untagged.push(self.untag(name)?),
-                _ => {
-                    let img = self.image(name)?;
+            match target {
+                Target::Tag(stored) => {
+                    // Gone already when an earlier name (an id) took every tag of its image.
+                    if refs.iter().any(|(n, _)| *n == stored) {
+                        report.untagged.push((stored.clone(), self.backend.remove_ref(&stored)?));
+                    }
+                }
+                Target::Image(img) => {
                     let mut any = false;
                     for (n, d) in refs {
                         if d.digest == img.tag_target().digest || d.digest == *img.digest() {

@@ -1,0 +1,18 @@
+//! strata-image: the proof of the image model (issue 4).
+//!
+//! - `law`: unpack(commit(container)) == the container's rootfs, generated and Debian-like.
+//! - `peers`: umoci, oci-image-tool, skopeo and podman read what strata writes, and
+//!   strata reads what they write.
+//! - `crash`: SIGKILL during commit never leaves a tag on a missing or corrupt blob.
+//! - `bad_input`: typed errors, and the store unchanged.
+//! - `model`, `rootless`: names, tags, removal, listing, inspect, history, platforms,
+//!   rootless unpack and commit.
+
+mod archive;
+mod bad_input;
+mod crash;
+mod fixture;
+mod law;
+mod model;
+mod peers;
+mod rootless;

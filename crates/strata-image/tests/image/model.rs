@@ -1,0 +1,353 @@
+//! What the image model promises: name resolution, tags and removal, listing, inspect,
+//! history, multi-platform selection.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use strata_image::{ArchiveFormat, Digest, Error, LayerInput, Platform, Store};
+use strata_spec::{Descriptor, Index, MediaType};
+
+use crate::fixture::{opts, scratch, tomcat_store, write_files};
+
+#[test]
+fn names_resolve_by_tag_reference_digest_and_id() {
+    let tmp = scratch();
+    let (store, img) = tomcat_store(tmp.path());
+    // `tomcat` is stored in its familiar, normalised form.
+    let names: Vec<String> = store.backend().refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["tomcat:latest"]);
+    let id = img.id().clone();
+    let manifest = img.digest().clone();
+    let by = |name: &str| store.image(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for name in [
+        "tomcat".to_owned(),
+        "tomcat:latest".to_owned(),
+        "docker.io/library/tomcat".to_owned(),
+        "docker.io/library/tomcat:latest".to_owned(),
+        "library/tomcat".to_owned(),
+        manifest.to_string(),
+        format!("tomcat@{manifest}"),
+        id.to_string(),
+        id.hex()[..12].to_owned(),
+        format!("sha256:{}", &id.hex()[..12]),
+        manifest.hex()[..10].to_owned(),
+    ] {
+        let found = by(&name);
+        assert_eq!(found.id(), &id, "{name}");
+        assert_eq!(found.digest(), &manifest, "{name}");
+    }
+    // A tag lookup remembers the name; a digest lookup of a tagged image finds it too.
+    assert_eq!(by("tomcat").name(), Some("tomcat:latest"));
+    assert_eq!(by(manifest.as_str()).name(), Some("tomcat:latest"));
+
+    // Things that do not exist: typed errors naming what was asked for.
+    let absent = Digest::sha256_of(b"no such image");
+    let unused_prefix = (0..16u32)
+        .map(|i| format!("{i:x}{i:x}{i:x}{i:x}{i:x}"))
+        .find(|p| !id.hex().starts_with(p.as_str()) && !manifest.hex().starts_with(p.as_str()))
+        .unwrap();
+    for name in ["nope", "tomcat:2", "other/tomcat", absent.as_str(), &unused_prefix, "abc"] {
+        match store.image(name) {
+            Err(Error::ImageNotFound(n)) => assert_eq!(n, name),
+            other => panic!("{name}: expected ImageNotFound, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_ambiguous_short_id_is_an_error_and_a_longer_one_resolves() {
+    // Config-only images differ by their creation time; make them until two ids share
+    // their first 4 hex digits (deterministic: the times are fixed).
+    let tmp = scratch();
+    let store = Store::in_memory();
+    let base = crate::fixture::tomcat_image(&store, tmp.path());
+    let mut seen: std::collections::BTreeMap<String, Digest> = Default::default();
+    let (a, b) = (0..4000u64)
+        .find_map(|i| {
+            let img = base.with_config(&opts(1_700_000_000 + i).tag(format!("v:{i}"))).unwrap();
+            let p = img.id().hex()[..4].to_owned();
+            seen.insert(p, img.id().clone()).map(|other| (other, img.id().clone()))
+        })
+        .expect("a 4-hex-digit collision among 4000 ids");
+    let prefix = &a.hex()[..4];
+    match store.image(prefix) {
+        Err(Error::AmbiguousId { prefix: p, count }) => {
+            assert_eq!(p, prefix);
+            assert!(count >= 2);
+        }
+        other => panic!("expected AmbiguousId, got {other:?}"),
+    }
+    // The shortest unique prefixes resolve to each.
+    let common = a.hex().chars().zip(b.hex().chars()).take_while(|(x, y)| x == y).count();
+    assert_eq!(store.image(&a.hex()[..=common]).unwrap().id(), &a);
+    assert_eq!(store.image(&b.hex()[..=common]).unwrap().id(), &b);
+}
+
+#[test]
+fn tag_untag_and_rmi_remove_exactly_what_became_unreachable() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let layer_dir = |name: &str| {
+        let d = tmp.path().join(name);
+        write_files(&d, &[(&format!("{name}/file"), name)]);
+        d
+    };
+    let (d1, d2) = (layer_dir("one"), layer_dir("two"));
+    let one = base.append(LayerInput::Dir(&d1), &opts(1_700_000_010).tag("one")).unwrap();
+    let two = base.append(LayerInput::Dir(&d2), &opts(1_700_000_020).tag("two")).unwrap();
+    assert_eq!(store.tag(&one, "one:extra").unwrap(), "one:extra");
+    assert_eq!(store.tag(&one, "docker.io/library/one:v2").unwrap(), "one:v2");
+    let blobs = || -> BTreeSet<Digest> { store.backend().list().unwrap().into_iter().collect() };
+    let all = blobs();
+
+    // Removing one of several tags removes only the tag.
+    let r = store.remove(&["one:extra"]).unwrap();
+    assert_eq!(r.untagged.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["one:extra"]);
+    assert!(r.gc.unwrap().removed.is_empty());
+    assert_eq!(blobs(), all);
+    assert!(matches!(store.untag("one:extra"), Err(Error::ImageNotFound(_))));
+    assert_eq!(store.untag("one:v2").unwrap().0, "one:v2");
+    assert_eq!(store.image("one").unwrap().id(), one.id());
+
+    // Removing the last tag removes what only that image used; the shared base layer stays.
+    let r = store.remove(&["one"]).unwrap();
+    let removed: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
+    let only_one: BTreeSet<Digest> =
+        [one.digest().clone(), one.id().clone(), one.layers()[1].digest.clone()].into_iter().collect();
+    assert_eq!(removed, only_one);
+    assert_eq!(blobs(), all.difference(&only_one).cloned().collect());
+    assert!(blobs().contains(&base.layers()[0].digest));
+
+    // By short id: every tag of the image goes, then its blobs.
+    store.tag(&two, "two:again").unwrap();
+    // (A tag of it named after the id is already gone by then: not an error.)
+    let r = store.remove(&[&two.id().hex()[..12], "two:again"]).unwrap();
+    let mut untagged: Vec<&str> = r.untagged.iter().map(|(n, _)| n.as_str()).collect();
+    untagged.sort_unstable();
+    assert_eq!(untagged, ["two:again", "two:latest"]);
+    let removed: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
+    assert_eq!(removed, [two.digest().clone(), two.id().clone(), two.layers()[1].digest.clone()].into());
+
+    // What is left is the base, whole.
+    let left: Vec<String> = store.backend().refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(left, ["tomcat:latest"]);
+    assert!(store.fsck().unwrap().is_clean());
+    let c = store.image("tomcat").unwrap().unpack(tmp.path().join("bundle")).unwrap();
+    assert!(c.rootfs().join("usr/local/tomcat/webapps.dist/ROOT/index.html").is_file());
+    assert!(matches!(store.remove(&["two"]), Err(Error::ImageNotFound(_))));
+}
+
+#[test]
+fn images_lists_every_entry_untagged_ones_too() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    store.tag(&base, "127.0.0.1:5000/tomcat:8").unwrap();
+    // An image saved by id has no tags: loaded, it is an untagged index entry.
+    let archive = store.save(&[&base.id().hex()[..12]], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let other = Store::create(tmp.path().join("other")).unwrap();
+    let loaded = other.load(&archive[..]).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert!(loaded[0].names.is_empty());
+    assert_eq!(&loaded[0].id, base.id());
+
+    let list = store.images().unwrap();
+    let rows: Vec<(&str, &str)> = list.iter().map(|s| (s.repository.as_str(), s.tag.as_str())).collect();
+    assert_eq!(rows, [("tomcat", "latest"), ("127.0.0.1:5000/tomcat", "8")]);
+    for s in &list {
+        assert_eq!(s.id.as_ref(), Some(base.id()));
+        assert_eq!(&s.digest, base.digest());
+        assert_eq!(s.size, base.size());
+        assert_eq!(s.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert!(s.problem.is_none());
+    }
+
+    let list = other.images().unwrap();
+    assert_eq!(list.len(), 1);
+    let s = &list[0];
+    assert_eq!((s.name.as_deref(), s.repository.as_str(), s.tag.as_str()), (None, "<none>", "<none>"));
+    assert_eq!(s.id.as_ref(), Some(base.id()));
+    // The untagged image is still reachable by id, and survives GC.
+    other.gc(false).unwrap();
+    assert_eq!(other.image(&base.id().hex()[..8]).unwrap().id(), base.id());
+    // Removing it by id drops the index entry, then its blobs.
+    other.remove(&[base.id().as_str()]).unwrap();
+    assert!(other.images().unwrap().is_empty());
+    assert!(other.backend().list().unwrap().is_empty());
+}
+
+#[test]
+fn inspect_shows_dockers_fields() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let c = base.unpack(tmp.path().join("c")).unwrap();
+    let webapps = c.rootfs().join("usr/local/tomcat/webapps");
+    fs::copy(webapps.with_file_name("webapps.dist/ROOT/index.html"), webapps.join("index.html")).unwrap();
+    let img = c
+        .commit(
+            &opts(1_700_000_100)
+                .message("edit webapps dir")
+                .author("xiao")
+                .change("ENV CATALINA_HOME=/usr/local/tomcat")
+                .unwrap()
+                .change(r#"CMD ["catalina.sh", "run"]"#)
+                .unwrap()
+                .change("EXPOSE 8080")
+                .unwrap()
+                .tag("tomcat02:1.0"),
+        )
+        .unwrap();
+    let i = img.inspect().unwrap();
+    assert_eq!(&i.id, img.id());
+    assert_eq!(i.repo_tags, ["tomcat02:1.0"]);
+    assert_eq!(i.repo_digests, [format!("tomcat02@{}", img.digest())]);
+    assert_eq!(i.parent, base.id().to_string());
+    assert_eq!(i.comment, "edit webapps dir");
+    assert_eq!(i.created, "2023-11-14T22:15:00Z");
+    assert_eq!(i.author, "xiao");
+    let host = Platform::host();
+    assert_eq!((i.architecture.as_str(), i.os.as_str()), (host.architecture.as_str(), "linux"));
+    assert_eq!(i.root_fs.kind, "layers");
+    assert_eq!(i.root_fs.layers.len(), 2);
+    assert_eq!(i.root_fs.layers[0], base.config().rootfs.diff_ids[0]);
+    assert_eq!(i.root_fs.layers, img.config().rootfs.diff_ids);
+    // Size: the layer blobs and the config, as stored.
+    let on_disk: u64 = img
+        .layers()
+        .iter()
+        .map(|l| &l.digest)
+        .chain([img.id()])
+        .map(|d| store.backend().stat(d).unwrap().unwrap())
+        .sum();
+    assert_eq!(i.size, on_disk);
+
+    let v = serde_json::to_value(&i).unwrap();
+    for key in [
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Parent",
+        "Comment",
+        "Created",
+        "Author",
+        "Architecture",
+        "Os",
+        "Config",
+        "RootFS",
+        "Size",
+        "Metadata",
+    ] {
+        assert!(v.get(key).is_some(), "no {key} in {v:#}");
+    }
+    assert_eq!(v["RootFS"]["Type"], "layers");
+    assert_eq!(v["RootFS"]["Layers"][1], img.config().rootfs.diff_ids[1].as_str());
+    assert_eq!(v["Config"]["Cmd"], serde_json::json!(["catalina.sh", "run"]));
+    assert_eq!(v["Config"]["Env"], serde_json::json!(["CATALINA_HOME=/usr/local/tomcat"]));
+    assert!(v["Config"]["ExposedPorts"].get("8080/tcp").is_some(), "{:#}", v["Config"]);
+    assert_eq!(v["Config"]["Entrypoint"], serde_json::Value::Null);
+
+    // The base: no parent in the store, its own tag.
+    let bi = base.inspect().unwrap();
+    assert_eq!(bi.parent, "");
+    assert_eq!(bi.repo_tags, ["tomcat:latest"]);
+    assert_eq!(bi.author, "fixture");
+}
+
+#[test]
+fn history_is_newest_first_with_empty_layers_shown() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let cfg = base
+        .with_config(&opts(1_700_000_050).author("ops").message("set env").change("ENV X=1").unwrap().tag("cfg"))
+        .unwrap();
+    let c = store.image("cfg").unwrap().unpack(tmp.path().join("c")).unwrap();
+    fs::write(c.rootfs().join("etc/motd"), "changed\n").unwrap();
+    let top = c.commit(&opts(1_700_000_100).author("xiao").message("edit motd").tag("top")).unwrap();
+
+    let rows = top.history();
+    assert_eq!(rows.len(), 3);
+    let (newest, middle, oldest) = (&rows[0], &rows[1], &rows[2]);
+    assert_eq!(newest.created_at, "2023-11-14T22:15:00Z");
+    assert_eq!((newest.author.as_str(), newest.comment.as_str()), ("xiao", "edit motd"));
+    assert!(newest.created_by.starts_with("strata commit"), "{}", newest.created_by);
+    assert_eq!(newest.id.as_ref(), Some(&top.config().rootfs.diff_ids[1]));
+    assert_eq!(newest.size, top.layers()[1].size);
+    assert!(!newest.empty_layer);
+
+    assert!(middle.empty_layer);
+    assert_eq!((middle.id.as_ref(), middle.size), (None, 0));
+    assert_eq!((middle.author.as_str(), middle.comment.as_str()), ("ops", "set env"));
+    assert_eq!(middle.created_by, "strata config --change 'ENV X=1'");
+
+    assert_eq!(oldest.id.as_ref(), Some(&base.config().rootfs.diff_ids[0]));
+    assert_eq!(oldest.size, base.layers()[0].size);
+    assert!(oldest.created_by.starts_with("strata import"), "{}", oldest.created_by);
+    // The config-only image has the base's layers and one more history entry.
+    assert_eq!(cfg.layers(), base.layers());
+    assert_eq!(cfg.history().len(), 2);
+    assert_eq!(top.inspect().unwrap().parent, cfg.id().to_string());
+}
+
+/// Two images of one tree for two platforms, and an index of both made by hand.
+fn two_platform_index(store: &Store, dir: &std::path::Path) -> (strata_image::Image, strata_image::Image) {
+    write_files(dir, &[("bin/app", "app\n")]);
+    let mut images = Vec::new();
+    for (p, secs) in [("linux/amd64", 1_700_000_000), ("linux/arm64/v8", 1_700_000_001)] {
+        let mut o = opts(secs);
+        o.platform = Some(Platform::parse(p).unwrap());
+        images.push(store.import(LayerInput::Dir(dir), &o).unwrap());
+    }
+    let mut index = Index::new(Some(MediaType::OciIndex));
+    for img in &images {
+        let mut d = img.descriptor().clone();
+        d.annotations = None;
+        d.platform = Some(img.config().platform());
+        index.manifests.push(d);
+    }
+    let bytes = index.to_canonical_json();
+    let info = store.backend().put_blob(&bytes).unwrap();
+    store.backend().set_ref("multi:1", &Descriptor::new(MediaType::OciIndex, info.digest, info.size)).unwrap();
+    let arm = images.pop().unwrap();
+    (images.pop().unwrap(), arm)
+}
+
+#[test]
+fn a_multi_platform_index_gives_the_platform_asked_for() {
+    let tmp = scratch();
+    let store = Store::create(tmp.path().join("store")).unwrap();
+    let (amd, arm) = two_platform_index(&store, &tmp.path().join("rootfs"));
+    assert_ne!(amd.id(), arm.id());
+    let index = store.backend().resolve_ref("multi:1").unwrap();
+
+    let got = store.image_for("multi:1", &Platform::parse("linux/arm64").unwrap()).unwrap();
+    assert_eq!(got.id(), arm.id());
+    assert_eq!(got.config().architecture, "arm64");
+    assert_eq!(got.tag_target().digest, index.digest);
+    let got = store.image_for("multi:1", &Platform::parse("linux/amd64").unwrap()).unwrap();
+    assert_eq!(got.id(), amd.id());
+    // No platform given: this machine's.
+    let host = Platform::host();
+    let want = if host.architecture == "arm64" { &arm } else { &amd };
+    if matches!(host.architecture.as_str(), "amd64" | "arm64") {
+        assert_eq!(store.image("multi:1").unwrap().id(), want.id());
+    }
+    match store.image_for("multi:1", &Platform::parse("linux/s390x").unwrap()) {
+        Err(Error::NoMatchingPlatform { platform, available, .. }) => {
+            assert_eq!(platform, "linux/s390x");
+            assert!(available.contains("linux/amd64") && available.contains("linux/arm64"), "{available}");
+        }
+        other => panic!("expected NoMatchingPlatform, got {other:?}"),
+    }
+    // An image picked from the index is tagged in it, and a new tag points at the index.
+    let arm_img = store.image_for("multi:1", &Platform::parse("linux/arm64/v8").unwrap()).unwrap();
+    assert_eq!(arm_img.inspect().unwrap().repo_tags, ["multi:1"]);
+    store.tag(&arm_img, "multi:copy").unwrap();
+    assert_eq!(store.backend().resolve_ref("multi:copy").unwrap().digest, index.digest);
+    // The child manifests are reachable by digest, and GC keeps both platforms.
+    assert_eq!(store.image(arm.digest().as_str()).unwrap().id(), arm.id());
+    let gc = store.gc(false).unwrap();
+    assert!(gc.removed.is_empty(), "{:?}", gc.removed);
+    assert!(store.fsck().unwrap().is_clean());
+    // Unpacking the picked image works like any other.
+    let c = arm_img.unpack(tmp.path().join("c")).unwrap();
+    assert_eq!(fs::read_to_string(c.rootfs().join("bin/app")).unwrap(), "app\n");
+}
