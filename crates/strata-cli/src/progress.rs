@@ -167,3 +167,11 @@ impl<W: Write> Write for CountingWriter<W> {
         self.inner.flush()
     }
 }
+
+/// Seeking (a saved archive patches tar headers in place) counts nothing: the bar shows
+/// bytes written, and a patched header is rewritten, not added.
+impl<W: Write + std::io::Seek> std::io::Seek for CountingWriter<W> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}

@@ -62,7 +62,8 @@ pub fn save(ctx: &Ctx, refs: &[String], output: Option<&Path>, format: Format) -
                 .tempfile_in(dir)
                 .with_context(|| format!("create a file in {}", dir.display()))?;
             let out = CountingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file()), bar };
-            let mut out = store.save(&names, format, out)?;
+            // A file can seek: layers stream into it and their headers are patched after.
+            let mut out = store.save_seekable(&names, format, out)?;
             out.flush().with_context(|| format!("write {}", path.display()))?;
             out.bar.finish_and_clear();
             drop(out);
