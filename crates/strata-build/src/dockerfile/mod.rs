@@ -18,9 +18,9 @@
 //! # Ok::<(), strata_build::dockerfile::ParseError>(())
 //! ```
 
-mod ignore;
+pub(crate) mod ignore;
 mod lex;
-mod parse;
+pub(crate) mod parse;
 
 pub use ignore::{IgnoreError, Ignore};
 pub use lex::{Lexer, Lookup};

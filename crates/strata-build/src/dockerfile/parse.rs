@@ -164,6 +164,12 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
     Ok(Dockerfile { file: file.to_owned(), escape, syntax, global_args, stages, warnings })
 }
 
+/// One instruction line on its own (an `ONBUILD` trigger), at `line` of `file`.
+pub(crate) fn parse_one(file: &str, line: usize, text: &str, escape: char) -> Result<Spanned, ParseError> {
+    let l = Logical { line, text: text.trim().to_owned() };
+    instruction(&l, escape).map_err(|(kw, message)| ParseError { file: file.to_owned(), line, instruction: kw, message })
+}
+
 /// `# name = value` at the top of the file.
 fn directive(line: &str) -> Option<(&str, &str)> {
     let rest = line.trim_start().strip_prefix('#')?.trim_start();
