@@ -186,12 +186,7 @@ pub struct Built {
 }
 
 /// Build the Dockerfile of `context` into `store`; `observe` sees each step.
-pub fn build(
-    store: &Store,
-    context: &Path,
-    opts: &BuildOptions,
-    observe: &mut dyn FnMut(&Event<'_>),
-) -> Result<Built> {
+pub fn build(store: &Store, context: &Path, opts: &BuildOptions, observe: &mut dyn FnMut(&Event<'_>)) -> Result<Built> {
     let df_path = opts.dockerfile.clone().unwrap_or_else(|| context.join("Dockerfile"));
     let text = std::fs::read_to_string(&df_path).map_err(Error::io("read", &df_path))?;
     let name = df_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into());
@@ -218,7 +213,9 @@ pub fn build_dockerfile(
         Some(t) => df.stage_index(t).ok_or_else(|| Error::StageNotFound(t.clone()))?,
         None => df.stages.len() - 1,
     };
-    let total: usize = df.stages[..=last].iter().map(|s| 1 + s.instructions.len()).sum();
+    // Docker's classic builder counts the ARGs before the first FROM as steps too.
+    let total: usize =
+        df.global_args.len() + df.stages[..=last].iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
     let _lease = store.backend().lease()?;
     let runner: std::result::Result<Arc<dyn Runner>, String> = match &opts.runner {
         Some(r) => Ok(r.clone()),
@@ -245,6 +242,11 @@ pub fn build_dockerfile(
     };
     for w in &df.warnings {
         observe(&Event::Warning(w));
+    }
+    for g in &df.global_args {
+        b.step += 1;
+        observe(&Event::Step { index: b.step, total, text: &g.text });
+        observe(&Event::StepDone { id: None });
     }
     let mut result = None;
     for (i, stage) in df.stages[..=last].iter().enumerate() {
@@ -550,7 +552,12 @@ impl Builder<'_> {
     fn at(&self, s: &Spanned, e: Error) -> Error {
         match e {
             e @ Error::Step { .. } => e,
-            e => Error::Step { file: self.df.file.clone(), line: s.line, instruction: short(&s.text), source: Box::new(e) },
+            e => Error::Step {
+                file: self.df.file.clone(),
+                line: s.line,
+                instruction: short(&s.text),
+                source: Box::new(e),
+            },
         }
     }
 
@@ -635,13 +642,14 @@ impl Builder<'_> {
             None => self.opts.platform.clone(),
         };
         let lower = name.to_ascii_lowercase();
-        let image = if let Some(i) = self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str())) {
-            self.stages.get(i).cloned().flatten()
-        } else if lower == "scratch" {
-            None
-        } else {
-            Some(self.base_image(&name, platform.as_ref())?)
-        };
+        let image =
+            if let Some(i) = self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str())) {
+                self.stages.get(i).cloned().flatten()
+            } else if lower == "scratch" {
+                None
+            } else {
+                Some(self.base_image(&name, platform.as_ref())?)
+            };
         let mut config = image.as_ref().and_then(|i| i.config().config.clone()).unwrap_or_default();
         let has_path = config.env.as_deref().unwrap_or_default().iter().any(|e| e.starts_with("PATH="));
         if !has_path {
@@ -652,16 +660,7 @@ impl Builder<'_> {
             None => platform.unwrap_or_else(Platform::host),
         };
         let author = image.as_ref().and_then(|i| i.config().author.clone());
-        Ok(State {
-            image,
-            config,
-            platform,
-            author,
-            cmd_set: false,
-            args: BTreeMap::new(),
-            work: None,
-            merged: None,
-        })
+        Ok(State { image, config, platform, author, cmd_set: false, args: BTreeMap::new(), work: None, merged: None })
     }
 
     /// A base image: from the store, else pulled from its registry.
@@ -788,8 +787,8 @@ impl Builder<'_> {
                             .map_err(|reason| Error::Substitution { word: w.clone(), reason })?,
                     );
                 }
-                let change = Change::parse(&format!("EXPOSE {}", ports.join(" ")))
-                    .map_err(|e| Error::Instruction(e.reason))?;
+                let change =
+                    Change::parse(&format!("EXPOSE {}", ports.join(" "))).map_err(|e| Error::Instruction(e.reason))?;
                 change.apply(&mut config);
                 created_by = st.nop(&format!("EXPOSE {}", ports.join(" ")));
                 fs = Fs::None;
@@ -982,7 +981,10 @@ impl Builder<'_> {
 
     fn tempdir(&self) -> Result<tempfile::TempDir> {
         let base = self.opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-        tempfile::Builder::new().prefix("strata-build-").tempdir_in(&base).map_err(Error::io("create a directory in", base))
+        tempfile::Builder::new()
+            .prefix("strata-build-")
+            .tempdir_in(&base)
+            .map_err(Error::io("create a directory in", base))
     }
 
     /// `COPY --from`: an earlier stage (by name or index), else an image.
@@ -1140,7 +1142,12 @@ impl Builder<'_> {
     }
 
     /// After a layer is written: the working rootfs (if any, and current) gets it too.
-    fn apply_to_work(&self, st: &mut State, parent: Option<&Digest>, committed: &strata_commit::Committed) -> Result<()> {
+    fn apply_to_work(
+        &self,
+        st: &mut State,
+        parent: Option<&Digest>,
+        committed: &strata_commit::Committed,
+    ) -> Result<()> {
         let Some(w) = &mut st.work else { return Ok(()) };
         if w.image.as_ref() != parent {
             st.work = None;
@@ -1290,7 +1297,8 @@ fn is_tar(path: &Path) -> bool {
     let stored = std::str::from_utf8(&block[148..156])
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok());
-    let sum: u32 = block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    let sum: u32 =
+        block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
     stored == Some(sum) && block[0] != 0
 }
 
@@ -1313,7 +1321,10 @@ mod tests {
 
     #[test]
     fn go_formats() {
-        assert_eq!(go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"\n".into()]), r#"["/bin/sh" "-c" "echo \"hi\"\n"]"#);
+        assert_eq!(
+            go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"\n".into()]),
+            r#"["/bin/sh" "-c" "echo \"hi\"\n"]"#
+        );
         assert_eq!(go_quote_rune(3), "'\\x03'");
         assert_eq!(go_quote_rune(0), "'\\x00'");
         assert_eq!(go_quote_rune(65), "'A'");

@@ -81,9 +81,7 @@ impl Cache {
         entry.set_annotation(ANNOTATION_BUILD_CACHE, key);
         entry.set_annotation(ANNOTATION_CACHE_USED, now_secs().to_string());
         store.backend().update_index(&mut |index| {
-            index
-                .manifests
-                .retain(|d| !(d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE) == Some(key)));
+            index.manifests.retain(|d| !(d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE) == Some(key)));
             index.manifests.push(entry.clone());
             Ok(())
         })?;
@@ -176,7 +174,10 @@ mod tests {
     fn prune_drops_least_recently_used_first_and_keeps_tags() {
         let mut tagged = Descriptor::new(MediaType::OciManifest, Digest::sha256_of(b"t"), 1);
         tagged.set_annotation(strata_spec::ANNOTATION_REF_NAME, "app:1");
-        let mut index = Index { manifests: vec![entry("a", 30), tagged.clone(), entry("b", 10), entry("c", 20), entry("d", 40)], ..Default::default() };
+        let mut index = Index {
+            manifests: vec![entry("a", 30), tagged.clone(), entry("b", 10), entry("c", 20), entry("d", 40)],
+            ..Default::default()
+        };
         assert_eq!(prune_index(&mut index, 2), 2);
         let keys: Vec<_> = index.manifests.iter().map(|d| d.annotation(ANNOTATION_BUILD_CACHE)).collect();
         assert_eq!(keys, [Some("a"), None, Some("d")]);

@@ -227,7 +227,11 @@ fn entry(src: &SourceRoot<'_>, ctx_rel: &Path, rel: PathBuf, abs: PathBuf, md: &
     } else if ft.is_char_device() || ft.is_block_device() {
         let rdev = md.rdev();
         let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
-        if ft.is_char_device() { EntryKind::CharDevice { major, minor } } else { EntryKind::BlockDevice { major, minor } }
+        if ft.is_char_device() {
+            EntryKind::CharDevice { major, minor }
+        } else {
+            EntryKind::BlockDevice { major, minor }
+        }
     } else {
         EntryKind::File
     };

@@ -154,7 +154,13 @@ impl NamespaceRunner {
         let mut child = cmd.spawn().map_err(|e| Error::Runner(format!("spawn {}: {e}", self.unshare.display())))?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let mut pumps = Vec::new();
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].into_iter().flatten() {
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let tx = tx.clone();
             pumps.push(std::thread::spawn(move || {
                 let mut stream = stream;

@@ -46,9 +46,11 @@ pub(crate) fn chown_ids(view: &dyn TreeView, spec: &str) -> Result<(u32, u32)> {
     };
     let uid = match user.parse::<u32>() {
         Ok(n) => n,
-        Err(_) => passwd(view)?.into_iter().find(|e| e.name == user).map(|e| e.uid).ok_or_else(|| {
-            Error::UnknownUser { what: "user", name: user.to_owned(), file: "/etc/passwd" }
-        })?,
+        Err(_) => passwd(view)?
+            .into_iter()
+            .find(|e| e.name == user)
+            .map(|e| e.uid)
+            .ok_or_else(|| Error::UnknownUser { what: "user", name: user.to_owned(), file: "/etc/passwd" })?,
     };
     let gid = match group {
         None => uid,

@@ -52,7 +52,11 @@ impl Ignore {
                 // `.` or `/` ignores the whole context, as docker's cleaning makes it.
             }
             // Check the syntax now, so that a bad class is an error with its line.
-            glob_match(&text, "", true).map_err(|reason| IgnoreError { line: i + 1, pattern: raw.to_owned(), reason })?;
+            glob_match(&text, "", true).map_err(|reason| IgnoreError {
+                line: i + 1,
+                pattern: raw.to_owned(),
+                reason,
+            })?;
             patterns.push(Pattern { text, exclusion });
         }
         Ok(Ignore { patterns })

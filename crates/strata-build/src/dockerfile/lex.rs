@@ -215,7 +215,10 @@ impl Scan<'_> {
                         if set {
                             Ok(value.unwrap_or_default())
                         } else {
-                            Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word }))
+                            Err(format!(
+                                "{name}: {}",
+                                if word.is_empty() { "is not allowed to be unset" } else { &word }
+                            ))
                         }
                     }
                     other => Err(format!("unsupported modifier ({other}) in substitution of {name}")),
@@ -231,7 +234,10 @@ impl Scan<'_> {
                         if set {
                             Ok(value.unwrap_or_default())
                         } else {
-                            Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word }))
+                            Err(format!(
+                                "{name}: {}",
+                                if word.is_empty() { "is not allowed to be unset" } else { &word }
+                            ))
                         }
                     }
                 }

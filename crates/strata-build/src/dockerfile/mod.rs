@@ -22,7 +22,7 @@ pub(crate) mod ignore;
 mod lex;
 pub(crate) mod parse;
 
-pub use ignore::{IgnoreError, Ignore};
+pub use ignore::{Ignore, IgnoreError};
 pub use lex::{Lexer, Lookup};
 pub use parse::ParseError;
 

@@ -167,7 +167,12 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
 /// One instruction line on its own (an `ONBUILD` trigger), at `line` of `file`.
 pub(crate) fn parse_one(file: &str, line: usize, text: &str, escape: char) -> Result<Spanned, ParseError> {
     let l = Logical { line, text: text.trim().to_owned() };
-    instruction(&l, escape).map_err(|(kw, message)| ParseError { file: file.to_owned(), line, instruction: kw, message })
+    instruction(&l, escape).map_err(|(kw, message)| ParseError {
+        file: file.to_owned(),
+        line,
+        instruction: kw,
+        message,
+    })
 }
 
 /// `# name = value` at the top of the file.
@@ -588,10 +593,24 @@ mod tests {
 
     #[test]
     fn durations_round_trip_go_syntax() {
-        for (s, ns) in [("30s", 30_000_000_000u64), ("1m30s", 90_000_000_000), ("1.5s", 1_500_000_000), ("300ms", 300_000_000), ("1h", 3_600_000_000_000), ("0", 0)] {
+        for (s, ns) in [
+            ("30s", 30_000_000_000u64),
+            ("1m30s", 90_000_000_000),
+            ("1.5s", 1_500_000_000),
+            ("300ms", 300_000_000),
+            ("1h", 3_600_000_000_000),
+            ("0", 0),
+        ] {
             assert_eq!(parse_duration(s), Ok(ns), "{s}");
         }
-        for (ns, s) in [(30_000_000_000u64, "30s"), (90_000_000_000, "1m30s"), (300_000_000, "300ms"), (3_600_000_000_000, "1h0m0s"), (1_500_000_000, "1.5s"), (0, "0s")] {
+        for (ns, s) in [
+            (30_000_000_000u64, "30s"),
+            (90_000_000_000, "1m30s"),
+            (300_000_000, "300ms"),
+            (3_600_000_000_000, "1h0m0s"),
+            (1_500_000_000, "1.5s"),
+            (0, "0s"),
+        ] {
             assert_eq!(format_duration(ns), s);
         }
         assert!(parse_duration("5").is_err());
