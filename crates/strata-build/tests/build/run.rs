@@ -56,13 +56,20 @@ fn run_goes_through_the_runner_with_env_user_workdir_and_build_args() {
     let seen = double.seen.lock().unwrap();
     let (args, env, uid, gid, wd) = &seen[0];
     assert_eq!(args, &["/bin/sh", "-c", "make $V"]);
-    assert!(env.contains(&"E=e".to_owned()) && env.contains(&"V=2".to_owned()) && env.contains(&"HOME=/home/app".to_owned()));
+    assert!(
+        env.contains(&"E=e".to_owned())
+            && env.contains(&"V=2".to_owned())
+            && env.contains(&"HOME=/home/app".to_owned())
+    );
     assert_eq!((*uid, *gid, wd.as_str()), (1000, 1000, "/w"));
     assert_eq!(seen[1].0, ["/bin/x", "y"]);
     drop(seen);
 
     // The steps before the failure are cached: their image has the RUN layers.
-    let ok = context("FROM base:1\nARG V=1\nENV E=e\nUSER app\nWORKDIR /w\nRUN make $V\nRUN [\"/bin/x\", \"y\"]\nCOPY a /a\n", &[("a", "a")]);
+    let ok = context(
+        "FROM base:1\nARG V=1\nENV E=e\nUSER app\nWORKDIR /w\nRUN make $V\nRUN [\"/bin/x\", \"y\"]\nCOPY a /a\n",
+        &[("a", "a")],
+    );
     let built = build_logged(&store, ok.path(), &opts).0.unwrap();
     assert_eq!(built.executed, 0, "every step before the failure was kept in the cache");
     let h = created_by(&built.image);
@@ -141,7 +148,10 @@ CMD ["/bin/sh", "-c", "cat greeting.txt"]
     // A failing command fails the build, naming the line.
     let bad = context("FROM bb:1\nRUN echo before\nRUN exit 7\n", &[]);
     let e = build_logged(&store, bad.path(), &opts).0.unwrap_err();
-    assert!(e.to_string().contains("Dockerfile:3: RUN exit 7: the command '/bin/sh -c exit 7' returned a non-zero code: 7"), "{e}");
+    assert!(
+        e.to_string().contains("Dockerfile:3: RUN exit 7: the command '/bin/sh -c exit 7' returned a non-zero code: 7"),
+        "{e}"
+    );
     // No network unless asked for: only a loopback that is down.
     let net = context("FROM bb:1\nRUN ip -o link | grep -v ' lo:' | wc -l > /links\n", &[]);
     let b = build_logged(&store, net.path(), &opts.clone().tag("net:1")).0.unwrap();
