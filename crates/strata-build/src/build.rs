@@ -352,6 +352,7 @@ struct WorkDir {
 }
 
 /// The sources of a `COPY`/`ADD`.
+#[allow(clippy::large_enum_variant)]
 enum CopyItems {
     /// Matched and hashed (the build context).
     Ready(Vec<(SourceItem, bool)>),
@@ -361,6 +362,7 @@ enum CopyItems {
 }
 
 /// What one step changes.
+#[allow(clippy::large_enum_variant)]
 enum Fs {
     /// Config only.
     None,
@@ -933,7 +935,7 @@ impl Builder<'_> {
         }
         if let Some(f) = &args.from {
             let f = self.subst(st, f)?;
-            let image = self.from_image(&f, &st.platform)?;
+            let image = self.image_for_copy_from(&f, &st.platform)?;
             // The image id stands for its content: no need to read it for the key.
             let spec = serde_json::to_string(&sources).unwrap_or_default();
             let hash = format!("from:{}:{}", image.id().hex(), Digest::sha256_of(spec.as_bytes()).hex());
@@ -968,7 +970,7 @@ impl Builder<'_> {
 
     /// The items of `COPY --from`: the image unpacked into a directory kept until the
     /// layer is written.
-    fn from_items(&mut self, image: &Image, sources: &[String]) -> Result<Vec<(SourceItem, bool)>> {
+    fn items_of_image(&mut self, image: &Image, sources: &[String]) -> Result<Vec<(SourceItem, bool)>> {
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
@@ -988,7 +990,7 @@ impl Builder<'_> {
     }
 
     /// `COPY --from`: an earlier stage (by name or index), else an image.
-    fn from_image(&self, name: &str, platform: &Platform) -> Result<Image> {
+    fn image_for_copy_from(&self, name: &str, platform: &Platform) -> Result<Image> {
         if let Some(i) = self.df.stage_index(name) {
             return match self.stages.get(i) {
                 Some(Some(img)) => Ok(img.clone()),
@@ -1182,7 +1184,7 @@ impl Builder<'_> {
         let now = step_time(commit_opts)?;
         let items = match items {
             CopyItems::Ready(i) => i,
-            CopyItems::FromImage { image, sources } => self.from_items(&image, &sources)?,
+            CopyItems::FromImage { image, sources } => self.items_of_image(&image, &sources)?,
         };
         let planned = self.with_view(st, |view| {
             let chown = chown.map(|c| users::chown_ids(view, c)).transpose()?;

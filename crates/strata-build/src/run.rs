@@ -175,10 +175,10 @@ impl NamespaceRunner {
         drop(tx);
         let mut write_err = None;
         for chunk in rx {
-            if write_err.is_none() {
-                if let Err(e) = output.write_all(&chunk) {
-                    write_err = Some(e);
-                }
+            if write_err.is_none()
+                && let Err(e) = output.write_all(&chunk)
+            {
+                write_err = Some(e);
             }
         }
         for p in pumps {

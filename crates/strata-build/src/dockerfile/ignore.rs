@@ -45,11 +45,10 @@ impl Ignore {
                 None => (false, line),
             };
             let text = clean(body);
-            if text.is_empty() || text == "." {
-                if exclusion {
-                    continue;
-                }
-                // `.` or `/` ignores the whole context, as docker's cleaning makes it.
+            // `.` or `/` ignores the whole context, as docker's cleaning makes it; an
+            // exception for it means nothing.
+            if (text.is_empty() || text == ".") && exclusion {
+                continue;
             }
             // Check the syntax now, so that a bad class is an error with its line.
             glob_match(&text, "", true).map_err(|reason| IgnoreError {
@@ -210,10 +209,10 @@ fn m(p: &[char], n: &[char], ds: bool, ok: &mut bool) -> bool {
         '*' if ds && p.get(1) == Some(&'*') => {
             // `**`: any sequence, `/` included; `**/` may also match nothing.
             let rest = &p[2..];
-            if let Some(after) = rest.strip_prefix(&['/']) {
-                if m(after, n, ds, ok) {
-                    return true;
-                }
+            if let Some(after) = rest.strip_prefix(&['/'])
+                && m(after, n, ds, ok)
+            {
+                return true;
             }
             (0..=n.len()).any(|k| m(rest, &n[k..], ds, ok))
         }

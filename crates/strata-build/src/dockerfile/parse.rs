@@ -138,10 +138,10 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
         let spanned = instruction(&l, escape).map_err(|(kw, m)| err(l.line, kw.as_deref(), m))?;
         match (&spanned.instruction, stages.last_mut()) {
             (Instruction::From { name, .. }, _) => {
-                if let Some(n) = name {
-                    if stages.iter().any(|s| s.name.as_deref() == Some(n.as_str())) {
-                        return Err(err(l.line, Some("FROM"), format!("duplicate stage name {n:?}")));
-                    }
+                if let Some(n) = name
+                    && stages.iter().any(|s| s.name.as_deref() == Some(n.as_str()))
+                {
+                    return Err(err(l.line, Some("FROM"), format!("duplicate stage name {n:?}")));
                 }
                 let name = name.clone();
                 stages.push(Stage { from: spanned, name, instructions: Vec::new() });

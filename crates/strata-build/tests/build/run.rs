@@ -10,10 +10,13 @@ use strata_testkit::Kind;
 
 use crate::common::*;
 
+/// What the double saw: args, env, uid, gid, workdir.
+type Seen = (Vec<String>, Vec<String>, u32, u32, String);
+
 /// Writes a file named after the command into the rootfs; exits with 3 on `fail`.
 #[derive(Default)]
 struct Double {
-    seen: Mutex<Vec<(Vec<String>, Vec<String>, u32, u32, String)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Runner for Double {
