@@ -223,7 +223,7 @@ mod tests {
         assert_eq!((r.existing, r.missing), (PathBuf::from("usr/lib"), vec![OsString::from("x"), "y".into()]));
         let r = resolve(&v, Path::new("/var/run/app.pid"), true).unwrap();
         assert_eq!(r.path(), PathBuf::from("run/app.pid"));
-        let r = resolve(&v, Path::new("/lib/up/up/etc"), true).unwrap();
+        let r = resolve(&v, Path::new("/lib/up/etc"), true).unwrap();
         assert_eq!(r.path(), PathBuf::from("etc"), "`..` stops at the root");
         assert!(resolve(&v, Path::new("/var/run"), true).unwrap().is_dir());
         let r = resolve(&v, Path::new("/var/run"), false).unwrap();
