@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use strata_build as build;
 pub use strata_commit as commit;
 pub use strata_image as image;
 pub use strata_layer as layer;

@@ -360,6 +360,49 @@ Example:
         registry_args: RegistryArgs,
     },
 
+    /// Build an image from a Dockerfile and a context directory, like `docker build`
+    #[command(after_help = "\
+Examples:
+  strata build -t web:1 .
+  strata build -t web:1 -f docker/Dockerfile --build-arg VERSION=1.2 --target runtime .
+  strata build -q --no-cache .        # prints the image id only
+RUN needs root (namespaces and chroot); every other instruction works without.")]
+    Build {
+        /// The build context: the directory COPY and ADD read from
+        #[arg(value_name = "CONTEXT")]
+        context: PathBuf,
+        /// Tag the result (repeatable)
+        #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+        tags: Vec<String>,
+        /// The Dockerfile [default: CONTEXT/Dockerfile]
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// A build argument (`K=V`, or `K` to take it from the environment; repeatable)
+        #[arg(long = "build-arg", value_name = "K=V")]
+        build_args: Vec<String>,
+        /// Build up to this stage
+        #[arg(long, value_name = "STAGE")]
+        target: Option<String>,
+        /// Run every step; do not use the build cache
+        #[arg(long)]
+        no_cache: bool,
+        /// The network of RUN steps: none (the default) or host
+        #[arg(long, value_enum, default_value_t = NetworkMode::None)]
+        network: NetworkMode,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+
+    /// Manage the build cache
+    #[command(after_help = "\
+Examples:
+  strata builder prune            # drop every build cache entry, then GC
+  strata builder prune --keep 100")]
+    Builder {
+        #[command(subcommand)]
+        command: BuilderCommand,
+    },
+
     /// Print a shell completion script
     #[command(after_help = "\
 Examples:
@@ -397,6 +440,26 @@ pub struct RegistryArgs {
     /// Trust this CA certificate (PEM) in addition to the system's (repeatable)
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Vec<PathBuf>,
+}
+
+/// `strata builder` commands.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Drop build cache entries (least recently used first), then remove blobs nothing uses
+    Prune {
+        /// Keep this many of the most recently used entries
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep: usize,
+    },
+}
+
+/// The network of `RUN` steps.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// A network namespace with nothing in it
+    None,
+    /// The host's network
+    Host,
 }
 
 /// Archive formats of `save`.

@@ -101,6 +101,10 @@ pub struct CommitOptions {
     pub platform: Option<Platform>,
     /// Tag to set once everything is written.
     pub tag: Option<String>,
+    /// The runtime config of the result, replacing the base's before `changes` apply (a
+    /// builder that tracks the config itself, as `strata-build` does for `SHELL` and
+    /// `HEALTHCHECK`, which `changes` cannot express).
+    pub config: Option<strata_spec::ContainerConfig>,
 }
 
 impl CommitOptions {
@@ -149,6 +153,12 @@ impl CommitOptions {
     /// Set the manifest format.
     pub fn format(mut self, f: Family) -> Self {
         self.format = Some(f);
+        self
+    }
+
+    /// Set the runtime config of the result (see [`CommitOptions::config`]).
+    pub fn config(mut self, c: strata_spec::ContainerConfig) -> Self {
+        self.config = Some(c);
         self
     }
 
@@ -249,6 +259,9 @@ pub fn finish(
     };
     if base.is_some() {
         config.check_history().map_err(|e| Error::Base(e.to_string()))?;
+    }
+    if let Some(c) = &opts.config {
+        config.config = Some(c.clone());
     }
     for c in &opts.changes {
         c.apply(config.config_mut());

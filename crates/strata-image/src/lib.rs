@@ -20,7 +20,7 @@ pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use resolve::{normalize_tag, split_name};
-pub use store::{ImageSummary, RemoveReport, Store};
+pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, RemoveReport, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};

@@ -31,6 +31,11 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Annotation marking an index entry as a build cache entry (`strata-build`): an
+/// untagged image kept alive for reuse by later builds. [`Store::images`] does not list
+/// such entries; GC keeps them like any other index entry.
+pub const ANNOTATION_BUILD_CACHE: &str = "io.strata.build.cache-key";
+
 /// One line of [`Store::images`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageSummary {
@@ -185,12 +190,15 @@ impl Store {
     }
 
     /// Every entry of the index, as `docker images` lists them (one line per tag;
-    /// untagged entries too).
+    /// untagged entries too, except build cache entries: see [`ANNOTATION_BUILD_CACHE`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
         let host = Platform::host();
         let mut out = Vec::new();
         for d in &index.manifests {
+            if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
+                continue;
+            }
             let name = d.ref_name().map(str::to_owned);
             let (repository, tag) = match &name {
                 Some(n) => resolve::split_name(n),

@@ -1,6 +1,7 @@
 //! The commands, each a few lines over the library.
 
 mod archive;
+mod build;
 mod container;
 mod images;
 mod merged;
@@ -49,6 +50,10 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Login { registry, username, password_stdin, registry_args } => {
             registry::login(ctx, &registry, &username, password_stdin, &registry_args)
         }
+        Command::Build { context, tags, file, build_args, target, no_cache, network, registry } => {
+            build::build(ctx, &context, &tags, file, &build_args, target, no_cache, network, &registry)
+        }
+        Command::Builder { command: crate::cli::BuilderCommand::Prune { keep } } => build::prune(ctx, keep),
         Command::Completions { shell } => completions(shell),
     }
 }

@@ -14,7 +14,7 @@ use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
 
-fn registry_options(args: &RegistryArgs) -> RegistryOptions {
+pub fn registry_options(args: &RegistryArgs) -> RegistryOptions {
     RegistryOptions { insecure: args.insecure, tls_ca_files: args.tls_ca.clone(), ..Default::default() }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the `strata` binary: every command, its errors, the seed's story,
 //! interop with umoci and skopeo, and pull/push against a real registry.
 
+mod build;
 mod commands;
 mod common;
 mod errors;

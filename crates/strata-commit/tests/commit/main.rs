@@ -192,3 +192,24 @@ fn a_tar_source_keeps_its_bytes_as_the_diff_id() {
     assert!(commit(&store, None, Source::Tar(&mut &b"not a tar"[..]), &CommitOptions::default()).is_err());
     assert!(store.fsck().unwrap().is_clean());
 }
+
+#[test]
+fn a_given_runtime_config_replaces_the_base_one_before_changes() {
+    let store = MemoryStore::new();
+    let (_d, c) = import(&store, &[("a", "1")], CommitOptions::default().change("ENV A=1").unwrap());
+    let base = base_of(&store, &c, "base");
+    let wanted = strata_spec::ContainerConfig {
+        shell: Some(vec!["/bin/bash".into(), "-c".into()]),
+        healthcheck: Some(serde_json::json!({"Test": ["NONE"]})),
+        ..Default::default()
+    };
+    let opts = CommitOptions::default().config(wanted).change("USER app").unwrap();
+    let next = commit(&store, Some(&base), Source::ConfigOnly, &opts).unwrap();
+    let cfg = next.config.config.as_ref().unwrap();
+    // The base's ENV is gone (replaced), the change applied on top.
+    assert_eq!(cfg.env, None);
+    assert_eq!(cfg.shell.as_deref(), Some(&["/bin/bash".to_owned(), "-c".to_owned()][..]));
+    assert_eq!(cfg.healthcheck, Some(serde_json::json!({"Test": ["NONE"]})));
+    assert_eq!(cfg.user.as_deref(), Some("app"));
+    assert_eq!(next.config.history().len(), 2);
+}

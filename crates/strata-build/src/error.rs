@@ -1,0 +1,157 @@
+//! Errors of a build.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::dockerfile::{IgnoreError, ParseError};
+
+/// Errors of `strata-build`: what failed and where (file, line, instruction, path).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Dockerfile does not parse.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The `.dockerignore` file does not parse.
+    #[error(transparent)]
+    Ignore(#[from] IgnoreError),
+    /// A step failed: the file, line and instruction, and why.
+    #[error("{file}:{line}: {instruction}: {source}")]
+    Step {
+        /// The Dockerfile's name.
+        file: String,
+        /// The instruction's line.
+        line: usize,
+        /// The instruction as written (continuations joined, shortened when long).
+        instruction: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A `RUN` command exited with a non-zero status.
+    #[error("the command '{command}' returned a non-zero code: {code}")]
+    RunFailed {
+        /// The command as run.
+        command: String,
+        /// Its exit status (128 + signal when killed by one).
+        code: i32,
+    },
+    /// `RUN` cannot be done here: no runner (not root, or `unshare` missing).
+    #[error("RUN needs a runner: {reason}")]
+    NoRunner {
+        /// Why there is none.
+        reason: String,
+    },
+    /// The runner could not start or watch the command.
+    #[error("runner: {0}")]
+    Runner(String),
+    /// Variable substitution failed (`${VAR:?}`, unterminated quote...).
+    #[error("substitution in {word:?}: {reason}")]
+    Substitution {
+        /// The word as written.
+        word: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An instruction whose arguments are wrong once substituted.
+    #[error("{0}")]
+    Instruction(String),
+    /// A `COPY`/`ADD` source that is not in the context (or is excluded by `.dockerignore`).
+    #[error("{path}: not found in the build context (or excluded by .dockerignore)")]
+    SourceNotFound {
+        /// The source as written.
+        path: String,
+    },
+    /// A source that points outside the context.
+    #[error("{path}: forbidden path outside the build context")]
+    OutsideContext {
+        /// The source as written.
+        path: String,
+    },
+    /// `ADD` of a URL (fetching is not done).
+    #[error("{url}: ADD of a URL is not supported (download it into the context and COPY it)")]
+    UrlSource {
+        /// The URL.
+        url: String,
+    },
+    /// A path in the image where a directory is needed is something else.
+    #[error("/{path}: not a directory in the image")]
+    NotADirectory {
+        /// The path in the image.
+        path: PathBuf,
+    },
+    /// Too many symbolic links while resolving a path in the image.
+    #[error("/{path}: too many levels of symbolic links")]
+    SymlinkLoop {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A user or group name not in the image's `/etc/passwd` or `/etc/group`.
+    #[error("unable to find {what} {name:?}: no matching entries in {file}")]
+    UnknownUser {
+        /// `user` or `group`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// `/etc/passwd` or `/etc/group`.
+        file: &'static str,
+    },
+    /// `--target` or `COPY --from` names no stage (and no image).
+    #[error("stage {0:?} not found")]
+    StageNotFound(String),
+    /// `FROM` names an image that is neither local nor pullable.
+    #[error("base image {name:?}: {reason}")]
+    BaseImage {
+        /// The image as named.
+        name: String,
+        /// Why it could not be had.
+        reason: String,
+    },
+    /// An image operation failed.
+    #[error(transparent)]
+    Image(#[from] strata_image::Error),
+    /// A commit failed.
+    #[error(transparent)]
+    Commit(#[from] strata_commit::Error),
+    /// A layer could not be read or written.
+    #[error(transparent)]
+    Layer(#[from] strata_layer::Error),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] strata_store::Error),
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] strata_registry::Error),
+    /// A document did not parse.
+    #[error(transparent)]
+    Spec(#[from] strata_spec::Error),
+    /// An I/O error.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+
+    /// The error under [`Error::Step`] context, if any.
+    pub fn root_cause(&self) -> &Error {
+        match self {
+            Error::Step { source, .. } => source.root_cause(),
+            e => e,
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+mod build;
+pub mod cache;
+mod copy;
+pub mod dockerfile;
+mod error;
+mod run;
+mod tree;
+mod users;
+
+pub use build::{BuildOptions, Built, DEFAULT_PATH, Event, build, build_dockerfile};
+pub use error::{Error, Result};
+pub use run::{NamespaceRunner, Network, RunSpec, Runner};

@@ -1,0 +1,8 @@
+//! strata-build: the parser on real-world snippets, builds without RUN (config, history,
+//! trees), the cache, RUN in namespaces (root), and agreement with buildah and umoci.
+
+mod common;
+mod interop;
+mod parser;
+mod run;
+mod steps;
