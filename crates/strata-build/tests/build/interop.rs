@@ -74,6 +74,12 @@ fn buildah_and_strata_agree_on_a_run_less_dockerfile() {
 
     // strata
     let ctx = context(&format!("FROM base:1\n{BODY}"), &files);
+    // Whole-second source mtimes: buildah's layers carry seconds only, and it rounds a
+    // fraction to the nearest second where a seconds-only comparison truncates.
+    let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for (p, _) in files {
+        std::fs::File::options().write(true).open(ctx.path().join(p)).unwrap().set_modified(whole).unwrap();
+    }
     let built = build_logged(&store, ctx.path(), &BuildOptions::default().tag("strata:1")).0.unwrap();
 
     // buildah, from the same base image (pulled from the same layout).
