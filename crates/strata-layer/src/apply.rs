@@ -402,12 +402,10 @@ struct DirMeta {
     mtime: Mtime,
     /// The mode, when it could not be set at once (rootless, no `u+rwx`).
     mode: Option<u32>,
-    /// Order of declaration: when several names lead to one directory (through
-    /// symlinks), the last declared sets its metadata.
+    /// Order of declaration (see [`Applier::finish_dirs`]).
     seq: u64,
-    /// Device and inode of the directory declared: a name that leads to another
-    /// directory by the end (the declared one was deleted and the name now reaches a
-    /// new one through a symlink) is stale.
+    /// Device and inode of the directory declared: the directory at its real path by
+    /// the end is another one only if something removed it without forgetting it.
     id: (u64, u64),
 }
 
@@ -418,15 +416,19 @@ struct Applier {
     rootless: bool,
     /// The layer being applied (for errors).
     layer: String,
-    /// Paths this layer created: whiteouts and opaque markers do not touch them.
+    /// Paths this layer created, as the layer names them (symlinks on the way not
+    /// resolved, as the merged view): whiteouts and opaque markers do not touch them.
     /// (Keys of these maps are normalised paths as bytes: in byte order a directory's
     /// descendants are exactly the keys in `[dir + "/", dir + "0")`, since `'0'` follows
     /// `'/'`, and comparing bytes is much cheaper than comparing path components.)
     added: BTreeSet<Vec<u8>>,
-    /// Directory metadata to apply last (mtimes, and deferred modes).
+    /// Directory metadata to apply last (mtimes, and deferred modes), by *real* path
+    /// (see [`fsops::Dir::path`]): the one name a directory has in the tree, whichever
+    /// name declared it, and under which its removal forgets it.
     dirs: BTreeMap<Vec<u8>, DirMeta>,
     /// Directories declared so far (see [`DirMeta::seq`]).
     dir_seq: u64,
+    /// Rootless: owners and devices, by real path (the paths of the final tree).
     recorded: BTreeMap<Vec<u8>, Recorded>,
     xattrs_skipped: u64,
     entries: u64,
@@ -621,10 +623,11 @@ impl Applier {
         }
     }
 
-    /// Forget what was recorded about `path` and everything under it (it was removed).
-    fn forget(&mut self, path: &Path) {
+    /// Forget what was recorded about the real path `real` and everything under it (it
+    /// was removed).
+    fn forget(&mut self, real: &Path) {
         for map in [&mut self.dirs as &mut dyn Forget, &mut self.recorded] {
-            map.forget_under(path);
+            map.forget_under(real);
         }
     }
 
@@ -638,14 +641,14 @@ impl Applier {
         }
     }
 
-    /// Remove whatever is at `name` in `dir` (the path `path`) to make room for a new
-    /// entry.
-    fn remove_existing(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path, entry: &[u8]) -> Result<()> {
+    /// Remove whatever is at `name` in `dir` (the real path `real`) to make room for a
+    /// new entry.
+    fn remove_existing(&mut self, dir: BorrowedFd<'_>, name: &OsStr, real: &Path, entry: &[u8]) -> Result<()> {
         let removed = fsops::remove_all(dir, name).map_err(self.fs(entry, "remove existing"))?;
         if matches!(removed, Some(FileType::Directory | FileType::Symlink | FileType::Unknown)) {
             self.root.invalidate();
         }
-        self.forget(path);
+        self.forget(real);
         Ok(())
     }
 
@@ -655,7 +658,7 @@ impl Applier {
         &mut self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        path: &Path,
+        real: &Path,
         entry: &[u8],
         op: &'static str,
         mut make: impl FnMut() -> rustix::io::Result<T>,
@@ -663,21 +666,21 @@ impl Applier {
         match make() {
             Ok(v) => Ok(v),
             Err(Errno::EXIST) => {
-                self.remove_existing(dir, name, path, entry)?;
+                self.remove_existing(dir, name, real, entry)?;
                 make().map_err(|e| self.fs(entry, op)(errno(e)))
             }
             Err(e) => Err(self.fs(entry, op)(errno(e))),
         }
     }
 
-    fn record(&mut self, path: &Path, uid: u32, gid: u32, device: Option<Device>) {
+    fn record(&mut self, real: &Path, uid: u32, gid: u32, device: Option<Device>) {
         if !self.rootless {
             return;
         }
         if uid == 0 && gid == 0 && device.is_none() {
-            self.recorded.remove(key(path));
+            self.recorded.remove(key(real));
         } else {
-            self.recorded.insert(key(path).to_vec(), Recorded { uid, gid, device });
+            self.recorded.insert(key(real).to_vec(), Recorded { uid, gid, device });
         }
     }
 
@@ -717,27 +720,32 @@ impl Applier {
         if path.as_os_str().is_empty() {
             return self.root_entry(entry, meta);
         }
-        let (dir, name) = self.root.parent(path, true).map_err(self.fs(entry, "resolve parent directory"))?;
-        let dir = dir.as_fd();
+        let (parent, name) = self.root.parent(path, true).map_err(self.fs(entry, "resolve parent directory"))?;
+        let dir = parent.fd.as_fd();
+        // Where the entry really is: `path` may go through symlinks. What is kept about a
+        // path (directory metadata, recorded owners) is kept under this name, the one it
+        // has in the final tree.
+        let real = parent.path.join(name);
+        let real = &real;
         match meta.kind {
-            EntryKind::Dir => self.dir(dir, name, path, entry, meta)?,
+            EntryKind::Dir => self.dir(dir, name, real, entry, meta)?,
             EntryKind::File => {
-                let fd = self.create_file(dir, name, path, entry, meta.mode)?;
+                let fd = self.create_file(dir, name, real, entry, meta.mode)?;
                 let mut f = std::fs::File::from(fd);
                 tar.read_data(|chunk| f.write_all(chunk).map_err(self.fs(entry, "write")))?;
                 self.file_meta(f.as_fd(), meta, entry)?;
-                self.record(path, meta.uid, meta.gid, None);
+                self.record(real, meta.uid, meta.gid, None);
             }
             EntryKind::Symlink => {
                 let target = OsStr::from_bytes(&meta.link);
                 if meta.link.is_empty() || meta.link.contains(&0) {
                     return Err(self.unsafe_entry(entry, "symlink with an empty target or a NUL in it".into()));
                 }
-                self.make(dir, name, path, entry, "symlink", || rustix::fs::symlinkat(target, dir, name))?;
+                self.make(dir, name, real, entry, "symlink", || rustix::fs::symlinkat(target, dir, name))?;
                 self.node_meta(dir, name, meta, entry, false)?;
-                self.record(path, meta.uid, meta.gid, None);
+                self.record(real, meta.uid, meta.gid, None);
             }
-            EntryKind::Hardlink => self.hardlink(dir, name, path, entry, meta)?,
+            EntryKind::Hardlink => self.hardlink(dir, name, path, real, entry, meta)?,
             EntryKind::Char | EntryKind::Block | EntryKind::Fifo => {
                 let (major, minor) = meta.dev;
                 let device = match meta.kind {
@@ -747,7 +755,7 @@ impl Applier {
                 };
                 if self.rootless && device.is_some() {
                     // A placeholder: an empty file, the device recorded.
-                    let fd = self.create_file(dir, name, path, entry, meta.mode)?;
+                    let fd = self.create_file(dir, name, real, entry, meta.mode)?;
                     self.file_meta(fd.as_fd(), meta, entry)?;
                 } else {
                     let ft = match meta.kind {
@@ -756,12 +764,12 @@ impl Applier {
                         _ => FileType::Fifo,
                     };
                     let dev = rustix::fs::makedev(major, minor);
-                    self.make(dir, name, path, entry, "mknod", || {
+                    self.make(dir, name, real, entry, "mknod", || {
                         rustix::fs::mknodat(dir, name, ft, Mode::from_raw_mode(0o600), dev)
                     })?;
                     self.node_meta(dir, name, meta, entry, true)?;
                 }
-                self.record(path, meta.uid, meta.gid, device);
+                self.record(real, meta.uid, meta.gid, device);
             }
         }
         self.added.insert(key(path).to_vec());
@@ -772,7 +780,7 @@ impl Applier {
         &mut self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
-        path: &Path,
+        real: &Path,
         entry: &[u8],
         mode: u32,
     ) -> Result<OwnedFd> {
@@ -782,7 +790,7 @@ impl Applier {
         // fd writes to it.
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(mode & 0o777);
-        self.make(dir, name, path, entry, "create", || rustix::fs::openat(dir, name, flags, mode))
+        self.make(dir, name, real, entry, "create", || rustix::fs::openat(dir, name, flags, mode))
     }
 
     /// Owner, mode, xattrs and mtime of a regular file, on its fd (in this order: chown
@@ -827,7 +835,7 @@ impl Applier {
             .map_err(|e| self.fs(entry, "set mtime")(errno(e)))
     }
 
-    fn dir(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path, entry: &[u8], meta: &Meta) -> Result<()> {
+    fn dir(&mut self, dir: BorrowedFd<'_>, name: &OsStr, real: &Path, entry: &[u8], meta: &Meta) -> Result<()> {
         // Made with its permission bits (and u+rwx rootless, see `dir_meta`).
         let initial = Mode::from_raw_mode(if self.rootless { meta.mode & 0o777 | 0o700 } else { meta.mode & 0o777 });
         match rustix::fs::mkdirat(dir, name, initial) {
@@ -837,19 +845,19 @@ impl Applier {
                 // An existing directory is kept (merged); anything else, a symlink above
                 // all (CVE-2026-33056), is replaced.
                 if !st.as_ref().is_some_and(|st| fsops::file_type(st) == FileType::Directory) {
-                    self.remove_existing(dir, name, path, entry)?;
+                    self.remove_existing(dir, name, real, entry)?;
                     rustix::fs::mkdirat(dir, name, initial).map_err(|e| self.fs(entry, "mkdir")(errno(e)))?;
                 }
             }
             Err(e) => return Err(self.fs(entry, "mkdir")(errno(e))),
         }
         let fd = fsops::open_subdir(dir, name).map_err(self.fs(entry, "open directory"))?;
-        self.dir_meta(fd.as_fd(), path, meta, entry)?;
-        self.record(path, meta.uid, meta.gid, None);
+        self.dir_meta(fd.as_fd(), real, meta, entry)?;
+        self.record(real, meta.uid, meta.gid, None);
         Ok(())
     }
 
-    fn dir_meta(&mut self, fd: BorrowedFd<'_>, path: &Path, meta: &Meta, entry: &[u8]) -> Result<()> {
+    fn dir_meta(&mut self, fd: BorrowedFd<'_>, real: &Path, meta: &Meta, entry: &[u8]) -> Result<()> {
         // Rootless, a directory we could not write into would stop the layers that
         // follow: keep u+rwx until the end.
         let deferred = self.rootless && meta.mode & 0o700 != 0o700;
@@ -868,7 +876,7 @@ impl Applier {
         let seq = self.dir_seq;
         let id = (st.st_dev, st.st_ino);
         self.dirs
-            .insert(key(path).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode), seq, id });
+            .insert(key(real).to_vec(), DirMeta { mtime: meta.mtime, mode: deferred.then_some(meta.mode), seq, id });
         Ok(())
     }
 
@@ -890,7 +898,16 @@ impl Applier {
         Ok(())
     }
 
-    fn hardlink(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &Path, entry: &[u8], meta: &Meta) -> Result<()> {
+    /// A hard link named `path` by the layer, `real` in the tree.
+    fn hardlink(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &Path,
+        real: &Path,
+        entry: &[u8],
+        meta: &Meta,
+    ) -> Result<()> {
         let target = path::normalize(&meta.link).map_err(|p| {
             self.unsafe_entry(entry, format!("hard link target {:?}: {p}", String::from_utf8_lossy(&meta.link)))
         })?;
@@ -903,14 +920,14 @@ impl Applier {
         // The target is resolved inside the root like any path; linkat does not follow
         // a symlink target (it links the symlink itself), so nothing outside is reached.
         let tdir = self.root.open_dir(tparent).map_err(self.fs(entry, "resolve hard link target"))?;
-        self.make(dir, name, path, entry, "link", || rustix::fs::linkat(&tdir, tname, dir, name, AtFlags::empty()))?;
+        self.make(dir, name, real, entry, "link", || rustix::fs::linkat(&tdir.fd, tname, dir, name, AtFlags::empty()))?;
         if self.rootless {
-            match self.recorded.get(key(&target)).copied() {
+            match self.recorded.get(key(&tdir.path.join(tname))).copied() {
                 Some(r) => {
-                    self.recorded.insert(key(path).to_vec(), r);
+                    self.recorded.insert(key(real).to_vec(), r);
                 }
                 None => {
-                    self.recorded.remove(key(path));
+                    self.recorded.remove(key(real));
                 }
             }
         }
@@ -922,56 +939,61 @@ impl Applier {
         if self.added.contains(key(target)) {
             return Ok(());
         }
-        let (dir, name) = match self.root.parent(target, false) {
+        let (parent, name) = match self.root.parent(target, false) {
             Ok(v) => v,
             Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(()),
             Err(e) => return Err(self.fs(entry, "resolve whiteout parent")(e)),
         };
-        let Some(st) = fsops::lstat(dir.as_fd(), name).map_err(self.fs(entry, "stat"))? else { return Ok(()) };
+        let dir = parent.fd.as_fd();
+        let Some(st) = fsops::lstat(dir, name).map_err(self.fs(entry, "stat"))? else { return Ok(()) };
+        let real = parent.path.join(name);
         if fsops::file_type(&st) == FileType::Directory && self.has_added_under(target) {
-            let sub = fsops::open_subdir(dir.as_fd(), name).map_err(self.fs(entry, "open directory"))?;
-            self.clear_lower(sub.as_fd(), target, entry)?;
+            let sub = fsops::open_subdir(dir, name).map_err(self.fs(entry, "open directory"))?;
+            self.clear_lower(sub.as_fd(), &real, target, entry)?;
         } else {
-            fsops::remove_all(dir.as_fd(), name).map_err(self.fs(entry, "remove"))?;
-            self.forget(target);
+            fsops::remove_all(dir, name).map_err(self.fs(entry, "remove"))?;
+            self.forget(&real);
         }
         self.root.invalidate();
         Ok(())
     }
 
     fn opaque(&mut self, dir_path: &Path, entry: &[u8]) -> Result<()> {
-        let fd = if dir_path.as_os_str().is_empty() {
-            rustix::fs::openat(
+        let (fd, real) = if dir_path.as_os_str().is_empty() {
+            let fd = rustix::fs::openat(
                 self.root.fd(),
                 c".",
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(|e| self.fs(entry, "open root")(errno(e)))?
+            .map_err(|e| self.fs(entry, "open root")(errno(e)))?;
+            (fd, PathBuf::new())
         } else {
-            let (dir, name) = self.root.parent(dir_path, true).map_err(self.fs(entry, "resolve parent directory"))?;
-            let dir = dir.as_fd();
+            let (parent, name) =
+                self.root.parent(dir_path, true).map_err(self.fs(entry, "resolve parent directory"))?;
+            let dir = parent.fd.as_fd();
+            let real = parent.path.join(name);
             let st = fsops::lstat(dir, name).map_err(self.fs(entry, "stat"))?;
             match st.map(|s| fsops::file_type(&s)) {
                 Some(FileType::Directory) => {}
                 Some(_) => {
-                    self.remove_existing(dir, name, dir_path, entry)?;
+                    self.remove_existing(dir, name, &real, entry)?;
                     rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755))
                         .map_err(|e| self.fs(entry, "mkdir")(errno(e)))?;
                 }
                 None => rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755))
                     .map_err(|e| self.fs(entry, "mkdir")(errno(e)))?,
             }
-            fsops::open_subdir(dir, name).map_err(self.fs(entry, "open directory"))?
+            (fsops::open_subdir(dir, name).map_err(self.fs(entry, "open directory"))?, real)
         };
-        self.clear_lower(fd.as_fd(), dir_path, entry)?;
+        self.clear_lower(fd.as_fd(), &real, dir_path, entry)?;
         self.root.invalidate();
         Ok(())
     }
 
-    /// Remove from directory `fd` (at `path`) everything lower layers put there, keeping
-    /// what this layer added (and the directories leading to it).
-    fn clear_lower(&mut self, fd: BorrowedFd<'_>, path: &Path, entry: &[u8]) -> Result<()> {
+    /// Remove from directory `fd` (at `real`, named `path` by the layer) everything lower
+    /// layers put there, keeping what this layer added (and the directories leading to it).
+    fn clear_lower(&mut self, fd: BorrowedFd<'_>, real: &Path, path: &Path, entry: &[u8]) -> Result<()> {
         let names = fsops::list_dir(fd).map_err(self.fs(entry, "list directory"))?;
         for (name, mut ft) in names {
             let name = OsStr::from_bytes(&name);
@@ -985,10 +1007,10 @@ impl Applier {
             let added = self.added.contains(key(&child));
             if ft == FileType::Directory && (added || self.has_added_under(&child)) {
                 let sub = fsops::open_subdir(fd, name).map_err(self.fs(entry, "open directory"))?;
-                self.clear_lower(sub.as_fd(), &child, entry)?;
+                self.clear_lower(sub.as_fd(), &real.join(name), &child, entry)?;
             } else if !added {
                 fsops::remove_all(fd, name).map_err(self.fs(entry, "remove"))?;
-                self.forget(&child);
+                self.forget(&real.join(name));
             }
         }
         Ok(())
@@ -996,13 +1018,13 @@ impl Applier {
 
     /// Directory modes (deferred ones) and mtimes, deepest first, once every layer is in.
     ///
-    /// `dirs` is keyed by the names the layers used, and two names may lead to one
-    /// directory through a symlink (`lib/d` and `usr/lib/d` with `lib -> usr/lib`), one
-    /// of them perhaps left from a directory since deleted (removing `usr/lib/d` forgets
-    /// that key only): each directory gets the metadata of the last declaration of it,
-    /// known by inode, and a name that now leads to another inode is skipped. (A
-    /// directory made anew on the inode number of a deleted one could still take the
-    /// stale name's metadata when no later declaration names it.)
+    /// `dirs` is keyed by real path, whatever name each layer used (`lib/d` and
+    /// `usr/lib/d` with `lib -> usr/lib` both declare `usr/lib/d`; `/a/b` with `a -> /`
+    /// declares `b`, however `a/b` resolves by the end): a later declaration replaces an
+    /// earlier one, and removing a directory forgets it and its subtree by that same
+    /// name, so each directory still there gets the metadata of its last declaration.
+    /// Belt and braces, each is checked to be the inode declared (a mismatch is
+    /// skipped), and an inode declared under two names takes the last declaration.
     fn finish_dirs(&mut self) -> Result<()> {
         self.root.invalidate();
         let dirs = std::mem::take(&mut self.dirs);
@@ -1055,7 +1077,7 @@ impl Applier {
             Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(None),
             Err(e) => return Err(self.dir_err("resolve directory", key)(e)),
         };
-        match fsops::open_subdir(dir.as_fd(), name) {
+        match fsops::open_subdir(dir.fd.as_fd(), name) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) || is(&e, Errno::LOOP) => Ok(None),
             Err(e) => Err(self.dir_err("open directory", key)(e)),

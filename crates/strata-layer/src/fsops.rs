@@ -4,22 +4,27 @@
 //! interpreted as if the root were `/` (absolute targets restart at the root, `..` stops
 //! at it). The kernel does this with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`;
 //! where openat2 is missing (Linux < 5.6, or a seccomp filter that refuses it) a
-//! component-by-component walk with `O_NOFOLLOW` does the same in user space.
+//! component-by-component walk with `O_NOFOLLOW` does the same in user space (the walk
+//! of [`crate::resolve`], which the merged view uses on its tree in memory). Each
+//! directory found is also named by its real path (see [`Dir::path`]).
 //!
 //! The last component of a path is never followed: every operation works on
 //! `(parent fd, name)` with `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`, `O_EXCL`, or on an fd
 //! of the object itself. Nothing here guards against *another process* changing the
 //! tree while we work on it (see the threat model in `docs/security.md`).
 
-use std::ffi::{CStr, OsStr};
+use std::borrow::Cow;
+use std::ffi::{CStr, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+
+use crate::resolve::{self, End, Lookup, Node};
 
 /// How paths are resolved inside the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,9 +42,6 @@ pub enum Resolver {
     Fallback,
 }
 
-/// The most symlinks followed while resolving one path (Linux's `MAXSYMLINKS`).
-const MAX_SYMLINKS: usize = 40;
-
 /// Retries of `openat2` when it returns `EAGAIN` (a rename raced the lookup).
 const OPENAT2_RETRIES: usize = 16;
 
@@ -51,8 +53,8 @@ pub(crate) fn errno(e: Errno) -> io::Error {
 pub(crate) struct Root {
     fd: OwnedFd,
     resolver: Resolver,
-    /// Normalised path of the cached directory, and its fd.
-    cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
+    /// Normalised path of the cached directory, and the directory.
+    cache: Option<(Vec<u8>, Rc<Dir>)>,
 }
 
 impl Root {
@@ -97,30 +99,50 @@ impl Root {
         self.cache = None;
     }
 
-    /// Open the directory `rel` (a normalised relative path; empty is the root) inside
-    /// the root, following symlinks as the root would. Returns an `O_PATH` fd.
-    pub(crate) fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+    /// Open the directory `rel` (a normalised relative path: no `..`; empty is the root)
+    /// inside the root, following symlinks as the root would, and name it by its real
+    /// path. Returns an `O_PATH` fd.
+    pub(crate) fn open_dir(&self, rel: &Path) -> io::Result<Dir> {
         if rel.as_os_str().is_empty() {
-            return rustix::fs::openat(
-                &self.fd,
-                c".",
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(errno);
+            let fd =
+                rustix::fs::openat(&self.fd, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(errno)?;
+            return Ok(Dir { fd, path: PathBuf::new() });
         }
         match self.resolver {
             Resolver::Fallback => walk_in_root(&self.fd, rel),
             _ => {
-                let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-                let mut tries = 0;
-                loop {
-                    match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), how) {
-                        Err(Errno::AGAIN) if tries < OPENAT2_RETRIES => tries += 1,
-                        r => return r.map_err(errno),
-                    }
+                // Most paths have no symlink on the way: then they are their own real path,
+                // known without a second look.
+                match self.openat2(rel, ResolveFlags::NO_SYMLINKS) {
+                    Ok(fd) => return Ok(Dir { fd, path: rel.to_path_buf() }),
+                    Err(Errno::LOOP) => {}
+                    Err(e) => return Err(errno(e)),
                 }
+                // A symlink on the way: the kernel resolves the path, and the walk the
+                // fallback resolver does (the same resolution, in user space) names what
+                // it found. They differ only if the tree changes under us meanwhile.
+                let fd = self.openat2(rel, ResolveFlags::empty()).map_err(errno)?;
+                let walked = walk_in_root(&self.fd, rel)?;
+                let id = |fd: &OwnedFd| rustix::fs::fstat(fd).map(|st| (st.st_dev, st.st_ino)).map_err(errno);
+                if id(&fd)? != id(&walked.fd)? {
+                    return Err(errno(Errno::AGAIN));
+                }
+                Ok(Dir { fd, path: walked.path })
+            }
+        }
+    }
+
+    /// `openat2(rel, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | more)`,
+    /// retried when a rename races it.
+    fn openat2(&self, rel: &Path, more: ResolveFlags) -> rustix::io::Result<OwnedFd> {
+        let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | more;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut tries = 0;
+        loop {
+            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), how) {
+                Err(Errno::AGAIN) if tries < OPENAT2_RETRIES => tries += 1,
+                r => return r,
             }
         }
     }
@@ -128,23 +150,23 @@ impl Root {
     /// The parent directory of `rel` (non-empty) and its last component, the parent
     /// from the cache when it is the same as last time. With `create`, missing parent
     /// directories are made (mode 0755, owned by the caller).
-    pub(crate) fn parent<'p>(&mut self, rel: &'p Path, create: bool) -> io::Result<(Rc<OwnedFd>, &'p OsStr)> {
+    pub(crate) fn parent<'p>(&mut self, rel: &'p Path, create: bool) -> io::Result<(Rc<Dir>, &'p OsStr)> {
         let name = rel.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
         let parent = rel.parent().unwrap_or(Path::new(""));
         let key = parent.as_os_str().as_bytes();
-        if let Some((k, fd)) = &self.cache
+        if let Some((k, dir)) = &self.cache
             && k == key
         {
-            return Ok((fd.clone(), name));
+            return Ok((dir.clone(), name));
         }
-        let fd = if create { self.ensure_dir(parent)? } else { self.open_dir(parent)? };
-        let fd = Rc::new(fd);
-        self.cache = Some((key.to_vec(), fd.clone()));
-        Ok((fd, name))
+        let dir = if create { self.ensure_dir(parent)? } else { self.open_dir(parent)? };
+        let dir = Rc::new(dir);
+        self.cache = Some((key.to_vec(), dir.clone()));
+        Ok((dir, name))
     }
 
     /// Open directory `rel`, creating it and its missing ancestors (mode 0755).
-    pub(crate) fn ensure_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+    pub(crate) fn ensure_dir(&self, rel: &Path) -> io::Result<Dir> {
         match self.open_dir(rel) {
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
             r => return r,
@@ -152,14 +174,24 @@ impl Root {
         let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "root directory is missing"));
         };
-        let pfd = self.ensure_dir(parent)?;
-        match rustix::fs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
+        let p = self.ensure_dir(parent)?;
+        match rustix::fs::mkdirat(&p.fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(errno(e)),
         }
         // A dangling symlink in the way gives EEXIST above and ENOENT here: an error.
         self.open_dir(rel)
     }
+}
+
+/// A directory inside the root: an fd, and the directory's real path.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    /// The directory (`O_PATH`).
+    pub(crate) fd: OwnedFd,
+    /// Its path from the root with no symlink in it (empty for the root): the one name
+    /// it has in the tree, whatever name led to it.
+    pub(crate) path: PathBuf,
 }
 
 /// Whether `openat2` with `RESOLVE_IN_ROOT` works here.
@@ -174,56 +206,38 @@ fn openat2_works(root: &OwnedFd) -> bool {
     .is_ok()
 }
 
-/// Resolve `rel` under `root` in user space, as `RESOLVE_IN_ROOT` would: one component
-/// at a time, opened with `O_PATH | O_NOFOLLOW`; a symlink's target is spliced into the
-/// components still to walk (an absolute one restarting at the root); `..` goes up one
-/// directory and never above the root. The result must be a directory.
-fn walk_in_root(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
-    // Components still to walk, last first.
-    let mut todo: Vec<Vec<u8>> = rel.as_os_str().as_bytes().rsplit(|&b| b == b'/').map(<[u8]>::to_vec).collect();
-    // Directories walked so far, below the root.
-    let mut stack: Vec<OwnedFd> = Vec::new();
-    let mut links = 0;
-    while let Some(comp) = todo.pop() {
-        match &comp[..] {
-            b"" | b"." => continue,
-            b".." => {
-                stack.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let cur = stack.last().map_or(root.as_fd(), AsFd::as_fd);
-        let fd = rustix::fs::openat(
-            cur,
-            OsStr::from_bytes(&comp),
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(errno)?;
-        let st = rustix::fs::fstat(&fd).map_err(errno)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => stack.push(fd),
-            FileType::Symlink => {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(errno(Errno::LOOP));
-                }
-                let target = rustix::fs::readlinkat(cur, OsStr::from_bytes(&comp), Vec::new()).map_err(errno)?;
-                let target = target.as_bytes();
-                if target.first() == Some(&b'/') {
-                    stack.clear();
-                }
-                todo.extend(target.rsplit(|&b| b == b'/').map(<[u8]>::to_vec));
-            }
-            _ => return Err(errno(Errno::NOTDIR)),
-        }
+/// The tree on disk under a root fd, for [`resolve::resolve`]: each component opened
+/// with `O_PATH | O_NOFOLLOW` in the directory walked so far.
+struct OnDisk<'r>(BorrowedFd<'r>);
+
+impl Lookup for OnDisk<'_> {
+    type Dir = OwnedFd;
+
+    fn lookup(&self, dir: Option<&OwnedFd>, _: &[u8], name: &[u8]) -> Result<Node<'_, OwnedFd>, Errno> {
+        let dir = dir.map_or(self.0, AsFd::as_fd);
+        let name = OsStr::from_bytes(name);
+        let fd = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let st = rustix::fs::fstat(&fd)?;
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => Node::Dir(fd),
+            FileType::Symlink => Node::Symlink(Cow::Owned(rustix::fs::readlinkat(dir, name, Vec::new())?.into_bytes())),
+            _ => Node::Other,
+        })
     }
-    match stack.pop() {
-        Some(fd) => Ok(fd),
-        None => rustix::fs::openat(root, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(errno),
-    }
+}
+
+/// Resolve `rel` under `root` in user space, as `RESOLVE_IN_ROOT` would (see
+/// [`resolve::resolve`]), one component at a time with `O_PATH | O_NOFOLLOW`. The result
+/// must be a directory.
+fn walk_in_root(root: &OwnedFd, rel: &Path) -> io::Result<Dir> {
+    let r = resolve::resolve(&OnDisk(root.as_fd()), rel.as_os_str().as_bytes(), b'/', true).map_err(errno)?;
+    let fd = match r.end {
+        End::Dir(fd) => fd,
+        End::Root => rustix::fs::openat(root, c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(errno)?,
+        End::Other => return Err(errno(Errno::NOTDIR)),
+    };
+    Ok(Dir { fd, path: PathBuf::from(OsString::from_vec(r.path)) })
 }
 
 /// `lstat` of `name` in `dir`; `None` when it does not exist.
@@ -338,12 +352,20 @@ mod tests {
         std::fs::write(root.join("file"), b"x").unwrap();
         for resolver in [Resolver::Fallback, Resolver::Openat2] {
             let r = Root::open(&root, resolver).unwrap();
-            let ino = |p: &str| rustix::fs::fstat(r.open_dir(Path::new(p)).unwrap()).unwrap().st_ino;
-            let real =
-                |p: &str| std::fs::metadata(root.join(p)).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
-            assert_eq!(ino("abs"), real("usr/lib"), "{resolver:?}");
-            assert_eq!(ino("etc/up"), real(""), "{resolver:?}");
-            assert_eq!(ino("etc/up/usr"), real("usr"), "{resolver:?}");
+            // The directory found, and the real path it is named by.
+            let found = |p: &str| {
+                let d = r.open_dir(Path::new(p)).unwrap();
+                (rustix::fs::fstat(&d.fd).unwrap().st_ino, d.path)
+            };
+            let real = |p: &str| {
+                let ino = std::fs::metadata(root.join(p)).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+                (ino, PathBuf::from(p))
+            };
+            assert_eq!(found("abs"), real("usr/lib"), "{resolver:?}");
+            assert_eq!(found("etc/up"), real(""), "{resolver:?}");
+            assert_eq!(found("etc/up/usr"), real("usr"), "{resolver:?}");
+            assert_eq!(found("etc/up/etc/./up/usr/lib"), real("usr/lib"), "{resolver:?}");
+            assert_eq!(found("usr/lib"), real("usr/lib"), "{resolver:?}");
             let err = r.open_dir(Path::new("loop")).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(Errno::LOOP.raw_os_error()), "{resolver:?}");
             let err = r.open_dir(Path::new("file")).unwrap_err();

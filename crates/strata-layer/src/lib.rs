@@ -14,6 +14,7 @@ mod header;
 mod merged;
 pub mod path;
 pub mod read;
+mod resolve;
 mod scan;
 pub mod snapshot;
 mod write;

@@ -7,6 +7,7 @@
 //! same whiteout, opaque and replacement rules, the same resolution of parent paths
 //! through symlinks inside the root, the same typed errors. See `docs/merged.md`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -27,6 +28,7 @@ use crate::entry::{EntryKind, EntryMeta, Timestamp};
 use crate::error::{Error, Result};
 use crate::path::{self, Class, WHITEOUT_PREFIX};
 use crate::read::{self, Limits, TarReader};
+use crate::resolve::{self, Lookup, Node};
 use crate::write::{LayerInfo, LayerWriter, WriteOptions};
 
 /// Buffer between the decoder and the tar reader: 256 KiB, as the applier's.
@@ -36,9 +38,6 @@ const BATCH: usize = 512;
 /// Batches in flight per layer between its scanning thread and the fold: 16 x 512
 /// headers (about 2 MiB with their names), whatever the layer's size.
 const DEPTH: usize = 16;
-/// The most symlinks followed while resolving one path (Linux's `MAXSYMLINKS`), as the
-/// applier's resolvers.
-const MAX_SYMLINKS: usize = 40;
 
 /// Options of [`MergedTree::build`].
 #[derive(Debug, Clone, Default)]
@@ -403,53 +402,12 @@ impl Tree {
         out
     }
 
-    /// Resolve `path` (a key) inside the root as `openat2(RESOLVE_IN_ROOT)` would:
-    /// symlinks followed (absolute ones from the root, at most 40), `..` never above the
-    /// root. The last component is followed too when `follow_last`; without it, or when
-    /// it is not a directory, it is returned as it is.
+    /// Resolve `path` (a key) inside the root as `openat2(RESOLVE_IN_ROOT)` would, with
+    /// the applier's own walk ([`resolve::resolve`]), to the key of what it names. The
+    /// last component is followed too when `follow_last`; without it, or when it is not a
+    /// directory, it is returned as it is.
     fn walk(&self, path: &[u8], follow_last: bool) -> std::result::Result<Vec<u8>, Errno> {
-        let mut todo: Vec<Vec<u8>> = path.split(|&b| b == 0).rev().map(<[u8]>::to_vec).collect();
-        let mut cur: Vec<u8> = Vec::new();
-        let mut lens: Vec<usize> = Vec::new();
-        let mut links = 0;
-        while let Some(comp) = todo.pop() {
-            match &comp[..] {
-                b"" | b"." => continue,
-                b".." => {
-                    if let Some(l) = lens.pop() {
-                        cur.truncate(l);
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let last = todo.is_empty();
-            let child = join(&cur, &comp);
-            let Some((_, n)) = self.get(&child) else { return Err(Errno::NOENT) };
-            match n.kind {
-                Kind::Dir => {
-                    lens.push(cur.len());
-                    cur = child;
-                }
-                Kind::Symlink if follow_last || !last => {
-                    links += 1;
-                    if links > MAX_SYMLINKS {
-                        return Err(Errno::LOOP);
-                    }
-                    if n.link.first() == Some(&b'/') {
-                        cur.clear();
-                        lens.clear();
-                    }
-                    todo.extend(n.link.split(|&b| b == b'/').rev().map(<[u8]>::to_vec));
-                }
-                _ if last => {
-                    lens.push(cur.len());
-                    cur = child;
-                }
-                _ => return Err(Errno::NOTDIR),
-            }
-        }
-        Ok(cur)
+        resolve::resolve(self, path, 0, follow_last).map(|r| r.path)
     }
 
     /// The directory `path` resolves to.
@@ -476,6 +434,20 @@ impl Tree {
             self.link(child, ino);
         }
         self.open_dir(path)
+    }
+}
+
+/// Keys are real paths with NUL for `/`: a lookup is one map lookup of the key.
+impl Lookup for Tree {
+    type Dir = ();
+
+    fn lookup(&self, _: Option<&()>, key: &[u8], _: &[u8]) -> std::result::Result<Node<'_, ()>, Errno> {
+        let Some((_, n)) = self.get(key) else { return Err(Errno::NOENT) };
+        Ok(match n.kind {
+            Kind::Dir => Node::Dir(()),
+            Kind::Symlink => Node::Symlink(Cow::Borrowed(&n.link)),
+            _ => Node::Other,
+        })
     }
 }
 

@@ -5,6 +5,9 @@
 //!   because CI installs every tool the tests use.
 //! - [`Tree`]: a snapshot of a directory tree (types, modes, owners, contents, link
 //!   targets, xattrs, mtimes, link counts) and a readable diff of two snapshots.
+//! - [`proptest_config`]: the configuration of every property test: a fixed seed under
+//!   CI ([`CI_SEED`]), a fresh one locally, the seed printed so a failure can be
+//!   repeated, case counts scaled up by the soak script (`benches/soak.sh`).
 //!
 //! ```
 //! let dir = std::env::temp_dir().join(format!("testkit-doc-{}", std::process::id()));
@@ -24,6 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use strata_spec::Digest;
+
+mod prop;
+
+pub use prop::{CI_SEED, SCALE_VAR, proptest_config};
 
 /// Whether a peer tool is on `PATH`. When it is not: with `CI` set, panic (the test
 /// fails, as CI must have installed it); otherwise print why the test is skipped and

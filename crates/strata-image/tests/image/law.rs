@@ -388,7 +388,7 @@ fn check_law(store: &Store, c: &Container, out: &Path, what: &str) -> strata_ima
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(strata_testkit::proptest_config(64))]
 
     #[test]
     fn unpack_of_a_commit_is_the_containers_rootfs(extras in arb_extras(), ops in prop::collection::vec(arb_op(), 1..10)) {

@@ -101,7 +101,7 @@ fn outcome(root: &std::path::Path, layers: &[Vec<E>], opts: &ApplyOptions) -> Re
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..strata_testkit::proptest_config(256) })]
 
     #[test]
     fn random_hostile_layers_stay_inside_and_both_resolvers_agree(

@@ -378,3 +378,47 @@ fn directory_mtimes_declared_through_symlinks_are_the_last_declared() {
     assert_eq!(md(root, "usr/lib/d").mtime(), 2_000);
     assert_eq!(md(root, "usr/share/e").mtime(), 3_000);
 }
+
+#[test]
+fn directories_declared_through_symlinks_keep_their_metadata_however_the_name_resolves_at_the_end() {
+    // `/a/b` with `a -> /` makes `b`; the opaque marker `a/` of the same layer then puts
+    // an empty directory in place of the symlink, so by the end `a/b` names nothing, yet
+    // `b` is there and was declared: its mtime (and, rootless, its mode, deferred since it
+    // lacks u+w) are set. Rootless, what is recorded is under the names of the final
+    // tree (`usr/lib/f`, not `l/f`).
+    let mut modes = vec![Ownership::Record];
+    if root_user() {
+        modes.push(Ownership::Apply);
+    }
+    for resolver in RESOLVERS {
+        for &ownership in &modes {
+            let case = format!("{resolver:?} {ownership:?}");
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path();
+            let layers = vec![
+                vec![sym("a", "/"), dir("usr/lib"), sym("l", "usr/lib")],
+                vec![
+                    dir("/a/b").mode(0o500).owner(1000, 1000).mtime(1_600_000_000),
+                    file("l/f", b"x").owner(7, 7),
+                    link("l/h", "l/f"),
+                    opq("a"),
+                ],
+            ];
+            let report = apply(root, &layers, &opts().resolver(resolver).ownership(ownership)).unwrap();
+            assert!(md(root, "a").is_dir() && ls(root, "a").is_empty(), "{case}");
+            assert_eq!(md(root, "b").mtime(), 1_600_000_000, "{case}");
+            assert_eq!(md(root, "b").permissions().mode() & 0o7777, 0o500, "{case}");
+            if ownership == Ownership::Record {
+                let r = |uid, gid| Recorded { uid, gid, device: None };
+                let expected: BTreeMap<PathBuf, Recorded> =
+                    [("b", r(1000, 1000)), ("usr/lib/f", r(7, 7)), ("usr/lib/h", r(7, 7))]
+                        .into_iter()
+                        .map(|(p, r)| (PathBuf::from(p), r))
+                        .collect();
+                assert_eq!(report.recorded, expected, "{case}");
+            } else {
+                assert_eq!((md(root, "b").uid(), md(root, "usr/lib/h").gid()), (1000, 7), "{case}");
+            }
+        }
+    }
+}

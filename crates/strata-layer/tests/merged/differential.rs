@@ -50,7 +50,7 @@ fn build(spec: &[(u8, &str, &str, Vec<u8>)]) -> Vec<E> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..strata_testkit::proptest_config(200) })]
 
     #[test]
     fn merged_view_and_applier_agree_on_random_layers(
@@ -81,7 +81,7 @@ fn random_layers_both_unpack_and_fail() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..strata_testkit::proptest_config(256) })]
 
     /// Bytes that are not a layer, and layers with bytes flipped: an error or a tree,
     /// never a panic, on one thread or two, and the export of whatever folds works.

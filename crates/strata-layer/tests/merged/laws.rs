@@ -33,7 +33,7 @@ fn unpacked(blobs: &[Vec<u8>]) -> Tree {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..strata_testkit::proptest_config(40) })]
 
     #[test]
     fn diff_then_apply_gives_the_new_tree(a in arb_spec(), ops in arb_ops()) {

@@ -193,6 +193,13 @@ fn stacks() -> Vec<(&'static str, Vec<Vec<E>>)> {
             "symlink then directory of the same name",
             vec![vec![sym("foo", "/bar"), dir("foo").mode(0o777)], vec![sym("q", "/"), dir("q")]],
         ),
+        (
+            // The directory is made at `b` through `a -> /`; the opaque marker then
+            // replaces the symlink `a` with an empty directory, so `a/b` names nothing by
+            // the end, yet `b` keeps the mode and mtime it was declared with.
+            "directory declared through a symlink the same layer then replaces",
+            vec![vec![sym("a", "/")], vec![dir("/a/b").mode(0o700).mtime(1_600_000_000), opq("a")]],
+        ),
         ("aufs metadata is skipped", vec![vec![file(".wh..wh.plnk/1.2", b"x"), dir(".wh..wh.aufs"), file("a", b"")]]),
         ("root directory entry", vec![vec![dir("./").mode(0o700), file("a", b"")], vec![dir("/").mode(0o750)]]),
     ]

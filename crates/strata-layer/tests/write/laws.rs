@@ -35,7 +35,7 @@ fn layer_names(c: &Changes) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(strata_testkit::proptest_config(40))]
 
     /// - diff(a, a) is empty, for `trees` and for `since`;
     /// - `trees(a, b)` finds exactly the changes the mutations made;

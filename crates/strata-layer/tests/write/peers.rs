@@ -126,7 +126,7 @@ fn umoci_unpacks_an_overlay_layer_to_the_merged_tree() {
 
 proptest! {
     // Each case runs umoci twice: keep the count small.
-    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+    #![proptest_config(strata_testkit::proptest_config(10))]
 
     /// Applying diff(a, b) on top of a gives b, with umoci as the applier, for layers
     /// from `trees` and from `since`.

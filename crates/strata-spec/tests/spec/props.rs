@@ -28,6 +28,8 @@ fn digest() -> impl Strategy<Value = Digest> {
 }
 
 proptest! {
+    #![proptest_config(strata_testkit::proptest_config(256))]
+
     #[test]
     fn canonical_json_is_a_fixed_point(v in json_value()) {
         let a = to_canonical_json(&v).unwrap();

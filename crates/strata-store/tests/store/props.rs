@@ -19,7 +19,7 @@ fn oci() -> &'static (tempfile::TempDir, OciDir) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(strata_testkit::proptest_config(64))]
 
     #[test]
     fn written_blobs_read_back_under_their_digest(
@@ -109,7 +109,7 @@ fn index() -> impl Strategy<Value = Index> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(strata_testkit::proptest_config(64))]
 
     #[test]
     fn index_round_trips_losslessly_and_byte_stably(idx in index()) {
