@@ -379,11 +379,14 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Decompress the layer `desc` into `out`, checking its diff_id; returns the
 /// uncompressed size. Two stages on two threads: a reader thread reads the blob (the
-/// store verifies its digest) and inflates it into [`COPY_CHUNK`] buffers; the calling
+/// store checks its size) and inflates it into [`COPY_CHUNK`] buffers; the calling
 /// thread hashes them (the diff_id) and writes them. Buffers go back to the reader for
 /// reuse, so memory stays at [`CHUNKS_IN_FLIGHT`] + 1 buffers.
 fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut dyn Write, to: &str) -> Result<u64> {
-    let reader = store.backend().open_descriptor(desc)?;
+    // Every decompressed byte is checked against the diff_id below, and only those bytes
+    // go into the archive: that covers the compressed blob too (a blob that differs from
+    // its name fails to decompress or fails the diff_id), so it is not hashed twice.
+    let reader = store.backend().open_descriptor(desc)?.without_digest_check();
     let name = desc.digest.to_string();
     let mut decoder = Decoder::new(reader, desc.media_type.layer_compression(), &name)?;
     std::thread::scope(|s| -> Result<u64> {

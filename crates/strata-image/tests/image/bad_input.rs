@@ -265,3 +265,42 @@ fn a_container_file_named_like_a_whiteout_cannot_be_committed() {
     let report = store.fsck().unwrap();
     assert!(report.is_clean() && report.temp_files.is_empty(), "{report}");
 }
+
+#[test]
+fn a_corrupt_layer_blob_in_the_store_fails_unpack_and_save() {
+    // Unpack and docker-archive save check each layer's diff_id over every decompressed
+    // byte instead of hashing the compressed blob as well: a blob changed on disk must
+    // still be caught, whatever the change.
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let desc = base.layers()[0].clone();
+    let path = store.path().unwrap().join("blobs/sha256").join(desc.digest.hex());
+    let good = fs::read(&path).unwrap();
+    let mut flipped = good.clone();
+    let mid = good.len() / 2;
+    flipped[mid] ^= 0x10;
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() - 1);
+    // The same size, the gzip trailer (crc32, size) rewritten to zeros: only a check of
+    // the content itself catches this one.
+    let mut trailer = good.clone();
+    let n = trailer.len();
+    trailer[n - 8..].fill(0);
+    for (case, bytes) in [("flipped byte", flipped), ("truncated", truncated), ("zeroed gzip trailer", trailer)] {
+        fs::write(&path, &bytes).unwrap();
+        let base = store.image("tomcat").unwrap();
+        let target = tmp.path().join(format!("unpack-{}", case.replace(' ', "-")));
+        let e = base.unpack(&target).map(drop).expect_err(case);
+        assert!(matches!(e, Error::Layer(_) | Error::Store(_)), "{case}: {e:?}");
+        assert!(!target.join("rootfs").exists(), "{case}: a partial rootfs was left");
+        for format in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive] {
+            let r = store.save(&["tomcat"], format, Vec::new());
+            let e = r.map(drop).expect_err(case);
+            assert!(matches!(e, Error::Layer(_) | Error::Store(_) | Error::Io { .. }), "{case}, {format:?}: {e:?}");
+        }
+        let seekable = store.save_seekable(&["tomcat"], ArchiveFormat::DockerArchive, std::io::Cursor::new(Vec::new()));
+        assert!(seekable.is_err(), "{case}: seekable save succeeded");
+    }
+    fs::write(&path, &good).unwrap();
+    base.unpack(tmp.path().join("good")).unwrap();
+}

@@ -186,6 +186,50 @@ fn readers_never_end_cleanly_on_bad_bytes() {
 }
 
 #[test]
+fn without_digest_check_still_enforces_the_size() {
+    let good = vec![7u8; 300_000];
+    let digest = Digest::sha256_of(&good);
+    let desc = Descriptor::new(MediaType::OciLayer, digest.clone(), good.len() as u64);
+    let mut flipped = good.clone();
+    flipped[150_000] ^= 1;
+    let mut longer = good.clone();
+    longer.push(0);
+    // (bytes in the store, whether reading them without the digest check succeeds)
+    let cases: Vec<(&str, Vec<u8>, Option<ErrCheck>)> = vec![
+        ("good", good.clone(), None),
+        // The point of the option: the caller checks the content another way.
+        ("one bit flipped", flipped, None),
+        ("truncated", good[..299_999].to_vec(), Some(|e| matches!(e, Error::SizeMismatch { .. }))),
+        ("one byte longer", longer, Some(|e| matches!(e, Error::SizeMismatch { .. }))),
+    ];
+    for (case, bytes, check) in cases {
+        let mem = MemoryStore::new();
+        mem.insert_unverified(digest.clone(), bytes.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let oci = OciDir::create(dir.path().join("l")).unwrap();
+        std::fs::write(oci.blob_path(&digest), &bytes).unwrap();
+        for store in [&mem as &dyn BlobStore, &oci] {
+            // A file of the wrong size fails at open (stat), a memory blob while reading.
+            let mut out = Vec::new();
+            let got = store.open_descriptor(&desc).and_then(|r| {
+                let mut r = r.without_digest_check();
+                let n = r.read_to_end(&mut out).map_err(|e| Error::from_io(e, "read", "test"))?;
+                assert!(!r.is_verified(), "{case}: nothing was verified");
+                Ok(n)
+            });
+            match (check, got) {
+                (None, Ok(n)) => {
+                    assert_eq!(n, bytes.len(), "{case}");
+                    assert_eq!(out, bytes, "{case}");
+                }
+                (Some(check), Err(e)) => assert!(check(&e), "{case}: {e}"),
+                (check, got) => panic!("{case}: expected failure {}, got {got:?}", check.is_some()),
+            }
+        }
+    }
+}
+
+#[test]
 fn small_reads_are_capped() {
     for (name, store, _dir) in stores() {
         let info = store.put_blob(&[0u8; 1000]).unwrap();
