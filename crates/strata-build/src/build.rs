@@ -18,6 +18,7 @@ use crate::copy::{self, CopyPolicy, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::parse::{format_duration, parse_one};
 use crate::dockerfile::{CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Spanned};
 use crate::error::{Error, Result};
+use crate::fetch::{self, FetchOptions};
 use crate::run::{NamespaceRunner, Network, RunSpec, Runner};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
@@ -54,6 +55,8 @@ pub struct BuildOptions {
     /// Platform of `FROM scratch` stages, and picked from multi-platform bases
     /// (default: this machine's).
     pub platform: Option<Platform>,
+    /// Whether and how `ADD <url>` downloads (off by default: an error).
+    pub fetch: FetchOptions,
 }
 
 impl Default for BuildOptions {
@@ -71,6 +74,7 @@ impl Default for BuildOptions {
             cache_limit: DEFAULT_CACHE_LIMIT,
             work_dir: None,
             platform: None,
+            fetch: FetchOptions::default(),
         }
     }
 }
@@ -85,6 +89,7 @@ impl std::fmt::Debug for BuildOptions {
             .field("no_cache", &self.no_cache)
             .field("network", &self.network)
             .field("runner", &self.runner.as_ref().map(|_| "custom"))
+            .field("fetch", &self.fetch)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +134,17 @@ impl BuildOptions {
     /// Set how layers are written.
     pub fn write_options(mut self, w: WriteOptions) -> Self {
         self.write = w;
+        self
+    }
+    /// Let `ADD <url>` download (`strata build --allow-url-fetch`), with the limits of
+    /// [`BuildOptions::fetch`].
+    pub fn fetch_urls(mut self, on: bool) -> Self {
+        self.fetch.enabled = on;
+        self
+    }
+    /// Set whether and how `ADD <url>` downloads (size limit, timeouts, redirects).
+    pub fn fetch_options(mut self, f: FetchOptions) -> Self {
+        self.fetch = f;
         self
     }
 }
@@ -856,6 +872,8 @@ impl Builder<'_> {
             && let Ok(img) = self.store.image_at(&desc, &st.platform)
         {
             observe(&Event::UsingCache);
+            // Downloads and extractions made for the key are not needed.
+            self.temps.clear();
             self.cache.hit(&key);
             self.cached += 1;
             st.config = img.config().config.clone().unwrap_or_default();
@@ -924,15 +942,29 @@ impl Builder<'_> {
             }
             None => None,
         };
-        for s in &sources {
-            let lower = s.to_ascii_lowercase();
-            if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("git@") {
-                if is_add {
-                    return Err(Error::UrlSource { url: s.clone() });
-                }
+        for s in sources.iter().filter(|s| fetch::is_url(s)) {
+            if !is_add {
                 return Err(Error::Instruction(format!("{s}: COPY sources can't be URLs")));
             }
+            if !self.opts.fetch.enabled {
+                return Err(Error::UrlSource { url: s.clone() });
+            }
+            if !fetch::is_http(s) {
+                return Err(Error::UrlScheme { url: s.clone() });
+            }
         }
+        let checksum = match &args.checksum {
+            Some(c) => {
+                let c = self.subst(st, c)?;
+                if !matches!(sources.as_slice(), [one] if fetch::is_http(one)) {
+                    return Err(Error::Instruction(format!(
+                        "--checksum={c}: needs exactly one source, an http:// or https:// URL"
+                    )));
+                }
+                Some(Digest::parse(&c).map_err(|e| Error::Instruction(format!("--checksum={c}: {e}")))?)
+            }
+            None => None,
+        };
         if let Some(f) = &args.from {
             let f = self.subst(st, f)?;
             let image = self.image_for_copy_from(&f, &st.platform)?;
@@ -948,16 +980,26 @@ impl Builder<'_> {
             recorded: BTreeMap::new(),
         };
         let mut hashed = self.hashed;
-        let items = copy::expand_sources(&src, &sources, &mut self.memo, &mut |n| {
-            hashed += n;
-            observe(&Event::ContextHashed(hashed));
-        })?;
+        let mut items = Vec::new();
+        for s in &sources {
+            if fetch::is_url(s) {
+                // Downloaded every time, as docker does: the key is over the content.
+                items.push(self.download(s, checksum.as_ref())?);
+                continue;
+            }
+            items.extend(copy::expand_sources(&src, std::slice::from_ref(s), &mut self.memo, &mut |n| {
+                hashed += n;
+                observe(&Event::ContextHashed(hashed));
+            })?);
+        }
         self.hashed = hashed;
         let hash = copy::source_hash(&items);
         let mut out = Vec::new();
         for item in items {
+            // A downloaded archive is saved as it is, never extracted (docker's rule).
             if is_add
                 && !item.is_dir
+                && item.url.is_none()
                 && let Some(extracted) = self.extract_if_archive(&item)?
             {
                 out.push((extracted, true));
@@ -987,6 +1029,15 @@ impl Builder<'_> {
             .prefix("strata-build-")
             .tempdir_in(&base)
             .map_err(Error::io("create a directory in", base))
+    }
+
+    /// `ADD <url>`: the file downloaded into a directory kept until the layer is written.
+    fn download(&mut self, url: &str, checksum: Option<&Digest>) -> Result<SourceItem> {
+        let dir = self.tempdir()?;
+        let path = dir.path().join("download");
+        self.temps.push(dir);
+        let fetched = fetch::fetch(url, &path, &self.opts.fetch, checksum)?;
+        Ok(copy::url_item(url, &fetched))
     }
 
     /// `COPY --from`: an earlier stage (by name or index), else an image.

@@ -15,6 +15,7 @@ use strata_store::{Expected, Store};
 use crate::dockerfile::Ignore;
 use crate::dockerfile::ignore::{clean, glob_match, has_wildcards};
 use crate::error::{Error, Result};
+use crate::fetch::Fetched;
 use crate::tree::{DiskView, Node, TreeView, resolve};
 
 /// A directory sources come from.
@@ -55,7 +56,12 @@ pub(crate) struct SourceItem {
     pub entries: Vec<SourceEntry>,
     /// `file:<hex>` or `dir:<hex>`, over contents and metadata (not mtimes).
     pub hash: String,
+    /// The URL a downloaded file came from (`ADD <url>`).
+    pub url: Option<String>,
 }
+
+/// Mode of a file `ADD` downloads, as docker gives it.
+pub(crate) const URL_FILE_MODE: u32 = 0o600;
 
 /// Digests of file contents already hashed in this build, by identity.
 pub(crate) type HashMemo = HashMap<(u64, u64, u64, i64, i64), Digest>;
@@ -185,7 +191,33 @@ fn item(
     }
     let hex = digester.finish().hex().to_owned();
     let hash = if is_dir { format!("dir:{hex}") } else { format!("file:{hex}") };
-    Ok(SourceItem { name, is_dir, entries, hash })
+    Ok(SourceItem { name, is_dir, entries, hash, url: None })
+}
+
+/// The item of a file downloaded by `ADD <url>`: mode 0600 and owner 0:0 (`--chmod` and
+/// `--chown` apply as for any source), the server's time. Its hash covers its name,
+/// mode, size and content digest, not its time, as for files of the context.
+pub(crate) fn url_item(url: &str, fetched: &Fetched) -> SourceItem {
+    let name = fetched.name.clone().unwrap_or_default();
+    let entry = SourceEntry {
+        rel: PathBuf::new(),
+        abs: fetched.path.clone(),
+        kind: EntryKind::File,
+        mode: URL_FILE_MODE,
+        uid: 0,
+        gid: 0,
+        size: fetched.size,
+        mtime: fetched.mtime,
+    };
+    let mut d = Digester::new(Algorithm::Sha256);
+    d.update(format!("url\0{name}\0{:o}\0{}\0{}", entry.mode, entry.size, fetched.digest).as_bytes());
+    SourceItem {
+        name: PathBuf::from(name),
+        is_dir: false,
+        entries: vec![entry],
+        hash: format!("file:{}", d.finish().hex()),
+        url: Some(url.to_owned()),
+    }
 }
 
 fn walk(src: &SourceRoot<'_>, dir_rel: &Path, below: &Path, out: &mut Vec<SourceEntry>) -> Result<()> {
@@ -360,6 +392,9 @@ pub(crate) fn plan(
             target_dir = r.path();
             file_target = None;
         } else if dir_dest || r.is_dir() {
+            if item.name.as_os_str().is_empty() {
+                return Err(Error::NoFileName { url: item.url.clone().unwrap_or_default() });
+            }
             make_dirs(&mut out, &r.existing, &r.missing);
             target_dir = r.path();
             file_target = Some(target_dir.join(&item.name));

@@ -68,9 +68,61 @@ pub enum Error {
         /// The source as written.
         path: String,
     },
-    /// `ADD` of a URL (fetching is not done).
-    #[error("{url}: ADD of a URL is not supported (download it into the context and COPY it)")]
+    /// `ADD` of a URL while fetching is off ([`FetchOptions::enabled`](crate::FetchOptions)).
+    #[error(
+        "{url}: ADD of a URL needs URL fetching, which is off: enable it with `strata build --allow-url-fetch` \
+         (BuildOptions::fetch_urls), or download the file into the context and COPY it"
+    )]
     UrlSource {
+        /// The URL.
+        url: String,
+    },
+    /// `ADD` of a URL that is not `http://` or `https://` (`ftp://`, `git@`...).
+    #[error("{url}: only http:// and https:// URLs can be fetched")]
+    UrlScheme {
+        /// The URL.
+        url: String,
+    },
+    /// A download failed before an answer came or while its body was read (connection,
+    /// TLS, timeout, too many redirects, a body cut short).
+    #[error("{url}: download failed: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server answered a download with a status other than 2xx (after redirects).
+    #[error("{url}: download failed: HTTP {status} {reason}")]
+    HttpStatus {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+    /// A download is larger than [`FetchOptions::max_bytes`](crate::FetchOptions).
+    #[error("{url}: download larger than the limit of {limit} bytes")]
+    FetchTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A download does not match `ADD --checksum`.
+    #[error("{url}: checksum mismatch: expected {expected}, got {actual}")]
+    ChecksumMismatch {
+        /// The URL.
+        url: String,
+        /// The checksum given.
+        expected: strata_spec::Digest,
+        /// The content's.
+        actual: strata_spec::Digest,
+    },
+    /// `ADD <url> dir/` where neither the URL's path nor the server names a file.
+    #[error("{url}: cannot determine a file name from the URL: give the destination as a file path, not a directory")]
+    NoFileName {
         /// The URL.
         url: String,
     },

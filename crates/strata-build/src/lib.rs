@@ -5,10 +5,12 @@ pub mod cache;
 mod copy;
 pub mod dockerfile;
 mod error;
+mod fetch;
 mod run;
 mod tree;
 mod users;
 
 pub use build::{BuildOptions, Built, DEFAULT_PATH, Event, build, build_dockerfile};
 pub use error::{Error, Result};
+pub use fetch::{DEFAULT_FETCH_LIMIT, FetchOptions};
 pub use run::{NamespaceRunner, Network, RunSpec, Runner};

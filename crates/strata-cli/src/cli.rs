@@ -366,6 +366,7 @@ Examples:
   strata build -t web:1 .
   strata build -t web:1 -f docker/Dockerfile --build-arg VERSION=1.2 --target runtime .
   strata build -q --no-cache .        # prints the image id only
+  strata build --allow-url-fetch -t tools:1 .   # ADD https://... downloads
 RUN needs root (namespaces and chroot); every other instruction works without.")]
     Build {
         /// The build context: the directory COPY and ADD read from
@@ -389,6 +390,9 @@ RUN needs root (namespaces and chroot); every other instruction works without.")
         /// The network of RUN steps: none (the default) or host
         #[arg(long, value_enum, default_value_t = NetworkMode::None)]
         network: NetworkMode,
+        /// Let ADD download http(s) URLs (off: ADD of a URL is an error)
+        #[arg(long)]
+        allow_url_fetch: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },

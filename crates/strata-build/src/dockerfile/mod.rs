@@ -48,6 +48,8 @@ pub struct CopyArgs {
     pub chown: Option<String>,
     /// `--chmod=octal`.
     pub chmod: Option<String>,
+    /// `--checksum=algorithm:hex` (`ADD` of a URL only, as in BuildKit).
+    pub checksum: Option<String>,
 }
 
 /// `HEALTHCHECK` options and command.

@@ -211,7 +211,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
     let allowed: &[&str] = match kw.as_str() {
         "FROM" => &["platform"],
         "COPY" => &["from", "chown", "chmod"],
-        "ADD" => &["chown", "chmod"],
+        "ADD" => &["chown", "chmod", "checksum"],
         "HEALTHCHECK" => &["interval", "timeout", "start-period", "start-interval", "retries"],
         _ => &[],
     };
@@ -308,8 +308,14 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
                 return Err(fail(format!("{kw} requires at least two arguments, but only one was provided")));
             }
             let dest = words.pop().unwrap_or_default();
-            let args =
-                CopyArgs { sources: words, dest, from: flag("from")?, chown: flag("chown")?, chmod: flag("chmod")? };
+            let args = CopyArgs {
+                sources: words,
+                dest,
+                from: flag("from")?,
+                chown: flag("chown")?,
+                chmod: flag("chmod")?,
+                checksum: flag("checksum")?,
+            };
             if kw == "COPY" { Instruction::Copy(args) } else { Instruction::Add(args) }
         }
         "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => {

@@ -1,7 +1,8 @@
 //! strata-build: the parser on real-world snippets, builds without RUN (config, history,
-//! trees), the cache, RUN in namespaces (root), and agreement with buildah and umoci.
+//! trees), the cache, RUN in namespaces (root), ADD of URLs, and agreement with buildah and umoci.
 
 mod common;
+mod fetch;
 mod interop;
 mod parser;
 mod run;

@@ -56,6 +56,16 @@ fn real_world_snippets() {
                 from: None,
                 chown: Some("app:app".into()),
                 chmod: Some("640".into()),
+                checksum: None,
+            }),
+        ),
+        (
+            "ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://example.com/x.tgz /x/",
+            Instruction::Add(strata_build::dockerfile::CopyArgs {
+                sources: s(&["https://example.com/x.tgz"]),
+                dest: "/x/".into(),
+                checksum: Some("sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d".into()),
+                ..Default::default()
             }),
         ),
         (

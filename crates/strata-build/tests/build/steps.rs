@@ -284,7 +284,7 @@ fn errors_name_the_file_line_and_instruction() {
         ),
         (
             "FROM base:1\nADD https://example.com/x.tgz /x\n",
-            "Dockerfile:2: ADD https://example.com/x.tgz /x: https://example.com/x.tgz: ADD of a URL is not supported",
+            "Dockerfile:2: ADD https://example.com/x.tgz /x: https://example.com/x.tgz: ADD of a URL needs URL fetching",
         ),
         ("FROM base:1\nENV A=\"${B:?B must be set}\"\n", "B must be set"),
         ("FROM base:1\nSTOPSIGNAL SIGNOPE\n", "invalid signal"),

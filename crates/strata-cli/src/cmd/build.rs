@@ -14,6 +14,16 @@ use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
 
+/// The on/off switches of `strata build`.
+pub struct Flags {
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--allow-url-fetch`.
+    pub allow_url_fetch: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     ctx: &Ctx,
@@ -22,10 +32,10 @@ pub fn build(
     file: Option<PathBuf>,
     build_args: &[String],
     target: Option<String>,
-    no_cache: bool,
-    network: NetworkMode,
+    flags: Flags,
     registry: &RegistryArgs,
 ) -> Result<ExitCode> {
+    let Flags { no_cache, network, allow_url_fetch } = flags;
     if !context.is_dir() {
         bail!("build context {}: not a directory", context.display());
     }
@@ -43,10 +53,13 @@ pub fn build(
             }
         }
     }
-    let mut opts = BuildOptions::default().no_cache(no_cache).network(match network {
-        NetworkMode::None => Network::None,
-        NetworkMode::Host => Network::Host,
-    });
+    let mut opts = BuildOptions::default()
+        .no_cache(no_cache)
+        .network(match network {
+            NetworkMode::None => Network::None,
+            NetworkMode::Host => Network::Host,
+        })
+        .fetch_urls(allow_url_fetch);
     opts.tags = tags.to_vec();
     opts.build_args = args;
     opts.target = target;

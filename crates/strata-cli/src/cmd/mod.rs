@@ -50,8 +50,9 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Login { registry, username, password_stdin, registry_args } => {
             registry::login(ctx, &registry, &username, password_stdin, &registry_args)
         }
-        Command::Build { context, tags, file, build_args, target, no_cache, network, registry } => {
-            build::build(ctx, &context, &tags, file, &build_args, target, no_cache, network, &registry)
+        Command::Build { context, tags, file, build_args, target, no_cache, network, allow_url_fetch, registry } => {
+            let flags = build::Flags { no_cache, network, allow_url_fetch };
+            build::build(ctx, &context, &tags, file, &build_args, target, flags, &registry)
         }
         Command::Builder { command: crate::cli::BuilderCommand::Prune { keep } } => build::prune(ctx, keep),
         Command::Completions { shell } => completions(shell),

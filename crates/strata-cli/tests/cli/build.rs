@@ -33,3 +33,67 @@ fn build_prints_steps_uses_the_cache_and_tags() {
     let err = env.fails(&["build", env.path("nope").to_str().unwrap()], 1);
     assert!(err.contains("not a directory"), "{err}");
 }
+
+/// A one-file HTTP server on 127.0.0.1: every request gets `body`, with a
+/// `Last-Modified`; returns its base URL and a count of requests.
+fn serve(body: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 01 Mar 2023 00:00:00 GMT\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(body));
+        }
+    });
+    (base, hits)
+}
+
+#[test]
+fn build_adds_urls_only_with_allow_url_fetch() {
+    let (base, hits) = serve(b"downloaded\n");
+    let env = Env::new();
+    let root = env.path("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    env.ok(&["import", root.to_str().unwrap(), "base:1"]);
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM base:1\nADD {base}/files/tool.sh /opt/\n")).unwrap();
+    let c = ctx.to_str().unwrap();
+
+    // Off by default: the error names the line, the URL and the flag; nothing fetched.
+    let err = env.fails(&["build", "-t", "app:1", c], 1);
+    assert!(err.contains(&format!("Dockerfile:2: ADD {base}/files/tool.sh /opt/")), "{err}");
+    assert!(err.contains("--allow-url-fetch"), "{err}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let out = env.ok(&["build", "--allow-url-fetch", "-t", "app:1", c]);
+    assert!(out.contains("Successfully tagged app:1\n"), "{out}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The file in the image, as docker makes it: 0600, root's, the server's time.
+    let dir = env.path("unpacked");
+    env.ok(&["unpack", "app:1", dir.to_str().unwrap()]);
+    let file = dir.join("rootfs/opt/tool.sh");
+    assert_eq!(std::fs::read(&file).unwrap(), b"downloaded\n");
+    let md = std::fs::metadata(&file).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((md.mode() & 0o7777, md.mtime()), (0o600, 1_677_628_800));
+
+    // Again: from the cache (the server is asked, the content is the same).
+    let again = env.ok(&["build", "--allow-url-fetch", "-t", "app:1", c]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 1, "{again}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
