@@ -179,6 +179,15 @@ fn item(
     let mut digester = Digester::new(Algorithm::Sha256);
     let mut entries = Vec::new();
     let is_dir = r.node == Some(Node::Dir);
+    if !is_dir {
+        // A file keeps its name under a destination directory (`COPY a.txt /d/`), so
+        // the name is part of what it brings: two files with the same bytes and
+        // different names must not share a cache entry. (A directory's own name is not
+        // copied, only what is under it, whose names are recorded below.)
+        digester.update(b"name\0");
+        digester.update(name.as_os_str().as_bytes());
+        digester.update(b"\0");
+    }
     if is_dir {
         walk(src, &phys, Path::new(""), &mut entries)?;
     } else {

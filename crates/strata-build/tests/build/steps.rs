@@ -315,3 +315,27 @@ fn untagged_results_are_listed_like_dangling_images() {
     build_logged(&store, ctx.path(), &BuildOptions::default()).0.unwrap();
     assert_eq!(store.images().unwrap().len(), 2, "a rebuild does not add another <none>");
 }
+
+#[test]
+fn the_cache_tells_same_content_files_apart_by_name() {
+    // `COPY a.txt /d/` and `COPY b.txt /d/` with the same bytes give different trees
+    // (/d/a.txt, /d/b.txt): the second must not reuse the first's layer.
+    let store = Store::in_memory();
+    base(&store, "base:1");
+    let files = [("a.txt", "same bytes"), ("b.txt", "same bytes")];
+    let first = context("FROM base:1\nCOPY a.txt /d/\n", &files);
+    let a = build_logged(&store, first.path(), &BuildOptions::default().tag("a:1")).0.unwrap();
+    let second = context("FROM base:1\nCOPY b.txt /d/\n", &files);
+    let b = build_logged(&store, second.path(), &BuildOptions::default().tag("b:1")).0.unwrap();
+    assert_eq!((b.cached, b.executed), (0, 1), "the COPY of b.txt came from the cache");
+    let view = b.image.merged().unwrap();
+    assert!(view.stat("/d/b.txt").is_ok());
+    assert!(view.stat("/d/a.txt").is_err());
+    assert!(a.image.merged().unwrap().stat("/d/a.txt").is_ok());
+    // The same file under a destination that names it is the same layer either way.
+    let named = context("FROM base:1\nCOPY a.txt /d/f\n", &files);
+    let n1 = build_logged(&store, named.path(), &BuildOptions::default()).0.unwrap();
+    let n2 = build_logged(&store, named.path(), &BuildOptions::default()).0.unwrap();
+    assert_eq!((n2.cached, n2.executed), (1, 0));
+    assert_eq!(n1.image.id(), n2.image.id());
+}
