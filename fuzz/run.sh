@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-180}; shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(tar_reader decompress apply_layer apply_structured spec_json)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(tar_reader decompress apply_layer apply_structured spec_json archive_load dockerfile_parse
+  reference_parse registry_headers)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
-# Seed the tar targets with valid layers of each format (checksums right), so the
-# fuzzer starts from deep inside the parser.
-python3 seeds.py corpus/tar_reader corpus/apply_layer corpus/decompress
+# Seed each target with valid inputs (layers of each tar format with right checksums,
+# archives that load, real Dockerfiles, ...), so the fuzzer starts deep inside the parser.
+python3 seeds.py corpus
 fail=0
 for t in "${TARGETS[@]}"; do
   echo "== $t (${SECS}s)"

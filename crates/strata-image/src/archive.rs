@@ -639,7 +639,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
         }
     }
     if let Some(Member::Small(m)) = members.get(Path::new("manifest.json")) {
-        load_docker(store, &members, m)
+        load_docker(store, &members, m, created)
     } else if let Some(Member::Small(i)) = members.get(Path::new("index.json")) {
         load_oci(store, &members, i)
     } else {
@@ -676,10 +676,13 @@ fn tag_all(store: &Store, loaded: &[Loaded]) -> Result<()> {
     Ok(())
 }
 
+/// Load a docker-archive's images; `created` gets every blob this adds (the manifests it
+/// writes), for the caller to delete on error.
 fn load_docker(
     store: &Store,
     members: &BTreeMap<PathBuf, Member>,
     json: &[u8],
+    created: &mut Vec<Digest>,
 ) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
     let backend = store.backend();
     let entries: Vec<ArchiveManifestEntry> =
@@ -736,6 +739,10 @@ fn load_docker(
         let manifest = Manifest::new(MediaType::OciManifest, config_desc, layer_descs);
         let mbytes = manifest.to_canonical_json();
         let info = backend.put_blob(&mbytes)?;
+        // A later image may still fail: then this manifest must go too.
+        if !info.existed {
+            created.push(info.digest.clone());
+        }
         keep.insert(info.digest.clone());
         let mut names = Vec::new();
         for t in e.repo_tags.iter().flatten() {

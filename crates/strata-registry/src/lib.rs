@@ -22,6 +22,22 @@ pub use strata_store as store;
 
 use client::{Client, Method, Request, Scope};
 
+/// The header parsers, reachable from outside the crate for the fuzz targets in
+/// `fuzz/` only (feature `fuzzing`; not part of the API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parse a `WWW-Authenticate` header; each challenge as its `Debug` text.
+    pub fn parse_challenges(header: &str) -> Vec<String> {
+        crate::auth::parse_challenges(header).iter().map(|c| format!("{c:?}")).collect()
+    }
+
+    /// Parse a `Content-Range` header: `(start, total)`.
+    pub fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+        crate::pull::parse_content_range(v)
+    }
+}
+
 /// Check `credentials` against `registry` (`host[:port]`, or `docker.io`) and store
 /// them in docker's credentials file, as `docker login` does.
 ///

@@ -541,7 +541,7 @@ impl Download<'_> {
 }
 
 /// Parse `bytes START-END/TOTAL` (TOTAL may be `*`): returns START and TOTAL.
-fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+pub(crate) fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes")?.trim_start();
     let (range, total) = rest.split_once('/')?;
     let (start, end) = range.trim().split_once('-')?;

@@ -140,12 +140,18 @@ impl Reference {
     }
 
     /// The short name Docker shows: `ubuntu` for `docker.io/library/ubuntu`,
-    /// `user/app` for `docker.io/user/app`, the full name elsewhere.
+    /// `user/app` for `docker.io/user/app`, the full name elsewhere. A Docker Hub
+    /// repository whose first component reads as a registry (`docker.io/a.b/c`) keeps
+    /// `docker.io/`: `a.b/c` would name another registry. The familiar name always
+    /// parses back to this reference.
     pub fn familiar_name(&self) -> String {
-        if self.registry == DOCKER_HUB {
-            self.repository.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(&self.repository).to_owned()
-        } else {
-            self.name()
+        if self.registry != DOCKER_HUB {
+            return self.name();
+        }
+        let short = self.repository.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(&self.repository);
+        match short.split_once('/') {
+            Some((first, _)) if looks_like_registry(first) => self.name(),
+            _ => short.to_owned(),
         }
     }
 
@@ -316,12 +322,20 @@ mod tests {
             ("quay.io/a/b/c:v1.2-x_y", "quay.io/a/b/c:v1.2-x_y", "quay.io/a/b/c:v1.2-x_y"),
             ("[::1]:5000/app", "[::1]:5000/app:latest", "[::1]:5000/app:latest"),
             ("a__b-c---d/e.f", "docker.io/a__b-c---d/e.f:latest", "a__b-c---d/e.f:latest"),
+            // Found by fuzz/reference_parse: a Docker Hub repository whose first
+            // component reads as a registry keeps `docker.io/` in its familiar form
+            // (`example.com/app` would name the registry example.com).
+            ("docker.io/example.com/app:1", "docker.io/example.com/app:1", "docker.io/example.com/app:1"),
+            ("docker.io/library/a.b/c", "docker.io/library/a.b/c:latest", "library/a.b/c:latest"),
+            ("docker.io/localhost/app", "docker.io/localhost/app:latest", "docker.io/localhost/app:latest"),
+            ("docker.io/example.com", "docker.io/library/example.com:latest", "example.com:latest"),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(&r.to_string(), full, "{input}");
             assert_eq!(&r.familiar(), familiar, "{input}");
             assert_eq!(Reference::parse(&r.to_string()).unwrap(), r, "{input} round trip");
+            assert_eq!(Reference::parse(&r.familiar()).unwrap(), r, "{input} familiar round trip");
         }
         let r = Reference::parse(&format!("ubuntu@{D}")).unwrap();
         assert_eq!((r.tag(), r.digest().map(Digest::as_str)), (None, Some(D)));

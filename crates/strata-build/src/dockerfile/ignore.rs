@@ -124,14 +124,107 @@ pub(crate) fn clean(p: &str) -> String {
 /// Match `name` against `pattern`. With `double_star`, a `**` component matches any
 /// number of path components (`.dockerignore`); without, `**` is two `*` (`COPY`
 /// wildcards, Go's `filepath.Match`). An error for a malformed pattern.
+///
+/// Time is O(pattern tokens × name length) and memory O(name length), whatever the
+/// pattern: a backtracking matcher takes exponential time on `**` and `*` runs (a
+/// hostile `.dockerignore` line of stars hung the build).
 pub(crate) fn glob_match(pattern: &str, name: &str, double_star: bool) -> Result<bool, String> {
     let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let mut syntax_ok = true;
-    let r = m(&p, &n, double_star, &mut syntax_ok);
-    // Check the whole pattern's syntax even when matching stopped early.
     check_syntax(&p)?;
-    Ok(r && syntax_ok)
+    let n: Vec<char> = name.chars().collect();
+    let Some(tokens) = tokenize(&p, double_star) else { return Ok(false) };
+    Ok(matches(&p, &tokens, &n))
+}
+
+/// One element of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// A character, matched exactly (an escaped one included).
+    Char(char),
+    /// `?`: any one character but `/`.
+    Any,
+    /// `[...]`: the class between these indexes of the pattern (at `[` and `]`).
+    Class(usize, usize),
+    /// `*`: any run of characters without `/`.
+    Star,
+    /// `**` (with `double_star`): any run of characters, `/` included.
+    DoubleStar,
+}
+
+/// Split a pattern into tokens; `None` if a class is unterminated.
+fn tokenize(p: &[char], double_star: bool) -> Option<Vec<Token>> {
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while let Some(&c) = p.get(i) {
+        let (token, len) = match c {
+            '*' if double_star && p.get(i + 1) == Some(&'*') => (Token::DoubleStar, 2),
+            '*' => (Token::Star, 1),
+            '?' => (Token::Any, 1),
+            '[' => {
+                let end = i + class_end(&p[i..], 0)?;
+                (Token::Class(i, end), end + 1 - i)
+            }
+            '\\' if i + 1 < p.len() => (Token::Char(p[i + 1]), 2),
+            c => (Token::Char(c), 1),
+        };
+        // Runs of stars match what one does: keep one, so rows stay few.
+        if !(out.last() == Some(&token) && matches!(token, Token::Star | Token::DoubleStar)) {
+            out.push(token);
+        }
+        i += len;
+    }
+    Some(out)
+}
+
+/// Whether `tokens` (of pattern `p`) match all of `n`: dynamic programming over the
+/// tokens from the last, `row[j]` saying whether the tokens from here on match `n[j..]`.
+fn matches(p: &[char], tokens: &[Token], n: &[char]) -> bool {
+    let len = n.len();
+    // `next`: the row of the token after this one; `after_next`: the one after that.
+    let mut next: Vec<bool> = (0..=len).map(|j| j == len).collect();
+    let mut after_next = vec![false; len + 1];
+    let mut row = vec![false; len + 1];
+    for (t, token) in tokens.iter().enumerate().rev() {
+        let one = |j: usize, ok: &dyn Fn(char) -> bool, next: &[bool]| {
+            n.get(j).is_some_and(|&c| ok(c)) && next.get(j + 1).copied().unwrap_or(false)
+        };
+        match *token {
+            Token::Char(c) => {
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = one(j, &|x| x == c, &next);
+                }
+            }
+            Token::Any => {
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = one(j, &|x| x != '/', &next);
+                }
+            }
+            Token::Class(start, end) => {
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = one(j, &|x| x != '/' && class_matches(p, start, end, x), &next);
+                }
+            }
+            Token::Star => {
+                // `*` matches nothing, or one non-`/` character and then more of itself.
+                row[len] = next[len];
+                for j in (0..len).rev() {
+                    row[j] = next[j] || (n[j] != '/' && row[j + 1]);
+                }
+            }
+            Token::DoubleStar => {
+                // Any run, `/` included; `**/` may also match nothing at all, slash too.
+                let slash_follows = tokens.get(t + 1) == Some(&Token::Char('/'));
+                let mut any_later = false;
+                for j in (0..=len).rev() {
+                    any_later |= next[j];
+                    row[j] = any_later || (slash_follows && after_next[j]);
+                }
+            }
+        }
+        std::mem::swap(&mut after_next, &mut next);
+        std::mem::swap(&mut next, &mut row);
+    }
+    next[0]
 }
 
 fn check_syntax(p: &[char]) -> Result<(), String> {
@@ -201,49 +294,6 @@ fn class_matches(p: &[char], start: usize, end: usize, c: char) -> bool {
     hit != negate
 }
 
-fn m(p: &[char], n: &[char], ds: bool, ok: &mut bool) -> bool {
-    if p.is_empty() {
-        return n.is_empty();
-    }
-    match p[0] {
-        '*' if ds && p.get(1) == Some(&'*') => {
-            // `**`: any sequence, `/` included; `**/` may also match nothing.
-            let rest = &p[2..];
-            if let Some(after) = rest.strip_prefix(&['/'])
-                && m(after, n, ds, ok)
-            {
-                return true;
-            }
-            (0..=n.len()).any(|k| m(rest, &n[k..], ds, ok))
-        }
-        '*' => {
-            let rest = &p[1..];
-            let mut k = 0;
-            loop {
-                if m(rest, &n[k..], ds, ok) {
-                    return true;
-                }
-                if k >= n.len() || n[k] == '/' {
-                    return false;
-                }
-                k += 1;
-            }
-        }
-        '?' => !n.is_empty() && n[0] != '/' && m(&p[1..], &n[1..], ds, ok),
-        '[' => match class_end(p, 0) {
-            Some(end) => {
-                !n.is_empty() && n[0] != '/' && class_matches(p, 0, end, n[0]) && m(&p[end + 1..], &n[1..], ds, ok)
-            }
-            None => {
-                *ok = false;
-                false
-            }
-        },
-        '\\' if p.len() > 1 => !n.is_empty() && n[0] == p[1] && m(&p[2..], &n[1..], ds, ok),
-        c => !n.is_empty() && n[0] == c && m(&p[1..], &n[1..], ds, ok),
-    }
-}
-
 /// Whether `s` has glob characters (`*`, `?`, `[`) not escaped.
 pub(crate) fn has_wildcards(s: &str) -> bool {
     let mut escaped = false;
@@ -286,6 +336,99 @@ mod tests {
             assert_eq!(glob_match(p, n, ds), Ok(want), "{p} {n} {ds}");
         }
         assert!(glob_match("[a-", "a", false).is_err());
+    }
+
+    /// The backtracking matcher `glob_match` used before (exponential on star runs):
+    /// the reference the dynamic-programming one must agree with on small inputs.
+    fn reference(p: &[char], n: &[char], ds: bool) -> bool {
+        let Some(&first) = p.first() else { return n.is_empty() };
+        match first {
+            '*' if ds && p.get(1) == Some(&'*') => {
+                let rest = &p[2..];
+                if let Some(after) = rest.strip_prefix(&['/'])
+                    && reference(after, n, ds)
+                {
+                    return true;
+                }
+                (0..=n.len()).any(|k| reference(rest, &n[k..], ds))
+            }
+            '*' => {
+                let rest = &p[1..];
+                let mut k = 0;
+                loop {
+                    if reference(rest, &n[k..], ds) {
+                        return true;
+                    }
+                    if k >= n.len() || n[k] == '/' {
+                        return false;
+                    }
+                    k += 1;
+                }
+            }
+            '?' => !n.is_empty() && n[0] != '/' && reference(&p[1..], &n[1..], ds),
+            '[' => match class_end(p, 0) {
+                Some(end) => {
+                    !n.is_empty()
+                        && n[0] != '/'
+                        && class_matches(p, 0, end, n[0])
+                        && reference(&p[end + 1..], &n[1..], ds)
+                }
+                None => false,
+            },
+            '\\' if p.len() > 1 => !n.is_empty() && n[0] == p[1] && reference(&p[2..], &n[1..], ds),
+            c => !n.is_empty() && n[0] == c && reference(&p[1..], &n[1..], ds),
+        }
+    }
+
+    #[test]
+    fn the_matcher_agrees_with_the_backtracking_one() {
+        // Every pattern and name up to a few characters over a small alphabet (a fixed
+        // pseudo-random sample of the longer ones).
+        let pat_alphabet = ['a', 'b', '/', '*', '?', '[', ']', '!', '-', '\\'];
+        let name_alphabet = ['a', 'b', '/', '-', '*'];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = |k: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % k as u64) as usize
+        };
+        let mut checked = 0;
+        for _ in 0..60_000 {
+            let p: String = (0..rand(9)).map(|_| pat_alphabet[rand(pat_alphabet.len())]).collect();
+            let n: String = (0..rand(8)).map(|_| name_alphabet[rand(name_alphabet.len())]).collect();
+            for ds in [false, true] {
+                let Ok(got) = glob_match(&p, &n, ds) else { continue };
+                let pc: Vec<char> = p.chars().collect();
+                let nc: Vec<char> = n.chars().collect();
+                assert_eq!(got, reference(&pc, &nc, ds), "pattern {p:?} name {n:?} double_star {ds}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+    }
+
+    #[test]
+    fn star_runs_match_in_polynomial_time() {
+        // Found by fuzz/dockerfile_parse (minimised): a .dockerignore line of many stars
+        // then a word, matched against a path that does not end with it. The
+        // backtracking matcher tried every split of the path among the stars and did
+        // not finish; this one does at once.
+        let stars = "*".repeat(43);
+        let ig = Ignore::parse(&format!("{stars} hello\n")).unwrap();
+        let path = "node_modules/".repeat(4) + &"a".repeat(40);
+        assert!(!ig.is_ignored(&path));
+        assert!(ig.is_ignored(&(path.clone() + " hello")));
+        let long = "a".repeat(60) + "b";
+        for (p, ds, hit) in [
+            ("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", false, long.as_str()),
+            ("**a**a**a**a**a**a**a**a**a**a**b", true, long.as_str()),
+            ("**/a**/a**/a**/a**/a**/a**/b", true, "a/a/a/a/a/a/b"),
+        ] {
+            assert_eq!(glob_match(p, &"a".repeat(60), ds), Ok(false), "{p}");
+            assert_eq!(glob_match(p, &"a/".repeat(40), ds), Ok(false), "{p}");
+            assert_eq!(glob_match(p, hit, ds), Ok(true), "{p} {hit}");
+        }
     }
 
     #[test]

@@ -110,6 +110,45 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
 }
 
 #[test]
+fn a_failing_second_image_takes_the_first_images_manifest_away_too() {
+    // Found by fuzz/archive_load: the seed archive with one byte of its second image's
+    // layer changed. The first image's manifest had been written (it is not an archive
+    // member, strata makes it) and stayed behind when the second image failed.
+    let tmp = scratch();
+    let store = Store::create(tmp.path().join("store")).unwrap();
+    let (l1, l2) = (layer_tar(&[E::File("f", b"one", 0o644, 0)]), layer_tar(&[E::File("f", b"two", 0o644, 0)]));
+    let (d1, d2) = (Digest::sha256_of(&l1), Digest::sha256_of(&l2));
+    let (c1, c2) = (config_for(std::slice::from_ref(&d1)), config_for(&[d1.clone(), d2.clone()]));
+    let (n1, n2) = (format!("{}.json", Digest::sha256_of(&c1).hex()), format!("{}.json", Digest::sha256_of(&c2).hex()));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": n1, "RepoTags": ["one:1"], "Layers": ["aaaa/layer.tar"]},
+        {"Config": n2, "RepoTags": ["two:1"], "Layers": ["aaaa/layer.tar", "cccc/layer.tar"]},
+    ]))
+    .unwrap();
+    let mut bad = l2.clone();
+    bad[512] ^= 1;
+    let archive = |second: &[u8]| {
+        archive_tar(&[
+            A::File("aaaa/layer.tar", &l1),
+            A::File("cccc/layer.tar", second),
+            A::File(&n1, &c1),
+            A::File(&n2, &c2),
+            A::File("manifest.json", &manifest),
+        ])
+    };
+    let e = load_fails(&store, &archive(&bad), "second image's layer damaged");
+    assert!(
+        matches!(e, Error::Layer(strata_layer::Error::DiffIdMismatch { ref layer, .. }) if layer == "cccc/layer.tar"),
+        "{e:?}"
+    );
+    assert!(store.backend().list().unwrap().is_empty());
+    assert!(store.backend().refs().unwrap().is_empty());
+    assert!(store.images().unwrap().is_empty());
+    // The undamaged archive loads both.
+    assert_eq!(store.load(&archive(&l2)[..]).unwrap().len(), 2);
+}
+
+#[test]
 fn archive_paths_that_escape_are_refused() {
     let tmp = scratch();
     let store = Store::create(tmp.path().join("store")).unwrap();
