@@ -62,8 +62,8 @@ impl RuntimeConfigOptions {
 /// [`Image::runtime_config`] from the image config:
 ///
 /// - `process.args`: `Config.Entrypoint` then `Config.Cmd` (absent when both are).
-/// - `process.env`: a default `PATH` unless `Config.Env` sets one, then `Config.Env` in
-///   order (a later duplicate replaces an earlier one in place), then `HOME` from the
+/// - `process.env`: a default `PATH`, then `Config.Env` in order (an entry whose name is
+///   already there, `PATH` included, replaces it in place), then `HOME` from the
 ///   user's `/etc/passwd` entry unless `Config.Env` sets it. An entry without `=` or with
 ///   an empty name is an error.
 /// - `process.cwd`: `Config.WorkingDir`, else `/`.
@@ -145,12 +145,10 @@ impl Image {
         let user_spec = c.user.as_deref().unwrap_or("");
         let user = accounts.resolve(user_spec)?;
 
-        let mut env = Vec::new();
+        // The default PATH first, replaced in place by the image's own (as umoci does).
+        let mut env = vec![DEFAULT_PATH.to_owned()];
         let image_env = c.env.as_deref().unwrap_or_default();
         let has = |name: &str| image_env.iter().any(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
-        if !has("PATH") {
-            env.push(DEFAULT_PATH.to_owned());
-        }
         for e in image_env {
             let name = match e.split_once('=') {
                 Some((n, _)) if !n.is_empty() => n,
@@ -614,5 +612,54 @@ mod tests {
     fn keys_are_sorted_at_every_level() {
         let v = sorted(json!({ "b": [{ "z": 1, "a": 2 }], "a": { "y": 1, "x": 2 } }));
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":{"x":2,"y":1},"b":[{"a":2,"z":1}]}"#);
+    }
+
+    /// The user-space walk (used where openat2 is missing) resolves like RESOLVE_IN_ROOT:
+    /// the same answer as the kernel for each path, never a file outside the root.
+    #[test]
+    fn the_fallback_walk_stays_in_the_root() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "host secret\n").unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("lib/deep")).unwrap();
+        std::fs::write(root.join("lib/deep/real"), "inside\n").unwrap();
+        let abs = outside.to_str().unwrap();
+        let links: &[(&str, String)] = &[
+            ("etc/abs", abs.to_owned()),
+            ("etc/rel", format!("../../../../..{abs}")),
+            ("etc/in-abs", "/lib/deep/real".to_owned()),
+            ("etc/in-rel", "../lib/./deep/../deep/real".to_owned()),
+            ("etc/chain", "in-abs".to_owned()),
+            ("etc/dotdot", "/../../../lib/deep/real".to_owned()),
+            ("etc/dirlink", "/lib/deep".to_owned()),
+            ("etc/loop", "loop".to_owned()),
+        ];
+        for (p, target) in links {
+            symlink(target, root.join(p)).unwrap();
+        }
+        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let table: &[(&str, Option<&str>)] = &[
+            ("etc/abs", None),
+            ("etc/rel", None),
+            ("etc/in-abs", Some("inside\n")),
+            ("etc/in-rel", Some("inside\n")),
+            ("etc/chain", Some("inside\n")),
+            ("etc/dotdot", Some("inside\n")),
+            ("etc/dirlink/real", Some("inside\n")),
+            ("etc/loop", None),
+            ("etc/missing", None),
+        ];
+        for (path, want) in table {
+            let walked = open_in_root_walk(fd.as_fd(), path, flags)
+                .ok()
+                .map(|f| std::io::read_to_string(File::from(f)).unwrap());
+            assert_eq!(walked.as_deref(), *want, "walk {path}");
+            let read = read_in_root(fd.as_fd(), path).unwrap().map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(read.as_deref(), *want, "read_in_root {path}");
+        }
     }
 }
