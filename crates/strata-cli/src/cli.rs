@@ -113,11 +113,12 @@ Example:
   strata fsck --json")]
     Fsck,
 
-    /// Unpack an image into a container bundle (DIR/rootfs plus state), or with --raw
-    /// the merged rootfs alone into DIR
+    /// Unpack an image into a container bundle (DIR/rootfs, DIR/config.json for runc or
+    /// crun, and strata's state), or with --raw the merged rootfs alone into DIR
     #[command(after_help = "\
 Examples:
-  strata unpack tomcat:latest ./c          # ./c/rootfs, then: strata diff ./c
+  strata unpack tomcat:latest ./c          # ./c/rootfs, ./c/config.json; then: strata diff ./c
+  runc run -b ./c mycontainer              # run the bundle (or: crun run -b ./c ...)
   strata unpack --raw --rootless ubuntu ./rootfs
   strata unpack --platform linux/arm64 ubuntu ./c")]
     Unpack {
@@ -130,9 +131,14 @@ Examples:
         /// Do not chown; record owners and devices instead [default: when not root]
         #[arg(long)]
         rootless: bool,
-        /// The merged rootfs alone straight into DIR: no bundle state (cannot be committed)
+        /// The merged rootfs alone straight into DIR: no config.json, no bundle state
+        /// (cannot be committed)
         #[arg(long)]
         raw: bool,
+        /// Do not write DIR/config.json (the OCI runtime configuration made from the image
+        /// config; its user is looked up in the image's /etc/passwd and /etc/group)
+        #[arg(long, conflicts_with = "raw")]
+        no_runtime_config: bool,
         /// The platform to pick from a multi-platform image (os/arch[/variant])
         #[arg(long, value_name = "P")]
         platform: Option<String>,

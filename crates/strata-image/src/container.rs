@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! DIR/rootfs/               the merged tree of the image's layers
+//! DIR/config.json           the OCI runtime configuration (`runc run` / `crun run`
+//!                           start the bundle), made from the image config
 //! DIR/strata-bundle.json    state: base image (manifest digest, id, name), store, platform,
 //!                           rootless or not, when it was unpacked
 //! DIR/strata-snapshot.bin   metadata of every path of rootfs/ as unpacked (and, when
 //!                           rootless, the owners and devices the image wanted)
 //! ```
 //!
-//! The state and snapshot sit beside the rootfs, never inside it, so nothing strata
-//! keeps ends up in a commit. A commit compares the rootfs with the snapshot and reads
+//! The runtime configuration, state and snapshot sit beside the rootfs, never inside it,
+//! so nothing strata writes ends up in a commit. A commit compares the rootfs with the snapshot and reads
 //! only what moved.
 
 use std::fs;
@@ -28,6 +30,7 @@ use strata_spec::{Descriptor, Digest, time::format_system_time};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::progress::{CountingReader, ProgressHook};
+use crate::runtime::{RUNTIME_CONFIG_FILE, RuntimeConfigOptions};
 use crate::store::Store;
 
 /// Name of the state file beside `rootfs/`.
@@ -47,12 +50,22 @@ pub struct UnpackOptions {
     pub rootless: Option<bool>,
     /// Told how many bytes of each layer blob have been read (for progress bars).
     pub progress: Option<ProgressHook>,
+    /// Do not write `config.json` (the OCI runtime configuration) beside the rootfs.
+    /// [`Image::unpack_raw`] never writes one.
+    pub skip_runtime_config: bool,
 }
 
 impl UnpackOptions {
     /// Set [`UnpackOptions::rootless`].
     pub fn rootless(mut self, rootless: bool) -> Self {
         self.rootless = Some(rootless);
+        self
+    }
+
+    /// Whether to write `config.json` beside the rootfs (the default; see
+    /// [`UnpackOptions::skip_runtime_config`]).
+    pub fn runtime_config(mut self, write: bool) -> Self {
+        self.skip_runtime_config = !write;
         self
     }
 
@@ -93,7 +106,9 @@ pub struct Container {
 /// Unpacking.
 impl Image {
     /// Unpack into a bundle at `dir` (created; it must not exist or be empty):
-    /// `dir/rootfs` plus the state and snapshot files beside it.
+    /// `dir/rootfs`, `dir/config.json` (the OCI runtime configuration, see
+    /// [`Image::runtime_config`]; its user and group names are resolved in the unpacked
+    /// rootfs), and the state and snapshot files beside it.
     pub fn unpack(&self, dir: impl AsRef<Path>) -> Result<Container> {
         self.unpack_with(dir, &UnpackOptions::default())
     }
@@ -105,6 +120,10 @@ impl Image {
         let result = (|| {
             let rootfs = dir.join(ROOTFS_DIR);
             let report = self.apply_to(&rootfs, opts)?;
+            if !opts.skip_runtime_config {
+                let ropts = RuntimeConfigOptions::default().rootfs(&rootfs).rootless(report.rootless);
+                write_atomic(&dir.join(RUNTIME_CONFIG_FILE), &self.runtime_config(&ropts)?.to_vec())?;
+            }
             let snapshot = Snapshot::capture_with(&rootfs, recorded_owners(&report))?;
             write_atomic(&dir.join(SNAPSHOT_FILE), &snapshot.to_bytes())?;
             let state = BundleState {
@@ -128,7 +147,7 @@ impl Image {
     }
 
     /// Unpack the merged rootfs alone straight into `dir` (like `umoci raw unpack`): no
-    /// state, no snapshot.
+    /// runtime configuration, no state, no snapshot.
     pub fn unpack_raw(&self, dir: impl AsRef<Path>, opts: &UnpackOptions) -> Result<ApplyReport> {
         let dir = dir.as_ref();
         let created = prepare_empty_dir(dir)?;

@@ -72,6 +72,27 @@ pub enum Error {
     /// An archive that is not a docker-archive or OCI archive, or a damaged one.
     #[error("invalid archive: {0}")]
     InvalidArchive(String),
+    /// The image's `Config.User` names a user or group its own `/etc/passwd` or
+    /// `/etc/group` does not have (the runtime configuration cannot say who to run as).
+    #[error("image user {spec:?}: no {kind} {name:?} in the image's {file}")]
+    UnknownUser {
+        /// The `Config.User` of the image.
+        spec: String,
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name not found.
+        name: String,
+        /// Where it was looked for: `/etc/passwd` or `/etc/group`.
+        file: &'static str,
+    },
+    /// An image config that cannot be converted to an OCI runtime configuration.
+    #[error("cannot make a runtime configuration: image config {field}: {reason}")]
+    Unconvertible {
+        /// The config field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An I/O error.
     #[error("{op} {path}: {source}")]
     Io {

@@ -9,6 +9,7 @@ mod merged;
 mod ops;
 mod progress;
 mod resolve;
+mod runtime;
 mod store;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
@@ -20,6 +21,7 @@ pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use resolve::{normalize_tag, split_name};
+pub use runtime::{RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, RemoveReport, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use strata_image::{Container, ProgressHook, UnpackOptions, human_size};
+use strata_image::{Container, ProgressHook, RUNTIME_CONFIG_FILE, UnpackOptions, human_size};
 use strata_layer::ChangeKind;
 use strata_spec::Platform;
 
@@ -16,14 +16,18 @@ use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
 
-pub fn unpack(
-    ctx: &Ctx,
-    reference: &str,
-    dir: &Path,
-    rootless: bool,
-    raw: bool,
-    platform: Option<&str>,
-) -> Result<ExitCode> {
+/// What `strata unpack` makes.
+pub struct UnpackWhat {
+    /// `--rootless`.
+    pub rootless: bool,
+    /// `--raw`: the rootfs alone.
+    pub raw: bool,
+    /// Write `config.json` (not with `--no-runtime-config`, never with `--raw`).
+    pub runtime_config: bool,
+}
+
+pub fn unpack(ctx: &Ctx, reference: &str, dir: &Path, what: UnpackWhat, platform: Option<&str>) -> Result<ExitCode> {
+    let UnpackWhat { rootless, raw, runtime_config } = what;
     let store = ctx.read_store()?;
     let wanted = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
     let img = store.image_for(reference, wanted.as_ref().unwrap_or(&Platform::host()))?;
@@ -51,7 +55,7 @@ pub fn unpack(
             bar.set_message(format!("{}/{count} layers", v.iter().filter(|s| s.1).count()));
         })
     };
-    let mut opts = UnpackOptions::default().progress(hook);
+    let mut opts = UnpackOptions::default().progress(hook).runtime_config(runtime_config);
     if rootless {
         opts = opts.rootless(true);
     }
@@ -69,6 +73,7 @@ pub fn unpack(
             "Digest": img.digest().to_string(),
             "Rootfs": rootfs,
             "Bundle": if raw { Value::Null } else { json!(dir) },
+            "RuntimeConfig": if raw || !runtime_config { Value::Null } else { json!(dir.join(RUNTIME_CONFIG_FILE)) },
             "Layers": count,
             "Size": total,
         }))?;

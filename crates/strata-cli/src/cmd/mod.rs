@@ -26,8 +26,9 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Rmi { refs } => images::rmi(ctx, &refs),
         Command::Gc { dry_run } => images::gc(ctx, dry_run),
         Command::Fsck => images::fsck(ctx),
-        Command::Unpack { reference, dir, rootless, raw, platform } => {
-            container::unpack(ctx, &reference, &dir, rootless, raw, platform.as_deref())
+        Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform } => {
+            let what = container::UnpackWhat { rootless, raw, runtime_config: !no_runtime_config };
+            container::unpack(ctx, &reference, &dir, what, platform.as_deref())
         }
         Command::Diff { dir } => container::diff(ctx, &dir),
         Command::Commit { dir, new_ref, meta } => container::commit(ctx, &dir, &new_ref, &meta),

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::{Entry, Env, run, tomcat_rootfs, write_tar};
 
@@ -226,16 +226,55 @@ fn unpack_bundle_raw_rootless_platform() {
     assert!(out.starts_with("Unpacked tomcat:latest") && out.contains("1 layer,"), "{out}");
     assert!(env.path("c/rootfs/bin/catalina.sh").is_file());
     assert!(env.path("c/strata-bundle.json").is_file());
+    // config.json beside the rootfs: the OCI runtime configuration runc and crun run.
+    let config = json(&std::fs::read_to_string(env.path("c/config.json")).unwrap());
+    assert_eq!(config["root"]["path"], "rootfs");
+    assert_eq!(config["process"]["cwd"], "/");
+    assert_eq!(config["process"]["user"], json!({"uid": 0, "gid": 0}));
+    assert_eq!(config["annotations"]["org.opencontainers.image.os"], "linux");
+    assert!(!env.path("c/rootfs/config.json").exists());
+    // It is not part of the container: diff sees nothing.
+    assert_eq!(env.ok(&["diff", "c"]), "");
     // --raw: the tree alone
     env.ok(&["unpack", "--raw", "--rootless", "tomcat:latest", "raw"]);
     assert!(env.path("raw/webapps.dist/ROOT/index.html").is_file());
     assert!(!env.path("raw/strata-bundle.json").exists() && !env.path("raw/rootfs").exists());
+    assert!(!env.path("raw/config.json").exists());
+    // --no-runtime-config: the bundle without config.json
+    env.ok(&["unpack", "--no-runtime-config", "tomcat:latest", "nc"]);
+    assert!(env.path("nc/strata-bundle.json").is_file() && !env.path("nc/config.json").exists());
+    // The image config's CMD, ENV, WORKDIR, USER and LABEL carried over; rootless maps the caller.
+    env.ok(&[
+        "config",
+        "tomcat:latest",
+        "tomcat:run",
+        "-c",
+        "CMD [\"catalina.sh\", \"run\"]",
+        "-c",
+        "ENV A=1",
+        "-c",
+        "WORKDIR /bin",
+        "-c",
+        "USER 1000:1000",
+        "-c",
+        "LABEL l=v",
+    ]);
+    env.ok(&["unpack", "--rootless", "tomcat:run", "rl"]);
+    let config = json(&std::fs::read_to_string(env.path("rl/config.json")).unwrap());
+    assert_eq!(config["process"]["args"], json!(["catalina.sh", "run"]));
+    assert_eq!(config["process"]["env"][1], "A=1");
+    assert_eq!(config["process"]["cwd"], "/bin");
+    assert_eq!(config["process"]["user"], json!({"uid": 1000, "gid": 1000}));
+    assert_eq!(config["annotations"]["l"], "v");
+    let ns = config["linux"]["namespaces"].as_array().unwrap();
+    assert!(ns.contains(&json!({"type": "user"})) && !ns.contains(&json!({"type": "network"})), "{ns:?}");
     // --platform of this machine; --json
     let host = strata_spec::Platform::host().to_string();
     let v = json(&env.ok(&["unpack", "--json", "--platform", &host, &id, "p"]));
     assert_eq!(v["ID"], id);
     assert_eq!(v["Layers"], 1);
     assert_eq!(v["Rootfs"], "p/rootfs");
+    assert_eq!(v["RuntimeConfig"], "p/config.json");
     // nothing on stderr when it is not a terminal (no progress bars on a pipe)
     let r = env.run(&["unpack", "tomcat:latest", "q"]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));

@@ -155,6 +155,15 @@ fn bad_references_platforms_and_inputs() {
     one_line(&env.fails(&["commit", "full", "x:1"], 1), "not a strata container bundle");
     one_line(&env.fails(&["login", "127.0.0.1:1", "-u", "me", "--password-stdin"], 1), "password");
     assert_eq!(std::fs::read_to_string(env.path("full/f")).unwrap(), "x");
+    // a USER the image's /etc/passwd lacks: no runtime config can be made, nothing left
+    // behind; --no-runtime-config (or --raw) unpacks it anyway
+    env.ok(&["config", "tomcat:latest", "nouser:1", "-c", "USER mallory"]);
+    one_line(&env.fails(&["unpack", "nouser:1", "nu"], 1), "no user \"mallory\"");
+    assert!(!env.path("nu").exists());
+    env.ok(&["unpack", "--no-runtime-config", "nouser:1", "nu"]);
+    env.ok(&["unpack", "--raw", "nouser:1", "nu-raw"]);
+    // --raw writes no config.json, so asking for none with it is a usage error
+    assert_eq!(env.run(&["unpack", "--raw", "--no-runtime-config", "nouser:1", "x"]).code, 2);
 }
 
 #[test]

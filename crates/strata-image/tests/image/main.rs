@@ -7,6 +7,7 @@
 //! - `bad_input`: typed errors, and the store unchanged.
 //! - `model`, `rootless`: names, tags, removal, listing, inspect, history, platforms,
 //!   rootless unpack and commit.
+//! - `runtime`: the bundle's `config.json` (OCI runtime configuration), against umoci.
 
 mod archive;
 mod bad_input;
@@ -16,3 +17,4 @@ mod law;
 mod model;
 mod peers;
 mod rootless;
+mod runtime;

@@ -1,0 +1,665 @@
+//! The OCI runtime configuration (`config.json`) of a bundle, generated from the image
+//! config by the rules of the image spec's "Conversion to OCI Runtime Configuration",
+//! on a default skeleton modelled on what `umoci unpack` writes. The rules are
+//! documented on [`RuntimeConfig`].
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+
+/// Name of the runtime configuration beside `rootfs/` in a bundle.
+pub const RUNTIME_CONFIG_FILE: &str = "config.json";
+
+/// The runtime-spec version the configuration declares (what umoci and crun write).
+const OCI_VERSION: &str = "1.0.0";
+
+/// `PATH` when the image sets none: the default of the runtime-spec's example config,
+/// which umoci and runc use too.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Largest `/etc/passwd` or `/etc/group` read (real ones are a few kB; the rootfs is
+/// untrusted, so a bigger one is refused rather than read whole into memory).
+const MAX_ACCOUNTS_FILE: u64 = 16 << 20;
+
+/// Symlinks followed resolving one path in the rootfs (the kernel's limit is 40 too).
+const MAX_SYMLINKS: usize = 40;
+
+/// Options of [`Image::runtime_config`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RuntimeConfigOptions {
+    /// The unpacked rootfs whose `/etc/passwd` and `/etc/group` resolve user and group
+    /// names. `None`: read them from the image's layers (each layer is decompressed once).
+    pub rootfs: Option<PathBuf>,
+    /// Rootless: a user namespace mapping uid/gid 0 to the caller's euid/egid (see the
+    /// module docs).
+    pub rootless: bool,
+}
+
+impl RuntimeConfigOptions {
+    /// Set [`RuntimeConfigOptions::rootfs`].
+    pub fn rootfs(mut self, rootfs: impl Into<PathBuf>) -> Self {
+        self.rootfs = Some(rootfs.into());
+        self
+    }
+
+    /// Set [`RuntimeConfigOptions::rootless`].
+    pub fn rootless(mut self, rootless: bool) -> Self {
+        self.rootless = rootless;
+        self
+    }
+}
+
+/// An OCI runtime configuration (`config.json` of a bundle), as JSON, made by
+/// [`Image::runtime_config`] from the image config:
+///
+/// - `process.args`: `Config.Entrypoint` then `Config.Cmd` (absent when both are).
+/// - `process.env`: a default `PATH`, then `Config.Env` in order (an entry whose name is
+///   already there, `PATH` included, replaces it in place), then `HOME` from the
+///   user's `/etc/passwd` entry unless `Config.Env` sets it. An entry without `=` or with
+///   an empty name is an error.
+/// - `process.cwd`: `Config.WorkingDir`, else `/`.
+/// - `process.user`: from `Config.User` (`user`, `uid`, `user:group`, `uid:gid`...). Names
+///   are looked up in the image's own `/etc/passwd` and `/etc/group`, read *inside* the
+///   rootfs (symlinks resolved as if the rootfs were `/`, so nothing outside it is ever
+///   read); a name that is not there is [`Error::UnknownUser`]. A numeric uid found in
+///   `/etc/passwd` takes its primary gid and home from there; one not found runs as gid 0.
+///   `additionalGids` are the groups of `/etc/group` listing the user as a member, only
+///   when the user is given by name and no group is given (as the conversion says).
+///   An empty `Config.User` is uid 0 (with root's gid and home when `/etc/passwd` has it).
+/// - `annotations`: `org.opencontainers.image.{os, architecture, variant, os.version,
+///   os.features, author, created, stopSignal, exposedPorts}` from the config (only those
+///   it has; `os.features` and `exposedPorts` comma-separated, ports sorted), then
+///   `Config.Labels`, which win on conflict.
+/// - `Config.Volumes`: a `tmpfs` mount at each, as umoci does, so a container's data
+///   there is not written into the rootfs (and so never committed).
+/// - `root`: `{"path": "rootfs", "readonly": false}`; `process.terminal` is false (a
+///   bundle run by a script has no terminal; set it for interactive use).
+///
+/// Rootless (as `umoci unpack --rootless`): a user namespace mapping container uid/gid 0
+/// to the caller's euid/egid, no network namespace, no `additionalGids` (setgroups is
+/// denied there), no `uid=`/`gid=` mount options, `/sys` bind-mounted instead of a new
+/// sysfs, the host's `/etc/resolv.conf` bound read-only, no device cgroup rules.
+///
+/// The JSON is written with object keys sorted at every level, so the same image (and
+/// the same caller, when rootless) always gives the same bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    value: Value,
+}
+
+impl RuntimeConfig {
+    /// The configuration as a JSON value (keys sorted).
+    pub fn as_value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The configuration as a JSON value (keys sorted).
+    pub fn into_value(self) -> Value {
+        self.value
+    }
+
+    /// The bytes of `config.json`: pretty-printed, keys sorted at every level, with a
+    /// final newline. The same configuration always gives the same bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        // Serializing a `Value` cannot fail: its keys are strings.
+        let mut out = serde_json::to_vec_pretty(&self.value).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+}
+
+impl serde::Serialize for RuntimeConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+/// The runtime configuration.
+impl Image {
+    /// The OCI runtime configuration of this image (what [`Image::unpack`] writes as
+    /// `config.json`), following the image spec's conversion rules; see
+    /// [`RuntimeConfig`] for each field. Errors: [`Error::UnknownUser`]
+    /// when `Config.User` names a user or group the image does not have,
+    /// [`Error::Unconvertible`] for an image config the conversion refuses (a non-Linux
+    /// OS, a malformed `Env` entry).
+    pub fn runtime_config(&self, opts: &RuntimeConfigOptions) -> Result<RuntimeConfig> {
+        let config = self.config();
+        if config.os != "linux" {
+            return Err(Error::Unconvertible { field: "os", reason: format!("{:?} is not linux", config.os) });
+        }
+        let accounts = match &opts.rootfs {
+            Some(root) => Accounts::from_rootfs(root)?,
+            None => Accounts::from_image(self)?,
+        };
+        let empty = strata_spec::ContainerConfig::default();
+        let c = config.config.as_ref().unwrap_or(&empty);
+        let user_spec = c.user.as_deref().unwrap_or("");
+        let user = accounts.resolve(user_spec)?;
+
+        // The default PATH first, replaced in place by the image's own (as umoci does).
+        let mut env = vec![DEFAULT_PATH.to_owned()];
+        let image_env = c.env.as_deref().unwrap_or_default();
+        let has = |name: &str| image_env.iter().any(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
+        for e in image_env {
+            let name = match e.split_once('=') {
+                Some((n, _)) if !n.is_empty() => n,
+                _ => {
+                    return Err(Error::Unconvertible {
+                        field: "config.Env",
+                        reason: format!("{e:?} is not NAME=value"),
+                    });
+                }
+            };
+            match env.iter().position(|x: &String| x.split_once('=').is_some_and(|(n, _)| n == name)) {
+                Some(i) => env[i] = e.clone(),
+                None => env.push(e.clone()),
+            }
+        }
+        if let Some(home) = user.home.as_deref().filter(|h| !h.is_empty() && !has("HOME")) {
+            env.push(format!("HOME={home}"));
+        }
+
+        let args: Vec<&String> = c.entrypoint.iter().flatten().chain(c.cmd.iter().flatten()).collect();
+        let cwd = c.working_dir.as_deref().filter(|w| !w.is_empty()).unwrap_or("/");
+
+        let mut annotations = Map::new();
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                annotations.insert(format!("org.opencontainers.image.{k}"), Value::String(v));
+            }
+        };
+        put("os", Some(config.os.clone()));
+        put("architecture", Some(config.architecture.clone()));
+        put("variant", config.variant.clone());
+        put("os.version", config.os_version.clone());
+        put("os.features", config.os_features.as_ref().map(|f| f.join(",")));
+        put("author", config.author.clone());
+        put("created", config.created.clone());
+        put("stopSignal", c.stop_signal.clone());
+        put("exposedPorts", c.exposed_ports.as_ref().map(|p| p.keys().cloned().collect::<Vec<_>>().join(",")));
+        for (k, v) in c.labels.iter().flatten() {
+            annotations.insert(k.clone(), Value::String(v.clone()));
+        }
+
+        let mut process_user = json!({ "uid": user.uid, "gid": user.gid });
+        if !user.additional_gids.is_empty() && !opts.rootless {
+            process_user["additionalGids"] = json!(user.additional_gids);
+        }
+        let mut process = json!({
+            "terminal": false,
+            "user": process_user,
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {
+                "bounding": DEFAULT_CAPS,
+                "effective": DEFAULT_CAPS,
+                "permitted": DEFAULT_CAPS,
+            },
+            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            "noNewPrivileges": true,
+        });
+        if !args.is_empty() {
+            process["args"] = json!(args);
+        }
+
+        let mut mounts = default_mounts();
+        for vol in c.volumes.iter().flat_map(|v| v.keys()) {
+            mounts.push(json!({
+                "destination": vol,
+                "type": "tmpfs",
+                "source": "none",
+                "options": ["rw", "nosuid", "nodev", "noexec", "relatime"],
+            }));
+        }
+        let namespaces = ["pid", "network", "ipc", "uts", "mount"].map(|t| json!({ "type": t }));
+        let mut linux = json!({
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+            "namespaces": namespaces,
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS,
+        });
+        if opts.rootless {
+            make_rootless(&mut mounts, &mut linux);
+        }
+
+        let value = json!({
+            "ociVersion": OCI_VERSION,
+            "process": process,
+            "root": { "path": crate::container::ROOTFS_DIR, "readonly": false },
+            "hostname": "strata",
+            "mounts": mounts,
+            "annotations": annotations,
+            "linux": linux,
+        });
+        Ok(RuntimeConfig { value: sorted(value) })
+    }
+}
+
+/// The capabilities of the runtime-spec's example config (and umoci's).
+const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// Paths masked in the container, as in the runtime-spec's example config.
+const MASKED_PATHS: [&str; 7] = [
+    "/proc/kcore",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+];
+
+/// Paths mounted read-only in the container, as in the runtime-spec's example config.
+const READONLY_PATHS: [&str; 6] =
+    ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// The mounts of the runtime-spec's example config (what umoci writes).
+fn default_mounts() -> Vec<Value> {
+    vec![
+        json!({ "destination": "/proc", "type": "proc", "source": "proc" }),
+        json!({ "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
+        json!({ "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] }),
+        json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
+        json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"] }),
+        json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
+    ]
+}
+
+/// What an unprivileged user namespace needs (umoci's rootless conversion): a user
+/// namespace with the caller mapped to 0 and no network namespace (one could not be
+/// configured), no mount under `/sys` (a new sysfs needs a network namespace: bind the
+/// host's), no `uid=`/`gid=` mount options (those ids are not mapped), the host's
+/// `resolv.conf` for the host network, and no device cgroup rules.
+fn make_rootless(mounts: &mut Vec<Value>, linux: &mut Value) {
+    mounts.retain(|m| !m["destination"].as_str().is_some_and(|d| d.starts_with("/sys")));
+    for m in mounts.iter_mut() {
+        if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
+            opts.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid=")));
+        }
+    }
+    mounts.push(json!({ "destination": "/sys", "type": "bind", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"] }));
+    mounts.push(json!({ "destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf",
+                        "options": ["rbind", "ro"] }));
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    linux["namespaces"] = ["pid", "ipc", "uts", "mount", "user"].map(|t| json!({ "type": t })).into();
+    linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
+    linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
+}
+
+/// `v` with every object's keys inserted in sorted order (serde_json keeps insertion
+/// order when some crate in the build enables its `preserve_order` feature).
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// The process user a `Config.User` resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExecUser {
+    uid: u32,
+    gid: u32,
+    additional_gids: Vec<u32>,
+    home: Option<String>,
+}
+
+/// One line of `/etc/passwd`.
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+/// One line of `/etc/group`.
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+/// The image's `/etc/passwd` and `/etc/group` (empty when missing).
+struct Accounts {
+    passwd: Vec<PasswdEntry>,
+    group: Vec<GroupEntry>,
+}
+
+impl Accounts {
+    fn from_rootfs(root: &Path) -> Result<Accounts> {
+        let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::Io { op: "open", path: root.to_path_buf(), source: e.into() })?;
+        let read = |name: &str| {
+            read_in_root(fd.as_fd(), name).map_err(|source| Error::Io { op: "read", path: root.join(name), source })
+        };
+        Ok(Accounts::parse(read("etc/passwd")?.as_deref(), read("etc/group")?.as_deref()))
+    }
+
+    fn from_image(image: &Image) -> Result<Accounts> {
+        let view = image.merged()?;
+        let read = |path: &str| -> Result<Option<Vec<u8>>> {
+            let mut reader = match view.read_file(path) {
+                Ok(r) => r,
+                Err(Error::Layer(strata_layer::Error::PathNotFound { .. })) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let mut buf = Vec::new();
+            (&mut reader).take(MAX_ACCOUNTS_FILE + 1).read_to_end(&mut buf).map_err(|e| Error::Io {
+                op: "read",
+                path: PathBuf::from(path),
+                source: e,
+            })?;
+            if buf.len() as u64 > MAX_ACCOUNTS_FILE {
+                return Err(too_big(PathBuf::from(path)));
+            }
+            Ok(Some(buf))
+        };
+        Ok(Accounts::parse(read("/etc/passwd")?.as_deref(), read("/etc/group")?.as_deref()))
+    }
+
+    fn parse(passwd: Option<&[u8]>, group: Option<&[u8]>) -> Accounts {
+        let passwd = lines(passwd)
+            .filter_map(|f| match f.as_slice() {
+                [name, _, uid, gid, _, home, ..] => Some(PasswdEntry {
+                    name: name.clone(),
+                    uid: uid.parse().ok()?,
+                    gid: gid.parse().ok()?,
+                    home: home.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let group = lines(group)
+            .filter_map(|f| match f.as_slice() {
+                [name, _, gid, rest @ ..] => Some(GroupEntry {
+                    name: name.clone(),
+                    gid: gid.parse().ok()?,
+                    members: rest
+                        .first()
+                        .map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Accounts { passwd, group }
+    }
+
+    /// Resolve a `Config.User` (`user[:group]`, each a name or a number).
+    fn resolve(&self, spec: &str) -> Result<ExecUser> {
+        let (user_arg, group_arg) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
+            None => (spec, None),
+        };
+        let unknown = |kind: &'static str, name: &str, file: &'static str| Error::UnknownUser {
+            spec: spec.to_owned(),
+            kind,
+            name: name.to_owned(),
+            file,
+        };
+        let uid_arg = if user_arg.is_empty() { Some(0) } else { numeric(user_arg) };
+        let entry = self.passwd.iter().find(|p| match uid_arg {
+            Some(uid) => p.uid == uid,
+            None => p.name == user_arg,
+        });
+        let mut user = match (entry, uid_arg) {
+            (Some(p), _) => {
+                ExecUser { uid: p.uid, gid: p.gid, additional_gids: Vec::new(), home: Some(p.home.clone()) }
+            }
+            (None, Some(uid)) => ExecUser { uid, gid: 0, additional_gids: Vec::new(), home: None },
+            (None, None) => return Err(unknown("user", user_arg, "/etc/passwd")),
+        };
+        match group_arg {
+            Some(g) => {
+                let gid_arg = numeric(g);
+                let found = self.group.iter().find(|e| match gid_arg {
+                    Some(gid) => e.gid == gid,
+                    None => e.name == g,
+                });
+                user.gid = match (found, gid_arg) {
+                    (Some(e), _) => e.gid,
+                    (None, Some(gid)) => gid,
+                    (None, None) => return Err(unknown("group", g, "/etc/group")),
+                };
+            }
+            // The conversion sets additionalGids only for a user given by name and no group.
+            None if uid_arg.is_none() => {
+                let name = entry.map_or(user_arg, |p| p.name.as_str());
+                for g in &self.group {
+                    if g.members.iter().any(|m| m == name) && !user.additional_gids.contains(&g.gid) {
+                        user.additional_gids.push(g.gid);
+                    }
+                }
+            }
+            None => {}
+        }
+        Ok(user)
+    }
+}
+
+/// A uid or gid written as a decimal number.
+fn numeric(s: &str) -> Option<u32> {
+    if s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok() } else { None }
+}
+
+/// The colon-separated fields of each line that is not empty or a comment.
+fn lines(bytes: Option<&[u8]>) -> impl Iterator<Item = Vec<String>> + '_ {
+    bytes.unwrap_or_default().split(|b| *b == b'\n').filter_map(|line| {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        Some(line.split(':').map(str::to_owned).collect())
+    })
+}
+
+fn too_big(path: PathBuf) -> Error {
+    Error::Io {
+        op: "read",
+        path,
+        source: io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_ACCOUNTS_FILE} bytes")),
+    }
+}
+
+/// Read the regular file `rel` (relative, no `..`) of the tree under `root`, resolving
+/// every symlink on the way as if `root` were `/`: absolute targets restart at `root`,
+/// `..` stops at it, so nothing outside the tree is ever opened. The kernel does this with
+/// `openat2(RESOLVE_IN_ROOT)`; where that is unavailable, a walk one component at a time
+/// with `O_NOFOLLOW` does the same. `None` when it does not exist; an error when it is
+/// not a regular file (a fifo or a device would block or never end) or too big.
+fn read_in_root(root: BorrowedFd<'_>, rel: &str) -> io::Result<Option<Vec<u8>>> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let opened = match rustix::fs::openat2(root, rel, flags, Mode::empty(), how) {
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::OPNOTSUPP) => open_in_root_walk(root, rel, flags),
+        Err(Errno::AGAIN) => open_in_root_walk(root, rel, flags),
+        r => r,
+    };
+    let fd = match opened {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+    }
+    let mut buf = Vec::new();
+    File::from(fd).take(MAX_ACCOUNTS_FILE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_ACCOUNTS_FILE {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_ACCOUNTS_FILE} bytes")));
+    }
+    Ok(Some(buf))
+}
+
+/// [`read_in_root`]'s resolution in user space: each component opened `O_PATH |
+/// O_NOFOLLOW` in the directory reached so far; a symlink's target is spliced into the
+/// rest of the path (absolute: from `root`), `..` pops back to at most `root`.
+fn open_in_root_walk(root: BorrowedFd<'_>, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let mut dirs: Vec<OwnedFd> = Vec::new();
+    let mut rest: Vec<Vec<u8>> = components(rel.as_bytes()).rev().collect();
+    let mut links = 0;
+    while let Some(name) = rest.pop() {
+        if name == b".." {
+            dirs.pop();
+            continue;
+        }
+        let here = dirs.last().map_or(root, AsFd::as_fd);
+        let fd = rustix::fs::openat(
+            here,
+            name.as_slice(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+        if kind == FileType::Symlink {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(Errno::LOOP);
+            }
+            let target = rustix::fs::readlinkat(here, name.as_slice(), Vec::new())?;
+            let target = target.as_bytes();
+            if target.first() == Some(&b'/') {
+                dirs.clear();
+            }
+            rest.extend(components(target).rev());
+        } else if rest.is_empty() {
+            return rustix::fs::openat(here, name.as_slice(), flags | OFlags::NOFOLLOW, Mode::empty());
+        } else if kind == FileType::Directory {
+            dirs.push(fd);
+        } else {
+            return Err(Errno::NOTDIR);
+        }
+    }
+    // The path named a directory (or the root itself).
+    Err(Errno::ISDIR)
+}
+
+/// The components of a path, without empty ones and `.`.
+fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = Vec<u8>> + '_ {
+    path.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts() -> Accounts {
+        Accounts::parse(
+            Some(b"root:x:0:0:root:/root:/bin/sh\n# comment\nalice:x:1000:1001:A:/home/alice:/bin/sh\nbad:x:nope:1::/:\n"),
+            Some(b"root:x:0:\nalice:x:1001:\nwheel:x:10:alice,bob\naudio:x:29:alice\nstaff:x:50:bob\n"),
+        )
+    }
+
+    fn user(uid: u32, gid: u32, sgids: &[u32], home: Option<&str>) -> ExecUser {
+        ExecUser { uid, gid, additional_gids: sgids.to_vec(), home: home.map(str::to_owned) }
+    }
+
+    #[test]
+    fn user_specs_resolve_like_the_conversion_says() {
+        let a = accounts();
+        let table: &[(&str, ExecUser)] = &[
+            ("", user(0, 0, &[], Some("/root"))),
+            ("alice", user(1000, 1001, &[10, 29], Some("/home/alice"))),
+            ("1000", user(1000, 1001, &[], Some("/home/alice"))),
+            ("alice:staff", user(1000, 50, &[], Some("/home/alice"))),
+            ("alice:7", user(1000, 7, &[], Some("/home/alice"))),
+            ("4242", user(4242, 0, &[], None)),
+            ("4242:4343", user(4242, 4343, &[], None)),
+            ("0:wheel", user(0, 10, &[], Some("/root"))),
+        ];
+        for (spec, want) in table {
+            assert_eq!(&a.resolve(spec).unwrap(), want, "{spec:?}");
+        }
+        for (spec, kind, name) in
+            [("bob", "user", "bob"), ("alice:nogroup", "group", "nogroup"), ("bad", "user", "bad")]
+        {
+            match a.resolve(spec) {
+                Err(Error::UnknownUser { kind: k, name: n, .. }) => assert_eq!((k, n.as_str()), (kind, name), "{spec}"),
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_sorted_at_every_level() {
+        let v = sorted(json!({ "b": [{ "z": 1, "a": 2 }], "a": { "y": 1, "x": 2 } }));
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":{"x":2,"y":1},"b":[{"a":2,"z":1}]}"#);
+    }
+
+    /// The user-space walk (used where openat2 is missing) resolves like RESOLVE_IN_ROOT:
+    /// the same answer as the kernel for each path, never a file outside the root.
+    #[test]
+    fn the_fallback_walk_stays_in_the_root() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "host secret\n").unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("lib/deep")).unwrap();
+        std::fs::write(root.join("lib/deep/real"), "inside\n").unwrap();
+        let abs = outside.to_str().unwrap();
+        let links: &[(&str, String)] = &[
+            ("etc/abs", abs.to_owned()),
+            ("etc/rel", format!("../../../../..{abs}")),
+            ("etc/in-abs", "/lib/deep/real".to_owned()),
+            ("etc/in-rel", "../lib/./deep/../deep/real".to_owned()),
+            ("etc/chain", "in-abs".to_owned()),
+            ("etc/dotdot", "/../../../lib/deep/real".to_owned()),
+            ("etc/dirlink", "/lib/deep".to_owned()),
+            ("etc/loop", "loop".to_owned()),
+        ];
+        for (p, target) in links {
+            symlink(target, root.join(p)).unwrap();
+        }
+        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let table: &[(&str, Option<&str>)] = &[
+            ("etc/abs", None),
+            ("etc/rel", None),
+            ("etc/in-abs", Some("inside\n")),
+            ("etc/in-rel", Some("inside\n")),
+            ("etc/chain", Some("inside\n")),
+            ("etc/dotdot", Some("inside\n")),
+            ("etc/dirlink/real", Some("inside\n")),
+            ("etc/loop", None),
+            ("etc/missing", None),
+        ];
+        for (path, want) in table {
+            let walked = open_in_root_walk(fd.as_fd(), path, flags)
+                .ok()
+                .map(|f| std::io::read_to_string(File::from(f)).unwrap());
+            assert_eq!(walked.as_deref(), *want, "walk {path}");
+            let read = read_in_root(fd.as_fd(), path).unwrap().map(|b| String::from_utf8(b).unwrap());
+            assert_eq!(read.as_deref(), *want, "read_in_root {path}");
+        }
+    }
+}
