@@ -133,7 +133,8 @@ impl Image {
     /// OS, a malformed `Env` entry).
     pub fn runtime_config(&self, opts: &RuntimeConfigOptions) -> Result<RuntimeConfig> {
         let config = self.config();
-        if config.os != "linux" {
+        // An image that names no OS is taken as Linux (hand-made and old images omit it).
+        if !config.os.is_empty() && config.os != "linux" {
             return Err(Error::Unconvertible { field: "os", reason: format!("{:?} is not linux", config.os) });
         }
         let accounts = match &opts.rootfs {

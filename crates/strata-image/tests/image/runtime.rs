@@ -434,3 +434,35 @@ fn umoci_unpack_agrees_on_the_converted_fields() {
         assert_eq!(ours["linux"]["gidMappings"], theirs["linux"]["gidMappings"]);
     }
 }
+
+#[test]
+fn an_image_without_an_os_is_taken_as_linux_and_another_os_is_refused() {
+    // A docker-archive whose config names no OS (old and hand-made images omit it).
+    let tmp = scratch();
+    let store = Store::create(tmp.path().join("store")).unwrap();
+    let tar = accounts_tar();
+    let diff_id = strata_spec::Digest::sha256_of(&tar);
+    for (os, ok) in [("", true), ("windows", false)] {
+        let mut config: Value =
+            serde_json::from_slice(&crate::fixture::config_for(std::slice::from_ref(&diff_id))).unwrap();
+        config["os"] = json!(os);
+        let config = serde_json::to_vec(&config).unwrap();
+        let cfg_name = format!("{}.json", strata_spec::Digest::sha256_of(&config).hex());
+        let tag = format!("os{}:1", if os.is_empty() { "none" } else { os });
+        let manifest =
+            serde_json::to_vec(&json!([{"Config": cfg_name, "RepoTags": [tag], "Layers": ["l.tar"]}])).unwrap();
+        let archive = crate::fixture::archive_tar(&[
+            crate::fixture::A::File("manifest.json", &manifest),
+            crate::fixture::A::File(&cfg_name, &config),
+            crate::fixture::A::File("l.tar", &tar),
+        ]);
+        let loaded = store.load(&archive[..]).unwrap();
+        let img = store.image_at(&loaded[0].manifest, &strata_spec::Platform::host()).unwrap();
+        let dir = tmp.path().join(format!("b-{}", if os.is_empty() { "none" } else { os }));
+        match (img.unpack(&dir), ok) {
+            (Ok(_), true) => assert!(dir.join(RUNTIME_CONFIG_FILE).is_file()),
+            (Err(Error::Unconvertible { field: "os", .. }), false) => assert!(!dir.join("rootfs").exists()),
+            (other, _) => panic!("os {os:?}: {:?}", other.map(drop)),
+        }
+    }
+}
