@@ -388,7 +388,7 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
     // its name fails to decompress or fails the diff_id), so it is not hashed twice.
     let reader = store.backend().open_descriptor(desc)?.without_digest_check();
     let name = desc.digest.to_string();
-    let mut decoder = Decoder::new(reader, desc.media_type.layer_compression(), &name)?;
+    let mut decoder = Decoder::without_gzip_crc(reader, desc.media_type.layer_compression(), &name)?;
     std::thread::scope(|s| -> Result<u64> {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(CHUNKS_IN_FLIGHT);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();

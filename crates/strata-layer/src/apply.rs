@@ -258,6 +258,12 @@ where
     })
 }
 
+/// The decoder of a layer: when its `diff_id` is known, every byte of the tar is hashed
+/// against it, so gzip's CRC-32 is not computed as well (it is the slow thread's work).
+fn decoder<R: Read>(reader: R, compression: Option<Compression>, name: &str, diff_id: bool) -> Result<Decoder<R>> {
+    if diff_id { Decoder::without_gzip_crc(reader, compression, name) } else { Decoder::new(reader, compression, name) }
+}
+
 /// Size of the buffers passed from the decompressing thread: 256 KiB, a multiple of
 /// the 512-byte tar block (so headers never straddle two buffers) and large enough that
 /// channel traffic is noise.
@@ -370,7 +376,7 @@ impl<'scope> Pipeline<'scope> {
         opts: &ApplyOptions,
     ) -> Result<Pipeline<'scope>> {
         let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
-        let dec = Decoder::new(layer.reader, layer.compression, &layer.name)?;
+        let dec = decoder(layer.reader, layer.compression, &layer.name, layer.diff_id.is_some())?;
         let compression = dec.compression();
         let (tx, rx) = mpsc::sync_channel(DEPTH);
         let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
@@ -495,7 +501,7 @@ impl Applier {
     fn apply_sync<R: Read + Send>(&mut self, layer: LayerSource<R>, opts: &ApplyOptions) -> Result<LayerReport> {
         self.begin(&layer.name);
         let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
-        let dec = Decoder::new(layer.reader, layer.compression, &layer.name)?;
+        let dec = decoder(layer.reader, layer.compression, &layer.name, layer.diff_id.is_some())?;
         let compression = dec.compression();
         let hashing = HashingReader::with_algorithm(dec, algorithm);
         let mut tar = TarReader::new(BufReader::with_capacity(CHUNK, hashing), opts.limits.clone(), &layer.name);

@@ -51,6 +51,7 @@ type Sniffed<R> = BufReader<io::Chain<io::Take<io::Cursor<[u8; SNIFF_LEN]>>, R>>
 enum Inner<R: Read> {
     Plain(Sniffed<R>),
     Gzip(Box<flate2::bufread::MultiGzDecoder<Sniffed<R>>>),
+    GzipNoCrc(Box<GzipMembers<Sniffed<R>>>),
     #[cfg(feature = "zstd")]
     Zstd(Box<zstd::stream::read::Decoder<'static, Sniffed<R>>>),
 }
@@ -69,7 +70,20 @@ impl<R: Read> Decoder<R> {
     /// media type) is given and disagrees, this fails with
     /// [`Error::CompressionMismatch`]. gzip streams of several members (pigz, pgzip) are
     /// read to the end of the last member.
-    pub fn new(mut reader: R, declared: Option<Compression>, layer: &str) -> Result<Self> {
+    pub fn new(reader: R, declared: Option<Compression>, layer: &str) -> Result<Self> {
+        Self::build(reader, declared, layer, true)
+    }
+
+    /// As [`Decoder::new`], but gzip members' CRC-32 is not computed: for a caller that
+    /// hashes every decompressed byte against a digest it knows (a layer's `diff_id`),
+    /// which the CRC cannot add to. Each member's size field is still checked, and
+    /// everything else about the stream (headers, deflate data, what follows a member)
+    /// is as strict as [`Decoder::new`]. zstd frames and plain tars are read as there.
+    pub fn without_gzip_crc(reader: R, declared: Option<Compression>, layer: &str) -> Result<Self> {
+        Self::build(reader, declared, layer, false)
+    }
+
+    fn build(mut reader: R, declared: Option<Compression>, layer: &str, gzip_crc: bool) -> Result<Self> {
         let mut head = [0u8; SNIFF_LEN];
         let mut got = 0;
         while got < SNIFF_LEN {
@@ -98,7 +112,8 @@ impl<R: Read> Decoder<R> {
         let sniffed: Sniffed<R> = BufReader::with_capacity(INPUT_BUFFER, prefix.chain(reader));
         let inner = match detected {
             Compression::None => Inner::Plain(sniffed),
-            Compression::Gzip => Inner::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(sniffed))),
+            Compression::Gzip if gzip_crc => Inner::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(sniffed))),
+            Compression::Gzip => Inner::GzipNoCrc(Box::new(GzipMembers::new(sniffed))),
             Compression::Zstd => {
                 #[cfg(feature = "zstd")]
                 {
@@ -142,8 +157,172 @@ impl<R: Read> Read for Decoder<R> {
         match &mut self.inner {
             Inner::Plain(r) => r.read(buf),
             Inner::Gzip(r) => r.read(buf),
+            Inner::GzipNoCrc(r) => r.read(buf),
             #[cfg(feature = "zstd")]
             Inner::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+/// gzip members (RFC 1952) one after the other, their deflate data inflated by flate2
+/// (zlib-rs) as a raw stream, without the CRC-32 (see [`Decoder::without_gzip_crc`]).
+/// Headers are parsed here: the optional extra field, name and comment are skipped as
+/// they stream by (never stored, whatever their length); each member's `ISIZE` must equal
+/// the bytes it inflated to (mod 2^32); after a member comes another one or the end,
+/// anything else is an error, as with flate2's `MultiGzDecoder`.
+struct GzipMembers<B: BufRead> {
+    state: Members<B>,
+    /// Bytes the current member has inflated to.
+    size: u64,
+    /// Members started so far (an empty stream is not a gzip stream).
+    members: u64,
+}
+
+enum Members<B: BufRead> {
+    /// Before a member's header (or the end of the stream).
+    Between(B),
+    /// Inside a member's deflate data.
+    Body(flate2::bufread::DeflateDecoder<B>),
+    /// The stream ended (or failed: reads keep failing).
+    Done,
+}
+
+/// gzip header flags (RFC 1952 2.3.1).
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+const FRESERVED: u8 = 0xe0;
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt gzip stream: {what}"))
+}
+
+fn next_byte<B: BufRead>(r: &mut B) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+/// Skip `n` bytes of `r`.
+fn skip<B: BufRead>(r: &mut B, mut n: u64) -> io::Result<()> {
+    while n > 0 {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let k = avail.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        r.consume(k);
+        n -= k as u64;
+    }
+    Ok(())
+}
+
+/// Skip a zero-terminated field.
+fn skip_cstr<B: BufRead>(r: &mut B) -> io::Result<()> {
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        match avail.iter().position(|&b| b == 0) {
+            Some(i) => {
+                r.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = avail.len();
+                r.consume(n);
+            }
+        }
+    }
+}
+
+impl<B: BufRead> GzipMembers<B> {
+    fn new(inner: B) -> Self {
+        GzipMembers { state: Members::Between(inner), size: 0, members: 0 }
+    }
+
+    /// Read a member's header from `r`; `Ok(false)` at the clean end of the stream
+    /// (allowed only after the first member).
+    fn header(r: &mut B, first: bool) -> io::Result<bool> {
+        if r.fill_buf()?.is_empty() {
+            return if first { Err(corrupt("no member")) } else { Ok(false) };
+        }
+        let mut fixed = [0u8; 10];
+        r.read_exact(&mut fixed)?;
+        let [id1, id2, cm, flags, ..] = fixed;
+        if id1 != 0x1f || id2 != 0x8b {
+            return Err(corrupt("bytes after the last member are not another member"));
+        }
+        if cm != 8 {
+            return Err(corrupt("compression method is not deflate"));
+        }
+        if flags & FRESERVED != 0 {
+            return Err(corrupt("reserved header flags set"));
+        }
+        if flags & FEXTRA != 0 {
+            let len = u16::from_le_bytes([next_byte(r)?, next_byte(r)?]);
+            skip(r, u64::from(len))?;
+        }
+        if flags & FNAME != 0 {
+            skip_cstr(r)?;
+        }
+        if flags & FCOMMENT != 0 {
+            skip_cstr(r)?;
+        }
+        if flags & FHCRC != 0 {
+            skip(r, 2)?;
+        }
+        Ok(true)
+    }
+
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.state = Members::Done;
+        e
+    }
+}
+
+impl<B: BufRead> Read for GzipMembers<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match std::mem::replace(&mut self.state, Members::Done) {
+                Members::Done => return Ok(0),
+                Members::Between(mut r) => match Self::header(&mut r, self.members == 0) {
+                    Ok(true) => {
+                        self.size = 0;
+                        self.members += 1;
+                        self.state = Members::Body(flate2::bufread::DeflateDecoder::new(r));
+                    }
+                    Ok(false) => return Ok(0),
+                    Err(e) => return Err(self.fail(e)),
+                },
+                Members::Body(mut d) => {
+                    let n = match d.read(buf) {
+                        Ok(n) => n,
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    if n > 0 {
+                        self.size += n as u64;
+                        self.state = Members::Body(d);
+                        return Ok(n);
+                    }
+                    // The member's deflate data ended: its trailer follows.
+                    let mut r = d.into_inner();
+                    let mut trailer = [0u8; 8];
+                    if let Err(e) = r.read_exact(&mut trailer) {
+                        return Err(self.fail(e));
+                    }
+                    let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+                    if u64::from(isize) != self.size & 0xffff_ffff {
+                        return Err(self.fail(corrupt("a member's size field does not match its data")));
+                    }
+                    self.state = Members::Between(r);
+                }
+            }
         }
     }
 }
@@ -244,6 +423,108 @@ mod tests {
         let mut blob = gz(b"hello world");
         blob.extend_from_slice(b"garbage after the member");
         assert!(matches!(decode(&blob, None).unwrap_err(), Error::Decompress { .. }));
+    }
+
+    fn decode_no_crc(blob: &[u8]) -> Result<Vec<u8>> {
+        let mut d = Decoder::without_gzip_crc(blob, Some(Compression::Gzip), "l")?;
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).map_err(|e| d.error(e))?;
+        Ok(out)
+    }
+
+    /// A gzip member with every optional header field, written by hand.
+    fn member_with_all_fields(data: &[u8]) -> Vec<u8> {
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(data).unwrap();
+        let deflated = raw.finish().unwrap();
+        let mut m = vec![0x1f, 0x8b, 8, FHCRC | FEXTRA | FNAME | FCOMMENT, 0, 0, 0, 0, 0, 3];
+        m.extend_from_slice(&5u16.to_le_bytes());
+        m.extend_from_slice(b"xtra!");
+        m.extend_from_slice(b"layer.tar\0");
+        m.extend_from_slice(b"a comment\0");
+        m.extend_from_slice(&[0xab, 0xcd]); // the header CRC-16: skipped, like the data CRC
+        m.extend_from_slice(&deflated);
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        m.extend_from_slice(&crc.sum().to_le_bytes());
+        m.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        m
+    }
+
+    #[test]
+    fn without_crc_decodes_what_the_checking_decoder_decodes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let mut multi = gz(b"first ");
+        multi.extend(gz(b""));
+        multi.extend(gz(&data));
+        let mut want_multi = b"first ".to_vec();
+        want_multi.extend_from_slice(&data);
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            ("one member", gz(&data), data.clone()),
+            ("empty member", gz(b""), Vec::new()),
+            ("three members, one empty", multi, want_multi),
+            (
+                "stored blocks",
+                {
+                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+                    e.write_all(&data).unwrap();
+                    e.finish().unwrap()
+                },
+                data.clone(),
+            ),
+        ];
+        for (case, blob, want) in cases {
+            assert_eq!(decode_no_crc(&blob).unwrap(), want, "{case}");
+            assert_eq!(decode(&blob, None).unwrap().1, want, "{case}");
+        }
+        // The optional fields are skipped as they stream by.
+        assert_eq!(decode_no_crc(&member_with_all_fields(&data)).unwrap(), data);
+    }
+
+    #[test]
+    fn without_crc_everything_but_the_crc_is_still_checked() {
+        // Varied bytes, so that a flipped bit in the deflate data changes the output.
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let good = gz(&data);
+        let n = good.len();
+        let mut bad_crc = good.clone();
+        bad_crc[n - 8] ^= 1;
+        // The point: a wrong CRC passes (the caller hashes the output), and only it.
+        assert_eq!(decode_no_crc(&bad_crc).unwrap(), data);
+        assert!(decode(&bad_crc, None).is_err(), "the checking decoder refuses it");
+        let mut bad_size = good.clone();
+        bad_size[n - 1] ^= 1;
+        let mut garbage = good.clone();
+        garbage.extend_from_slice(b"garbage after the member");
+        let mut bad_method = good.clone();
+        bad_method[2] = 7;
+        let mut reserved = good.clone();
+        reserved[3] |= 0x80;
+        let mut flipped = good.clone();
+        flipped[n / 2] ^= 0x55;
+        let mut name_without_end = vec![0x1f, 0x8b, 8, FNAME, 0, 0, 0, 0, 0, 3];
+        name_without_end.extend_from_slice(&[b'a'; 5000]);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("size field wrong", bad_size),
+            ("truncated trailer", good[..n - 3].to_vec()),
+            ("truncated data", good[..n / 2].to_vec()),
+            ("header only", good[..10].to_vec()),
+            ("garbage after the member", garbage),
+            ("not deflate", bad_method),
+            ("reserved flag", reserved),
+            ("corrupt deflate data", flipped),
+            ("a name that never ends", name_without_end),
+        ];
+        for (case, blob) in cases {
+            match decode_no_crc(&blob) {
+                Err(Error::Decompress { compression: Compression::Gzip, .. }) => {}
+                // Flipped deflate bits can still decode to other bytes of the right
+                // length: the caller's hash is what catches those.
+                Ok(out) if case == "corrupt deflate data" => assert!(out != data, "{case}: decoded to the data"),
+                Ok(out) => panic!("{case}: decoded {} bytes", out.len()),
+                Err(e) => panic!("{case}: {e}"),
+            }
+        }
     }
 
     #[test]

@@ -291,6 +291,36 @@ fn diff_ids_are_verified_and_cover_every_byte() {
 }
 
 #[test]
+fn gzip_crc_is_left_to_the_diff_id_when_there_is_one() {
+    // With a diff_id, every decompressed byte is hashed against it, so gzip's CRC-32 is
+    // not computed: a member whose CRC field is wrong but whose data is right applies.
+    // Without one, the CRC is all there is, and it is checked.
+    let plain = tar(&[file("f", b"crc")]);
+    let mut blob = gzip(&plain);
+    let n = blob.len();
+    blob[n - 8] ^= 0xff;
+    let t = tempfile::tempdir().unwrap();
+    for single_thread in [false, true] {
+        let o = opts().single_thread(single_thread);
+        let with = LayerSource::new("l0", &blob[..]).diff_id(Digest::sha256_of(&plain));
+        apply_layer(t.path(), with, &o).unwrap();
+        assert_eq!(read(t.path(), "f"), "crc");
+        // (The CRC is read after the tar's end-of-archive blocks: the error says so.)
+        let err = apply_layer(t.path(), LayerSource::new("l0", &blob[..]), &o).unwrap_err();
+        assert!(matches!(err, Error::Decompress { .. } | Error::InvalidTar { .. }), "{err}");
+        assert!(err.to_string().contains("checksum"), "{err}");
+        // The size field is checked either way.
+        let mut bad_size = gzip(&plain);
+        let m = bad_size.len();
+        bad_size[m - 1] ^= 1;
+        let with = LayerSource::new("l0", &bad_size[..]).diff_id(Digest::sha256_of(&plain));
+        let err = apply_layer(t.path(), with, &o).unwrap_err();
+        assert!(matches!(err, Error::Decompress { .. } | Error::InvalidTar { .. }), "{err}");
+        assert!(err.to_string().contains("size field"), "{err}");
+    }
+}
+
+#[test]
 fn compressed_layers_and_declared_compression() {
     let t = tempfile::tempdir().unwrap();
     let plain = tar(&[file("a", b"from gzip")]);
