@@ -255,10 +255,10 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let day = parse_num(day)?;
     let mut hms = time.split(':');
     let (h, mi, sec) = (parse_num(hms.next()?)?, parse_num(hms.next()?)?, parse_num(hms.next()?)?);
-    if hms.next().is_some() || h > 23 || mi > 59 || sec > 59 || day < 1 || day > days_in_month(year, month) {
+    if hms.next().is_some() || sec > 59 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + sec)
+    strata_spec::time::unix_seconds(year, month, day, h, mi, sec)
 }
 
 fn is_gmt(zone: &str) -> bool {
@@ -270,26 +270,6 @@ fn parse_num(s: &str) -> Option<i64> {
         return None;
     }
     s.parse().ok()
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

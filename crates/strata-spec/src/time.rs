@@ -88,6 +88,28 @@ pub fn parse_rfc3339(s: &str) -> Option<(i64, u32)> {
     Some((days * 86_400 + h * 3600 + mi * 60 + se - offset, nanos))
 }
 
+/// Seconds since the Unix epoch of a UTC civil time (proleptic Gregorian), or `None`
+/// when a field is out of range (month 1-12, the day within that month, hour 0-23,
+/// minute 0-59, second 0-60 for a leap second). For parsers of other date formats (HTTP
+/// dates, for one) so they share this calendar arithmetic.
+pub fn unix_seconds(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Option<i64> {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) || !(0..=23).contains(&hour) || !(0..=59).contains(&minute) {
+        return None;
+    }
+    if !(0..=60).contains(&second) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
 /// algorithm, public domain).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -116,6 +138,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_checks_each_field() {
+        assert_eq!(unix_seconds(2023, 11, 14, 22, 13, 20), Some(1_700_000_000));
+        assert_eq!(unix_seconds(1970, 1, 1, 0, 0, 0), Some(0));
+        assert_eq!(unix_seconds(2000, 2, 29, 0, 0, 0), Some(951_782_400));
+        for bad in [(1900, 2, 29, 0, 0, 0), (2023, 4, 31, 0, 0, 0), (2023, 13, 1, 0, 0, 0), (2023, 1, 0, 0, 0, 0)] {
+            assert_eq!(unix_seconds(bad.0, bad.1, bad.2, bad.3, bad.4, bad.5), None, "{bad:?}");
+        }
+        assert_eq!(unix_seconds(2023, 1, 1, 24, 0, 0), None);
+        assert_eq!(unix_seconds(2023, 1, 1, 0, 60, 0), None);
+        assert_eq!(unix_seconds(2023, 1, 1, 0, 0, 61), None);
+    }
 
     #[test]
     fn formats_and_parses_known_instants() {
