@@ -12,7 +12,7 @@ use std::ops::Bound;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
@@ -22,6 +22,7 @@ use crate::decompress::{Decoder, drain, read_full};
 use crate::error::{Error, Result};
 use crate::fsops::{self, Resolver, Root, errno};
 use crate::path::{self, Class, WHITEOUT_PREFIX};
+use crate::plan::{HeaderPrint, Plan};
 use crate::read::{EntryKind, Limits, Mtime, TarReader};
 
 /// One layer to apply: its blob as stored, and what is known about it.
@@ -94,6 +95,10 @@ pub struct ApplyOptions {
     /// Decompress and hash on the calling thread instead of a second one (slower; for
     /// debugging and fuzzing).
     pub single_thread: bool,
+    /// Entries not to write because a later layer deletes or replaces them, planned
+    /// from these same layers' headers (see [`Plan`]). Each layer's headers are checked
+    /// against the plan's.
+    pub plan: Option<Arc<Plan>>,
 }
 
 impl ApplyOptions {
@@ -118,6 +123,12 @@ impl ApplyOptions {
     /// Set [`ApplyOptions::single_thread`].
     pub fn single_thread(mut self, single_thread: bool) -> Self {
         self.single_thread = single_thread;
+        self
+    }
+
+    /// Set [`ApplyOptions::plan`].
+    pub fn plan(mut self, plan: Arc<Plan>) -> Self {
+        self.plan = Some(plan);
         self
     }
 }
@@ -169,6 +180,11 @@ pub struct LayerReport {
     pub entries: u64,
     /// Whiteouts and opaque markers among them.
     pub whiteouts: u64,
+    /// Entries not written because the [`Plan`] says a later layer deletes or replaces
+    /// them (regular files, and hard links to them).
+    pub skipped: u64,
+    /// Bytes of those regular files.
+    pub skipped_bytes: u64,
 }
 
 /// The result of [`apply_layers`].
@@ -229,6 +245,11 @@ where
         whiteouts: 0,
         name_buf: Vec::new(),
         root_path: root.to_path_buf(),
+        plan: opts.plan.clone(),
+        index: None,
+        print: None,
+        skipped: 0,
+        skipped_bytes: 0,
     };
     let mut reports = Vec::new();
     if opts.single_thread {
@@ -440,6 +461,13 @@ struct Applier {
     entries: u64,
     whiteouts: u64,
     name_buf: Vec<u8>,
+    /// The plan, if any, and the position of the layer being applied.
+    plan: Option<Arc<Plan>>,
+    index: Option<usize>,
+    /// The digest of this layer's headers, checked against the plan's at its end.
+    print: Option<HeaderPrint>,
+    skipped: u64,
+    skipped_bytes: u64,
 }
 
 /// The parts of an entry's header the applier needs once it starts reading data.
@@ -464,13 +492,41 @@ fn is(e: &io::Error, code: Errno) -> bool {
 }
 
 impl Applier {
-    fn begin(&mut self, name: &str) {
+    fn begin(&mut self, name: &str) -> Result<()> {
         self.layer.clear();
         self.layer.push_str(name);
         self.added.clear();
         self.root.invalidate();
         self.entries = 0;
         self.whiteouts = 0;
+        self.skipped = 0;
+        self.skipped_bytes = 0;
+        let index = self.index.map_or(0, |i| i + 1);
+        self.index = Some(index);
+        if let Some(plan) = &self.plan {
+            if plan.layer(index).is_none() {
+                return Err(Error::LayerChanged {
+                    layer: name.to_owned(),
+                    reason: format!("layer {} of a stack the plan says has {}", index + 1, plan.layers()),
+                });
+            }
+            self.print = Some(HeaderPrint::default());
+        }
+        Ok(())
+    }
+
+    /// The plan of the layer being applied, if there is one.
+    fn layer_plan(&self) -> Option<&crate::plan::LayerPlan> {
+        self.plan.as_deref().and_then(|p| p.layer(self.index?))
+    }
+
+    /// At the end of a layer: its headers must be the ones the plan was made from.
+    fn check_plan(&mut self) -> Result<()> {
+        let Some(print) = self.print.take() else { return Ok(()) };
+        match self.layer_plan().map(|p| p.check(print)) {
+            Some(Err(reason)) => Err(Error::LayerChanged { layer: self.layer.clone(), reason }),
+            _ => Ok(()),
+        }
     }
 
     fn report(
@@ -486,7 +542,16 @@ impl Applier {
         {
             return Err(Error::DiffIdMismatch { layer: name, expected, actual: diff_id });
         }
-        Ok(LayerReport { name, compression, diff_id, size, entries: self.entries, whiteouts: self.whiteouts })
+        Ok(LayerReport {
+            name,
+            compression,
+            diff_id,
+            size,
+            entries: self.entries,
+            whiteouts: self.whiteouts,
+            skipped: self.skipped,
+            skipped_bytes: self.skipped_bytes,
+        })
     }
 
     fn after_end(layer: &str, e: io::Error) -> Error {
@@ -499,7 +564,7 @@ impl Applier {
 
     /// Apply one layer, decompressing and hashing on this thread.
     fn apply_sync<R: Read + Send>(&mut self, layer: LayerSource<R>, opts: &ApplyOptions) -> Result<LayerReport> {
-        self.begin(&layer.name);
+        self.begin(&layer.name)?;
         let algorithm = layer.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
         let dec = decoder(layer.reader, layer.compression, &layer.name, layer.diff_id.is_some())?;
         let compression = dec.compression();
@@ -521,12 +586,13 @@ impl Applier {
                 limit,
             });
         }
+        self.check_plan()?;
         self.report(layer.name, layer.diff_id, compression, diff_id, size)
     }
 
     /// Apply one layer whose pipeline is running.
     fn apply_threaded(&mut self, p: Pipeline<'_>, opts: &ApplyOptions) -> Result<LayerReport> {
-        self.begin(&p.name);
+        self.begin(&p.name)?;
         let mut tar = TarReader::new(p.reader, opts.limits.clone(), &p.name);
         let applied = self.entries_of(&mut tar).and_then(|()| {
             // Read the stream to its true end so the digest covers every byte.
@@ -549,12 +615,16 @@ impl Applier {
                 });
             }
         };
+        self.check_plan()?;
         self.report(p.name, p.diff_id, p.compression, diff_id, size)
     }
 
     fn entries_of<B: BufRead>(&mut self, tar: &mut TarReader<B>) -> Result<()> {
         while let Some(e) = tar.next_entry()? {
             self.entries += 1;
+            if let Some(print) = &mut self.print {
+                print.add(e.kind, &e.path, &e.link, e.size);
+            }
             // The raw name, for errors, in a buffer reused from entry to entry.
             let mut raw_name = std::mem::take(&mut self.name_buf);
             raw_name.clear();
@@ -733,6 +803,11 @@ impl Applier {
         // has in the final tree.
         let real = parent.path.join(name);
         let real = &real;
+        if matches!(meta.kind, EntryKind::File | EntryKind::Hardlink)
+            && self.layer_plan().is_some_and(|p| p.skips(self.entries - 1))
+        {
+            return self.skip(dir, name, path, real, entry, tar);
+        }
         match meta.kind {
             EntryKind::Dir => self.dir(dir, name, real, entry, meta)?,
             EntryKind::File => {
@@ -778,6 +853,31 @@ impl Applier {
                 self.record(real, meta.uid, meta.gid, device);
             }
         }
+        self.added.insert(key(path).to_vec());
+        Ok(())
+    }
+
+    /// An entry the plan says is dead (a later layer deletes or replaces it): make room
+    /// for it as creating it would, read its data through the hash, write nothing.
+    fn skip<B: BufRead>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &Path,
+        real: &Path,
+        entry: &[u8],
+        tar: &mut TarReader<B>,
+    ) -> Result<()> {
+        if fsops::lstat(dir, name).map_err(self.fs(entry, "stat"))?.is_some() {
+            self.remove_existing(dir, name, real, entry)?;
+        }
+        let mut bytes = 0u64;
+        tar.read_data(|chunk| {
+            bytes += chunk.len() as u64;
+            Ok::<(), Error>(())
+        })?;
+        self.skipped += 1;
+        self.skipped_bytes += bytes;
         self.added.insert(key(path).to_vec());
         Ok(())
     }

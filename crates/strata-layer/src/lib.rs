@@ -13,6 +13,7 @@ mod fsops;
 mod header;
 mod merged;
 pub mod path;
+mod plan;
 pub mod read;
 mod resolve;
 mod scan;
@@ -31,6 +32,7 @@ pub use merged::{
     Analysis, DataSource, ExportOptions, ExportReport, FEED_DEPTH, FileReader, LayerStats, MergeOptions, MergedEntry,
     MergedTree,
 };
+pub use plan::Plan;
 pub use read::Limits;
 pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};

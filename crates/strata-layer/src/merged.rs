@@ -27,6 +27,7 @@ use crate::decompress::{Decoder, drain};
 use crate::entry::{EntryKind, EntryMeta, Timestamp};
 use crate::error::{Error, Result};
 use crate::path::{self, Class, WHITEOUT_PREFIX};
+use crate::plan::{HeaderPrint, Records};
 use crate::read::{self, Limits, TarReader};
 use crate::resolve::{self, Lookup, Node};
 use crate::write::{LayerInfo, LayerWriter, WriteOptions};
@@ -304,7 +305,7 @@ fn errno(e: Errno) -> io::Error {
 
 /// The tree itself: path keys to inode slots.
 #[derive(Debug, Default)]
-struct Tree {
+pub(crate) struct Tree {
     map: BTreeMap<Vec<u8>, usize>,
     inodes: Vec<Inode>,
     free: Vec<usize>,
@@ -313,6 +314,16 @@ struct Tree {
 }
 
 impl Tree {
+    /// The entries, as `(layer, position in its tar stream)`, whose contents are in
+    /// the final tree: the regular files some path still names.
+    pub(crate) fn live_sources(&self) -> std::collections::HashSet<(usize, u64)> {
+        self.inodes
+            .iter()
+            .filter(|n| n.nlink > 0 && n.kind == Kind::File)
+            .filter_map(|n| n.source.map(|s| (s.layer, s.entry)))
+            .collect()
+    }
+
     fn new() -> Tree {
         let mut t = Tree::default();
         let root = t.alloc(Inode::implicit_dir(0));
@@ -572,30 +583,55 @@ fn layer_tar<R: Read>(stream: LayerStream<R>, limits: Limits, name: &str) -> Lay
 }
 
 /// One header, as the fold needs it.
-struct Raw {
-    path: Vec<u8>,
-    kind: read::EntryKind,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    mtime: read::Mtime,
-    size: u64,
-    dev: (u32, u32),
-    link: Vec<u8>,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
-    ordinal: u64,
-    offset: u64,
+pub(crate) struct Raw {
+    pub(crate) path: Vec<u8>,
+    pub(crate) kind: read::EntryKind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    pub(crate) mtime: read::Mtime,
+    pub(crate) size: u64,
+    pub(crate) dev: (u32, u32),
+    pub(crate) link: Vec<u8>,
+    pub(crate) xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(crate) ordinal: u64,
+    pub(crate) offset: u64,
+}
+
+impl Raw {
+    /// The header of `e`, the `ordinal`-th entry of its layer, its data at `offset`.
+    pub(crate) fn of(e: &read::Entry, ordinal: u64, offset: u64) -> Raw {
+        Raw {
+            path: e.path.clone(),
+            kind: e.kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime: e.mtime,
+            size: e.size,
+            dev: (e.dev_major, e.dev_minor),
+            link: if matches!(e.kind, read::EntryKind::Symlink | read::EntryKind::Hardlink) {
+                e.link.clone()
+            } else {
+                Vec::new()
+            },
+            xattrs: e.xattrs.clone(),
+            ordinal,
+            offset,
+        }
+    }
 }
 
 /// What a layer's scan found once it reached the end.
-struct Scanned {
-    compression: Compression,
-    diff_id: Digest,
-    size: u64,
-    compressed: u64,
+pub(crate) struct Scanned {
+    pub(crate) compression: Compression,
+    pub(crate) diff_id: Digest,
+    pub(crate) size: u64,
+    pub(crate) compressed: u64,
 }
 
-enum Msg {
+/// What a layer's scan sends to the fold.
+pub(crate) enum Msg {
     Entries(Vec<Raw>),
     Done(Scanned),
     Failed(Error),
@@ -603,7 +639,7 @@ enum Msg {
 
 /// Read one layer's headers (content skipped, every byte hashed), sending them in
 /// batches; the last message is `Done` or `Failed`. Stops when `send` returns false.
-fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
+pub(crate) fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
     let algorithm = src.diff_id.as_ref().map_or(Algorithm::Sha256, Digest::algorithm);
     let (stream, count) =
         match LayerStream::open(src.reader, src.compression, &src.name, Some(algorithm), limits.max_layer_size) {
@@ -619,28 +655,14 @@ fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg)
     let mut ordinal = 0u64;
     let failed = loop {
         let raw = match tar.next_entry() {
-            Ok(Some(e)) => Raw {
-                path: e.path.clone(),
-                kind: e.kind,
-                mode: e.mode,
-                uid: e.uid,
-                gid: e.gid,
-                mtime: e.mtime,
-                size: e.size,
-                dev: (e.dev_major, e.dev_minor),
-                link: if matches!(e.kind, read::EntryKind::Symlink | read::EntryKind::Hardlink) {
-                    e.link.clone()
-                } else {
-                    Vec::new()
-                },
-                xattrs: e.xattrs.clone(),
-                ordinal,
-                offset: 0,
-            },
+            // The data starts where the reader stands once the header is read.
+            Ok(Some(_)) => {
+                let offset = tar.get_mut().pos;
+                Raw::of(tar.entry(), ordinal, offset)
+            }
             Ok(None) => break None,
             Err(e) => break Some(e),
         };
-        let raw = Raw { offset: tar.get_mut().pos, ..raw };
         // The applier reads the content of the regular files it creates, and so reports
         // a stream that ends inside one as truncated data of that entry: read it too.
         let creates_file = raw.kind == read::EntryKind::File
@@ -695,10 +717,15 @@ struct Fold {
     /// whenever anything is removed.
     cache: Option<(Vec<u8>, Vec<u8>)>,
     stats: LayerStats,
+    /// What a [`crate::Plan`] is made of, when one is being made.
+    records: Option<Records>,
 }
 
 impl Fold {
     fn begin(&mut self, layer: usize, name: &str) {
+        if let Some(r) = &mut self.records {
+            r.prints.push(HeaderPrint::default());
+        }
         self.layer = layer;
         self.name.clear();
         self.name.push_str(name);
@@ -748,6 +775,9 @@ impl Fold {
 
     fn entry(&mut self, r: Raw) -> Result<()> {
         self.stats.entries += 1;
+        if let Some(print) = self.records.as_mut().and_then(|rec| rec.prints.last_mut()) {
+            print.add(r.kind, &r.path, &r.link, r.size);
+        }
         let path = path::normalize(&r.path).map_err(|p| self.unsafe_entry(&r.path, p.to_string()))?;
         let class = path::classify(&path).map_err(|p| self.unsafe_entry(&r.path, p.to_string()))?;
         if class == Class::AufsMeta {
@@ -907,6 +937,9 @@ impl Fold {
                 self.stats.files += 1;
                 self.stats.bytes_added += r.size;
                 let source = DataSource { layer: self.layer, entry: r.ordinal, offset: r.offset };
+                if let Some(rec) = &mut self.records {
+                    rec.files.push((self.layer, r.ordinal, r.size));
+                }
                 new(Kind::File, r.mode, r.size, b"", Some(source))
             }
             read::EntryKind::Symlink => {
@@ -987,7 +1020,11 @@ impl Fold {
         if n.kind == Kind::Dir {
             return Err(self.fs(entry, "link", Errno::PERM));
         }
+        let source = n.source.map(|s| (s.layer, s.entry));
         self.tree.link(k, ino);
+        if let Some(rec) = &mut self.records {
+            rec.links.push((self.layer, r.ordinal, source));
+        }
         Ok(())
     }
 }
@@ -1023,8 +1060,37 @@ impl MergedTree {
         I: IntoIterator<Item = LayerSource<R>>,
     {
         let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
+        let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+        let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
+        let (tree, stats, _) = fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, false)?;
+        Ok(MergedTree { tree, layers: stats, limits: opts.limits.clone() })
+    }
+}
+
+/// A tree folded from layers, with the figures of each layer and, when asked for, what a
+/// [`crate::Plan`] is made of.
+pub(crate) type Folded = (Tree, Vec<LayerStats>, Option<Records>);
+
+/// Fold `sources`, base first: `scanner` reads one layer's headers and sends them (see
+/// [`scan`]), on up to `threads` threads at once (0: one per core), while the fold runs
+/// on the calling thread, layer after layer. `names` and `expected` give each layer's
+/// name and the `diff_id` to check its scan against.
+pub(crate) fn fold_layers<S, F>(
+    sources: Vec<S>,
+    names: &[String],
+    expected: &[Option<Digest>],
+    limits: &Limits,
+    threads: usize,
+    scanner: F,
+    records: bool,
+) -> Result<Folded>
+where
+    S: Send,
+    F: Fn(S, &Limits, &mut dyn FnMut(Msg) -> bool) + Sync,
+{
+    {
         let n = sources.len();
-        let threads = match opts.threads {
+        let threads = match threads {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             t => t,
         }
@@ -1047,10 +1113,11 @@ impl MergedTree {
                 bytes_added: 0,
                 bytes_wasted: 0,
             },
+            records: records.then(Records::default),
         };
         let mut stats = Vec::with_capacity(n);
-        let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-        let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
+        let layer_name = |i: usize| names.get(i).cloned().unwrap_or_default();
+        let expected = |i: usize| expected.get(i).and_then(Option::as_ref);
 
         /// Fold one message; `Ok(Some)` at the end of the layer.
         fn take(fold: &mut Fold, msg: Msg, expected: Option<&Digest>) -> Result<Option<LayerStats>> {
@@ -1068,9 +1135,9 @@ impl MergedTree {
 
         if threads <= 1 {
             for (i, src) in sources.into_iter().enumerate() {
-                fold.begin(i, &names[i]);
+                fold.begin(i, &layer_name(i));
                 let mut outcome: Option<Result<LayerStats>> = None;
-                scan(src, &opts.limits, &mut |msg| match take(&mut fold, msg, expected[i].as_ref()) {
+                scanner(src, limits, &mut |msg| match take(&mut fold, msg, expected(i)) {
                     Ok(None) => true,
                     Ok(Some(s)) => {
                         outcome = Some(Ok(s));
@@ -1085,7 +1152,7 @@ impl MergedTree {
                     Some(r) => stats.push(r?),
                     None => {
                         return Err(Error::InvalidTar {
-                            layer: names[i].clone(),
+                            layer: layer_name(i),
                             entry: None,
                             reason: "reading stopped early".into(),
                         });
@@ -1093,13 +1160,13 @@ impl MergedTree {
                 }
             }
         } else {
-            let slots: Vec<Mutex<Option<LayerSource<R>>>> = sources.into_iter().map(|s| Mutex::new(Some(s))).collect();
+            let slots: Vec<Mutex<Option<S>>> = sources.into_iter().map(|s| Mutex::new(Some(s))).collect();
             let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::sync_channel::<Msg>(DEPTH)).unzip();
             let next = AtomicUsize::new(0);
             let stop = AtomicBool::new(false);
             std::thread::scope(|s| -> Result<()> {
                 for _ in 0..threads {
-                    let (slots, txs, next, stop, limits) = (&slots, &txs, &next, &stop, &opts.limits);
+                    let (slots, txs, next, stop, scanner) = (&slots, &txs, &next, &stop, &scanner);
                     std::thread::Builder::new()
                         .name("strata-merge".into())
                         .spawn_scoped(s, move || {
@@ -1112,23 +1179,23 @@ impl MergedTree {
                                 }
                                 let src = slots.get(i).and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
                                 let (Some(src), Some(tx)) = (src, txs.get(i)) else { return };
-                                scan(src, limits, &mut |m| !stop.load(Ordering::SeqCst) && tx.send(m).is_ok());
+                                scanner(src, limits, &mut |m| !stop.load(Ordering::SeqCst) && tx.send(m).is_ok());
                             }
                         })
                         .map_err(|source| Error::Io { op: "spawn thread", path: PathBuf::new(), source })?;
                 }
                 let result = (|| {
                     for (i, rx) in rxs.iter().enumerate() {
-                        fold.begin(i, &names[i]);
+                        fold.begin(i, &layer_name(i));
                         loop {
                             let Ok(msg) = rx.recv() else {
                                 return Err(Error::InvalidTar {
-                                    layer: names[i].clone(),
+                                    layer: layer_name(i),
                                     entry: None,
                                     reason: "reading stopped early".into(),
                                 });
                             };
-                            if let Some(st) = take(&mut fold, msg, expected[i].as_ref())? {
+                            if let Some(st) = take(&mut fold, msg, expected(i))? {
                                 stats.push(st);
                                 break;
                             }
@@ -1153,7 +1220,7 @@ impl MergedTree {
             st.bytes_wasted = *w;
         }
         tree.wasted.clear();
-        Ok(MergedTree { tree, layers: stats, limits: opts.limits.clone() })
+        Ok((tree, stats, fold.records))
     }
 }
 

@@ -595,6 +595,23 @@ impl<R: BufRead> TarReader<R> {
     }
 }
 
+impl<R: BufRead + io::Seek> TarReader<R> {
+    /// Skip what is left of the current entry's data, and its padding, by seeking
+    /// rather than reading: for an uncompressed tar read only for its headers.
+    pub(crate) fn seek_past_data(&mut self) -> Result<()> {
+        let left = self.remaining.saturating_add(self.padding);
+        if left == 0 {
+            return Ok(());
+        }
+        let by = i64::try_from(left).map_err(|_| self.invalid(Some(&self.entry.path), "entry size out of range"))?;
+        self.inner.seek(io::SeekFrom::Current(by)).map_err(|e| io_error(&self.layer, self.offset, e))?;
+        self.offset = self.offset.saturating_add(left);
+        self.remaining = 0;
+        self.padding = 0;
+        Ok(())
+    }
+}
+
 /// An I/O error of the stream under the tar (decompression, the blob reader).
 fn io_error(layer: &str, offset: u64, e: io::Error) -> Error {
     let reason = if e.kind() == io::ErrorKind::UnexpectedEof {

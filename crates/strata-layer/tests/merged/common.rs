@@ -1,12 +1,13 @@
 //! Merging layers given as entry lists, and the merged tree as a `strata_testkit::Tree`
 //! (contents read back through `read_file`) to compare with what the applier unpacks.
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use strata_layer::{
-    ApplyOptions, EntryKind, ExportOptions, ExportReport, LayerSource, MergeOptions, MergedTree, Result, WriteOptions,
-    apply_layers,
+    ApplyOptions, ApplyReport, EntryKind, ExportOptions, ExportReport, LayerSource, Limits, MergeOptions, MergedTree,
+    Plan, Result, WriteOptions, apply_layers,
 };
 use strata_spec::{Compression, Digest};
 use strata_testkit::{Compare, Entry, Kind, Tree};
@@ -83,6 +84,19 @@ pub fn unpack(blobs: &[Vec<u8>]) -> Result<Tree> {
     let d = tempfile::tempdir().unwrap();
     apply_layers(d.path(), sources(blobs), &ApplyOptions::default())?;
     Ok(Tree::capture(d.path()).unwrap())
+}
+
+/// The layers' plan, from their headers alone (the data seeked over).
+pub fn plan(blobs: &[Vec<u8>]) -> Result<Plan> {
+    let sources = blobs.iter().enumerate().map(|(i, b)| LayerSource::new(format!("layer {i}"), Cursor::new(&b[..])));
+    Plan::from_tars(sources, &Limits::default())
+}
+
+/// Unpack blobs with the applier and a plan into a fresh directory and capture the tree.
+pub fn unpack_planned(blobs: &[Vec<u8>], plan: Plan) -> Result<(Tree, ApplyReport)> {
+    let d = tempfile::tempdir().unwrap();
+    let report = apply_layers(d.path(), sources(blobs), &ApplyOptions::default().plan(Arc::new(plan)))?;
+    Ok((Tree::capture(d.path()).unwrap(), report))
 }
 
 /// What both must agree on: everything but the root's own metadata. Directories no

@@ -15,4 +15,5 @@ mod common;
 mod differential;
 mod laws;
 mod peer;
+mod plan;
 mod semantics;

@@ -48,6 +48,24 @@ pub fn agree(blobs: &[Vec<u8>], case: &str) -> Option<Tree> {
             }
         }
     }
+    // With a plan made from the headers, the applier writes less and unpacks the same
+    // tree, or fails the same way.
+    match (&unpacked, plan(blobs)) {
+        (Err(a), Err(b)) => assert_eq!(class(a), class(&b), "{case}: plan"),
+        (Ok(_), Err(b)) => panic!("{case}: the applier unpacks, the plan fails: {b}"),
+        (_, Ok(p)) => match (&unpacked, unpack_planned(blobs, p)) {
+            (Err(a), Err(b)) => assert_eq!(class(a), class(&b), "{case}: planned unpack"),
+            (Ok(_), Err(b)) => panic!("{case}: the applier unpacks, the planned unpack fails: {b}"),
+            (Err(a), Ok(_)) => panic!("{case}: the applier fails ({a}), the planned unpack does not"),
+            (Ok(t), Ok((mut planned, _))) => {
+                // Directories no layer declares have the time of each unpack.
+                if let Ok(m) = merge_blobs(blobs, 1) {
+                    planned = with_unpack_times(&m, planned, t);
+                }
+                assert_same(t, &planned, &format!("{case}: planned unpack vs unpack"));
+            }
+        },
+    }
     let tree = unpacked.ok()?;
     assert_eq!(views[0], views[1], "{case}: export differs with the thread count");
     let again = unpack(&[views[0].clone()]).unwrap_or_else(|e| panic!("{case}: unpacking the export: {e}"));
