@@ -142,6 +142,10 @@ Examples:
         /// The platform to pick from a multi-platform image (os/arch[/variant])
         #[arg(long, value_name = "P")]
         platform: Option<String>,
+        /// Read the layers' headers first and skip writing the files a later layer
+        /// deletes or replaces
+        #[arg(long, value_enum, default_value_t = Plan::Auto)]
+        plan: Plan,
     },
 
     /// Show what changed in a bundle's rootfs since unpack (A added, C changed, D deleted)
@@ -470,6 +474,17 @@ pub enum NetworkMode {
     None,
     /// The host's network
     Host,
+}
+
+/// When `unpack` plans from the layers' headers.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Plan {
+    /// When every layer is an uncompressed tar (a seek per entry)
+    Auto,
+    /// Always, decompressing compressed layers twice (for slow disks)
+    Always,
+    /// Never
+    Never,
 }
 
 /// Archive formats of `save`.

@@ -17,15 +17,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use strata_commit::{Base, CommitOptions, Source};
 use strata_layer::{
-    ApplyOptions, ApplyReport, Changes, DiffOptions, LayerSource, Ownership, RecordedDevice, RecordedOwner,
-    RecordedOwners, Snapshot, apply_layers,
+    ApplyOptions, ApplyReport, Changes, DiffOptions, LayerSource, Limits, MergeOptions, Ownership, Plan,
+    RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, apply_layers,
 };
-use strata_spec::{Descriptor, Digest, time::format_system_time};
+use strata_spec::{Compression, Descriptor, Digest, time::format_system_time};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -53,6 +54,27 @@ pub struct UnpackOptions {
     /// Do not write `config.json` (the OCI runtime configuration) beside the rootfs.
     /// [`Image::unpack_raw`] never writes one.
     pub skip_runtime_config: bool,
+    /// Whether to plan first which files not to write (see [`PlanMode`]).
+    pub plan: PlanMode,
+}
+
+/// Whether an unpack first reads every layer's headers to find the regular files a
+/// later layer deletes or replaces, and then does not write them
+/// ([`strata_layer::Plan`]). The tree is the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PlanMode {
+    /// Plan when the image has more than one layer and every layer is an uncompressed
+    /// tar: reading its headers then costs a seek per entry. A compressed layer would
+    /// have to be decompressed twice, which costs more than the writes saved on a fast
+    /// file system.
+    #[default]
+    Auto,
+    /// Plan whenever there is more than one layer, decompressing compressed layers a
+    /// first time for their headers: for slow file systems, where writes cost more.
+    Always,
+    /// Never plan.
+    Never,
 }
 
 impl UnpackOptions {
@@ -72,6 +94,12 @@ impl UnpackOptions {
     /// Set [`UnpackOptions::progress`].
     pub fn progress(mut self, hook: ProgressHook) -> Self {
         self.progress = Some(hook);
+        self
+    }
+
+    /// Set [`UnpackOptions::plan`].
+    pub fn plan(mut self, mode: PlanMode) -> Self {
+        self.plan = mode;
         self
     }
 }
@@ -175,7 +203,37 @@ impl Image {
             Some(false) => Ownership::Apply,
             None => Ownership::Auto,
         };
-        Ok(apply_layers(root, sources, &ApplyOptions::default().ownership(ownership))?)
+        let mut apply = ApplyOptions::default().ownership(ownership);
+        if let Some(plan) = self.plan(opts.plan)? {
+            apply = apply.plan(Arc::new(plan));
+        }
+        Ok(apply_layers(root, sources, &apply)?)
+    }
+
+    /// The plan of an unpack, if `mode` wants one for these layers. A plan that cannot
+    /// be made (a layer the applier would refuse) is no plan: the unpack then fails
+    /// with the applier's own error.
+    fn plan(&self, mode: PlanMode) -> Result<Option<Plan>> {
+        let layers = self.layers();
+        let plain = layers.iter().all(|d| d.media_type.layer_compression() == Some(Compression::None));
+        if layers.len() < 2 || mode == PlanMode::Never || (mode == PlanMode::Auto && !plain) {
+            return Ok(None);
+        }
+        let backend = self.store().backend();
+        let diff_ids = &self.config().rootfs.diff_ids;
+        let mut sources = Vec::new();
+        for (desc, diff_id) in layers.iter().zip(diff_ids) {
+            // Unverified here: the applier checks every byte against the diff_id, and
+            // every header against the plan's.
+            let blob = backend.open_descriptor(desc)?.without_digest_check();
+            sources.push(LayerSource::from_descriptor(desc, Some(diff_id.clone()), blob));
+        }
+        let plan = if plain {
+            Plan::from_tars(sources, &Limits::default())
+        } else {
+            Plan::from_layers(sources, &MergeOptions::default())
+        };
+        Ok(plan.ok())
     }
 }
 

@@ -13,7 +13,7 @@ mod runtime;
 mod store;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
-pub use container::{BundleState, Container, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
+pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
 pub use error::{Error, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_size, time_ago};

@@ -306,7 +306,9 @@ struct ChannelReader {
     back: mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
-    digester: Digester,
+    /// `None` when the producer hashes (an uncompressed layer: its thread has little
+    /// else to do).
+    digester: Option<Digester>,
     count: u64,
 }
 
@@ -332,7 +334,9 @@ impl BufRead for ChannelReader {
             // A closed channel is the end of the stream (or the producer's error,
             // which the caller collects when it joins the thread).
             if let Ok(v) = self.rx.recv() {
-                self.digester.update(&v);
+                if let Some(d) = &mut self.digester {
+                    d.update(&v);
+                }
                 self.count += v.len() as u64;
                 self.cur = v;
             }
@@ -345,23 +349,28 @@ impl BufRead for ChannelReader {
     }
 }
 
-/// Decompress on this thread, sending buffers to the applier. `Err(None)`: the applier
-/// hung up (it failed, and its error is the one to report).
+/// Decompress on this thread, sending buffers to the applier, and hash them here when
+/// given a digester (returning the digest). `Err(None)`: the applier hung up (it
+/// failed, and its error is the one to report).
 fn produce<R: Read>(
     mut dec: Decoder<R>,
     tx: mpsc::SyncSender<Vec<u8>>,
     back: mpsc::Receiver<Vec<u8>>,
     max: Option<u64>,
-) -> std::result::Result<(), Option<Error>> {
+    mut digester: Option<Digester>,
+) -> std::result::Result<Option<Digest>, Option<Error>> {
     let mut total = 0u64;
     loop {
         let mut buf = back.try_recv().unwrap_or_default();
         buf.resize(CHUNK, 0);
         let n = read_full(&mut dec, &mut buf).map_err(|e| Some(dec.error(e)))?;
         if n == 0 {
-            return Ok(());
+            return Ok(digester.map(Digester::finish));
         }
         buf.truncate(n);
+        if let Some(d) = &mut digester {
+            d.update(&buf);
+        }
         total += n as u64;
         if let Some(limit) = max
             && total > limit
@@ -387,7 +396,7 @@ struct Pipeline<'scope> {
     diff_id: Option<Digest>,
     compression: Compression,
     reader: ChannelReader,
-    producer: std::thread::ScopedJoinHandle<'scope, std::result::Result<(), Option<Error>>>,
+    producer: std::thread::ScopedJoinHandle<'scope, std::result::Result<Option<Digest>, Option<Error>>>,
 }
 
 impl<'scope> Pipeline<'scope> {
@@ -403,22 +412,21 @@ impl<'scope> Pipeline<'scope> {
         let (back_tx, back_rx) = mpsc::sync_channel(DEPTH + 2);
         let max = opts.limits.max_layer_size;
         let spawn_err = |source| Error::Io { op: "spawn thread", path: PathBuf::new(), source };
+        // Whichever thread has time hashes: the applier when the other one decompresses,
+        // the reading thread when there is nothing to decompress.
+        let (here, there) = match compression {
+            Compression::None => (None, Some(Digester::new(algorithm))),
+            _ => (Some(Digester::new(algorithm)), None),
+        };
         let producer = std::thread::Builder::new()
             .name("strata-inflate".into())
-            .spawn_scoped(s, move || produce(dec, tx, back_rx, max))
+            .spawn_scoped(s, move || produce(dec, tx, back_rx, max, there))
             .map_err(spawn_err)?;
         Ok(Pipeline {
             name: layer.name,
             diff_id: layer.diff_id,
             compression,
-            reader: ChannelReader {
-                rx,
-                back: back_tx,
-                cur: Vec::new(),
-                pos: 0,
-                digester: Digester::new(algorithm),
-                count: 0,
-            },
+            reader: ChannelReader { rx, back: back_tx, cur: Vec::new(), pos: 0, digester: here, count: 0 },
             producer,
         })
     }
@@ -606,7 +614,17 @@ impl Applier {
             // The stream's own error explains a consumer error (e.g. truncation).
             (_, Err(Some(e))) => return Err(e),
             (Err(e), _) => return Err(e),
-            (Ok(()), Ok(())) => (digester.finish(), size),
+            // One of the two threads hashed (see `Pipeline::start`).
+            (Ok(()), Ok(digest)) => match digest.or_else(|| digester.map(Digester::finish)) {
+                Some(d) => (d, size),
+                None => {
+                    return Err(Error::InvalidTar {
+                        layer: p.name,
+                        entry: None,
+                        reason: "the layer was not hashed".into(),
+                    });
+                }
+            },
             (Ok(()), Err(None)) => {
                 return Err(Error::InvalidTar {
                     layer: p.name,

@@ -1,7 +1,7 @@
 //! Verified blob readers and hashing blob writers, shared by every store.
 
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
@@ -303,6 +303,27 @@ impl fmt::Debug for BlobWriter {
     }
 }
 
+/// What a [`BlobReader`] reads from: a stream that can also skip ahead (a file seeks,
+/// bytes in memory move a cursor).
+pub(crate) trait Source: Read + Send {
+    /// Skip `n` bytes. Past the end is not an error here (the reader checks the size).
+    fn skip(&mut self, n: u64) -> io::Result<()>;
+}
+
+impl Source for std::fs::File {
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let n = i64::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "skip out of range"))?;
+        self.seek(SeekFrom::Current(n)).map(drop)
+    }
+}
+
+impl<T: AsRef<[u8]> + Send> Source for io::Cursor<T> {
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        self.set_position(self.position().saturating_add(n));
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum State {
     Reading,
@@ -317,8 +338,10 @@ enum State {
 /// Reading more bytes than the expected size fails at once.
 ///
 /// It is buffered and implements [`BufRead`]; don't wrap it in another `BufReader`.
+/// Once its digest check is off ([`BlobReader::without_digest_check`]) it also seeks
+/// forward ([`Seek`]): a reader of an uncompressed layer's headers skips the data.
 pub struct BlobReader {
-    inner: Box<dyn Read + Send>,
+    inner: Box<dyn Source>,
     digest: Digest,
     size: u64,
     digester: Option<Digester>,
@@ -335,7 +358,7 @@ pub struct BlobReader {
 impl BlobReader {
     /// A reader over `inner` that must yield exactly `size` bytes hashing to `digest`.
     /// `location` names the source in error messages.
-    pub(crate) fn new(inner: Box<dyn Read + Send>, digest: Digest, size: u64, location: PathBuf) -> Self {
+    pub(crate) fn new(inner: Box<dyn Source>, digest: Digest, size: u64, location: PathBuf) -> Self {
         let buf_len = usize::try_from(size).map_or(IO_BUFFER, |s| s.clamp(1, IO_BUFFER));
         BlobReader {
             inner,
@@ -467,6 +490,47 @@ impl Read for BlobReader {
         out[..n].copy_from_slice(&available[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+/// Forward only, and only without the digest check (skipped bytes cannot be hashed): any
+/// other seek is an `Unsupported` error. Seeking past the blob's size is an error too;
+/// the size is still checked at the end.
+impl Seek for BlobReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.check_failed()?;
+        let buffered = (self.filled - self.pos) as u64;
+        let here = self.count - buffered;
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => here.checked_add_signed(d),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek to a negative or overflowing position"))?;
+        if target == here {
+            return Ok(here);
+        }
+        if target < here || self.digester.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a blob reader seeks forward only, and only without its digest check",
+            ));
+        }
+        if target > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("seek to byte {target} of a {}-byte blob", self.size),
+            ));
+        }
+        let n = target - here;
+        if n <= buffered {
+            self.pos += n as usize; // n <= buffered, a usize
+            return Ok(target);
+        }
+        self.pos = self.filled;
+        self.inner.skip(n - buffered)?;
+        self.count += n - buffered;
+        Ok(target)
     }
 }
 

@@ -24,10 +24,12 @@ pub struct UnpackWhat {
     pub raw: bool,
     /// Write `config.json` (not with `--no-runtime-config`, never with `--raw`).
     pub runtime_config: bool,
+    /// `--plan`.
+    pub plan: strata_image::PlanMode,
 }
 
 pub fn unpack(ctx: &Ctx, reference: &str, dir: &Path, what: UnpackWhat, platform: Option<&str>) -> Result<ExitCode> {
-    let UnpackWhat { rootless, raw, runtime_config } = what;
+    let UnpackWhat { rootless, raw, runtime_config, plan } = what;
     let store = ctx.read_store()?;
     let wanted = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
     let img = store.image_for(reference, wanted.as_ref().unwrap_or(&Platform::host()))?;
@@ -55,7 +57,7 @@ pub fn unpack(ctx: &Ctx, reference: &str, dir: &Path, what: UnpackWhat, platform
             bar.set_message(format!("{}/{count} layers", v.iter().filter(|s| s.1).count()));
         })
     };
-    let mut opts = UnpackOptions::default().progress(hook).runtime_config(runtime_config);
+    let mut opts = UnpackOptions::default().progress(hook).runtime_config(runtime_config).plan(plan);
     if rootless {
         opts = opts.rootless(true);
     }

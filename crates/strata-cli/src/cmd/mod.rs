@@ -26,8 +26,13 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Rmi { refs } => images::rmi(ctx, &refs),
         Command::Gc { dry_run } => images::gc(ctx, dry_run),
         Command::Fsck => images::fsck(ctx),
-        Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform } => {
-            let what = container::UnpackWhat { rootless, raw, runtime_config: !no_runtime_config };
+        Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform, plan } => {
+            let plan = match plan {
+                crate::cli::Plan::Auto => strata_image::PlanMode::Auto,
+                crate::cli::Plan::Always => strata_image::PlanMode::Always,
+                crate::cli::Plan::Never => strata_image::PlanMode::Never,
+            };
+            let what = container::UnpackWhat { rootless, raw, runtime_config: !no_runtime_config, plan };
             container::unpack(ctx, &reference, &dir, what, platform.as_deref())
         }
         Command::Diff { dir } => container::diff(ctx, &dir),

@@ -243,6 +243,12 @@ fn unpack_bundle_raw_rootless_platform() {
     // --no-runtime-config: the bundle without config.json
     env.ok(&["unpack", "--no-runtime-config", "tomcat:latest", "nc"]);
     assert!(env.path("nc/strata-bundle.json").is_file() && !env.path("nc/config.json").exists());
+    // --plan: the same tree whether the layers' headers are read first or not.
+    for plan in ["always", "never"] {
+        env.ok(&["unpack", "--raw", "--plan", plan, "tomcat:latest", &format!("plan-{plan}")]);
+        assert!(env.path(&format!("plan-{plan}/webapps.dist/ROOT/index.html")).is_file());
+    }
+    assert!(env.fails(&["unpack", "--raw", "--plan", "sometimes", "tomcat:latest", "p"], 2).contains("sometimes"));
     // The image config's CMD, ENV, WORKDIR, USER and LABEL carried over; rootless maps the caller.
     env.ok(&[
         "config",

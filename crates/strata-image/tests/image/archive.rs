@@ -264,3 +264,54 @@ fn save_checks_each_layer_against_its_diff_id() {
     check(store.save(&["bad:1"], ArchiveFormat::DockerArchive, Vec::new()).map(drop));
     check(store.save_seekable(&["bad:1"], ArchiveFormat::DockerArchive, std::io::Cursor::new(Vec::new())).map(drop));
 }
+
+#[test]
+fn an_unpack_plans_around_what_a_later_layer_deletes() {
+    // A docker-archive load keeps its layers uncompressed: the unpack then reads the
+    // headers first (seeking over the data) and does not write what a later layer
+    // deletes or replaces. A compressed image is planned only when asked.
+    use strata_image::{PlanMode, UnpackOptions, WriteOptions};
+    use strata_spec::Compression;
+    let tmp = scratch();
+    let (store, tomcat) = tomcat_store(tmp.path());
+    let archive = store.save(&["tomcat"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let other = Store::create(tmp.path().join("other")).unwrap();
+    other.load(&archive[..]).unwrap();
+    let loaded = other.image("tomcat").unwrap();
+    let kill = layer_tar(&[
+        E::Whiteout("usr/local/tomcat/webapps.dist"),
+        // Its hard link etc/motd.link keeps the contents: written all the same.
+        E::Whiteout("etc/motd"),
+        E::File("usr/bin/su", b"replaced", 0o755, 0),
+    ]);
+    let stacked = |img: &strata_image::Image, compression, tag: &str| {
+        let w = WriteOptions::default().compression(compression);
+        img.append(LayerInput::Tar(&mut &kill[..]), &opts(1_700_000_100).write_options(w).tag(tag)).unwrap()
+    };
+    let plain = stacked(&loaded, Compression::None, "plain");
+    let gz = stacked(&tomcat, Compression::Gzip, "gz");
+    assert!(plain.layers().iter().all(|l| l.media_type.layer_compression() == Some(Compression::None)));
+    let unpack = |img: &strata_image::Image, mode: PlanMode, name: &str| {
+        let dir = tmp.path().join(name);
+        let report = img.unpack_raw(&dir, &UnpackOptions::default().plan(mode)).unwrap();
+        let skipped: Vec<(u64, u64)> = report.layers.iter().map(|l| (l.skipped, l.skipped_bytes)).collect();
+        (Tree::capture(&dir).unwrap(), skipped)
+    };
+    // index.html (16 bytes), RELEASE-NOTES.txt (6) and su (7), all in the first layer.
+    let planned = vec![(3, 29), (0, 0)];
+    let (expected, none) = unpack(&plain, PlanMode::Never, "never");
+    assert_eq!(none, vec![(0, 0), (0, 0)]);
+    for (img, mode, name, skipped) in [
+        (&plain, PlanMode::Auto, "plain-auto", &planned),
+        (&plain, PlanMode::Always, "plain-always", &planned),
+        (&gz, PlanMode::Auto, "gz-auto", &none),
+        (&gz, PlanMode::Always, "gz-always", &planned),
+    ] {
+        let (tree, got) = unpack(img, mode, name);
+        assert_eq!(&got, skipped, "{name}");
+        let d = expected.diff(&tree, &law_compare());
+        assert!(d.is_empty(), "{name}:\n{}", d.join("\n"));
+    }
+    assert_eq!(expected.entries[std::path::Path::new("etc/motd.link")].size, 6);
+    assert!(!expected.entries.contains_key(std::path::Path::new("usr/local/tomcat/webapps.dist")));
+}

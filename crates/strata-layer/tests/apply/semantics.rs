@@ -276,11 +276,14 @@ fn diff_ids_are_verified_and_cover_every_byte() {
     blob.extend_from_slice(&[0u8; 10 * 512]); // padding after the end-of-archive blocks
     let whole = Digest::sha256_of(&blob);
     let t = tempfile::tempdir().unwrap();
-    for single_thread in [false, true] {
+    // Threaded, an uncompressed layer is hashed on the reading thread, a compressed one
+    // on the applier's: both ways, and on one thread.
+    let (gz, size) = (gzip(&blob), blob.len() as u64);
+    for (single_thread, blob) in [(false, &blob), (false, &gz), (true, &blob), (true, &gz)] {
         let o = opts().single_thread(single_thread);
         let report = apply_layer(t.path(), LayerSource::new("l0", &blob[..]).diff_id(whole.clone()), &o).unwrap();
         assert_eq!(report.layers[0].diff_id, whole);
-        assert_eq!(report.layers[0].size, blob.len() as u64);
+        assert_eq!(report.layers[0].size, size);
         let wrong = Digest::sha256_of(b"something else");
         let err = apply_layer(t.path(), LayerSource::new("l0", &blob[..]).diff_id(wrong.clone()), &o).unwrap_err();
         assert!(

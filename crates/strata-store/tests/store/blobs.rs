@@ -1,6 +1,6 @@
 //! Blob reads and writes, on both stores.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use strata_store::spec::{Algorithm, Descriptor, Digest, MediaType};
 use strata_store::{BlobStore, Error, Expected, MAX_DOCUMENT_SIZE, MemoryStore, OciDir, Store};
@@ -226,6 +226,39 @@ fn without_digest_check_still_enforces_the_size() {
                 (check, got) => panic!("{case}: expected failure {}, got {got:?}", check.is_some()),
             }
         }
+    }
+}
+
+#[test]
+fn a_reader_without_the_digest_check_seeks_forward() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    for (name, store, _dir) in stores() {
+        let info = store.put_blob(&data).unwrap();
+        // With the digest check on, skipped bytes could not be hashed: no seeking.
+        let mut r = store.open(&info.digest).unwrap();
+        let e = r.seek(SeekFrom::Current(10)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{name}");
+        assert_eq!(r.stream_position().unwrap(), 0, "{name}: asking where it is works");
+
+        let mut r = store.open(&info.digest).unwrap().without_digest_check();
+        let mut b = [0u8; 4];
+        r.read_exact(&mut b).unwrap();
+        // Within the buffer, past it, to an absolute position, and where it is.
+        for (to, at) in
+            [(SeekFrom::Current(6), 10u64), (SeekFrom::Current(200_000), 200_014), (SeekFrom::Start(250_000), 250_000)]
+        {
+            assert_eq!(r.seek(to).unwrap(), at, "{name}");
+            r.read_exact(&mut b).unwrap();
+            assert_eq!(b[..], data[at as usize..at as usize + 4], "{name} at {at}");
+        }
+        assert_eq!(r.stream_position().unwrap(), 250_004);
+        // Backwards and past the end: refused, and nothing moved.
+        assert_eq!(r.seek(SeekFrom::Start(5)).unwrap_err().kind(), std::io::ErrorKind::Unsupported, "{name}");
+        assert_eq!(r.seek(SeekFrom::End(1)).unwrap_err().kind(), std::io::ErrorKind::InvalidInput, "{name}");
+        assert_eq!(r.seek(SeekFrom::End(-6)).unwrap(), 299_994);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, data[299_994..], "{name}");
     }
 }
 
