@@ -1,14 +1,18 @@
 //! Layers of hostile entries built from the input (names with `..`, `.`, whiteouts,
 //! symlinks to `/`, `..` and the canary, hard links, devices), applied with the openat2
 //! resolver and with the fallback walk: no panic, nothing outside the root changes, and
-//! both resolvers give the same outcome.
+//! both resolvers give the same outcome. Then once more with a plan made from the
+//! layers' headers: the same outcome again (a plan that cannot be made means the layers
+//! cannot be applied).
 #![no_main]
 
 #[path = "common.rs"]
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use strata_layer::{ApplyOptions, Error, LayerSource, Resolver, apply_layers};
+use std::sync::Arc;
+
+use strata_layer::{ApplyOptions, Error, LayerSource, Limits, Plan, Resolver, apply_layers};
 
 const NAMES: &[&str] = &[
     "a",
@@ -119,10 +123,19 @@ fn build(data: &[u8], canary: &str) -> Vec<Vec<u8>> {
     layers
 }
 
-fn outcome(root: &std::path::Path, layers: &[Vec<u8>], resolver: Resolver) -> Result<Vec<String>, String> {
+fn outcome(
+    root: &std::path::Path,
+    layers: &[Vec<u8>],
+    resolver: Resolver,
+    plan: Option<Plan>,
+) -> Result<Vec<String>, String> {
     let sources: Vec<_> =
         layers.iter().enumerate().map(|(i, l)| LayerSource::new(format!("layer {i}"), &l[..])).collect();
-    match apply_layers(root, sources, &ApplyOptions::default().resolver(resolver).single_thread(true)) {
+    let mut opts = ApplyOptions::default().resolver(resolver).single_thread(true);
+    if let Some(plan) = plan {
+        opts = opts.plan(Arc::new(plan));
+    }
+    match apply_layers(root, sources, &opts) {
         Ok(_) => {
             let mut names = Vec::new();
             let mut stack = vec![root.to_path_buf()];
@@ -148,11 +161,29 @@ fn outcome(root: &std::path::Path, layers: &[Vec<u8>], resolver: Resolver) -> Re
 fuzz_target!(|data: &[u8]| {
     let sb = common::Sandbox::new();
     let layers = build(data, &sb.canary());
-    let a = outcome(&sb.root, &layers, Resolver::Openat2);
+    let a = outcome(&sb.root, &layers, Resolver::Openat2, None);
     sb.check();
-    let b = outcome(&sb.root2, &layers, Resolver::Fallback);
+    let b = outcome(&sb.root2, &layers, Resolver::Fallback, None);
     sb.check();
     let a = a.map_err(|e| e.replace("root2", "root"));
     let b = b.map_err(|e| e.replace("root2", "root"));
     assert_eq!(a, b, "openat2 and the fallback walk disagree");
+    let tars = layers.iter().enumerate().map(|(i, l)| LayerSource::new(format!("layer {i}"), std::io::Cursor::new(&l[..])));
+    match Plan::from_tars(tars, &Limits::default()) {
+        Err(e) => assert!(a.is_err(), "the layers apply but cannot be planned: {e}"),
+        Ok(plan) => {
+            // Emptied, not removed: removing it would touch the sandbox's own mtime.
+            for e in std::fs::read_dir(&sb.root).unwrap() {
+                let p = e.unwrap().path();
+                if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                    std::fs::remove_dir_all(&p).unwrap();
+                } else {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+            let c = outcome(&sb.root, &layers, Resolver::Openat2, Some(plan));
+            sb.check();
+            assert_eq!(a, c, "planned and unplanned unpacks disagree");
+        }
+    }
 });
