@@ -113,7 +113,7 @@ impl<R: Read> Decoder<R> {
         let inner = match detected {
             Compression::None => Inner::Plain(sniffed),
             Compression::Gzip if gzip_crc => Inner::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(sniffed))),
-            Compression::Gzip => Inner::GzipNoCrc(Box::new(GzipMembers::new(sniffed))),
+            Compression::Gzip => Inner::GzipNoCrc(Box::new(GzipMembers::new(sniffed, Inflater::default()))),
             Compression::Zstd => {
                 #[cfg(feature = "zstd")]
                 {
@@ -164,27 +164,108 @@ impl<R: Read> Read for Decoder<R> {
     }
 }
 
-/// gzip members (RFC 1952) one after the other, their deflate data inflated by flate2
-/// (zlib-rs) as a raw stream, without the CRC-32 (see [`Decoder::without_gzip_crc`]).
+/// What inflates the deflate data of gzip members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inflater {
+    /// flate2 on zlib-rs.
+    ZlibRs,
+    /// ISA-L's igzip (built in when the system has libisal: see `build.rs`).
+    #[cfg(strata_isal)]
+    Isal,
+}
+
+impl Default for Inflater {
+    /// ISA-L when built in, unless `STRATA_INFLATE=zlib-rs` says otherwise (to compare).
+    fn default() -> Self {
+        #[cfg(strata_isal)]
+        if std::env::var_os("STRATA_INFLATE").is_none_or(|v| v != "zlib-rs") {
+            return Inflater::Isal;
+        }
+        Inflater::ZlibRs
+    }
+}
+
+/// gzip members (RFC 1952) one after the other, their deflate data inflated as a raw
+/// stream (by zlib-rs or ISA-L), without the CRC-32 (see [`Decoder::without_gzip_crc`]).
 /// Headers are parsed here: the optional extra field, name and comment are skipped as
 /// they stream by (never stored, whatever their length); each member's `ISIZE` must equal
 /// the bytes it inflated to (mod 2^32); after a member comes another one or the end,
 /// anything else is an error, as with flate2's `MultiGzDecoder`.
-struct GzipMembers<B: BufRead> {
+pub(crate) struct GzipMembers<B: BufRead> {
     state: Members<B>,
     /// Bytes the current member has inflated to.
     size: u64,
     /// Members started so far (an empty stream is not a gzip stream).
     members: u64,
+    inflater: Inflater,
 }
 
 enum Members<B: BufRead> {
     /// Before a member's header (or the end of the stream).
-    Between(B),
+    Between(Prefixed<B>),
     /// Inside a member's deflate data.
-    Body(flate2::bufread::DeflateDecoder<B>),
+    Body(Body<B>),
     /// The stream ended (or failed: reads keep failing).
     Done,
+}
+
+enum Body<B: BufRead> {
+    ZlibRs(flate2::bufread::DeflateDecoder<Prefixed<B>>),
+    #[cfg(strata_isal)]
+    Isal(crate::isal::Deflate<Prefixed<B>>),
+}
+
+/// A reader with bytes given back in front of it: what an inflater read past the end of
+/// its deflate stream (ISA-L reads up to 8 bytes ahead).
+pub(crate) struct Prefixed<B> {
+    front: Vec<u8>,
+    pos: usize,
+    inner: B,
+}
+
+impl<B> Prefixed<B> {
+    fn new(inner: B) -> Self {
+        Prefixed { front: Vec::new(), pos: 0, inner }
+    }
+
+    /// Put `bytes` back in front of what is left to read.
+    #[cfg_attr(not(strata_isal), allow(dead_code))]
+    fn unread(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut front = bytes.to_vec();
+        front.extend_from_slice(self.front.get(self.pos..).unwrap_or_default());
+        self.front = front;
+        self.pos = 0;
+    }
+}
+
+impl<B: BufRead> Read for Prefixed<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for Prefixed<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos < self.front.len() {
+            return Ok(self.front.get(self.pos..).unwrap_or_default());
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if self.pos < self.front.len() {
+            self.pos = (self.pos + amt).min(self.front.len());
+        } else {
+            self.inner.consume(amt);
+        }
+    }
 }
 
 /// gzip header flags (RFC 1952 2.3.1).
@@ -239,13 +320,13 @@ fn skip_cstr<B: BufRead>(r: &mut B) -> io::Result<()> {
 }
 
 impl<B: BufRead> GzipMembers<B> {
-    fn new(inner: B) -> Self {
-        GzipMembers { state: Members::Between(inner), size: 0, members: 0 }
+    pub(crate) fn new(inner: B, inflater: Inflater) -> Self {
+        GzipMembers { state: Members::Between(Prefixed::new(inner)), size: 0, members: 0, inflater }
     }
 
     /// Read a member's header from `r`; `Ok(false)` at the clean end of the stream
     /// (allowed only after the first member).
-    fn header(r: &mut B, first: bool) -> io::Result<bool> {
+    fn header(r: &mut Prefixed<B>, first: bool) -> io::Result<bool> {
         if r.fill_buf()?.is_empty() {
             return if first { Err(corrupt("no member")) } else { Ok(false) };
         }
@@ -295,13 +376,25 @@ impl<B: BufRead> Read for GzipMembers<B> {
                     Ok(true) => {
                         self.size = 0;
                         self.members += 1;
-                        self.state = Members::Body(flate2::bufread::DeflateDecoder::new(r));
+                        self.state = Members::Body(match self.inflater {
+                            Inflater::ZlibRs => Body::ZlibRs(flate2::bufread::DeflateDecoder::new(r)),
+                            #[cfg(strata_isal)]
+                            Inflater::Isal => match crate::isal::Deflate::new(r) {
+                                Ok(d) => Body::Isal(d),
+                                Err(e) => return Err(self.fail(e)),
+                            },
+                        });
                     }
                     Ok(false) => return Ok(0),
                     Err(e) => return Err(self.fail(e)),
                 },
                 Members::Body(mut d) => {
-                    let n = match d.read(buf) {
+                    let read = match &mut d {
+                        Body::ZlibRs(z) => z.read(buf),
+                        #[cfg(strata_isal)]
+                        Body::Isal(i) => i.read(buf),
+                    };
+                    let n = match read {
                         Ok(n) => n,
                         Err(e) => return Err(self.fail(e)),
                     };
@@ -310,8 +403,18 @@ impl<B: BufRead> Read for GzipMembers<B> {
                         self.state = Members::Body(d);
                         return Ok(n);
                     }
-                    // The member's deflate data ended: its trailer follows.
-                    let mut r = d.into_inner();
+                    // The member's deflate data ended: its trailer follows (after what
+                    // the inflater read ahead, given back).
+                    let mut r = match d {
+                        Body::ZlibRs(z) => z.into_inner(),
+                        #[cfg(strata_isal)]
+                        Body::Isal(i) => {
+                            let rest = i.rest().to_vec();
+                            let mut r = i.into_inner();
+                            r.unread(&rest);
+                            r
+                        }
+                    };
                     let mut trailer = [0u8; 8];
                     if let Err(e) = r.read_exact(&mut trailer) {
                         return Err(self.fail(e));
@@ -523,6 +626,122 @@ mod tests {
                 Ok(out) if case == "corrupt deflate data" => assert!(out != data, "{case}: decoded to the data"),
                 Ok(out) => panic!("{case}: decoded {} bytes", out.len()),
                 Err(e) => panic!("{case}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn isa_l_is_built_in_under_ci() {
+        // CI installs libisal-dev: the faster inflater must then be the one used.
+        if std::env::var_os("CI").is_some() {
+            let built_in = inflaters().len() > 1;
+            assert!(built_in, "CI is set but strata-layer was built without ISA-L (libisal-dev)");
+            if std::env::var_os("STRATA_INFLATE").is_none() {
+                assert_ne!(Inflater::default(), Inflater::ZlibRs);
+            }
+        }
+    }
+
+    /// Every inflater built in, zlib-rs first.
+    fn inflaters() -> Vec<Inflater> {
+        #[allow(unused_mut)]
+        let mut v = vec![Inflater::ZlibRs];
+        #[cfg(strata_isal)]
+        v.push(Inflater::Isal);
+        v
+    }
+
+    /// Decode `blob` with `inflater`, the input handed over `chunk` bytes at a time.
+    fn members(blob: &[u8], inflater: Inflater, chunk: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        GzipMembers::new(BufReader::with_capacity(chunk, blob), inflater).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// Data that compresses in every way deflate can: runs, text, noise, long matches.
+    fn sample(n: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                match (i / 4096) % 4 {
+                    0 => b'a' + (i % 7) as u8,
+                    1 => (x >> 24) as u8,
+                    2 => b"the quick brown fox "[i % 20],
+                    _ => (x % 4) as u8,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_inflater_reads_the_same_members_however_the_input_comes() {
+        // Members of every deflate block type (stored at level 0, fixed and dynamic
+        // Huffman), with every header field, back to back: each inflater stops exactly at
+        // a member's end (ISA-L reads ahead and gives the bytes back) whatever the input's
+        // chunking, and the bytes are the data.
+        let mut blob = Vec::new();
+        let mut expected = Vec::new();
+        for (i, (size, level)) in
+            [(0usize, 6u32), (1, 6), (100, 0), (70_000, 0), (5_000, 1), (300_000, 6), (33, 9)].into_iter().enumerate()
+        {
+            let data = sample(size, i as u32);
+            if i % 2 == 0 {
+                blob.extend(member_with_all_fields(&data));
+            } else {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+                e.write_all(&data).unwrap();
+                blob.extend(e.finish().unwrap());
+            }
+            expected.extend(data);
+        }
+        for inflater in inflaters() {
+            for chunk in [1, 2, 3, 7, 8, 9, 64, 4096, 1 << 20] {
+                let got = members(&blob, inflater, chunk).unwrap_or_else(|e| panic!("{inflater:?} chunk {chunk}: {e}"));
+                assert!(
+                    got == expected,
+                    "{inflater:?} chunk {chunk}: {} bytes, expected {}",
+                    got.len(),
+                    expected.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_inflater_refuses_what_zlib_rs_refuses() {
+        let data = sample(200_000, 7);
+        let good = gz(&data);
+        let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+        for cut in [11, 12, good.len() / 2, good.len() - 9, good.len() - 8, good.len() - 1] {
+            cases.push((format!("cut at {cut}"), good[..cut].to_vec()));
+        }
+        let mut garbage = good.clone();
+        garbage.extend_from_slice(b"junk after the member");
+        cases.push(("garbage after".into(), garbage));
+        let mut size = good.clone();
+        let n = size.len();
+        size[n - 1] ^= 1;
+        cases.push(("size field".into(), size));
+        for i in 0..40 {
+            let mut flipped = good.clone();
+            let at = 10 + (i * 7919) % (good.len() - 18);
+            flipped[at] ^= 0x10 << (i % 4);
+            cases.push((format!("bit flipped at {at}"), flipped));
+        }
+        for (case, blob) in cases {
+            let zlib = members(&blob, Inflater::ZlibRs, 4096);
+            for inflater in inflaters() {
+                for chunk in [1, 5, 4096] {
+                    match (&zlib, members(&blob, inflater, chunk)) {
+                        (Err(_), Err(_)) => {}
+                        (Ok(a), Ok(b)) => assert!(a == &b, "{case}: {inflater:?} decodes other bytes"),
+                        (Err(e), Ok(_)) => panic!("{case}: zlib-rs fails ({e}), {inflater:?} chunk {chunk} does not"),
+                        (Ok(_), Err(e)) => panic!("{case}: zlib-rs decodes, {inflater:?} chunk {chunk} fails: {e}"),
+                    }
+                }
             }
         }
     }

@@ -11,6 +11,8 @@ mod entry;
 mod error;
 mod fsops;
 mod header;
+#[cfg(strata_isal)]
+mod isal;
 mod merged;
 pub mod path;
 mod plan;
