@@ -3,12 +3,11 @@
 //! on a default skeleton modelled on what `umoci unpack` writes. The rules are
 //! documented on [`RuntimeConfig`].
 
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use serde_json::{Map, Value, json};
 
@@ -28,9 +27,6 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// Largest `/etc/passwd` or `/etc/group` read (real ones are a few kB; the rootfs is
 /// untrusted, so a bigger one is refused rather than read whole into memory).
 const MAX_ACCOUNTS_FILE: u64 = 16 << 20;
-
-/// Symlinks followed resolving one path in the rootfs (the kernel's limit is 40 too).
-const MAX_SYMLINKS: usize = 40;
 
 /// Options of [`Image::runtime_config`].
 #[derive(Debug, Clone, Default)]
@@ -489,83 +485,31 @@ fn too_big(path: PathBuf) -> Error {
     }
 }
 
-/// Read the regular file `rel` (relative, no `..`) of the tree under `root`, resolving
-/// every symlink on the way as if `root` were `/`: absolute targets restart at `root`,
-/// `..` stops at it, so nothing outside the tree is ever opened. The kernel does this with
-/// `openat2(RESOLVE_IN_ROOT)`; where that is unavailable, a walk one component at a time
-/// with `O_NOFOLLOW` does the same. `None` when it does not exist; an error when it is
-/// not a regular file (a fifo or a device would block or never end) or too big.
+/// Read the regular file `rel` (relative) of the tree under `root`, every symlink on
+/// the way resolved inside it ([`strata_layer::open_in_root`]). `None` when it does not
+/// exist; an error when it is not a regular file (a fifo or a device would block or never
+/// end) or too big.
 fn read_in_root(root: BorrowedFd<'_>, rel: &str) -> io::Result<Option<Vec<u8>>> {
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let opened = match rustix::fs::openat2(root, rel, flags, Mode::empty(), how) {
-        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::OPNOTSUPP) => open_in_root_walk(root, rel, flags),
-        Err(Errno::AGAIN) => open_in_root_walk(root, rel, flags),
-        r => r,
+    let file = match strata_layer::open_in_root(root, rel) {
+        Ok(f) => f,
+        Err(e)
+            if [Errno::NOENT, Errno::NOTDIR, Errno::LOOP]
+                .iter()
+                .any(|x| e.raw_os_error() == Some(x.raw_os_error())) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     };
-    let fd = match opened {
-        Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let st = rustix::fs::fstat(&fd)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+    if !file.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
     }
     let mut buf = Vec::new();
-    File::from(fd).take(MAX_ACCOUNTS_FILE + 1).read_to_end(&mut buf)?;
+    file.take(MAX_ACCOUNTS_FILE + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_ACCOUNTS_FILE {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_ACCOUNTS_FILE} bytes")));
     }
     Ok(Some(buf))
-}
-
-/// [`read_in_root`]'s resolution in user space: each component opened `O_PATH |
-/// O_NOFOLLOW` in the directory reached so far; a symlink's target is spliced into the
-/// rest of the path (absolute: from `root`), `..` pops back to at most `root`.
-fn open_in_root_walk(root: BorrowedFd<'_>, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    let mut dirs: Vec<OwnedFd> = Vec::new();
-    let mut rest: Vec<Vec<u8>> = components(rel.as_bytes()).rev().collect();
-    let mut links = 0;
-    while let Some(name) = rest.pop() {
-        if name == b".." {
-            dirs.pop();
-            continue;
-        }
-        let here = dirs.last().map_or(root, AsFd::as_fd);
-        let fd = rustix::fs::openat(
-            here,
-            name.as_slice(),
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
-        if kind == FileType::Symlink {
-            links += 1;
-            if links > MAX_SYMLINKS {
-                return Err(Errno::LOOP);
-            }
-            let target = rustix::fs::readlinkat(here, name.as_slice(), Vec::new())?;
-            let target = target.as_bytes();
-            if target.first() == Some(&b'/') {
-                dirs.clear();
-            }
-            rest.extend(components(target).rev());
-        } else if rest.is_empty() {
-            return rustix::fs::openat(here, name.as_slice(), flags | OFlags::NOFOLLOW, Mode::empty());
-        } else if kind == FileType::Directory {
-            dirs.push(fd);
-        } else {
-            return Err(Errno::NOTDIR);
-        }
-    }
-    // The path named a directory (or the root itself).
-    Err(Errno::ISDIR)
-}
-
-/// The components of a path, without empty ones and `.`.
-fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = Vec<u8>> + '_ {
-    path.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -613,54 +557,5 @@ mod tests {
     fn keys_are_sorted_at_every_level() {
         let v = sorted(json!({ "b": [{ "z": 1, "a": 2 }], "a": { "y": 1, "x": 2 } }));
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":{"x":2,"y":1},"b":[{"a":2,"z":1}]}"#);
-    }
-
-    /// The user-space walk (used where openat2 is missing) resolves like RESOLVE_IN_ROOT:
-    /// the same answer as the kernel for each path, never a file outside the root.
-    #[test]
-    fn the_fallback_walk_stays_in_the_root() {
-        use std::os::unix::fs::symlink;
-        let tmp = tempfile::tempdir().unwrap();
-        let outside = tmp.path().join("outside");
-        std::fs::write(&outside, "host secret\n").unwrap();
-        let root = tmp.path().join("root");
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        std::fs::create_dir_all(root.join("lib/deep")).unwrap();
-        std::fs::write(root.join("lib/deep/real"), "inside\n").unwrap();
-        let abs = outside.to_str().unwrap();
-        let links: &[(&str, String)] = &[
-            ("etc/abs", abs.to_owned()),
-            ("etc/rel", format!("../../../../..{abs}")),
-            ("etc/in-abs", "/lib/deep/real".to_owned()),
-            ("etc/in-rel", "../lib/./deep/../deep/real".to_owned()),
-            ("etc/chain", "in-abs".to_owned()),
-            ("etc/dotdot", "/../../../lib/deep/real".to_owned()),
-            ("etc/dirlink", "/lib/deep".to_owned()),
-            ("etc/loop", "loop".to_owned()),
-        ];
-        for (p, target) in links {
-            symlink(target, root.join(p)).unwrap();
-        }
-        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let table: &[(&str, Option<&str>)] = &[
-            ("etc/abs", None),
-            ("etc/rel", None),
-            ("etc/in-abs", Some("inside\n")),
-            ("etc/in-rel", Some("inside\n")),
-            ("etc/chain", Some("inside\n")),
-            ("etc/dotdot", Some("inside\n")),
-            ("etc/dirlink/real", Some("inside\n")),
-            ("etc/loop", None),
-            ("etc/missing", None),
-        ];
-        for (path, want) in table {
-            let walked = open_in_root_walk(fd.as_fd(), path, flags)
-                .ok()
-                .map(|f| std::io::read_to_string(File::from(f)).unwrap());
-            assert_eq!(walked.as_deref(), *want, "walk {path}");
-            let read = read_in_root(fd.as_fd(), path).unwrap().map(|b| String::from_utf8(b).unwrap());
-            assert_eq!(read.as_deref(), *want, "read_in_root {path}");
-        }
     }
 }

@@ -240,6 +240,69 @@ fn walk_in_root(root: &OwnedFd, rel: &Path) -> io::Result<Dir> {
     Ok(Dir { fd, path: PathBuf::from(OsString::from_vec(r.path)) })
 }
 
+/// Open the file `rel` of the tree under the directory `root` for reading, resolving
+/// every symlink on the way, the last one included, as if `root` were `/`: absolute
+/// targets restart at `root` and `..` stops at it, so nothing outside the tree is ever
+/// opened (an unpacked image's `/etc/passwd` may be a symlink to anywhere). The kernel
+/// does it with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`; where that is
+/// unavailable, the applier's user-space walk finds the real path and each component of
+/// it is opened with `O_NOFOLLOW`.
+///
+/// Opened `O_NONBLOCK` (a fifo does not hang the open) and `O_NOCTTY`. Missing paths
+/// are `NotFound`; the caller checks what was opened (`File::metadata`).
+///
+/// ```
+/// use std::io::Read;
+///
+/// let root = tempfile::tempdir()?;
+/// std::fs::create_dir(root.path().join("etc"))?;
+/// std::fs::write(root.path().join("etc/real"), "inside")?;
+/// std::os::unix::fs::symlink("/etc/real", root.path().join("etc/passwd"))?;
+/// std::os::unix::fs::symlink("../../../../../etc/passwd", root.path().join("up"))?;
+/// let dir = std::fs::File::open(root.path())?;
+/// let mut s = String::new();
+/// strata_layer::open_in_root(&dir, "etc/passwd")?.read_to_string(&mut s)?;
+/// assert_eq!(s, "inside"); // `/etc/real` of the tree, not of the host
+/// s.clear();
+/// strata_layer::open_in_root(&dir, "up")?.read_to_string(&mut s)?;
+/// assert_eq!(s, "inside"); // `..` stops at the root
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn open_in_root(root: impl AsFd, rel: impl AsRef<Path>) -> io::Result<std::fs::File> {
+    let (root, rel) = (root.as_fd(), rel.as_ref());
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(root, rel, READ_FLAGS, Mode::empty(), how) {
+        Ok(fd) => Ok(fd.into()),
+        // No openat2 (or a seccomp filter refusing it), or a rename raced the lookup.
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::OPNOTSUPP | Errno::AGAIN) => {
+            open_in_root_walk(root, rel).map(Into::into)
+        }
+        Err(e) => Err(errno(e)),
+    }
+}
+
+const READ_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NONBLOCK).union(OFlags::NOCTTY);
+
+/// [`open_in_root`] in user space: [`resolve::resolve`] finds the real path (no symlink
+/// in it), whose components are then opened one by one with `O_NOFOLLOW`, so a symlink
+/// planted meanwhile fails the open rather than leading out.
+fn open_in_root_walk(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let r = resolve::resolve(&OnDisk(root), rel.as_os_str().as_bytes(), b'/', true).map_err(errno)?;
+    if !matches!(r.end, End::Other) {
+        return Err(errno(Errno::ISDIR));
+    }
+    let real = Path::new(OsStr::from_bytes(&r.path));
+    let (Some(name), Some(parent)) = (real.file_name(), real.parent()) else { return Err(errno(Errno::ISDIR)) };
+    let mut dir: Option<OwnedFd> = None;
+    for c in parent.iter() {
+        let at = dir.as_ref().map_or(root, AsFd::as_fd);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        dir = Some(rustix::fs::openat(at, c, flags, Mode::empty()).map_err(errno)?);
+    }
+    let at = dir.as_ref().map_or(root, AsFd::as_fd);
+    rustix::fs::openat(at, name, READ_FLAGS | OFlags::NOFOLLOW, Mode::empty()).map_err(errno)
+}
+
 /// `lstat` of `name` in `dir`; `None` when it does not exist.
 pub(crate) fn lstat(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rustix::fs::Stat>> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -339,6 +402,60 @@ pub(crate) fn lsetxattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &OsStr, value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The user-space walk (used where openat2 is missing) opens what `RESOLVE_IN_ROOT`
+    /// opens: the same answer as the kernel for each path, never a file outside the root.
+    #[test]
+    fn open_in_root_stays_in_the_root_with_and_without_openat2() {
+        use std::io::Read;
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "host secret\n").unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("lib/deep")).unwrap();
+        std::fs::write(root.join("lib/deep/real"), "inside\n").unwrap();
+        let abs = outside.to_str().unwrap();
+        let links: &[(&str, String)] = &[
+            ("etc/abs", abs.to_owned()),
+            ("etc/rel", format!("../../../../..{abs}")),
+            ("etc/in-abs", "/lib/deep/real".to_owned()),
+            ("etc/in-rel", "../lib/./deep/../deep/real".to_owned()),
+            ("etc/chain", "in-abs".to_owned()),
+            ("etc/dotdot", "/../../../lib/deep/real".to_owned()),
+            ("etc/dirlink", "/lib/deep".to_owned()),
+            ("etc/loop", "loop".to_owned()),
+        ];
+        for (p, target) in links {
+            symlink(target, root.join(p)).unwrap();
+        }
+        let fd = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let table: &[(&str, Option<&str>)] = &[
+            ("etc/abs", None),
+            ("etc/rel", None),
+            ("etc/in-abs", Some("inside\n")),
+            ("etc/in-rel", Some("inside\n")),
+            ("etc/chain", Some("inside\n")),
+            ("etc/dotdot", Some("inside\n")),
+            ("etc/dirlink/real", Some("inside\n")),
+            ("etc/loop", None),
+            ("etc/missing", None),
+            ("lib/deep", None),
+        ];
+        let read = |f: std::fs::File| {
+            let mut s = String::new();
+            let mut f = f;
+            f.read_to_string(&mut s).unwrap();
+            s
+        };
+        for (path, want) in table {
+            let walked = open_in_root_walk(fd.as_fd(), Path::new(path)).ok().map(|f| read(f.into()));
+            assert_eq!(walked.as_deref(), *want, "walk {path}");
+            let kernel = open_in_root(&fd, path).ok().filter(|f| f.metadata().unwrap().is_file()).map(read);
+            assert_eq!(kernel.as_deref(), *want, "openat2 {path}");
+        }
+    }
 
     #[test]
     fn fallback_walk_follows_symlinks_as_the_root_would() {

@@ -29,7 +29,7 @@ pub use decompress::Decoder;
 pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
-pub use fsops::Resolver;
+pub use fsops::{Resolver, open_in_root};
 pub use merged::{
     Analysis, DataSource, ExportOptions, ExportReport, FEED_DEPTH, FileReader, LayerStats, MergeOptions, MergedEntry,
     MergedTree,
