@@ -18,7 +18,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use strata_spec::{Algorithm, Compression, Descriptor, Digest, Digester, HashingReader};
 
-use crate::decompress::{Decoder, drain, read_full};
+use crate::decompress::{Decoder, drain, read_buffered, read_full};
 use crate::error::{Error, Result};
 use crate::fsops::{self, Resolver, Root, errno};
 use crate::path::{self, Class, WHITEOUT_PREFIX};
@@ -314,11 +314,7 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 

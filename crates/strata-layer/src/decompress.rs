@@ -243,12 +243,17 @@ impl<B> Prefixed<B> {
 
 impl<B: BufRead> Read for Prefixed<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
+}
+
+/// `Read::read` for a type whose reading is its `BufRead`: a copy out of `fill_buf`.
+pub(crate) fn read_buffered<B: BufRead + ?Sized>(r: &mut B, buf: &mut [u8]) -> io::Result<usize> {
+    let avail = r.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
 }
 
 impl<B: BufRead> BufRead for Prefixed<B> {

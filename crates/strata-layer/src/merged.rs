@@ -1059,12 +1059,22 @@ impl MergedTree {
         R: Read + Send,
         I: IntoIterator<Item = LayerSource<R>>,
     {
-        let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
-        let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-        let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
-        let (tree, stats, _) = fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, false)?;
+        let (tree, stats, _) = fold_sources(layers, opts, false)?;
         Ok(MergedTree { tree, layers: stats, limits: opts.limits.clone() })
     }
+}
+
+/// [`fold_layers`] over layer sources, decompressed and hashed by [`scan`], each
+/// `diff_id` checked.
+pub(crate) fn fold_sources<R, I>(layers: I, opts: &MergeOptions, records: bool) -> Result<Folded>
+where
+    R: Read + Send,
+    I: IntoIterator<Item = LayerSource<R>>,
+{
+    let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
+    fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, records)
 }
 
 /// A tree folded from layers, with the figures of each layer and, when asked for, what a

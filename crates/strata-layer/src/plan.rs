@@ -28,7 +28,7 @@ use strata_spec::{Algorithm, Compression, Digest, Digester};
 
 use crate::apply::LayerSource;
 use crate::error::{Error, Result};
-use crate::merged::{Folded, MergeOptions, Msg, Raw, Scanned, fold_layers, scan};
+use crate::merged::{Folded, MergeOptions, Msg, Raw, Scanned, fold_layers, fold_sources};
 use crate::read::{EntryKind, Limits, TarReader};
 
 /// Headers sent from a scan to the fold in one message.
@@ -190,10 +190,7 @@ impl Plan {
         R: Read + Send,
         I: IntoIterator<Item = LayerSource<R>>,
     {
-        let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
-        let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
-        let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
-        Ok(Plan::of(fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, true)?))
+        Ok(Plan::of(fold_sources(layers, opts, true)?))
     }
 
     fn of((tree, _, records): Folded) -> Plan {
