@@ -343,3 +343,46 @@ fn a_corrupt_layer_blob_in_the_store_fails_unpack_and_save() {
     fs::write(&path, &good).unwrap();
     base.unpack(tmp.path().join("good")).unwrap();
 }
+
+#[test]
+fn a_corrupt_uncompressed_layer_fails_a_planned_unpack() {
+    // Uncompressed layers are planned from their headers before anything is written (the
+    // data seeked over, unverified): a blob changed on disk must still fail the unpack,
+    // whether the change is in a header, in data, or cuts the blob short.
+    use strata_image::{LayerInput, PlanMode, UnpackOptions, WriteOptions};
+    let tmp = scratch();
+    let (store, _) = tomcat_store(tmp.path());
+    let archive = store.save(&["tomcat"], ArchiveFormat::DockerArchive, Vec::new()).unwrap();
+    let plain = Store::create(tmp.path().join("plain")).unwrap();
+    plain.load(&archive[..]).unwrap();
+    let kill = crate::fixture::layer_tar(&[crate::fixture::E::Whiteout("etc/motd")]);
+    let w = WriteOptions::default().compression(strata_spec::Compression::None);
+    let img = plain
+        .image("tomcat")
+        .unwrap()
+        .append(LayerInput::Tar(&mut &kill[..]), &crate::fixture::opts(1_700_000_100).write_options(w).tag("two"))
+        .unwrap();
+    let desc = img.layers()[0].clone();
+    let path = plain.path().unwrap().join("blobs/sha256").join(desc.digest.hex());
+    let good = fs::read(&path).unwrap();
+    let corrupt = |at: usize| {
+        let mut b = good.clone();
+        b[at] ^= 0x01;
+        b
+    };
+    // The first header's name, a file's data, and the blob cut in the middle.
+    let cases =
+        [("header", corrupt(3)), ("data", corrupt(good.len() / 2)), ("truncated", good[..good.len() / 2].to_vec())];
+    for (case, bytes) in cases {
+        fs::write(&path, &bytes).unwrap();
+        for mode in [PlanMode::Auto, PlanMode::Never] {
+            let target = tmp.path().join(format!("unpack-{case}-{mode:?}"));
+            let img = plain.image("two").unwrap();
+            let e = img.unpack_with(&target, &UnpackOptions::default().plan(mode)).map(drop).expect_err(case);
+            assert!(matches!(e, Error::Layer(_) | Error::Store(_)), "{case} {mode:?}: {e:?}");
+            assert!(!target.join("rootfs").exists(), "{case} {mode:?}: a partial rootfs was left");
+        }
+    }
+    fs::write(&path, &good).unwrap();
+    plain.image("two").unwrap().unpack(tmp.path().join("good")).unwrap();
+}

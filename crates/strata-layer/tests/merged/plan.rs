@@ -203,3 +203,21 @@ fn random_killing_stacks_skip_files() {
     }
     assert!(skipping >= 30 && failing <= 50, "of 100 plans, {skipping} skip anything, {failing} fail");
 }
+
+#[test]
+fn a_truncated_layer_still_fails_with_a_plan() {
+    // Headers read by seeking cannot see that the data runs past the end: the plan is
+    // made, and the apply reads every byte and fails as it does without one.
+    let mut blobs = blobs(&[vec![file("a", &[1u8; 5000]), file("b", b"b")], vec![wh("a")]]);
+    blobs[0].truncate(3000);
+    let p = plan(&blobs);
+    let unplanned = unpack(&blobs).unwrap_err();
+    match p {
+        Ok(p) => {
+            let planned = unpack_planned(&blobs, p).unwrap_err();
+            assert_eq!(crate::semantics::class(&planned), crate::semantics::class(&unplanned));
+        }
+        Err(e) => panic!("the plan of a truncated layer: {e}"),
+    }
+    assert!(matches!(unplanned, Error::InvalidTar { .. }), "{unplanned}");
+}
