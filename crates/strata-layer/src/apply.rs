@@ -269,6 +269,16 @@ where
             Ok(())
         })?;
     }
+    // A plan that counted on later layers deleting what was skipped needs them applied.
+    if let Some(plan) = &a.plan {
+        let applied = a.index.map_or(0, |i| i + 1);
+        if applied != plan.layers() {
+            return Err(Error::LayerChanged {
+                layer: a.layer.clone(),
+                reason: format!("{applied} layers applied, the plan is of {}", plan.layers()),
+            });
+        }
+    }
     a.finish_dirs()?;
     Ok(ApplyReport {
         layers: reports,

@@ -121,6 +121,11 @@ fn a_plan_is_only_good_for_the_layers_it_was_made_from() {
     // More layers than planned.
     let err = apply(&blobs, plan(&blobs[..1]).unwrap()).unwrap_err();
     assert!(matches!(&err, Error::LayerChanged { layer, reason } if layer == "layer 1" && reason.contains("has 1")));
+    // Fewer: what the missing layer was to delete was not written, so that is an error.
+    let err = apply(&blobs[..1], plan(&blobs).unwrap()).unwrap_err();
+    assert!(
+        matches!(&err, Error::LayerChanged { reason, .. } if reason.contains("1 layers applied, the plan is of 2"))
+    );
     // The same headers with other contents are the diff_id's business, not the plan's.
     let mut same_names = stack();
     same_names[1][2] = file("over", b"REPLACED");
