@@ -5,6 +5,8 @@
 //!   because CI installs every tool the tests use.
 //! - [`Tree`]: a snapshot of a directory tree (types, modes, owners, contents, link
 //!   targets, xattrs, mtimes, link counts) and a readable diff of two snapshots.
+//! - [`docker`]: a real docker engine (`DOCKER_HOST`, or one started for the tests),
+//!   for the tests that compare strata with docker.
 //! - [`proptest_config`]: the configuration of every property test: a fixed seed under
 //!   CI ([`CI_SEED`]), a fresh one locally, the seed printed so a failure can be
 //!   repeated, case counts scaled up by the soak script (`benches/soak.sh`).
@@ -28,7 +30,10 @@ use std::process::Command;
 
 use strata_spec::Digest;
 
+mod docker;
 mod prop;
+
+pub use docker::{Docker, LOCAL_ENGINE_DIR, docker};
 
 pub use prop::{CI_SEED, SCALE_VAR, proptest_config};
 
