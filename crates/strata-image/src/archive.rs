@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use strata_layer::read::{EntryKind, Limits, TarReader};
-use strata_layer::{Decoder, path::normalize};
+use strata_layer::{Decoder, HashOn, LayerStream, StreamOptions, path::normalize};
 use strata_spec::{
     ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, HashingReader, ImageConfig, Index, Manifest, MediaType,
     Reference,
@@ -378,63 +378,41 @@ fn decompress_to_temp(store: &Store, desc: &Descriptor, diff_id: &Digest) -> Res
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Decompress the layer `desc` into `out`, checking its diff_id; returns the
-/// uncompressed size. Two stages on two threads: a reader thread reads the blob (the
+/// uncompressed size. Two threads: a [`strata_layer::LayerStream`] reads the blob (the
 /// store checks its size) and inflates it into [`COPY_CHUNK`] buffers; the calling
-/// thread hashes them (the diff_id) and writes them. Buffers go back to the reader for
-/// reuse, so memory stays at [`CHUNKS_IN_FLIGHT`] + 1 buffers.
+/// thread hashes them (the diff_id) and writes them. Memory stays at
+/// [`CHUNKS_IN_FLIGHT`] + 2 buffers.
 fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut dyn Write, to: &str) -> Result<u64> {
     // Every decompressed byte is checked against the diff_id below, and only those bytes
     // go into the archive: that covers the compressed blob too (a blob that differs from
     // its name fails to decompress or fails the diff_id), so it is not hashed twice.
     let reader = store.backend().open_descriptor(desc)?.without_digest_check();
     let name = desc.digest.to_string();
-    let mut decoder = Decoder::without_gzip_crc(reader, desc.media_type.layer_compression(), &name)?;
+    let decoder = Decoder::without_gzip_crc(reader, desc.media_type.layer_compression(), &name)?;
+    let opts = StreamOptions::default()
+        .chunk(COPY_CHUNK)
+        .depth(CHUNKS_IN_FLIGHT)
+        .digest(Some(diff_id.algorithm()))
+        .hash_on(HashOn::Reader);
     std::thread::scope(|s| -> Result<u64> {
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(CHUNKS_IN_FLIGHT);
-        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        s.spawn(move || {
-            let mut spare: Option<Vec<u8>> = None;
-            loop {
-                // A returned buffer, or a new one (the bounded channel caps how many exist).
-                let mut buf =
-                    spare.take().or_else(|| empty_rx.try_recv().ok()).unwrap_or_else(|| vec![0u8; COPY_CHUNK]);
-                // Fill the buffer (inflate returns little at a time).
-                let mut n = 0;
-                let r = loop {
-                    match decoder.read(&mut buf[n..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(k) => {
-                            n += k;
-                            if n == buf.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                let done = n < buf.len();
-                let msg = match r {
-                    Ok(()) => Ok((buf, n)),
-                    Err(e) => Err(e),
-                };
-                let failed = msg.is_err();
-                if full_tx.send(msg).is_err() || failed || done {
-                    return;
+        let mut stream = LayerStream::spawn(s, decoder, &opts)?;
+        loop {
+            let chunk = match stream.fill_buf() {
+                Ok(c) => c,
+                Err(e) => {
+                    let fallback = strata_layer::Error::Io { op: "read layer", path: PathBuf::from(&name), source: e };
+                    return Err(layer_error(&name, stream.explain(fallback)));
                 }
+            };
+            if chunk.is_empty() {
+                break;
             }
-        });
-        let mut digester = strata_spec::Digester::new(diff_id.algorithm());
-        let mut size = 0u64;
-        for msg in full_rx {
-            let (buf, n) = msg.map_err(|e| layer_read_error(&name, e))?;
-            let chunk = buf.get(..n).unwrap_or_default();
-            digester.update(chunk);
             out.write_all(chunk).map_err(Error::io("write layer", to))?;
-            size += n as u64;
-            let _ = empty_tx.send(buf);
+            let n = chunk.len();
+            stream.consume(n);
         }
-        let actual = digester.finish();
+        let end = stream.finish().map_err(|e| layer_error(&name, e))?;
+        let actual = end.digest.unwrap_or_else(|| Digest::sha256_of(b""));
         if actual != *diff_id {
             return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
                 layer: name.clone(),
@@ -442,8 +420,21 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
                 actual,
             }));
         }
-        Ok(size)
+        Ok(end.size)
     })
+}
+
+/// A failure of a layer's stream: the store's own error when the blob reader found the
+/// blob damaged (a verification error under the decoder), else the layer's.
+fn layer_error(layer: &str, e: strata_layer::Error) -> Error {
+    match e {
+        strata_layer::Error::Decompress { source, .. } | strata_layer::Error::Io { source, .. }
+            if strata_store::Error::as_verification(&source).is_some() =>
+        {
+            layer_read_error(layer, source)
+        }
+        other => Error::Layer(other),
+    }
 }
 
 /// Stream a compressed layer into the archive as `path`: a placeholder header, the data,

@@ -188,7 +188,7 @@ impl MergedView {
     }
 
     /// A reader of one file's content (symlinks and hard links followed inside the tree).
-    pub fn read_file(&self, path: impl AsRef<Path>) -> Result<FileReader<BlobReader>> {
+    pub fn read_file(&self, path: impl AsRef<Path>) -> Result<FileReader<'static>> {
         let image = self.image.clone();
         Ok(self.tree.read_file(path, move |i| image.open_layer(i))?)
     }

@@ -9,10 +9,12 @@ mod decompress;
 pub mod diff;
 mod entry;
 mod error;
+mod fold;
 mod fsops;
 mod header;
 #[cfg(strata_isal)]
 mod isal;
+mod memtree;
 mod merged;
 pub mod path;
 mod plan;
@@ -20,24 +22,28 @@ pub mod read;
 mod resolve;
 mod scan;
 pub mod snapshot;
+mod source;
+pub mod sparse;
+mod stream;
+mod union;
 mod write;
 
-pub use apply::{
-    ApplyOptions, ApplyReport, Device, LayerReport, LayerSource, Ownership, Recorded, apply_layer, apply_layers,
-};
+pub use apply::{ApplyOptions, ApplyReport, Device, LayerReport, Ownership, Recorded, apply_layer, apply_layers};
 pub use decompress::Decoder;
 pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
+pub use fold::{LayerStats, MergeOptions};
 pub use fsops::{Resolver, open_in_root};
-pub use merged::{
-    Analysis, DataSource, ExportOptions, ExportReport, FEED_DEPTH, FileReader, LayerStats, MergeOptions, MergedEntry,
-    MergedTree,
-};
+pub use memtree::DataSource;
+pub use merged::{Analysis, ExportOptions, ExportReport, FEED_DEPTH, FileReader, MergedEntry, MergedTree};
 pub use plan::Plan;
 pub use read::Limits;
 pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};
+pub use source::LayerSource;
+pub use sparse::SparseMap;
+pub use stream::{Finished, HashOn, LayerStream, StreamOptions};
 pub use write::{
     DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, LayerInfo, LayerWriter, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
     OwnerNames, WriteOptions, reencode_tar, write_tree,

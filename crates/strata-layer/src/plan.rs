@@ -24,72 +24,14 @@
 
 use std::io::{BufRead, Read, Seek};
 
-use strata_spec::{Algorithm, Compression, Digest, Digester};
+use strata_spec::Digest;
 
-use crate::apply::LayerSource;
-use crate::error::{Error, Result};
-use crate::merged::{Folded, MergeOptions, Msg, Raw, Scanned, fold_layers, fold_sources};
-use crate::read::{EntryKind, Limits, TarReader};
-
-/// Headers sent from a scan to the fold in one message.
-const BATCH: usize = 512;
-
-/// A digest of the headers of one layer: each entry's type, name, link target and size,
-/// in order. Both the plan and the applier compute it, from the same fields of
-/// [`crate::read::Entry`].
-pub(crate) struct HeaderPrint {
-    digester: Digester,
-    entries: u64,
-}
-
-impl Default for HeaderPrint {
-    fn default() -> Self {
-        HeaderPrint { digester: Digester::new(Algorithm::Sha256), entries: 0 }
-    }
-}
-
-impl HeaderPrint {
-    /// Add one entry (its link target counts for symlinks and hard links only).
-    pub(crate) fn add(&mut self, kind: EntryKind, path: &[u8], link: &[u8], size: u64) {
-        let link = if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) { link } else { &[] };
-        let tag: u8 = match kind {
-            EntryKind::File => 0,
-            EntryKind::Dir => 1,
-            EntryKind::Symlink => 2,
-            EntryKind::Hardlink => 3,
-            EntryKind::Char => 4,
-            EntryKind::Block => 5,
-            EntryKind::Fifo => 6,
-        };
-        let d = &mut self.digester;
-        d.update(&[tag]);
-        d.update(&(path.len() as u64).to_le_bytes());
-        d.update(path);
-        d.update(&(link.len() as u64).to_le_bytes());
-        d.update(link);
-        d.update(&size.to_le_bytes());
-        self.entries += 1;
-    }
-
-    fn finish(self) -> (Digest, u64) {
-        (self.digester.finish(), self.entries)
-    }
-}
-
-/// An entry of a layer: the layer's index and the entry's position in its tar stream.
-pub(crate) type EntryId = (usize, u64);
-
-/// What the fold records for a plan.
-#[derive(Default)]
-pub(crate) struct Records {
-    /// Each layer's header print.
-    pub(crate) prints: Vec<HeaderPrint>,
-    /// Regular files created: layer, position in its tar stream, size.
-    pub(crate) files: Vec<(usize, u64, u64)>,
-    /// Hard links made: layer, position, and the entry whose contents the linked inode
-    /// has (none when it is not a regular file).
-    pub(crate) links: Vec<(usize, u64, Option<EntryId>)>,
-}
+use crate::error::Result;
+use crate::fold::MergeOptions;
+use crate::fold::{Folded, fold_layers, fold_sources, scan_tar};
+use crate::read::Limits;
+use crate::source::LayerSource;
+use crate::union::HeaderPrint;
 
 /// The plan of one layer.
 #[derive(Debug, Clone)]
@@ -245,64 +187,4 @@ impl Plan {
     pub(crate) fn layer(&self, index: usize) -> Option<&LayerPlan> {
         self.layers.get(index)
     }
-}
-
-/// Read the headers of an uncompressed tar, seeking over the data, and send them to the
-/// fold (see [`scan`]).
-fn scan_tar<R: BufRead + Seek>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
-    let LayerSource { mut reader, compression, name, .. } = src;
-    let compressed = |what: &str| Error::InvalidTar {
-        layer: name.clone(),
-        entry: None,
-        reason: format!("{what}: a plan from the headers alone needs an uncompressed tar"),
-    };
-    if let Some(c) = compression
-        && c != Compression::None
-    {
-        send(Msg::Failed(compressed(&format!("its media type says {c}"))));
-        return;
-    }
-    match reader.fill_buf() {
-        Ok(b) if b.starts_with(&[0x1f, 0x8b]) || b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
-            send(Msg::Failed(compressed("it is compressed")));
-            return;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            send(Msg::Failed(Error::InvalidTar { layer: name.clone(), entry: None, reason: format!("reading: {e}") }));
-            return;
-        }
-    }
-    let mut tar = TarReader::new(reader, limits.clone(), &name);
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut position = 0u64;
-    loop {
-        match tar.next_entry() {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => {
-                send(Msg::Failed(e));
-                return;
-            }
-        }
-        // The data offset is not known without counting every byte, and no plan needs it.
-        batch.push(Raw::of(tar.entry(), position, 0));
-        position += 1;
-        if let Err(e) = tar.seek_past_data() {
-            send(Msg::Failed(e));
-            return;
-        }
-        if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
-            return;
-        }
-    }
-    if !batch.is_empty() && !send(Msg::Entries(batch)) {
-        return;
-    }
-    send(Msg::Done(Scanned {
-        compression: Compression::None,
-        diff_id: Digest::sha256_of(b""),
-        size: 0,
-        compressed: 0,
-    }));
 }

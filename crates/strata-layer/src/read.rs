@@ -13,13 +13,18 @@
 //! - hard links, symlinks, devices, fifos and directories carry no data, whatever their
 //!   size field says;
 //! - a PAX global header (`g`) is parsed (within the limits) and ignored;
+//! - sparse files in all four of GNU tar's encodings are read (see [`crate::sparse`]):
+//!   [`Entry::size`] is the file's size, [`Entry::sparse`] where its stored bytes go;
+//! - a GNU dumpdir (`D`) is a directory; its payload (a listing for incremental
+//!   backups) is skipped;
 //! - the archive ends at the first zero block, or at a clean end of stream between
 //!   entries. The caller reads the rest of the stream (the second zero block and any
 //!   padding) so that the `diff_id` covers every byte.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 use crate::error::{Error, Result};
+use crate::sparse::{self, SparseMap};
 
 /// Limits on what one layer may make the reader and the applier spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +121,11 @@ pub struct Entry {
     pub gid: u64,
     /// Modification time (nanoseconds from PAX `mtime` when present).
     pub mtime: Mtime,
-    /// Bytes of data that follow (0 for every type but regular files).
+    /// Size of the file's content (0 for every type but regular files): for a sparse
+    /// file, its whole size, holes included.
     pub size: u64,
+    /// Where a sparse file's stored bytes go (`None` for an ordinary file).
+    pub sparse: Option<SparseMap>,
     /// Device major number (character and block devices).
     pub dev_major: u32,
     /// Device minor number.
@@ -137,6 +145,7 @@ impl Default for Entry {
             gid: 0,
             mtime: Mtime::default(),
             size: 0,
+            sparse: None,
             dev_major: 0,
             dev_minor: 0,
             xattrs: Vec::new(),
@@ -163,6 +172,23 @@ struct Pax {
     uid: Option<u64>,
     gid: Option<u64>,
     mtime: Option<Mtime>,
+    /// GNU sparse records (PAX formats 0.0, 0.1, 1.0).
+    sparse: Option<Box<SparsePax>>,
+}
+
+/// The `GNU.sparse.*` records of a PAX header.
+#[derive(Default)]
+struct SparsePax {
+    major: Option<u64>,
+    minor: Option<u64>,
+    name: Option<(usize, usize)>,
+    size: Option<u64>,
+    realsize: Option<u64>,
+    numblocks: Option<u64>,
+    /// `GNU.sparse.map` (0.1), or 0.0's offset and numbytes records joined by commas.
+    map: Option<Vec<u8>>,
+    /// 0.0's records seen so far (they must alternate offset, numbytes).
+    pairs: usize,
 }
 
 /// A streaming reader of tar entries from a buffered reader.
@@ -191,8 +217,10 @@ pub struct TarReader<R: BufRead> {
     limits: Limits,
     layer: String,
     entry: Entry,
-    /// Data bytes of the current entry not yet read.
+    /// Data bytes of the current entry not yet read (stored bytes, for a sparse file).
     remaining: u64,
+    /// Of a sparse file's stored bytes, those already read.
+    stored_read: u64,
     /// Padding after the current entry's data.
     padding: u64,
     block: [u8; BLOCK],
@@ -223,6 +251,7 @@ impl<R: BufRead> TarReader<R> {
             layer: layer.to_owned(),
             entry: Entry::default(),
             remaining: 0,
+            stored_read: 0,
             padding: 0,
             block: [0; BLOCK],
             pax_buf: Vec::new(),
@@ -474,7 +503,10 @@ impl<R: BufRead> TarReader<R> {
         let header = tar::Header::from_byte_slice(&self.block);
         let e = &mut self.entry;
         e.path.clear();
-        if let Some((s, l)) = pax.path {
+        if let Some((s, l)) = pax.sparse.as_ref().and_then(|sp| sp.name) {
+            // A sparse file's real name (GNU tar puts a made-up one in `path`).
+            e.path.extend_from_slice(&pax_bytes[s..s + l]);
+        } else if let Some((s, l)) = pax.path {
             e.path.extend_from_slice(&pax_bytes[s..s + l]);
         } else if long_name {
             e.path.extend_from_slice(&self.long_name);
@@ -500,21 +532,18 @@ impl<R: BufRead> TarReader<R> {
         }
         // The numbers, with `self` borrowed immutably so that errors can name the entry.
         let kind = match typeflag {
-            b'0' | b'7' => EntryKind::File,
+            b'0' | b'7' | b'S' => EntryKind::File,
             0 if self.entry.path.last() == Some(&b'/') => EntryKind::Dir,
             0 => EntryKind::File,
             b'1' => EntryKind::Hardlink,
             b'2' => EntryKind::Symlink,
             b'3' => EntryKind::Char,
             b'4' => EntryKind::Block,
-            b'5' => EntryKind::Dir,
+            // A GNU dumpdir: a directory, its payload a listing for incremental backups.
+            b'5' | b'D' => EntryKind::Dir,
             b'6' => EntryKind::Fifo,
-            b'S' => return Err(self.entry_error("GNU sparse files are not supported")),
             t => return Err(self.entry_error(format!("unsupported entry type {:?}", t as char))),
         };
-        if pax.present && pax_has_sparse(pax_bytes) {
-            return Err(self.entry_error("PAX sparse files (GNU.sparse.*) are not supported"));
-        }
         let field = |what: &str, range: std::ops::Range<usize>| {
             numeric(&self.block[range]).ok_or_else(|| self.entry_error(format!("bad {what} field")))
         };
@@ -531,12 +560,16 @@ impl<R: BufRead> TarReader<R> {
             Some(m) => m,
             None => Mtime { secs: i64::try_from(field("mtime", 136..148)?).unwrap_or(i64::MAX), nanos: 0 },
         };
-        // PAX size always wins (CVE-2025-62518); header-only types carry no data. Sizes
-        // past i64::MAX are refused, as Go refuses them (and `remaining + padding` must
-        // not overflow).
-        let size = if kind == EntryKind::File { pax.size.unwrap_or(raw_size) } else { 0 };
-        if i64::try_from(size).is_err() {
-            return Err(self.entry_error(format!("size {size} out of range")));
+        // PAX size always wins (CVE-2025-62518); header-only types carry no data (a
+        // dumpdir's listing is data to skip). Sizes past i64::MAX are refused, as Go
+        // refuses them (and `remaining + padding` must not overflow).
+        let data = match kind {
+            EntryKind::File => pax.size.unwrap_or(raw_size),
+            EntryKind::Dir if typeflag == b'D' => pax.size.unwrap_or(raw_size),
+            _ => 0,
+        };
+        if i64::try_from(data).is_err() {
+            return Err(self.entry_error(format!("size {data} out of range")));
         }
         let (dev_major, dev_minor) = if matches!(kind, EntryKind::Char | EntryKind::Block) {
             let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -557,11 +590,103 @@ impl<R: BufRead> TarReader<R> {
             ));
         }
         let e = &mut self.entry;
-        (e.kind, e.mode, e.uid, e.gid, e.mtime, e.size) = (kind, mode, uid, gid, mtime, size);
+        (e.kind, e.mode, e.uid, e.gid, e.mtime) = (kind, mode, uid, gid, mtime);
         (e.dev_major, e.dev_minor) = (dev_major, dev_minor);
-        self.remaining = size;
-        self.padding = pad(size);
+        e.size = if kind == EntryKind::File { data } else { 0 };
+        e.sparse = None;
+        self.remaining = data;
+        self.stored_read = 0;
+        self.padding = pad(data);
+        if typeflag == b'S' {
+            self.old_gnu_sparse()?;
+        } else if let Some(sp) = &pax.sparse {
+            self.pax_sparse(sp)?;
+        }
         Ok(())
+    }
+
+    /// Most segments a sparse map may have: as many as fit the PAX header limit.
+    fn max_segments(&self) -> usize {
+        usize::try_from(self.limits.max_pax_size / 24).unwrap_or(usize::MAX).max(4)
+    }
+
+    /// A sparse file's map and size, checked against the stored data.
+    fn set_sparse(&mut self, segments: Vec<(u64, u64)>, size: u64) -> Result<()> {
+        if i64::try_from(size).is_err() {
+            return Err(self.entry_error(format!("sparse file size {size} out of range")));
+        }
+        let map = SparseMap::new(segments, size)
+            .ok_or_else(|| self.entry_error("sparse map segments out of order, overlapping or past the file's size"))?;
+        if map.stored() != self.remaining {
+            return Err(self.entry_error(format!(
+                "sparse map has {} bytes of data, the entry stores {}",
+                map.stored(),
+                self.remaining
+            )));
+        }
+        self.entry.size = size;
+        self.entry.sparse = Some(map);
+        Ok(())
+    }
+
+    /// Old GNU sparse (type `S`): four entries in the header, more in extension blocks,
+    /// the real size at byte 483.
+    fn old_gnu_sparse(&mut self) -> Result<()> {
+        let max = self.max_segments();
+        let mut segments = Vec::new();
+        let realsize = numeric(&self.block[483..495]).ok_or_else(|| self.entry_error("bad sparse real size field"))?;
+        let ended =
+            sparse::old_gnu_entries(&self.block, 386, 4, numeric, &mut segments).map_err(|p| self.entry_error(p))?;
+        let mut extended = !ended && self.block[482] != 0;
+        while extended {
+            if !self.read_block()? {
+                return Err(self.entry_error("archive ends in a sparse header"));
+            }
+            let ended =
+                sparse::old_gnu_entries(&self.block, 0, 21, numeric, &mut segments).map_err(|p| self.entry_error(p))?;
+            if segments.len() > max {
+                return Err(self.entry_error(format!("sparse map of over {max} segments")));
+            }
+            extended = !ended && self.block[504] != 0;
+        }
+        self.set_sparse(segments, realsize)
+    }
+
+    /// PAX sparse (GNU formats 0.0, 0.1 and 1.0), detected as Go's `archive/tar` does.
+    fn pax_sparse(&mut self, sp: &SparsePax) -> Result<()> {
+        let v1 = match (sp.major, sp.minor) {
+            (Some(0), Some(0 | 1)) => false,
+            (Some(1), Some(0)) => true,
+            (None, None) if sp.map.is_some() => false,
+            (None, None) => return Ok(()),
+            (major, minor) => {
+                return Err(self.entry_error(format!(
+                    "unknown GNU sparse format {}.{}",
+                    major.map_or("?".into(), |v| v.to_string()),
+                    minor.map_or("?".into(), |v| v.to_string())
+                )));
+            }
+        };
+        if self.entry.kind != EntryKind::File {
+            return Err(self.entry_error("a sparse map on an entry that is not a regular file"));
+        }
+        let size = sp.size.or(sp.realsize).unwrap_or(self.entry.size);
+        let max = self.max_segments();
+        let segments = if v1 {
+            let limit = self.limits.max_pax_size.min(self.remaining);
+            let mut data = Limited { inner: &mut self.inner, left: limit, offset: &mut self.offset };
+            let read = sparse::read_map_1x0(&mut data, limit, max);
+            let (segments, used) = read.map_err(|p| self.entry_error(p))?;
+            self.remaining -= used;
+            segments
+        } else {
+            let map = sp.map.as_deref().unwrap_or_default();
+            let Some(numblocks) = sp.numblocks else {
+                return Err(self.entry_error("GNU.sparse.numblocks missing"));
+            };
+            sparse::parse_map_0x1(map, Some(numblocks), max).map_err(|p| self.entry_error(p))?
+        };
+        self.set_sparse(segments, size)
     }
 
     /// The current entry (after [`TarReader::next_entry`] returned one).
@@ -569,11 +694,32 @@ impl<R: BufRead> TarReader<R> {
         &self.entry
     }
 
-    /// Pass the current entry's data to `f` in chunks, as they come from the stream (no
-    /// copy). An error of `f` stops the reading and is returned as it is.
+    /// Pass the current entry's content to `f` in chunks, as they come from the stream
+    /// (no copy), a sparse file's holes as zeros. An error of `f` stops the reading and
+    /// is returned as it is.
     pub fn read_data<E: From<Error>>(
         &mut self,
         mut f: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let size = self.entry.size;
+        if self.entry.sparse.is_none() {
+            return self.read_content(|_, chunk| f(chunk));
+        }
+        let mut pos = 0u64;
+        self.read_content(|at, chunk| {
+            zeros(&mut pos, at, &mut f)?;
+            pos = at + chunk.len() as u64;
+            f(chunk)
+        })?;
+        zeros(&mut pos, size, &mut f)
+    }
+
+    /// Pass the current entry's stored data to `f` in chunks, each with its offset in
+    /// the file (a sparse file's holes are jumped over, never given). An error of `f`
+    /// stops the reading and is returned as it is.
+    pub fn read_content<E: From<Error>>(
+        &mut self,
+        mut f: impl FnMut(u64, &[u8]) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         while self.remaining > 0 {
             let buf = match self.inner.fill_buf() {
@@ -585,13 +731,67 @@ impl<R: BufRead> TarReader<R> {
                     .invalid(Some(&self.entry.path), format!("data truncated at byte {}", self.offset))
                     .into());
             }
-            let take = (buf.len() as u64).min(self.remaining) as usize;
-            f(&buf[..take])?;
+            let mut take = (buf.len() as u64).min(self.remaining) as usize;
+            let at = match &self.entry.sparse {
+                None => self.stored_read,
+                Some(map) => match map.locate(self.stored_read) {
+                    Some((at, contiguous)) => {
+                        take = take.min(usize::try_from(contiguous).unwrap_or(usize::MAX));
+                        at
+                    }
+                    None => return Err(self.invalid(Some(&self.entry.path), "data past the sparse map").into()),
+                },
+            };
+            f(at, &buf[..take])?;
             self.inner.consume(take);
             self.offset += take as u64;
             self.remaining -= take as u64;
+            self.stored_read += take as u64;
         }
         Ok(())
+    }
+
+    /// Skip the current entry's data (reading it: a truncated stream is an error here).
+    pub fn skip_data(&mut self) -> Result<()> {
+        self.read_content(|_, _| Ok::<(), Error>(()))
+    }
+}
+
+/// Give `f` zeros from `pos` up to `to`: a sparse file's hole.
+fn zeros<E>(
+    pos: &mut u64,
+    to: u64,
+    f: &mut impl FnMut(&[u8]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while *pos < to {
+        let n = usize::try_from(to - *pos).unwrap_or(usize::MAX).min(ZEROS.len());
+        f(&ZEROS[..n])?;
+        *pos += n as u64;
+    }
+    Ok(())
+}
+
+/// The data of the current entry as a `Read`, at most `left` bytes (the sparse map of a
+/// PAX 1.0 entry is read through it).
+struct Limited<'a, R> {
+    inner: &'a mut R,
+    left: u64,
+    offset: &'a mut u64,
+}
+
+impl<R: BufRead> Read for Limited<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let avail = self.inner.fill_buf()?;
+        let n = avail.len().min(buf.len()).min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.inner.consume(n);
+        self.left -= n as u64;
+        *self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -710,10 +910,6 @@ impl<'a> Iterator for PaxRecords<'a> {
     }
 }
 
-fn pax_has_sparse(bytes: &[u8]) -> bool {
-    PaxRecords::new(bytes).any(|r| r.is_ok_and(|(k, _)| k.starts_with(b"GNU.sparse.")))
-}
-
 fn parse_pax(bytes: &[u8], limits: &Limits) -> std::result::Result<Pax, PaxProblem> {
     let mut pax = Pax { present: true, ..Pax::default() };
     let base = bytes.as_ptr() as usize;
@@ -746,6 +942,7 @@ fn parse_pax(bytes: &[u8], limits: &Limits) -> std::result::Result<Pax, PaxProbl
                     PaxProblem::Invalid(format!("mtime is not a time: {:?}", String::from_utf8_lossy(v)))
                 })?)
             }
+            _ if k.starts_with(b"GNU.sparse.") => sparse_record(&mut pax, k, v, span)?,
             _ => {
                 if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
                     if name.is_empty() || name.contains(&0) {
@@ -763,6 +960,46 @@ fn parse_pax(bytes: &[u8], limits: &Limits) -> std::result::Result<Pax, PaxProbl
         }
     }
     Ok(pax)
+}
+
+/// One `GNU.sparse.*` record into `pax` (see [`crate::sparse`]).
+fn sparse_record(pax: &mut Pax, k: &[u8], v: &[u8], span: (usize, usize)) -> std::result::Result<(), PaxProblem> {
+    let sp = pax.sparse.get_or_insert_with(Box::default);
+    let bad = || {
+        PaxProblem::Invalid(format!("{} is not a number: {:?}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+    };
+    let num = || -> std::result::Result<u64, PaxProblem> {
+        std::str::from_utf8(v)
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    match k {
+        b"GNU.sparse.major" => sp.major = Some(num()?),
+        b"GNU.sparse.minor" => sp.minor = Some(num()?),
+        b"GNU.sparse.name" if !v.is_empty() => sp.name = Some(span),
+        b"GNU.sparse.size" => sp.size = Some(num()?),
+        b"GNU.sparse.realsize" => sp.realsize = Some(num()?),
+        b"GNU.sparse.numblocks" => sp.numblocks = Some(num()?),
+        b"GNU.sparse.map" => sp.map = Some(v.to_vec()),
+        // Format 0.0: offset and numbytes records in turn, joined into a 0.1 map.
+        b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => {
+            let want: &[u8] = if sp.pairs.is_multiple_of(2) { b"GNU.sparse.offset" } else { b"GNU.sparse.numbytes" };
+            if k != want {
+                return Err(PaxProblem::Invalid("GNU.sparse.offset and numbytes records out of turn".into()));
+            }
+            num()?;
+            let map = sp.map.get_or_insert_with(Vec::new);
+            if !map.is_empty() {
+                map.push(b',');
+            }
+            map.extend_from_slice(v);
+            sp.pairs += 1;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Parse a PAX time: `[-]secs[.frac]`.

@@ -291,13 +291,38 @@ fn cases() -> Vec<Case> {
             expect: Expect::Ok(|root| assert_eq!(std::fs::read(root.join("after")).unwrap(), b"ok")),
         },
         Case {
-            name: "GNU sparse entry",
-            layers: |_| vec![vec![E { typeflag: b'S', ..file("s", b"") }]],
+            name: "GNU sparse segment past the file's size",
+            layers: |_| vec![vec![file("s", b"0123456789").old_gnu_sparse(&[(0, 10)], 5)]],
             expect: Expect::Invalid,
         },
         Case {
-            name: "PAX sparse entry",
+            name: "GNU sparse segments overlapping",
+            layers: |_| vec![vec![file("s", b"0123456789").old_gnu_sparse(&[(0, 5), (3, 5)], 100)]],
+            expect: Expect::Invalid,
+        },
+        Case {
+            name: "GNU sparse map storing more than the entry holds",
+            layers: |_| vec![vec![file("s", b"0123").old_gnu_sparse(&[(0, 5)], 100)]],
+            expect: Expect::Invalid,
+        },
+        Case {
+            name: "PAX sparse of an unknown version",
             layers: |_| vec![vec![file("s", b"").pax("GNU.sparse.major", b"1")]],
+            expect: Expect::Invalid,
+        },
+        Case {
+            name: "PAX sparse map with an odd count",
+            layers: |_| vec![vec![file("s", b"x").pax("GNU.sparse.numblocks", b"1").pax("GNU.sparse.map", b"0,1,5")]],
+            expect: Expect::Invalid,
+        },
+        Case {
+            name: "PAX sparse 1.0 map cut short",
+            layers: |_| vec![vec![file("s", b"3\n0\n1\n").pax("GNU.sparse.major", b"1").pax("GNU.sparse.minor", b"0")]],
+            expect: Expect::Invalid,
+        },
+        Case {
+            name: "PAX sparse map on a directory",
+            layers: |_| vec![vec![dir("d").pax("GNU.sparse.numblocks", b"0").pax("GNU.sparse.map", b"")]],
             expect: Expect::Invalid,
         },
         Case {

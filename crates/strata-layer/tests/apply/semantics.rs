@@ -164,6 +164,46 @@ fn whiteouts_only_hide_lower_layers() {
 }
 
 #[test]
+fn whiteouts_of_a_directory_the_same_layer_declares() {
+    // The layer declares `g/` and adds `g/inner2`, and whites out `g`, in every order:
+    // the whiteout hides the lower `g/inner` only (OCI image spec, "Whiteouts"). A file
+    // the layer writes and whites out keeps the layer's content.
+    let orders: [&[usize]; 4] = [&[0, 1, 2], &[2, 0, 1], &[0, 2, 1], &[1, 2, 0]];
+    for order in orders {
+        for resolver in RESOLVERS {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path();
+            let upper = [dir("g").mode(0o750), file("g/inner2", b"2"), wh("g")];
+            let mut layer: Vec<E> = order.iter().map(|&i| upper[i].clone()).collect();
+            layer.extend([file("f", b"upper"), wh("f"), dir("h"), dir("h/sub"), file("h/sub/new", b"n"), wh("h")]);
+            let layers = vec![
+                vec![
+                    dir("g"),
+                    file("g/inner", b"1"),
+                    dir("g/deep"),
+                    file("g/deep/x", b"x"),
+                    file("f", b"lower"),
+                    dir("h"),
+                    dir("h/sub"),
+                    file("h/sub/old", b"o"),
+                    file("h/old", b"o"),
+                ],
+                layer,
+            ];
+            apply(root, &layers, &opts().resolver(resolver)).unwrap();
+            assert_eq!(ls(root, "g"), ["inner2"], "{order:?} {resolver:?}");
+            assert_eq!(read(root, "f"), "upper");
+            assert_eq!(ls(root, "h"), ["sub"], "{order:?}");
+            assert_eq!(ls(root, "h/sub"), ["new"], "{order:?}");
+            if order[0] != 2 {
+                // Declared after (or before and not removed by) the whiteout: its mode.
+                assert_eq!(md(root, "g").permissions().mode() & 0o7777, 0o750, "{order:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn opaque_directories_keep_what_the_same_layer_adds_in_any_order() {
     for resolver in RESOLVERS {
         let t = tempfile::tempdir().unwrap();

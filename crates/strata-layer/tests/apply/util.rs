@@ -25,6 +25,10 @@ pub struct E {
     pub gnu_long: bool,
     /// Size field of the ustar header, when it must lie.
     pub header_size: Option<u64>,
+    /// Bytes written over the header block at these offsets (before the checksum).
+    pub patch: Vec<(usize, Vec<u8>)>,
+    /// Whole blocks written right after the header (old GNU sparse extension blocks).
+    pub extra_blocks: Vec<[u8; 512]>,
 }
 
 pub const MTIME: u64 = 1_600_000_000;
@@ -43,6 +47,8 @@ fn e(name: &str, typeflag: u8, mode: u32) -> E {
         pax: Vec::new(),
         gnu_long: false,
         header_size: None,
+        patch: Vec::new(),
+        extra_blocks: Vec::new(),
     }
 }
 
@@ -102,6 +108,38 @@ impl E {
     }
     pub fn gnu(mut self) -> E {
         self.gnu_long = true;
+        self
+    }
+    /// Write `bytes` over the header block at `offset`.
+    pub fn patch(mut self, offset: usize, bytes: &[u8]) -> E {
+        self.patch.push((offset, bytes.to_vec()));
+        self
+    }
+    /// An old GNU sparse file (type `S`): `segments` of `(offset, length)` in the header
+    /// (more than four go to extension blocks), the real size `size`; `data` is what is
+    /// stored.
+    pub fn old_gnu_sparse(mut self, segments: &[(u64, u64)], size: u64) -> E {
+        self.typeflag = b'S';
+        let num = |v: u64| format!("{v:011o}\0").into_bytes();
+        for (i, &(off, len)) in segments.iter().take(4).enumerate() {
+            self = self.patch(386 + i * 24, &num(off)).patch(398 + i * 24, &num(len));
+        }
+        self = self.patch(483, &num(size));
+        let rest: Vec<_> = segments.iter().skip(4).collect();
+        if !rest.is_empty() {
+            self = self.patch(482, &[1]);
+        }
+        for (b, chunk) in rest.chunks(21).enumerate() {
+            let mut block = [0u8; 512];
+            for (i, &&(off, len)) in chunk.iter().enumerate() {
+                block[i * 24..i * 24 + 12].copy_from_slice(&num(off));
+                block[i * 24 + 12..i * 24 + 24].copy_from_slice(&num(len));
+            }
+            if (b + 1) * 21 < rest.len() {
+                block[504] = 1;
+            }
+            self.extra_blocks.push(block);
+        }
         self
     }
 }
@@ -182,8 +220,14 @@ pub fn append(out: &mut Vec<u8>, e: &E) {
         h.set_device_major(e.dev.0).unwrap();
         h.set_device_minor(e.dev.1).unwrap();
     }
+    for (offset, bytes) in &e.patch {
+        h.as_mut_bytes()[*offset..*offset + bytes.len()].copy_from_slice(bytes);
+    }
     h.set_cksum();
     out.extend_from_slice(h.as_bytes());
+    for block in &e.extra_blocks {
+        out.extend_from_slice(block);
+    }
     out.extend_from_slice(&e.data);
     pad(out);
 }

@@ -1,0 +1,471 @@
+//! The directory the applier writes: the [`UnionTree`] on disk. Every path is resolved
+//! inside the root by [`crate::fsops::Root`]; every operation works on `(parent fd,
+//! name)` and never follows the last component; replacing is unlink + create.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use rustix::io::Errno;
+
+use super::dirs::Dirs;
+use super::{Device, Recorded};
+use crate::error::Result;
+use crate::fsops::{self, Dir, Resolver, Root, errno};
+use crate::plan::LayerPlan;
+use crate::read::Mtime;
+use crate::union::{Ctx, Data, Found, Node, NodeKind, UnionTree};
+
+pub(crate) fn timestamps(m: Mtime) -> Timestamps {
+    let t = Timespec { tv_sec: m.secs, tv_nsec: i64::from(m.nanos) };
+    Timestamps { last_access: t, last_modification: t }
+}
+
+fn is(e: &io::Error, code: Errno) -> bool {
+    e.raw_os_error() == Some(code.raw_os_error())
+}
+
+/// A normalised path as the key of the maps below.
+pub(super) fn key(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+#[derive(Clone, Copy)]
+enum XattrTarget<'a> {
+    Fd(BorrowedFd<'a>),
+    At(BorrowedFd<'a>, &'a OsStr),
+}
+
+/// The root directory being written, and what is kept about it until the end.
+pub(super) struct Disk {
+    root: Root,
+    rootless: bool,
+    /// Directory metadata to set last.
+    dirs: Dirs,
+    /// Rootless: owners and devices, by real path (the paths of the final tree).
+    recorded: BTreeMap<Vec<u8>, Recorded>,
+    pub(super) xattrs_skipped: u64,
+    /// The position of the layer being applied.
+    index: Option<usize>,
+    /// The plan of the layer being applied, if any.
+    pub(super) plan: Option<LayerPlan>,
+    pub(super) skipped: u64,
+    pub(super) skipped_bytes: u64,
+}
+
+impl Disk {
+    pub(super) fn new(root: Root, path: &Path, rootless: bool) -> Disk {
+        Disk {
+            root,
+            rootless,
+            dirs: Dirs::new(path),
+            recorded: BTreeMap::new(),
+            xattrs_skipped: 0,
+            index: None,
+            plan: None,
+            skipped: 0,
+            skipped_bytes: 0,
+        }
+    }
+
+    /// Start a layer; returns its position.
+    pub(super) fn begin(&mut self, _name: &str) -> usize {
+        self.root.invalidate();
+        self.skipped = 0;
+        self.skipped_bytes = 0;
+        let index = self.index.map_or(0, |i| i + 1);
+        self.index = Some(index);
+        index
+    }
+
+    pub(super) fn resolver(&self) -> Resolver {
+        self.root.resolver()
+    }
+
+    /// Rootless mode: what was recorded, by path of the final tree.
+    pub(super) fn take_recorded(&mut self) -> BTreeMap<PathBuf, Recorded> {
+        std::mem::take(&mut self.recorded)
+            .into_iter()
+            .map(|(k, v)| (PathBuf::from(std::ffi::OsString::from_vec(k)), v))
+            .collect()
+    }
+
+    /// Directory modes (deferred ones) and mtimes, once every layer is in.
+    pub(super) fn finish_dirs(&mut self) -> Result<()> {
+        self.root.invalidate();
+        self.dirs.finish(&self.root)
+    }
+
+    /// Forget what was recorded about the real path `real` and everything under it (it
+    /// was removed).
+    fn forget(&mut self, real: &Path) {
+        self.dirs.forget_under(real);
+        super::dirs::forget_under(&mut self.recorded, real);
+    }
+
+    /// Remove whatever is at `name` in `dir` (the real path `real`) to make room.
+    fn remove_existing(&mut self, dir: BorrowedFd<'_>, name: &OsStr, real: &Path) -> io::Result<()> {
+        let removed = fsops::remove_all(dir, name)?;
+        // A cached parent may be the directory (or go through the symlink) removed.
+        if matches!(removed, Some(FileType::Directory | FileType::Symlink | FileType::Unknown)) {
+            self.root.invalidate();
+        }
+        self.forget(real);
+        Ok(())
+    }
+
+    /// Run `make` (a creation in `dir`); when the name is taken, remove what is there
+    /// and run it once more.
+    fn make<T>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        real: &Path,
+        cx: Ctx<'_>,
+        op: &'static str,
+        mut make: impl FnMut() -> rustix::io::Result<T>,
+    ) -> Result<T> {
+        match make() {
+            Ok(v) => Ok(v),
+            Err(Errno::EXIST) => {
+                self.remove_existing(dir, name, real).map_err(cx.fs("remove existing"))?;
+                make().map_err(cx.errno(op))
+            }
+            Err(e) => Err(cx.errno(op)(e)),
+        }
+    }
+
+    fn record(&mut self, real: &Path, uid: u32, gid: u32, device: Option<Device>) {
+        if !self.rootless {
+            return;
+        }
+        if uid == 0 && gid == 0 && device.is_none() {
+            self.recorded.remove(key(real));
+        } else {
+            self.recorded.insert(key(real).to_vec(), Recorded { uid, gid, device });
+        }
+    }
+
+    fn set_xattrs(&mut self, target: XattrTarget<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        for (k, v) in &node.xattrs {
+            let name = OsStr::from_bytes(k);
+            let r = match target {
+                XattrTarget::Fd(fd) => {
+                    rustix::fs::fsetxattr(fd, name, v, rustix::fs::XattrFlags::empty()).map_err(errno)
+                }
+                XattrTarget::At(dir, entry) => fsops::lsetxattr_at(dir, entry, name, v),
+            };
+            match r {
+                Ok(()) => {}
+                Err(e)
+                    if is(&e, Errno::OPNOTSUPP)
+                        || (is(&e, Errno::PERM) && self.rootless)
+                        || (is(&e, Errno::ACCESS) && self.rootless) =>
+                {
+                    self.xattrs_skipped += 1;
+                }
+                Err(e) => return Err(cx.fs("setxattr")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn chown_fd(&self, fd: BorrowedFd<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        if self.rootless {
+            return Ok(());
+        }
+        rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(node.uid)), Some(rustix::fs::Gid::from_raw(node.gid)))
+            .map_err(cx.errno("chown"))
+    }
+
+    /// Owner, mode, xattrs and mtime of a regular file, on its fd (in this order: chown
+    /// clears setuid bits, and writing clears file capabilities). One `fstat` tells
+    /// which of `fchown` and `fchmod` are needed: most files are created right already.
+    fn file_meta(&mut self, fd: BorrowedFd<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
+        let chown = !self.rootless && (st.st_uid, st.st_gid) != (node.uid, node.gid);
+        if chown {
+            self.chown_fd(fd, node, cx)?;
+        }
+        if chown || st.st_mode & 0o7777 != node.mode {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(node.mode)).map_err(cx.errno("chmod"))?;
+        }
+        self.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
+        rustix::fs::futimens(fd, &timestamps(node.mtime)).map_err(cx.errno("set mtime"))
+    }
+
+    /// Owner, mode, xattrs and mtime of a node that cannot be opened (symlink, fifo,
+    /// device), by name in its directory, never following it.
+    fn node_meta(&mut self, dir: BorrowedFd<'_>, name: &OsStr, node: &Node, cx: Ctx<'_>, chmod: bool) -> Result<()> {
+        if !self.rootless {
+            rustix::fs::chownat(
+                dir,
+                name,
+                Some(rustix::fs::Uid::from_raw(node.uid)),
+                Some(rustix::fs::Gid::from_raw(node.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(cx.errno("chown"))?;
+        }
+        if chmod {
+            // Not a symlink (we just made it with mknodat), so fchmodat's following of the
+            // last component is moot.
+            rustix::fs::chmodat(dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty())
+                .map_err(cx.errno("chmod"))?;
+        }
+        if !node.xattrs.is_empty() {
+            self.set_xattrs(XattrTarget::At(dir, name), node, cx)?;
+        }
+        rustix::fs::utimensat(dir, name, &timestamps(node.mtime), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(cx.errno("set mtime"))
+    }
+
+    fn dir(&mut self, dir: BorrowedFd<'_>, name: &OsStr, real: &Path, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        // Made with its permission bits (and u+rwx rootless, see `dir_meta`).
+        let initial = Mode::from_raw_mode(if self.rootless { node.mode & 0o777 | 0o700 } else { node.mode & 0o777 });
+        match rustix::fs::mkdirat(dir, name, initial) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                let st = fsops::lstat(dir, name).map_err(cx.fs("stat"))?;
+                // An existing directory is kept (merged); anything else, a symlink above
+                // all (CVE-2026-33056), is replaced.
+                if !st.as_ref().is_some_and(|st| fsops::file_type(st) == FileType::Directory) {
+                    self.remove_existing(dir, name, real).map_err(cx.fs("remove existing"))?;
+                    rustix::fs::mkdirat(dir, name, initial).map_err(cx.errno("mkdir"))?;
+                }
+            }
+            Err(e) => return Err(cx.errno("mkdir")(e)),
+        }
+        let fd = fsops::open_subdir(dir, name).map_err(cx.fs("open directory"))?;
+        self.dir_meta(fd.as_fd(), real, node, cx)?;
+        self.record(real, node.uid, node.gid, None);
+        Ok(())
+    }
+
+    fn dir_meta(&mut self, fd: BorrowedFd<'_>, real: &Path, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        // Rootless, a directory we could not write into would stop the layers that
+        // follow: keep u+rwx until the end.
+        let deferred = self.rootless && node.mode & 0o700 != 0o700;
+        let now = if deferred { node.mode | 0o700 } else { node.mode };
+        // As for files, one fstat says whether chown and chmod are needed.
+        let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
+        let chown = !self.rootless && (st.st_uid, st.st_gid) != (node.uid, node.gid);
+        if chown {
+            self.chown_fd(fd, node, cx)?;
+        }
+        if chown || st.st_mode & 0o7777 != now {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(cx.errno("chmod"))?;
+        }
+        self.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
+        self.dirs.declare(real, node.mtime, deferred.then_some(node.mode), (st.st_dev, st.st_ino));
+        Ok(())
+    }
+
+    /// An entry the plan says is dead (a later layer deletes or replaces it): make room
+    /// for it as creating it would, read its data through the hash, write nothing.
+    fn skip(&mut self, dir: BorrowedFd<'_>, name: &OsStr, real: &Path, data: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
+        if fsops::lstat(dir, name).map_err(cx.fs("stat"))?.is_some() {
+            self.remove_existing(dir, name, real).map_err(cx.fs("remove existing"))?;
+        }
+        let mut bytes = 0u64;
+        data.read_data(&mut |_, chunk| {
+            bytes += chunk.len() as u64;
+            Ok(())
+        })?;
+        self.skipped += 1;
+        self.skipped_bytes += bytes;
+        Ok(())
+    }
+
+    fn create_file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        real: &Path,
+        mode: u32,
+        cx: Ctx<'_>,
+    ) -> Result<OwnedFd> {
+        // O_EXCL | O_NOFOLLOW: never write through what is there (a symlink, or a hard
+        // link shared with another name): replacing is unlink + create. Created with the
+        // permission bits it will have (less the umask: `file_meta` checks), as only our
+        // fd writes to it.
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(mode & 0o777);
+        self.make(dir, name, real, cx, "create", || rustix::fs::openat(dir, name, flags, mode))
+    }
+
+    /// Whether the plan says the entry at `ordinal` of this layer is dead.
+    fn dead(&self, ordinal: u64) -> bool {
+        self.plan.as_ref().is_some_and(|p| p.skips(ordinal))
+    }
+}
+
+/// A directory resolved inside the root, with its real path.
+pub(super) type DiskDir = Rc<Dir>;
+
+impl UnionTree for Disk {
+    type Dir = DiskDir;
+
+    fn root(&mut self) -> io::Result<DiskDir> {
+        let fd = rustix::fs::openat(
+            self.root.fd(),
+            c".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        Ok(Rc::new(Dir { fd, path: PathBuf::new() }))
+    }
+
+    fn parent(&mut self, path: &Path, create: bool) -> io::Result<DiskDir> {
+        self.root.parent(path, create).map(|(dir, _)| dir)
+    }
+
+    fn find(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<Option<Found>> {
+        Ok(fsops::lstat(dir.fd.as_fd(), name)?
+            .map(|st| if fsops::file_type(&st) == FileType::Directory { Found::Dir } else { Found::Other }))
+    }
+
+    fn subdir(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<DiskDir> {
+        let fd = fsops::open_subdir(dir.fd.as_fd(), name)?;
+        Ok(Rc::new(Dir { fd, path: dir.path.join(name) }))
+    }
+
+    fn children(&mut self, dir: &DiskDir) -> io::Result<Vec<(OsString, bool)>> {
+        let mut out = Vec::new();
+        for (name, ft) in fsops::list_dir(dir.fd.as_fd())? {
+            let name = OsString::from_vec(name);
+            let ft = if ft == FileType::Unknown {
+                match fsops::lstat(dir.fd.as_fd(), &name)? {
+                    Some(st) => fsops::file_type(&st),
+                    None => continue,
+                }
+            } else {
+                ft
+            };
+            out.push((name, ft == FileType::Directory));
+        }
+        Ok(out)
+    }
+
+    fn remove(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<()> {
+        self.remove_existing(dir.fd.as_fd(), name, &dir.path.join(name))
+    }
+
+    fn make_dir(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<()> {
+        rustix::fs::mkdirat(dir.fd.as_fd(), name, Mode::from_raw_mode(0o755)).map_err(errno)
+    }
+
+    fn create(&mut self, d: &DiskDir, name: &OsStr, node: &Node, data: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
+        let dir = d.fd.as_fd();
+        // Where the entry really is: the layer's name for it may go through symlinks.
+        // What is kept about a path (directory metadata, recorded owners) is kept under
+        // this name, the one it has in the final tree.
+        let real = &d.path.join(name);
+        match &node.kind {
+            NodeKind::File if self.dead(node.ordinal) => self.skip(dir, name, real, data, cx)?,
+            NodeKind::Dir => self.dir(dir, name, real, node, cx)?,
+            NodeKind::File => {
+                let fd = self.create_file(dir, name, real, node.mode, cx)?;
+                let f = std::fs::File::from(fd);
+                data.read_data(&mut |at, chunk| f.write_all_at(chunk, at).map_err(cx.fs("write")))?;
+                if node.sparse.is_some() {
+                    // A hole at the end: the size says where the file ends.
+                    f.set_len(node.size).map_err(cx.fs("truncate"))?;
+                }
+                self.file_meta(f.as_fd(), node, cx)?;
+                self.record(real, node.uid, node.gid, None);
+            }
+            NodeKind::Symlink(target) => {
+                let target = OsStr::from_bytes(target);
+                self.make(dir, name, real, cx, "symlink", || rustix::fs::symlinkat(target, dir, name))?;
+                self.node_meta(dir, name, node, cx, false)?;
+                self.record(real, node.uid, node.gid, None);
+            }
+            NodeKind::Char(major, minor) | NodeKind::Block(major, minor) if self.rootless => {
+                // A placeholder: an empty file, the device recorded.
+                let device = match node.kind {
+                    NodeKind::Char(..) => Device::Char { major: *major, minor: *minor },
+                    _ => Device::Block { major: *major, minor: *minor },
+                };
+                let fd = self.create_file(dir, name, real, node.mode, cx)?;
+                self.file_meta(fd.as_fd(), node, cx)?;
+                self.record(real, node.uid, node.gid, Some(device));
+            }
+            NodeKind::Char(..) | NodeKind::Block(..) | NodeKind::Fifo => {
+                let (ft, dev, device) = match node.kind {
+                    NodeKind::Char(major, minor) => (
+                        FileType::CharacterDevice,
+                        rustix::fs::makedev(major, minor),
+                        Some(Device::Char { major, minor }),
+                    ),
+                    NodeKind::Block(major, minor) => {
+                        (FileType::BlockDevice, rustix::fs::makedev(major, minor), Some(Device::Block { major, minor }))
+                    }
+                    _ => (FileType::Fifo, 0, None),
+                };
+                self.make(dir, name, real, cx, "mknod", || {
+                    rustix::fs::mknodat(dir, name, ft, Mode::from_raw_mode(0o600), dev)
+                })?;
+                self.node_meta(dir, name, node, cx, true)?;
+                self.record(real, node.uid, node.gid, device);
+            }
+            NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
+        }
+        Ok(())
+    }
+
+    fn link(
+        &mut self,
+        d: &DiskDir,
+        name: &OsStr,
+        (tdir, tname): (&DiskDir, &OsStr),
+        node: &Node,
+        data: &mut dyn Data,
+        cx: Ctx<'_>,
+    ) -> Result<()> {
+        let dir = d.fd.as_fd();
+        let real = &d.path.join(name);
+        if self.dead(node.ordinal) {
+            return self.skip(dir, name, real, data, cx);
+        }
+        // linkat does not follow a symlink target (it links the symlink itself), so
+        // nothing outside is reached.
+        let tfd = tdir.fd.as_fd();
+        self.make(dir, name, real, cx, "link", || rustix::fs::linkat(tfd, tname, dir, name, AtFlags::empty()))?;
+        if self.rootless {
+            match self.recorded.get(key(&tdir.path.join(tname))).copied() {
+                Some(r) => {
+                    self.recorded.insert(key(real).to_vec(), r);
+                }
+                None => {
+                    self.recorded.remove(key(real));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry naming the root itself (`./`): its metadata goes to the root (umoci
+    /// CVE-2021-29136: a root replaced by a symlink).
+    fn set_root(&mut self, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        let fd = rustix::fs::openat(
+            self.root.fd(),
+            c".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(cx.errno("open root"))?;
+        self.dir_meta(fd.as_fd(), Path::new(""), node, cx)?;
+        self.record(Path::new(""), node.uid, node.gid, None);
+        Ok(())
+    }
+}
+
+use std::os::unix::ffi::OsStringExt;

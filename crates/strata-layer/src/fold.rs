@@ -1,0 +1,424 @@
+//! Folding layers' headers into the tree in memory: each layer's headers are read (its
+//! content skipped, every byte hashed) on up to one thread per core, while the union
+//! rules run on the calling thread, layer after layer, on a [`MemTree`]. The merged
+//! view, the plan, flatten and the layer analysis are all made of this fold.
+
+use std::io::{BufRead, Read, Seek};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use strata_spec::{Compression, Digest};
+
+use crate::error::{Error, Result};
+use crate::memtree::{MemTree, Records, Tree};
+use crate::path::{self, Class};
+use crate::read::{self, Limits, TarReader};
+use crate::source::{LayerSource, stream_options};
+use crate::stream::LayerStream;
+use crate::union::{Header, NoData, Union, classify};
+
+/// Headers sent from a scanning thread to the fold in one message.
+const BATCH: usize = 512;
+/// Batches in flight per layer between its scanning thread and the fold: 16 x 512
+/// headers (about 2 MiB with their names), whatever the layer's size.
+const DEPTH: usize = 16;
+
+/// Options of [`crate::MergedTree::build`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct MergeOptions {
+    /// Limits on header sizes and layer size (the applier's).
+    pub limits: Limits,
+    /// Threads decompressing and hashing layers at once; 0 means one per core, 1 reads
+    /// every layer on the calling thread. Never changes the result.
+    pub threads: usize,
+}
+
+impl MergeOptions {
+    /// Set [`MergeOptions::limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Set [`MergeOptions::threads`].
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+}
+
+/// What one layer is and how much of it the final tree uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LayerStats {
+    /// The layer's name (from its [`LayerSource`]).
+    pub name: String,
+    /// The compression detected.
+    pub compression: Compression,
+    /// Digest of the uncompressed tar, every byte of it (verified when expected).
+    pub diff_id: Digest,
+    /// Bytes read from the blob as stored (the descriptor's size for a whole blob).
+    pub compressed_size: u64,
+    /// Bytes of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Tar entries (extension headers not counted), whiteouts included.
+    pub entries: u64,
+    /// Regular file entries (hard links not counted).
+    pub files: u64,
+    /// Whiteouts and opaque markers.
+    pub whiteouts: u64,
+    /// Content bytes of its regular file entries.
+    pub bytes_added: u64,
+    /// Of [`LayerStats::bytes_added`], the bytes of files that are not in the final
+    /// tree under any path: deleted or overwritten by a later layer, or by a later entry
+    /// of this layer.
+    pub bytes_wasted: u64,
+}
+
+impl LayerStats {
+    /// Figures of a layer not read yet.
+    pub(crate) fn empty(name: &str) -> LayerStats {
+        LayerStats {
+            name: name.to_owned(),
+            compression: Compression::None,
+            diff_id: Digest::sha256_of(b""),
+            compressed_size: 0,
+            uncompressed_size: 0,
+            entries: 0,
+            files: 0,
+            whiteouts: 0,
+            bytes_added: 0,
+            bytes_wasted: 0,
+        }
+    }
+}
+
+/// Counts the bytes read from a blob as stored.
+pub(crate) struct CountRead<R> {
+    pub(crate) inner: R,
+    pub(crate) count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// What a layer's scan found once it reached the end.
+pub(crate) struct Scanned {
+    pub(crate) compression: Compression,
+    pub(crate) diff_id: Digest,
+    pub(crate) size: u64,
+    pub(crate) compressed: u64,
+}
+
+/// What a layer's scan sends to the fold.
+pub(crate) enum Msg {
+    Entries(Vec<Header>),
+    Done(Scanned),
+    Failed(Error),
+}
+
+/// Read one layer's headers (content skipped, every byte hashed), sending them in
+/// batches; the last message is `Done` or `Failed`. Stops when `send` returns false.
+pub(crate) fn scan<R: Read + Send>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
+    let count = Arc::new(AtomicU64::new(0));
+    let opts = stream_options(src.diff_id.as_ref(), limits);
+    let name = src.name.clone();
+    let counted = LayerSource {
+        reader: CountRead { inner: src.reader, count: count.clone() },
+        compression: src.compression,
+        diff_id: src.diff_id,
+        name: src.name,
+    };
+    let stream = match counted.decoder() {
+        Ok((dec, _)) => LayerStream::inline(dec, &opts),
+        Err(e) => {
+            send(Msg::Failed(e));
+            return;
+        }
+    };
+    let mut tar = TarReader::new(stream, limits.clone(), &name);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut ordinal = 0u64;
+    let failed = loop {
+        let header = match tar.next_entry() {
+            // The data starts where the reader stands once the header is read.
+            Ok(Some(_)) => {
+                let offset = tar.get_mut().position();
+                Header::of(tar.entry(), ordinal, offset)
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        // The applier reads the content of the regular files it creates, and so reports
+        // a stream that ends inside one as truncated data of that entry: read it too.
+        let creates_file = header.kind == read::EntryKind::File
+            && header.size > 0
+            && path::normalize(&header.path).is_ok_and(|p| path::classify(&p) == Ok(Class::Plain));
+        batch.push(header);
+        ordinal += 1;
+        if creates_file && let Err(e) = tar.read_data(|_| Ok::<(), Error>(())) {
+            break Some(e);
+        }
+        if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
+            return;
+        }
+    };
+    if !batch.is_empty() && !send(Msg::Entries(batch)) {
+        return;
+    }
+    let mut stream = tar.into_inner();
+    if let Some(e) = failed {
+        send(Msg::Failed(stream.explain(e)));
+        return;
+    }
+    match stream.finish() {
+        Ok(end) => {
+            let diff_id = end.digest.unwrap_or_else(|| Digest::sha256_of(b""));
+            let compressed = count.load(Ordering::Relaxed);
+            send(Msg::Done(Scanned { compression: end.compression, diff_id, size: end.size, compressed }));
+        }
+        Err(e) => {
+            send(Msg::Failed(e));
+        }
+    }
+}
+
+/// Read the headers of an uncompressed tar, seeking over the data, and send them to the
+/// fold (see [`scan`]). Nothing is hashed: the `diff_id` reported is a placeholder.
+pub(crate) fn scan_tar<R: BufRead + Seek>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
+    let LayerSource { mut reader, compression, name, .. } = src;
+    let compressed = |what: &str| Error::InvalidTar {
+        layer: name.clone(),
+        entry: None,
+        reason: format!("{what}: a plan from the headers alone needs an uncompressed tar"),
+    };
+    if let Some(c) = compression
+        && c != Compression::None
+    {
+        send(Msg::Failed(compressed(&format!("its media type says {c}"))));
+        return;
+    }
+    match reader.fill_buf() {
+        Ok(b) if b.starts_with(&[0x1f, 0x8b]) || b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
+            send(Msg::Failed(compressed("it is compressed")));
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            send(Msg::Failed(Error::InvalidTar { layer: name.clone(), entry: None, reason: format!("reading: {e}") }));
+            return;
+        }
+    }
+    let mut tar = TarReader::new(reader, limits.clone(), &name);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut position = 0u64;
+    loop {
+        match tar.next_entry() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                send(Msg::Failed(e));
+                return;
+            }
+        }
+        // The data offset is not known without counting every byte, and no plan needs it.
+        batch.push(Header::of(tar.entry(), position, 0));
+        position += 1;
+        if let Err(e) = tar.seek_past_data() {
+            send(Msg::Failed(e));
+            return;
+        }
+        if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
+            return;
+        }
+    }
+    if !batch.is_empty() && !send(Msg::Entries(batch)) {
+        return;
+    }
+    send(Msg::Done(Scanned {
+        compression: Compression::None,
+        diff_id: Digest::sha256_of(b""),
+        size: 0,
+        compressed: 0,
+    }));
+}
+
+/// A tree folded from layers, with the figures of each layer and, when asked for, what a
+/// [`crate::Plan`] is made of.
+pub(crate) type Folded = (Tree, Vec<LayerStats>, Option<Records>);
+
+/// [`fold_layers`] over layer sources, decompressed and hashed by [`scan`], each
+/// `diff_id` checked.
+pub(crate) fn fold_sources<R, I>(layers: I, opts: &MergeOptions, records: bool) -> Result<Folded>
+where
+    R: Read + Send,
+    I: IntoIterator<Item = LayerSource<R>>,
+{
+    let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
+    fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, records)
+}
+
+/// The fold's side: the union rules on the tree in memory.
+struct Folder {
+    tree: MemTree,
+    union: Union,
+    name: String,
+}
+
+impl Folder {
+    fn begin(&mut self, layer: usize, name: &str) {
+        self.tree.begin(layer, name);
+        self.union.begin();
+        self.name.clear();
+        self.name.push_str(name);
+    }
+
+    /// Fold one message; `Ok(Some)` at the end of the layer.
+    fn take(&mut self, msg: Msg, expected: Option<&Digest>) -> Result<Option<LayerStats>> {
+        match msg {
+            Msg::Entries(v) => {
+                for h in v {
+                    if let Some(print) = self.tree.print() {
+                        print.add(h.kind, &h.path, &h.link, h.size);
+                    }
+                    let entry = classify(h, &self.name)?;
+                    self.union.apply(&mut self.tree, entry, &mut NoData, &self.name)?;
+                }
+                Ok(None)
+            }
+            Msg::Done(s) => {
+                if let Some(expected) = expected
+                    && *expected != s.diff_id
+                {
+                    return Err(Error::DiffIdMismatch {
+                        layer: self.name.clone(),
+                        expected: expected.clone(),
+                        actual: s.diff_id,
+                    });
+                }
+                let mut stats = self.tree.stats.clone();
+                (stats.entries, stats.whiteouts) = (self.union.entries, self.union.whiteouts);
+                stats.compression = s.compression;
+                stats.diff_id = s.diff_id;
+                stats.uncompressed_size = s.size;
+                stats.compressed_size = s.compressed;
+                Ok(Some(stats))
+            }
+            Msg::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// Fold `sources`, base first: `scanner` reads one layer's headers and sends them (see
+/// [`scan`]), on up to `threads` threads at once (0: one per core), while the fold runs
+/// on the calling thread, layer after layer. `names` and `expected` give each layer's
+/// name and the `diff_id` to check its scan against.
+pub(crate) fn fold_layers<S, F>(
+    sources: Vec<S>,
+    names: &[String],
+    expected: &[Option<Digest>],
+    limits: &Limits,
+    threads: usize,
+    scanner: F,
+    records: bool,
+) -> Result<Folded>
+where
+    S: Send,
+    F: Fn(S, &Limits, &mut dyn FnMut(Msg) -> bool) + Sync,
+{
+    let n = sources.len();
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        t => t,
+    }
+    .min(n);
+    let mut fold = Folder { tree: MemTree::new(records), union: Union::default(), name: String::new() };
+    let mut stats = Vec::with_capacity(n);
+    let layer_name = |i: usize| names.get(i).cloned().unwrap_or_default();
+    let expected = |i: usize| expected.get(i).and_then(Option::as_ref);
+    let stopped =
+        |i: usize| Error::InvalidTar { layer: layer_name(i), entry: None, reason: "reading stopped early".into() };
+
+    if threads <= 1 {
+        for (i, src) in sources.into_iter().enumerate() {
+            fold.begin(i, &layer_name(i));
+            let mut outcome: Option<Result<LayerStats>> = None;
+            scanner(src, limits, &mut |msg| match fold.take(msg, expected(i)) {
+                Ok(None) => true,
+                Ok(Some(s)) => {
+                    outcome = Some(Ok(s));
+                    true
+                }
+                Err(e) => {
+                    outcome = Some(Err(e));
+                    false
+                }
+            });
+            stats.push(outcome.unwrap_or_else(|| Err(stopped(i)))?);
+        }
+    } else {
+        let slots: Vec<Mutex<Option<S>>> = sources.into_iter().map(|s| Mutex::new(Some(s))).collect();
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::sync_channel::<Msg>(DEPTH)).unzip();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| -> Result<()> {
+            for _ in 0..threads {
+                let (slots, txs, next, stop, scanner) = (&slots, &txs, &next, &stop, &scanner);
+                std::thread::Builder::new()
+                    .name("strata-merge".into())
+                    .spawn_scoped(s, move || {
+                        // Layers are taken in order, so the layer the fold waits for is
+                        // always being read (or done).
+                        loop {
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            if i >= slots.len() || stop.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            let src = slots.get(i).and_then(|m| m.lock().ok().and_then(|mut g| g.take()));
+                            let (Some(src), Some(tx)) = (src, txs.get(i)) else { return };
+                            scanner(src, limits, &mut |m| !stop.load(Ordering::SeqCst) && tx.send(m).is_ok());
+                        }
+                    })
+                    .map_err(|source| Error::Io { op: "spawn thread", path: PathBuf::new(), source })?;
+            }
+            let result = (|| {
+                for (i, rx) in rxs.iter().enumerate() {
+                    fold.begin(i, &layer_name(i));
+                    loop {
+                        let Ok(msg) = rx.recv() else { return Err(stopped(i)) };
+                        if let Some(st) = fold.take(msg, expected(i))? {
+                            stats.push(st);
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            if result.is_err() {
+                stop.store(true, Ordering::SeqCst);
+                // Unblock senders: drain what is queued so that every thread sees the
+                // stop flag at its next send.
+                for rx in &rxs {
+                    while rx.try_recv().is_ok() {}
+                }
+            }
+            drop(rxs);
+            result
+        })?;
+    }
+    let mut tree = fold.tree.tree;
+    for (st, w) in stats.iter_mut().zip(&tree.wasted) {
+        st.bytes_wasted = *w;
+    }
+    tree.wasted.clear();
+    Ok((tree, stats, fold.tree.records))
+}

@@ -1,0 +1,239 @@
+//! The union merge in memory: the layers' headers folded into an index of the final
+//! tree ([`crate::fold`], the union rules of [`crate::union`] on a tree in memory),
+//! without writing anything; list, stat, read one file, export the flattened tree as
+//! one tar, and say how much of each layer the final tree still uses. See
+//! `docs/merged.md`.
+
+mod export;
+mod file;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+
+pub use export::{ExportOptions, ExportReport, FEED_DEPTH};
+pub use file::FileReader;
+
+use crate::entry::{EntryKind, EntryMeta};
+use crate::error::{Error, Result};
+use crate::fold::{LayerStats, MergeOptions, fold_sources};
+use crate::memtree::{DataSource, Inode, Kind, Tree, join, key_of, path_of};
+use crate::path;
+use crate::read::Limits;
+use crate::source::LayerSource;
+
+/// One path of the merged tree, with the metadata the unpacked tree has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MergedEntry {
+    /// Path (relative, normalised; the root is the empty path), type, mode, owner, size,
+    /// mtime and xattrs. The kind is never [`EntryKind::HardLink`]: the paths of one
+    /// inode share it and its metadata, as `lstat` shows them; see
+    /// [`MergedEntry::nlink`]. A symlink's mode is `0o777`, as on Linux.
+    pub meta: EntryMeta,
+    /// The layer that made this file (or last declared this directory).
+    pub layer: usize,
+    /// Identity of the file: paths with the same inode are hard links to one another.
+    pub inode: u64,
+    /// Paths of the final tree that share the inode (1 unless hard linked; 1 for
+    /// directories).
+    pub nlink: u32,
+    /// A directory no layer declared (a missing parent, or an opaque marker's
+    /// directory): mode 0755, owner 0:0, mtime 0 here, while the applier leaves such a
+    /// directory at the time of the unpack.
+    pub implicit: bool,
+    /// Where the content is (regular files).
+    pub source: Option<DataSource>,
+}
+
+/// The whole image: totals of [`LayerStats`] and the efficiency figure.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Analysis {
+    /// Sum of the layers' blob sizes.
+    pub compressed_size: u64,
+    /// Sum of the layers' uncompressed sizes.
+    pub uncompressed_size: u64,
+    /// Sum of [`LayerStats::bytes_added`].
+    pub bytes_added: u64,
+    /// Sum of [`LayerStats::bytes_wasted`].
+    pub bytes_wasted: u64,
+    /// Content bytes of the final tree, each file once however many paths it has:
+    /// `bytes_added - bytes_wasted`.
+    pub final_bytes: u64,
+    /// `1 - bytes_wasted / bytes_added` (1 when nothing is added).
+    pub efficiency: f64,
+    /// Paths in the final tree (the root included).
+    pub paths: u64,
+    /// Regular files in the final tree (each inode once).
+    pub files: u64,
+}
+
+/// The final tree of a stack of layers, folded from their headers in memory.
+///
+/// Memory grows with the number of paths (about 150 bytes each plus their names), never
+/// with the layers' sizes: contents are skipped while folding, and read again from the
+/// layers only when asked for ([`MergedTree::read_file`], [`MergedTree::export_to`]).
+#[derive(Debug)]
+pub struct MergedTree {
+    tree: Tree,
+    layers: Vec<LayerStats>,
+    limits: Limits,
+}
+
+/// Building.
+impl MergedTree {
+    /// Fold `layers`, base first, into the final tree, verifying each layer's `diff_id`
+    /// when its source gives one (an [`Error::DiffIdMismatch`] naming the layer).
+    ///
+    /// Every rule of [`crate::apply_layers`] applies, with the same errors for hostile
+    /// input (the applier's [`Error::Apply`] errors carry the `errno` the file system
+    /// would have given). Layers are decompressed and hashed on up to
+    /// [`MergeOptions::threads`] threads at once, each reading ahead a bounded number of
+    /// headers; the fold itself runs on the calling thread, layer after layer.
+    pub fn build<R, I>(layers: I, opts: &MergeOptions) -> Result<MergedTree>
+    where
+        R: Read + Send,
+        I: IntoIterator<Item = LayerSource<R>>,
+    {
+        let (tree, stats, _) = fold_sources(layers, opts, false)?;
+        Ok(MergedTree { tree, layers: stats, limits: opts.limits.clone() })
+    }
+}
+
+fn not_found(path: &Path, e: Errno) -> Error {
+    let reason = match e {
+        Errno::LOOP => "too many levels of symbolic links",
+        Errno::NOTDIR => "a component is not a directory",
+        _ => "no such file or directory",
+    };
+    Error::PathNotFound { path: path.to_path_buf(), reason }
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+        Kind::Symlink => "symlink",
+        Kind::Char(..) => "char device",
+        Kind::Block(..) => "block device",
+        Kind::Fifo => "fifo",
+    }
+}
+
+/// Looking things up.
+impl MergedTree {
+    /// The layers, base first, with their sizes and what the final tree keeps of them.
+    pub fn layers(&self) -> &[LayerStats] {
+        &self.layers
+    }
+
+    /// Paths in the final tree, the root included.
+    pub fn len(&self) -> usize {
+        self.tree.map.len()
+    }
+
+    /// Whether the tree is only its root.
+    pub fn is_empty(&self) -> bool {
+        self.tree.map.len() <= 1
+    }
+
+    fn entry(&self, key: &[u8], ino: usize, n: &Inode) -> MergedEntry {
+        let kind = match n.kind {
+            Kind::File => EntryKind::File,
+            Kind::Dir => EntryKind::Dir,
+            Kind::Symlink => EntryKind::Symlink { target: PathBuf::from(OsStr::from_bytes(&n.link)) },
+            Kind::Char(major, minor) => EntryKind::CharDevice { major, minor },
+            Kind::Block(major, minor) => EntryKind::BlockDevice { major, minor },
+            Kind::Fifo => EntryKind::Fifo,
+        };
+        MergedEntry {
+            meta: EntryMeta {
+                path: path_of(key),
+                kind,
+                mode: n.mode,
+                uid: n.uid,
+                gid: n.gid,
+                size: n.size,
+                mtime: n.mtime,
+                xattrs: n.xattrs.as_deref().cloned().unwrap_or_default(),
+            },
+            layer: n.layer,
+            inode: ino as u64,
+            nlink: if n.kind == Kind::Dir { 1 } else { n.nlink },
+            implicit: n.implicit,
+            source: n.source,
+        }
+    }
+
+    /// The key `path` names: normalised, parents resolved inside the root (symlinks
+    /// followed as the applier follows them), the last component followed when
+    /// `follow`.
+    fn lookup(&self, path: &Path, follow: bool) -> Result<Vec<u8>> {
+        let norm = path::normalize(path.as_os_str().as_bytes()).map_err(|p| Error::PathNotFound {
+            path: path.to_path_buf(),
+            reason: match p {
+                path::NameProblem::Nul => "path has a NUL byte",
+                _ => "path has a '..' component",
+            },
+        })?;
+        self.tree.walk(&key_of(&norm), follow).map_err(|e| not_found(path, e))
+    }
+
+    /// The entry at `path` (`/etc/passwd` and `etc/passwd` alike), like `lstat` inside
+    /// the unpacked tree: symlinks in parent components are followed inside the root,
+    /// the last component is not. The entry's path is where it really is.
+    pub fn stat(&self, path: impl AsRef<Path>) -> Result<MergedEntry> {
+        let path = path.as_ref();
+        let k = self.lookup(path, false)?;
+        let (ino, n) = self.tree.get(&k).ok_or_else(|| not_found(path, Errno::NOENT))?;
+        Ok(self.entry(&k, ino, n))
+    }
+
+    /// The entries directly in directory `dir` (symlinks followed), sorted by name.
+    pub fn list(&self, dir: impl AsRef<Path>) -> Result<Vec<MergedEntry>> {
+        let dir = dir.as_ref();
+        let k = self.lookup(dir, true)?;
+        match self.tree.get(&k) {
+            Some((_, n)) if n.kind == Kind::Dir => {}
+            Some((_, n)) => {
+                return Err(Error::WrongKind { path: dir.to_path_buf(), expected: "dir", found: kind_name(n.kind) });
+            }
+            None => return Err(not_found(dir, Errno::NOENT)),
+        }
+        let mut out = Vec::new();
+        for name in self.tree.children(&k) {
+            let ck = join(&k, &name);
+            if let Some((ino, n)) = self.tree.get(&ck) {
+                out.push(self.entry(&ck, ino, n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every path of the final tree, the root first, in tar order ([`crate::tar_order`]).
+    pub fn iter(&self) -> impl Iterator<Item = MergedEntry> + '_ {
+        self.tree.map.iter().filter_map(|(k, &ino)| self.tree.inodes.get(ino).map(|n| self.entry(k, ino, n)))
+    }
+
+    /// Per layer and whole-image figures: how many bytes each layer adds and how many of
+    /// them the final tree no longer has (see `docs/merged.md` for the definitions).
+    pub fn analysis(&self) -> Analysis {
+        let sum = |f: fn(&LayerStats) -> u64| self.layers.iter().map(f).sum::<u64>();
+        let (added, wasted) = (sum(|l| l.bytes_added), sum(|l| l.bytes_wasted));
+        let files = self.tree.inodes.iter().filter(|n| n.nlink > 0 && n.kind == Kind::File).count() as u64;
+        Analysis {
+            compressed_size: sum(|l| l.compressed_size),
+            uncompressed_size: sum(|l| l.uncompressed_size),
+            bytes_added: added,
+            bytes_wasted: wasted,
+            final_bytes: added.saturating_sub(wasted),
+            efficiency: if added == 0 { 1.0 } else { 1.0 - wasted as f64 / added as f64 },
+            paths: self.tree.map.len() as u64,
+            files,
+        }
+    }
+}
