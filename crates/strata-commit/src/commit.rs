@@ -58,8 +58,15 @@ pub enum Source<'a> {
         /// The directory.
         root: &'a Path,
     },
-    /// An uncompressed tar stream as the layer, bytes as given (`docker import TAR`).
-    Tar(&'a mut dyn Read),
+    /// An uncompressed tar stream as the layer, bytes as given (`docker import TAR`),
+    /// read with the rules unpacking applies (see [`strata_layer::reencode_tar`]).
+    Tar {
+        /// The tar.
+        reader: &'a mut dyn Read,
+        /// The merged view of the layers it goes on top of (`None`: it is the first), so
+        /// that its hard links and paths are checked as the whole stack will be unpacked.
+        lower: Option<&'a strata_layer::MergedTree>,
+    },
     /// A layer already written to the store (flatten, append of a blob).
     Layer(LayerInfo),
     /// No filesystem change: the new image differs by config only.
@@ -73,7 +80,7 @@ impl std::fmt::Debug for Source<'_> {
             Source::Trees { lower, upper } => write!(f, "Trees({}, {})", lower.display(), upper.display()),
             Source::Overlay { upper } => write!(f, "Overlay({})", upper.display()),
             Source::Tree { root } => write!(f, "Tree({})", root.display()),
-            Source::Tar(_) => f.write_str("Tar"),
+            Source::Tar { .. } => f.write_str("Tar"),
             Source::Layer(l) => write!(f, "Layer({})", l.digest),
             Source::ConfigOnly => f.write_str("ConfigOnly"),
         }
@@ -214,7 +221,12 @@ pub fn write_layer(store: &dyn Store, source: Source<'_>, wopts: &WriteOptions) 
         Source::ConfigOnly => return Ok(None),
         Source::Layer(info) => return Ok(Some(info)),
         Source::Tree { root } => return write_blob(store, |w| strata_layer::write_tree(root, w, wopts)).map(Some),
-        Source::Tar(r) => return write_blob(store, |w| strata_layer::reencode_tar(r, w, wopts)).map(Some),
+        Source::Tar { reader, lower: None } => {
+            return write_blob(store, |w| strata_layer::reencode_tar(reader, w, wopts)).map(Some);
+        }
+        Source::Tar { reader, lower: Some(lower) } => {
+            return write_blob(store, |w| strata_layer::reencode_tar_onto(reader, w, wopts, lower)).map(Some);
+        }
         Source::Since { root, snapshot } => {
             let opts = DiffOptions::default().recorded_owners(snapshot.recorded().clone());
             (diff::since(snapshot, root, &opts)?, root)

@@ -10,6 +10,7 @@ use strata_spec::Platform;
 
 use crate::error::Result;
 use crate::image::Image;
+use crate::merged::MergedView;
 use crate::resolve::normalize_tag;
 use crate::store::Store;
 
@@ -52,7 +53,13 @@ fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts:
         LayerInput::Dir(root) => strata_commit::commit(store.backend(), base, Source::Tree { root }, opts)?,
         LayerInput::Tar(reader) => {
             let mut plain = Decoder::new(reader, None, "input")?;
-            strata_commit::commit(store.backend(), base, Source::Tar(&mut plain), opts)?
+            // Checked on top of the base's layers, as unpacking will apply it.
+            let lower = match base {
+                Some(b) => Some(store.image_at(&b.descriptor, &b.config.platform())?.merged()?),
+                None => None,
+            };
+            let lower = lower.as_ref().map(MergedView::tree);
+            strata_commit::commit(store.backend(), base, Source::Tar { reader: &mut plain, lower }, opts)?
         }
     };
     let platform = done.config.platform();

@@ -126,9 +126,17 @@ pub(crate) enum Msg {
 
 /// Read one layer's headers (content skipped, every byte hashed), sending them in
 /// batches; the last message is `Done` or `Failed`. Stops when `send` returns false.
-pub(crate) fn scan<R: Read + Send>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
+pub(crate) fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
+    scan_with(src, limits, true, send);
+}
+
+/// [`scan`], hashing the stream or not (`Done` then reports the digest of nothing).
+fn scan_with<R: Read>(src: LayerSource<R>, limits: &Limits, hash: bool, send: &mut dyn FnMut(Msg) -> bool) {
     let count = Arc::new(AtomicU64::new(0));
-    let opts = stream_options(src.diff_id.as_ref(), limits);
+    let mut opts = stream_options(src.diff_id.as_ref(), limits);
+    if !hash {
+        opts = opts.digest(None);
+    }
     let name = src.name.clone();
     let counted = LayerSource {
         reader: CountRead { inner: src.reader, count: count.clone() },
@@ -316,6 +324,40 @@ impl Folder {
             Msg::Failed(e) => Err(e),
         }
     }
+}
+
+/// Fold the headers of one more layer, `src`, onto `lower` (the tree of the layers
+/// below and how many they are; `None`: nothing below), with every rule and error of
+/// the applier, and return its figures (its `diff_id` only when `hash`). The tree is not
+/// kept: this checks that the layer applies.
+pub(crate) fn check_layer<R: Read>(
+    src: LayerSource<R>,
+    limits: &Limits,
+    lower: Option<(&Tree, usize)>,
+    hash: bool,
+) -> Result<LayerStats> {
+    let name = src.name.clone();
+    let expected = src.diff_id.clone();
+    let (tree, index) = match lower {
+        Some((tree, layers)) => (MemTree::onto(tree.clone(), layers), layers),
+        None => (MemTree::new(false), 0),
+    };
+    let mut fold = Folder { tree, union: Union::default(), name: String::new() };
+    fold.begin(index, &name);
+    let mut outcome: Option<Result<LayerStats>> = None;
+    scan_with(src, limits, hash, &mut |msg| match fold.take(msg, expected.as_ref().filter(|_| hash)) {
+        Ok(None) => true,
+        Ok(Some(s)) => {
+            outcome = Some(Ok(s));
+            true
+        }
+        Err(e) => {
+            outcome = Some(Err(e));
+            false
+        }
+    });
+    outcome
+        .unwrap_or_else(|| Err(Error::InvalidTar { layer: name, entry: None, reason: "reading stopped early".into() }))
 }
 
 /// Fold `sources`, base first: `scanner` reads one layer's headers and sends them (see

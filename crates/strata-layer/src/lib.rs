@@ -12,6 +12,7 @@ mod error;
 mod fold;
 mod fsops;
 mod header;
+mod import;
 #[cfg(strata_isal)]
 mod isal;
 mod memtree;
@@ -35,6 +36,7 @@ pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
 pub use fold::{LayerStats, MergeOptions};
 pub use fsops::{Resolver, open_in_root};
+pub use import::{reencode_tar, reencode_tar_onto};
 pub use memtree::DataSource;
 pub use merged::{Analysis, ExportOptions, ExportReport, FEED_DEPTH, FileReader, MergedEntry, MergedTree};
 pub use plan::Plan;
@@ -46,5 +48,5 @@ pub use sparse::SparseMap;
 pub use stream::{Finished, HashOn, LayerStream, StreamOptions};
 pub use write::{
     DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, LayerInfo, LayerWriter, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
-    OwnerNames, WriteOptions, reencode_tar, write_tree,
+    OwnerNames, WriteOptions, write_tree,
 };

@@ -134,7 +134,7 @@ pub(crate) fn errno(e: Errno) -> io::Error {
 }
 
 /// The tree itself: path keys to inode slots.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Tree {
     pub(crate) map: BTreeMap<Vec<u8>, usize>,
     pub(crate) inodes: Vec<Inode>,
@@ -334,6 +334,12 @@ impl MemTree {
             stats: LayerStats::empty(""),
             records: records.then(Records::default),
         }
+    }
+
+    /// The tree of `layers` layers folded already, to fold more onto.
+    pub(crate) fn onto(mut tree: Tree, layers: usize) -> MemTree {
+        tree.wasted = vec![0; layers];
+        MemTree { tree, layer: layers, cache: None, stats: LayerStats::empty(""), records: None }
     }
 
     /// Start layer `layer`, named `name`.

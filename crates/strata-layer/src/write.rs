@@ -566,86 +566,9 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
     Ok(t.w.finish()?.0)
 }
 
-/// Hash and compress an existing tar stream into a layer (`import TAR`), bytes exactly as
-/// given: the `diff_id` is the digest of the input. The stream is parsed as it passes
-/// (with the `tar` crate) so that what is stored is known to be a tar archive; nothing is
-/// normalised or reordered. Compressed input is refused: decompress it first.
-pub fn reencode_tar<R: Read, W: Write>(input: R, sink: W, opts: &WriteOptions) -> Result<LayerInfo> {
-    let invalid = |entry: Option<String>, reason: String| Error::InvalidTar { layer: "input".into(), entry, reason };
-    let mut w = LayerWriter::new(sink, opts)?;
-    let mut input = input;
-    let mut head = [0u8; 6];
-    let mut got = 0;
-    while got < head.len() {
-        match input.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(invalid(None, format!("reading input: {e}"))),
-        }
-    }
-    if got == 0 {
-        return Err(invalid(None, "empty input is not a tar archive".into()));
-    }
-    match Compression::sniff(&head[..got]) {
-        Compression::None => {}
-        c => return Err(invalid(None, format!("input is {c}-compressed: decompress it first"))),
-    }
-
-    /// Passes every byte read through to the layer pipeline.
-    struct Tee<'a, R, W: Write> {
-        inner: R,
-        w: &'a mut LayerWriter<W>,
-        err: Option<Error>,
-    }
-    impl<R: Read, W: Write> Read for Tee<'_, R, W> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            if let Err(e) = self.w.put(&buf[..n]) {
-                self.err = Some(e);
-                return Err(io::Error::other("layer sink failed"));
-            }
-            Ok(n)
-        }
-    }
-    let mut tee = Tee { inner: io::Cursor::new(head[..got].to_vec()).chain(input), w: &mut w, err: None };
-    let mut entries = 0u64;
-    {
-        let mut archive = tar::Archive::new(&mut tee);
-        let iter = archive.entries().map_err(|e| invalid(None, e.to_string()))?;
-        for entry in iter {
-            match entry {
-                Ok(mut e) => {
-                    entries += 1;
-                    // Read the content through so that a truncated stream is caught here.
-                    let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                    let want = e.size();
-                    let got = io::copy(&mut e, &mut io::sink())
-                        .map_err(|err| invalid(Some(name.clone()), err.to_string()))?;
-                    if got != want {
-                        return Err(invalid(Some(name), format!("truncated: {got} of {want} content bytes")));
-                    }
-                }
-                Err(e) => return Err(invalid(None, format!("after {entries} entries: {e}"))),
-            }
-        }
-    }
-    if let Some(e) = tee.err.take() {
-        return Err(e);
-    }
-    // Whatever follows the end-of-archive blocks (record padding) is part of the stream.
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| invalid(None, format!("reading input: {e}")))?;
-    if let Some(e) = tee.err.take() {
-        return Err(e);
-    }
-    let (mut info, _) = w.finish_raw()?;
-    info.entries = entries;
-    Ok(info)
-}
-
 impl<W: Write> LayerWriter<W> {
     /// Finish without appending end-of-archive blocks (the input had its own).
-    fn finish_raw(self) -> Result<(LayerInfo, W)> {
+    pub(crate) fn finish_raw(self) -> Result<(LayerInfo, W)> {
         let diff_id = self.diff.finish();
         let (sink, digest, size) = self.enc.finish().map_err(|source| Error::Sink { source })?;
         Ok((

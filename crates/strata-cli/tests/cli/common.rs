@@ -138,6 +138,8 @@ pub enum Entry<'a> {
     File(&'a str, &'a [u8]),
     Dir(&'a str),
     Symlink(&'a str, &'a str),
+    /// A hard link to another entry.
+    Link(&'a str, &'a str),
 }
 
 pub fn write_tar(path: &Path, entries: &[Entry<'_>]) {
@@ -167,6 +169,13 @@ pub fn write_tar(path: &Path, entries: &[Entry<'_>]) {
                 h.set_link_name_literal(target).unwrap();
                 (n, &[])
             }
+            Entry::Link(n, target) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_mode(0o644);
+                h.set_size(0);
+                h.set_link_name_literal(target).unwrap();
+                (n, &[])
+            }
         };
         let bytes = name.as_bytes();
         h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
@@ -174,4 +183,61 @@ pub fn write_tar(path: &Path, entries: &[Entry<'_>]) {
         b.append(&h, data).unwrap();
     }
     b.finish().unwrap();
+}
+
+/// Put an image whose one layer is `tar` (uncompressed, as given) into the store at
+/// `store` under `tag`, written by hand: blob, config, manifest and an index.json entry,
+/// with no check of what the tar holds (the way another tool may have written it).
+pub fn hand_made_image(store: &Path, tag: &str, tar: &[u8]) {
+    use strata_spec::{
+        ANNOTATION_REF_NAME, Descriptor, Digest, History, ImageConfig, Index, Manifest, MediaType, Platform,
+    };
+    let blobs = store.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    if !store.join("oci-layout").exists() {
+        std::fs::write(store.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    }
+    let put = |bytes: &[u8]| {
+        let d = Digest::sha256_of(bytes);
+        std::fs::write(blobs.join(d.hex()), bytes).unwrap();
+        d
+    };
+    let mut config = ImageConfig::new(&Platform::host());
+    config.push_layer(Digest::sha256_of(tar), History { created_by: Some("by hand".into()), ..Default::default() });
+    let cj = config.to_canonical_json();
+    let layer = Descriptor::new(MediaType::OciLayer, put(tar), tar.len() as u64);
+    let manifest = Manifest::new(
+        MediaType::OciManifest,
+        Descriptor::new(MediaType::OciConfig, put(&cj), cj.len() as u64),
+        vec![layer],
+    );
+    let mj = manifest.to_canonical_json();
+    let mut md = Descriptor::new(MediaType::OciManifest, put(&mj), mj.len() as u64);
+    md.set_annotation(ANNOTATION_REF_NAME, tag);
+    let index_path = store.join("index.json");
+    let mut index = match std::fs::read(&index_path) {
+        Ok(bytes) => Index::from_slice(&bytes).unwrap(),
+        Err(_) => Index::new(Some(MediaType::OciIndex)),
+    };
+    index.manifests.push(md);
+    std::fs::write(index_path, index.to_canonical_json()).unwrap();
+}
+
+/// Every file under `dir` (relative paths, sorted): what a store holds.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

@@ -1,6 +1,6 @@
 //! Error paths: one clear line on stderr, exit 1 (2 for usage), never a panic.
 
-use crate::common::{Entry, Env, tomcat_rootfs, write_tar};
+use crate::common::{Entry, Env, files_under, hand_made_image, tomcat_rootfs, write_tar};
 
 fn with_base() -> Env {
     let env = Env::new();
@@ -92,8 +92,8 @@ fn hostile_layers_fail_to_unpack_and_touch_nothing_outside() {
     // written through it lands in the rootfs, not outside.
     write_tar(&env.path("relsym.tar"), &[Entry::Symlink("up", "../../.."), Entry::File("up/inside.txt", b"in")]);
     for (tar, tag) in [("dotdot.tar", "evil:1"), ("symlink.tar", "evil:2")] {
-        // Import stores the tar as given (entries kept as they are); unpack must refuse it.
-        env.ok(&["import", tar, tag]);
+        // Another tool may store such a layer: unpack must refuse it.
+        hand_made_image(&env.store(), tag, &std::fs::read(env.path(tar)).unwrap());
         for raw in [false, true] {
             let dir = format!("u-{tag}-{raw}");
             let mut args = vec!["unpack", tag, dir.as_str()];
@@ -114,6 +114,77 @@ fn hostile_layers_fail_to_unpack_and_touch_nothing_outside() {
     }
     let err = env.fails(&["unpack", "evil:1", "x"], 1);
     assert!(err.contains("../escaped.txt"), "names the entry: {err}");
+}
+
+/// The reason of an error line, without the layer's name (unpack names the layer by
+/// its digest, import calls it `input`).
+fn reason(stderr: &str) -> String {
+    let line = stderr.lines().find(|l| l.contains("layer ")).unwrap_or_else(|| panic!("no layer error: {stderr}"));
+    let at = line.find("layer ").unwrap();
+    let rest = &line[at + "layer ".len()..];
+    rest.split_once(": ").map_or(rest, |(_, r)| r).to_owned()
+}
+
+#[test]
+fn import_refuses_what_unpack_refuses_with_the_same_error_and_keeps_the_store() {
+    let env = with_base();
+    let tar = |entries: &[Entry<'_>]| {
+        let p = env.path("t.tar");
+        write_tar(&p, entries);
+        std::fs::read(&p).unwrap()
+    };
+    // A PAX header whose mtime is not a time, in front of a file.
+    let mut bad_mtime = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut bad_mtime);
+        let mut h = tar::Header::new_ustar();
+        h.set_path("PaxHeaders/f").unwrap();
+        let rec = b"19 mtime=yesterday\n";
+        h.set_size(rec.len() as u64);
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_cksum();
+        b.append(&h, &rec[..]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("f").unwrap();
+        h.set_size(1);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dotdot", tar(&[Entry::File("ok", b"ok"), Entry::File("../escaped", b"pwn")])),
+        ("whiteout parent", tar(&[Entry::File(".wh.x/y", b"")])),
+        ("empty symlink", tar(&[Entry::Symlink("s", "")])),
+        ("through a symlink out", tar(&[Entry::Symlink("l", "/nowhere/at/all"), Entry::File("l/f", b"x")])),
+        ("bad PAX mtime", bad_mtime),
+    ];
+    for (name, bytes) in &cases {
+        std::fs::write(env.path("case.tar"), bytes).unwrap();
+        let before = files_under(&env.store());
+        let index = std::fs::read(env.store().join("index.json")).unwrap();
+        let import_err = env.fails(&["import", "case.tar", "bad:1"], 1);
+        let append_err = env.fails(&["append", "tomcat:latest", "case.tar", "bad:2"], 1);
+        assert_eq!(files_under(&env.store()), before, "{name}: the store changed");
+        assert_eq!(std::fs::read(env.store().join("index.json")).unwrap(), index, "{name}");
+        // The layer in a store another tool wrote: unpack refuses it for the same reason.
+        let other = Env::new();
+        hand_made_image(&other.store(), "bad:1", bytes);
+        let unpack_err = other.fails(&["unpack", "--raw", "bad:1", "u"], 1);
+        assert_eq!(reason(&import_err), reason(&unpack_err), "{name}:\n{import_err}\n{unpack_err}");
+        assert_eq!(reason(&append_err), reason(&unpack_err), "{name}");
+    }
+    // On top of a base, a hard link may name a file of the base (it unpacks); a hard link
+    // to nothing may not, on its own or on top.
+    let link = tar(&[Entry::Link("again", "bin/catalina.sh")]);
+    std::fs::write(env.path("link.tar"), &link).unwrap();
+    env.ok(&["append", "tomcat:latest", "link.tar", "linked:1"]);
+    env.ok(&["unpack", "--raw", "linked:1", "linked"]);
+    assert_eq!(
+        std::fs::read(env.path("linked/again")).unwrap(),
+        std::fs::read(env.path("linked/bin/catalina.sh")).unwrap()
+    );
+    let err = env.fails(&["import", "link.tar", "bad:3"], 1);
+    assert!(err.contains("again") && err.contains("link"), "{err}");
 }
 
 #[test]

@@ -187,9 +187,13 @@ fn a_tar_source_keeps_its_bytes_as_the_diff_id() {
     let bytes = b.into_inner().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let store = OciDir::create(tmp.path().join("l")).unwrap();
-    let c = commit(&store, None, Source::Tar(&mut &bytes[..]), &CommitOptions::default()).unwrap();
+    let c =
+        commit(&store, None, Source::Tar { reader: &mut &bytes[..], lower: None }, &CommitOptions::default()).unwrap();
     assert_eq!(c.config.rootfs.diff_ids[0], strata_spec::Digest::sha256_of(&bytes));
-    assert!(commit(&store, None, Source::Tar(&mut &b"not a tar"[..]), &CommitOptions::default()).is_err());
+    assert!(
+        commit(&store, None, Source::Tar { reader: &mut &b"not a tar"[..], lower: None }, &CommitOptions::default())
+            .is_err()
+    );
     assert!(store.fsck().unwrap().is_clean());
 }
 

@@ -12,7 +12,8 @@ use super::{MergedTree, not_found};
 use crate::decompress::Decoder;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
-use crate::memtree::Kind;
+use crate::memtree::{Inode, Kind};
+use crate::sparse::Expand;
 use crate::stream::{HashOn, LayerStream, StreamOptions};
 use crate::write::{LayerInfo, LayerWriter, WriteOptions};
 
@@ -89,6 +90,19 @@ impl Cursor<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes a file's content takes in its layer: less than its size for a sparse file.
+fn stored_size(n: &Inode) -> u64 {
+    n.sparse.as_ref().map_or(n.size, |m| m.stored())
+}
+
+/// A file's content from its stored bytes: a sparse file's holes as zeros.
+fn content<'r, R: Read + 'r>(stored: R, n: &Inode) -> Box<dyn Read + 'r> {
+    match &n.sparse {
+        Some(map) => Box::new(Expand::new(stored, (**map).clone(), n.size)),
+        None => Box::new(stored),
     }
 }
 
@@ -248,7 +262,7 @@ impl MergedTree {
                 && let Some(src) = n.source
                 && let Some(v) = needed.get_mut(src.layer)
             {
-                v.push_back((src.offset, n.size, ino));
+                v.push_back((src.offset, stored_size(n), ino));
             }
         }
         for v in &mut needed {
@@ -290,8 +304,8 @@ impl MergedTree {
                     layer: layer_name(),
                     reason: "spooled content lost".into(),
                 })?;
-                let mut rd = DataReader::Spool { file, at, left: n.size };
-                writer.append_file(&e.meta, &mut rd)?;
+                let rd = DataReader::Spool { file, at, left: stored_size(n) };
+                writer.append_file(&e.meta, &mut content(rd, n))?;
                 continue;
             }
             let cursor = match cursors.get_mut(src.layer) {
@@ -345,7 +359,8 @@ impl MergedTree {
             if let Err(e) = cursor.skip_to(src.offset, &mut buf) {
                 return Err(changed(cursor, e));
             }
-            let r = writer.append_file(&e.meta, &mut DataReader::Stream { cursor: &mut *cursor, left: n.size });
+            let rd = DataReader::Stream { cursor: &mut *cursor, left: stored_size(n) };
+            let r = writer.append_file(&e.meta, &mut content(rd, n));
             if let Err(err) = r {
                 // A failed read of the layer says more than the writer's view of it.
                 return Err(match err {

@@ -126,6 +126,11 @@ fn kind_name(k: Kind) -> &'static str {
 
 /// Looking things up.
 impl MergedTree {
+    /// The tree in memory (to fold more layers onto).
+    pub(crate) fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
     /// The layers, base first, with their sizes and what the final tree keeps of them.
     pub fn layers(&self) -> &[LayerStats] {
         &self.layers

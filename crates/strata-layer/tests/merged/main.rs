@@ -12,6 +12,7 @@ mod fixture;
 mod util;
 
 mod common;
+mod conformance;
 mod differential;
 mod laws;
 mod peer;
