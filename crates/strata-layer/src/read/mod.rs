@@ -21,10 +21,15 @@
 //!   entries. The caller reads the rest of the stream (the second zero block and any
 //!   padding) so that the `diff_id` covers every byte.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 
 use crate::error::{Error, Result};
-use crate::sparse::{self, SparseMap};
+use crate::sparse::SparseMap;
+
+mod pax;
+mod sparse;
+
+use pax::{Pax, PaxProblem, PaxRecords, SparsePax, parse_pax};
 
 /// Limits on what one layer may make the reader and the applier spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,35 +166,6 @@ impl Entry {
 }
 
 const BLOCK: usize = 512;
-
-/// Values a PAX extended header overrides in the entry that follows it.
-#[derive(Default)]
-struct Pax {
-    present: bool,
-    path: Option<(usize, usize)>,
-    link: Option<(usize, usize)>,
-    size: Option<u64>,
-    uid: Option<u64>,
-    gid: Option<u64>,
-    mtime: Option<Mtime>,
-    /// GNU sparse records (PAX formats 0.0, 0.1, 1.0).
-    sparse: Option<Box<SparsePax>>,
-}
-
-/// The `GNU.sparse.*` records of a PAX header.
-#[derive(Default)]
-struct SparsePax {
-    major: Option<u64>,
-    minor: Option<u64>,
-    name: Option<(usize, usize)>,
-    size: Option<u64>,
-    realsize: Option<u64>,
-    numblocks: Option<u64>,
-    /// `GNU.sparse.map` (0.1), or 0.0's offset and numbytes records joined by commas.
-    map: Option<Vec<u8>>,
-    /// 0.0's records seen so far (they must alternate offset, numbytes).
-    pairs: usize,
-}
 
 /// A streaming reader of tar entries from a buffered reader.
 ///
@@ -604,91 +580,9 @@ impl<R: BufRead> TarReader<R> {
         }
         Ok(())
     }
+}
 
-    /// Most segments a sparse map may have: as many as fit the PAX header limit.
-    fn max_segments(&self) -> usize {
-        usize::try_from(self.limits.max_pax_size / 24).unwrap_or(usize::MAX).max(4)
-    }
-
-    /// A sparse file's map and size, checked against the stored data.
-    fn set_sparse(&mut self, segments: Vec<(u64, u64)>, size: u64) -> Result<()> {
-        if i64::try_from(size).is_err() {
-            return Err(self.entry_error(format!("sparse file size {size} out of range")));
-        }
-        let map = SparseMap::new(segments, size)
-            .ok_or_else(|| self.entry_error("sparse map segments out of order, overlapping or past the file's size"))?;
-        if map.stored() != self.remaining {
-            return Err(self.entry_error(format!(
-                "sparse map has {} bytes of data, the entry stores {}",
-                map.stored(),
-                self.remaining
-            )));
-        }
-        self.entry.size = size;
-        self.entry.sparse = Some(map);
-        Ok(())
-    }
-
-    /// Old GNU sparse (type `S`): four entries in the header, more in extension blocks,
-    /// the real size at byte 483.
-    fn old_gnu_sparse(&mut self) -> Result<()> {
-        let max = self.max_segments();
-        let mut segments = Vec::new();
-        let realsize = numeric(&self.block[483..495]).ok_or_else(|| self.entry_error("bad sparse real size field"))?;
-        let ended =
-            sparse::old_gnu_entries(&self.block, 386, 4, numeric, &mut segments).map_err(|p| self.entry_error(p))?;
-        let mut extended = !ended && self.block[482] != 0;
-        while extended {
-            if !self.read_block()? {
-                return Err(self.entry_error("archive ends in a sparse header"));
-            }
-            let ended =
-                sparse::old_gnu_entries(&self.block, 0, 21, numeric, &mut segments).map_err(|p| self.entry_error(p))?;
-            if segments.len() > max {
-                return Err(self.entry_error(format!("sparse map of over {max} segments")));
-            }
-            extended = !ended && self.block[504] != 0;
-        }
-        self.set_sparse(segments, realsize)
-    }
-
-    /// PAX sparse (GNU formats 0.0, 0.1 and 1.0), detected as Go's `archive/tar` does.
-    fn pax_sparse(&mut self, sp: &SparsePax) -> Result<()> {
-        let v1 = match (sp.major, sp.minor) {
-            (Some(0), Some(0 | 1)) => false,
-            (Some(1), Some(0)) => true,
-            (None, None) if sp.map.is_some() => false,
-            (None, None) => return Ok(()),
-            (major, minor) => {
-                return Err(self.entry_error(format!(
-                    "unknown GNU sparse format {}.{}",
-                    major.map_or("?".into(), |v| v.to_string()),
-                    minor.map_or("?".into(), |v| v.to_string())
-                )));
-            }
-        };
-        if self.entry.kind != EntryKind::File {
-            return Err(self.entry_error("a sparse map on an entry that is not a regular file"));
-        }
-        let size = sp.size.or(sp.realsize).unwrap_or(self.entry.size);
-        let max = self.max_segments();
-        let segments = if v1 {
-            let limit = self.limits.max_pax_size.min(self.remaining);
-            let mut data = Limited { inner: &mut self.inner, left: limit, offset: &mut self.offset };
-            let read = sparse::read_map_1x0(&mut data, limit, max);
-            let (segments, used) = read.map_err(|p| self.entry_error(p))?;
-            self.remaining -= used;
-            segments
-        } else {
-            let map = sp.map.as_deref().unwrap_or_default();
-            let Some(numblocks) = sp.numblocks else {
-                return Err(self.entry_error("GNU.sparse.numblocks missing"));
-            };
-            sparse::parse_map_0x1(map, Some(numblocks), max).map_err(|p| self.entry_error(p))?
-        };
-        self.set_sparse(segments, size)
-    }
-
+impl<R: BufRead> TarReader<R> {
     /// The current entry (after [`TarReader::next_entry`] returned one).
     pub fn entry(&self) -> &Entry {
         &self.entry
@@ -772,29 +666,6 @@ fn zeros<E>(
     Ok(())
 }
 
-/// The data of the current entry as a `Read`, at most `left` bytes (the sparse map of a
-/// PAX 1.0 entry is read through it).
-struct Limited<'a, R> {
-    inner: &'a mut R,
-    left: u64,
-    offset: &'a mut u64,
-}
-
-impl<R: BufRead> Read for Limited<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let avail = self.inner.fill_buf()?;
-        let n = avail.len().min(buf.len()).min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.inner.consume(n);
-        self.left -= n as u64;
-        *self.offset += n as u64;
-        Ok(n)
-    }
-}
-
 impl<R: BufRead + io::Seek> TarReader<R> {
     /// Skip what is left of the current entry's data, and its padding, by seeking
     /// rather than reading: for an uncompressed tar read only for its headers.
@@ -854,181 +725,6 @@ fn pad(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
 }
 
-enum PaxProblem {
-    Invalid(String),
-    Limit { what: &'static str, actual: u64, limit: u64 },
-}
-
-/// Iterator over `"<len> <key>=<value>\n"` records.
-struct PaxRecords<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> PaxRecords<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        PaxRecords { rest: bytes }
-    }
-}
-
-impl<'a> Iterator for PaxRecords<'a> {
-    type Item = std::result::Result<(&'a [u8], &'a [u8]), String>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Trailing NULs pad some writers' PAX data.
-        if self.rest.is_empty() || self.rest.iter().all(|&b| b == 0) {
-            return None;
-        }
-        let rec = (|| {
-            let sp = self.rest.iter().position(|&b| b == b' ').ok_or("record without a length")?;
-            let len_str = &self.rest[..sp];
-            if len_str.is_empty() || len_str.len() > 20 || !len_str.iter().all(u8::is_ascii_digit) {
-                return Err("bad record length".to_string());
-            }
-            let len: usize = std::str::from_utf8(len_str)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| "bad record length".to_string())?;
-            if len <= sp + 1 || len > self.rest.len() {
-                return Err(format!("record length {len} out of bounds"));
-            }
-            let rec = &self.rest[sp + 1..len];
-            let Some((&b'\n', kv)) = rec.split_last() else {
-                return Err("record does not end with a newline".to_string());
-            };
-            let eq = kv.iter().position(|&b| b == b'=').ok_or("record without '='")?;
-            let (k, v) = (&kv[..eq], &kv[eq + 1..]);
-            if k.is_empty() {
-                return Err("record with an empty key".to_string());
-            }
-            self.rest = &self.rest[len..];
-            Ok((k, v))
-        })();
-        if rec.is_err() {
-            self.rest = &[];
-        }
-        Some(rec)
-    }
-}
-
-fn parse_pax(bytes: &[u8], limits: &Limits) -> std::result::Result<Pax, PaxProblem> {
-    let mut pax = Pax { present: true, ..Pax::default() };
-    let base = bytes.as_ptr() as usize;
-    let num = |k: &[u8], v: &[u8]| -> std::result::Result<u64, PaxProblem> {
-        std::str::from_utf8(v)
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                PaxProblem::Invalid(format!(
-                    "{} is not a number: {:?}",
-                    String::from_utf8_lossy(k),
-                    String::from_utf8_lossy(v)
-                ))
-            })
-    };
-    for rec in PaxRecords::new(bytes) {
-        let (k, v) = rec.map_err(PaxProblem::Invalid)?;
-        let span = (v.as_ptr() as usize - base, v.len());
-        // An empty value deletes the record: the header field applies.
-        let empty = v.is_empty();
-        match k {
-            b"path" if !empty => pax.path = Some(span),
-            b"linkpath" if !empty => pax.link = Some(span),
-            b"size" if !empty => pax.size = Some(num(k, v)?),
-            b"uid" if !empty => pax.uid = Some(num(k, v)?),
-            b"gid" if !empty => pax.gid = Some(num(k, v)?),
-            b"mtime" if !empty => {
-                pax.mtime = Some(parse_pax_time(v).ok_or_else(|| {
-                    PaxProblem::Invalid(format!("mtime is not a time: {:?}", String::from_utf8_lossy(v)))
-                })?)
-            }
-            _ if k.starts_with(b"GNU.sparse.") => sparse_record(&mut pax, k, v, span)?,
-            _ => {
-                if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
-                    if name.is_empty() || name.contains(&0) {
-                        return Err(PaxProblem::Invalid("xattr with an empty name or a NUL in it".into()));
-                    }
-                    if v.len() > limits.max_xattr_value {
-                        return Err(PaxProblem::Limit {
-                            what: "xattr value",
-                            actual: v.len() as u64,
-                            limit: limits.max_xattr_value as u64,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    Ok(pax)
-}
-
-/// One `GNU.sparse.*` record into `pax` (see [`crate::sparse`]).
-fn sparse_record(pax: &mut Pax, k: &[u8], v: &[u8], span: (usize, usize)) -> std::result::Result<(), PaxProblem> {
-    let sp = pax.sparse.get_or_insert_with(Box::default);
-    let bad = || {
-        PaxProblem::Invalid(format!("{} is not a number: {:?}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
-    };
-    let num = || -> std::result::Result<u64, PaxProblem> {
-        std::str::from_utf8(v)
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(bad)
-    };
-    match k {
-        b"GNU.sparse.major" => sp.major = Some(num()?),
-        b"GNU.sparse.minor" => sp.minor = Some(num()?),
-        b"GNU.sparse.name" if !v.is_empty() => sp.name = Some(span),
-        b"GNU.sparse.size" => sp.size = Some(num()?),
-        b"GNU.sparse.realsize" => sp.realsize = Some(num()?),
-        b"GNU.sparse.numblocks" => sp.numblocks = Some(num()?),
-        b"GNU.sparse.map" => sp.map = Some(v.to_vec()),
-        // Format 0.0: offset and numbytes records in turn, joined into a 0.1 map.
-        b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => {
-            let want: &[u8] = if sp.pairs.is_multiple_of(2) { b"GNU.sparse.offset" } else { b"GNU.sparse.numbytes" };
-            if k != want {
-                return Err(PaxProblem::Invalid("GNU.sparse.offset and numbytes records out of turn".into()));
-            }
-            num()?;
-            let map = sp.map.get_or_insert_with(Vec::new);
-            if !map.is_empty() {
-                map.push(b',');
-            }
-            map.extend_from_slice(v);
-            sp.pairs += 1;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Parse a PAX time: `[-]secs[.frac]`.
-fn parse_pax_time(v: &[u8]) -> Option<Mtime> {
-    let (neg, v) = match v.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, v),
-    };
-    let (int, frac) = match v.iter().position(|&b| b == b'.') {
-        Some(i) => (&v[..i], &v[i + 1..]),
-        None => (v, &[][..]),
-    };
-    if int.is_empty() || int.len() > 18 || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let secs: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
-    let mut nanos: u32 = 0;
-    for i in 0..9 {
-        nanos = nanos * 10 + frac.get(i).map_or(0, |d| u32::from(d - b'0'));
-    }
-    Some(if !neg {
-        Mtime { secs, nanos }
-    } else if nanos == 0 {
-        Mtime { secs: -secs, nanos: 0 }
-    } else {
-        Mtime { secs: -secs - 1, nanos: 1_000_000_000 - nanos }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1080,25 +776,5 @@ mod tests {
         assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 1, 0]), Some(256));
         assert_eq!(numeric(&[0xff, 0xff]), None);
         assert_eq!(numeric(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
-    }
-
-    #[test]
-    fn pax_times() {
-        assert_eq!(parse_pax_time(b"1700000000.5"), Some(Mtime { secs: 1_700_000_000, nanos: 500_000_000 }));
-        assert_eq!(parse_pax_time(b"12"), Some(Mtime { secs: 12, nanos: 0 }));
-        assert_eq!(parse_pax_time(b"1.0000000019"), Some(Mtime { secs: 1, nanos: 1 }));
-        assert_eq!(parse_pax_time(b"-1.25"), Some(Mtime { secs: -2, nanos: 750_000_000 }));
-        assert_eq!(parse_pax_time(b""), None);
-        assert_eq!(parse_pax_time(b"1e9"), None);
-        assert_eq!(parse_pax_time(b"99999999999999999999"), None);
-    }
-
-    #[test]
-    fn pax_records() {
-        let recs: Vec<_> = PaxRecords::new(b"11 path=ab\n8 uid=7\n").collect();
-        assert_eq!(recs, vec![Ok((&b"path"[..], &b"ab"[..])), Ok((&b"uid"[..], &b"7"[..]))]);
-        for bad in [&b"x path=ab\n"[..], b"99 path=ab\n", b"10 path=ab", b"6 ab\n", b"3 =\n"] {
-            assert!(PaxRecords::new(bad).next().unwrap().is_err(), "{:?}", String::from_utf8_lossy(bad));
-        }
     }
 }
