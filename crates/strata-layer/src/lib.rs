@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![doc = include_str!("../docs/union.md")]
 #![doc = include_str!("../docs/unpack.md")]
 #![doc = include_str!("../docs/writing.md")]
 #![doc = include_str!("../docs/merged.md")]

@@ -757,6 +757,106 @@ mod tests {
     }
 
     #[test]
+    fn two_long_names_or_pax_headers_for_one_entry_are_ambiguous() {
+        // Which one applies depends on the reader: refused outright.
+        for (first, second, what) in [
+            (block("././@LongLink", b'L', b"a\0"), block("././@LongLink", b'L', b"b\0"), "two GNU long name"),
+            (block("././@LongLink", b'K', b"a\0"), block("././@LongLink", b'K', b"b\0"), "two GNU long link"),
+            (block("x", b'x', b"10 path=a\n"), block("x", b'x', b"10 path=b\n"), "two PAX headers"),
+        ] {
+            let mut t = first;
+            t.extend(second);
+            t.extend(block("f", b'0', b""));
+            t.extend([0u8; 1024]);
+            let err = TarReader::new(&t[..], Limits::default(), "l").next_entry().unwrap_err();
+            assert!(matches!(&err, Error::InvalidTar { reason, .. } if reason.contains(what)), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn sparse_entries_of_each_encoding_read_as_their_files() {
+        // (size 12) "\0\0abc\0\0\0de\0\0" as old GNU S, PAX 0.0, 0.1 and 1.0.
+        let want = b"\0\0abc\0\0\0de\0\0";
+        let num = |v: u64| format!("{v:011o}\0").into_bytes();
+        let mut s = block("s", b'S', b"abcde");
+        for (i, (off, len)) in [(2u64, 3u64), (8, 2)].into_iter().enumerate() {
+            s[386 + i * 24..398 + i * 24].copy_from_slice(&num(off));
+            s[398 + i * 24..410 + i * 24].copy_from_slice(&num(len));
+        }
+        s[483..495].copy_from_slice(&num(12));
+        let sum: u32 =
+            s[..512].iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
+        s[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        // PAX records, each with its own length.
+        let pax = |recs: &[(&str, &str)]| -> Vec<u8> {
+            let mut out = Vec::new();
+            for (k, v) in recs {
+                let body = k.len() + v.len() + 3;
+                let len = (1..).map(|d| body + d).find(|&n| n.to_string().len() + body == n).unwrap();
+                out.extend(format!("{len} {k}={v}\n").into_bytes());
+            }
+            out
+        };
+        let pax0 = pax(&[
+            ("GNU.sparse.size", "12"),
+            ("GNU.sparse.numblocks", "2"),
+            ("GNU.sparse.offset", "2"),
+            ("GNU.sparse.numbytes", "3"),
+            ("GNU.sparse.offset", "8"),
+            ("GNU.sparse.numbytes", "2"),
+        ]);
+        let mut p0 = block("x", b'x', &pax0);
+        p0.extend(block("s", b'0', b"abcde"));
+        let pax1 = pax(&[
+            ("GNU.sparse.size", "12"),
+            ("GNU.sparse.numblocks", "2"),
+            ("GNU.sparse.map", "2,3,8,2"),
+            ("GNU.sparse.name", "s"),
+        ]);
+        let mut p1 = block("x", b'x', &pax1);
+        p1.extend(block("GNUSparseFile.1/s", b'0', b"abcde"));
+        let pax10 = pax(&[
+            ("GNU.sparse.major", "1"),
+            ("GNU.sparse.minor", "0"),
+            ("GNU.sparse.name", "s"),
+            ("GNU.sparse.realsize", "12"),
+        ]);
+        let mut data10 = b"2\n2\n3\n8\n2\n".to_vec();
+        data10.resize(512, 0);
+        data10.extend_from_slice(b"abcde");
+        let mut p10 = block("x", b'x', &pax10);
+        p10.extend(block("GNUSparseFile.1/s", b'0', &data10));
+        for (name, mut t) in [("old GNU", s), ("PAX 0.0", p0), ("PAX 0.1", p1), ("PAX 1.0", p10)] {
+            t.extend(block("after", b'0', b"next"));
+            t.extend([0u8; 1024]);
+            let mut r = TarReader::new(&t[..], Limits::default(), "l");
+            let e = r.next_entry().unwrap_or_else(|e| panic!("{name}: {e}")).unwrap();
+            assert_eq!((&e.path[..], e.size), (&b"s"[..], 12), "{name}");
+            assert_eq!(e.sparse.as_ref().map(|m| m.segments().to_vec()), Some(vec![(2, 3), (8, 2)]), "{name}");
+            let mut got = Vec::new();
+            r.read_data(|c| -> Result<()> {
+                got.extend_from_slice(c);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want, "{name}");
+            let next = r.next_entry().unwrap().unwrap();
+            assert_eq!(next.path, b"after", "{name}: framing after the sparse entry");
+        }
+    }
+
+    #[test]
+    fn a_gnu_dumpdir_is_a_directory_whose_listing_is_skipped() {
+        let mut t = block("d/", b'D', b"Nfile\0Ysub\0\0");
+        t.extend(block("d/file", b'0', b"x"));
+        t.extend([0u8; 1024]);
+        let mut r = TarReader::new(&t[..], Limits::default(), "l");
+        let e = r.next_entry().unwrap().unwrap();
+        assert_eq!((e.kind, e.size), (EntryKind::Dir, 0));
+        assert_eq!(r.next_entry().unwrap().unwrap().path, b"d/file");
+    }
+
+    #[test]
     fn sizes_past_i64_are_refused() {
         let mut t = block("x", b'x', b"29 size=18446744073709551615\n");
         t.extend(block("f", b'0', b""));

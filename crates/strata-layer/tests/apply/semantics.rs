@@ -495,3 +495,24 @@ fn directories_declared_through_symlinks_keep_their_metadata_however_the_name_re
         }
     }
 }
+
+#[test]
+fn sparse_files_unpack_with_their_holes() {
+    use std::os::unix::fs::MetadataExt;
+    for resolver in RESOLVERS {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let hole = 8 << 20;
+        let layers = vec![vec![sparse_file("s", b"headtail", hole), file("after", b"a")]];
+        apply(root, &layers, &opts().resolver(resolver)).unwrap();
+        let data = std::fs::read(root.join("s")).unwrap();
+        let hole = hole as usize;
+        assert_eq!(data.len(), 3 * hole + 8);
+        assert_eq!(&data[hole..hole + 4], b"head");
+        assert_eq!(&data[2 * hole + 4..2 * hole + 8], b"tail");
+        assert!(data[..hole].iter().all(|&b| b == 0) && data[2 * hole + 8..].iter().all(|&b| b == 0));
+        // Two small extents, not 24 MiB of zeros.
+        assert!(md(root, "s").blocks() * 512 < 1 << 20, "{} blocks", md(root, "s").blocks());
+        assert_eq!(read(root, "after"), "a");
+    }
+}

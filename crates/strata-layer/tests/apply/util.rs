@@ -73,6 +73,19 @@ pub fn chr(name: &str, major: u32, minor: u32) -> E {
 pub fn blk(name: &str, major: u32, minor: u32) -> E {
     E { dev: (major, minor), ..e(name, b'4', 0o660) }
 }
+/// A sparse file (PAX 0.1 map) of `hole + data.len() + hole` bytes... precisely: the
+/// first half of `data` after a hole of `hole` bytes, the second half after another
+/// hole, and a hole of `hole` bytes at the end.
+pub fn sparse_file(name: &str, data: &[u8], hole: u64) -> E {
+    let half = data.len() as u64 / 2;
+    let rest = data.len() as u64 - half;
+    let second = hole + half + hole;
+    let size = second + rest + hole;
+    file(name, data)
+        .pax("GNU.sparse.size", size.to_string().as_bytes())
+        .pax("GNU.sparse.numblocks", b"2")
+        .pax("GNU.sparse.map", format!("{hole},{half},{second},{rest}").as_bytes())
+}
 /// A whiteout of `path` (`dir/.wh.name`).
 pub fn wh(path: &str) -> E {
     let (d, n) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));

@@ -25,7 +25,7 @@ fn target() -> impl Strategy<Value = &'static str> {
 }
 
 fn entry() -> impl Strategy<Value = (u8, &'static str, &'static str, Vec<u8>)> {
-    (0u8..10, name(), target(), proptest::collection::vec(any::<u8>(), 0..40))
+    (0u8..11, name(), target(), proptest::collection::vec(any::<u8>(), 0..40))
 }
 
 fn build(spec: &[(u8, &str, &str, Vec<u8>)]) -> Vec<E> {
@@ -43,7 +43,8 @@ fn build(spec: &[(u8, &str, &str, Vec<u8>)]) -> Vec<E> {
                 6 if crate::common::root_user() => chr(name, 1, m),
                 6 | 7 => wh(name),
                 8 => opq(name.trim_start_matches('/')),
-                _ => file(name, data).xattr("user.t", &data[..data.len().min(3)]),
+                9 => file(name, data).xattr("user.t", &data[..data.len().min(3)]),
+                _ => sparse_file(name, data, u64::from(m) * 37),
             }
         })
         .collect()
