@@ -7,6 +7,8 @@
 //!   targets, xattrs, mtimes, link counts) and a readable diff of two snapshots.
 //! - [`docker`]: a real docker engine (`DOCKER_HOST`, or one started for the tests),
 //!   for the tests that compare strata with docker.
+//! - [`tars`]: trees with every kind of tar entry, and the real tools that write and
+//!   extract them.
 //! - [`proptest_config`]: the configuration of every property test: a fixed seed under
 //!   CI ([`CI_SEED`]), a fresh one locally, the seed printed so a failure can be
 //!   repeated, case counts scaled up by the soak script (`benches/soak.sh`).
@@ -32,6 +34,7 @@ use strata_spec::Digest;
 
 mod docker;
 mod prop;
+pub mod tars;
 
 pub use docker::{Docker, LOCAL_ENGINE_DIR, docker};
 
@@ -55,6 +58,11 @@ pub fn require_tool(tool: &str) -> bool {
     }
     eprintln!("skipping: peer tool `{tool}` is not installed (set CI=1 to make this a failure)");
     false
+}
+
+/// Whether the tests run as root (owners, devices and some peers need it).
+pub fn root_user() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 /// Run a command, panicking with its stderr when it fails; returns stdout.

@@ -4,6 +4,7 @@
 mod build;
 mod commands;
 mod common;
+mod conformance;
 mod docker;
 mod errors;
 mod interop;
