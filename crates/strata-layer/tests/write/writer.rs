@@ -255,3 +255,33 @@ fn reencode_keeps_a_tar_byte_for_byte() {
         assert!(matches!(r, Err(Error::InvalidTar { .. })), "{r:?}");
     }
 }
+
+#[test]
+fn sparse_files_keep_their_size_and_content_through_write_and_diff() {
+    use std::os::unix::fs::FileExt;
+    let t = fixture::scratch();
+    let lower = t.path().join("lower");
+    let upper = t.path().join("upper");
+    std::fs::create_dir_all(&lower).unwrap();
+    std::fs::create_dir_all(&upper).unwrap();
+    let size = 12u64 << 20;
+    let f = std::fs::File::create(upper.join("disk.img")).unwrap();
+    f.set_len(size).unwrap();
+    f.write_all_at(b"boot sector", 0).unwrap();
+    f.write_all_at(b"middle", 5 << 20).unwrap();
+    drop(f);
+    let want = std::fs::read(upper.join("disk.img")).unwrap();
+    // A whole tree, and the difference between two trees: the layer holds the file's
+    // size and bytes (holes as zeros, which gzip makes small), and unpacks to them.
+    let mut whole = Vec::new();
+    write_tree(&upper, &mut whole, &WriteOptions::default()).unwrap();
+    let changes = strata_layer::diff::trees(&lower, &upper, &Default::default()).unwrap();
+    let mut diffed = Vec::new();
+    changes.write_layer(&upper, &mut diffed, &WriteOptions::default()).unwrap();
+    for (what, blob) in [("write_tree", whole), ("diff", diffed)] {
+        assert!((blob.len() as u64) < size / 100, "{what}: {} bytes of gzip for 12 MiB of mostly holes", blob.len());
+        let out = t.path().join(format!("out-{what}"));
+        strata_layer::apply_layer(&out, strata_layer::LayerSource::new(what, &blob[..]), &Default::default()).unwrap();
+        assert_eq!(std::fs::read(out.join("disk.img")).unwrap(), want, "{what}");
+    }
+}
