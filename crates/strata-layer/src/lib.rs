@@ -26,6 +26,7 @@ mod scan;
 pub mod snapshot;
 mod source;
 pub mod sparse;
+mod stats;
 mod stream;
 mod union;
 mod write;
@@ -35,7 +36,7 @@ pub use decompress::Decoder;
 pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 pub use error::{Error, Result};
-pub use fold::{LayerStats, MergeOptions};
+pub use fold::MergeOptions;
 pub use fsops::{Resolver, open_in_root};
 pub use import::{reencode_tar, reencode_tar_onto};
 pub use memtree::DataSource;
@@ -46,6 +47,7 @@ pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};
 pub use source::LayerSource;
 pub use sparse::SparseMap;
+pub use stats::LayerStats;
 pub use stream::{Finished, HashOn, LayerStream, StreamOptions};
 pub use write::{
     DEFAULT_BLOCK_SIZE, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, LayerInfo, LayerWriter, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,

@@ -17,9 +17,9 @@ use rustix::io::Errno;
 
 use crate::entry::Timestamp;
 use crate::error::Result;
-use crate::fold::LayerStats;
 use crate::resolve::{self, Lookup, Node as LookupNode};
 use crate::sparse::SparseMap;
+use crate::stats::LayerStats;
 use crate::union::{Ctx, Data, Found, Node, NodeKind, UnionTree};
 
 /// Where the content of a regular file is: which layer, which entry of its tar stream,

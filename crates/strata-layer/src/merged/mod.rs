@@ -19,11 +19,12 @@ pub use file::FileReader;
 
 use crate::entry::{EntryKind, EntryMeta};
 use crate::error::{Error, Result};
-use crate::fold::{LayerStats, MergeOptions, fold_sources};
+use crate::fold::{MergeOptions, fold_sources};
 use crate::memtree::{DataSource, Inode, Kind, Tree, join, key_of, path_of};
 use crate::path;
 use crate::read::Limits;
 use crate::source::LayerSource;
+use crate::stats::LayerStats;
 
 /// One path of the merged tree, with the metadata the unpacked tree has.
 #[derive(Debug, Clone, PartialEq, Eq)]
