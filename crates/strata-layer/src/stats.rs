@@ -6,7 +6,7 @@ use strata_spec::{Compression, Digest};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LayerStats {
-    /// The layer's name (from its [`LayerSource`]).
+    /// The layer's name (from its [`crate::LayerSource`]).
     pub name: String,
     /// The compression detected.
     pub compression: Compression,

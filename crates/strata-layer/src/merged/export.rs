@@ -186,7 +186,7 @@ impl Spool {
 impl MergedTree {
     /// Write the flattened tree as one tar (`docker export`, `crane export`) in a single
     /// pass: a [`LayerInfo`] with its `diff_id` and the blob's `digest`, compressed as
-    /// `opts` says ([`Compression::None`] for a plain tar). See
+    /// `opts` says ([`strata_spec::Compression::None`] for a plain tar). See
     /// [`MergedTree::export_to`].
     pub fn export<W, R, F>(
         &self,
