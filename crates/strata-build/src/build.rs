@@ -225,6 +225,10 @@ pub fn build_dockerfile(
     opts: &BuildOptions,
     observe: &mut dyn FnMut(&Event<'_>),
 ) -> Result<Built> {
+    // Tags are checked before any work, as `docker build -t` checks them.
+    for t in &opts.tags {
+        strata_image::new_tag(t)?;
+    }
     let last = match &opts.target {
         Some(t) => df.stage_index(t).ok_or_else(|| Error::StageNotFound(t.clone()))?,
         None => df.stages.len() - 1,
