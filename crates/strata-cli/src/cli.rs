@@ -450,8 +450,9 @@ pub struct CommitMeta {
     /// Author (`Name <email>`)
     #[arg(short, long, value_name = "AUTHOR")]
     pub author: Option<String>,
-    /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT, ENV, EXPOSE,
-    /// LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)
+    /// A Dockerfile instruction applied to the config, as `docker commit --change`: CMD,
+    /// ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME,
+    /// WORKDIR; `$VAR` expands from the image's environment (repeatable)
     #[arg(short = 'c', long = "change", value_name = "CHANGE")]
     pub changes: Vec<String>,
 }

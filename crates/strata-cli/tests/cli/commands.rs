@@ -168,9 +168,7 @@ fn tag_and_rmi() {
     let out = env.ok(&["rmi", "-f", &id[7..19]]);
     assert_eq!(
         out,
-        format!(
-            "Untagged: 127.0.0.1:5000/tomcat:latest\nUntagged: tomcat:latest\nDeleted: {id}\nDeleted: {diff_id}\n"
-        )
+        format!("Untagged: 127.0.0.1:5000/tomcat:latest\nUntagged: tomcat:latest\nDeleted: {id}\nDeleted: {diff_id}\n")
     );
     assert_eq!(env.ok(&["images", "-q"]), "");
     let blobs = std::fs::read_dir(env.store().join("blobs/sha256")).unwrap().count();

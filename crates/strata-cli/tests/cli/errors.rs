@@ -114,20 +114,19 @@ fn hostile_layers_fail_to_unpack_and_touch_nothing_outside() {
 }
 
 #[test]
-fn bad_changes_list_what_is_allowed() {
+fn bad_changes_fail_with_dockers_words() {
     let env = with_base();
     env.ok(&["unpack", "tomcat:latest", "c"]);
-    for args in [
-        &["commit", "c", "x:1", "-c", "RUN rm -rf /"][..],
-        &["config", "tomcat:latest", "x:1", "-c", "FROM scratch"],
-        &["import", "rootfs", "x:1", "-c", "COPY a b"],
-        &["append", "tomcat:latest", "rootfs", "x:1", "-c", "ADD a b"],
+    for (args, message) in [
+        (&["commit", "c", "x:1", "-c", "RUN rm -rf /"][..], "run is not a valid change command"),
+        (&["config", "tomcat:latest", "x:1", "-c", "FROM scratch"], "from is not a valid change command"),
+        (&["import", "rootfs", "x:1", "-c", "COPY a b"], "copy is not a valid change command"),
+        (&["append", "tomcat:latest", "rootfs", "x:1", "-c", "ADD a b"], "add is not a valid change command"),
+        (&["commit", "c", "x:1", "-c", "USER"], "USER requires exactly one argument"),
+        (&["commit", "c", "x:1", "-c", "ENV A=${B:?unset}"], "failed to process \"${B:?unset}\": B: unset"),
     ] {
-        let err = env.fails(args, 1);
-        one_line(&err, "allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR");
+        assert_eq!(env.fails(args, 1), format!("strata: error: {message}\n"), "{args:?}");
     }
-    let err = env.fails(&["commit", "c", "x:1", "-c", "USER"], 1);
-    one_line(&err, "invalid change \"USER\": USER needs an argument");
     assert!(!env.ok(&["images"]).contains("x "), "a bad -c still made an image");
 }
 
