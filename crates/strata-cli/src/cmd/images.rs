@@ -193,10 +193,10 @@ pub fn rmi(ctx: &Ctx, refs: &[String], force: bool, no_prune: bool) -> Result<Ex
     let lines: Vec<(&str, String)> = report
         .removed
         .iter()
-        .map(|r| match r {
-            Removed::Untagged(n) => ("Untagged", n.clone()),
-            Removed::Image(d) | Removed::Layer(d) => ("Deleted", d.to_string()),
-            _ => ("Deleted", String::new()),
+        .filter_map(|r| match r {
+            Removed::Untagged(n) => Some(("Untagged", n.clone())),
+            Removed::Image(d) | Removed::Layer(d) => Some(("Deleted", d.to_string())),
+            _ => None,
         })
         .collect();
     if ctx.json {

@@ -251,6 +251,19 @@ fn parents_stay_while_children_need_them() {
 }
 
 #[test]
+fn rmi_works_on_an_in_memory_store() {
+    let tmp = scratch();
+    let store = Store::in_memory();
+    let base = crate::fixture::tomcat_image(&store, tmp.path());
+    let r = store.remove(&["tomcat"], &RemoveOptions::default()).unwrap();
+    assert_eq!(
+        removed(&r),
+        ["Untagged: tomcat:latest".to_owned(), format!("Deleted: {}", base.id()), chain_top(&base)]
+    );
+    assert!(store.backend().list().unwrap().is_empty());
+}
+
+#[test]
 fn no_prune_keeps_the_untagged_parent() {
     let tmp = scratch();
     let (store, base) = tomcat_store(tmp.path());
