@@ -15,8 +15,10 @@ use strata_spec::{ContainerConfig, Descriptor, Digest, Platform, Reference};
 
 use crate::cache::{self, Cache, DEFAULT_CACHE_LIMIT};
 use crate::copy::{self, CopyPolicy, HashMemo, SourceItem, SourceRoot};
-use crate::dockerfile::parse::{format_duration, parse_one};
-use crate::dockerfile::{CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Spanned};
+use crate::dockerfile::{
+    CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Spanned, format_duration,
+    parse_instruction,
+};
 use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
 use crate::run::{NamespaceRunner, Network, RunSpec, Runner};
@@ -225,6 +227,10 @@ pub fn build_dockerfile(
     opts: &BuildOptions,
     observe: &mut dyn FnMut(&Event<'_>),
 ) -> Result<Built> {
+    // Tags are checked before any work, as `docker build -t` checks them.
+    for t in &opts.tags {
+        strata_image::new_tag(t)?;
+    }
     let last = match &opts.target {
         Some(t) => df.stage_index(t).ok_or_else(|| Error::StageNotFound(t.clone()))?,
         None => df.stages.len() - 1,
@@ -445,17 +451,6 @@ impl State {
     }
 }
 
-fn resolve_command(form: &CommandForm, shell: &[String]) -> Vec<String> {
-    match form {
-        CommandForm::Exec(v) => v.clone(),
-        CommandForm::Shell(s) => {
-            let mut v = shell.to_vec();
-            v.push(s.clone());
-            v
-        }
-    }
-}
-
 /// Go's `%q` of a string.
 fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -502,23 +497,6 @@ fn go_quote_rune(n: u64) -> String {
     }
 }
 
-fn healthcheck_json(h: &HealthcheckArgs) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    m.insert("Test".into(), serde_json::json!(h.test));
-    for (k, v) in [
-        ("Interval", h.interval),
-        ("Timeout", h.timeout),
-        ("StartPeriod", h.start_period),
-        ("StartInterval", h.start_interval),
-        ("Retries", h.retries),
-    ] {
-        if let Some(v) = v.filter(|v| *v != 0) {
-            m.insert(k.into(), serde_json::json!(v));
-        }
-    }
-    serde_json::Value::Object(m)
-}
-
 /// What docker's classic builder writes for `HEALTHCHECK` (Go's `%q` of its struct).
 fn healthcheck_created_by(h: &HealthcheckArgs) -> String {
     let d = |v: Option<u64>| go_quote(&format_duration(v.unwrap_or(0)));
@@ -530,19 +508,6 @@ fn healthcheck_created_by(h: &HealthcheckArgs) -> String {
         d(h.start_period),
         go_quote_rune(h.retries.unwrap_or(0))
     )
-}
-
-fn valid_signal(s: &str) -> bool {
-    if let Ok(n) = s.parse::<u32>() {
-        return (1..=64).contains(&n);
-    }
-    let name = s.strip_prefix("SIG").unwrap_or(s);
-    const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
-        "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED",
-        "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-    ];
-    NAMES.contains(&name) || name.starts_with("RTMIN") || name.starts_with("RTMAX")
 }
 
 /// Shortened instruction text for error messages.
@@ -559,6 +524,12 @@ fn short(text: &str) -> String {
 impl Builder<'_> {
     fn lexer(&self) -> Lexer {
         self.df.lexer()
+    }
+
+    /// `change` with the stage's ENV and ARG values substituted, as docker's builder
+    /// expands its instruction (the same expansion `docker commit --change` gets).
+    fn expand(&self, st: &State, change: &Change) -> Result<Change> {
+        change.expand(self.lexer(), &|n| st.lookup(n)).map_err(|e| Error::Instruction(e.reason))
     }
 
     fn subst(&self, st: &State, word: &str) -> Result<String> {
@@ -593,7 +564,7 @@ impl Builder<'_> {
         if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
             observe(&Event::Triggers(triggers.len()));
             for t in triggers {
-                let spanned = parse_one(&self.df.file, stage.from.line, &t, self.df.escape)?;
+                let spanned = parse_instruction(&self.df.file, stage.from.line, &t, self.df.escape)?;
                 self.instruction(&mut st, &spanned, observe).map_err(|e| self.at(&stage.from, e))?;
             }
         }
@@ -731,23 +702,19 @@ impl Builder<'_> {
                 fs = Fs::None;
             }
             Instruction::Env(pairs) | Instruction::Label(pairs) => {
-                let mut out = Vec::new();
-                for (k, v) in pairs {
-                    out.push((self.subst(st, k)?, self.subst(st, v)?));
-                }
-                let is_env = matches!(s.instruction, Instruction::Env(_));
-                let text: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                if is_env {
-                    Change::Env(out).apply(&mut config);
-                    created_by = st.nop(&format!("ENV {}", text.join(" ")));
+                let change = if matches!(s.instruction, Instruction::Env(_)) {
+                    Change::Env(pairs.clone())
                 } else {
-                    Change::Label(out).apply(&mut config);
-                    created_by = st.nop(&format!("LABEL {}", text.join(" ")));
-                }
+                    Change::Label(pairs.clone())
+                };
+                let change = self.expand(st, &change)?;
+                // `ENV k=v ...`, as docker's classic builder records it.
+                created_by = st.nop(&change.to_string());
+                change.apply(&mut config);
                 fs = Fs::None;
             }
             Instruction::Run(form) => {
-                let args = resolve_command(form, &st.shell());
+                let args = form.resolve(Some(&st.shell()));
                 let build_env = st.build_env();
                 let mut shown = Vec::new();
                 if !build_env.is_empty() {
@@ -761,13 +728,13 @@ impl Builder<'_> {
                 fs = Fs::Run { args, env };
             }
             Instruction::Cmd(form) => {
-                let cmd = resolve_command(form, &st.shell());
+                let cmd = form.resolve(Some(&st.shell()));
                 created_by = st.nop(&format!("CMD {}", go_quote_list(&cmd)));
                 config.cmd = Some(cmd);
                 fs = Fs::None;
             }
             Instruction::Entrypoint(form) => {
-                let ep = resolve_command(form, &st.shell());
+                let ep = form.resolve(Some(&st.shell()));
                 created_by = st.nop(&format!("ENTRYPOINT {}", go_quote_list(&ep)));
                 config.entrypoint = Some(ep);
                 if !st.cmd_set {
@@ -784,53 +751,38 @@ impl Builder<'_> {
                 fs = Fs::Copy { items, dest, chown, chmod, keyword };
             }
             Instruction::Workdir(w) => {
-                let w = self.subst(st, w)?;
-                Change::Workdir(w).apply(&mut config);
+                self.expand(st, &Change::Workdir(w.clone()))?.apply(&mut config);
                 let wd = config.working_dir.clone().unwrap_or_else(|| "/".into());
                 created_by = st.nop1(&format!("WORKDIR {wd}"));
                 fs = Fs::Workdir(wd);
             }
             Instruction::User(u) => {
-                let u = self.subst(st, u)?;
-                created_by = st.nop(&format!("USER {u}"));
-                Change::User(u).apply(&mut config);
+                let change = self.expand(st, &Change::User(u.clone()))?;
+                created_by = st.nop(&change.to_string());
+                change.apply(&mut config);
                 fs = Fs::None;
             }
             Instruction::Expose(words) => {
-                let mut ports = Vec::new();
-                for w in words {
-                    ports.extend(
-                        self.lexer()
-                            .process_words(w, &|n| st.lookup(n))
-                            .map_err(|reason| Error::Substitution { word: w.clone(), reason })?,
-                    );
-                }
-                let change =
-                    Change::parse(&format!("EXPOSE {}", ports.join(" "))).map_err(|e| Error::Instruction(e.reason))?;
+                let change = self.expand(st, &Change::Expose(words.clone()))?;
+                created_by = st.nop(&change.to_string());
                 change.apply(&mut config);
-                created_by = st.nop(&format!("EXPOSE {}", ports.join(" ")));
                 fs = Fs::None;
             }
             Instruction::Volume(words) => {
-                let mut v = Vec::new();
-                for w in words {
-                    let p = self.subst(st, w)?;
-                    if p.is_empty() {
-                        return Err(Error::Instruction("VOLUME specified can not be an empty string".into()));
-                    }
-                    v.push(p);
-                }
-                created_by = st.nop(&format!("VOLUME [{}]", v.join(" ")));
-                Change::Volume(v).apply(&mut config);
+                let change = self.expand(st, &Change::Volume(words.clone()))?;
+                // Go's `%v` of the list, as docker's classic builder records it.
+                let paths = match &change {
+                    Change::Volume(v) => v.join(" "),
+                    _ => String::new(),
+                };
+                created_by = st.nop(&format!("VOLUME [{paths}]"));
+                change.apply(&mut config);
                 fs = Fs::None;
             }
             Instruction::StopSignal(sig) => {
-                let sig = self.subst(st, sig)?;
-                if !valid_signal(&sig) {
-                    return Err(Error::Instruction(format!("invalid signal: {sig}")));
-                }
-                created_by = st.nop(&format!("STOPSIGNAL {sig}"));
-                Change::StopSignal(sig).apply(&mut config);
+                let change = self.expand(st, &Change::StopSignal(sig.clone()))?;
+                created_by = st.nop(&change.to_string());
+                change.apply(&mut config);
                 fs = Fs::None;
             }
             Instruction::Shell(sh) => {
@@ -839,7 +791,7 @@ impl Builder<'_> {
                 fs = Fs::None;
             }
             Instruction::Healthcheck(h) => {
-                config.healthcheck = Some(healthcheck_json(h));
+                config.healthcheck = Some(h.to_config());
                 created_by = st.nop(&healthcheck_created_by(h));
                 fs = Fs::None;
             }

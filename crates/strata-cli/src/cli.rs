@@ -85,12 +85,23 @@ Example:
         target: String,
     },
 
-    /// Remove images: untag them, then remove blobs nothing else uses
+    /// Remove images, like `docker rmi`: untag them, delete the images no tag names any
+    /// more, then remove the blobs nothing else uses
     #[command(after_help = "\
 Examples:
-  strata rmi tomcat02:1.0
-  strata rmi 3f2a9c1d       # every tag of that image id")]
+  strata rmi tomcat02:1.0   # the tag; the image too when it was its last tag
+  strata rmi 3f2a9c1d       # the image with that id (-f when several tags name it)
+  strata rmi -f 3f2a9c1d    # every tag of it, and the image
+
+An image other images were made on (a commit or build on top of it) is not deleted, even
+with -f: removing its last tag leaves it untagged until its children are gone.")]
     Rmi {
+        /// Remove an image named by id even when several tags name it (every tag goes)
+        #[arg(short, long)]
+        force: bool,
+        /// Do not delete untagged parents
+        #[arg(long)]
+        no_prune: bool,
         /// Tags, digests or image ids
         #[arg(required = true, value_name = "REF")]
         refs: Vec<String>,
@@ -383,7 +394,7 @@ RUN needs root (namespaces and chroot); every other instruction works without.")
         #[arg(value_name = "CONTEXT")]
         context: PathBuf,
         /// Tag the result (repeatable)
-        #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+        #[arg(short = 't', long = "tag", value_name = "NAME:TAG", value_parser = parse_tag)]
         tags: Vec<String>,
         /// The Dockerfile [default: CONTEXT/Dockerfile]
         #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -439,8 +450,9 @@ pub struct CommitMeta {
     /// Author (`Name <email>`)
     #[arg(short, long, value_name = "AUTHOR")]
     pub author: Option<String>,
-    /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT, ENV, EXPOSE,
-    /// LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)
+    /// A Dockerfile instruction applied to the config, as `docker commit --change`: CMD,
+    /// ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME,
+    /// WORKDIR; `$VAR` expands from the image's environment (repeatable)
     #[arg(short = 'c', long = "change", value_name = "CHANGE")]
     pub changes: Vec<String>,
 }
@@ -505,4 +517,10 @@ pub enum Shell {
     Zsh,
     /// Fish
     Fish,
+}
+
+/// A `-t` value: a reference by docker's rules for a new tag, or a usage error with
+/// docker's reason (`invalid reference format: ...`).
+fn parse_tag(s: &str) -> Result<String, String> {
+    strata_image::new_tag(s).map(|_| s.to_owned()).map_err(|e| e.to_string())
 }

@@ -3,9 +3,9 @@
 //!
 //! Every command is a few lines over `strata-image` (and `strata-registry` for pull,
 //! push and login); what it prints is the library's data as a table, or as JSON with
-//! `--json`. Errors print one line on stderr (`strata: error: image "x" not found`) and
-//! exit 1; usage errors exit 2. See `strata --help`, or `crates/strata-cli/README.md`
-//! for a session.
+//! `--json`. Errors print one line on stderr, in docker's words where docker has them
+//! (`strata: error: No such image: x:latest`), and exit 1; usage errors exit 2. See
+//! `strata --help`, or `crates/strata-cli/README.md` for a session.
 
 mod cli;
 mod cmd;

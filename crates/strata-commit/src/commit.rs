@@ -6,11 +6,12 @@ use std::time::SystemTime;
 
 use strata_layer::{DiffOptions, LayerInfo, WriteOptions, diff};
 use strata_spec::{
-    Descriptor, Digest, Family, History, ImageConfig, Manifest, MediaType, Platform, time::format_system_time,
+    ContainerConfig, Descriptor, Digest, Family, History, ImageConfig, Manifest, MediaType, Platform,
+    time::format_system_time,
 };
 use strata_store::{Expected, Store};
 
-use crate::change::Change;
+use crate::change::{Change, apply_changes};
 use crate::error::{Error, Result};
 
 /// Annotation naming the manifest digest of the image a commit was made on.
@@ -209,6 +210,8 @@ pub struct Committed {
 /// under one GC lease; a crash at any point leaves at worst unreferenced blobs, never a
 /// tag that points at something missing.
 pub fn commit(store: &dyn Store, base: Option<&Base>, source: Source<'_>, opts: &CommitOptions) -> Result<Committed> {
+    // Changes that cannot apply (`ENV A=${B:?unset}`) fail before anything is written.
+    runtime_config(base, opts)?;
     let _lease = store.lease()?;
     let layer = write_layer(store, source, &opts.write)?;
     finish(store, base, layer, opts)
@@ -272,12 +275,7 @@ pub fn finish(
     if base.is_some() {
         config.check_history().map_err(|e| Error::Base(e.to_string()))?;
     }
-    if let Some(c) = &opts.config {
-        config.config = Some(c.clone());
-    }
-    for c in &opts.changes {
-        c.apply(config.config_mut());
-    }
+    config.config = runtime_config(base, opts)?;
     config.created = Some(created.clone());
     if let Some(a) = &opts.author {
         config.author = Some(a.clone());
@@ -356,6 +354,19 @@ pub fn finish(
         None => None,
     };
     Ok(Committed { manifest: manifest_desc, config_digest: config_info.digest, config, layer, tag })
+}
+
+/// The runtime config of the result: the base's (or `opts.config`), with `opts.changes`
+/// applied as `docker commit --change` applies them.
+fn runtime_config(base: Option<&Base>, opts: &CommitOptions) -> Result<Option<ContainerConfig>> {
+    let mut config = match &opts.config {
+        Some(c) => Some(c.clone()),
+        None => base.and_then(|b| b.config.config.clone()),
+    };
+    if !opts.changes.is_empty() {
+        apply_changes(config.get_or_insert_with(ContainerConfig::default), &opts.changes)?;
+    }
+    Ok(config)
 }
 
 fn convert(mt: &MediaType, family: Family) -> Result<MediaType> {

@@ -2,12 +2,14 @@
 
 pub mod change;
 mod commit;
+pub mod dockerfile;
 mod error;
 
-pub use change::{ALLOWED, Change, ChangeError, Command};
+pub use change::{ALLOWED, Change, ChangeError, apply_changes, valid_signal};
 pub use commit::{
     ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, Base, CommitOptions, Committed, Source, commit, finish, put_document,
     source_date_epoch, write_layer,
 };
+pub use dockerfile::CommandForm;
 pub use error::{Error, Result};
 pub use strata_layer::{LayerInfo, Snapshot, WriteOptions};

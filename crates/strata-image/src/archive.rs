@@ -737,8 +737,8 @@ fn load_docker(
         keep.insert(info.digest.clone());
         let mut names = Vec::new();
         for t in e.repo_tags.iter().flatten() {
-            Reference::parse(t).map_err(|err| Error::InvalidArchive(format!("RepoTags {t:?}: {err}")))?;
-            names.push(resolve::normalize_tag(t));
+            // docker's rules for a new tag, and docker's reason when one breaks them.
+            names.push(resolve::new_tag(t)?);
         }
         loaded.push(Loaded {
             names,
@@ -794,14 +794,16 @@ fn load_oci(
         keep.insert(img.manifest().config.digest.clone());
         keep.insert(img.digest().clone());
         keep.insert(desc.digest.clone());
-        let name = desc.annotation(ANNOTATION_IMAGE_NAME).or(desc.ref_name());
+        // containerd's full name is a reference (docker's rules for a new tag); a
+        // layout's own tag is kept as other layout tools wrote it.
+        let name = match (desc.annotation(ANNOTATION_IMAGE_NAME), desc.ref_name()) {
+            (Some(full), _) => Some(resolve::new_tag(full)?),
+            (None, Some(tag)) => Some(resolve::normalize_tag(tag)),
+            (None, None) => None,
+        };
         let mut target = desc.clone();
         target.annotations = None;
-        loaded.push(Loaded {
-            names: name.map(|n| vec![resolve::normalize_tag(n)]).unwrap_or_default(),
-            id: img.id().clone(),
-            manifest: target,
-        });
+        loaded.push(Loaded { names: name.into_iter().collect(), id: img.id().clone(), manifest: target });
     }
     // Everything else the index reaches (other platforms of a multi-platform index) stays too.
     for desc in &index.manifests {

@@ -380,7 +380,7 @@ impl Container {
         let snapshot = self.snapshot()?;
         let mut opts = opts.clone();
         if let Some(t) = &opts.tag {
-            opts.tag = Some(crate::resolve::normalize_tag(t));
+            opts.tag = Some(crate::resolve::new_tag(t)?);
         }
         let rootfs = self.rootfs();
         let done = strata_commit::commit(

@@ -21,16 +21,32 @@ pub enum Error {
     /// A commit failed.
     #[error(transparent)]
     Commit(#[from] strata_commit::Error),
-    /// No image matches the name, digest or id.
-    #[error("image {0:?} not found")]
+    /// No image matches the name, digest or id (the name as given). Displayed as docker
+    /// says it, with the name as docker reads it: `No such image: nope:latest`.
+    #[error("No such image: {}", strata_spec::message_name(.0))]
     ImageNotFound(String),
-    /// A short id or digest prefix matches several images.
-    #[error("{prefix:?} is ambiguous: it matches {count} images")]
+    /// The start of an image id that several images' ids start with. Docker calls this
+    /// `No such image`; the message says so, and why.
+    #[error("No such image: {}: {count} image ids start with {prefix:?}", strata_spec::message_name(.prefix))]
     AmbiguousId {
         /// The prefix given.
         prefix: String,
         /// How many images it matches.
         count: usize,
+    },
+    /// `rmi` of an image docker would not delete: displayed as docker says it
+    /// (`conflict: unable to delete 3f2a9c1d5e6b (must be forced) - image is referenced
+    /// in multiple repositories`).
+    #[error(
+        "conflict: unable to delete {} ({}) - {reason}",
+        image.short(),
+        if reason.can_force() { "must be forced" } else { "cannot be forced" }
+    )]
+    Conflict {
+        /// The image id.
+        image: Digest,
+        /// Why.
+        reason: Conflict,
     },
     /// An index has no manifest for the platform asked for.
     #[error("image {name:?} has no manifest for platform {platform} (it has: {available})")]
@@ -104,6 +120,35 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+/// Why [`Store::remove`](crate::Store::remove) did not delete an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Removed by id while several tags name it: `--force` removes every tag and the
+    /// image.
+    MultipleTags,
+    /// Another image of the store was made on top of it (see
+    /// [`ImageConfig::is_child_of`](strata_spec::ImageConfig::is_child_of)); even
+    /// `--force` does not delete it. Removing the children first does.
+    DependentChildren,
+}
+
+impl Conflict {
+    /// Whether `--force` overrides it.
+    pub fn can_force(self) -> bool {
+        matches!(self, Conflict::MultipleTags)
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conflict::MultipleTags => "image is referenced in multiple repositories",
+            Conflict::DependentChildren => "image has dependent child images",
+        })
+    }
 }
 
 impl Error {

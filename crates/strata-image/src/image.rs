@@ -189,21 +189,16 @@ impl Image {
         Ok(inspect)
     }
 
-    /// The parent image, when the store has one whose layers and history are a strict
-    /// prefix of this image's (what `docker inspect` calls `Parent` for committed images).
+    /// The parent image: the image of the store this one was made on top of, the closest
+    /// when there are several (see [`ImageConfig::is_child_of`]; what `docker inspect`
+    /// calls `Parent` for committed images).
     pub fn parent(&self) -> Option<Digest> {
         let index = self.store.backend().index().ok()?;
-        let mine = &self.config.rootfs.diff_ids;
         let mut best: Option<(usize, Digest)> = None;
         for d in &index.manifests {
             let Ok(other) = Image::open(self.store.clone(), d.clone(), None, &self.config.platform()) else { continue };
-            let theirs = &other.config.rootfs.diff_ids;
-            let hist_prefix = other.config.history().len() < self.config.history().len()
-                && self.config.history().starts_with(other.config.history());
             if other.id() != self.id()
-                && theirs.len() <= mine.len()
-                && mine.starts_with(theirs)
-                && hist_prefix
+                && self.config.is_child_of(&other.config)
                 && best.as_ref().is_none_or(|(n, _)| other.config.history().len() > *n)
             {
                 best = Some((other.config.history().len(), other.id().clone()));

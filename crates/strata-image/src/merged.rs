@@ -16,7 +16,7 @@ use strata_store::{BlobReader, Expected};
 
 use crate::error::Result;
 use crate::image::Image;
-use crate::resolve::normalize_tag;
+use crate::resolve::new_tag;
 
 /// An image's layers folded into one tree in memory (headers only; contents stay in the
 /// layer blobs and are read back on demand).
@@ -102,6 +102,10 @@ impl Image {
     /// kept (marked `empty_layer`) and one entry for the flattened layer is added;
     /// config and platform are kept.
     pub fn flatten(&self, opts: &CommitOptions) -> Result<Image> {
+        let mut opts = opts.clone();
+        if let Some(t) = &opts.tag {
+            opts.tag = Some(new_tag(t)?);
+        }
         let view = self.merged()?;
         let store = self.store().backend();
         let _lease = store.lease()?;
@@ -120,10 +124,6 @@ impl Image {
         manifest.layers = Vec::new();
         let base =
             Base { descriptor: self.descriptor().clone(), manifest, config, name: self.name().map(str::to_owned) };
-        let mut opts = opts.clone();
-        if let Some(t) = &opts.tag {
-            opts.tag = Some(normalize_tag(t));
-        }
         if opts.created_by.is_none() {
             opts.created_by = Some(format!("strata flatten ({} layers)", self.layers().len()));
         }

@@ -11,7 +11,7 @@ use strata_spec::Platform;
 use crate::error::Result;
 use crate::image::Image;
 use crate::merged::MergedView;
-use crate::resolve::normalize_tag;
+use crate::resolve::new_tag;
 use crate::store::Store;
 
 /// A layer's content, as given by a user.
@@ -32,10 +32,10 @@ impl std::fmt::Debug for LayerInput<'_> {
     }
 }
 
-fn normalized(opts: &CommitOptions, default_created_by: &str) -> CommitOptions {
+fn normalized(opts: &CommitOptions, default_created_by: &str) -> Result<CommitOptions> {
     let mut opts = opts.clone();
     if let Some(t) = &opts.tag {
-        opts.tag = Some(normalize_tag(t));
+        opts.tag = Some(new_tag(t)?);
     }
     if opts.created_by.is_none() {
         // Like strata-commit's own default: the command, then the config changes it made.
@@ -45,7 +45,7 @@ fn normalized(opts: &CommitOptions, default_created_by: &str) -> CommitOptions {
         }
         opts.created_by = Some(created_by);
     }
-    opts
+    Ok(opts)
 }
 
 fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
@@ -75,7 +75,7 @@ impl Store {
             LayerInput::Dir(p) => format!("strata import {}", p.display()),
             LayerInput::Tar(_) => "strata import (tar)".to_owned(),
         };
-        let mut opts = normalized(opts, &what);
+        let mut opts = normalized(opts, &what)?;
         if opts.platform.is_none() {
             opts.platform = Some(Platform::host());
         }
@@ -97,14 +97,14 @@ impl Image {
     /// A new image: this one plus a layer made from a directory or a tar, like
     /// `crane append` / `umoci insert`.
     pub fn append(&self, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
-        let opts = normalized(opts, "strata append");
+        let opts = normalized(opts, "strata append")?;
         commit_input(self.store(), Some(&self.as_base()), input, &opts)
     }
 
     /// A new image with only config changes (`opts.changes`, author, message): an
     /// `empty_layer` history entry records them, like `umoci config`.
     pub fn with_config(&self, opts: &CommitOptions) -> Result<Image> {
-        let opts = normalized(opts, "strata config");
+        let opts = normalized(opts, "strata config")?;
         let done = strata_commit::commit(self.store().backend(), Some(&self.as_base()), Source::ConfigOnly, &opts)?;
         let img = self.store().image_at(&done.manifest, &self.config().platform())?;
         Ok(img.with_name(done.tag))

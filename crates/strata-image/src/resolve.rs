@@ -1,67 +1,72 @@
 //! Turning what a user types (`tomcat02:1.0`, `ubuntu`, `sha256:…`, `3f2a9c`) into a
 //! descriptor in the store.
 
-use strata_spec::{Descriptor, Digest, Reference};
+use strata_spec::{AnyReference, DEFAULT_TAG, Descriptor, Digest, Reference};
 
 /// How a name matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // short-lived, one per lookup
 pub(crate) enum Match {
-    /// A ref name in `index.json`, by exact string or normalised reference.
+    /// A tag: a ref name in `index.json`, by exact string or normalised reference.
     Ref(String, Descriptor),
-    /// A digest (full) to look up among manifests and configs.
+    /// A whole digest, to look up among image ids and manifests: `sha256:<hex>`, 64 hex
+    /// digits, or `name@sha256:<hex>`.
     Digest(Digest),
-    /// A hex prefix of an image id or manifest digest.
+    /// The start of an image id, any length (`3f2a`, `3`, `sha256:3f2a`).
     Prefix(String),
-    /// Nothing matches a ref, and the input is not an id either.
+    /// Nothing matches a tag, and the input is not an id either.
     None,
+    /// Not a reference, and not a name the layout has either: docker's reason.
+    Invalid(strata_spec::Error),
 }
 
-/// Shortest hex prefix accepted as an image id (docker accepts any unique prefix; very
-/// short ones collide constantly and are more likely typos of a tag).
-pub(crate) const MIN_PREFIX: usize = 4;
-
-/// Find `input` among `refs` (name, descriptor), or classify it as a digest or prefix.
+/// Find `input` among `refs` (name, descriptor) the way docker resolves a name: an id or
+/// digest first (so no tag can hide an image id), then a tag, then the start of an id.
+/// Names another tool stored that are not references (umoci's `Base_v1`) are found as
+/// they are.
 pub(crate) fn classify(refs: &[(String, Descriptor)], input: &str) -> Match {
-    // 1. The exact ref name, as umoci, skopeo and strata write them.
-    if let Some((n, d)) = refs.iter().find(|(n, _)| n == input) {
+    let exact = || refs.iter().find(|(n, _)| n == input).map(|(n, d)| Match::Ref(n.clone(), d.clone()));
+    let want = match AnyReference::parse(input) {
+        Ok(AnyReference::Digest(d)) => return Match::Digest(d),
+        Ok(AnyReference::Named(r)) => r,
+        Err(e) => return exact().unwrap_or(Match::Invalid(e)),
+    };
+    if let Some(d) = want.digest() {
+        return Match::Digest(d.clone());
+    }
+    if let Some(m) = exact() {
+        return m;
+    }
+    // The same reference spelled differently (`ubuntu` = `docker.io/library/ubuntu:latest`).
+    let want = if want.tag().is_none() { want.with_tag(DEFAULT_TAG).unwrap_or(want) } else { want };
+    if let Some((n, d)) = refs.iter().find(|(n, _)| Reference::parse(n).is_ok_and(|r| r == want)) {
         return Match::Ref(n.clone(), d.clone());
     }
-    // 2. `name@sha256:…` and `sha256:…`.
-    if let Some((_, digest)) = input.rsplit_once('@')
-        && let Ok(d) = Digest::parse(digest)
-    {
-        return Match::Digest(d);
-    }
-    if let Ok(d) = Digest::parse(input) {
-        return Match::Digest(d);
-    }
-    // 3. The same reference spelled differently (`ubuntu` = `docker.io/library/ubuntu:latest`).
-    if let Ok(want) = Reference::parse(input)
-        && let Some((n, d)) = refs.iter().find(|(n, _)| Reference::parse(n).is_ok_and(|r| r == want))
-    {
-        return Match::Ref(n.clone(), d.clone());
-    }
-    // 4. A hex prefix (with or without `sha256:`), like docker's short image ids.
+    // The start of an image id (with or without `sha256:`), like docker's short ids.
     let hex = input.strip_prefix("sha256:").unwrap_or(input);
-    if hex.len() >= MIN_PREFIX
-        && hex.len() <= 64
-        && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
+    if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return Match::Prefix(hex.to_owned());
     }
     Match::None
 }
 
-/// The name to store for a tag the user typed: the familiar form of the normalised
-/// reference (`tomcat02` -> `tomcat02:latest`, `docker.io/library/ubuntu` ->
-/// `ubuntu:latest`, `127.0.0.1:5000/base:v1` unchanged). Names that are not references
-/// (`Base_v1`) are stored as given, as other layout tools do.
+/// The name to store for a tag read from a layout or archive another tool wrote: the
+/// familiar form of the normalised reference (`tomcat02` -> `tomcat02:latest`,
+/// `docker.io/library/ubuntu` -> `ubuntu:latest`, `127.0.0.1:5000/base:v1` unchanged).
+/// Names that are not references (`Base_v1`) are kept as given, as other layout tools
+/// do. A name a user gives goes through [`new_tag`] instead.
 pub fn normalize_tag(name: &str) -> String {
     match Reference::parse(name) {
         Ok(r) if r.digest().is_none() => r.familiar(),
         _ => name.to_owned(),
     }
+}
+
+/// The name to store for a tag a user gives (`tag`, `commit`, `import`, `build -t`,
+/// `load`): a reference by docker's rules for a new tag ([`Reference::parse_tag`]), in
+/// its familiar form (`tomcat02` -> `tomcat02:latest`).
+pub fn new_tag(name: &str) -> Result<String, strata_spec::Error> {
+    Ok(Reference::parse_tag(name)?.familiar())
 }
 
 /// Split a stored ref name into (repository, tag) for listing: `tomcat02:1.0` ->
@@ -84,25 +89,57 @@ mod tests {
         Descriptor::new(MediaType::OciManifest, Digest::sha256_of(&[n]), 1)
     }
 
+    fn digest(m: &Match) -> Option<&Digest> {
+        match m {
+            Match::Digest(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn tag(m: &Match) -> Option<(&str, &Descriptor)> {
+        match m {
+            Match::Ref(n, d) => Some((n, d)),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn matches_refs_then_digests_then_prefixes() {
+    fn matches_ids_and_digests_then_tags_then_prefixes() {
+        let full = Digest::sha256_of(b"x");
         let refs = vec![
             ("base".to_owned(), d(1)),
             ("tomcat02:1.0".to_owned(), d(2)),
             ("docker.io/library/ubuntu:22.04".to_owned(), d(3)),
             ("127.0.0.1:5000/base:latest".to_owned(), d(4)),
+            // Layout names that are not references, as other tools write them.
+            ("Base_v1".to_owned(), d(5)),
+            // A tag shaped like an image id (an old strata stored it): it hides nothing.
+            (full.to_string(), d(6)),
+            ("abc:latest".to_owned(), d(7)),
         ];
-        assert_eq!(classify(&refs, "base"), Match::Ref("base".into(), d(1)));
-        assert_eq!(classify(&refs, "tomcat02:1.0"), Match::Ref("tomcat02:1.0".into(), d(2)));
-        assert_eq!(classify(&refs, "docker.io/library/tomcat02:1.0"), Match::Ref("tomcat02:1.0".into(), d(2)));
-        assert_eq!(classify(&refs, "ubuntu:22.04"), Match::Ref("docker.io/library/ubuntu:22.04".into(), d(3)));
-        assert_eq!(classify(&refs, "127.0.0.1:5000/base"), Match::Ref("127.0.0.1:5000/base:latest".into(), d(4)));
-        let full = Digest::sha256_of(b"x");
-        assert_eq!(classify(&refs, full.as_str()), Match::Digest(full.clone()));
-        assert_eq!(classify(&refs, &format!("ubuntu@{full}")), Match::Digest(full.clone()));
-        assert_eq!(classify(&refs, &full.hex()[..12]), Match::Prefix(full.hex()[..12].into()));
-        assert_eq!(classify(&refs, "nope:1"), Match::None);
-        assert_eq!(classify(&refs, "abc"), Match::None);
+        for (input, name, desc) in [
+            ("base", "base", d(1)),
+            ("tomcat02:1.0", "tomcat02:1.0", d(2)),
+            ("docker.io/library/tomcat02:1.0", "tomcat02:1.0", d(2)),
+            ("ubuntu:22.04", "docker.io/library/ubuntu:22.04", d(3)),
+            ("127.0.0.1:5000/base", "127.0.0.1:5000/base:latest", d(4)),
+            ("Base_v1", "Base_v1", d(5)),
+            // A tag comes before the start of an id, as in docker.
+            ("abc", "abc:latest", d(7)),
+        ] {
+            assert_eq!(tag(&classify(&refs, input)), Some((name, &desc)), "{input}");
+        }
+        for input in [full.to_string(), full.hex().to_owned(), format!("ubuntu@{full}")] {
+            assert_eq!(digest(&classify(&refs, &input)), Some(&full), "{input}");
+        }
+        for (input, prefix) in [(&full.hex()[..12], &full.hex()[..12]), ("a", "a"), ("sha256:0f", "0f")] {
+            assert!(matches!(classify(&refs, input), Match::Prefix(p) if p == prefix), "{input}");
+        }
+        assert!(matches!(classify(&refs, "nope:1"), Match::None));
+        assert!(matches!(classify(&refs, "abcg"), Match::None));
+        for bad in ["UPPER", "a b", "ABC"] {
+            assert!(matches!(classify(&refs, bad), Match::Invalid(_)), "{bad}");
+        }
     }
 
     #[test]
@@ -112,6 +149,9 @@ mod tests {
         assert_eq!(normalize_tag("docker.io/library/ubuntu"), "ubuntu:latest");
         assert_eq!(normalize_tag("127.0.0.1:5000/base:latest"), "127.0.0.1:5000/base:latest");
         assert_eq!(normalize_tag("Base_v1"), "Base_v1");
+        assert_eq!(new_tag("tomcat02").unwrap(), "tomcat02:latest");
+        assert_eq!(new_tag("docker.io/library/ubuntu:1").unwrap(), "ubuntu:1");
+        assert!(new_tag("Base_v1").is_err());
         assert_eq!(split_name("tomcat02:1.0"), ("tomcat02".into(), "1.0".into()));
         assert_eq!(split_name("base"), ("<none>".into(), "base".into()));
     }

@@ -57,15 +57,6 @@ pub struct ImageSummary {
     pub problem: Option<String>,
 }
 
-/// What [`Store::remove`] did.
-#[derive(Debug, Clone, Default)]
-pub struct RemoveReport {
-    /// Ref names removed, with what they pointed to.
-    pub untagged: Vec<(String, Descriptor)>,
-    /// What GC then removed (blobs that became unreachable).
-    pub gc: Option<GcReport>,
-}
-
 /// Opening.
 impl Store {
     /// Open an existing OCI image layout.
@@ -109,9 +100,12 @@ impl Store {
 
 /// Finding images.
 impl Store {
-    /// The image `name` names, for this machine's platform when it is an index: a tag
-    /// (`tomcat02:1.0`, `ubuntu`, `127.0.0.1:5000/base:latest`), a digest of a manifest or
-    /// config (`sha256:…`), or a unique prefix of an image id (`3f2a9c1d`).
+    /// The image `name` names, for this machine's platform when it is an index, looked up
+    /// in docker's order: an image id or manifest digest (`sha256:…`, 64 hex digits,
+    /// `name@sha256:…`), then a tag (`tomcat02:1.0`, `ubuntu`,
+    /// `127.0.0.1:5000/base:latest`), then the start of an image id of any length that
+    /// only one image has (`3f2a9c1d`, `3f`). A name that is not a reference is
+    /// [`Error::Spec`] with docker's reason (`invalid reference format`).
     pub fn image(&self, name: &str) -> Result<Image> {
         self.image_for(name, &Platform::host())
     }
@@ -124,6 +118,7 @@ impl Store {
             Match::Digest(d) => self.image_by_digest(name, &d, platform),
             Match::Prefix(p) => self.image_by_prefix(name, &p, platform),
             Match::None => Err(Error::ImageNotFound(name.to_owned())),
+            Match::Invalid(e) => Err(e.into()),
         }
     }
 
@@ -168,24 +163,15 @@ impl Store {
             let Ok(img) = Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform) else {
                 continue;
             };
-            let hit = img.id().hex().starts_with(prefix) || img.descriptor().digest.hex().starts_with(prefix);
-            if hit && !found.iter().any(|f| f.id() == img.id() && f.digest() == img.digest()) {
+            // Image ids only, as docker: manifest digests are found whole.
+            if img.id().hex().starts_with(prefix) && !found.iter().any(|f| f.id() == img.id()) {
                 found.push(img);
             }
         }
-        // Several tags of one image are one match.
-        found.dedup_by(|a, b| a.id() == b.id());
         match found.len() {
             0 => Err(Error::ImageNotFound(name.to_owned())),
             1 => Ok(found.remove(0)),
-            n => {
-                let ids: std::collections::BTreeSet<&Digest> = found.iter().map(Image::id).collect();
-                if ids.len() == 1 {
-                    Ok(found.remove(0))
-                } else {
-                    Err(Error::AmbiguousId { prefix: prefix.to_owned(), count: n })
-                }
-            }
+            count => Err(Error::AmbiguousId { prefix: name.to_owned(), count }),
         }
     }
 
@@ -230,76 +216,30 @@ impl Store {
 
 /// Tags and removal.
 impl Store {
-    /// Tag `image` as `name` (normalised: `tomcat02` is stored as `tomcat02:latest`).
-    /// Returns the stored name. The tag points at what the image was opened through (its
-    /// index, when it came from one).
+    /// Tag `image` as `name`, a reference by docker's rules for a new tag
+    /// ([`Reference::parse_tag`](strata_spec::Reference::parse_tag)); stored in its
+    /// familiar form (`tomcat02` as `tomcat02:latest`), which is returned. The tag points
+    /// at what the image was opened through (its index, when it came from one).
     pub fn tag(&self, image: &Image, name: &str) -> Result<String> {
-        let stored = resolve::normalize_tag(name);
+        let stored = resolve::new_tag(name)?;
         let mut desc = image.tag_target().clone();
         desc.annotations = None;
         self.backend.set_ref(&stored, &desc)?;
         Ok(stored)
     }
 
-    /// Remove the tag `name` (as typed: normalised the same way as lookups). The blobs
-    /// stay until GC.
+    /// Remove the tag `name` (as typed: normalised the same way as lookups), and nothing
+    /// else: what only it reached stays until GC. Returns the name as stored and what it
+    /// pointed to. [`Store::remove`] is `docker rmi`.
     pub fn untag(&self, name: &str) -> Result<(String, Descriptor)> {
         let refs = self.backend.refs()?;
         let stored = match resolve::classify(&refs, name) {
             Match::Ref(stored, _) => stored,
+            Match::Invalid(e) => return Err(e.into()),
             _ => return Err(Error::ImageNotFound(name.to_owned())),
         };
         let desc = self.backend.remove_ref(&stored)?;
         Ok((stored, desc))
-    }
-
-    /// Remove images like `docker rmi`: untag each name (a digest or id removes every
-    /// tag of that image), then garbage-collect what became unreachable. Every name is
-    /// resolved first: if one does not exist, nothing is removed.
-    pub fn remove(&self, names: &[&str]) -> Result<RemoveReport> {
-        enum Target {
-            Tag(String),
-            Image(Box<Image>),
-        }
-        let refs = self.backend.refs()?;
-        let mut targets = Vec::new();
-        for name in names {
-            targets.push(match resolve::classify(&refs, name) {
-                Match::Ref(stored, _) => Target::Tag(stored),
-                _ => Target::Image(Box::new(self.image(name)?)),
-            });
-        }
-        let mut report = RemoveReport::default();
-        for target in targets {
-            let refs = self.backend.refs()?;
-            match target {
-                Target::Tag(stored) => {
-                    // Gone already when an earlier name (an id) took every tag of its image.
-                    if refs.iter().any(|(n, _)| *n == stored) {
-                        report.untagged.push((stored.clone(), self.backend.remove_ref(&stored)?));
-                    }
-                }
-                Target::Image(img) => {
-                    let mut any = false;
-                    for (n, d) in refs {
-                        if d.digest == img.tag_target().digest || d.digest == *img.digest() {
-                            report.untagged.push((n.clone(), self.backend.remove_ref(&n)?));
-                            any = true;
-                        }
-                    }
-                    if !any {
-                        // An untagged index entry: drop it from the index.
-                        let target = img.tag_target().digest.clone();
-                        self.backend.update_index(&mut |idx| {
-                            idx.manifests.retain(|d| d.digest != target);
-                            Ok(())
-                        })?;
-                    }
-                }
-            }
-        }
-        report.gc = Some(self.gc(false)?);
-        Ok(report)
     }
 
     /// Remove every blob no tag reaches (and stale temp files); `dry_run` only reports.

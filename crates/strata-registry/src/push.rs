@@ -108,10 +108,12 @@ pub fn push(
     if let Some(d) = dest.digest()
         && *d != source.digest
     {
-        return Err(Error::InvalidReference(strata_spec::Error::InvalidReference {
-            input: dest.to_string(),
-            reason: format!("the image to push is {}, not this digest", source.digest),
-        }));
+        // The destination pins a digest the image does not have.
+        return Err(Error::DigestMismatch {
+            what: format!("push of {} to {dest}", source.digest),
+            expected: d.clone(),
+            actual: source.digest.clone(),
+        });
     }
     let top = Descriptor::new(source.media_type.clone(), source.digest.clone(), source.size);
     let mut docs = Vec::new();

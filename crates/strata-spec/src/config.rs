@@ -105,6 +105,22 @@ impl RootFs {
     pub fn layers(diff_ids: Vec<Digest>) -> Self {
         RootFs { kind: "layers".into(), diff_ids, ..Default::default() }
     }
+
+    /// The chain id of each layer, bottom first: the identity of a layer together with
+    /// everything under it, as docker's layer store names layers (`ChainID(L0) =
+    /// DiffID(L0)`, `ChainID(Ln) = SHA256(ChainID(Ln-1) + " " + DiffID(Ln))`, from the
+    /// OCI image spec).
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        let mut out: Vec<Digest> = Vec::with_capacity(self.diff_ids.len());
+        for d in &self.diff_ids {
+            let next = match out.last() {
+                None => d.clone(),
+                Some(below) => Digest::sha256_of(format!("{below} {d}").as_bytes()),
+            };
+            out.push(next);
+        }
+        out
+    }
 }
 
 impl History {
@@ -177,6 +193,19 @@ impl ImageConfig {
     /// The runtime config, created empty if absent.
     pub fn config_mut(&mut self) -> &mut ContainerConfig {
         self.config.get_or_insert_with(ContainerConfig::default)
+    }
+
+    /// Whether this image was made on top of `parent`, as a commit or a build step
+    /// makes an image: its history starts with all of `parent`'s (non-empty) history and
+    /// goes on, and its layers start with all of `parent`'s layers. Docker records this
+    /// relation for images it commits or builds; an OCI layout has no place for it, so
+    /// strata reads it from the configs (see docs/docker-compat.md).
+    pub fn is_child_of(&self, parent: &ImageConfig) -> bool {
+        let (mine, theirs) = (self.history(), parent.history());
+        !theirs.is_empty()
+            && theirs.len() < mine.len()
+            && mine.starts_with(theirs)
+            && self.rootfs.diff_ids.starts_with(&parent.rootfs.diff_ids)
     }
 
     /// Check that history and diff_ids agree: as many non-empty history entries as

@@ -100,13 +100,16 @@ pub enum Error {
         /// The rule broken.
         reason: String,
     },
-    /// An image reference that does not follow the reference grammar.
-    #[error("invalid reference {input:?}: {reason}")]
+    /// An image reference that does not follow docker's reference grammar, or cannot
+    /// name a new tag. Displayed as docker says it (`invalid reference format`,
+    /// `invalid reference format: repository name (library/UPPER) must be lowercase`):
+    /// the input is a field, for callers that name it.
+    #[error("{reason}")]
     InvalidReference {
         /// The input, truncated.
         input: String,
         /// What is wrong with it.
-        reason: String,
+        reason: crate::reference::ReferenceError,
     },
     /// A platform string (`os/arch[/variant]`) that does not parse.
     #[error("invalid platform {input:?}: {reason}")]
@@ -116,12 +119,6 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-}
-
-impl Error {
-    pub(crate) fn reference(input: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidReference { input: truncate(input), reason: reason.into() }
-    }
 }
 
 /// Result with this crate's [`Error`].

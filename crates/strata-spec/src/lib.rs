@@ -19,7 +19,7 @@ pub use json::to_canonical_json;
 pub use manifest::{Index, Manifest, ManifestOrIndex};
 pub use media_type::{Compression, Family, MediaType};
 pub use platform::{Platform, select_platform};
-pub use reference::{DEFAULT_TAG, DOCKER_HUB, Reference};
+pub use reference::{AnyReference, DEFAULT_TAG, DOCKER_HUB, Reference, ReferenceError, message_name};
 
 /// The `oci-spec` crate, re-exported so callers use the same version strata does.
 pub use oci_spec;

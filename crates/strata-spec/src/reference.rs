@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::digest::Digest;
-use crate::error::Error;
+use crate::error::{Error, truncate};
 
 /// The registry a reference without one refers to.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -35,9 +35,10 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Parse a reference and normalise it: Docker Hub is the default registry,
-    /// `library/` the default namespace there, `latest` the default tag when neither a
-    /// tag nor a digest is given.
+    /// Parse a reference and normalise it as docker does (`ParseNormalizedNamed`):
+    /// Docker Hub is the default registry, `library/` the default namespace there,
+    /// `latest` the default tag when neither a tag nor a digest is given. A bad reference
+    /// is an [`Error::InvalidReference`] whose reason is docker's (see [`ReferenceError`]).
     pub fn parse(input: &str) -> Result<Self, Error> {
         let mut r = Reference::parse_exact(input)?;
         if r.tag.is_none() && r.digest.is_none() {
@@ -48,46 +49,34 @@ impl Reference {
 
     /// Parse a reference without adding the default tag.
     pub fn parse_exact(input: &str) -> Result<Self, Error> {
-        let bad = |reason: &str| Error::reference(input, reason);
-        if input.is_empty() {
-            return Err(bad("empty"));
+        parse_normalized(input).map_err(|reason| Error::InvalidReference { input: truncate(input), reason })
+    }
+
+    /// Parse a name to give an image as a tag, with docker's rules for a new tag: a
+    /// reference without a digest (`refusing to create a tag with a digest reference`),
+    /// whose repository is not `sha256` (a tag `sha256:<hex>` would read as an image id:
+    /// `refusing to create an ambiguous tag using digest algorithm as name`); `latest`
+    /// when no tag is given.
+    ///
+    /// ```
+    /// use strata_spec::Reference;
+    /// assert_eq!(Reference::parse_tag("tomcat02")?.familiar(), "tomcat02:latest");
+    /// let hex = "0123456789abcdef".repeat(4);
+    /// for bad in ["Bad:Tag", "a b", "x@sha256:0123", &format!("sha256:{hex}"), &format!("x@sha256:{hex}")] {
+    ///     assert!(Reference::parse_tag(bad).is_err(), "{bad}");
+    /// }
+    /// # Ok::<(), strata_spec::Error>(())
+    /// ```
+    pub fn parse_tag(input: &str) -> Result<Self, Error> {
+        let r = Reference::parse(input)?;
+        let bad = |reason| Err(Error::InvalidReference { input: truncate(input), reason });
+        if r.digest.is_some() {
+            return bad(ReferenceError::TagWithDigest);
         }
-        if input.len() > MAX_NAME_LEN + 1 + MAX_TAG_LEN + 1 + 135 {
-            return Err(bad("too long"));
+        if r.familiar_name() == "sha256" {
+            return bad(ReferenceError::DigestAlgorithmAsName);
         }
-        if input.len() == 64 && input.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(bad("a 64-character hex string is an image id, not a repository name"));
-        }
-        let (name_tag, digest) = match input.split_once('@') {
-            Some((n, d)) => (n, Some(Digest::parse(d).map_err(|e| bad(&e.reason))?)),
-            None => (input, None),
-        };
-        let (name, tag) = match name_tag.rfind(':') {
-            Some(i) if !name_tag[i..].contains('/') => (&name_tag[..i], Some(&name_tag[i + 1..])),
-            _ => (name_tag, None),
-        };
-        if let Some(tag) = tag {
-            validate_tag(tag).map_err(|r| bad(&r))?;
-        }
-        if name.is_empty() {
-            return Err(bad("empty repository name"));
-        }
-        let (registry, repository) = match name.split_once('/') {
-            Some((first, rest)) if looks_like_registry(first) => (first, rest),
-            _ => (DOCKER_HUB, name),
-        };
-        validate_registry(registry).map_err(|r| bad(&r))?;
-        let registry = if registry == "index.docker.io" { DOCKER_HUB } else { registry };
-        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
-            format!("library/{repository}")
-        } else {
-            repository.to_owned()
-        };
-        validate_repository(&repository).map_err(|r| bad(&r))?;
-        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
-            return Err(bad("repository name longer than 255 characters"));
-        }
-        Ok(Reference { registry: registry.to_owned(), repository, tag: tag.map(str::to_owned), digest })
+        Ok(r)
     }
 
     /// A reference from its parts (validated).
@@ -176,7 +165,9 @@ impl Reference {
 
     /// This reference with `tag` instead of its tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Result<Self, Error> {
-        validate_tag(tag).map_err(|r| Error::reference(tag, r))?;
+        if !valid_tag(tag) {
+            return Err(Error::InvalidReference { input: truncate(tag), reason: ReferenceError::Format });
+        }
         Ok(Reference { tag: Some(tag.to_owned()), digest: None, ..self.clone() })
     }
 
@@ -186,79 +177,213 @@ impl Reference {
     }
 }
 
+/// Why a string is not a reference, or not one that can name a new tag: docker's
+/// reasons (`distribution/reference`, and the engine's tag store), displayed in docker's
+/// words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReferenceError {
+    /// Does not follow the grammar: `invalid reference format`.
+    Format,
+    /// A repository path with uppercase letters:
+    /// `invalid reference format: repository name (library/UPPER) must be lowercase`.
+    Uppercase {
+        /// The repository path as docker names it (Docker Hub's `library/` included).
+        repository: String,
+    },
+    /// Registry and repository longer than 255 characters together:
+    /// `repository name must not be more than 255 characters`.
+    TooLong,
+    /// 64 hex digits, an image id, as a repository name:
+    /// `invalid repository name (<hex>), cannot specify 64-byte hexadecimal strings`.
+    HexName(String),
+    /// A digest with an algorithm strata does not know: `unsupported digest algorithm`.
+    DigestAlgorithm,
+    /// A digest of the wrong length: `invalid checksum digest length`.
+    DigestLength,
+    /// A digest that is not lowercase hex: `invalid checksum digest format`.
+    DigestFormat,
+    /// A new tag with a digest: `refusing to create a tag with a digest reference`.
+    TagWithDigest,
+    /// A new tag in the repository `sha256`, which would read as an image id:
+    /// `refusing to create an ambiguous tag using digest algorithm as name`.
+    DigestAlgorithmAsName,
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReferenceError::Format => f.write_str("invalid reference format"),
+            ReferenceError::Uppercase { repository } => {
+                write!(f, "invalid reference format: repository name ({repository}) must be lowercase")
+            }
+            ReferenceError::TooLong => write!(f, "repository name must not be more than {MAX_NAME_LEN} characters"),
+            ReferenceError::HexName(s) => {
+                write!(f, "invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
+            }
+            ReferenceError::DigestAlgorithm => f.write_str("unsupported digest algorithm"),
+            ReferenceError::DigestLength => f.write_str("invalid checksum digest length"),
+            ReferenceError::DigestFormat => f.write_str("invalid checksum digest format"),
+            ReferenceError::TagWithDigest => f.write_str("refusing to create a tag with a digest reference"),
+            ReferenceError::DigestAlgorithmAsName => {
+                f.write_str("refusing to create an ambiguous tag using digest algorithm as name")
+            }
+        }
+    }
+}
+
+/// What a name given to an image command means, read as docker reads it
+/// (`ParseAnyReference`): 64 hex digits or a digest name an image by id or digest, and
+/// anything else is a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyReference {
+    /// `<64 hex>` (as `sha256:<64 hex>`) or `algorithm:hex`.
+    Digest(Digest),
+    /// A reference, normalised, without the default tag added.
+    Named(Reference),
+}
+
+impl AnyReference {
+    /// Read `input` as docker does: an id or digest first, then a reference.
+    pub fn parse(input: &str) -> Result<AnyReference, Error> {
+        if is_hex64(input) {
+            let d = Digest::parse(&format!("sha256:{input}")).map_err(Error::InvalidDigest)?;
+            return Ok(AnyReference::Digest(d));
+        }
+        if let Ok(d) = Digest::parse(input) {
+            return Ok(AnyReference::Digest(d));
+        }
+        Reference::parse_exact(input).map(AnyReference::Named)
+    }
+}
+
+impl fmt::Display for AnyReference {
+    /// How docker names it in messages (`No such image: nope:latest`): a digest as is, a
+    /// reference in its familiar form with `latest` when it has neither tag nor digest.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnyReference::Digest(d) => f.write_str(d.as_str()),
+            AnyReference::Named(r) if r.tag.is_none() && r.digest.is_none() => {
+                write!(f, "{}:{DEFAULT_TAG}", r.familiar_name())
+            }
+            AnyReference::Named(r) => f.write_str(&r.familiar()),
+        }
+    }
+}
+
+/// `input` as docker names it in messages: `nope` is `nope:latest`, 64 hex digits are
+/// `sha256:<hex>`; what does not parse is shown as given.
+pub fn message_name(input: &str) -> String {
+    AnyReference::parse(input).map_or_else(|_| input.to_owned(), |a| a.to_string())
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether the part before the first `/` names a registry (docker's `splitDockerDomain`):
+/// `localhost`, or something with a `.` or `:`, or with uppercase letters (which a
+/// repository path cannot have).
 fn looks_like_registry(first: &str) -> bool {
     first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|c| c.is_ascii_uppercase())
 }
 
-fn validate_tag(tag: &str) -> Result<(), String> {
-    if tag.is_empty() {
-        return Err("empty tag".into());
+/// docker's `ParseNormalizedNamed`, reason for reason.
+fn parse_normalized(input: &str) -> Result<Reference, ReferenceError> {
+    if is_hex64(input) {
+        return Err(ReferenceError::HexName(truncate(input)));
     }
-    if tag.len() > MAX_TAG_LEN {
-        return Err(format!("tag longer than {MAX_TAG_LEN} characters"));
+    // The registry, as docker's splitDockerDomain decides it, and the rest.
+    let (registry, remainder) = match input.split_once('/') {
+        Some((first, rest)) if looks_like_registry(first) => {
+            (if first == "index.docker.io" { DOCKER_HUB } else { first }, rest.to_owned())
+        }
+        Some(_) => (DOCKER_HUB, input.to_owned()),
+        None => (DOCKER_HUB, input.to_owned()),
+    };
+    let remainder = if registry == DOCKER_HUB && !remainder.split([':', '@']).next().unwrap_or("").contains('/') {
+        format!("library/{remainder}")
+    } else {
+        remainder
+    };
+    // Uppercase in the repository path is named (everything before the first ':', as
+    // docker cuts it).
+    let remote = remainder.split(':').next().unwrap_or_default();
+    if remote.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Err(ReferenceError::Uppercase { repository: truncate(remote) });
     }
-    let ok_first = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    let ok = |c: u8| ok_first(c) || c == b'.' || c == b'-';
-    let b = tag.as_bytes();
-    if !ok_first(b[0]) || !b.iter().all(|&c| ok(c)) {
-        return Err(format!("invalid tag {tag:?}: letters, digits, '_', '.', '-' only, not starting with '.' or '-'"));
+    // The grammar: registry "/" path [":" tag] ["@" digest].
+    let (name_tag, digest) = match remainder.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (remainder.as_str(), None),
+    };
+    let (path, tag) = match name_tag.rsplit_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (name_tag, None),
+    };
+    if !valid_registry(registry) || !valid_path(path) || !tag.is_none_or(valid_tag) || !digest.is_none_or(digest_shaped)
+    {
+        return Err(ReferenceError::Format);
     }
-    Ok(())
+    if registry.len() + 1 + path.len() > MAX_NAME_LEN {
+        return Err(ReferenceError::TooLong);
+    }
+    let digest = match digest {
+        Some(d) => Some(parse_digest(d)?),
+        None => None,
+    };
+    Ok(Reference { registry: registry.to_owned(), repository: path.to_owned(), tag: tag.map(str::to_owned), digest })
 }
 
-fn validate_registry(reg: &str) -> Result<(), String> {
-    let (host, port) = if let Some(rest) = reg.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or("unterminated IPv6 address")?;
-        if v6.is_empty() || !v6.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
-            return Err(format!("invalid IPv6 address in registry {reg:?}"));
-        }
-        match after {
-            "" => (None, None),
-            p => (None, Some(p.strip_prefix(':').ok_or(format!("invalid registry {reg:?}"))?)),
-        }
-    } else {
-        match reg.rsplit_once(':') {
-            Some((h, p)) => (Some(h), Some(p)),
-            None => (Some(reg), None),
-        }
-    };
-    if let Some(host) = host {
-        if host.is_empty() {
-            return Err("empty registry host".into());
-        }
-        for comp in host.split('.') {
-            let b = comp.as_bytes();
-            let valid = !b.is_empty()
-                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-';
-            if !valid {
-                return Err(format!("invalid registry host {host:?}"));
+/// `[\w][\w.-]{0,127}`.
+fn valid_tag(tag: &str) -> bool {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let b = tag.as_bytes();
+    !b.is_empty() && b.len() <= MAX_TAG_LEN && word(b[0]) && b.iter().all(|&c| word(c) || c == b'.' || c == b'-')
+}
+
+/// A host name or `[IPv6]`, with an optional `:port`.
+fn valid_registry(reg: &str) -> bool {
+    let (host, port) = match reg.strip_prefix('[') {
+        Some(rest) => {
+            let Some((v6, after)) = rest.split_once(']') else { return false };
+            if v6.is_empty() || !v6.bytes().all(|c| c.is_ascii_hexdigit() || c == b':') {
+                return false;
+            }
+            match after {
+                "" => (None, None),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => (None, Some(p)),
+                    None => return false,
+                },
             }
         }
-    }
-    if let Some(port) = port
-        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|c| c.is_ascii_digit()))
-    {
-        return Err(format!("invalid registry port {port:?}"));
-    }
-    Ok(())
+        None => match reg.split_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(reg), None),
+        },
+    };
+    let host_ok = host.is_none_or(|h| {
+        h.split('.').all(|comp| {
+            let b = comp.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+    });
+    host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
-fn validate_repository(repo: &str) -> Result<(), String> {
-    for comp in repo.split('/') {
-        if comp.is_empty() {
-            return Err("empty path component in repository name".into());
-        }
-        if comp.bytes().any(|c| c.is_ascii_uppercase()) {
-            return Err("repository name must be lowercase".into());
-        }
+/// Path components of lowercase letters and digits joined by one `.`, one or two `_`,
+/// or any number of `-`; components separated by `/`.
+fn valid_path(path: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    path.split('/').all(|comp| {
         let b = comp.as_bytes();
-        let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return Err(format!("path component {comp:?} must start and end with a letter or digit"));
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
         }
-        // Separators: one '.', one or two '_', or any number of '-'.
         let mut i = 0;
         while i < b.len() {
             if alnum(b[i]) {
@@ -270,13 +395,35 @@ fn validate_repository(repo: &str) -> Result<(), String> {
                 i += 1;
             }
             let sep = &comp[start..i];
-            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
-            if !ok {
-                return Err(format!("invalid separator {sep:?} in path component {comp:?}"));
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-')) {
+                return false;
             }
         }
+        true
+    })
+}
+
+/// `algorithm:hex` as the reference grammar has it: algorithm components of letters and
+/// digits (each starting with a letter) joined by `-`, `_`, `+` or `.`, and at least 32
+/// hex digits of either case.
+fn digest_shaped(d: &str) -> bool {
+    let Some((algo, hex)) = d.split_once(':') else { return false };
+    let algo_ok = algo.split(['-', '_', '+', '.']).all(|part| {
+        let b = part.as_bytes();
+        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    });
+    algo_ok && hex.len() >= 32 && hex.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A digest-shaped string as a digest, with go-digest's reasons: the algorithm, then the
+/// length, then the case of the hex digits.
+fn parse_digest(d: &str) -> Result<Digest, ReferenceError> {
+    let (algo, hex) = d.split_once(':').unwrap_or((d, ""));
+    let Some(algorithm) = crate::Algorithm::from_name(algo) else { return Err(ReferenceError::DigestAlgorithm) };
+    if hex.len() != algorithm.hex_len() {
+        return Err(ReferenceError::DigestLength);
     }
-    Ok(())
+    Digest::parse(d).map_err(|_| ReferenceError::DigestFormat)
 }
 
 impl fmt::Display for Reference {
@@ -343,33 +490,126 @@ mod tests {
         assert_eq!(r.tag(), Some("22.04"));
     }
 
+    /// docker's verdicts, from `docker tag IMAGE <input>` against engine 20.10 (client
+    /// 28 for the `(repository)` in the uppercase message, which newer
+    /// distribution/reference releases added).
     #[test]
-    fn rejects_bad_references() {
-        let long = "a".repeat(300);
-        for bad in [
-            "",
-            "Ubuntu",
-            "ubuntu:",
-            "ubuntu:-x",
-            "ubuntu:.x",
-            "ubuntu:a/b",
-            ":tag",
-            "ubuntu@sha256:abc",
-            "ubuntu@md5:abc",
-            "a//b",
-            "a/-b",
-            "a/b-",
-            "a..b/c/d",
-            "a_.b",
-            "reg:port/x",
-            "reg:99999999/x",
-            "-reg.io/x",
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "ubuntu latest",
-            "ubuntu\n",
-            long.as_str(),
+    fn rejects_what_docker_rejects_with_its_reason() {
+        use ReferenceError::*;
+        let hex = "0123456789abcdef".repeat(4);
+        let upper_hex = hex.to_uppercase();
+        let long_tag = format!("x:{}", "a".repeat(129));
+        let long_name = "a".repeat(240);
+        let cases: Vec<(String, ReferenceError)> = vec![
+            ("UPPER".into(), Uppercase { repository: "library/UPPER".into() }),
+            ("Bad:Tag".into(), Uppercase { repository: "library/Bad".into() }),
+            ("user/App:1".into(), Uppercase { repository: "user/App".into() }),
+            ("docker.io/UPPER".into(), Uppercase { repository: "library/UPPER".into() }),
+            ("a b".into(), Format),
+            ("".into(), Format),
+            ("x:".into(), Format),
+            (":x".into(), Format),
+            ("x:-a".into(), Format),
+            ("x:.a".into(), Format),
+            ("x:a/b".into(), Format),
+            ("x@sha256:abc".into(), Format),
+            ("a//b".into(), Format),
+            ("a/-b".into(), Format),
+            ("a/b-".into(), Format),
+            ("a..b/c/d".into(), Format),
+            ("a_.b".into(), Format),
+            ("reg:port/x".into(), Format),
+            ("-reg.io/x".into(), Format),
+            ("[::1.2]/x".into(), Format),
+            ("ubuntu\n".into(), Format),
+            (long_tag, Format),
+            (hex.clone(), HexName(hex.clone())),
+            (long_name, TooLong),
+            (format!("x@md5:{hex}"), DigestAlgorithm),
+            (format!("x@foo:{}", "a".repeat(40)), DigestAlgorithm),
+            (format!("x@sha256:{}", "a".repeat(40)), DigestLength),
+            (format!("x@sha256:{upper_hex}"), DigestFormat),
+        ];
+        for (input, want) in cases {
+            match Reference::parse(&input) {
+                Err(Error::InvalidReference { input: i, reason }) => {
+                    assert_eq!(reason, want, "{input:?}");
+                    assert_eq!(i, truncate(&input));
+                }
+                other => panic!("{input:?}: expected {want:?}, got {other:?}"),
+            }
+        }
+        // The messages, word for word.
+        for (input, message) in [
+            ("UPPER", "invalid reference format: repository name (library/UPPER) must be lowercase"),
+            ("a b", "invalid reference format"),
+            ("x@md5:0123456789abcdef0123456789abcdef", "unsupported digest algorithm"),
         ] {
-            assert!(Reference::parse(bad).is_err(), "accepted {bad:?}");
+            assert_eq!(Reference::parse(input).unwrap_err().to_string(), message);
+        }
+        assert_eq!(
+            Reference::parse(&hex).unwrap_err().to_string(),
+            format!("invalid repository name ({hex}), cannot specify 64-byte hexadecimal strings")
+        );
+        assert_eq!(
+            Reference::parse(&"a".repeat(240)).unwrap_err().to_string(),
+            "repository name must not be more than 255 characters"
+        );
+    }
+
+    #[test]
+    fn accepts_what_docker_accepts() {
+        let max_tag = format!("x:{}", "a".repeat(128));
+        let hex = "0123456789abcdef".repeat(4);
+        for (input, familiar) in [
+            ("Reg.io/x", "Reg.io/x:latest"),
+            ("reg:99999999/x", "reg:99999999/x:latest"),
+            ("A/b", "A/b:latest"),
+            ("a_b/c__d/e---f.g", "a_b/c__d/e---f.g:latest"),
+            (max_tag.as_str(), max_tag.as_str()),
+            ("x:_A.b-9", "x:_A.b-9"),
+            (&format!("sha256:{hex}"), &format!("sha256:{hex}")),
+        ] {
+            let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.familiar(), familiar, "{input}");
+            assert_eq!(Reference::parse(&r.familiar()).unwrap(), r, "{input} round trip");
+        }
+    }
+
+    #[test]
+    fn new_tags_refuse_digests_and_the_repository_sha256() {
+        let hex = "0123456789abcdef".repeat(4);
+        for (input, want) in [
+            (format!("sha256:{hex}"), ReferenceError::DigestAlgorithmAsName),
+            ("sha256".to_owned(), ReferenceError::DigestAlgorithmAsName),
+            ("docker.io/library/sha256:x".to_owned(), ReferenceError::DigestAlgorithmAsName),
+            (format!("x@sha256:{hex}"), ReferenceError::TagWithDigest),
+            (format!("x:1@sha256:{hex}"), ReferenceError::TagWithDigest),
+        ] {
+            match Reference::parse_tag(&input) {
+                Err(Error::InvalidReference { reason, .. }) => assert_eq!(reason, want, "{input}"),
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+        // `sha256` elsewhere than Docker Hub's top level is an ordinary name.
+        assert_eq!(Reference::parse_tag("me/sha256:1").unwrap().familiar(), "me/sha256:1");
+        assert_eq!(Reference::parse_tag("x").unwrap().familiar(), "x:latest");
+    }
+
+    #[test]
+    fn names_in_messages_read_as_docker_reads_them() {
+        let hex = "0123456789abcdef".repeat(4);
+        for (input, shown) in [
+            ("nope".to_owned(), "nope:latest".to_owned()),
+            ("nope:1".to_owned(), "nope:1".to_owned()),
+            ("docker.io/library/nope".to_owned(), "nope:latest".to_owned()),
+            ("abcdef012345".to_owned(), "abcdef012345:latest".to_owned()),
+            (hex.clone(), format!("sha256:{hex}")),
+            (format!("sha256:{hex}"), format!("sha256:{hex}")),
+            (format!("nope@sha256:{hex}"), format!("nope@sha256:{hex}")),
+            ("Not A Ref".to_owned(), "Not A Ref".to_owned()),
+        ] {
+            assert_eq!(message_name(&input), shown, "{input}");
         }
     }
 }

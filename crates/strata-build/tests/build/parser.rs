@@ -166,16 +166,21 @@ fn bad_input_names_file_line_and_instruction() {
         ("FROM a b\n", 1, "one or three arguments"),
         ("FROM a\nRUN --mount=type=cache,target=/x make\n", 2, "BuildKit option"),
         ("FROM a\nCOPY --chown a b\n", 2, "missing a value on flag"),
-        ("FROM a\nENV A\n", 2, "needs a value"),
+        ("FROM a\nENV A\n", 2, "ENV must have two arguments"),
         ("FROM a\nLABEL a=1 b\n", 2, "can't find ="),
         ("FROM a\nRUN <<EOF\necho\nEOF\n", 2, "heredocs"),
         ("# escape=x\nFROM a\n", 1, "invalid escape token"),
-        ("FROM a\nUSER a b\n", 2, "exactly one argument"),
+        ("FROM a\nUSER\n", 2, "USER requires exactly one argument"),
         ("FROM a\nVOLUME [\"\"]\n", 2, "empty string"),
-        ("FROM a\nWORKDIR\n", 2, "at least one argument"),
+        ("FROM a\nWORKDIR\n", 2, "WORKDIR requires exactly one argument"),
+        ("FROM a\nCMD [\"a\", 1]\n", 2, "arrays must be comprised of strings only"),
     ] {
         let e = Dockerfile::parse("Dockerfile", text).unwrap_err();
         assert_eq!(e.line, line, "{text:?}: {e}");
         assert!(e.to_string().contains(needle), "{text:?}: {e}");
     }
+    // USER, WORKDIR and STOPSIGNAL take the rest of the line, spaces and all, as docker.
+    let df = Dockerfile::parse("Dockerfile", "FROM a\nUSER a b\nWORKDIR /x y\n").unwrap();
+    assert_eq!(df.stages[0].instructions[0].instruction, Instruction::User("a b".into()));
+    assert_eq!(df.stages[0].instructions[1].instruction, Instruction::Workdir("/x y".into()));
 }

@@ -287,7 +287,7 @@ fn errors_name_the_file_line_and_instruction() {
             "Dockerfile:2: ADD https://example.com/x.tgz /x: https://example.com/x.tgz: ADD of a URL needs URL fetching",
         ),
         ("FROM base:1\nENV A=\"${B:?B must be set}\"\n", "B must be set"),
-        ("FROM base:1\nSTOPSIGNAL SIGNOPE\n", "invalid signal"),
+        ("FROM base:1\nSTOPSIGNAL SIGNOPE\n", "Invalid signal: SIGNOPE"),
         ("FROM base:1\nCOPY a /etc/passwd/x\n", "not a directory"),
         ("FROM nosuchimage:1\n", "Dockerfile:1: FROM nosuchimage:1: base image \"nosuchimage:1\""),
         ("FROM base:1\nCOPY --chmod=u+x a /x\n", "not an octal mode"),

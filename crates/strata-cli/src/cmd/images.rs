@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use strata_image::human_size;
+use strata_image::{RemoveOptions, Removed, human_size};
+use strata_spec::ReferenceError;
 
 use crate::ctx::Ctx;
 use crate::output::{Table, docker_time, print_json, since, truncate};
@@ -154,6 +155,21 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool) -> Result<ExitCode> {
 }
 
 pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ExitCode> {
+    // The target first, as docker checks it before looking for the source; a name that
+    // breaks the grammar is worded as `docker tag` words it.
+    if let Err(e) = strata_image::new_tag(target) {
+        let grammar = !matches!(
+            &e,
+            strata_spec::Error::InvalidReference {
+                reason: ReferenceError::TagWithDigest | ReferenceError::DigestAlgorithmAsName,
+                ..
+            }
+        );
+        if grammar {
+            anyhow::bail!("Error parsing reference: {target:?} is not a valid repository/tag: {e}");
+        }
+        return Err(e.into());
+    }
     let store = ctx.read_store()?;
     let img = store.image(source)?;
     let store = ctx.write_store()?;
@@ -167,43 +183,39 @@ pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn rmi(ctx: &Ctx, refs: &[String]) -> Result<ExitCode> {
+/// `docker rmi`: a line per tag removed and per image (and layer stack) deleted, then the
+/// names that failed on stderr. Exit 1 when one failed, except that with `-f` names that
+/// do not exist are only reported (as docker does).
+pub fn rmi(ctx: &Ctx, refs: &[String], force: bool, no_prune: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
-    // Like docker: every name that resolves is removed; the others are reported.
-    let mut ok = Vec::new();
-    let mut failed = false;
-    for r in refs {
-        match store.image(r) {
-            Ok(_) => ok.push(r.as_str()),
-            Err(e) => {
-                eprintln!("strata: error: {}", crate::error_line(&e.into()));
-                failed = true;
-            }
-        }
-    }
-    let mut lines: Vec<Value> = Vec::new();
-    if !ok.is_empty() {
-        let report = store.remove(&ok)?;
-        for (name, _) in &report.untagged {
-            lines.push(json!({ "Untagged": name }));
-        }
-        for (d, _) in report.gc.iter().flat_map(|g| &g.removed) {
-            lines.push(json!({ "Deleted": d.to_string() }));
-        }
-    }
+    let names: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let report = store.remove(&names, &RemoveOptions::default().force(force).prune(!no_prune))?;
+    let lines: Vec<(&str, String)> = report
+        .removed
+        .iter()
+        .filter_map(|r| match r {
+            Removed::Untagged(n) => Some(("Untagged", n.clone())),
+            Removed::Image(d) | Removed::Layer(d) => Some(("Deleted", d.to_string())),
+            _ => None,
+        })
+        .collect();
     if ctx.json {
-        print_json(&lines)?;
+        // The shape of docker's API answer (`DELETE /images/{name}`).
+        let rows: Vec<Value> = lines.iter().map(|(k, v)| json!({ *k: v })).collect();
+        print_json(&rows)?;
     } else if !ctx.quiet {
         let mut out = std::io::stdout().lock();
-        for l in &lines {
-            if let Some(Value::String(n)) = l.get("Untagged") {
-                writeln!(out, "Untagged: {n}")?;
-            } else if let Some(Value::String(d)) = l.get("Deleted") {
-                writeln!(out, "Deleted: {d}")?;
-            }
+        for (k, v) in &lines {
+            writeln!(out, "{k}: {v}")?;
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let mut fatal = false;
+    for (_, e) in report.failed {
+        fatal |=
+            !force || !matches!(e, strata_image::Error::ImageNotFound(_) | strata_image::Error::AmbiguousId { .. });
+        eprintln!("strata: error: {}", crate::error_line(&e.into()));
+    }
+    Ok(if fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {

@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Inspect { refs } => images::inspect(ctx, &refs),
         Command::History { reference, no_trunc } => images::history(ctx, &reference, no_trunc),
         Command::Tag { source, target } => images::tag(ctx, &source, &target),
-        Command::Rmi { refs } => images::rmi(ctx, &refs),
+        Command::Rmi { refs, force, no_prune } => images::rmi(ctx, &refs, force, no_prune),
         Command::Gc { dry_run } => images::gc(ctx, dry_run),
         Command::Fsck => images::fsck(ctx),
         Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform, plan } => {
@@ -82,6 +82,8 @@ fn completions(shell: Shell) -> Result<ExitCode> {
 /// Commit options from `-m`, `-a`, `-c` and the new tag; a bad `-c` names the
 /// instructions allowed.
 pub fn commit_options(meta: &CommitMeta, new_ref: &str) -> Result<strata_image::CommitOptions> {
+    // The new tag first, before any work (docker's message when it is not one).
+    strata_image::new_tag(new_ref)?;
     let mut opts = strata_image::CommitOptions::default().tag(new_ref);
     if let Some(m) = &meta.message {
         opts = opts.message(m.clone());

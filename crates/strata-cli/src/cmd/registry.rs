@@ -18,8 +18,10 @@ pub fn registry_options(args: &RegistryArgs) -> RegistryOptions {
     RegistryOptions { insecure: args.insecure, tls_ca_files: args.tls_ca.clone(), ..Default::default() }
 }
 
+/// A reference, or docker's reason why not (`invalid reference format`), as
+/// `docker pull` and `docker push` say it.
 fn parse_reference(s: &str) -> Result<Reference> {
-    Reference::parse(s).with_context(|| format!("invalid reference {s:?}"))
+    Ok(Reference::parse(s)?)
 }
 
 pub fn pull(

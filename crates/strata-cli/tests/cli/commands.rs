@@ -61,7 +61,7 @@ fn read_only_commands_do_not_create_the_default_store() {
     assert_eq!(run(env.bare(&["images", "--json"])).stdout.trim(), "[]");
     let r = run(env.bare(&["inspect", "ubuntu"]));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("image \"ubuntu\" not found"), "{}", r.stderr);
+    assert_eq!(r.stderr, "strata: error: No such image: ubuntu:latest\n");
     for args in [&["history", "x"][..], &["fsck"], &["gc", "--dry-run"], &["unpack", "x", "d"]] {
         run(env.bare(args));
     }
@@ -112,7 +112,7 @@ fn inspect_is_a_json_array_with_docker_fields() {
     let r = env.run(&["inspect", &id[7..19], "nope:1"]);
     assert_eq!(r.code, 1);
     assert_eq!(json(&r.stdout)[0]["Id"], id);
-    assert!(r.stderr.contains("image \"nope:1\" not found"), "{}", r.stderr);
+    assert_eq!(r.stderr, "strata: error: No such image: nope:1\n");
     // --json changes nothing: it is JSON either way.
     assert_eq!(json(&env.ok(&["--json", "inspect", "tomcat:latest"]))[0]["Id"], id);
 }
@@ -153,10 +153,23 @@ fn tag_and_rmi() {
 
     // rmi of one tag: untagged, nothing deleted (other tags hold the image)
     assert_eq!(env.ok(&["rmi", "mine"]), "Untagged: mine:latest\n");
-    // rmi by id: every tag goes, then the blobs
-    let out = env.ok(&["rmi", &id[7..19]]);
-    assert!(out.contains("Untagged: tomcat:latest") && out.contains("Untagged: 127.0.0.1:5000/tomcat:latest"), "{out}");
-    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    // rmi by id of an image two tags name: refused without -f, as docker does
+    let err = env.fails(&["rmi", &id[7..19]], 1);
+    assert_eq!(
+        err,
+        format!(
+            "strata: error: conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories\n",
+            &id[7..19]
+        )
+    );
+    // -f: every tag goes (in docker's order: by full reference), then the image and its
+    // layer (its chain id: the one layer's diff_id)
+    let diff_id = env.inspect("tomcat:latest")[0]["RootFS"]["Layers"][0].as_str().unwrap().to_owned();
+    let out = env.ok(&["rmi", "-f", &id[7..19]]);
+    assert_eq!(
+        out,
+        format!("Untagged: 127.0.0.1:5000/tomcat:latest\nUntagged: tomcat:latest\nDeleted: {id}\nDeleted: {diff_id}\n")
+    );
     assert_eq!(env.ok(&["images", "-q"]), "");
     let blobs = std::fs::read_dir(env.store().join("blobs/sha256")).unwrap().count();
     assert_eq!(blobs, 0);
@@ -168,9 +181,14 @@ fn rmi_json_and_partial_failure() {
     env.ok(&["tag", "tomcat:latest", "other:1"]);
     let r = env.run(&["--json", "rmi", "nope", "other:1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("image \"nope\" not found"), "{}", r.stderr);
+    assert_eq!(r.stderr, "strata: error: No such image: nope:latest\n");
     assert_eq!(json(&r.stdout), serde_json::json!([{ "Untagged": "other:1" }]));
     assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1);
+    // With -f, names that do not exist are reported and do not fail the command (docker);
+    // other failures still do.
+    let r = env.run(&["rmi", "-f", "nope"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, "strata: error: No such image: nope:latest\n"));
+    assert_eq!(env.run(&["rmi", "-f", "Nope"]).code, 1);
 }
 
 #[test]

@@ -34,10 +34,7 @@ fn missing_ref_in_every_command_that_takes_one() {
         &["unpack", "abcdef012345", "out"],
     ] {
         let err = env.fails(args, 1);
-        assert!(
-            err.lines().any(|l| l.starts_with("strata: error: image ") && l.ends_with(" not found")),
-            "{args:?}: {err}"
-        );
+        assert!(err.lines().any(|l| l.starts_with("strata: error: No such image: ")), "{args:?}: {err}");
     }
     assert!(!env.path("out").exists() && !env.path("x.tar").exists());
     assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1, "a failed command changed the store");
@@ -188,28 +185,31 @@ fn import_refuses_what_unpack_refuses_with_the_same_error_and_keeps_the_store() 
 }
 
 #[test]
-fn bad_changes_list_what_is_allowed() {
+fn bad_changes_fail_with_dockers_words() {
     let env = with_base();
     env.ok(&["unpack", "tomcat:latest", "c"]);
-    for args in [
-        &["commit", "c", "x:1", "-c", "RUN rm -rf /"][..],
-        &["config", "tomcat:latest", "x:1", "-c", "FROM scratch"],
-        &["import", "rootfs", "x:1", "-c", "COPY a b"],
-        &["append", "tomcat:latest", "rootfs", "x:1", "-c", "ADD a b"],
+    for (args, message) in [
+        (&["commit", "c", "x:1", "-c", "RUN rm -rf /"][..], "run is not a valid change command"),
+        (&["config", "tomcat:latest", "x:1", "-c", "FROM scratch"], "from is not a valid change command"),
+        (&["import", "rootfs", "x:1", "-c", "COPY a b"], "copy is not a valid change command"),
+        (&["append", "tomcat:latest", "rootfs", "x:1", "-c", "ADD a b"], "add is not a valid change command"),
+        (&["commit", "c", "x:1", "-c", "USER"], "USER requires exactly one argument"),
+        (&["commit", "c", "x:1", "-c", "ENV A=${B:?unset}"], "failed to process \"${B:?unset}\": B: unset"),
     ] {
-        let err = env.fails(args, 1);
-        one_line(&err, "allowed: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR");
+        assert_eq!(env.fails(args, 1), format!("strata: error: {message}\n"), "{args:?}");
     }
-    let err = env.fails(&["commit", "c", "x:1", "-c", "USER"], 1);
-    one_line(&err, "invalid change \"USER\": USER needs an argument");
     assert!(!env.ok(&["images"]).contains("x "), "a bad -c still made an image");
 }
 
 #[test]
 fn bad_references_platforms_and_inputs() {
     let env = with_base();
-    one_line(&env.fails(&["pull", "Not A Ref"], 1), "invalid reference \"Not A Ref\"");
-    one_line(&env.fails(&["push", "tomcat:latest", "Bad Ref:1"], 1), "invalid reference \"Bad Ref:1\"");
+    // docker's words (`docker pull 'Not A Ref'`, `docker push 'bad ref:1'`)
+    assert_eq!(
+        env.fails(&["pull", "Not A Ref"], 1),
+        "strata: error: invalid reference format: repository name (library/Not A Ref) must be lowercase\n"
+    );
+    assert_eq!(env.fails(&["push", "tomcat:latest", "bad ref:1"], 1), "strata: error: invalid reference format\n");
     one_line(&env.fails(&["tag", "tomcat:latest", ""], 1), "");
     one_line(&env.fails(&["unpack", "--platform", "a/b/c/d/e", "tomcat:latest", "d"], 1), "a/b/c/d/e");
     one_line(&env.fails(&["unpack", "--platform", "linux/s390x", "tomcat:latest", "d"], 1), "");

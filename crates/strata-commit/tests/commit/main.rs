@@ -173,7 +173,15 @@ fn same_inputs_give_the_same_image() {
 fn bad_changes_fail_before_anything_is_written() {
     let e = CommitOptions::default().change("RUN rm -rf /").unwrap_err();
     assert!(matches!(e, Error::Change(_)), "{e}");
-    assert!(e.to_string().contains("allowed: CMD"), "{e}");
+    assert_eq!(e.to_string(), "run is not a valid change command");
+    // One that parses but cannot apply (its variable is unset): no blob is written.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "f").unwrap();
+    let store = MemoryStore::new();
+    let opts = CommitOptions::default().change("USER ${NOPE:?unset}").unwrap();
+    let e = commit(&store, None, Source::Tree { root: dir.path() }, &opts).unwrap_err();
+    assert_eq!(e.to_string(), "failed to process \"${NOPE:?unset}\": NOPE: unset");
+    assert!(store.list().unwrap().is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use strata_image::{ArchiveFormat, Error, Store};
+use strata_image::{ArchiveFormat, Error, RemoveOptions, Store};
 use strata_spec::Digest;
 
 use crate::fixture::{
@@ -201,18 +201,32 @@ fn an_oci_archive_blob_that_is_not_what_its_name_says_is_refused() {
 #[test]
 fn a_change_with_an_unknown_instruction_is_refused_before_anything_is_written() {
     let tmp = scratch();
-    let (store, _base) = tomcat_store(tmp.path());
+    let (store, base) = tomcat_store(tmp.path());
     let root = store.path().unwrap().to_path_buf();
     let before = layout_tree(&root);
-    for bad in ["RUN rm -rf /", "FROM scratch", "ADD . /", "", "HEALTHCHECK NONE", "MAINTAINER x"] {
+    for (bad, message) in [
+        ("RUN rm -rf /", "run is not a valid change command"),
+        ("FROM scratch", "from is not a valid change command"),
+        ("ADD . /", "add is not a valid change command"),
+        ("", "file with no instructions"),
+        ("MAINTAINER x", "maintainer is not a valid change command"),
+    ] {
         let e = opts(0).change(bad).unwrap_err();
         let strata_commit::Error::Change(c) = &e else { panic!("{bad}: {e:?}") };
         assert_eq!(c.input, bad);
-        assert!(e.to_string().contains("allowed: CMD, ENTRYPOINT, ENV"), "{bad}: {e}");
+        assert_eq!(e.to_string(), message, "{bad}");
         // The image crate's `Change` is the same parser.
         assert!(strata_image::Change::parse(bad).is_err());
     }
     assert_layout_unchanged(&root, &before, "bad --change");
+    // A change that fails only once the environment is known fails before anything is
+    // written too.
+    let bad = opts(0).change("ENV A=${NOPE:?unset}").unwrap().tag("x:1");
+    let c = base.unpack(tmp.path().join("c")).unwrap();
+    fs::write(c.rootfs().join("new-file"), "x").unwrap();
+    let before = layout_tree(&root);
+    assert!(c.commit(&bad).unwrap_err().to_string().contains("NOPE: unset"));
+    assert_layout_unchanged(&root, &before, "a change that cannot apply");
 }
 
 #[test]
@@ -227,11 +241,16 @@ fn refs_that_do_not_exist_are_typed_errors_and_change_nothing() {
     };
     not_found(store.image("tomcat:9").map(drop), "image");
     not_found(store.untag("tomcat:9").map(drop), "untag");
-    not_found(store.remove(&["tomcat:9"]).map(drop), "remove");
+    let mut r = store.remove(&["tomcat:9"], &RemoveOptions::default()).unwrap();
+    assert!(r.removed.is_empty());
+    not_found(Err(r.failed.remove(0).1), "remove");
     not_found(store.save(&["tomcat:9"], ArchiveFormat::DockerArchive, Vec::new()).map(drop), "save");
-    // One good name and one missing: nothing is removed (not even the good one's tag).
-    not_found(store.remove(&["tomcat", "tomcat:9"]).map(drop), "remove good and missing");
     assert_layout_unchanged(&root, &before, "missing refs");
+    // One good name and one missing: the good one is removed all the same (as docker).
+    let r = store.remove(&["tomcat:9", "tomcat"], &RemoveOptions::default()).unwrap();
+    assert_eq!(r.failed.len(), 1);
+    assert!(r.removed.contains(&strata_image::Removed::Untagged("tomcat:latest".into())));
+    assert!(store.images().unwrap().is_empty());
 }
 
 #[test]
@@ -263,7 +282,7 @@ fn a_bundle_whose_base_image_was_removed_cannot_commit() {
     let (store, base) = tomcat_store(tmp.path());
     let c = base.unpack(tmp.path().join("c")).unwrap();
     fs::write(c.rootfs().join("etc/motd"), "changed\n").unwrap();
-    store.remove(&["tomcat"]).unwrap();
+    store.remove(&["tomcat"], &RemoveOptions::default()).unwrap();
     assert!(store.backend().list().unwrap().is_empty());
     let root = store.path().unwrap().to_path_buf();
     let before = layout_tree(&root);

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use strata_image::{ArchiveFormat, Digest, Error, LayerInput, Platform, Store};
+use strata_image::{
+    ArchiveFormat, Conflict, Digest, Error, Image, LayerInput, Platform, RemoveOptions, RemoveReport, Removed, Store,
+};
 use strata_spec::{Descriptor, Index, MediaType};
 
 use crate::fixture::{opts, scratch, tomcat_store, write_files};
@@ -30,7 +32,8 @@ fn names_resolve_by_tag_reference_digest_and_id() {
         id.to_string(),
         id.hex()[..12].to_owned(),
         format!("sha256:{}", &id.hex()[..12]),
-        manifest.hex()[..10].to_owned(),
+        // Any length, as docker: one image here.
+        id.hex()[..1].to_owned(),
     ] {
         let found = by(&name);
         assert_eq!(found.id(), &id, "{name}");
@@ -46,11 +49,21 @@ fn names_resolve_by_tag_reference_digest_and_id() {
         .map(|i| format!("{i:x}{i:x}{i:x}{i:x}{i:x}"))
         .find(|p| !id.hex().starts_with(p.as_str()) && !manifest.hex().starts_with(p.as_str()))
         .unwrap();
-    for name in ["nope", "tomcat:2", "other/tomcat", absent.as_str(), &unused_prefix, "abc"] {
+    // The start of a manifest digest is not an image id (docker has none); whole
+    // manifest digests are found.
+    let manifest_start = manifest.hex()[..10].to_owned();
+    for name in ["nope", "tomcat:2", "other/tomcat", absent.as_str(), &unused_prefix, &manifest_start] {
         match store.image(name) {
             Err(Error::ImageNotFound(n)) => assert_eq!(n, name),
             other => panic!("{name}: expected ImageNotFound, got {other:?}"),
         }
+    }
+    // Not a reference at all: docker's reason.
+    match store.image("Tomcat") {
+        Err(Error::Spec(e)) => {
+            assert_eq!(e.to_string(), "invalid reference format: repository name (library/Tomcat) must be lowercase")
+        }
+        other => panic!("expected an invalid reference, got {other:?}"),
     }
 }
 
@@ -83,6 +96,26 @@ fn an_ambiguous_short_id_is_an_error_and_a_longer_one_resolves() {
     assert_eq!(store.image(&b.hex()[..=common]).unwrap().id(), &b);
 }
 
+fn removed(r: &RemoveReport) -> Vec<String> {
+    r.removed
+        .iter()
+        .map(|x| match x {
+            Removed::Untagged(n) => format!("Untagged: {n}"),
+            Removed::Image(d) => format!("Deleted: {d}"),
+            Removed::Layer(d) => format!("Deleted layer: {d}"),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn chain_top(img: &Image) -> String {
+    format!("Deleted layer: {}", img.config().rootfs.chain_ids().last().unwrap())
+}
+
+fn failed(r: &RemoveReport) -> Vec<String> {
+    r.failed.iter().map(|(n, e)| format!("{n}: {e}")).collect()
+}
+
 #[test]
 fn tag_untag_and_rmi_remove_exactly_what_became_unreachable() {
     let tmp = scratch();
@@ -99,34 +132,55 @@ fn tag_untag_and_rmi_remove_exactly_what_became_unreachable() {
     assert_eq!(store.tag(&one, "docker.io/library/one:v2").unwrap(), "one:v2");
     let blobs = || -> BTreeSet<Digest> { store.backend().list().unwrap().into_iter().collect() };
     let all = blobs();
+    let rmi = |names: &[&str], force: bool| store.remove(names, &RemoveOptions::default().force(force)).unwrap();
 
     // Removing one of several tags removes only the tag.
-    let r = store.remove(&["one:extra"]).unwrap();
-    assert_eq!(r.untagged.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["one:extra"]);
-    assert!(r.gc.unwrap().removed.is_empty());
+    let r = rmi(&["one:extra"], false);
+    assert_eq!(removed(&r), ["Untagged: one:extra"]);
+    assert!(r.gc.is_none() && r.failed.is_empty());
     assert_eq!(blobs(), all);
     assert!(matches!(store.untag("one:extra"), Err(Error::ImageNotFound(_))));
     assert_eq!(store.untag("one:v2").unwrap().0, "one:v2");
     assert_eq!(store.image("one").unwrap().id(), one.id());
 
-    // Removing the last tag removes what only that image used; the shared base layer stays.
-    let r = store.remove(&["one"]).unwrap();
-    let removed: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
+    // Removing the last tag deletes the image; what only it used goes, the shared base
+    // layer (and its chain) stays.
+    let r = rmi(&["one"], false);
+    assert_eq!(removed(&r), ["Untagged: one:latest".to_owned(), format!("Deleted: {}", one.id()), chain_top(&one)]);
+    let gone: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
     let only_one: BTreeSet<Digest> =
         [one.digest().clone(), one.id().clone(), one.layers()[1].digest.clone()].into_iter().collect();
-    assert_eq!(removed, only_one);
+    assert_eq!(gone, only_one);
     assert_eq!(blobs(), all.difference(&only_one).cloned().collect());
     assert!(blobs().contains(&base.layers()[0].digest));
 
-    // By short id: every tag of the image goes, then its blobs.
+    // By short id, an image two tags name is refused without force, and nothing changes.
     store.tag(&two, "two:again").unwrap();
-    // (A tag of it named after the id is already gone by then: not an error.)
-    let r = store.remove(&[&two.id().hex()[..12], "two:again"]).unwrap();
-    let mut untagged: Vec<&str> = r.untagged.iter().map(|(n, _)| n.as_str()).collect();
-    untagged.sort_unstable();
-    assert_eq!(untagged, ["two:again", "two:latest"]);
-    let removed: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
-    assert_eq!(removed, [two.digest().clone(), two.id().clone(), two.layers()[1].digest.clone()].into());
+    let short = &two.id().hex()[..12];
+    let r = rmi(&[short], false);
+    assert!(r.removed.is_empty() && r.gc.is_none());
+    assert_eq!(
+        failed(&r),
+        [format!(
+            "{short}: conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
+        )]
+    );
+    assert!(matches!(r.failed[0].1, Error::Conflict { reason: Conflict::MultipleTags, .. }));
+    // With force every tag goes (in docker's order), then the image; a later name for
+    // the same image is no longer there, and the names before it are removed all the same.
+    let r = rmi(&[short, "two:again"], true);
+    assert_eq!(
+        removed(&r),
+        [
+            "Untagged: two:again".to_owned(),
+            "Untagged: two:latest".into(),
+            format!("Deleted: {}", two.id()),
+            chain_top(&two)
+        ]
+    );
+    assert_eq!(failed(&r), ["two:again: No such image: two:again"]);
+    let gone: BTreeSet<Digest> = r.gc.unwrap().removed.into_iter().map(|(d, _)| d).collect();
+    assert_eq!(gone, [two.digest().clone(), two.id().clone(), two.layers()[1].digest.clone()].into());
 
     // What is left is the base, whole.
     let left: Vec<String> = store.backend().refs().unwrap().into_iter().map(|(n, _)| n).collect();
@@ -134,7 +188,95 @@ fn tag_untag_and_rmi_remove_exactly_what_became_unreachable() {
     assert!(store.fsck().unwrap().is_clean());
     let c = store.image("tomcat").unwrap().unpack(tmp.path().join("bundle")).unwrap();
     assert!(c.rootfs().join("usr/local/tomcat/webapps.dist/ROOT/index.html").is_file());
-    assert!(matches!(store.remove(&["two"]), Err(Error::ImageNotFound(_))));
+    assert!(matches!(&rmi(&["two"], false).failed[0].1, Error::ImageNotFound(_)));
+}
+
+/// An image made on top of another (a commit, an append, a config change) is its child:
+/// the parent is never deleted while the child is there (not even with force), its last
+/// tag only untags it, and deleting the child deletes the untagged parent (unless
+/// `prune` is off).
+#[test]
+fn parents_stay_while_children_need_them() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let d = tmp.path().join("extra");
+    write_files(&d, &[("extra/file", "x")]);
+    let child = base.append(LayerInput::Dir(&d), &opts(1_700_000_010).tag("child")).unwrap();
+    let grandchild = child.with_config(&opts(1_700_000_020).change("USER app").unwrap().tag("grandchild")).unwrap();
+    assert!(child.config().is_child_of(base.config()) && grandchild.config().is_child_of(base.config()));
+    assert_eq!(grandchild.parent().as_ref(), Some(child.id()));
+    let rmi = |names: &[&str], opts: RemoveOptions| store.remove(names, &opts).unwrap();
+    let all = store.backend().list().unwrap();
+
+    for force in [false, true] {
+        let r = rmi(&[base.id().as_str()], RemoveOptions::default().force(force));
+        let short = base.id().short();
+        assert_eq!(
+            failed(&r),
+            [format!(
+                "{}: conflict: unable to delete {short} (cannot be forced) - image has dependent child images",
+                base.id()
+            )]
+        );
+        assert!(matches!(r.failed[0].1, Error::Conflict { reason: Conflict::DependentChildren, .. }));
+    }
+    // The last tag goes; the image stays, untagged, and keeps its blobs.
+    let r = rmi(&["tomcat"], RemoveOptions::default());
+    assert_eq!(removed(&r), ["Untagged: tomcat:latest"]);
+    assert_eq!(store.image(base.id().as_str()).unwrap().id(), base.id());
+    let rows: Vec<(String, String)> = store.images().unwrap().into_iter().map(|s| (s.repository, s.tag)).collect();
+    assert!(rows.contains(&("<none>".into(), "<none>".into())), "{rows:?}");
+    assert_eq!(store.backend().list().unwrap(), all);
+    // The grandchild's parent is tagged: it goes alone.
+    store.tag(&child, "child:2").unwrap();
+    let r = rmi(&["grandchild"], RemoveOptions::default().prune(false));
+    assert_eq!(removed(&r), ["Untagged: grandchild:latest".to_owned(), format!("Deleted: {}", grandchild.id())]);
+    // A tagged parent is never pruned: removing the child's tags one by one deletes it
+    // with the last, then its untagged parent (the base) with its layers.
+    assert_eq!(removed(&rmi(&["child"], RemoveOptions::default())), ["Untagged: child:latest"]);
+    let r = rmi(&["child:2"], RemoveOptions::default());
+    let chains = child.config().rootfs.chain_ids();
+    assert_eq!(
+        removed(&r),
+        [
+            "Untagged: child:2".to_owned(),
+            format!("Deleted: {}", child.id()),
+            format!("Deleted layer: {}", chains[1]),
+            format!("Deleted: {}", base.id()),
+            format!("Deleted layer: {}", chains[0]),
+        ]
+    );
+    assert!(store.images().unwrap().is_empty());
+    assert!(store.backend().list().unwrap().is_empty());
+}
+
+#[test]
+fn rmi_works_on_an_in_memory_store() {
+    let tmp = scratch();
+    let store = Store::in_memory();
+    let base = crate::fixture::tomcat_image(&store, tmp.path());
+    let r = store.remove(&["tomcat"], &RemoveOptions::default()).unwrap();
+    assert_eq!(
+        removed(&r),
+        ["Untagged: tomcat:latest".to_owned(), format!("Deleted: {}", base.id()), chain_top(&base)]
+    );
+    assert!(store.backend().list().unwrap().is_empty());
+}
+
+#[test]
+fn no_prune_keeps_the_untagged_parent() {
+    let tmp = scratch();
+    let (store, base) = tomcat_store(tmp.path());
+    let child = base.with_config(&opts(1_700_000_010).change("USER app").unwrap().tag("child")).unwrap();
+    store.remove(&["tomcat"], &RemoveOptions::default()).unwrap();
+    let r = store.remove(&["child"], &RemoveOptions::default().prune(false)).unwrap();
+    // Same layers as its parent: no layer stack goes with the child.
+    assert_eq!(removed(&r), ["Untagged: child:latest".to_owned(), format!("Deleted: {}", child.id())]);
+    let left: Vec<Option<Digest>> = store.images().unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(left, [Some(base.id().clone())]);
+    // Now without children, by id: deleted with its layer.
+    let r = store.remove(&[&base.id().hex()[..3]], &RemoveOptions::default()).unwrap();
+    assert_eq!(removed(&r), [format!("Deleted: {}", base.id()), chain_top(&base)]);
 }
 
 #[test]
@@ -170,7 +312,8 @@ fn images_lists_every_entry_untagged_ones_too() {
     other.gc(false).unwrap();
     assert_eq!(other.image(&base.id().hex()[..8]).unwrap().id(), base.id());
     // Removing it by id drops the index entry, then its blobs.
-    other.remove(&[base.id().as_str()]).unwrap();
+    let r = other.remove(&[base.id().as_str()], &RemoveOptions::default()).unwrap();
+    assert_eq!(removed(&r), [format!("Deleted: {}", base.id()), chain_top(&base)]);
     assert!(other.images().unwrap().is_empty());
     assert!(other.backend().list().unwrap().is_empty());
 }

@@ -2,4 +2,9 @@
 //! operation through both, the outcomes compared. Each module covers one part of
 //! docker's behaviour; `docs/docker-compat.md` lists what differs and why.
 
+mod both;
+mod changes;
 mod ids;
+mod messages;
+mod references;
+mod rmi;

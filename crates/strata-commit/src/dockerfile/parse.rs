@@ -164,8 +164,9 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
     Ok(Dockerfile { file: file.to_owned(), escape, syntax, global_args, stages, warnings })
 }
 
-/// One instruction line on its own (an `ONBUILD` trigger), at `line` of `file`.
-pub(crate) fn parse_one(file: &str, line: usize, text: &str, escape: char) -> Result<Spanned, ParseError> {
+/// One instruction on its own (an `ONBUILD` trigger, a `docker commit --change`), as
+/// line `line` of `file` (for errors), with `escape` as the escape character.
+pub fn parse_instruction(file: &str, line: usize, text: &str, escape: char) -> Result<Spanned, ParseError> {
     let l = Logical { line, text: text.trim().to_owned() };
     instruction(&l, escape).map_err(|(kw, message)| ParseError {
         file: file.to_owned(),
@@ -278,7 +279,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
         }
         "ENV" | "LABEL" => {
             need_args(1)?;
-            let pairs = name_values(rest, escape).map_err(fail)?;
+            let pairs = name_values(&kw, rest, escape).map_err(fail)?;
             if kw == "ENV" { Instruction::Env(pairs) } else { Instruction::Label(pairs) }
         }
         "RUN" | "CMD" | "ENTRYPOINT" => {
@@ -288,7 +289,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
             if rest.starts_with("<<") {
                 return Err(fail("heredocs are not supported".into()));
             }
-            let form = match json_strings(rest) {
+            let form = match json_strings(rest).map_err(fail)? {
                 Some(v) => CommandForm::Exec(v),
                 None => CommandForm::Shell(rest.to_owned()),
             };
@@ -300,7 +301,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
         }
         "COPY" | "ADD" => {
             need_args(2)?;
-            let mut words = match json_strings(rest) {
+            let mut words = match json_strings(rest).map_err(fail)? {
                 Some(v) => v,
                 None => rest.split_whitespace().map(str::to_owned).collect(),
             };
@@ -319,18 +320,15 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
             if kw == "COPY" { Instruction::Copy(args) } else { Instruction::Add(args) }
         }
         "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => {
-            need_args(1)?;
-            let one = || -> Result<String, Fail> {
-                let w = split_words(rest, escape);
-                if w.len() != 1 {
-                    return Err(fail(format!("{kw} requires exactly one argument")));
-                }
-                Ok(rest.to_owned())
-            };
+            // One argument: the rest of the line, spaces and all (docker's parseString:
+            // `USER a b` is the user "a b").
+            if rest.is_empty() {
+                return Err(fail(format!("{kw} requires exactly one argument")));
+            }
             match kw.as_str() {
-                "WORKDIR" => Instruction::Workdir(one()?),
-                "USER" => Instruction::User(one()?),
-                "STOPSIGNAL" => Instruction::StopSignal(one()?),
+                "WORKDIR" => Instruction::Workdir(rest.to_owned()),
+                "USER" => Instruction::User(rest.to_owned()),
+                "STOPSIGNAL" => Instruction::StopSignal(rest.to_owned()),
                 _ => Instruction::Maintainer(rest.to_owned()),
             }
         }
@@ -340,7 +338,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
         }
         "VOLUME" => {
             need_args(1)?;
-            let v = match json_strings(rest) {
+            let v = match json_strings(rest).map_err(fail)? {
                 Some(v) => v,
                 None => rest.split_whitespace().map(str::to_owned).collect(),
             };
@@ -351,7 +349,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
         }
         "SHELL" => {
             need_args(1)?;
-            match json_strings(rest) {
+            match json_strings(rest).map_err(fail)? {
                 Some(v) if !v.is_empty() => Instruction::Shell(v),
                 _ => return Err(fail("SHELL requires the arguments to be in JSON form".into())),
             }
@@ -377,7 +375,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
                     if args.is_empty() {
                         return Err(fail("Missing command after HEALTHCHECK CMD".into()));
                     }
-                    h.test = match json_strings(args) {
+                    h.test = match json_strings(args).map_err(fail)? {
                         Some(v) => std::iter::once("CMD".to_owned()).chain(v).collect(),
                         None => vec!["CMD-SHELL".into(), args.to_owned()],
                     };
@@ -445,13 +443,24 @@ fn split_flags(rest: &str) -> (Vec<(String, Option<String>)>, &str) {
     (flags, rest)
 }
 
-/// A JSON array of strings (exec form), or `None` for anything else (shell form).
-fn json_strings(rest: &str) -> Option<Vec<String>> {
+/// A JSON array of strings (exec form), `None` for anything that is not a JSON array
+/// (shell form), and docker's error for a JSON array of other things.
+fn json_strings(rest: &str) -> Result<Option<Vec<String>>, String> {
     let t = rest.trim();
     if !t.starts_with('[') || !t.ends_with(']') {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(t).ok()
+    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
+        Ok(values) => values
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err("when using JSON array syntax, arrays must be comprised of strings only".to_owned()),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Words split on white space, quotes and escapes respected and kept (docker's
@@ -491,25 +500,26 @@ fn split_words(rest: &str, escape: char) -> Vec<String> {
     out
 }
 
-/// `ENV`/`LABEL` arguments: `k=v ...` pairs, or the legacy `key value with spaces`.
-fn name_values(rest: &str, escape: char) -> Result<Vec<(String, String)>, String> {
+/// `ENV`/`LABEL` arguments: `k=v ...` pairs, or the legacy `key value with spaces`;
+/// docker's messages when they are neither.
+fn name_values(kw: &str, rest: &str, escape: char) -> Result<Vec<(String, String)>, String> {
     let words = split_words(rest, escape);
-    let Some(first) = words.first() else { return Err("requires at least one argument".into()) };
+    let Some(first) = words.first() else { return Err(format!("{kw} requires at least one argument")) };
     if !first.contains('=') {
         // Legacy form: the first word is the key, the rest of the line the value.
         let value = rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..].trim();
         if value.is_empty() {
-            return Err(format!("{first} needs a value (key=value, or the legacy form key value)"));
+            return Err(format!("{kw} must have two arguments"));
         }
         return Ok(vec![(first.clone(), value.to_owned())]);
     }
     let mut out = Vec::new();
     for w in words {
         let Some((k, v)) = w.split_once('=') else {
-            return Err(format!("syntax error - can't find = in {w:?}. Must be of the form: name=value"));
+            return Err(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"));
         };
         if k.is_empty() {
-            return Err(format!("{w:?}: names can not be blank"));
+            return Err(format!("{kw} names can not be blank"));
         }
         out.push((k.to_owned(), v.to_owned()));
     }
@@ -517,7 +527,7 @@ fn name_values(rest: &str, escape: char) -> Result<Vec<(String, String)>, String
 }
 
 /// A Go duration (`1h30m`, `1.5s`, `300ms`, `0`) in nanoseconds.
-pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
+pub fn parse_duration(s: &str) -> Result<u64, String> {
     if s == "0" {
         return Ok(0);
     }
@@ -556,7 +566,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
 }
 
 /// Go's `time.Duration.String()` of `ns` nanoseconds (`1m30s`, `500ms`, `0s`).
-pub(crate) fn format_duration(ns: u64) -> String {
+pub fn format_duration(ns: u64) -> String {
     if ns == 0 {
         return "0s".into();
     }

@@ -1,0 +1,292 @@
+//! `docker rmi` on an OCI image layout: untag, refuse what docker refuses, delete, prune
+//! untagged parents, then collect the blobs nothing needs any more.
+//!
+//! An image is *in the store* while an entry of `index.json` reaches it, tagged or not;
+//! removing its last tag leaves an untagged entry when it has children, as docker keeps an
+//! untagged parent. A *child* is an image made on top of another
+//! ([`ImageConfig::is_child_of`]); the *parent* is the closest image the store has that
+//! it is a child of.
+
+use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageConfig, Index, Platform, Reference};
+use strata_store::GcReport;
+
+use crate::error::{Conflict, Error, Result};
+use crate::resolve::{self, Match};
+use crate::store::Store;
+
+/// Options of [`Store::remove`]: `docker rmi`'s flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoveOptions {
+    /// `-f`/`--force`: an image named by id goes with every tag it has. (An image other
+    /// images were made on is never deleted, as in docker.)
+    pub force: bool,
+    /// Delete the untagged parents of a deleted image that nothing else needs any more;
+    /// `--no-prune` turns it off.
+    pub prune: bool,
+}
+
+impl Default for RemoveOptions {
+    fn default() -> Self {
+        RemoveOptions { force: false, prune: true }
+    }
+}
+
+impl RemoveOptions {
+    /// Set `force`.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Set `prune`.
+    pub fn prune(mut self, prune: bool) -> Self {
+        self.prune = prune;
+        self
+    }
+}
+
+/// One thing [`Store::remove`] did; `docker rmi` prints a line for each, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removed {
+    /// A tag went: `Untagged: tomcat02:1.0` (the name as stored).
+    Untagged(String),
+    /// An image went: `Deleted: sha256:<image id>`.
+    Image(Digest),
+    /// A stack of layers no image of the store has any more, by chain id (see
+    /// [`RootFs::chain_ids`](strata_spec::RootFs::chain_ids)), top layer first: the
+    /// other `Deleted:` lines of docker's output. The layer blobs themselves go when GC
+    /// finds nothing else uses them ([`RemoveReport::gc`]).
+    Layer(Digest),
+}
+
+/// What [`Store::remove`] did.
+#[derive(Debug, Default)]
+pub struct RemoveReport {
+    /// What was removed, name after name.
+    pub removed: Vec<Removed>,
+    /// The names that could not be removed, and why; the others were removed (as
+    /// `docker rmi` goes on with the next name).
+    pub failed: Vec<(String, Error)>,
+    /// What GC removed after: the blobs of deleted images no other image uses. `None`
+    /// when no image was deleted.
+    pub gc: Option<GcReport>,
+}
+
+impl Store {
+    /// Remove images like `docker rmi`, name after name:
+    ///
+    /// - a tag is removed; when it was the image's last tag, the image is deleted too,
+    ///   unless another image was made on top of it (then it stays, untagged);
+    /// - an image named by id (or its start, or a digest) is deleted with its tag; one
+    ///   that several tags name needs `opts.force` ([`Conflict::MultipleTags`]), and one
+    ///   that other images were made on is never deleted
+    ///   ([`Conflict::DependentChildren`]);
+    /// - the untagged parents of a deleted image that have no other child go too, unless
+    ///   `opts.prune` is off.
+    ///
+    /// A name that fails (not found, a conflict) is reported in
+    /// [`RemoveReport::failed`] and the next name is removed all the same. Blobs no image
+    /// needs any more are then removed (GC).
+    pub fn remove(&self, names: &[&str], opts: &RemoveOptions) -> Result<RemoveReport> {
+        let mut report = RemoveReport::default();
+        for name in names {
+            match self.remove_one(name, opts) {
+                Ok(done) => report.removed.extend(done),
+                Err(e) => report.failed.push(((*name).to_owned(), e)),
+            }
+        }
+        if report.removed.iter().any(|r| matches!(r, Removed::Image(_))) {
+            report.gc = Some(self.gc(false)?);
+        }
+        Ok(report)
+    }
+
+    fn remove_one(&self, name: &str, opts: &RemoveOptions) -> Result<Vec<Removed>> {
+        let refs = self.backend().refs()?;
+        let matched = resolve::classify(&refs, name);
+        let image = match (self.image(name), &matched) {
+            (Ok(img), _) => img,
+            // A tag whose image cannot be read (a blob is missing): the tag can still go.
+            (Err(_), Match::Ref(stored, _)) => {
+                self.backend().remove_ref(stored)?;
+                return Ok(vec![Removed::Untagged(stored.clone())]);
+            }
+            (Err(e), _) => return Err(e),
+        };
+        // Docker's rule: the id path when what was typed is the start of the image's id.
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        let by_id = matches!(matched, Match::Digest(_) | Match::Prefix(_))
+            || (!hex.is_empty() && image.id().hex().starts_with(hex));
+        let tag = match matched {
+            Match::Ref(stored, _) if !by_id => Some(stored),
+            _ => None,
+        };
+
+        let mut outcome: Result<Vec<Removed>> = Ok(Vec::new());
+        let host = Platform::host();
+        self.backend().update_index(&mut |index| {
+            outcome = Model::read(self, index, &host).and_then(|mut model| {
+                let out = model.remove(image.id(), tag.as_deref(), name, opts)?;
+                model.write(index);
+                Ok(out)
+            });
+            // A failure changes nothing: the index is written only when `index` changed.
+            Ok(())
+        })?;
+        outcome
+    }
+}
+
+/// An image of the index: its id and config.
+struct Node {
+    id: Digest,
+    config: ImageConfig,
+    chain_ids: Vec<Digest>,
+}
+
+/// The index as images: its entries (in order) and the image each reaches.
+struct Model {
+    entries: Vec<(Descriptor, Option<usize>)>,
+    nodes: Vec<Node>,
+}
+
+impl Model {
+    fn read(store: &Store, index: &Index, platform: &Platform) -> Result<Model> {
+        let mut model = Model { entries: Vec::new(), nodes: Vec::new() };
+        for d in &index.manifests {
+            let node = match store.image_at(d, platform) {
+                Ok(img) => Some(match model.nodes.iter().position(|n| n.id == *img.id()) {
+                    Some(i) => i,
+                    None => {
+                        let chain_ids = img.config().rootfs.chain_ids();
+                        model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
+                        model.nodes.len() - 1
+                    }
+                }),
+                // Not an image this platform can read: left as it is.
+                Err(_) => None,
+            };
+            model.entries.push((d.clone(), node));
+        }
+        Ok(model)
+    }
+
+    fn write(self, index: &mut Index) {
+        index.manifests = self.entries.into_iter().map(|(d, _)| d).collect();
+    }
+
+    /// docker's `ImageDelete` for one name: `tag` when it was named by a tag.
+    fn remove(&mut self, id: &Digest, tag: Option<&str>, name: &str, opts: &RemoveOptions) -> Result<Vec<Removed>> {
+        let not_found = || Error::ImageNotFound(name.to_owned());
+        let node = self.nodes.iter().position(|n| n.id == *id).ok_or_else(not_found)?;
+        let mut out = Vec::new();
+        let mut quiet = false;
+        match tag {
+            Some(stored) => {
+                let at = self.entries.iter().position(|(d, _)| d.ref_name() == Some(stored)).ok_or_else(not_found)?;
+                self.untag(at, &mut out);
+                if !self.tags(node).is_empty() {
+                    return Ok(out);
+                }
+                // The last tag: the image goes too, unless something holds it.
+                quiet = true;
+            }
+            None => {
+                let tags = self.tags(node);
+                if let [only] = tags[..] {
+                    self.check(node, true)?;
+                    self.untag(only, &mut out);
+                }
+            }
+        }
+        self.delete(node, opts.force, opts.prune, quiet, &mut out)?;
+        Ok(out)
+    }
+
+    /// docker's `imageDeleteHelper`: delete `node` unless a conflict holds it (an error,
+    /// or nothing when `quiet`), then its untagged parent the same way when `prune`.
+    fn delete(&mut self, node: usize, force: bool, prune: bool, quiet: bool, out: &mut Vec<Removed>) -> Result<()> {
+        if let Err(e) = self.check(node, force) {
+            return if quiet { Ok(()) } else { Err(e) };
+        }
+        let parent = self.parent(node);
+        let mut tags: Vec<(String, String)> = self
+            .tags(node)
+            .into_iter()
+            .filter_map(|i| self.entries[i].0.ref_name().map(str::to_owned))
+            .map(|n| (Reference::parse(&n).map_or_else(|_| n.clone(), |r| r.to_string()), n))
+            .collect();
+        // In docker's order: by the full reference.
+        tags.sort();
+        out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
+        self.entries.retain(|(_, n)| *n != Some(node));
+        out.push(Removed::Image(self.nodes[node].id.clone()));
+        let live: std::collections::HashSet<&Digest> =
+            (0..self.nodes.len()).filter(|&n| self.is_live(n)).flat_map(|n| &self.nodes[n].chain_ids).collect();
+        let gone: Vec<Removed> = self.nodes[node]
+            .chain_ids
+            .iter()
+            .rev()
+            .filter(|c| !live.contains(c))
+            .cloned()
+            .map(Removed::Layer)
+            .collect();
+        out.extend(gone);
+        match parent {
+            Some(p) if prune => self.delete(p, false, true, true, out),
+            _ => Ok(()),
+        }
+    }
+
+    /// The conflict that keeps `node` from being deleted: children always, tags unless
+    /// `force`.
+    fn check(&self, node: usize, force: bool) -> Result<()> {
+        let conflict = |reason| Err(Error::Conflict { image: self.nodes[node].id.clone(), reason });
+        let me = &self.nodes[node].config;
+        if (0..self.nodes.len()).any(|n| n != node && self.is_live(n) && self.nodes[n].config.is_child_of(me)) {
+            return conflict(Conflict::DependentChildren);
+        }
+        if !force && !self.tags(node).is_empty() {
+            return conflict(Conflict::MultipleTags);
+        }
+        Ok(())
+    }
+
+    /// Remove the tag of entry `at`; the image stays, untagged, when no other entry
+    /// reaches it.
+    fn untag(&mut self, at: usize, out: &mut Vec<Removed>) {
+        let (desc, node) = self.entries.remove(at);
+        if let Some(name) = desc.ref_name() {
+            out.push(Removed::Untagged(name.to_owned()));
+        }
+        if node.is_some() && !self.entries.iter().any(|(_, n)| *n == node) {
+            let mut untagged = desc;
+            if let Some(a) = untagged.annotations.as_mut() {
+                a.remove(ANNOTATION_REF_NAME);
+            }
+            if untagged.annotations.as_ref().is_some_and(|a| a.is_empty()) {
+                untagged.annotations = None;
+            }
+            self.entries.insert(at, (untagged, node));
+        }
+    }
+
+    fn tags(&self, node: usize) -> Vec<usize> {
+        (0..self.entries.len())
+            .filter(|&i| self.entries[i].1 == Some(node) && self.entries[i].0.ref_name().is_some())
+            .collect()
+    }
+
+    fn is_live(&self, node: usize) -> bool {
+        self.entries.iter().any(|(_, n)| *n == Some(node))
+    }
+
+    /// The closest live image `node` is a child of.
+    fn parent(&self, node: usize) -> Option<usize> {
+        let me = &self.nodes[node].config;
+        (0..self.nodes.len())
+            .filter(|&p| p != node && self.is_live(p) && me.is_child_of(&self.nodes[p].config))
+            .max_by_key(|&p| self.nodes[p].config.history().len())
+    }
+}
