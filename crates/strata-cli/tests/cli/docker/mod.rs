@@ -2,4 +2,5 @@
 //! operation through both, the outcomes compared. Each module covers one part of
 //! docker's behaviour; `docs/docker-compat.md` lists what differs and why.
 
+mod format;
 mod ids;
