@@ -22,7 +22,7 @@ use std::process::Output;
 use serde_json::Value;
 use strata_testkit::Docker;
 
-use crate::common::{Env, Run, tomcat_rootfs};
+use crate::common::{Env, Registry, Run, tomcat_rootfs};
 
 /// Names and ids of the images both sides hold.
 struct Fixture {
@@ -348,6 +348,34 @@ fn images_digests() {
     let t = "{{.Tag}} {{ .Digest }}";
     let (s, d) = f.both_ok(&["images", &f.repo, "--format", t], &["images", &f.repo, "--format", t]);
     assert_eq!(sorted(&s), sorted(&d));
+}
+
+#[test]
+fn digests_of_a_pushed_image_agree() {
+    if !strata_testkit::require_tool("docker-registry") {
+        return;
+    }
+    let Some(mut f) = fixture("strata-fmt-pushed") else { return };
+    // strata pushes to a registry, docker pulls from it: both know the manifest digest.
+    let reg = Registry::start("", "");
+    let remote = format!("{}/{}", reg.host(), f.repo);
+    let tag = format!("{remote}:1");
+    f.env.ok(&["tag", &f.tag("1"), &tag]);
+    let pushed: Value = serde_json::from_str(&f.env.ok(&["push", "--json", &tag])).unwrap();
+    let digest = pushed["Digest"].as_str().unwrap().to_owned();
+    f.cleanup.push(tag.clone());
+    f.docker.ok(&["pull", &tag]);
+    for (args, template) in [
+        (&["--digests"][..], "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}"),
+        (&[][..], "{{.Tag}} {{.Digest}}"),
+        (&["--digests", "--no-trunc"][..], r"table {{.Repository}}\t{{.Tag}}\t{{.ID}}"),
+    ] {
+        let mut a = vec!["images", &remote, "--format", template];
+        a.extend_from_slice(args);
+        let (s, d) = f.both_ok(&a, &a);
+        assert_eq!(s, d, "images {args:?} --format {template:?}");
+        assert!(s.contains(&digest), "{s}");
+    }
 }
 
 #[test]
