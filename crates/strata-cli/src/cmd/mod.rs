@@ -75,8 +75,10 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
     }
 }
 
-/// `--format`, refused next to `--json` (which keeps its own shape for scripts).
+/// `--format`, refused next to `--json` (which keeps its own shape for scripts). An
+/// empty one is no format, as in docker.
 fn format_of(ctx: &Ctx, arg: crate::cli::FormatArg) -> Option<String> {
+    let arg = crate::cli::FormatArg { format: arg.format.filter(|f| !f.is_empty()) };
     if ctx.json && arg.format.is_some() {
         let mut cmd = Cli::command();
         cmd.error(clap::error::ErrorKind::ArgumentConflict, "--format and --json cannot be used together").exit();
