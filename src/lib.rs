@@ -10,6 +10,8 @@
 //! | [`commit`] | strata-commit | base + changes -> layer, config, history, manifest |
 //! | [`image`] | strata-image | the image model: store, image, container, archives |
 //! | [`registry`] | strata-registry | pull and push over the OCI distribution API |
+//! | [`build`] | strata-build | Dockerfile builds |
+//! | [`template`] | strata-template | Go templates as docker's `--format` runs them, over JSON |
 //!
 //! The image model's main types are also at the top level:
 //!
@@ -33,6 +35,7 @@ pub use strata_layer as layer;
 pub use strata_registry as registry;
 pub use strata_spec as spec;
 pub use strata_store as store;
+pub use strata_template as template;
 
 pub use strata_image::{
     ArchiveFormat, Change, CommitOptions, Container, Error, Image, Inspect, LayerInput, Result, Store, UnpackOptions,

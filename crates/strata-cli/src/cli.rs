@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::filter::parse_filter;
 
 /// strata: OCI container images without a daemon.
 ///
@@ -39,30 +41,50 @@ pub enum Command {
     #[command(after_help = "\
 Examples:
   strata images
-  strata images --json | jq '.[].Repository'
+  strata images tomcat                     # the tags of one repository
+  strata images --filter dangling=true --filter 'reference=tom*'
+  strata images --format 'table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}'
+  strata images --format json | jq -r .ID  # one JSON object per line
   strata images -q          # image ids only")]
     Images {
+        /// Only rows whose reference matches, as a glob (`tomcat`, `tomcat:9*`)
+        #[arg(value_name = "REPOSITORY[:TAG]")]
+        reference: Option<String>,
+        /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY,
+        /// label=KEY=VALUE (repeatable; every name must hold)
+        #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = parse_filter)]
+        filters: Vec<(String, String)>,
+        /// Show digests
+        #[arg(long)]
+        digests: bool,
         /// Show full image ids
         #[arg(long)]
         no_trunc: bool,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Show images' configuration and metadata as Docker-compatible JSON (an array)
     #[command(after_help = "\
 Examples:
   strata inspect tomcat02:1.0
-  strata inspect tomcat02:1.0 | jq '.[0].RootFS.Layers'")]
+  strata inspect tomcat02:1.0 | jq '.[0].RootFS.Layers'
+  strata inspect -f '{{.Id}} {{json .Config.Env}}' tomcat02:1.0")]
     Inspect {
         /// Images to inspect
         #[arg(required = true, value_name = "REF")]
         refs: Vec<String>,
+        /// A Go template run on each image (`{{.Config.Env}}`), or json: the array on one line
+        #[arg(short = 'f', long, value_name = "FORMAT")]
+        format: Option<String>,
     },
 
     /// Show the history of an image, newest step first
     #[command(after_help = "\
 Examples:
   strata history tomcat02:1.0
-  strata history --no-trunc --json tomcat02:1.0")]
+  strata history --no-trunc --json tomcat02:1.0
+  strata history -H=false --format '{{.CreatedAt}} {{.Size}}' tomcat02:1.0")]
     History {
         /// The image
         #[arg(value_name = "REF")]
@@ -70,6 +92,12 @@ Examples:
         /// Do not truncate ids and commands
         #[arg(long)]
         no_trunc: bool,
+        /// Sizes and dates for people (`-H=false`: bytes and RFC 3339 times)
+        #[arg(short = 'H', long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
+              default_value_t = true, default_missing_value = "true", require_equals = true)]
+        human: bool,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Give an image another tag
@@ -161,12 +189,15 @@ Examples:
 
     /// Show what changed in a bundle's rootfs since unpack (A added, C changed, D deleted)
     #[command(after_help = "\
-Example:
-  strata diff ./c")]
+Examples:
+  strata diff ./c
+  strata diff --format '{{if eq .Kind \"A\"}}{{.Path}}{{end}}' ./c")]
     Diff {
         /// A bundle made by `strata unpack`
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Make a new image from a bundle's changes since unpack
@@ -247,7 +278,8 @@ Example:
     #[command(after_help = "\
 Examples:
   strata ls tomcat02:1.0
-  strata ls tomcat02:1.0 /webapps")]
+  strata ls tomcat02:1.0 /webapps
+  strata ls --format '{{.Path}} {{.Uid}}' tomcat02:1.0 /bin")]
     Ls {
         /// The image
         #[arg(value_name = "REF")]
@@ -255,6 +287,8 @@ Examples:
         /// The directory [default: /]
         #[arg(value_name = "PATH")]
         path: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Print a file of an image's merged tree, without unpacking
@@ -272,12 +306,15 @@ Example:
 
     /// Per-layer size, files, wasted bytes and the image's efficiency
     #[command(after_help = "\
-Example:
-  strata layers tomcat02:1.0")]
+Examples:
+  strata layers tomcat02:1.0
+  strata layers --format '{{.Digest}} {{.Wasted}}' tomcat02:1.0")]
     Layers {
         /// The image
         #[arg(value_name = "REF")]
         reference: String,
+        #[command(flatten)]
+        format: FormatArg,
     },
 
     /// Make a one-layer copy of an image (its merged tree)
@@ -455,6 +492,15 @@ pub struct CommitMeta {
     /// WORKDIR; `$VAR` expands from the image's environment (repeatable)
     #[arg(short = 'c', long = "change", value_name = "CHANGE")]
     pub changes: Vec<String>,
+}
+
+/// `--format` of a listing.
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// table (the default), table TEMPLATE (a header row and aligned columns), json (one
+    /// object per line), or a Go template run on each row (`{{.ID}}\t{{.Size}}`)
+    #[arg(long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// How to reach a registry.

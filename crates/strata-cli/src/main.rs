@@ -10,6 +10,8 @@
 mod cli;
 mod cmd;
 mod ctx;
+mod filter;
+mod format;
 mod output;
 mod progress;
 

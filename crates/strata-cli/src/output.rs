@@ -1,48 +1,10 @@
-//! Printing: aligned tables like docker's, JSON, and docker's time formats.
+//! Printing: JSON, and docker's time formats (tables: `crate::format`).
 
 use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
 use strata_spec::time::parse_rfc3339;
-
-/// A table printed with columns padded by three spaces, as docker's tabwriter does.
-pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|s| (*s).to_owned()).collect(), rows: Vec::new() }
-    }
-
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    pub fn print(&self, out: &mut impl Write) -> Result<()> {
-        let n = self.header.len();
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for r in &self.rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        for r in std::iter::once(&self.header).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate().take(n) {
-                line.push_str(c);
-                if i + 1 < n {
-                    let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count()) + 3;
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            writeln!(out, "{}", line.trim_end())?;
-        }
-        Ok(())
-    }
-}
 
 /// Pretty JSON and a newline on stdout.
 pub fn print_json(value: &impl Serialize) -> Result<()> {
@@ -92,15 +54,6 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tables_pad_like_docker() {
-        let mut t = Table::new(&["REPOSITORY", "TAG", "SIZE"]);
-        t.row(vec!["tomcat02".into(), "1.0".into(), "12kB".into()]);
-        let mut out = Vec::new();
-        t.print(&mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "REPOSITORY   TAG   SIZE\ntomcat02     1.0   12kB\n");
-    }
 
     #[test]
     fn times_and_truncation() {

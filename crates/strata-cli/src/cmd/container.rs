@@ -13,6 +13,7 @@ use strata_spec::Platform;
 
 use crate::cli::CommitMeta;
 use crate::ctx::Ctx;
+use crate::format::{Format, Listing};
 use crate::output::print_json;
 use crate::progress::Bars;
 
@@ -107,9 +108,29 @@ fn open_bundle(ctx: &Ctx, dir: &Path, write: bool) -> Result<Container> {
     Ok(Container::open(&store, dir)?)
 }
 
-pub fn diff(ctx: &Ctx, dir: &Path) -> Result<ExitCode> {
+/// `diff` rows: `A`, `C` or `D`, and the path.
+const DIFF: Listing = Listing { row_type: "diff change", headers: &[("Kind", "KIND"), ("Path", "PATH")] };
+
+const DIFF_TABLE: &str = "table {{.Kind}}\t{{.Path}}";
+
+pub fn diff(ctx: &Ctx, dir: &Path, format: Option<&str>) -> Result<ExitCode> {
     let container = open_bundle(ctx, dir, false)?;
     let changes = container.diff()?;
+    if let Some(f) = format.filter(|_| !ctx.json) {
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| {
+                let kind = match c.kind {
+                    ChangeKind::Modified => "C",
+                    ChangeKind::Added => "A",
+                    ChangeKind::Deleted => "D",
+                };
+                json!({ "Kind": kind, "Path": format!("/{}", c.path.display()) })
+            })
+            .collect();
+        Format::parse(f, DIFF_TABLE)?.print(&DIFF, &rows, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if ctx.json {
         // The shape of docker's API (`GET /containers/{id}/changes`): Kind 0 changed,
         // 1 added, 2 deleted.

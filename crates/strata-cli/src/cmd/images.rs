@@ -5,98 +5,299 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use strata_image::{RemoveOptions, Removed, human_size};
+use strata_image::{Image, ImageSummary, RemoveOptions, Removed, Store, human_size};
 use strata_spec::ReferenceError;
+use strata_spec::time::parse_rfc3339;
+use strata_template::{MissingKey, Options, Root, Schema, Template};
 
 use crate::ctx::Ctx;
-use crate::output::{Table, docker_time, print_json, since, truncate};
+use crate::filter::ImageFilters;
+use crate::format::{Format, Listing, template_error};
+use crate::output::{docker_time, print_json, since, truncate};
 
 /// docker's width of the CREATED BY column.
 const CREATED_BY_WIDTH: usize = 45;
 
-pub fn images(ctx: &Ctx, no_trunc: bool) -> Result<ExitCode> {
+/// How `images` lists: filters, digests, full ids, format.
+pub struct ListImages {
+    pub filters: ImageFilters,
+    pub digests: bool,
+    pub no_trunc: bool,
+    pub format: Option<String>,
+}
+
+/// docker's `images` rows: each field and its column header.
+const IMAGES: Listing = Listing {
+    row_type: "*formatter.imageContext",
+    headers: &[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("ID", "IMAGE ID"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("VirtualSize", "SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+    ],
+};
+
+/// docker's default `images` table, and the one `--digests` asks for.
+const IMAGES_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
+const IMAGES_TABLE_DIGESTS: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
+
+/// docker's `raw` format of `images`.
+const IMAGES_RAW: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
+const IMAGES_RAW_DIGESTS: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
+
+/// An `images` row with docker's fields. `digest`: the repository's digest, or `<none>`.
+fn image_row(s: &ImageSummary, no_trunc: bool, digest: String) -> Value {
+    let created = s.created.clone().unwrap_or_default();
+    let id = match &s.id {
+        Some(d) if no_trunc => d.to_string(),
+        Some(d) => d.short().to_owned(),
+        None => "<unreadable>".to_owned(),
+    };
+    json!({
+        "Containers": "N/A",
+        "CreatedAt": docker_time(&created),
+        "CreatedSince": since(&created),
+        "Digest": digest,
+        "ID": id,
+        "Repository": s.repository,
+        "SharedSize": "N/A",
+        "Size": human_size(s.size),
+        "Tag": s.tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(s.size),
+    })
+}
+
+/// The image a listing entry is: opened by the digest the entry points at.
+fn open_summary(store: &Store, s: &ImageSummary) -> Result<Image> {
+    Ok(store.image(s.digest.as_str())?)
+}
+
+/// The creation time of `reference`, for `before=` and `since=`.
+fn created_of(store: &Store, reference: &str) -> Result<Option<(i64, u32)>> {
+    let img = store.image(reference)?;
+    Ok(img.config().created.as_deref().and_then(parse_rfc3339))
+}
+
+/// The entries of the listing that pass `filters`, in listing order.
+fn select<'l>(store: &Store, list: &'l [ImageSummary], filters: &ImageFilters) -> Result<Vec<&'l ImageSummary>> {
+    let before = filters.before.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
+    let since = filters.since.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::new();
+    for s in list {
+        let dangling = s.name.is_none();
+        if filters.dangling.is_some_and(|want| want != dangling) {
+            continue;
+        }
+        // Strictly older than each `before`, strictly newer than each `since`; an image
+        // without a creation time is older than any.
+        let created = s.created.as_deref().and_then(parse_rfc3339);
+        if !before.iter().all(|b| created < *b) || !since.iter().all(|x| created > *x) {
+            continue;
+        }
+        if !filters.labels.is_empty() {
+            let labels = open_summary(store, s)
+                .ok()
+                .and_then(|img| img.config().config.as_ref().and_then(|c| c.labels.clone()))
+                .unwrap_or_default();
+            if labels.is_empty() || !filters.labels_match(&labels) {
+                continue;
+            }
+        }
+        if !filters.references.is_empty() && (dangling || !filters.reference_matches(&s.repository, &s.tag)?) {
+            continue;
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// The digest docker shows for a row: the image's repo digest in the row's repository.
+fn repo_digest(store: &Store, s: &ImageSummary) -> String {
+    let digests = open_summary(store, s).and_then(|img| Ok(img.inspect()?.repo_digests)).unwrap_or_default();
+    digests
+        .iter()
+        .find_map(|rd| rd.split_once('@').filter(|(repo, _)| *repo == s.repository).map(|(_, d)| d.to_owned()))
+        .unwrap_or_else(|| "<none>".to_owned())
+}
+
+pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
     let store = ctx.read_store()?;
     let list = store.images()?;
-    let id_of = |d: &strata_spec::Digest| if no_trunc { d.to_string() } else { d.short().to_owned() };
     for s in &list {
         if let Some(p) = &s.problem {
             eprintln!("strata: warning: {} ({}): {p}", s.name.as_deref().unwrap_or("<none>"), s.digest);
         }
     }
+    let list = select(&store, &list, &how.filters)?;
     if ctx.json {
         let rows: Vec<Value> = list
             .iter()
             .map(|s| {
+                let mut row = image_row(s, how.no_trunc, s.digest.to_string());
                 let created = s.created.clone().unwrap_or_default();
-                json!({
-                    "Containers": "N/A",
-                    "CreatedAt": docker_time(&created),
-                    "CreatedSince": since(&created),
-                    "Digest": s.digest.to_string(),
-                    "ID": s.id.as_ref().map(id_of).unwrap_or_default(),
-                    "Repository": s.repository,
-                    "SharedSize": "N/A",
-                    "Size": human_size(s.size),
-                    "Tag": s.tag,
-                    "UniqueSize": "N/A",
-                    "VirtualSize": human_size(s.size),
-                    // Not in docker's output: exact figures for scripts.
-                    "Name": s.name,
-                    "Created": created,
-                    "SizeBytes": s.size,
-                    "Problem": s.problem,
-                })
+                if s.id.is_none() {
+                    row["ID"] = json!("");
+                }
+                // Not in docker's output: exact figures for scripts.
+                row["Name"] = json!(s.name);
+                row["Created"] = json!(created);
+                row["SizeBytes"] = json!(s.size);
+                row["Problem"] = json!(s.problem);
+                row
             })
             .collect();
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    if ctx.quiet {
-        let mut seen = Vec::new();
-        for s in &list {
-            if let Some(id) = &s.id
-                && !seen.contains(&id)
-            {
-                seen.push(id);
-                writeln!(out, "{}", id_of(id))?;
+    // docker's choice of format: `table` (or none) is the default table; -q then prints ids.
+    let spec = match how.format.as_deref() {
+        None | Some("table") if ctx.quiet => {
+            // Each id once (docker prints one per row; `strata rmi $(strata images -q)`
+            // should not name an image twice).
+            let mut seen = Vec::new();
+            for s in &list {
+                if let Some(id) = &s.id
+                    && !seen.contains(&id)
+                {
+                    seen.push(id);
+                    writeln!(out, "{}", if how.no_trunc { id.to_string() } else { id.short().to_owned() })?;
+                }
             }
+            return Ok(ExitCode::SUCCESS);
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut t = Table::new(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
-    for s in &list {
-        t.row(vec![
-            s.repository.clone(),
-            s.tag.clone(),
-            s.id.as_ref().map_or_else(|| "<unreadable>".to_owned(), id_of),
-            since(s.created.as_deref().unwrap_or_default()),
-            human_size(s.size),
-        ]);
-    }
-    t.print(&mut out)?;
+        None | Some("table") if how.digests => IMAGES_TABLE_DIGESTS.to_owned(),
+        None | Some("table") => IMAGES_TABLE.to_owned(),
+        Some("raw") if how.digests => IMAGES_RAW_DIGESTS.to_owned(),
+        Some("raw") => IMAGES_RAW.to_owned(),
+        Some(f) if f.starts_with("table") && how.digests && !f.contains("{{.Digest}}") => {
+            format!("{f}\t{{{{.Digest}}}}")
+        }
+        Some(f) => f.to_owned(),
+    };
+    let format = Format::parse(&spec, IMAGES_TABLE)?;
+    let need_digest = how.digests || format.mentions("Digest");
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|s| {
+            let digest = if need_digest && s.name.is_some() { repo_digest(&store, s) } else { "<none>".to_owned() };
+            image_row(s, how.no_trunc, digest)
+        })
+        .collect();
+    format.print(&IMAGES, &rows, &mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn inspect(ctx: &Ctx, refs: &[String]) -> Result<ExitCode> {
+/// What docker's inspect structs are, where the JSON cannot say: the maps (a missing key
+/// prints `<no value>`) and the slices (null prints `[]`).
+fn inspect_schema() -> Schema {
+    let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect();
+    Schema {
+        root: Root::Struct,
+        maps: names(&["Labels", "ExposedPorts", "Volumes", "Data"]),
+        slices: names(&["RepoTags", "RepoDigests", "Env", "Cmd", "Entrypoint", "OnBuild", "Shell", "Layers", "Test"]),
+    }
+}
+
+/// Exit code of `inspect` for a template that does not parse (docker's).
+const INSPECT_BAD_TEMPLATE: u8 = 64;
+
+pub fn inspect(ctx: &Ctx, refs: &[String], format: Option<String>) -> Result<ExitCode> {
+    let template = match format.as_deref() {
+        None | Some("json") => None,
+        Some(text) => match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("strata: error: {}", crate::error_line(&template_error(&e)));
+                return Ok(ExitCode::from(INSPECT_BAD_TEMPLATE));
+            }
+        },
+    };
     let store = ctx.read_store()?;
     let mut found = Vec::new();
-    let mut failed = None;
+    let mut errors = Vec::new();
     for r in refs {
         match store.image(r).and_then(|img| img.inspect()) {
             Ok(i) => found.push(i),
-            Err(e) => {
-                eprintln!("strata: error: {}", crate::error_line(&e.into()));
-                failed = Some(());
-            }
+            Err(e) => errors.push(crate::error_line(&e.into())),
         }
     }
-    // Like `docker inspect`: the images found, as an array, even when some were not.
-    print_json(&found)?;
-    Ok(if failed.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let mut out = std::io::stdout().lock();
+    match (&template, format.as_deref()) {
+        // Like `docker inspect`: the images found, as an array, even when some were not.
+        (None, None) => print_json(&found)?,
+        // docker's `--format json`: the same array on one line, as the daemon's JSON is.
+        (None, _) => {
+            let docs = serde_json::to_value(&found)?;
+            writeln!(out, "{}", strata_template::to_go_json(&docs, true))?;
+        }
+        (Some(t), _) => {
+            let mut text = String::new();
+            for doc in &found {
+                match render_inspect(t, &serde_json::to_value(doc)?) {
+                    Ok(s) => {
+                        text.push_str(&s);
+                        text.push('\n');
+                    }
+                    Err(e) => errors.push(crate::error_line(&e)),
+                }
+            }
+            // docker prints an empty line when nothing rendered.
+            if text.is_empty() {
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush()?;
+    for e in &errors {
+        eprintln!("strata: error: {e}");
+    }
+    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool) -> Result<ExitCode> {
+/// docker's inspect template: run on the typed document; when that fails, again on the
+/// JSON as plain maps, where a missing key is an error.
+fn render_inspect(t: &Template, doc: &Value) -> Result<String> {
+    if let Ok(s) = t.execute(doc, &inspect_schema(), Options::default()) {
+        return Ok(s);
+    }
+    let raw = Options { missing_key: MissingKey::Error, ..Options::default() };
+    t.execute(doc, &Schema::default(), raw).map_err(|e| template_error(&e))
+}
+
+/// docker's `history` rows.
+const HISTORY: Listing = Listing {
+    row_type: "*image.historyContext",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
+
+const HISTORY_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+/// `-H=false`: times as RFC 3339.
+const HISTORY_TABLE_RAW: &str = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+/// RFC 3339 to the second, as docker prints history times; empty when unknown.
+fn rfc3339_seconds(created: &str) -> String {
+    parse_rfc3339(created).map(|(secs, _)| strata_spec::time::format_rfc3339(secs, 0)).unwrap_or_default()
+}
+
+pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool, human: bool, format: Option<&str>) -> Result<ExitCode> {
     let store = ctx.read_store()?;
     let img = store.image(reference)?;
     let rows = img.history();
@@ -125,32 +326,36 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool) -> Result<ExitCode> {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
-    if ctx.quiet {
-        for i in 0..rows.len() {
-            let id = id_at(i).map_or_else(|| "<missing>".to_owned(), |d| d.short().to_owned());
-            writeln!(out, "{id}")?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut t = Table::new(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT", "AUTHOR"]);
-    for (i, r) in rows.iter().enumerate() {
-        let id = match id_at(i) {
-            Some(d) if no_trunc => d.to_string(),
-            Some(d) => d.short().to_owned(),
-            None => "<missing>".to_owned(),
-        };
-        let by = r.created_by.replace(['\n', '\t'], " ");
-        t.row(vec![
-            id,
-            since(&r.created_at),
-            if no_trunc { by } else { truncate(&by, CREATED_BY_WIDTH) },
-            human_size(r.size),
-            r.comment.clone(),
-            r.author.clone(),
-        ]);
-    }
-    t.print(&mut out)?;
+    let table_rows: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = match id_at(i) {
+                Some(d) if no_trunc => d.to_string(),
+                Some(d) => d.short().to_owned(),
+                None => "<missing>".to_owned(),
+            };
+            let created_at = rfc3339_seconds(&r.created_at);
+            // docker turns tabs into spaces; newlines too here, so that a table stays one
+            // line per step.
+            let by = r.created_by.replace(['\n', '\t'], " ");
+            json!({
+                "ID": id,
+                "CreatedAt": created_at,
+                "CreatedSince": if human { since(&r.created_at) } else { created_at.clone() },
+                "CreatedBy": if no_trunc { by } else { truncate(&by, CREATED_BY_WIDTH) },
+                "Size": if human { human_size(r.size) } else { r.size.to_string() },
+                "Comment": r.comment,
+            })
+        })
+        .collect();
+    let default_table = if human { HISTORY_TABLE } else { HISTORY_TABLE_RAW };
+    let spec = match format {
+        None | Some("table") if ctx.quiet => "{{.ID}}",
+        None => default_table,
+        Some(f) => f,
+    };
+    Format::parse(spec, default_table)?.print(&HISTORY, &table_rows, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 

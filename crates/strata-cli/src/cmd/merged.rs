@@ -12,7 +12,8 @@ use strata_layer::{EntryKind, MergedEntry};
 
 use super::container::print_new_image;
 use crate::ctx::Ctx;
-use crate::output::{Table, print_json, truncate};
+use crate::format::{Format, Listing};
+use crate::output::{print_json, truncate};
 use crate::progress::{Bars, CountingWriter};
 
 /// `-rwxr-xr-x` for an entry.
@@ -69,7 +70,52 @@ fn entry_json(e: &MergedEntry) -> serde_json::Value {
     })
 }
 
-pub fn ls(ctx: &Ctx, reference: &str, path: Option<&str>) -> Result<ExitCode> {
+/// `ls` rows: the entry as `--json` has it, and the table's columns as shown.
+const LS: Listing = Listing {
+    row_type: "ls entry",
+    headers: &[
+        ("Mode", "MODE"),
+        ("Owner", "OWNER"),
+        ("Size", "SIZE"),
+        ("Modified", "MODIFIED"),
+        ("Name", "NAME"),
+        ("Path", "PATH"),
+        ("Type", "TYPE"),
+        ("Uid", "UID"),
+        ("Gid", "GID"),
+        ("LinkTarget", "TARGET"),
+        ("Layer", "LAYER"),
+    ],
+};
+
+const LS_TABLE: &str = "table {{.Mode}}\t{{.Owner}}\t{{.Size}}\t{{.Modified}}\t{{.Name}}";
+
+fn ls_row(e: &MergedEntry) -> serde_json::Value {
+    let name = e.meta.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
+    let name = match &e.meta.kind {
+        EntryKind::Symlink { target } => format!("{name} -> {}", target.display()),
+        _ => name,
+    };
+    let size = match e.meta.kind {
+        EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+            format!("{major}, {minor}")
+        }
+        _ => e.meta.size.to_string(),
+    };
+    let mtime = strata_spec::time::format_rfc3339(e.meta.mtime.sec, 0);
+    let mtime = mtime.get(..16).unwrap_or(&mtime).replace('T', " ");
+    let mut row = entry_json(e);
+    row["Mode"] = json!(mode_string(e));
+    row["Owner"] = json!(format!("{}:{}", e.meta.uid, e.meta.gid));
+    row["Size"] = json!(size);
+    row["Modified"] = json!(mtime);
+    row["Name"] = json!(name);
+    row["LinkTarget"] = json!(row["LinkTarget"].as_str().unwrap_or_default());
+    row["Layer"] = json!(row["Layer"].to_string());
+    row
+}
+
+pub fn ls(ctx: &Ctx, reference: &str, path: Option<&str>, format: Option<&str>) -> Result<ExitCode> {
     let img = ctx.read_store()?.image(reference)?;
     let view = img.merged()?;
     let path = path.unwrap_or("/");
@@ -78,24 +124,8 @@ pub fn ls(ctx: &Ctx, reference: &str, path: Option<&str>) -> Result<ExitCode> {
     if ctx.json {
         return print_json(&entries.iter().map(entry_json).collect::<Vec<_>>()).map(|_| ExitCode::SUCCESS);
     }
-    let mut t = Table::new(&["MODE", "OWNER", "SIZE", "MODIFIED", "NAME"]);
-    for e in &entries {
-        let name = e.meta.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
-        let name = match &e.meta.kind {
-            EntryKind::Symlink { target } => format!("{name} -> {}", target.display()),
-            _ => name,
-        };
-        let size = match e.meta.kind {
-            EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                format!("{major}, {minor}")
-            }
-            _ => e.meta.size.to_string(),
-        };
-        let mtime = strata_spec::time::format_rfc3339(e.meta.mtime.sec, 0);
-        let mtime = mtime.get(..16).unwrap_or(&mtime).replace('T', " ");
-        t.row(vec![mode_string(e), format!("{}:{}", e.meta.uid, e.meta.gid), size, mtime, name]);
-    }
-    t.print(&mut std::io::stdout().lock())?;
+    let rows: Vec<serde_json::Value> = entries.iter().map(ls_row).collect();
+    Format::parse(format.unwrap_or(LS_TABLE), LS_TABLE)?.print(&LS, &rows, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,7 +182,25 @@ pub fn export(ctx: &Ctx, reference: &str, output: Option<&Path>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn layers(ctx: &Ctx, reference: &str) -> Result<ExitCode> {
+/// `layers` rows: the table's columns, and the layer's full digest.
+const LAYERS: Listing = Listing {
+    row_type: "layers row",
+    headers: &[
+        ("Layer", "LAYER"),
+        ("Size", "SIZE"),
+        ("Unpacked", "UNPACKED"),
+        ("Files", "FILES"),
+        ("Added", "ADDED"),
+        ("Wasted", "WASTED"),
+        ("CreatedBy", "CREATED BY"),
+        ("Digest", "DIGEST"),
+    ],
+};
+
+const LAYERS_TABLE: &str =
+    "table {{.Layer}}\t{{.Size}}\t{{.Unpacked}}\t{{.Files}}\t{{.Added}}\t{{.Wasted}}\t{{.CreatedBy}}";
+
+pub fn layers(ctx: &Ctx, reference: &str, format: Option<&str>) -> Result<ExitCode> {
     let img = ctx.read_store()?.image(reference)?;
     let spinner = Bars::new(ctx).spinner("reading layers");
     let a = img.analyze()?;
@@ -161,29 +209,35 @@ pub fn layers(ctx: &Ctx, reference: &str) -> Result<ExitCode> {
         print_json(&a)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let rows: Vec<serde_json::Value> = a
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "Layer": l.digest.short(),
+                "Size": human_size(l.size),
+                "Unpacked": human_size(l.uncompressed_size),
+                "Files": l.files.to_string(),
+                "Added": human_size(l.bytes_added),
+                "Wasted": human_size(l.bytes_wasted),
+                "CreatedBy": truncate(&l.created_by, 45),
+                "Digest": l.digest.to_string(),
+            })
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
-    let mut t = Table::new(&["LAYER", "SIZE", "UNPACKED", "FILES", "ADDED", "WASTED", "CREATED BY"]);
-    for l in &a.layers {
-        t.row(vec![
-            l.digest.short().to_owned(),
-            human_size(l.size),
-            human_size(l.uncompressed_size),
-            l.files.to_string(),
-            human_size(l.bytes_added),
-            human_size(l.bytes_wasted),
-            truncate(&l.created_by, 45),
-        ]);
+    Format::parse(format.unwrap_or(LAYERS_TABLE), LAYERS_TABLE)?.print(&LAYERS, &rows, &mut out)?;
+    if format.is_none() {
+        writeln!(
+            out,
+            "\n{} layers, {} stored; {} added, {} wasted (deleted or overwritten by a later layer); efficiency {:.1}%",
+            a.layers.len(),
+            human_size(a.size),
+            human_size(a.bytes_added),
+            human_size(a.bytes_wasted),
+            a.efficiency * 100.0
+        )?;
     }
-    t.print(&mut out)?;
-    writeln!(
-        out,
-        "\n{} layers, {} stored; {} added, {} wasted (deleted or overwritten by a later layer); efficiency {:.1}%",
-        a.layers.len(),
-        human_size(a.size),
-        human_size(a.bytes_added),
-        human_size(a.bytes_wasted),
-        a.efficiency * 100.0
-    )?;
     Ok(ExitCode::SUCCESS)
 }
 

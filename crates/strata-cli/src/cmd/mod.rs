@@ -19,9 +19,17 @@ use crate::ctx::Ctx;
 /// a verdict to report (`fsck` with problems, `inspect` with a missing image).
 pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
     match command {
-        Command::Images { no_trunc } => images::images(ctx, no_trunc),
-        Command::Inspect { refs } => images::inspect(ctx, &refs),
-        Command::History { reference, no_trunc } => images::history(ctx, &reference, no_trunc),
+        Command::Images { reference, filters, digests, no_trunc, format } => {
+            let filters = crate::filter::ImageFilters::new(&filters, reference.as_deref())?;
+            let how = images::ListImages { filters, digests, no_trunc, format: format_of(ctx, format) };
+            images::images(ctx, &how)
+        }
+        Command::Inspect { refs, format } => {
+            images::inspect(ctx, &refs, format_of(ctx, crate::cli::FormatArg { format }))
+        }
+        Command::History { reference, no_trunc, human, format } => {
+            images::history(ctx, &reference, no_trunc, human, format_of(ctx, format).as_deref())
+        }
         Command::Tag { source, target } => images::tag(ctx, &source, &target),
         Command::Rmi { refs, force, no_prune } => images::rmi(ctx, &refs, force, no_prune),
         Command::Gc { dry_run } => images::gc(ctx, dry_run),
@@ -35,7 +43,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             let what = container::UnpackWhat { rootless, raw, runtime_config: !no_runtime_config, plan };
             container::unpack(ctx, &reference, &dir, what, platform.as_deref())
         }
-        Command::Diff { dir } => container::diff(ctx, &dir),
+        Command::Diff { dir, format } => container::diff(ctx, &dir, format_of(ctx, format).as_deref()),
         Command::Commit { dir, new_ref, meta } => container::commit(ctx, &dir, &new_ref, &meta),
         Command::Save { refs, output, format } => archive::save(ctx, &refs, output.as_deref(), format),
         Command::Load { input } => archive::load(ctx, input.as_deref()),
@@ -45,9 +53,11 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         }
         Command::Config { reference, new_ref, meta } => archive::config(ctx, &reference, &new_ref, &meta),
         Command::Export { reference, output } => merged::export(ctx, &reference, output.as_deref()),
-        Command::Ls { reference, path } => merged::ls(ctx, &reference, path.as_deref()),
+        Command::Ls { reference, path, format } => {
+            merged::ls(ctx, &reference, path.as_deref(), format_of(ctx, format).as_deref())
+        }
         Command::Cat { reference, path } => merged::cat(ctx, &reference, &path),
-        Command::Layers { reference } => merged::layers(ctx, &reference),
+        Command::Layers { reference, format } => merged::layers(ctx, &reference, format_of(ctx, format).as_deref()),
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
         Command::Pull { reference, platform, all_platforms, registry } => {
             registry::pull(ctx, &reference, platform.as_deref(), all_platforms, &registry)
@@ -63,6 +73,17 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Builder { command: crate::cli::BuilderCommand::Prune { keep } } => build::prune(ctx, keep),
         Command::Completions { shell } => completions(shell),
     }
+}
+
+/// `--format`, refused next to `--json` (which keeps its own shape for scripts). An
+/// empty one is no format, as in docker.
+fn format_of(ctx: &Ctx, arg: crate::cli::FormatArg) -> Option<String> {
+    let arg = crate::cli::FormatArg { format: arg.format.filter(|f| !f.is_empty()) };
+    if ctx.json && arg.format.is_some() {
+        let mut cmd = Cli::command();
+        cmd.error(clap::error::ErrorKind::ArgumentConflict, "--format and --json cannot be used together").exit();
+    }
+    arg.format
 }
 
 fn completions(shell: Shell) -> Result<ExitCode> {

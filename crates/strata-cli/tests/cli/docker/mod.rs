@@ -4,6 +4,7 @@
 
 mod both;
 mod changes;
+mod format;
 mod ids;
 mod messages;
 mod references;
