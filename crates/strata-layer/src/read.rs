@@ -118,6 +118,10 @@ pub struct Entry {
     pub mtime: Mtime,
     /// Bytes of data that follow (0 for every type but regular files).
     pub size: u64,
+    /// The size the header declares (a PAX `size` record, else the size field), for
+    /// every type: what Go's `archive/tar` reports as `Header.Size`, and so what docker
+    /// adds up as a layer's size. Equal to [`Entry::size`] for regular files.
+    pub declared_size: u64,
     /// Device major number (character and block devices).
     pub dev_major: u32,
     /// Device minor number.
@@ -137,6 +141,7 @@ impl Default for Entry {
             gid: 0,
             mtime: Mtime::default(),
             size: 0,
+            declared_size: 0,
             dev_major: 0,
             dev_minor: 0,
             xattrs: Vec::new(),
@@ -534,9 +539,10 @@ impl<R: BufRead> TarReader<R> {
         // PAX size always wins (CVE-2025-62518); header-only types carry no data. Sizes
         // past i64::MAX are refused, as Go refuses them (and `remaining + padding` must
         // not overflow).
-        let size = if kind == EntryKind::File { pax.size.unwrap_or(raw_size) } else { 0 };
-        if i64::try_from(size).is_err() {
-            return Err(self.entry_error(format!("size {size} out of range")));
+        let declared_size = pax.size.unwrap_or(raw_size);
+        let size = if kind == EntryKind::File { declared_size } else { 0 };
+        if i64::try_from(declared_size).is_err() {
+            return Err(self.entry_error(format!("size {declared_size} out of range")));
         }
         let (dev_major, dev_minor) = if matches!(kind, EntryKind::Char | EntryKind::Block) {
             let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -558,6 +564,7 @@ impl<R: BufRead> TarReader<R> {
         }
         let e = &mut self.entry;
         (e.kind, e.mode, e.uid, e.gid, e.mtime, e.size) = (kind, mode, uid, gid, mtime, size);
+        e.declared_size = declared_size;
         (e.dev_major, e.dev_minor) = (dev_major, dev_minor);
         self.remaining = size;
         self.padding = pad(size);
@@ -610,6 +617,37 @@ impl<R: BufRead + io::Seek> TarReader<R> {
         self.padding = 0;
         Ok(())
     }
+}
+
+/// A layer's size as docker reports it (`docker history`, the `Size` of `docker image
+/// inspect` summed over layers): the sum of the sizes its tar entries declare, which for
+/// ordinary layers is the bytes of file content it holds. Docker's layer store adds up
+/// `Header.Size` of every entry while it applies a layer (moby's `archive.UnpackLayer`);
+/// [`Entry::declared_size`] is that figure.
+///
+/// Reads the whole stream to its end, past the end-of-archive blocks, so that a hashing
+/// reader underneath sees every byte (to check a `diff_id` in the same pass).
+pub fn content_size<R: BufRead>(input: R, layer: &str) -> Result<u64> {
+    let mut tar = TarReader::new(input, Limits::default(), layer);
+    let mut total = 0u64;
+    while let Some(e) = tar.next_entry()? {
+        total = total.saturating_add(e.declared_size);
+    }
+    let mut rest = tar.into_inner();
+    crate::decompress::drain(&mut rest).map_err(|e| io_error(layer, 0, e))?;
+    Ok(total)
+}
+
+/// [`content_size`] of an uncompressed tar that can seek: only the headers are read,
+/// the data is seeked over (one seek per entry), and nothing is verified.
+pub fn content_size_seeking<R: BufRead + io::Seek>(input: R, layer: &str) -> Result<u64> {
+    let mut tar = TarReader::new(input, Limits::default(), layer);
+    let mut total = 0u64;
+    while let Some(e) = tar.next_entry()? {
+        total = total.saturating_add(e.declared_size);
+        tar.seek_past_data()?;
+    }
+    Ok(total)
 }
 
 /// An I/O error of the stream under the tar (decompression, the blob reader).

@@ -201,6 +201,9 @@ pub struct LayerInfo {
     pub size: u64,
     /// Bytes of the uncompressed tar.
     pub uncompressed_size: u64,
+    /// The sum of the sizes the tar's entries declare: the layer's size as docker reports
+    /// it (see [`crate::read::content_size`]).
+    pub content_size: u64,
     /// Compression of the blob.
     pub compression: Compression,
     /// Number of tar entries written (PAX headers not counted).
@@ -230,6 +233,8 @@ pub struct LayerWriter<W: Write> {
     enc: Encoder<W>,
     diff: Digester,
     tar_bytes: u64,
+    /// Sum of the entries' declared sizes.
+    content: u64,
     compression: Compression,
     clamp: Option<i64>,
     names: Option<OwnerNames>,
@@ -259,6 +264,7 @@ impl<W: Write> LayerWriter<W> {
             enc,
             diff: Digester::new(Algorithm::Sha256),
             tar_bytes: 0,
+            content: 0,
             compression: opts.compression,
             clamp: opts.mtime_clamp,
             names: opts.owner_names.clone(),
@@ -403,6 +409,7 @@ impl<W: Write> LayerWriter<W> {
         self.hdr = buf;
         r?;
         self.entries += 1;
+        self.content = self.content.saturating_add(h.size);
         Ok(())
     }
 
@@ -489,6 +496,7 @@ impl<W: Write> LayerWriter<W> {
             digest,
             size,
             uncompressed_size: self.tar_bytes,
+            content_size: self.content,
             compression: self.compression,
             entries: self.entries,
         };
@@ -610,6 +618,7 @@ pub fn reencode_tar<R: Read, W: Write>(input: R, sink: W, opts: &WriteOptions) -
     }
     let mut tee = Tee { inner: io::Cursor::new(head[..got].to_vec()).chain(input), w: &mut w, err: None };
     let mut entries = 0u64;
+    let mut content = 0u64;
     {
         let mut archive = tar::Archive::new(&mut tee);
         let iter = archive.entries().map_err(|e| invalid(None, e.to_string()))?;
@@ -620,6 +629,8 @@ pub fn reencode_tar<R: Read, W: Write>(input: R, sink: W, opts: &WriteOptions) -
                     // Read the content through so that a truncated stream is caught here.
                     let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
                     let want = e.size();
+                    // The tar crate's size is the declared one (PAX `size` first), for every type.
+                    content = content.saturating_add(want);
                     let got = io::copy(&mut e, &mut io::sink())
                         .map_err(|err| invalid(Some(name.clone()), err.to_string()))?;
                     if got != want {
@@ -640,6 +651,7 @@ pub fn reencode_tar<R: Read, W: Write>(input: R, sink: W, opts: &WriteOptions) -
     }
     let (mut info, _) = w.finish_raw()?;
     info.entries = entries;
+    info.content_size = content;
     Ok(info)
 }
 
@@ -654,6 +666,7 @@ impl<W: Write> LayerWriter<W> {
                 digest,
                 size,
                 uncompressed_size: self.tar_bytes,
+                content_size: self.content,
                 compression: self.compression,
                 entries: self.entries,
             },
