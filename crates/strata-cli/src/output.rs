@@ -6,11 +6,18 @@ use anyhow::Result;
 use serde::Serialize;
 use strata_spec::time::parse_rfc3339;
 
-/// A table printed with columns padded by three spaces, as docker's tabwriter does.
+/// A table laid out as docker's tabwriter does it (`tabwriter.NewWriter(out, 10, 1, 3,
+/// ' ', 0)`): each column but the last as wide as its widest cell plus three spaces, and
+/// at least ten characters; trailing spaces dropped.
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
+
+/// docker's tabwriter: the least width of a column, padding included.
+const MIN_WIDTH: usize = 10;
+/// docker's tabwriter: spaces after the widest cell of a column.
+const PADDING: usize = 3;
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
@@ -34,8 +41,8 @@ impl Table {
             for (i, c) in r.iter().enumerate().take(n) {
                 line.push_str(c);
                 if i + 1 < n {
-                    let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(c.chars().count()) + 3;
-                    line.extend(std::iter::repeat_n(' ', pad));
+                    let width = (widths.get(i).copied().unwrap_or(0) + PADDING).max(MIN_WIDTH);
+                    line.extend(std::iter::repeat_n(' ', width.saturating_sub(c.chars().count())));
                 }
             }
             writeln!(out, "{}", line.trim_end())?;
@@ -60,11 +67,12 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// "2 hours ago" for an RFC 3339 time; empty when there is none or it does not parse.
+/// "2 hours ago" for an RFC 3339 time, as docker's `CreatedSince`; empty when there is
+/// none, it does not parse, or it is Go's zero time (docker's tables show `N/A` then).
 pub fn since(created: &str) -> String {
     match parse_rfc3339(created) {
-        Some((secs, _)) => strata_image::time_ago(secs, now()),
-        None => String::new(),
+        Some((secs, _)) if secs != strata_image::inspect::GO_ZERO_TIME => strata_image::time_ago(secs, now()),
+        _ => String::new(),
     }
 }
 
@@ -99,7 +107,8 @@ mod tests {
         t.row(vec!["tomcat02".into(), "1.0".into(), "12kB".into()]);
         let mut out = Vec::new();
         t.print(&mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "REPOSITORY   TAG   SIZE\ntomcat02     1.0   12kB\n");
+        // As docker prints it: `TAG` and `1.0` padded to docker's least column width.
+        assert_eq!(String::from_utf8(out).unwrap(), "REPOSITORY   TAG       SIZE\ntomcat02     1.0       12kB\n");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn images(ctx: &Ctx, no_trunc: bool) -> Result<ExitCode> {
                     "Name": s.name,
                     "Created": created,
                     "SizeBytes": s.size,
+                    "StoredSizeBytes": s.stored_size,
                     "Problem": s.problem,
                 })
             })
@@ -69,7 +70,7 @@ pub fn images(ctx: &Ctx, no_trunc: bool) -> Result<ExitCode> {
             s.repository.clone(),
             s.tag.clone(),
             s.id.as_ref().map_or_else(|| "<unreadable>".to_owned(), id_of),
-            since(s.created.as_deref().unwrap_or_default()),
+            or_na(since(s.created.as_deref().unwrap_or_default())),
             human_size(s.size),
         ]);
     }
@@ -98,20 +99,18 @@ pub fn inspect(ctx: &Ctx, refs: &[String]) -> Result<ExitCode> {
 pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
     let img = store.image(reference)?;
-    let rows = img.history();
-    // docker shows the image id on the top row and `<missing>` below (no per-step images).
-    let id_at = |i: usize| if i == 0 { Some(img.id().clone()) } else { None };
+    let rows = img.history()?;
+    let missing = || "<missing>".to_owned();
     if ctx.json {
         let rows: Vec<Value> = rows
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
                 json!({
                     "Comment": r.comment,
                     "CreatedAt": r.created_at,
                     "CreatedBy": r.created_by,
                     "CreatedSince": since(&r.created_at),
-                    "ID": id_at(i).map_or_else(|| "<missing>".to_owned(), |d| d.to_string()),
+                    "ID": r.image.as_ref().map_or_else(missing, ToString::to_string),
                     "Size": human_size(r.size),
                     // Not in docker's output.
                     "Author": r.author,
@@ -124,33 +123,34 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool) -> Result<ExitCode> {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let id_of = |d: &strata_spec::Digest| if no_trunc { d.to_string() } else { d.short().to_owned() };
     let mut out = std::io::stdout().lock();
     if ctx.quiet {
-        for i in 0..rows.len() {
-            let id = id_at(i).map_or_else(|| "<missing>".to_owned(), |d| d.short().to_owned());
-            writeln!(out, "{id}")?;
+        for r in &rows {
+            writeln!(out, "{}", r.image.as_ref().map_or_else(missing, id_of))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = Table::new(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT", "AUTHOR"]);
-    for (i, r) in rows.iter().enumerate() {
-        let id = match id_at(i) {
-            Some(d) if no_trunc => d.to_string(),
-            Some(d) => d.short().to_owned(),
-            None => "<missing>".to_owned(),
-        };
+    // docker's columns; the author is in --json.
+    let mut t = Table::new(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    for r in &rows {
+        // docker turns tabs into spaces; strata newlines too, which would break the table.
         let by = r.created_by.replace(['\n', '\t'], " ");
         t.row(vec![
-            id,
-            since(&r.created_at),
+            r.image.as_ref().map_or_else(missing, id_of),
+            or_na(since(&r.created_at)),
             if no_trunc { by } else { truncate(&by, CREATED_BY_WIDTH) },
             human_size(r.size),
             r.comment.clone(),
-            r.author.clone(),
         ]);
     }
     t.print(&mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `N/A` for a time docker does not have, as its tables show it.
+fn or_na(since: String) -> String {
+    if since.is_empty() { "N/A".to_owned() } else { since }
 }
 
 pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ExitCode> {
