@@ -59,6 +59,10 @@ pub struct ImageSummary {
     pub stored_size: u64,
     /// Why the image could not be read, when it could not.
     pub problem: Option<String>,
+    /// An untagged image another image of the store is built on (see
+    /// [`ImageConfig::is_child_of`](strata_spec::ImageConfig::is_child_of)): what docker
+    /// calls an intermediate image, listed only by `docker images -a`, and never dangling.
+    pub intermediate: bool,
 }
 
 /// Opening.
@@ -188,6 +192,7 @@ impl Store {
         let index = self.backend.index()?;
         let host = Platform::host();
         let mut out = Vec::new();
+        let mut configs = Vec::new();
         for d in &index.manifests {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
                 continue;
@@ -207,9 +212,11 @@ impl Store {
                 size: 0,
                 stored_size: 0,
                 problem: None,
+                intermediate: false,
             };
             match Image::open(self.clone(), d.clone(), None, &host) {
                 Ok(img) => {
+                    configs.push((img.id().clone(), img.config().clone()));
                     summary.id = Some(img.id().clone());
                     summary.created = img.config().created.clone();
                     summary.stored_size = img.stored_size();
@@ -221,6 +228,12 @@ impl Store {
                 Err(e) => summary.problem = Some(e.to_string()),
             }
             out.push(summary);
+        }
+        // Untagged images something is built on are intermediate (few: only untagged ones
+        // are compared with the others).
+        for s in out.iter_mut().filter(|s| s.name.is_none()) {
+            let Some((_, mine)) = configs.iter().find(|(id, _)| s.id.as_ref() == Some(id)) else { continue };
+            s.intermediate = configs.iter().any(|(_, c)| c.is_child_of(mine));
         }
         // Docker sorts by creation time in whole seconds, newest first; a time that is
         // missing or does not parse counts as Go's zero time, the oldest there is.

@@ -21,6 +21,8 @@ const CREATED_BY_WIDTH: usize = 45;
 /// How `images` lists: filters, digests, full ids, format.
 pub struct ListImages {
     pub filters: ImageFilters,
+    /// Intermediate images too (`-a`).
+    pub all: bool,
     pub digests: bool,
     pub no_trunc: bool,
     pub format: Option<String>,
@@ -88,12 +90,22 @@ fn created_of(store: &Store, reference: &str) -> Result<Option<(i64, u32)>> {
 }
 
 /// The entries of the listing that pass `filters`, in listing order.
-fn select<'l>(store: &Store, list: &'l [ImageSummary], filters: &ImageFilters) -> Result<Vec<&'l ImageSummary>> {
+fn select<'l>(
+    store: &Store,
+    list: &'l [ImageSummary],
+    filters: &ImageFilters,
+    all: bool,
+) -> Result<Vec<&'l ImageSummary>> {
     let before = filters.before.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let since = filters.since.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for s in list {
-        let dangling = s.name.is_none();
+        // Docker lists an untagged image something is built on only with -a, and never as
+        // dangling.
+        if s.intermediate && !all {
+            continue;
+        }
+        let dangling = s.name.is_none() && !s.intermediate;
         if filters.dangling.is_some_and(|want| want != dangling) {
             continue;
         }
@@ -137,7 +149,7 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
             eprintln!("strata: warning: {} ({}): {p}", s.name.as_deref().unwrap_or("<none>"), s.digest);
         }
     }
-    let list = select(&store, &list, &how.filters)?;
+    let list = select(&store, &list, &how.filters, how.all)?;
     if ctx.json {
         let rows: Vec<Value> = list
             .iter()

@@ -165,3 +165,43 @@ fn diff_lists_what_docker_diff_lists() {
     assert_eq!(v.as_array().unwrap().len(), ours.len());
     docker.cleanup(&[&image], &[&ctr]);
 }
+
+#[test]
+fn untagged_images_other_images_build_on_are_listed_with_all_only() {
+    let Some(docker) = strata_testkit::docker() else { return };
+    let env = Env::new();
+    tomcat_rootfs(&env.path("rootfs"));
+    let repo = docker.unique("strata-intermediate");
+    let tag = |t: &str| format!("{repo}:{t}");
+    env.ok(&["import", "rootfs", &tag("base")]);
+    env.ok(&["config", &tag("base"), &tag("child"), "-c", "ENV X=1"]);
+    // An untagged image nothing builds on, for the dangling filter.
+    env.ok(&["import", "rootfs", &tag("lone"), "-m", "lone"]);
+    let base = env.image_id(&tag("base"));
+    let lone = env.image_id(&tag("lone"));
+    env.ok(&["save", &tag("base"), &tag("child"), &tag("lone"), "-o", "both.tar"]);
+    docker.load(&env.path("both.tar"));
+    for args in [["rmi", &tag("base")], ["rmi", &tag("lone")]] {
+        docker.ok(&args);
+        env.ok(&args);
+    }
+    let lone_kept = env.ok(&["images", "-q", "--no-trunc", "-a"]).contains(&lone);
+    // The base stays (its child needs it) but is hidden without -a, in both; the lone
+    // image is gone in both (nothing needs it).
+    let ids = |out: String| -> BTreeSet<String> { out.lines().map(str::to_owned).collect() };
+    let child = env.image_id(&tag("child"));
+    for (args, want) in [
+        (vec!["images", "-q", "--no-trunc"], vec![child.clone()]),
+        (vec!["images", "-q", "--no-trunc", "-a"], vec![child.clone(), base.clone()]),
+        (vec!["images", "-q", "--no-trunc", "-a", "--filter", "dangling=true"], vec![]),
+    ] {
+        let want: BTreeSet<String> = want.into_iter().collect();
+        let mine: BTreeSet<String> = ids(env.ok(&args)).into_iter().filter(|i| *i == child || *i == base).collect();
+        let theirs: BTreeSet<String> =
+            ids(docker.ok(&args)).into_iter().filter(|i| *i == child || *i == base).collect();
+        assert_eq!(mine, want, "strata {args:?}");
+        assert_eq!(theirs, want, "docker {args:?}");
+    }
+    assert!(!lone_kept, "rmi of the lone image's last tag deletes it");
+    docker.cleanup(&[&tag("child"), &base], &[]);
+}
