@@ -230,6 +230,28 @@ pub fn human_size(bytes: u64) -> String {
     format!("{s}{}", UNITS[i])
 }
 
+/// How long `secs` seconds is, as docker says it in `ps` (go-units' `HumanDuration`):
+/// `Less than a second`, `5 seconds`, `About a minute`, `3 hours`, `2 weeks`...
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let minutes = s / 60;
+    // Hours round to the nearest, as docker's do.
+    let hours = (s + 1800) / 3600;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
+    }
+}
+
 /// "2 hours ago", like docker's `CreatedSince`; `now` and `then` in Unix seconds.
 pub fn time_ago(then: i64, now: i64) -> String {
     let d = (now - then).max(0);
@@ -253,6 +275,29 @@ pub fn time_ago(then: i64, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_like_docker() {
+        for (s, want) in [
+            (0, "Less than a second"),
+            (1, "1 second"),
+            (59, "59 seconds"),
+            (60, "About a minute"),
+            (119, "About a minute"),
+            (120, "2 minutes"),
+            (3599, "59 minutes"),
+            (3600, "About an hour"),
+            (5399, "About an hour"),
+            (5400, "2 hours"),
+            (47 * 3600, "47 hours"),
+            (48 * 3600, "2 days"),
+            (14 * 86_400, "2 weeks"),
+            (60 * 86_400, "2 months"),
+            (800 * 86_400, "2 years"),
+        ] {
+            assert_eq!(human_duration(s), want, "{s}");
+        }
+    }
 
     #[test]
     fn sizes_print_like_docker() {

@@ -2,6 +2,7 @@
 
 mod archive;
 mod container;
+pub mod containers;
 mod error;
 mod image;
 pub mod inspect;
@@ -17,13 +18,13 @@ pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
 pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
 pub use error::{Conflict, Error, Result};
 pub use image::Image;
-pub use inspect::{HistoryRow, Inspect, human_size, time_ago};
+pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
 pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};
 pub use resolve::{new_tag, normalize_tag, split_name};
-pub use runtime::{RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
+pub use runtime::{ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};

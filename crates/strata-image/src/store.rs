@@ -176,13 +176,19 @@ impl Store {
     }
 
     /// Every entry of the index, as `docker images` lists them (one line per tag;
-    /// untagged entries too, except build cache entries: see [`ANNOTATION_BUILD_CACHE`]).
+    /// untagged entries too, except build cache entries, see [`ANNOTATION_BUILD_CACHE`],
+    /// and those that keep containers' images, see
+    /// [`ANNOTATION_CONTAINER`](crate::containers::ANNOTATION_CONTAINER)).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
         let host = Platform::host();
         let mut out = Vec::new();
         for d in &index.manifests {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
+                continue;
+            }
+            // The entries that keep containers' images are not images of their own.
+            if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
                 continue;
             }
             let name = d.ref_name().map(str::to_owned);
