@@ -157,14 +157,20 @@ struct Model {
     entries: Vec<(Descriptor, Option<usize>)>,
     nodes: Vec<Node>,
     kept: Vec<Descriptor>,
+    /// The layer chains the kept entries' images have: a container holds them.
+    kept_chains: std::collections::HashSet<Digest>,
     users: Vec<(Digest, String, bool)>,
 }
 
 impl Model {
     fn read(store: &Store, index: &Index, platform: &Platform, users: Vec<(Digest, String, bool)>) -> Result<Model> {
-        let mut model = Model { entries: Vec::new(), nodes: Vec::new(), kept: Vec::new(), users };
+        let mut model =
+            Model { entries: Vec::new(), nodes: Vec::new(), kept: Vec::new(), kept_chains: Default::default(), users };
         for d in &index.manifests {
             if d.annotation(ANNOTATION_CONTAINER).is_some() {
+                if let Ok(img) = store.image_at(d, platform) {
+                    model.kept_chains.extend(img.config().rootfs.chain_ids());
+                }
                 model.kept.push(d.clone());
                 continue;
             }
@@ -255,8 +261,11 @@ impl Model {
         out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
         self.entries.retain(|(_, n)| *n != Some(node));
         out.push(Removed::Image(self.nodes[node].id.clone()));
-        let live: std::collections::HashSet<&Digest> =
-            (0..self.nodes.len()).filter(|&n| self.is_live(n)).flat_map(|n| &self.nodes[n].chain_ids).collect();
+        let live: std::collections::HashSet<&Digest> = (0..self.nodes.len())
+            .filter(|&n| self.is_live(n))
+            .flat_map(|n| &self.nodes[n].chain_ids)
+            .chain(&self.kept_chains)
+            .collect();
         let gone: Vec<Removed> = self.nodes[node]
             .chain_ids
             .iter()

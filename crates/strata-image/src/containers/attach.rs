@@ -24,6 +24,9 @@ use super::record::{ContainerRecord, Status};
 use super::{ATTACH_LOCK, Containers, POLL, STDERR_LOG, STDIN_FIFO, STDOUT_LOG};
 use crate::error::{Error, Result};
 
+/// How long an attached `--rm` run waits for its container to be removed.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long to wait for the runtime to hand over a container's terminal.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,6 +39,7 @@ pub(crate) struct Prepared {
     console: Option<Console>,
     master: Option<OwnedFd>,
     offsets: (u64, u64),
+    auto_remove: bool,
 }
 
 /// A console socket: the runtime connects and sends the terminal's master side.
@@ -131,6 +135,7 @@ impl Prepared {
             console,
             master: None,
             offsets: (size(STDOUT_LOG), size(STDERR_LOG)),
+            auto_remove: rec.config.auto_remove,
         })
     }
 
@@ -230,6 +235,12 @@ impl Attached {
             None => self.relay_logs(),
         };
         signals.close();
+        // `--rm`: the monitor removes the container once this process lets go of it;
+        // return when it has, as `docker run --rm` does.
+        let _ = rustix::fs::flock(&self.prepared.lock, FlockOperation::Unlock);
+        if self.prepared.auto_remove {
+            let _ = self.containers.wait_until(&id, Some(REMOVE_TIMEOUT), |_| false);
+        }
         result
     }
 

@@ -396,6 +396,20 @@ impl Containers {
         if args.is_empty() {
             return Err(Error::NoCommand);
         }
+        // The points the runtime mounts over belong to the base, not to the container's
+        // changes: the top-level ones (`/proc`, `/dev`, `/sys`, volumes) and files bound
+        // into `/etc`.
+        let mut points: Vec<(String, bool)> = Vec::new();
+        for m in config.as_value()["mounts"].as_array().into_iter().flatten() {
+            let Some(dest) = m["destination"].as_str() else { continue };
+            let depth = dest.trim_matches('/').split('/').count();
+            let is_file = dest.starts_with("/etc/");
+            if depth == 1 || is_file {
+                points.push((dest.to_owned(), !is_file));
+            }
+        }
+        let points: Vec<(&str, bool)> = points.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+        container.prepare_mount_points(&points)?;
         crate::container::write_atomic(&bundle.join(RUNTIME_CONFIG_FILE), &config.to_vec())?;
         Ok(args)
     }

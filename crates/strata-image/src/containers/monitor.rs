@@ -129,14 +129,23 @@ fn run(c: &Containers, id: &str, attached: bool, console: Option<PathBuf>) -> Re
 
     let pid_file = dir.join(PID_FILE);
     let _ = fs::remove_file(&pid_file);
+    let stderr_at = fs::metadata(dir.join(STDERR_LOG)).map(|m| m.len()).unwrap_or(0);
     if let Err(e) =
         runtime.create(id, &dir.join(BUNDLE_DIR), &pid_file, socket.as_deref(), &log, (stdin, stdout, stderr))
     {
         let _ = runtime.delete(id, &log);
-        let message = match &e {
+        let mut message = match &e {
             Error::CannotExecute { message, .. } | Error::Runtime { message, .. } => message.clone(),
             other => other.to_string(),
         };
+        // A runtime that logs nothing said why on its stderr, which was the container's.
+        if message.starts_with("exited with") && !rec.config.tty {
+            let said = fs::read(dir.join(STDERR_LOG)).unwrap_or_default();
+            let said = String::from_utf8_lossy(said.get(usize::try_from(stderr_at).unwrap_or(0)..).unwrap_or_default());
+            if !said.trim().is_empty() {
+                message = said.trim().replace('\n', " ");
+            }
+        }
         return fail(message, e.exit_code());
     }
     let pid: i32 = fs::read_to_string(&pid_file)
