@@ -11,6 +11,7 @@
 
 mod archive;
 mod bad_input;
+mod containers;
 mod crash;
 mod fixture;
 mod law;
