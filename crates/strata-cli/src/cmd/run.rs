@@ -313,8 +313,9 @@ fn ps_row(r: &ContainerRecord, now: i64, trunc: bool) -> Value {
         r.command.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
     let command = command.join(" ");
     let command = if trunc { truncate(&command, 20) } else { command };
-    let ports: Vec<String> = match r.config.network {
-        Network::None => r.config.ports.iter().map(PortMapping::display).collect(),
+    // Published while it runs only, as in docker.
+    let ports: Vec<String> = match (r.config.network, r.state.status) {
+        (Network::None, Status::Running) => r.config.ports.iter().map(PortMapping::display).collect(),
         _ => Vec::new(),
     };
     json!({
