@@ -12,6 +12,7 @@ mod progress;
 mod remove;
 mod resolve;
 mod runtime;
+mod size;
 mod store;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
@@ -23,7 +24,7 @@ pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};
-pub use resolve::{new_tag, normalize_tag, split_name};
+pub use resolve::{layout_reference, new_tag, normalize_tag, repo_tag, split_name};
 pub use runtime::{ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};

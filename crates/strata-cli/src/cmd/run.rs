@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use strata_image::containers::{
     BindMount, ContainerRecord, Containers, CreateOptions, ExecOptions, Network, PortMapping, Status, parse_env,
 };
-use strata_image::{ProcessOverrides, human_duration};
+use strata_image::{ProcessOverrides, human_duration, time_ago};
 use strata_spec::time::parse_rfc3339;
 
 use crate::cli::CreateArgs;
@@ -299,12 +299,14 @@ pub fn ps(ctx: &Ctx, all: bool, ids_only: bool, no_trunc: bool, format: Option<&
 fn ps_row(r: &ContainerRecord, now: i64, trunc: bool) -> Value {
     let secs = |t: &Option<String>| t.as_deref().and_then(parse_rfc3339).map(|(s, _)| s);
     let created = parse_rfc3339(&r.created).map_or(now, |(s, _)| s);
+    // go-units' durations are Go's, in nanoseconds.
+    let since = |t: &Option<String>| human_duration((now - secs(t).unwrap_or(now)).saturating_mul(1_000_000_000));
     let status = match r.state.status {
-        Status::Running => format!("Up {}", human_duration(now - secs(&r.state.started).unwrap_or(now))),
+        Status::Running => format!("Up {}", since(&r.state.started)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code.unwrap_or(0),
-            human_duration(now - secs(&r.state.finished).unwrap_or(now))
+            since(&r.state.finished)
         ),
         _ => "Created".to_owned(),
     };
@@ -323,7 +325,7 @@ fn ps_row(r: &ContainerRecord, now: i64, trunc: bool) -> Value {
         "Image": r.image,
         "Command": format!("{command:?}"),
         "CreatedAt": docker_time(&r.created),
-        "RunningFor": format!("{} ago", human_duration(now - created)),
+        "RunningFor": time_ago(created, now),
         "Status": status,
         "Ports": ports.join(", "),
         "Names": r.name,
