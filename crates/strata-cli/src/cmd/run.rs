@@ -303,11 +303,7 @@ fn ps_row(r: &ContainerRecord, now: i64, trunc: bool) -> Value {
     let since = |t: &Option<String>| human_duration((now - secs(t).unwrap_or(now)).saturating_mul(1_000_000_000));
     let status = match r.state.status {
         Status::Running => format!("Up {}", since(&r.state.started)),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            r.state.exit_code.unwrap_or(0),
-            since(&r.state.finished)
-        ),
+        Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code.unwrap_or(0), since(&r.state.finished)),
         _ => "Created".to_owned(),
     };
     // docker quotes the arguments that have spaces, then the whole command.

@@ -189,15 +189,16 @@ fn stop_sends_term_then_kill_after_the_timeout() {
         "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done",
     ]);
     env.ok(&["run", "-d", "--name", "stubborn", "bb:1", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
-    let start = Instant::now();
-    env.ok(&["stop", "-t", "10", "polite"]);
-    assert!(start.elapsed() < Duration::from_secs(8), "SIGTERM ended it: {:?}", start.elapsed());
+    // SIGTERM ended it: its trap ran and it exited 0 (a SIGKILL would be 137).
+    env.ok(&["stop", "-t", "30", "polite"]);
     assert_eq!(env.ok(&["wait", "polite"]), "0\n");
     assert_eq!(env.ok(&["logs", "polite"]), "got-term\n");
+    // Ignored, SIGTERM is followed by SIGKILL, not before `-t` is up (a lower bound
+    // only: a loaded machine makes it later, never sooner).
     let start = Instant::now();
     env.ok(&["stop", "-t", "2", "stubborn"]);
     let took = start.elapsed();
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(9), "SIGKILL after 2 s: {took:?}");
+    assert!(took >= Duration::from_secs(2), "SIGKILL only after 2 s: {took:?}");
     assert_eq!(env.ok(&["wait", "stubborn"]), "137\n");
     // Stopping a stopped container is no error (docker's behaviour).
     assert_eq!(env.ok(&["stop", "stubborn"]), "stubborn\n");
