@@ -289,6 +289,105 @@ pub(crate) fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u
     Ok((user.uid, user.gid, user.additional_gids))
 }
 
+/// docker's default capabilities, which a container and a build's `RUN` get (the bounding,
+/// effective and permitted sets), with `noNewPrivileges` off, as docker runs them.
+pub const DOCKER_CAPABILITIES: [&str; 14] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// Give `config`'s process docker's privileges: [`DOCKER_CAPABILITIES`] and
+/// `noNewPrivileges` off (a bundle for a script keeps the runtime-spec example's three).
+pub(crate) fn docker_privileges(config: &mut Value) {
+    let caps = json!(DOCKER_CAPABILITIES);
+    config["process"]["capabilities"] = json!({ "bounding": caps, "effective": caps, "permitted": caps });
+    config["process"]["noNewPrivileges"] = json!(false);
+}
+
+/// One command to run in a rootfs through an OCI runtime, as a build's `RUN` runs it:
+/// see [`RuntimeConfig::for_command`].
+#[derive(Debug, Clone)]
+pub struct CommandConfig<'a> {
+    /// The rootfs (absolute: the bundle is elsewhere).
+    pub rootfs: &'a Path,
+    /// The command and its arguments.
+    pub args: &'a [String],
+    /// The whole environment, `NAME=value`.
+    pub env: &'a [String],
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Working directory in the rootfs (absolute).
+    pub cwd: &'a str,
+    /// The host's network; otherwise a network namespace with only loopback.
+    pub host_network: bool,
+}
+
+impl RuntimeConfig {
+    /// The configuration that runs `cmd` as docker runs a container's process (the
+    /// mounts, masked paths and namespaces of [`Image::runtime_config`], docker's
+    /// privileges, no terminal), with `cmd.rootfs` as the root. Nothing is read from
+    /// the rootfs: the ids and environment are taken as given.
+    pub fn for_command(cmd: &CommandConfig<'_>) -> RuntimeConfig {
+        let mut namespaces = vec!["pid", "ipc", "uts", "mount"];
+        let mut mounts = default_mounts();
+        if cmd.host_network {
+            mounts.push(json!({ "destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf",
+                                "options": ["rbind", "ro"] }));
+        } else {
+            namespaces.push("network");
+        }
+        let mut value = json!({
+            "ociVersion": OCI_VERSION,
+            "process": {
+                "terminal": false,
+                "user": { "uid": cmd.uid, "gid": cmd.gid },
+                "args": cmd.args,
+                "env": cmd.env,
+                "cwd": cmd.cwd,
+                "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            },
+            "root": { "path": cmd.rootfs, "readonly": false },
+            "hostname": "strata",
+            "mounts": mounts,
+            "linux": {
+                "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+                "namespaces": namespaces.iter().map(|t| json!({ "type": t })).collect::<Vec<_>>(),
+                "maskedPaths": MASKED_PATHS,
+                "readonlyPaths": READONLY_PATHS,
+            },
+        });
+        docker_privileges(&mut value);
+        RuntimeConfig::from_value(value)
+    }
+
+    /// The mount points at the top of the rootfs the runtime mounts over (`/proc`,
+    /// `/dev`, `/sys`...): they belong to the base, not to what a command changed.
+    pub fn top_mount_points(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.value["mounts"].as_array().into_iter().flatten() {
+            let Some(dest) = m["destination"].as_str() else { continue };
+            if dest.trim_matches('/').split('/').count() == 1 && !out.iter().any(|o| o == dest) {
+                out.push(dest.to_owned());
+            }
+        }
+        out
+    }
+}
+
 /// The capabilities of the runtime-spec's example config (and umoci's).
 const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 

@@ -725,9 +725,11 @@ fn random_id() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The runtime configuration of a container: the image's, with `opts`' mounts and network.
+/// The runtime configuration of a container: the image's, with docker's privileges and
+/// `opts`' mounts and network.
 fn container_config(config: RuntimeConfig, opts: &CreateOptions) -> RuntimeConfig {
     let mut v: Value = config.into_value();
+    crate::runtime::docker_privileges(&mut v);
     if let Some(mounts) = v["mounts"].as_array_mut() {
         for m in &opts.mounts {
             let mode = if m.read_only { "ro" } else { "rw" };

@@ -119,6 +119,21 @@ impl OciRuntime {
         Err(Error::Runtime { op: "create", message })
     }
 
+    /// `run --bundle DIR ID`: create, start and wait for the container in the foreground,
+    /// as a command for the caller to run with the stdio the container's process gets.
+    /// The runtime exits with the process's exit status (128 + signal when killed by
+    /// one); when it fails itself, [`OciRuntime::error`] has its message.
+    pub fn run_command(&self, id: &str, bundle: &Path, log: &Path) -> Command {
+        let mut c = self.command(log, &["run", "--bundle"]);
+        c.arg(bundle).arg(id);
+        c
+    }
+
+    /// The runtime's last error message in `log`, if it wrote one.
+    pub fn error(log: &Path) -> Option<String> {
+        last_error(log)
+    }
+
     /// `start ID`.
     pub fn start(&self, id: &str, log: &Path) -> Result<()> {
         self.run("start", log, &["start", id])

@@ -39,8 +39,16 @@ fn run_exit_codes_and_output_agree_with_docker() {
     let env = Env::new();
     let tag = format!("{}:1", docker.unique("strata-run"));
     busybox_image(&env, docker, &tag);
-    let cases: [&[&str]; 5] =
-        [&["sh", "-c", "echo out; exit 3"], &["nope"], &["/bin"], &["true"], &["sh", "-c", "echo $HOME $PATH; pwd"]];
+    // docker's privileges: its default capabilities, no_new_privs off.
+    let privileges = "while read -r l; do case $l in Cap*|NoNewPrivs*) echo $l;; esac; done </proc/self/status";
+    let cases: [&[&str]; 6] = [
+        &["sh", "-c", "echo out; exit 3"],
+        &["nope"],
+        &["/bin"],
+        &["true"],
+        &["sh", "-c", "echo $HOME $PATH; pwd"],
+        &["sh", "-c", privileges],
+    ];
     for args in cases {
         let mut d = vec!["run", "--rm", "--network", "none", &tag];
         d.extend_from_slice(args);
