@@ -299,6 +299,23 @@ fn a_missing_or_failing_runtime() {
     assert_eq!(status(&env, "doomed"), "Created");
     env.ok(&["rm", "doomed"]);
     assert_eq!(ps_names(&env, true), Vec::<String>::new());
+
+    // The runtime chosen runs the container: a wrapper around runc that notes each call,
+    // named by --runtime, then by STRATA_RUNTIME.
+    let calls = env.path("calls");
+    let wrapper = env.path("wrapped-runc");
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec runc \"$@\"\n", calls.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = env.run(&["run", "--runtime", wrapper.to_str().unwrap(), "--rm", "bb:1", "sh", "-c", "echo by-flag"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "by-flag\n"), "{}", r.stderr);
+    let by_flag = std::fs::read_to_string(&calls).unwrap();
+    assert!(by_flag.lines().count() >= 2, "the wrapper ran the container: {by_flag}");
+    let mut c = env.cmd(&["run", "--rm", "bb:1", "sh", "-c", "echo by-env"]);
+    c.env("STRATA_RUNTIME", &wrapper);
+    let r = run(c);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "by-env\n"), "{}", r.stderr);
+    assert!(std::fs::read_to_string(&calls).unwrap().len() > by_flag.len(), "STRATA_RUNTIME chose the wrapper");
+    assert_eq!(ps_names(&env, true), Vec::<String>::new());
 }
 
 /// Killing an attached `strata run` leaves the container running under its monitor;
