@@ -205,6 +205,32 @@ fn stop_sends_term_then_kill_after_the_timeout() {
     env.ok(&["rm", "polite", "stubborn"]);
 }
 
+/// A signal sent to an attached `strata run` is passed to the container's process (as
+/// docker's `--sig-proxy`): its trap runs, and its exit code is `run`'s.
+#[test]
+fn signals_to_an_attached_run_reach_the_container() {
+    if !containers_ready() {
+        return;
+    }
+    let env = env_with("bb:1", &[]);
+    let script = "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.1; done";
+    let mut c = env.cmd(&["run", "--name", "proxied", "bb:1", "sh", "-c", script]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut cli = c.spawn().unwrap();
+    let mut stdout = cli.stdout.take().unwrap();
+    let mut ready = [0u8; 6];
+    stdout.read_exact(&mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    let pid = rustix::process::Pid::from_raw(cli.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let exit = cli.wait().unwrap();
+    assert_eq!((exit.code(), rest.as_str()), (Some(3), "got-term\n"));
+    assert!(status(&env, "proxied").starts_with("Exited (3) "), "{}", status(&env, "proxied"));
+    env.ok(&["rm", "proxied"]);
+}
+
 /// `--rm`: the container goes when it exits, attached or detached; `rm` refuses a
 /// running container unless `-f`.
 #[test]
