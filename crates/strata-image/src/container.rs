@@ -284,7 +284,7 @@ fn cleanup(dir: &Path, created: bool) {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes).map_err(Error::io("write", &tmp))?;
     fs::rename(&tmp, path).map_err(Error::io("rename", path))
@@ -355,6 +355,51 @@ impl Container {
         let path = self.dir.join(SNAPSHOT_FILE);
         let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
         Ok(Snapshot::from_bytes(&bytes)?)
+    }
+
+    /// Make the directories and files a runtime mounts over (`/proc`, `/dev`, `/sys`,
+    /// `/etc/resolv.conf`...: `mount_points`, absolute) where the rootfs lacks them, and
+    /// take the snapshot again, so that they are part of the base, as docker's init layer
+    /// is: never in a diff or a commit. Only points whose parent directory is a real
+    /// directory of the rootfs are made (a symlink on the way is left to the runtime,
+    /// which resolves it inside the rootfs).
+    pub(crate) fn prepare_mount_points(&self, mount_points: &[(&str, bool)]) -> Result<()> {
+        let rootfs = self.rootfs();
+        let mut made = false;
+        for (point, is_dir) in mount_points {
+            let rel = point.trim_start_matches('/');
+            if rel.is_empty() || rel.split('/').any(|c| c == ".." || c == ".") {
+                continue;
+            }
+            let path = rootfs.join(rel);
+            if fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            let parent_ok = path.parent().is_some_and(|p| {
+                p.strip_prefix(&rootfs).is_ok_and(|r| {
+                    let mut at = rootfs.clone();
+                    r.components().all(|c| {
+                        at.push(c);
+                        fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir())
+                    })
+                })
+            });
+            if !parent_ok {
+                continue;
+            }
+            if *is_dir {
+                fs::create_dir(&path).map_err(Error::io("create", &path))?;
+            } else {
+                fs::File::create(&path).map_err(Error::io("create", &path))?;
+            }
+            made = true;
+        }
+        if made {
+            let old = self.snapshot()?;
+            let snapshot = Snapshot::capture_with(&rootfs, old.recorded().clone())?;
+            write_atomic(&self.dir.join(SNAPSHOT_FILE), &snapshot.to_bytes())?;
+        }
+        Ok(())
     }
 
     /// What changed since unpack, like `docker diff` (`A`dded, `C`hanged, `D`eleted).

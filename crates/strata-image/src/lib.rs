@@ -2,6 +2,7 @@
 
 mod archive;
 mod container;
+pub mod containers;
 mod error;
 mod image;
 pub mod inspect;
@@ -24,7 +25,9 @@ pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};
 pub use resolve::{layout_reference, new_tag, normalize_tag, repo_tag, split_name};
-pub use runtime::{RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
+pub use runtime::{
+    CommandConfig, DOCKER_CAPABILITIES, ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions,
+};
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};

@@ -10,6 +10,7 @@
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageConfig, Index, Platform, Reference};
 use strata_store::GcReport;
 
+use crate::containers::ANNOTATION_CONTAINER;
 use crate::error::{Conflict, Error, Result};
 use crate::resolve::{self, Match};
 use crate::store::Store;
@@ -123,10 +124,14 @@ impl Store {
             _ => None,
         };
 
+        let users = match self.path() {
+            Some(_) => self.containers()?.image_users()?,
+            None => Vec::new(),
+        };
         let mut outcome: Result<Vec<Removed>> = Ok(Vec::new());
         let host = Platform::host();
         self.backend().update_index(&mut |index| {
-            outcome = Model::read(self, index, &host).and_then(|mut model| {
+            outcome = Model::read(self, index, &host, users.clone()).and_then(|mut model| {
                 let out = model.remove(image.id(), tag.as_deref(), name, opts)?;
                 model.write(index);
                 Ok(out)
@@ -145,16 +150,30 @@ struct Node {
     chain_ids: Vec<Digest>,
 }
 
-/// The index as images: its entries (in order) and the image each reaches.
+/// The index as images: its entries (in order) and the image each reaches; the
+/// entries that keep containers' images, apart and untouched; the containers (image id,
+/// short container id, running).
 struct Model {
     entries: Vec<(Descriptor, Option<usize>)>,
     nodes: Vec<Node>,
+    kept: Vec<Descriptor>,
+    /// The layer chains the kept entries' images have: a container holds them.
+    kept_chains: std::collections::HashSet<Digest>,
+    users: Vec<(Digest, String, bool)>,
 }
 
 impl Model {
-    fn read(store: &Store, index: &Index, platform: &Platform) -> Result<Model> {
-        let mut model = Model { entries: Vec::new(), nodes: Vec::new() };
+    fn read(store: &Store, index: &Index, platform: &Platform, users: Vec<(Digest, String, bool)>) -> Result<Model> {
+        let mut model =
+            Model { entries: Vec::new(), nodes: Vec::new(), kept: Vec::new(), kept_chains: Default::default(), users };
         for d in &index.manifests {
+            if d.annotation(ANNOTATION_CONTAINER).is_some() {
+                if let Ok(img) = store.image_at(d, platform) {
+                    model.kept_chains.extend(img.config().rootfs.chain_ids());
+                }
+                model.kept.push(d.clone());
+                continue;
+            }
             let node = match store.image_at(d, platform) {
                 Ok(img) => Some(match model.nodes.iter().position(|n| n.id == *img.id()) {
                     Some(i) => i,
@@ -173,7 +192,15 @@ impl Model {
     }
 
     fn write(self, index: &mut Index) {
-        index.manifests = self.entries.into_iter().map(|(d, _)| d).collect();
+        index.manifests = self.entries.into_iter().map(|(d, _)| d).chain(self.kept).collect();
+    }
+
+    /// A container made from `node`'s image: (short id, running), running ones first.
+    fn user(&self, node: usize) -> Option<(&str, bool)> {
+        let id = &self.nodes[node].id;
+        let mut users: Vec<&(Digest, String, bool)> = self.users.iter().filter(|u| &u.0 == id).collect();
+        users.sort_by_key(|u| !u.2);
+        users.first().map(|u| (u.1.as_str(), u.2))
     }
 
     /// docker's `ImageDelete` for one name: `tag` when it was named by a tag.
@@ -185,6 +212,18 @@ impl Model {
         match tag {
             Some(stored) => {
                 let at = self.entries.iter().position(|(d, _)| d.ref_name() == Some(stored)).ok_or_else(not_found)?;
+                // docker's rule: the last tag of an image a container uses goes only by force
+                // (the image would be left dangling).
+                if !opts.force
+                    && self.tags(node).len() == 1
+                    && let Some((container, _)) = self.user(node)
+                {
+                    return Err(Error::ReferenceInUse {
+                        reference: name.to_owned(),
+                        container: container.to_owned(),
+                        image: id.clone(),
+                    });
+                }
                 self.untag(at, &mut out);
                 if !self.tags(node).is_empty() {
                     return Ok(out);
@@ -195,7 +234,7 @@ impl Model {
             None => {
                 let tags = self.tags(node);
                 if let [only] = tags[..] {
-                    self.check(node, true)?;
+                    self.check(node, true, opts.force)?;
                     self.untag(only, &mut out);
                 }
             }
@@ -207,7 +246,7 @@ impl Model {
     /// docker's `imageDeleteHelper`: delete `node` unless a conflict holds it (an error,
     /// or nothing when `quiet`), then its untagged parent the same way when `prune`.
     fn delete(&mut self, node: usize, force: bool, prune: bool, quiet: bool, out: &mut Vec<Removed>) -> Result<()> {
-        if let Err(e) = self.check(node, force) {
+        if let Err(e) = self.check(node, force, force) {
             return if quiet { Ok(()) } else { Err(e) };
         }
         let parent = self.parent(node);
@@ -222,8 +261,11 @@ impl Model {
         out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
         self.entries.retain(|(_, n)| *n != Some(node));
         out.push(Removed::Image(self.nodes[node].id.clone()));
-        let live: std::collections::HashSet<&Digest> =
-            (0..self.nodes.len()).filter(|&n| self.is_live(n)).flat_map(|n| &self.nodes[n].chain_ids).collect();
+        let live: std::collections::HashSet<&Digest> = (0..self.nodes.len())
+            .filter(|&n| self.is_live(n))
+            .flat_map(|n| &self.nodes[n].chain_ids)
+            .chain(&self.kept_chains)
+            .collect();
         let gone: Vec<Removed> = self.nodes[node]
             .chain_ids
             .iter()
@@ -239,16 +281,24 @@ impl Model {
         }
     }
 
-    /// The conflict that keeps `node` from being deleted: children always, tags unless
+    /// The conflict that keeps `node` from being deleted, in docker's order: children and
+    /// running containers always, tags unless `ignore_tags`, stopped containers unless
     /// `force`.
-    fn check(&self, node: usize, force: bool) -> Result<()> {
+    fn check(&self, node: usize, ignore_tags: bool, force: bool) -> Result<()> {
         let conflict = |reason| Err(Error::Conflict { image: self.nodes[node].id.clone(), reason });
         let me = &self.nodes[node].config;
         if (0..self.nodes.len()).any(|n| n != node && self.is_live(n) && self.nodes[n].config.is_child_of(me)) {
             return conflict(Conflict::DependentChildren);
         }
-        if !force && !self.tags(node).is_empty() {
+        let user = self.user(node);
+        if let Some((c, true)) = user {
+            return conflict(Conflict::RunningContainer(c.to_owned()));
+        }
+        if !ignore_tags && !self.tags(node).is_empty() {
             return conflict(Conflict::MultipleTags);
+        }
+        if let Some((c, false)) = user.filter(|_| !force) {
+            return conflict(Conflict::StoppedContainer(c.to_owned()));
         }
         Ok(())
     }

@@ -184,10 +184,12 @@ impl Store {
     }
 
     /// Every entry of the index, as `docker images` lists them: one line per tag,
-    /// untagged entries too (except build cache entries: see [`ANNOTATION_BUILD_CACHE`]),
-    /// newest image first (entries created at the same second, or images that cannot be
-    /// read, in index order). Sizes come from the layers' records: listing reads no
-    /// layer (see [`Store::layer_size`]).
+    /// untagged entries too (except build cache entries, see [`ANNOTATION_BUILD_CACHE`],
+    /// and those that keep containers' images, see
+    /// [`ANNOTATION_CONTAINER`](crate::containers::ANNOTATION_CONTAINER)), newest image
+    /// first (entries created at the same second, or images that cannot be read, in index
+    /// order). Sizes come from the layers' records: listing reads no layer (see
+    /// [`Store::layer_size`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
         let host = Platform::host();
@@ -195,6 +197,10 @@ impl Store {
         let mut configs = Vec::new();
         for d in &index.manifests {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
+                continue;
+            }
+            // The entries that keep containers' images are not images of their own.
+            if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
                 continue;
             }
             let name = d.ref_name().map(str::to_owned);

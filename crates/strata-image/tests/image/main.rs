@@ -12,6 +12,7 @@
 
 mod archive;
 mod bad_input;
+mod containers;
 mod crash;
 mod fixture;
 mod law;
