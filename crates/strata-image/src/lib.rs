@@ -3,6 +3,7 @@
 mod archive;
 mod container;
 mod error;
+mod fsck;
 mod image;
 pub mod inspect;
 mod merged;
@@ -29,3 +30,4 @@ pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
+pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Problem};

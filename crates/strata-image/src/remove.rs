@@ -69,7 +69,8 @@ pub struct RemoveReport {
     /// `docker rmi` goes on with the next name).
     pub failed: Vec<(String, Error)>,
     /// What GC removed after: the blobs of deleted images no other image uses. `None`
-    /// when no image was deleted.
+    /// when no image was deleted, or when GC refused to run (an image the index lists
+    /// cannot be read): the blobs then stay until a `gc` that can.
     pub gc: Option<GcReport>,
 }
 
@@ -97,7 +98,14 @@ impl Store {
             }
         }
         if report.removed.iter().any(|r| matches!(r, Removed::Image(_))) {
-            report.gc = Some(self.gc(false)?);
+            // A store GC refuses to collect (an image the index lists is missing or
+            // unreadable) keeps the deleted images' blobs until a later `gc`: the
+            // removal itself is done.
+            report.gc = match self.gc(false) {
+                Ok(gc) => Some(gc),
+                Err(Error::Store(strata_store::Error::GcAborted { .. })) => None,
+                Err(e) => return Err(e),
+            };
         }
         Ok(report)
     }

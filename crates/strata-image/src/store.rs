@@ -275,13 +275,15 @@ impl Store {
     }
 
     /// Remove every blob no tag reaches (and stale temp files); `dry_run` only reports.
+    /// Aborts, removing nothing, when an image the index lists cannot be read (see
+    /// [`GcOptions::force`]).
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
         let opts = if dry_run { GcOptions::dry_run() } else { GcOptions::default() };
-        Ok(self.backend.gc(&opts)?)
+        self.gc_with(&opts)
     }
 
-    /// Check every blob and reference.
-    pub fn fsck(&self) -> Result<strata_store::FsckReport> {
-        Ok(self.backend.fsck()?)
+    /// [`Store::gc`] with every option.
+    pub fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
+        Ok(self.backend.gc(options)?)
     }
 }

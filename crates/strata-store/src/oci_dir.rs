@@ -14,7 +14,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
 use crate::error::{Error, Result};
-use crate::fsck::{self, FsckReport, Problem};
+use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
@@ -605,7 +605,7 @@ impl Store for OciDir {
         // Check first without locks, so that a damaged layout fails before `.strata/` is
         // created, and a dry run changes nothing at all.
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index)?;
+        let reachable = gc::mark(self, &index, options.force)?;
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         if options.dry_run {
             gc::sweep(self, &reachable, &mut report)?;
@@ -621,7 +621,7 @@ impl Store for OciDir {
         let _gc = self.lock("gc.lock", FlockOperation::LockExclusive)?;
         let _index = self.lock("index.lock", FlockOperation::LockExclusive)?;
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index)?;
+        let reachable = gc::mark(self, &index, options.force)?;
         gc::sweep(self, &reachable, &mut report)?;
         if !report.removed.is_empty() {
             for alg in [Algorithm::Sha256, Algorithm::Sha512] {
@@ -645,11 +645,11 @@ impl Store for OciDir {
         Ok(report)
     }
 
-    fn fsck(&self) -> Result<FsckReport> {
+    fn fsck_with(&self, options: &FsckOptions) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let (digests, strays) = self.scan_blobs()?;
         report.problems.extend(strays);
-        fsck::check(self, &digests, &mut report)?;
+        fsck::check(self, &digests, options, &mut report)?;
         self.check_records(&mut report)?;
         report.temp_files = self.temp_files()?;
         Ok(report)

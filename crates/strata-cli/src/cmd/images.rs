@@ -438,9 +438,17 @@ pub fn rmi(ctx: &Ctx, refs: &[String], force: bool, no_prune: bool) -> Result<Ex
     Ok(if fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
+pub fn gc(ctx: &Ctx, dry_run: bool, force: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
-    let r = store.gc(dry_run)?;
+    let opts = strata_image::GcOptions { dry_run, force, ..strata_image::GcOptions::default() };
+    let r = match store.gc_with(&opts) {
+        Err(strata_image::Error::Store(e @ strata_store::Error::GcAborted { .. })) if !force => {
+            let missing = matches!(&e, strata_store::Error::GcAborted { source, .. } if matches!(**source, strata_store::Error::NotFound(_)));
+            let hint = if missing { " (--force collects what only the missing image kept)" } else { "" };
+            anyhow::bail!("{e}{hint}");
+        }
+        r => r?,
+    };
     if ctx.json {
         print_json(&json!({
             "DryRun": r.dry_run,
@@ -475,9 +483,9 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn fsck(ctx: &Ctx) -> Result<ExitCode> {
+pub fn fsck(ctx: &Ctx, deep: bool, quick: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
-    let r = store.fsck()?;
+    let r = store.fsck_with(&strata_image::FsckOptions { rehash: !quick, deep })?;
     if ctx.json {
         print_json(&json!({
             "Clean": r.is_clean(),
@@ -487,12 +495,26 @@ pub fn fsck(ctx: &Ctx) -> Result<ExitCode> {
             "Problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "TempFiles": r.temp_files.iter().map(|t| json!({ "Path": t.path, "Size": t.size, "InUse": t.in_use })).collect::<Vec<_>>(),
         }))?;
-    } else if !ctx.quiet || !r.is_clean() {
+    } else if !ctx.quiet {
         let mut out = std::io::stdout().lock();
-        write!(out, "{r}")?;
+        writeln!(
+            out,
+            "{} blobs ({}) re-hashed, {} descriptors checked{}, {} records, {} problems, {} temp files",
+            r.blobs_checked,
+            human_size(r.bytes_checked),
+            r.descriptors_checked,
+            if deep { ", layers decompressed" } else { "" },
+            r.records_checked,
+            r.problems.len(),
+            r.temp_files.len()
+        )?;
         if r.is_clean() {
             writeln!(out, "store is clean")?;
         }
+    }
+    // Problems on stderr, whatever the output format.
+    for p in &r.problems {
+        eprintln!("strata: fsck: {p}");
     }
     Ok(if r.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -232,9 +232,11 @@ fn fsck_clean_and_corrupt() {
     std::fs::write(&path, bytes).unwrap();
     let r = env.run(&["fsck"]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains(&format!("corrupt blob {manifest}")), "{}", r.stdout);
+    assert!(r.stderr.contains(&format!("corrupt blob {manifest}")), "{}", r.stderr);
+    assert!(r.stdout.contains("1 problems"), "{}", r.stdout);
     let r = env.run(&["fsck", "--json"]);
     assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("corrupt blob {manifest}")), "{}", r.stderr);
     let v = json(&r.stdout);
     assert_eq!(v["Clean"], false);
     assert!(v["Problems"][0].as_str().unwrap().contains(&manifest));

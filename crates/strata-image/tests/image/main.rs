@@ -13,6 +13,7 @@
 mod archive;
 mod bad_input;
 mod crash;
+mod damaged;
 mod fixture;
 mod law;
 mod listing;
