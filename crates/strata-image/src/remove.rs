@@ -7,6 +7,8 @@
 //! ([`ImageConfig::is_child_of`]); the *parent* is the closest image the store has that
 //! it is a child of.
 
+use std::collections::HashMap;
+
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageConfig, Index, Platform, Reference};
 use strata_store::GcReport;
 
@@ -157,24 +159,37 @@ struct Node {
 struct Model {
     entries: Vec<(Descriptor, Option<usize>)>,
     nodes: Vec<Node>,
+    /// Per node: how many entries reach it (so "is it live" is no scan of the entries).
+    reached: Vec<usize>,
 }
 
 impl Model {
     fn read(store: &Store, index: &Index, platform: &Platform) -> Result<Model> {
-        let mut model = Model { entries: Vec::new(), nodes: Vec::new() };
-        for d in &index.manifests {
-            let node = match store.image_at(d, platform) {
-                Ok(img) => Some(match model.nodes.iter().position(|n| n.id == *img.id()) {
-                    Some(i) => i,
-                    None => {
-                        let chain_ids = img.config().rootfs.chain_ids();
-                        model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
-                        model.nodes.len() - 1
-                    }
-                }),
+        let listed = store.open_listed(index, platform);
+        let mut model =
+            Model { entries: Vec::with_capacity(index.manifests.len()), nodes: Vec::new(), reached: Vec::new() };
+        // Per listed image: its node (images with one id, say a manifest and an index
+        // picking it, are one node).
+        let mut by_id: HashMap<&Digest, usize> = HashMap::new();
+        let node_of: Vec<Option<usize>> = listed
+            .images
+            .iter()
+            .map(|r| {
                 // Not an image this platform can read: left as it is.
-                Err(_) => None,
-            };
+                let img = r.as_ref().ok()?;
+                Some(*by_id.entry(img.id()).or_insert_with(|| {
+                    let chain_ids = img.config().rootfs.chain_ids();
+                    model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
+                    model.reached.push(0);
+                    model.nodes.len() - 1
+                }))
+            })
+            .collect();
+        for (d, &slot) in index.manifests.iter().zip(&listed.entry) {
+            let node = node_of[slot];
+            if let Some(n) = node {
+                model.reached[n] += 1;
+            }
             model.entries.push((d.clone(), node));
         }
         Ok(model)
@@ -229,6 +244,7 @@ impl Model {
         tags.sort();
         out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
         self.entries.retain(|(_, n)| *n != Some(node));
+        self.reached[node] = 0;
         out.push(Removed::Image(self.nodes[node].id.clone()));
         let live: std::collections::HashSet<&Digest> =
             (0..self.nodes.len()).filter(|&n| self.is_live(n)).flat_map(|n| &self.nodes[n].chain_ids).collect();
@@ -268,7 +284,11 @@ impl Model {
         if let Some(name) = desc.ref_name() {
             out.push(Removed::Untagged(name.to_owned()));
         }
-        if node.is_some() && !self.entries.iter().any(|(_, n)| *n == node) {
+        if let Some(n) = node {
+            self.reached[n] -= 1;
+        }
+        if let Some(n) = node.filter(|&n| self.reached[n] == 0) {
+            self.reached[n] += 1;
             let mut untagged = desc;
             if let Some(a) = untagged.annotations.as_mut() {
                 a.remove(ANNOTATION_REF_NAME);
@@ -287,7 +307,7 @@ impl Model {
     }
 
     fn is_live(&self, node: usize) -> bool {
-        self.entries.iter().any(|(_, n)| *n == Some(node))
+        self.reached[node] > 0
     }
 
     /// The closest live image `node` is a child of.

@@ -1,13 +1,14 @@
 //! Commands over the store's images: images, inspect, history, tag, rmi, gc, fsck.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{Value, json};
 use strata_image::{Image, ImageSummary, RemoveOptions, Removed, Store, human_size};
-use strata_spec::ReferenceError;
 use strata_spec::time::parse_rfc3339;
+use strata_spec::{Digest, ReferenceError};
 use strata_template::{MissingKey, Options, Root, Schema, Template};
 
 use crate::ctx::Ctx;
@@ -99,6 +100,8 @@ fn select<'l>(
     let before = filters.before.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let since = filters.since.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
+    // Labels per image, each image opened once however many tags it has.
+    let mut labels_of: HashMap<&Digest, _> = HashMap::new();
     for s in list {
         // Docker lists an untagged image something is built on only with -a, and never as
         // dangling.
@@ -116,11 +119,13 @@ fn select<'l>(
             continue;
         }
         if !filters.labels.is_empty() {
-            let labels = open_summary(store, s)
-                .ok()
-                .and_then(|img| img.config().config.as_ref().and_then(|c| c.labels.clone()))
-                .unwrap_or_default();
-            if labels.is_empty() || !filters.labels_match(&labels) {
+            let labels = labels_of.entry(&s.digest).or_insert_with(|| {
+                open_summary(store, s)
+                    .ok()
+                    .and_then(|img| img.config().config.as_ref().and_then(|c| c.labels.clone()))
+                    .unwrap_or_default()
+            });
+            if labels.is_empty() || !filters.labels_match(labels) {
                 continue;
             }
         }
@@ -133,8 +138,10 @@ fn select<'l>(
 }
 
 /// The digest docker shows for a row: the image's repo digest in the row's repository.
-fn repo_digest(store: &Store, s: &ImageSummary) -> String {
-    let digests = open_summary(store, s).and_then(|img| Ok(img.inspect()?.repo_digests)).unwrap_or_default();
+fn repo_digest(store: &Store, s: &ImageSummary, cache: &mut HashMap<Digest, Vec<String>>) -> String {
+    let digests = cache
+        .entry(s.digest.clone())
+        .or_insert_with(|| open_summary(store, s).and_then(|img| Ok(img.inspect()?.repo_digests)).unwrap_or_default());
     digests
         .iter()
         .find_map(|rd| rd.split_once('@').filter(|(repo, _)| *repo == s.repository).map(|(_, d)| d.to_owned()))
@@ -177,12 +184,11 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
         None | Some("table") if ctx.quiet => {
             // Each id once (docker prints one per row; `strata rmi $(strata images -q)`
             // should not name an image twice).
-            let mut seen = Vec::new();
+            let mut seen = HashSet::new();
             for s in &list {
                 if let Some(id) = &s.id
-                    && !seen.contains(&id)
+                    && seen.insert(id)
                 {
-                    seen.push(id);
                     writeln!(out, "{}", if how.no_trunc { id.to_string() } else { id.short().to_owned() })?;
                 }
             }
@@ -199,10 +205,15 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
     };
     let format = Format::parse(&spec, IMAGES_TABLE)?;
     let need_digest = how.digests || format.mentions("Digest");
+    let mut repo_digests = HashMap::new();
     let rows: Vec<Value> = list
         .iter()
         .map(|s| {
-            let digest = if need_digest && s.name.is_some() { repo_digest(&store, s) } else { "<none>".to_owned() };
+            let digest = if need_digest && s.name.is_some() {
+                repo_digest(&store, s, &mut repo_digests)
+            } else {
+                "<none>".to_owned()
+            };
             image_row(s, how.no_trunc, digest)
         })
         .collect();

@@ -17,6 +17,7 @@ mod damaged;
 mod fixture;
 mod law;
 mod listing;
+mod many_tags;
 mod model;
 mod peers;
 mod rootless;
