@@ -18,12 +18,11 @@
 //! - A hard link names a path of this or a lower layer; it shares the inode.
 
 mod classify;
+mod pathset;
 mod print;
 
-use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::ops::Bound;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -154,10 +153,9 @@ pub(crate) trait UnionTree {
 #[derive(Debug, Default)]
 pub(crate) struct Union {
     /// Paths this layer made, as the layer names them (symlinks on the way not
-    /// resolved). Keys are normalised paths as bytes: in byte order a directory's
-    /// descendants are exactly the keys in `[dir + "/", dir + "0")`, since `'0'` follows
-    /// `'/'`.
-    added: BTreeSet<Vec<u8>>,
+    /// resolved), as normalised paths, and the directories (as named) under which it
+    /// made something.
+    made: pathset::Made,
     /// Entries of this layer (extension headers not counted), whiteouts included.
     pub(crate) entries: u64,
     /// Whiteouts and opaque markers among them.
@@ -175,21 +173,18 @@ fn is(e: &io::Error, code: Errno) -> bool {
 impl Union {
     /// Start a layer.
     pub(crate) fn begin(&mut self) {
-        self.added.clear();
+        self.made.clear();
         self.entries = 0;
         self.whiteouts = 0;
     }
 
     fn has_added_under(&self, p: &Path) -> bool {
-        let k = key(p);
-        if k.is_empty() {
-            return !self.added.is_empty();
-        }
-        let mut lo = k.to_vec();
-        lo.push(b'/');
-        let mut hi = k.to_vec();
-        hi.push(b'0');
-        self.added.range::<[u8], _>((Bound::Included(&lo[..]), Bound::Excluded(&hi[..]))).next().is_some()
+        self.made.has_under(key(p))
+    }
+
+    /// Record that this layer made `p`.
+    fn add(&mut self, p: &Path) {
+        self.made.add(key(p));
     }
 
     /// Apply one classified entry of layer `layer` to `tree`.
@@ -215,7 +210,7 @@ impl Union {
             // The root is not counted among the paths this layer made.
             Op::Root(node) => tree.set_root(&node, cx),
             Op::Keep { path } => {
-                self.added.insert(key(&path).to_vec());
+                self.add(&path);
                 Ok(())
             }
             Op::Create { path, node } => {
@@ -229,7 +224,7 @@ impl Union {
                     }
                     _ => tree.create(&dir, name, &node, data, cx)?,
                 }
-                self.added.insert(key(&path).to_vec());
+                self.add(&path);
                 Ok(())
             }
         }
@@ -237,7 +232,7 @@ impl Union {
 
     /// `.wh.<name>`: delete `target` as the lower layers left it.
     fn whiteout<T: UnionTree>(&mut self, tree: &mut T, target: &Path, cx: Ctx<'_>) -> Result<()> {
-        let added = self.added.contains(key(target));
+        let added = self.made.contains(key(target));
         let dir = match tree.parent(target, false) {
             Ok(d) => d,
             Err(e) if added || is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(()),
@@ -281,7 +276,7 @@ impl Union {
     fn clear_lower<T: UnionTree>(&mut self, tree: &mut T, dir: &T::Dir, path: &Path, cx: Ctx<'_>) -> Result<()> {
         for (name, is_dir) in tree.children(dir).map_err(cx.fs("list directory"))? {
             let child = path.join(&name);
-            let added = self.added.contains(key(&child));
+            let added = self.made.contains(key(&child));
             if is_dir && (added || self.has_added_under(&child)) {
                 let sub = tree.subdir(dir, &name).map_err(cx.fs("open directory"))?;
                 self.clear_lower(tree, &sub, &child, cx)?;
