@@ -147,13 +147,31 @@ Examples:
         /// Report what would be removed; remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// Collect even when an image the index lists has lost its manifest: its config
+        /// and layers go too (without it, gc removes nothing then)
+        #[arg(long)]
+        force: bool,
     },
 
-    /// Check every blob (re-hash) and every reference of the store; exit 1 on problems
+    /// Check every blob (re-hash) and every reference of the store; exit 1 on problems,
+    /// which are printed on stderr (and in --json)
     #[command(after_help = "\
-Example:
-  strata fsck --json")]
-    Fsck,
+Always checked: every descriptor from the index, every manifest, index and config parsed,
+each manifest's layer count against its config's diff_ids, each layer's compression (its
+first bytes) against its media type, strata's records.
+
+Examples:
+  strata fsck --json
+  strata fsck --deep            # also decompress every layer and compare its diff_id
+  strata fsck --quick           # structure only: no blob re-hashed (big stores)")]
+    Fsck {
+        /// Decompress every layer and compare it with its diff_id, as unpack does
+        #[arg(long)]
+        deep: bool,
+        /// Do not re-hash blobs (documents and layer headers are still read)
+        #[arg(long)]
+        quick: bool,
+    },
 
     /// Unpack an image into a container bundle (DIR/rootfs, DIR/config.json for runc or
     /// crun, and strata's state), or with --raw the merged rootfs alone into DIR

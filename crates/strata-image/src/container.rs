@@ -173,7 +173,7 @@ impl Image {
             Ok(Container { store: self.store().clone(), dir: dir.clone(), state })
         })();
         if result.is_err() {
-            cleanup(&dir, created);
+            cleanup(&dir, &created);
         }
         result
     }
@@ -185,7 +185,7 @@ impl Image {
         let created = prepare_empty_dir(dir)?;
         let result = self.apply_to(dir, opts);
         if result.is_err() {
-            cleanup(dir, created);
+            cleanup(dir, &created);
         }
         result
     }
@@ -255,31 +255,56 @@ fn recorded_owners(report: &ApplyReport) -> RecordedOwners {
         .collect()
 }
 
-/// Make sure `dir` exists and is empty; returns whether this call created it.
-fn prepare_empty_dir(dir: &Path) -> Result<bool> {
+/// Make sure `dir` exists and is empty. Returns the directories this call created, the
+/// deepest first (`dir` and every missing parent, `/x/a/b/c` then `/x/a/b` then `/x/a`),
+/// so that a failed unpack can leave nothing behind.
+fn prepare_empty_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
                 return Err(Error::TargetNotEmpty(dir.to_path_buf()));
             }
-            Ok(false)
+            Ok(Vec::new())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-            Ok(true)
+            let missing: Vec<PathBuf> = dir
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .take_while(|a| fs::symlink_metadata(a).is_err())
+                .map(Path::to_path_buf)
+                .collect();
+            if let Err(e) = fs::create_dir_all(dir) {
+                remove_created(&missing);
+                return Err(Error::io("create", dir)(e));
+            }
+            Ok(missing)
         }
         Err(e) => Err(Error::Io { op: "read", path: dir.to_path_buf(), source: e }),
     }
 }
 
-/// Undo a failed unpack: remove what it made in `dir` (or `dir` itself if it made it).
-fn cleanup(dir: &Path, created: bool) {
-    if created {
+/// Undo a failed unpack: remove what it made in `dir`, then the directories
+/// [`prepare_empty_dir`] created (each only if empty: something another process put in
+/// a parent meanwhile stays, and so does the parent).
+fn cleanup(dir: &Path, created: &[PathBuf]) {
+    if created.first().is_some_and(|c| c == dir) {
         let _ = fs::remove_dir_all(dir);
     } else if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
             let _ = if p.is_dir() && !p.is_symlink() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        }
+    }
+    remove_created(created);
+}
+
+/// Remove the directories in `created` (deepest first) that are empty.
+fn remove_created(created: &[PathBuf]) {
+    for d in created {
+        match fs::remove_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => break,
         }
     }
 }

@@ -7,6 +7,8 @@
 //! ([`ImageConfig::is_child_of`]); the *parent* is the closest image the store has that
 //! it is a child of.
 
+use std::collections::HashMap;
+
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageConfig, Index, Platform, Reference};
 use strata_store::GcReport;
 
@@ -70,7 +72,8 @@ pub struct RemoveReport {
     /// `docker rmi` goes on with the next name).
     pub failed: Vec<(String, Error)>,
     /// What GC removed after: the blobs of deleted images no other image uses. `None`
-    /// when no image was deleted.
+    /// when no image was deleted, or when GC refused to run (an image the index lists
+    /// cannot be read): the blobs then stay until a `gc` that can.
     pub gc: Option<GcReport>,
 }
 
@@ -98,7 +101,14 @@ impl Store {
             }
         }
         if report.removed.iter().any(|r| matches!(r, Removed::Image(_))) {
-            report.gc = Some(self.gc(false)?);
+            // A store GC refuses to collect (an image the index lists is missing or
+            // unreadable) keeps the deleted images' blobs until a later `gc`: the
+            // removal itself is done.
+            report.gc = match self.gc(false) {
+                Ok(gc) => Some(gc),
+                Err(Error::Store(strata_store::Error::GcAborted { .. })) => None,
+                Err(e) => return Err(e),
+            };
         }
         Ok(report)
     }
@@ -156,6 +166,8 @@ struct Node {
 struct Model {
     entries: Vec<(Descriptor, Option<usize>)>,
     nodes: Vec<Node>,
+    /// Per node: how many entries reach it (so "is it live" is no scan of the entries).
+    reached: Vec<usize>,
     kept: Vec<Descriptor>,
     /// The layer chains the kept entries' images have: a container holds them.
     kept_chains: std::collections::HashSet<Digest>,
@@ -164,28 +176,39 @@ struct Model {
 
 impl Model {
     fn read(store: &Store, index: &Index, platform: &Platform, users: Vec<(Digest, String, bool)>) -> Result<Model> {
-        let mut model =
-            Model { entries: Vec::new(), nodes: Vec::new(), kept: Vec::new(), kept_chains: Default::default(), users };
-        for d in &index.manifests {
+        let listed = store.open_listed(index, platform);
+        let mut model = Model {
+            entries: Vec::with_capacity(index.manifests.len()),
+            nodes: Vec::new(),
+            reached: Vec::new(),
+            kept: Vec::new(),
+            kept_chains: Default::default(),
+            users,
+        };
+        // Per listed image: its node (images with one id, say a manifest and an index
+        // picking it, are one node).
+        let mut by_id: HashMap<&Digest, usize> = HashMap::new();
+        for (d, &slot) in index.manifests.iter().zip(&listed.entry) {
+            // Not an image this platform can read: left as it is.
+            let img = listed.images.get(slot).and_then(|r| r.as_ref().ok());
             if d.annotation(ANNOTATION_CONTAINER).is_some() {
-                if let Ok(img) = store.image_at(d, platform) {
+                if let Some(img) = img {
                     model.kept_chains.extend(img.config().rootfs.chain_ids());
                 }
                 model.kept.push(d.clone());
                 continue;
             }
-            let node = match store.image_at(d, platform) {
-                Ok(img) => Some(match model.nodes.iter().position(|n| n.id == *img.id()) {
-                    Some(i) => i,
-                    None => {
-                        let chain_ids = img.config().rootfs.chain_ids();
-                        model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
-                        model.nodes.len() - 1
-                    }
-                }),
-                // Not an image this platform can read: left as it is.
-                Err(_) => None,
-            };
+            let node = img.map(|img| {
+                *by_id.entry(img.id()).or_insert_with(|| {
+                    let chain_ids = img.config().rootfs.chain_ids();
+                    model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
+                    model.reached.push(0);
+                    model.nodes.len() - 1
+                })
+            });
+            if let Some(n) = node {
+                model.reached[n] += 1;
+            }
             model.entries.push((d.clone(), node));
         }
         Ok(model)
@@ -260,6 +283,7 @@ impl Model {
         tags.sort();
         out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
         self.entries.retain(|(_, n)| *n != Some(node));
+        self.reached[node] = 0;
         out.push(Removed::Image(self.nodes[node].id.clone()));
         let live: std::collections::HashSet<&Digest> = (0..self.nodes.len())
             .filter(|&n| self.is_live(n))
@@ -310,7 +334,11 @@ impl Model {
         if let Some(name) = desc.ref_name() {
             out.push(Removed::Untagged(name.to_owned()));
         }
-        if node.is_some() && !self.entries.iter().any(|(_, n)| *n == node) {
+        if let Some(n) = node {
+            self.reached[n] -= 1;
+        }
+        if let Some(n) = node.filter(|&n| self.reached[n] == 0) {
+            self.reached[n] += 1;
             let mut untagged = desc;
             if let Some(a) = untagged.annotations.as_mut() {
                 a.remove(ANNOTATION_REF_NAME);
@@ -329,7 +357,7 @@ impl Model {
     }
 
     fn is_live(&self, node: usize) -> bool {
-        self.entries.iter().any(|(_, n)| *n == Some(node))
+        self.reached[node] > 0
     }
 
     /// The closest live image `node` is a child of.

@@ -33,8 +33,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         }
         Command::Tag { source, target } => images::tag(ctx, &source, &target),
         Command::Rmi { refs, force, no_prune } => images::rmi(ctx, &refs, force, no_prune),
-        Command::Gc { dry_run } => images::gc(ctx, dry_run),
-        Command::Fsck => images::fsck(ctx),
+        Command::Gc { dry_run, force } => images::gc(ctx, dry_run, force),
+        Command::Fsck { deep, quick } => images::fsck(ctx, deep, quick),
         Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform, plan } => {
             let plan = match plan {
                 crate::cli::Plan::Auto => strata_image::PlanMode::Auto,
