@@ -16,12 +16,13 @@ use strata_spec::{ContainerConfig, Descriptor, Digest, Platform, Reference};
 use crate::cache::{self, Cache, DEFAULT_CACHE_LIMIT};
 use crate::copy::{self, CopyPolicy, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::{
-    CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Spanned, format_duration,
-    parse_instruction,
+    CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Mount, MountKind, RunArgs,
+    RunCommand, Spanned, format_duration, parse_instruction,
 };
 use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
-use crate::run::{NamespaceRunner, Network, RunSpec, Runner};
+use crate::mounts::{self, Origin, Prepared, SecretSource};
+use crate::run::{NamespaceRunner, Network, RunMount, RunMountKind, RunSpec, Runner};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
 
@@ -59,6 +60,13 @@ pub struct BuildOptions {
     pub platform: Option<Platform>,
     /// Whether and how `ADD <url>` downloads (off by default: an error).
     pub fetch: FetchOptions,
+    /// `--secret id=ID,src=FILE|env=VAR`: what `RUN --mount=type=secret,id=ID` sees.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--ssh ID=SOCKET`: agent sockets `RUN --mount=type=ssh,id=ID` forwards.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--allow`: entitlements a Dockerfile may ask for (`network.host` for `RUN
+    /// --network=host`, `security.insecure` for `RUN --security=insecure`).
+    pub allow: BTreeSet<String>,
 }
 
 impl Default for BuildOptions {
@@ -77,6 +85,9 @@ impl Default for BuildOptions {
             work_dir: None,
             platform: None,
             fetch: FetchOptions::default(),
+            secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
+            allow: BTreeSet::new(),
         }
     }
 }
@@ -147,6 +158,27 @@ impl BuildOptions {
     /// Set whether and how `ADD <url>` downloads (size limit, timeouts, redirects).
     pub fn fetch_options(mut self, f: FetchOptions) -> Self {
         self.fetch = f;
+        self
+    }
+    /// Give `RUN --mount=type=secret,id=ID` a secret (`--secret`).
+    pub fn secret(mut self, id: impl Into<String>, source: SecretSource) -> Self {
+        self.secrets.insert(id.into(), source);
+        self
+    }
+    /// Forward an SSH agent socket as `id` (`--ssh`).
+    pub fn ssh(mut self, id: impl Into<String>, socket: impl Into<PathBuf>) -> Self {
+        self.ssh.insert(id.into(), socket.into());
+        self
+    }
+    /// Grant an entitlement (`--allow network.host`).
+    pub fn allow(mut self, entitlement: impl Into<String>) -> Self {
+        self.allow.insert(entitlement.into());
+        self
+    }
+    /// Set the platform built for (`--platform`): `FROM` picks it from multi-platform
+    /// bases, and `TARGETPLATFORM` and its parts are set from it.
+    pub fn platform(mut self, p: Platform) -> Self {
+        self.platform = Some(p);
         self
     }
 }
@@ -261,6 +293,8 @@ pub fn build_dockerfile(
         executed: 0,
         warnings: df.warnings.clone(),
         temps: Vec::new(),
+        mount_tmp: None,
+        epoch: None,
     };
     for w in &df.warnings {
         observe(&Event::Warning(w));
@@ -345,6 +379,10 @@ struct Builder<'a> {
     warnings: Vec<String>,
     /// Directories a step's sources live in until its layer is written.
     temps: Vec<tempfile::TempDir>,
+    /// Cache mounts of a store in memory.
+    mount_tmp: Option<tempfile::TempDir>,
+    /// `SOURCE_DATE_EPOCH`: the time of every step, and the latest mtime in new layers.
+    epoch: Option<SystemTime>,
 }
 
 /// A stage being built.
@@ -373,6 +411,16 @@ struct WorkDir {
     image: Option<Digest>,
 }
 
+/// What a `RUN` step runs with.
+struct RunStep {
+    args: Vec<String>,
+    env: Vec<String>,
+    mounts: Vec<Prepared>,
+    network: Network,
+    /// A `#!` here-document: its name and content, run from `/dev/pipes/<name>`.
+    script: Option<(String, String)>,
+}
+
 /// The sources of a `COPY`/`ADD`.
 #[allow(clippy::large_enum_variant)]
 enum CopyItems {
@@ -380,7 +428,7 @@ enum CopyItems {
     Ready(Vec<(SourceItem, bool)>),
     /// In another image (`COPY --from`): matched only when the step runs, so that a
     /// cache hit does not unpack it.
-    FromImage { image: Image, sources: Vec<String> },
+    FromImage { image: Image, sources: Vec<String>, parents: bool, exclude: Option<Ignore> },
 }
 
 /// What one step changes.
@@ -389,9 +437,17 @@ enum Fs {
     /// Config only.
     None,
     /// `RUN`.
-    Run { args: Vec<String>, env: Vec<String> },
+    Run(RunStep),
     /// `COPY`/`ADD`.
-    Copy { items: CopyItems, dest: String, chown: Option<String>, chmod: Option<u32>, keyword: &'static str },
+    Copy {
+        items: CopyItems,
+        dest: String,
+        chown: Option<String>,
+        chmod: Option<u32>,
+        keyword: &'static str,
+        /// `--link`: paths resolve in an empty tree, not in the image below.
+        link: bool,
+    },
     /// `WORKDIR`: make the directory when it is missing.
     Workdir(String),
 }
@@ -449,6 +505,28 @@ impl State {
         }
         self.args.get(name).cloned().flatten()
     }
+}
+
+/// The platform ARGs BuildKit defines: `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`,
+/// `TARGETVARIANT` from the platform built for (`--platform`, else this machine's), and
+/// `BUILDPLATFORM`, `BUILDOS`, `BUILDARCH`, `BUILDVARIANT` from this machine's.
+pub(crate) fn platform_args(target: Option<&Platform>) -> BTreeMap<String, String> {
+    let host = Platform::host();
+    let target = target.unwrap_or(&host);
+    let mut out = BTreeMap::new();
+    for (prefix, p) in [("TARGET", target), ("BUILD", &host)] {
+        let variant = p.variant.clone().unwrap_or_default();
+        let full = if variant.is_empty() {
+            format!("{}/{}", p.os, p.architecture)
+        } else {
+            format!("{}/{}/{variant}", p.os, p.architecture)
+        };
+        out.insert(format!("{prefix}PLATFORM"), full);
+        out.insert(format!("{prefix}OS"), p.os.clone());
+        out.insert(format!("{prefix}ARCH"), p.architecture.clone());
+        out.insert(format!("{prefix}VARIANT"), variant);
+    }
+    out
 }
 
 /// Go's `%q` of a string.
@@ -615,7 +693,12 @@ impl Builder<'_> {
             })
             .collect();
         let values: BTreeMap<String, Option<String>> = names.iter().map(|n| (n.clone(), self.global_arg(n))).collect();
-        let lookup = |n: &str| values.get(n).cloned().flatten();
+        // The platform ARGs are set in the global scope without being declared.
+        let auto = platform_args(self.opts.platform.as_ref());
+        let lookup = |n: &str| match values.get(n) {
+            Some(v) => v.clone(),
+            None => auto.get(n).cloned(),
+        };
         let name = self
             .lexer()
             .process_word(image, &lookup)
@@ -689,7 +772,10 @@ impl Builder<'_> {
                     self.used_args.insert(k.clone());
                     let value = match self.opts.build_args.get(k) {
                         Some(v) => Some(v.clone()),
-                        None => default.clone().or_else(|| self.global_arg(k)),
+                        None => default
+                            .clone()
+                            .or_else(|| self.global_arg(k))
+                            .or_else(|| platform_args(self.opts.platform.as_ref()).remove(k.as_str())),
                     };
                     st.args.insert(k.clone(), value);
                     parts.push(match &default {
@@ -713,7 +799,13 @@ impl Builder<'_> {
                 change.apply(&mut config);
                 fs = Fs::None;
             }
-            Instruction::Run(form) => {
+            Instruction::Run(run) => {
+                let (form, script) = match run.resolve() {
+                    RunCommand::Form(f) => (f, None),
+                    RunCommand::Script { name, content } => {
+                        (CommandForm::Shell(format!("/dev/pipes/{name}")), Some((name, content)))
+                    }
+                };
                 let args = form.resolve(Some(&st.shell()));
                 let build_env = st.build_env();
                 let mut shown = Vec::new();
@@ -725,7 +817,17 @@ impl Builder<'_> {
                 created_by = shown.join(" ");
                 let mut env = config.env.clone().unwrap_or_default();
                 env.extend(build_env);
-                fs = Fs::Run { args, env };
+                let (mounts, network) = self.run_options(st, run)?;
+                let mut k = format!("{created_by}\0network={network:?}");
+                for m in &mounts {
+                    k.push_str("\0mount=");
+                    k.push_str(&m.key());
+                }
+                if let Some((name, content)) = &script {
+                    k.push_str(&format!("\0script={name}\0{content}"));
+                }
+                key_text = Some(k);
+                fs = Fs::Run(RunStep { args, env, mounts, network, script });
             }
             Instruction::Cmd(form) => {
                 let cmd = form.resolve(Some(&st.shell()));
@@ -747,8 +849,11 @@ impl Builder<'_> {
                 let (items, dest, chown, chmod, hash) = self.copy_sources(st, args, keyword == "ADD", observe)?;
                 let chown_part = chown.as_ref().map(|c| format!("--chown={c} ")).unwrap_or_default();
                 created_by = st.nop1(&format!("{keyword} {chown_part}{hash} in {dest} "));
-                key_text = Some(format!("{created_by}\0chmod={chmod:?}"));
-                fs = Fs::Copy { items, dest, chown, chmod, keyword };
+                key_text = Some(format!(
+                    "{created_by}\0chmod={chmod:?}\0link={}\0parents={}\0exclude={:?}",
+                    args.link, args.parents, args.exclude
+                ));
+                fs = Fs::Copy { items, dest, chown, chmod, keyword, link: args.link };
             }
             Instruction::Workdir(w) => {
                 self.expand(st, &Change::Workdir(w.clone()))?.apply(&mut config);
@@ -845,10 +950,11 @@ impl Builder<'_> {
         let base = st.image.as_ref().map(Image::as_base);
         let committed = match fs {
             Fs::None => strata_commit::commit(self.store.backend(), base.as_ref(), Source::ConfigOnly, &commit_opts)?,
-            Fs::Run { args, env } => self.run(st, &config, &args, env, base.as_ref(), &commit_opts, observe)?,
-            Fs::Copy { items, dest, chown, chmod, keyword } => {
+            Fs::Run(step) => self.run(st, &config, step, base.as_ref(), &commit_opts, observe)?,
+            Fs::Copy { items, dest, chown, chmod, keyword, link } => {
                 let dest = absolute_dest(&dest, config.working_dir.as_deref());
-                self.copy(st, items, &dest, chown.as_deref(), chmod, keyword, base.as_ref(), &commit_opts)?
+                let how = CopyHow { chown: chown.as_deref(), chmod, keyword, link };
+                self.copy(st, items, &dest, &how, base.as_ref(), &commit_opts)?
             }
             Fs::Workdir(wd) => self.workdir(st, &wd, base.as_ref(), &commit_opts)?,
         };
@@ -880,9 +986,31 @@ impl Builder<'_> {
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<(CopyItems, String, Option<String>, Option<u32>, String)> {
         let mut sources = Vec::new();
+        let mut heredocs = Vec::new();
         for s in &args.sources {
-            sources.push(self.subst(st, s)?);
+            match args.heredoc(s) {
+                Some(h) => {
+                    let text = if h.expand {
+                        self.lexer()
+                            .process_heredoc(&h.text(), &|n| st.lookup(n))
+                            .map_err(|reason| Error::Substitution { word: h.word.clone(), reason })?
+                    } else {
+                        h.text()
+                    };
+                    heredocs.push((h.name.clone(), text));
+                }
+                None => sources.push(self.subst(st, s)?),
+            }
         }
+        let exclude = if args.exclude.is_empty() {
+            None
+        } else {
+            let mut patterns = Vec::new();
+            for e in &args.exclude {
+                patterns.push(self.subst(st, e)?);
+            }
+            Some(Ignore::parse(&patterns.join("\n"))?)
+        };
         let dest = self.subst(st, &args.dest)?;
         let chown = args.chown.as_ref().map(|c| self.subst(st, c)).transpose()?;
         let chmod = match &args.chmod {
@@ -918,28 +1046,43 @@ impl Builder<'_> {
             None => None,
         };
         if let Some(f) = &args.from {
+            if !heredocs.is_empty() {
+                return Err(Error::Instruction("COPY --from cannot copy a here-document".into()));
+            }
             let f = self.subst(st, f)?;
             let image = self.image_for_copy_from(&f, &st.platform)?;
             // The image id stands for its content: no need to read it for the key.
             let spec = serde_json::to_string(&sources).unwrap_or_default();
             let hash = format!("from:{}:{}", image.id().hex(), Digest::sha256_of(spec.as_bytes()).hex());
-            return Ok((CopyItems::FromImage { image, sources }, dest, chown, chmod, hash));
+            let items = CopyItems::FromImage { image, sources, parents: args.parents, exclude };
+            return Ok((items, dest, chown, chmod, hash));
         }
         let src = SourceRoot {
             root: self.context.to_path_buf(),
             ignore: Some(self.ignore),
+            exclude: exclude.as_ref(),
             keep_owners: false,
             recorded: BTreeMap::new(),
         };
         let mut hashed = self.hashed;
         let mut items = Vec::new();
+        if !heredocs.is_empty() {
+            let dir = self.tempdir()?;
+            let now = self.now()?;
+            for (i, (name, text)) in heredocs.iter().enumerate() {
+                let d = dir.path().join(i.to_string());
+                std::fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
+                items.push(copy::heredoc_item(&d, name, text, now)?);
+            }
+            self.temps.push(dir);
+        }
         for s in &sources {
             if fetch::is_url(s) {
                 // Downloaded every time, as docker does: the key is over the content.
                 items.push(self.download(s, checksum.as_ref())?);
                 continue;
             }
-            items.extend(copy::expand_sources(&src, std::slice::from_ref(s), &mut self.memo, &mut |n| {
+            items.extend(copy::expand(&src, std::slice::from_ref(s), args.parents, &mut self.memo, &mut |n| {
                 hashed += n;
                 observe(&Event::ContextHashed(hashed));
             })?);
@@ -964,15 +1107,38 @@ impl Builder<'_> {
 
     /// The items of `COPY --from`: the image unpacked into a directory kept until the
     /// layer is written.
-    fn items_of_image(&mut self, image: &Image, sources: &[String]) -> Result<Vec<(SourceItem, bool)>> {
+    fn items_of_image(
+        &mut self,
+        image: &Image,
+        sources: &[String],
+        parents: bool,
+        exclude: Option<&Ignore>,
+    ) -> Result<Vec<(SourceItem, bool)>> {
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
         self.temps.push(dir);
-        let src = SourceRoot { root, ignore: None, keep_owners: false, recorded: BTreeMap::new() };
+        let src = SourceRoot { root, ignore: None, exclude, keep_owners: false, recorded: BTreeMap::new() };
         let mut memo = HashMemo::new();
-        let items = copy::expand_sources(&src, sources, &mut memo, &mut |_| {})?;
+        let items = copy::expand(&src, sources, parents, &mut memo, &mut |_| {})?;
         Ok(items.into_iter().map(|i| (i, false)).collect())
+    }
+
+    /// Where `RUN --mount=type=cache` directories live: beside the store's blobs, so
+    /// that they outlive the build (a temporary directory for a store in memory).
+    fn cache_mount_root(&mut self) -> Result<PathBuf> {
+        if let Some(p) = self.store.path() {
+            return Ok(p.join("strata-build").join("mounts"));
+        }
+        if self.mount_tmp.is_none() {
+            self.mount_tmp = Some(self.tempdir()?);
+        }
+        Ok(self.mount_tmp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default())
+    }
+
+    /// The time of what a step makes before its commit (here-document files).
+    fn now(&self) -> Result<Timestamp> {
+        step_time(&CommitOptions { created: self.epoch, ..Default::default() })
     }
 
     fn tempdir(&self) -> Result<tempfile::TempDir> {
@@ -1034,7 +1200,7 @@ impl Builder<'_> {
             &ApplyOptions::default(),
         )?;
         let recorded = report.recorded.iter().map(|(p, r)| (p.clone(), (r.uid, r.gid))).collect();
-        let src = SourceRoot { root: root.clone(), ignore: None, keep_owners: true, recorded };
+        let src = SourceRoot { root: root.clone(), ignore: None, exclude: None, keep_owners: true, recorded };
         let mut memo = HashMemo::new();
         let mut items = copy::expand_sources(&src, &[".".into()], &mut memo, &mut |_| {})?;
         self.temps.push(dir);
@@ -1066,22 +1232,71 @@ impl Builder<'_> {
         st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `RUN --network`, `--security` and `--mount`: checked, and each mount's sources
+    /// found (they are part of the step's key).
+    fn run_options(&mut self, st: &State, run: &RunArgs) -> Result<(Vec<Prepared>, Network)> {
+        let entitled = |e: &str, what: &str| -> Result<()> {
+            if self.opts.allow.contains(e) {
+                Ok(())
+            } else {
+                Err(Error::Entitlement { entitlement: e.to_owned(), what: what.to_owned() })
+            }
+        };
+        let network = match run.network.as_deref() {
+            None | Some("default") => self.opts.network,
+            Some("none") => Network::None,
+            Some("host") => {
+                entitled("network.host", "RUN --network=host")?;
+                Network::Host
+            }
+            Some(other) => {
+                return Err(Error::Instruction(format!("--network={other}: expected default, none or host")));
+            }
+        };
+        if run.security.as_deref() == Some("insecure") {
+            entitled("security.insecure", "RUN --security=insecure")?;
+        }
+        let mut out = Vec::new();
+        for raw in &run.mounts {
+            let spec = self.subst(st, raw)?;
+            let mount = Mount::parse(&spec).map_err(|e| Error::Instruction(format!("--mount={spec}: {e}")))?;
+            let origin = match (mount.kind, &mount.from) {
+                (MountKind::Bind, Some(from)) => {
+                    let from = self.subst(st, from)?;
+                    Origin::Image(self.image_for_copy_from(&from, &st.platform)?)
+                }
+                (MountKind::Bind, None) => {
+                    let source = mount.source.clone().unwrap_or_else(|| ".".into());
+                    mounts::context_origin(self.context, self.ignore, &source, &mut self.memo)?
+                }
+                (MountKind::Cache, Some(_)) => {
+                    return Err(Error::Instruction(format!(
+                        "--mount={spec}: a cache mount seeded from a stage (from=) is not supported"
+                    )));
+                }
+                _ => Origin::None,
+            };
+            out.push(Prepared { mount, origin });
+        }
+        Ok((out, network))
+    }
+
     fn run(
         &mut self,
         st: &mut State,
         config: &ContainerConfig,
-        args: &[String],
-        mut env: Vec<String>,
+        step: RunStep,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<strata_commit::Committed> {
         let runner = self.runner.clone().map_err(|reason| Error::NoRunner { reason })?;
+        let RunStep { args, mut env, mounts, network, script } = step;
         if args.is_empty() {
             return Err(Error::Instruction("RUN with an empty command".into()));
         }
-        let network = self.opts.network;
+        let temp_base = self.opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let cache_root = self.cache_mount_root()?;
         let work = self.work(st)?;
         let rootfs = work.rootfs.clone();
         let view = DiskView(&rootfs);
@@ -1101,13 +1316,52 @@ impl Builder<'_> {
         } else if r.node != Some(Node::Dir) {
             return Err(Error::NotADirectory { path: r.existing });
         }
+        let inputs = mounts::Inputs {
+            cache_root: &cache_root,
+            secrets: &self.opts.secrets,
+            ssh: &self.opts.ssh,
+            temp_base: &temp_base,
+        };
+        let mut active = mounts::activate(&mounts, &rootfs, &inputs)?;
+        // A `#!` here-document: a read-only file at /dev/pipes/<name>, as BuildKit runs it.
+        let _script_dir = match &script {
+            Some((name, content)) => {
+                let dir = self.tempdir()?;
+                let file = dir.path().join("script");
+                std::fs::write(&file, content).map_err(Error::io("write", &file))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                    .map_err(Error::io("chmod", &file))?;
+                if name.contains('/') || name == ".." || name == "." {
+                    return Err(Error::Instruction(format!("heredoc name {name:?} is not a file name")));
+                }
+                active.mounts.push(RunMount {
+                    target: PathBuf::from(format!("dev/pipes/{name}")),
+                    kind: RunMountKind::Bind { source: file, readonly: true },
+                });
+                Some(dir)
+            }
+            None => None,
+        };
+        env.extend(active.env.iter().cloned());
         let command = args.join(" ");
         observe(&Event::Running { command: &command });
-        let spec = RunSpec { rootfs: &rootfs, args, env: &env, uid, gid, workdir: &workdir, network };
+        let spec = RunSpec {
+            rootfs: &rootfs,
+            args: &args,
+            env: &env,
+            uid,
+            gid,
+            workdir: &workdir,
+            network,
+            mounts: &active.mounts,
+        };
         let code = {
             let mut sink = Sink(observe);
-            runner.run(&spec, &mut sink)?
+            runner.run(&spec, &mut sink)
         };
+        active.cleanup();
+        let code = code?;
         if code != 0 {
             // The tree is no longer the image's.
             st.work = None;
@@ -1172,27 +1426,28 @@ impl Builder<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn copy(
         &mut self,
         st: &mut State,
         items: CopyItems,
         dest: &str,
-        chown: Option<&str>,
-        chmod: Option<u32>,
-        keyword: &str,
+        how: &CopyHow<'_>,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
     ) -> Result<strata_commit::Committed> {
         let now = step_time(commit_opts)?;
         let items = match items {
             CopyItems::Ready(i) => i,
-            CopyItems::FromImage { image, sources } => self.items_of_image(&image, &sources)?,
+            CopyItems::FromImage { image, sources, parents, exclude } => {
+                self.items_of_image(&image, &sources, parents, exclude.as_ref())?
+            }
         };
         let planned = self.with_view(st, |view| {
-            let chown = chown.map(|c| users::chown_ids(view, c)).transpose()?;
-            let policy = CopyPolicy { chown, chmod, now };
-            copy::plan(view, &items, dest, &policy, keyword)
+            let chown = how.chown.map(|c| users::chown_ids(view, c)).transpose()?;
+            let policy = CopyPolicy { chown, chmod: how.chmod, now };
+            // `--link`: the layer stands on its own, its paths made from the root.
+            let target: &dyn TreeView = if how.link { &EmptyView } else { view };
+            copy::plan(target, &items, dest, &policy, how.keyword)
         })?;
         let layer = copy::write_layer(self.store.backend(), &planned, &self.opts.write)?;
         let committed = strata_commit::finish(self.store.backend(), base, Some(layer), commit_opts)?;
@@ -1241,6 +1496,14 @@ impl Builder<'_> {
         self.apply_to_work(st, parent.as_ref(), &committed)?;
         Ok(committed)
     }
+}
+
+/// How a `COPY`/`ADD` places its sources.
+struct CopyHow<'a> {
+    chown: Option<&'a str>,
+    chmod: Option<u32>,
+    keyword: &'static str,
+    link: bool,
 }
 
 /// An empty tree (`FROM scratch` before anything is in it).

@@ -42,6 +42,14 @@ pub enum Error {
         /// Why there is none.
         reason: String,
     },
+    /// The Dockerfile asks for something the build was not allowed (`--allow`).
+    #[error("{what} needs the {entitlement} entitlement: strata build --allow {entitlement}")]
+    Entitlement {
+        /// `network.host` or `security.insecure`.
+        entitlement: String,
+        /// What asked for it.
+        what: String,
+    },
     /// The runner could not start or watch the command.
     #[error("runner: {0}")]
     Runner(String),

@@ -4,6 +4,8 @@
 mod common;
 mod fetch;
 mod interop;
+mod mounts;
 mod parser;
 mod run;
 mod steps;
+mod syntax;
