@@ -67,6 +67,11 @@ pub struct BuildOptions {
     /// `--allow`: entitlements a Dockerfile may ask for (`network.host` for `RUN
     /// --network=host`, `security.insecure` for `RUN --security=insecure`).
     pub allow: BTreeSet<String>,
+    /// `--source-date-epoch` (default: the `SOURCE_DATE_EPOCH` variable, if set): a
+    /// reproducible image. Every history entry and the config are dated at it, and no
+    /// file in a new layer is newer than it, so the same Dockerfile and context give
+    /// the same manifest digest on any machine, at any time.
+    pub source_date_epoch: Option<u64>,
 }
 
 impl Default for BuildOptions {
@@ -88,6 +93,7 @@ impl Default for BuildOptions {
             secrets: BTreeMap::new(),
             ssh: BTreeMap::new(),
             allow: BTreeSet::new(),
+            source_date_epoch: None,
         }
     }
 }
@@ -168,6 +174,11 @@ impl BuildOptions {
     /// Forward an SSH agent socket as `id` (`--ssh`).
     pub fn ssh(mut self, id: impl Into<String>, socket: impl Into<PathBuf>) -> Self {
         self.ssh.insert(id.into(), socket.into());
+        self
+    }
+    /// Build a reproducible image dated at `secs` (`--source-date-epoch`).
+    pub fn source_date_epoch(mut self, secs: u64) -> Self {
+        self.source_date_epoch = Some(secs);
         self
     }
     /// Grant an entitlement (`--allow network.host`).
@@ -271,6 +282,15 @@ pub fn build_dockerfile(
     let total: usize =
         df.global_args.len() + df.stages[..=last].iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
     let _lease = store.backend().lease()?;
+    let epoch = match opts.source_date_epoch {
+        Some(secs) => Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)),
+        None => strata_commit::source_date_epoch()?,
+    };
+    let mut write = opts.write.clone();
+    if let Some(t) = epoch {
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        write.mtime_clamp = Some(i64::try_from(secs).unwrap_or(i64::MAX));
+    }
     let runner: std::result::Result<Arc<dyn Runner>, String> = match &opts.runner {
         Some(r) => Ok(r.clone()),
         None => NamespaceRunner::detect().map(|r| Arc::new(r) as Arc<dyn Runner>),
@@ -294,7 +314,8 @@ pub fn build_dockerfile(
         warnings: df.warnings.clone(),
         temps: Vec::new(),
         mount_tmp: None,
-        epoch: None,
+        epoch,
+        write,
     };
     for w in &df.warnings {
         observe(&Event::Warning(w));
@@ -383,6 +404,8 @@ struct Builder<'a> {
     mount_tmp: Option<tempfile::TempDir>,
     /// `SOURCE_DATE_EPOCH`: the time of every step, and the latest mtime in new layers.
     epoch: Option<SystemTime>,
+    /// How layers are written (the options', with the epoch's mtime clamp).
+    write: WriteOptions,
 }
 
 /// A stage being built.
@@ -922,7 +945,7 @@ impl Builder<'_> {
             &st.parent_key(),
             key_text.as_deref().unwrap_or(&created_by),
             &config_json,
-            &format!("author={author:?}\0write={:?}", self.opts.write.compression),
+            &format!("author={author:?}\0write={:?}\0epoch={:?}", self.write.compression, self.write.mtime_clamp),
         );
         if !self.opts.no_cache
             && let Some(desc) = self.cache.get(&key).cloned()
@@ -943,7 +966,8 @@ impl Builder<'_> {
             created_by: Some(created_by.clone()),
             author: author.clone(),
             config: Some(config.clone()),
-            write: self.opts.write.clone(),
+            created: self.epoch,
+            write: self.write.clone(),
             platform: Some(st.platform.clone()),
             ..Default::default()
         };
@@ -1449,7 +1473,7 @@ impl Builder<'_> {
             let target: &dyn TreeView = if how.link { &EmptyView } else { view };
             copy::plan(target, &items, dest, &policy, how.keyword)
         })?;
-        let layer = copy::write_layer(self.store.backend(), &planned, &self.opts.write)?;
+        let layer = copy::write_layer(self.store.backend(), &planned, &self.write)?;
         let committed = strata_commit::finish(self.store.backend(), base, Some(layer), commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());
         self.apply_to_work(st, parent.as_ref(), &committed)?;
@@ -1489,7 +1513,7 @@ impl Builder<'_> {
         let layer = if planned.is_empty() {
             None
         } else {
-            Some(copy::write_layer(self.store.backend(), &planned, &self.opts.write)?)
+            Some(copy::write_layer(self.store.backend(), &planned, &self.write)?)
         };
         let committed = strata_commit::finish(self.store.backend(), base, layer, commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());

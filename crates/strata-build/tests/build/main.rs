@@ -6,6 +6,7 @@ mod fetch;
 mod interop;
 mod mounts;
 mod parser;
+mod reproducible;
 mod run;
 mod steps;
 mod syntax;
