@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
 use crate::mounts::{self, Origin, Prepared, SecretSource};
 use crate::run::{NamespaceRunner, Network, RunMount, RunMountKind, RunSpec, Runner};
+use crate::shared_cache::{self, CacheSpec, Imported};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
 
@@ -72,6 +73,10 @@ pub struct BuildOptions {
     /// file in a new layer is newer than it, so the same Dockerfile and context give
     /// the same manifest digest on any machine, at any time.
     pub source_date_epoch: Option<u64>,
+    /// `--cache-from`: build caches to take steps from when this store's has none.
+    pub cache_from: Vec<CacheSpec>,
+    /// `--cache-to`: where to export the cache of every step of this build.
+    pub cache_to: Vec<CacheSpec>,
 }
 
 impl Default for BuildOptions {
@@ -94,6 +99,8 @@ impl Default for BuildOptions {
             ssh: BTreeMap::new(),
             allow: BTreeSet::new(),
             source_date_epoch: None,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
         }
     }
 }
@@ -179,6 +186,16 @@ impl BuildOptions {
     /// Build a reproducible image dated at `secs` (`--source-date-epoch`).
     pub fn source_date_epoch(mut self, secs: u64) -> Self {
         self.source_date_epoch = Some(secs);
+        self
+    }
+    /// Take cached steps from `spec` too (`--cache-from`).
+    pub fn cache_from(mut self, spec: CacheSpec) -> Self {
+        self.cache_from.push(spec);
+        self
+    }
+    /// Export the build's cache to `spec` (`--cache-to`).
+    pub fn cache_to(mut self, spec: CacheSpec) -> Self {
+        self.cache_to.push(spec);
         self
     }
     /// Grant an entitlement (`--allow network.host`).
@@ -295,6 +312,8 @@ pub fn build_dockerfile(
         Some(r) => Ok(r.clone()),
         None => NamespaceRunner::detect().map(|r| Arc::new(r) as Arc<dyn Runner>),
     };
+    let mut warnings = df.warnings.clone();
+    let imported = Imported::load(&opts.cache_from, &opts.registry, &mut warnings)?;
     let mut b = Builder {
         store,
         context,
@@ -311,13 +330,16 @@ pub fn build_dockerfile(
         total,
         cached: 0,
         executed: 0,
-        warnings: df.warnings.clone(),
+        warnings,
         temps: Vec::new(),
+        imported,
+        exported: Vec::new(),
+        remote_hits: Vec::new(),
         mount_tmp: None,
         epoch,
         write,
     };
-    for w in &df.warnings {
+    for w in &b.warnings {
         observe(&Event::Warning(w));
     }
     for g in &df.global_args {
@@ -348,9 +370,29 @@ pub fn build_dockerfile(
             ));
         }
     };
+    // The result is whole in the store, whatever came from an imported cache.
+    b.complete(&image)?;
+    for (key, desc) in std::mem::take(&mut b.remote_hits) {
+        if b.has_layers(&desc)? {
+            b.cache.put(store, &key, &desc)?;
+        }
+    }
     let mut tags = Vec::new();
     for t in &opts.tags {
         tags.push(store.tag(&image, t)?);
+    }
+    if !opts.cache_to.is_empty() {
+        // Steps whose layers this store has (an imported step that nothing needed
+        // stays where it came from).
+        let mut entries = Vec::new();
+        for (k, d) in &b.exported {
+            if b.has_layers(d)? {
+                entries.push((k.clone(), d.clone()));
+            }
+        }
+        for spec in &opts.cache_to {
+            shared_cache::export(store, &entries, spec, &opts.registry)?;
+        }
     }
     if tags.is_empty() {
         keep_untagged(store, image.descriptor())?;
@@ -406,6 +448,12 @@ struct Builder<'a> {
     epoch: Option<SystemTime>,
     /// How layers are written (the options', with the epoch's mtime clamp).
     write: WriteOptions,
+    /// Caches of `--cache-from`.
+    imported: Imported,
+    /// Every step's key and manifest, for `--cache-to`.
+    exported: Vec<(String, Descriptor)>,
+    /// Steps taken from an imported cache, kept in this store's cache once whole.
+    remote_hits: Vec<(String, Descriptor)>,
 }
 
 /// A stage being built.
@@ -947,10 +995,24 @@ impl Builder<'_> {
             &config_json,
             &format!("author={author:?}\0write={:?}\0epoch={:?}", self.write.compression, self.write.mtime_clamp),
         );
-        if !self.opts.no_cache
-            && let Some(desc) = self.cache.get(&key).cloned()
+        let found = if self.opts.no_cache {
+            None
+        } else {
+            match self.cache.get(&key).cloned() {
+                Some(d) => Some(d),
+                None => {
+                    let d = self.imported.take(self.store, &key)?;
+                    if let Some(d) = &d {
+                        self.remote_hits.push((key.clone(), d.clone()));
+                    }
+                    d
+                }
+            }
+        };
+        if let Some(desc) = found
             && let Ok(img) = self.store.image_at(&desc, &st.platform)
         {
+            self.exported.push((key.clone(), desc));
             observe(&Event::UsingCache);
             // Downloads and extractions made for the key are not needed.
             self.temps.clear();
@@ -986,6 +1048,7 @@ impl Builder<'_> {
         self.temps.clear();
         let img = self.store.image_at(&committed.manifest, &st.platform)?;
         self.cache.put(self.store, &key, &committed.manifest)?;
+        self.exported.push((key, committed.manifest.clone()));
         if let Some(w) = &mut st.work
             && w.image.as_ref() == st.image.as_ref().map(Image::id)
             && committed.layer.is_none()
@@ -1138,6 +1201,7 @@ impl Builder<'_> {
         parents: bool,
         exclude: Option<&Ignore>,
     ) -> Result<Vec<(SourceItem, bool)>> {
+        self.complete(image)?;
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
@@ -1146,6 +1210,24 @@ impl Builder<'_> {
         let mut memo = HashMemo::new();
         let items = copy::expand(&src, sources, parents, &mut memo, &mut |_| {})?;
         Ok(items.into_iter().map(|i| (i, false)).collect())
+    }
+
+    /// Bring the layers of `img` into the store when it came from an imported cache.
+    fn complete(&self, img: &Image) -> Result<()> {
+        self.imported.complete(self.store, &img.descriptor().digest, img.layers())
+    }
+
+    /// Whether the store has every layer of the manifest `desc`.
+    fn has_layers(&self, desc: &Descriptor) -> Result<bool> {
+        let m = strata_spec::Manifest::from_slice(
+            &self.store.backend().read_descriptor(desc, strata_store::MAX_DOCUMENT_SIZE)?,
+        )?;
+        for l in &m.layers {
+            if self.store.backend().stat(&l.digest)? != Some(l.size) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Where `RUN --mount=type=cache` directories live: beside the store's blobs, so
@@ -1246,6 +1328,7 @@ impl Builder<'_> {
             let rootfs = dir.path().join("rootfs");
             match &st.image {
                 Some(img) => {
+                    self.complete(img)?;
                     img.unpack_raw(&rootfs, &UnpackOptions::default().rootless(false))?;
                 }
                 None => std::fs::create_dir(&rootfs).map_err(Error::io("mkdir", &rootfs))?,
@@ -1287,7 +1370,9 @@ impl Builder<'_> {
             let origin = match (mount.kind, &mount.from) {
                 (MountKind::Bind, Some(from)) => {
                     let from = self.subst(st, from)?;
-                    Origin::Image(self.image_for_copy_from(&from, &st.platform)?)
+                    let image = self.image_for_copy_from(&from, &st.platform)?;
+                    self.complete(&image)?;
+                    Origin::Image(image)
                 }
                 (MountKind::Bind, None) => {
                     let source = mount.source.clone().unwrap_or_else(|| ".".into());
@@ -1416,6 +1501,7 @@ impl Builder<'_> {
         };
         let fresh = st.merged.as_ref().is_some_and(|(id, _)| id == img.id());
         if !fresh {
+            self.complete(img)?;
             st.merged = Some((img.id().clone(), MergedTreeView(img.merged()?)));
         }
         match &st.merged {

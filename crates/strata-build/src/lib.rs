@@ -8,6 +8,7 @@ mod error;
 mod fetch;
 mod mounts;
 mod run;
+mod shared_cache;
 mod tree;
 mod users;
 
@@ -16,3 +17,4 @@ pub use error::{Error, Result};
 pub use fetch::{DEFAULT_FETCH_LIMIT, FetchOptions};
 pub use mounts::SecretSource;
 pub use run::{NamespaceRunner, Network, RunMount, RunMountKind, RunSpec, Runner};
+pub use shared_cache::{CACHE_ARTIFACT_TYPE, CacheSpec, LOCAL_CACHE_REF};

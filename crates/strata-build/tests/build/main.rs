@@ -8,5 +8,6 @@ mod mounts;
 mod parser;
 mod reproducible;
 mod run;
+mod shared_cache;
 mod steps;
 mod syntax;
