@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use strata_commit::{Base, CommitOptions, Source};
@@ -21,6 +22,7 @@ use crate::dockerfile::{
 };
 use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
+use crate::graph;
 use crate::mounts::{self, Origin, Prepared, SecretSource};
 use crate::run::{NamespaceRunner, Network, RunMount, RunMountKind, RunSpec, Runner};
 use crate::shared_cache::{self, CacheSpec, Imported};
@@ -77,6 +79,9 @@ pub struct BuildOptions {
     pub cache_from: Vec<CacheSpec>,
     /// `--cache-to`: where to export the cache of every step of this build.
     pub cache_to: Vec<CacheSpec>,
+    /// How many stages may build at once, when the stage graph lets them (stages that
+    /// need nothing of each other); 0: one per core; 1: one after the other.
+    pub jobs: usize,
 }
 
 impl Default for BuildOptions {
@@ -101,6 +106,7 @@ impl Default for BuildOptions {
             source_date_epoch: None,
             cache_from: Vec::new(),
             cache_to: Vec::new(),
+            jobs: 0,
         }
     }
 }
@@ -198,6 +204,11 @@ impl BuildOptions {
         self.cache_to.push(spec);
         self
     }
+    /// How many independent stages may build at once (0: one per core, 1: serial).
+    pub fn jobs(mut self, n: usize) -> Self {
+        self.jobs = n;
+        self
+    }
     /// Grant an entitlement (`--allow network.host`).
     pub fn allow(mut self, entitlement: impl Into<String>) -> Self {
         self.allow.insert(entitlement.into());
@@ -225,6 +236,14 @@ pub enum Event<'a> {
         total: usize,
         /// The instruction as written.
         text: &'a str,
+    },
+    /// Stages build at the same time: the events that follow, up to the next `Stage`,
+    /// are this stage's (its `AS` name, or its index). Sent only when stages run in
+    /// parallel, before the first event of a stage and whenever another stage's
+    /// events come in between.
+    Stage {
+        /// The stage's name.
+        name: &'a str,
     },
     /// `ONBUILD` triggers of the base image about to run.
     Triggers(usize),
@@ -314,53 +333,62 @@ pub fn build_dockerfile(
     };
     let mut warnings = df.warnings.clone();
     let imported = Imported::load(&opts.cache_from, &opts.registry, &mut warnings)?;
-    let mut b = Builder {
+    // Each stage's FROM is step `offsets[i]`; the global ARGs come first.
+    let mut offsets = Vec::new();
+    let mut n = df.global_args.len();
+    for s in &df.stages[..=last] {
+        offsets.push(n + 1);
+        n += 1 + s.instructions.len();
+    }
+    let mount_tmp = match store.path() {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("strata-build-mounts-")
+                .tempdir_in(opts.work_dir.clone().unwrap_or_else(std::env::temp_dir))
+                .map_err(Error::io("create a directory in", std::env::temp_dir()))?,
+        ),
+    };
+    let b = Builder {
         store,
         context,
         df,
         ignore,
         opts,
         runner,
-        cache: Cache::load(store)?,
-        memo: HashMemo::new(),
-        hashed: 0,
-        stages: Vec::new(),
-        used_args: BTreeSet::new(),
-        step: 0,
+        cache: Mutex::new(Cache::load(store)?),
+        memo: Mutex::new(HashMemo::new()),
+        hashed: AtomicU64::new(0),
+        stages: Mutex::new(vec![None; df.stages.len()]),
+        used_args: Mutex::new(BTreeSet::new()),
+        offsets,
         total,
-        cached: 0,
-        executed: 0,
-        warnings,
-        temps: Vec::new(),
-        imported,
-        exported: Vec::new(),
-        remote_hits: Vec::new(),
-        mount_tmp: None,
+        cached: AtomicUsize::new(0),
+        executed: AtomicUsize::new(0),
+        warnings: Mutex::new(warnings.clone()),
+        imported: Mutex::new(imported),
+        exported: Mutex::new(Vec::new()),
+        remote_hits: Mutex::new(Vec::new()),
+        mount_tmp,
         epoch,
         write,
     };
-    for w in &b.warnings {
+    for w in &warnings {
         observe(&Event::Warning(w));
     }
-    for g in &df.global_args {
-        b.step += 1;
-        observe(&Event::Step { index: b.step, total, text: &g.text });
+    for (i, g) in df.global_args.iter().enumerate() {
+        observe(&Event::Step { index: i + 1, total, text: &g.text });
         observe(&Event::StepDone { id: None });
     }
-    let mut result = None;
-    for (i, stage) in df.stages[..=last].iter().enumerate() {
-        let img = b.stage(i, stage, observe)?;
-        b.stages.push(img.clone());
-        result = img;
-    }
-    let unused: Vec<&String> = opts.build_args.keys().filter(|k| !b.used_args.contains(*k)).collect();
+    let result = graph::build_stages(&b, last, observe)?;
+    let unused: Vec<String> = {
+        let used = lock(&b.used_args);
+        opts.build_args.keys().filter(|k| !used.contains(*k)).cloned().collect()
+    };
     if !unused.is_empty() {
-        let w = format!(
-            "[Warning] One or more build-args [{}] were not consumed",
-            unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
-        );
+        let w = format!("[Warning] One or more build-args [{}] were not consumed", unused.join(" "));
         observe(&Event::Warning(&w));
-        b.warnings.push(w);
+        lock(&b.warnings).push(w);
     }
     let image = match result {
         Some(i) => i,
@@ -372,9 +400,10 @@ pub fn build_dockerfile(
     };
     // The result is whole in the store, whatever came from an imported cache.
     b.complete(&image)?;
-    for (key, desc) in std::mem::take(&mut b.remote_hits) {
+    let remote_hits = std::mem::take(&mut *lock(&b.remote_hits));
+    for (key, desc) in remote_hits {
         if b.has_layers(&desc)? {
-            b.cache.put(store, &key, &desc)?;
+            lock(&b.cache).put(store, &key, &desc)?;
         }
     }
     let mut tags = Vec::new();
@@ -385,7 +414,7 @@ pub fn build_dockerfile(
         // Steps whose layers this store has (an imported step that nothing needed
         // stays where it came from).
         let mut entries = Vec::new();
-        for (k, d) in &b.exported {
+        for (k, d) in lock(&b.exported).iter() {
             if b.has_layers(d)? {
                 entries.push((k.clone(), d.clone()));
             }
@@ -397,12 +426,21 @@ pub fn build_dockerfile(
     if tags.is_empty() {
         keep_untagged(store, image.descriptor())?;
     }
-    b.cache.finish(store, opts.cache_limit)?;
+    let Builder { cache, cached, executed, warnings, .. } = b;
+    let cache = cache.into_inner().unwrap_or_else(|e| e.into_inner());
+    cache.finish(store, opts.cache_limit)?;
     let image = match tags.first() {
         Some(t) => store.image(t)?,
         None => image,
     };
-    Ok(Built { image, tags, steps: total, cached: b.cached, executed: b.executed, warnings: b.warnings })
+    Ok(Built {
+        image,
+        tags,
+        steps: total,
+        cached: cached.into_inner(),
+        executed: executed.into_inner(),
+        warnings: warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+    })
 }
 
 /// An untagged result stays listed (`<none>`), like docker's dangling images.
@@ -422,26 +460,26 @@ fn keep_untagged(store: &Store, desc: &Descriptor) -> Result<()> {
     Ok(())
 }
 
-struct Builder<'a> {
+pub(crate) struct Builder<'a> {
     store: &'a Store,
     context: &'a Path,
-    df: &'a Dockerfile,
+    pub(crate) df: &'a Dockerfile,
     ignore: &'a Ignore,
-    opts: &'a BuildOptions,
+    pub(crate) opts: &'a BuildOptions,
     runner: std::result::Result<Arc<dyn Runner>, String>,
-    cache: Cache,
-    memo: HashMemo,
-    hashed: u64,
-    /// Result of each finished stage.
-    stages: Vec<Option<Image>>,
-    used_args: BTreeSet<String>,
-    step: usize,
+    cache: Mutex<Cache>,
+    memo: Mutex<HashMemo>,
+    hashed: AtomicU64,
+    /// Result of each finished stage (`None` until it is; `Some(None)` for an empty
+    /// `FROM scratch` stage).
+    pub(crate) stages: Mutex<Vec<Option<Option<Image>>>>,
+    used_args: Mutex<BTreeSet<String>>,
+    /// The step number of each stage's `FROM`.
+    offsets: Vec<usize>,
     total: usize,
-    cached: usize,
-    executed: usize,
-    warnings: Vec<String>,
-    /// Directories a step's sources live in until its layer is written.
-    temps: Vec<tempfile::TempDir>,
+    cached: AtomicUsize,
+    executed: AtomicUsize,
+    warnings: Mutex<Vec<String>>,
     /// Cache mounts of a store in memory.
     mount_tmp: Option<tempfile::TempDir>,
     /// `SOURCE_DATE_EPOCH`: the time of every step, and the latest mtime in new layers.
@@ -449,11 +487,17 @@ struct Builder<'a> {
     /// How layers are written (the options', with the epoch's mtime clamp).
     write: WriteOptions,
     /// Caches of `--cache-from`.
-    imported: Imported,
+    imported: Mutex<Imported>,
     /// Every step's key and manifest, for `--cache-to`.
-    exported: Vec<(String, Descriptor)>,
+    exported: Mutex<Vec<(String, Descriptor)>>,
     /// Steps taken from an imported cache, kept in this store's cache once whole.
-    remote_hits: Vec<(String, Descriptor)>,
+    remote_hits: Mutex<Vec<(String, Descriptor)>>,
+}
+
+/// Lock `m`, also after a panic elsewhere (what it guards stays consistent: each use
+/// is one push, insert or lookup).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A stage being built.
@@ -472,6 +516,8 @@ struct State {
     work: Option<WorkDir>,
     /// The merged view of `image`, once a `COPY` needed it.
     merged: Option<(Digest, MergedTreeView)>,
+    /// Directories a step's sources live in until its layer is written.
+    temps: Vec<tempfile::TempDir>,
 }
 
 struct WorkDir {
@@ -700,14 +746,14 @@ impl Builder<'_> {
     }
 
     /// Build stage `index`: its `FROM`, then each instruction. Returns its image.
-    fn stage(
-        &mut self,
+    pub(crate) fn stage(
+        &self,
         index: usize,
         stage: &crate::dockerfile::Stage,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<Option<Image>> {
-        self.step += 1;
-        observe(&Event::Step { index: self.step, total: self.total, text: &stage.from.text });
+        let mut step = self.offsets[index];
+        observe(&Event::Step { index: step, total: self.total, text: &stage.from.text });
         let mut st = self.from(index, &stage.from).map_err(|e| self.at(&stage.from, e))?;
         observe(&Event::StepDone { id: st.image.as_ref().map(Image::id) });
         if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
@@ -718,8 +764,8 @@ impl Builder<'_> {
             }
         }
         for s in &stage.instructions {
-            self.step += 1;
-            observe(&Event::Step { index: self.step, total: self.total, text: &s.text });
+            step += 1;
+            observe(&Event::Step { index: step, total: self.total, text: &s.text });
             self.instruction(&mut st, s, observe).map_err(|e| self.at(s, e))?;
             observe(&Event::StepDone { id: st.image.as_ref().map(Image::id) });
         }
@@ -727,7 +773,7 @@ impl Builder<'_> {
     }
 
     /// The value of a global `ARG` (declared before the first `FROM`).
-    fn global_arg(&mut self, name: &str) -> Option<String> {
+    fn global_arg(&self, name: &str) -> Option<String> {
         let mut value = None;
         let mut declared = false;
         for g in &self.df.global_args {
@@ -743,14 +789,14 @@ impl Builder<'_> {
         if !declared {
             return None;
         }
-        self.used_args.insert(name.to_owned());
+        lock(&self.used_args).insert(name.to_owned());
         match self.opts.build_args.get(name) {
             Some(v) => Some(v.clone()),
             None => value.and_then(|v| self.lexer().process_word(&v, &|_| None).ok()),
         }
     }
 
-    fn from(&mut self, index: usize, s: &Spanned) -> Result<State> {
+    fn from(&self, index: usize, s: &Spanned) -> Result<State> {
         let Instruction::From { image, platform, .. } = &s.instruction else {
             return Err(Error::Instruction("not a FROM instruction".into()));
         };
@@ -787,7 +833,7 @@ impl Builder<'_> {
         let lower = name.to_ascii_lowercase();
         let image =
             if let Some(i) = self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str())) {
-                self.stages.get(i).cloned().flatten()
+                lock(&self.stages).get(i).cloned().flatten().flatten()
             } else if lower == "scratch" {
                 None
             } else {
@@ -803,7 +849,17 @@ impl Builder<'_> {
             None => platform.unwrap_or_else(Platform::host),
         };
         let author = image.as_ref().and_then(|i| i.config().author.clone());
-        Ok(State { image, config, platform, author, cmd_set: false, args: BTreeMap::new(), work: None, merged: None })
+        Ok(State {
+            image,
+            config,
+            platform,
+            author,
+            cmd_set: false,
+            args: BTreeMap::new(),
+            work: None,
+            merged: None,
+            temps: Vec::new(),
+        })
     }
 
     /// A base image: from the store, else pulled from its registry.
@@ -828,7 +884,7 @@ impl Builder<'_> {
         Ok(self.store.image_for(&pulled.ref_name, platform)?)
     }
 
-    fn instruction(&mut self, st: &mut State, s: &Spanned, observe: &mut dyn FnMut(&Event<'_>)) -> Result<()> {
+    fn instruction(&self, st: &mut State, s: &Spanned, observe: &mut dyn FnMut(&Event<'_>)) -> Result<()> {
         let mut config = st.config.clone();
         let mut author = st.author.clone();
         let mut key_text = None;
@@ -840,7 +896,7 @@ impl Builder<'_> {
                 let mut parts = Vec::new();
                 for (k, default) in args {
                     let default = default.as_ref().map(|d| self.subst(st, d)).transpose()?;
-                    self.used_args.insert(k.clone());
+                    lock(&self.used_args).insert(k.clone());
                     let value = match self.opts.build_args.get(k) {
                         Some(v) => Some(v.clone()),
                         None => default
@@ -998,12 +1054,13 @@ impl Builder<'_> {
         let found = if self.opts.no_cache {
             None
         } else {
-            match self.cache.get(&key).cloned() {
+            let local = lock(&self.cache).get(&key).cloned();
+            match local {
                 Some(d) => Some(d),
                 None => {
-                    let d = self.imported.take(self.store, &key)?;
+                    let d = lock(&self.imported).take(self.store, &key)?;
                     if let Some(d) = &d {
-                        self.remote_hits.push((key.clone(), d.clone()));
+                        lock(&self.remote_hits).push((key.clone(), d.clone()));
                     }
                     d
                 }
@@ -1012,12 +1069,12 @@ impl Builder<'_> {
         if let Some(desc) = found
             && let Ok(img) = self.store.image_at(&desc, &st.platform)
         {
-            self.exported.push((key.clone(), desc));
+            lock(&self.exported).push((key.clone(), desc));
             observe(&Event::UsingCache);
             // Downloads and extractions made for the key are not needed.
-            self.temps.clear();
-            self.cache.hit(&key);
-            self.cached += 1;
+            st.temps.clear();
+            lock(&self.cache).hit(&key);
+            self.cached.fetch_add(1, Ordering::Relaxed);
             st.config = img.config().config.clone().unwrap_or_default();
             st.author = author;
             st.image = Some(img);
@@ -1044,11 +1101,11 @@ impl Builder<'_> {
             }
             Fs::Workdir(wd) => self.workdir(st, &wd, base.as_ref(), &commit_opts)?,
         };
-        self.executed += 1;
-        self.temps.clear();
+        self.executed.fetch_add(1, Ordering::Relaxed);
+        st.temps.clear();
         let img = self.store.image_at(&committed.manifest, &st.platform)?;
-        self.cache.put(self.store, &key, &committed.manifest)?;
-        self.exported.push((key, committed.manifest.clone()));
+        lock(&self.cache).put(self.store, &key, &committed.manifest)?;
+        lock(&self.exported).push((key, committed.manifest.clone()));
         if let Some(w) = &mut st.work
             && w.image.as_ref() == st.image.as_ref().map(Image::id)
             && committed.layer.is_none()
@@ -1066,8 +1123,8 @@ impl Builder<'_> {
     /// destination, `--chown`, `--chmod`, and the hash for `created_by`.
     #[allow(clippy::type_complexity)]
     fn copy_sources(
-        &mut self,
-        st: &State,
+        &self,
+        st: &mut State,
         args: &CopyArgs,
         is_add: bool,
         observe: &mut dyn FnMut(&Event<'_>),
@@ -1151,7 +1208,7 @@ impl Builder<'_> {
             keep_owners: false,
             recorded: BTreeMap::new(),
         };
-        let mut hashed = self.hashed;
+        let mut memo = lock(&self.memo).clone();
         let mut items = Vec::new();
         if !heredocs.is_empty() {
             let dir = self.tempdir()?;
@@ -1161,20 +1218,20 @@ impl Builder<'_> {
                 std::fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
                 items.push(copy::heredoc_item(&d, name, text, now)?);
             }
-            self.temps.push(dir);
+            st.temps.push(dir);
         }
         for s in &sources {
             if fetch::is_url(s) {
                 // Downloaded every time, as docker does: the key is over the content.
-                items.push(self.download(s, checksum.as_ref())?);
+                items.push(self.download(st, s, checksum.as_ref())?);
                 continue;
             }
-            items.extend(copy::expand(&src, std::slice::from_ref(s), args.parents, &mut self.memo, &mut |n| {
-                hashed += n;
-                observe(&Event::ContextHashed(hashed));
+            items.extend(copy::expand(&src, std::slice::from_ref(s), args.parents, &mut memo, &mut |n| {
+                let total = self.hashed.fetch_add(n, Ordering::Relaxed) + n;
+                observe(&Event::ContextHashed(total));
             })?);
         }
-        self.hashed = hashed;
+        lock(&self.memo).extend(memo);
         let hash = copy::source_hash(&items);
         let mut out = Vec::new();
         for item in items {
@@ -1182,7 +1239,7 @@ impl Builder<'_> {
             if is_add
                 && !item.is_dir
                 && item.url.is_none()
-                && let Some(extracted) = self.extract_if_archive(&item)?
+                && let Some(extracted) = self.extract_if_archive(st, &item)?
             {
                 out.push((extracted, true));
                 continue;
@@ -1195,7 +1252,8 @@ impl Builder<'_> {
     /// The items of `COPY --from`: the image unpacked into a directory kept until the
     /// layer is written.
     fn items_of_image(
-        &mut self,
+        &self,
+        st: &mut State,
         image: &Image,
         sources: &[String],
         parents: bool,
@@ -1205,7 +1263,7 @@ impl Builder<'_> {
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
-        self.temps.push(dir);
+        st.temps.push(dir);
         let src = SourceRoot { root, ignore: None, exclude, keep_owners: false, recorded: BTreeMap::new() };
         let mut memo = HashMemo::new();
         let items = copy::expand(&src, sources, parents, &mut memo, &mut |_| {})?;
@@ -1214,7 +1272,7 @@ impl Builder<'_> {
 
     /// Bring the layers of `img` into the store when it came from an imported cache.
     fn complete(&self, img: &Image) -> Result<()> {
-        self.imported.complete(self.store, &img.descriptor().digest, img.layers())
+        lock(&self.imported).complete(self.store, &img.descriptor().digest, img.layers())
     }
 
     /// Whether the store has every layer of the manifest `desc`.
@@ -1232,14 +1290,12 @@ impl Builder<'_> {
 
     /// Where `RUN --mount=type=cache` directories live: beside the store's blobs, so
     /// that they outlive the build (a temporary directory for a store in memory).
-    fn cache_mount_root(&mut self) -> Result<PathBuf> {
-        if let Some(p) = self.store.path() {
-            return Ok(p.join("strata-build").join("mounts"));
+    fn cache_mount_root(&self) -> PathBuf {
+        match (self.store.path(), &self.mount_tmp) {
+            (Some(p), _) => p.join("strata-build").join("mounts"),
+            (None, Some(t)) => t.path().to_path_buf(),
+            (None, None) => std::env::temp_dir(),
         }
-        if self.mount_tmp.is_none() {
-            self.mount_tmp = Some(self.tempdir()?);
-        }
-        Ok(self.mount_tmp.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default())
     }
 
     /// The time of what a step makes before its commit (here-document files).
@@ -1256,10 +1312,10 @@ impl Builder<'_> {
     }
 
     /// `ADD <url>`: the file downloaded into a directory kept until the layer is written.
-    fn download(&mut self, url: &str, checksum: Option<&Digest>) -> Result<SourceItem> {
+    fn download(&self, st: &mut State, url: &str, checksum: Option<&Digest>) -> Result<SourceItem> {
         let dir = self.tempdir()?;
         let path = dir.path().join("download");
-        self.temps.push(dir);
+        st.temps.push(dir);
         let fetched = fetch::fetch(url, &path, &self.opts.fetch, checksum)?;
         Ok(copy::url_item(url, &fetched))
     }
@@ -1267,10 +1323,10 @@ impl Builder<'_> {
     /// `COPY --from`: an earlier stage (by name or index), else an image.
     fn image_for_copy_from(&self, name: &str, platform: &Platform) -> Result<Image> {
         if let Some(i) = self.df.stage_index(name) {
-            return match self.stages.get(i) {
-                Some(Some(img)) => Ok(img.clone()),
-                Some(None) => Err(Error::Instruction(format!("stage {name:?} is an empty scratch stage"))),
-                None => Err(Error::Instruction(format!("stage {name:?} is not built yet (it comes later)"))),
+            return match lock(&self.stages).get(i).cloned() {
+                Some(Some(Some(img))) => Ok(img),
+                Some(Some(None)) => Err(Error::Instruction(format!("stage {name:?} is an empty scratch stage"))),
+                _ => Err(Error::Instruction(format!("stage {name:?} is not built yet (it comes later)"))),
             };
         }
         self.base_image(name, Some(platform))
@@ -1278,7 +1334,7 @@ impl Builder<'_> {
 
     /// `ADD` of a local archive: extracted (with the applier's rules) into a directory
     /// whose contents are then copied, owners kept.
-    fn extract_if_archive(&mut self, item: &SourceItem) -> Result<Option<SourceItem>> {
+    fn extract_if_archive(&self, st: &mut State, item: &SourceItem) -> Result<Option<SourceItem>> {
         let Some(e) = item.entries.first() else { return Ok(None) };
         if e.kind != strata_layer::EntryKind::File {
             return Ok(None);
@@ -1309,7 +1365,7 @@ impl Builder<'_> {
         let src = SourceRoot { root: root.clone(), ignore: None, exclude: None, keep_owners: true, recorded };
         let mut memo = HashMemo::new();
         let mut items = copy::expand_sources(&src, &[".".into()], &mut memo, &mut |_| {})?;
-        self.temps.push(dir);
+        st.temps.push(dir);
         Ok(items.pop().map(|mut i| {
             i.name = item.name.clone();
             i
@@ -1341,7 +1397,7 @@ impl Builder<'_> {
 
     /// `RUN --network`, `--security` and `--mount`: checked, and each mount's sources
     /// found (they are part of the step's key).
-    fn run_options(&mut self, st: &State, run: &RunArgs) -> Result<(Vec<Prepared>, Network)> {
+    fn run_options(&self, st: &State, run: &RunArgs) -> Result<(Vec<Prepared>, Network)> {
         let entitled = |e: &str, what: &str| -> Result<()> {
             if self.opts.allow.contains(e) {
                 Ok(())
@@ -1376,7 +1432,10 @@ impl Builder<'_> {
                 }
                 (MountKind::Bind, None) => {
                     let source = mount.source.clone().unwrap_or_else(|| ".".into());
-                    mounts::context_origin(self.context, self.ignore, &source, &mut self.memo)?
+                    let mut memo = lock(&self.memo).clone();
+                    let origin = mounts::context_origin(self.context, self.ignore, &source, &mut memo)?;
+                    lock(&self.memo).extend(memo);
+                    origin
                 }
                 (MountKind::Cache, Some(_)) => {
                     return Err(Error::Instruction(format!(
@@ -1391,7 +1450,7 @@ impl Builder<'_> {
     }
 
     fn run(
-        &mut self,
+        &self,
         st: &mut State,
         config: &ContainerConfig,
         step: RunStep,
@@ -1405,7 +1464,7 @@ impl Builder<'_> {
             return Err(Error::Instruction("RUN with an empty command".into()));
         }
         let temp_base = self.opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let cache_root = self.cache_mount_root()?;
+        let cache_root = self.cache_mount_root();
         let work = self.work(st)?;
         let rootfs = work.rootfs.clone();
         let view = DiskView(&rootfs);
@@ -1537,7 +1596,7 @@ impl Builder<'_> {
     }
 
     fn copy(
-        &mut self,
+        &self,
         st: &mut State,
         items: CopyItems,
         dest: &str,
@@ -1549,7 +1608,7 @@ impl Builder<'_> {
         let items = match items {
             CopyItems::Ready(i) => i,
             CopyItems::FromImage { image, sources, parents, exclude } => {
-                self.items_of_image(&image, &sources, parents, exclude.as_ref())?
+                self.items_of_image(st, &image, &sources, parents, exclude.as_ref())?
             }
         };
         let planned = self.with_view(st, |view| {
@@ -1568,7 +1627,7 @@ impl Builder<'_> {
 
     /// `WORKDIR`: a layer with the directories when they are missing, else config only.
     fn workdir(
-        &mut self,
+        &self,
         st: &mut State,
         wd: &str,
         base: Option<&Base>,

@@ -6,6 +6,7 @@ mod copy;
 pub mod dockerfile;
 mod error;
 mod fetch;
+mod graph;
 mod mounts;
 mod run;
 mod shared_cache;

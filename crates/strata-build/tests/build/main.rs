@@ -5,6 +5,7 @@ mod common;
 mod fetch;
 mod interop;
 mod mounts;
+mod parallel;
 mod parser;
 mod reproducible;
 mod run;
