@@ -97,3 +97,59 @@ fn build_adds_urls_only_with_allow_url_fetch() {
     assert_eq!(again.matches(" ---> Using cache").count(), 1, "{again}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// `--cache-to` a loopback registry from one store, `--cache-from` it in an empty one:
+/// every step cached, the same image; `--source-date-epoch` makes the two builds'
+/// manifests equal too. Independent stages print their lines with the stage's name.
+#[test]
+fn build_cache_through_a_registry_reproducible_and_parallel_stages() {
+    if !strata_testkit::require_tool("docker-registry") {
+        return;
+    }
+    let reg = crate::common::Registry::start("", "");
+    let a = Env::new();
+    let ctx = a.path("ctx");
+    std::fs::create_dir_all(ctx.join("rootfs/etc")).unwrap();
+    std::fs::write(ctx.join("rootfs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(ctx.join("one.txt"), "1").unwrap();
+    std::fs::write(ctx.join("two.txt"), "2").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "# syntax=docker/dockerfile:1\nFROM scratch AS left\nCOPY rootfs/ /\nCOPY one.txt /one.txt\n\
+         FROM scratch AS right\nCOPY two.txt /two.txt\n\
+         FROM left\nCOPY --from=right /two.txt /two.txt\nCOPY <<EOF /etc/motd\nhi\nEOF\nCMD [\"/bin/sh\"]\n",
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    let cache = format!("type=registry,ref={}/app:buildcache", reg.host());
+    let out =
+        a.ok(&["build", "--jobs", "2", "--source-date-epoch", "1700000000", "--cache-to", &cache, "-t", "app:1", c]);
+    assert!(out.contains("[left] Step 1/9 : FROM scratch AS left\n"), "{out}");
+    assert!(out.contains("[right] Step 4/9 : FROM scratch AS right\n"), "{out}");
+    let b = Env::new();
+    let again = b.ok(&["build", "--source-date-epoch", "1700000000", "--cache-from", &cache, "-t", "app:1", c]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 6, "every step but the FROMs: {again}");
+    assert!(!again.contains("Running"), "{again}");
+    assert_eq!(b.image_id("app:1"), a.image_id("app:1"));
+    // The same manifest, byte for byte.
+    let manifest = |env: &Env| {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.store().join("index.json")).unwrap()).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "app:1")
+            .map(|d| d["digest"].clone())
+            .unwrap()
+    };
+    assert_eq!(manifest(&a), manifest(&b));
+    assert_eq!(a.inspect("app:1")[0]["Created"], "2023-11-14T22:13:20Z");
+    // Bad flags say what is wrong.
+    let err = b.fails(&["build", "--secret", "src=/x", c], 1);
+    assert!(err.contains("needs id=ID"), "{err}");
+    let err = b.fails(&["build", "--allow", "everything", c], 1);
+    assert!(err.contains("unknown entitlement"), "{err}");
+    let err = b.fails(&["build", "--cache-to", "type=gha", c], 1);
+    assert!(err.contains("unsupported cache type"), "{err}");
+}
