@@ -91,15 +91,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("history:");
     println!("  {:<14} {:<20} {:<28} {:>8}  {:<8} COMMENT", "IMAGE", "CREATED", "CREATED BY", "SIZE", "AUTHOR");
-    for (i, row) in image.history().iter().enumerate() {
-        print_row(i, row, image.id().short());
+    for row in image.history()? {
+        print_row(&row);
     }
     assert_eq!(inspect.root_fs.layers.len(), 2, "the commit adds exactly one layer");
     Ok(())
 }
 
-fn print_row(i: usize, row: &HistoryRow, id: &str) {
-    let shown = if i == 0 { id.to_owned() } else { "<missing>".to_owned() };
+fn print_row(row: &HistoryRow) {
+    let shown = row.image.as_ref().map_or_else(|| "<missing>".to_owned(), |d| d.short().to_owned());
     let mut by = row.created_by.clone();
     if by.chars().count() > 28 {
         by = by.chars().take(25).collect::<String>() + "...";

@@ -55,12 +55,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let flat = image.flatten(&CommitOptions::default().tag(new_ref.as_str()))?;
     println!(
         "flattened into {new_ref}: 1 layer, {} stored (was {}), id {}",
-        human_size(flat.size()),
-        human_size(image.size()),
+        human_size(flat.stored_size()),
+        human_size(image.stored_size()),
         flat.id().short()
     );
     println!("history kept (older steps marked empty):");
-    for row in flat.history() {
+    for row in flat.history()? {
         let size = if row.empty_layer { "(empty)".to_owned() } else { human_size(row.size) };
         println!("  {size:<7} {}", row.created_by);
     }

@@ -36,8 +36,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("\n== history {name}");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     println!("{:<14} {:<22} {:<48} {:>8}  COMMENT", "IMAGE", "CREATED", "CREATED BY", "SIZE");
-    for (i, row) in image.history().iter().enumerate() {
-        let id = if i == 0 { image.id().hex()[..12].to_owned() } else { "<missing>".to_owned() };
+    for row in image.history()? {
+        let id = row.image.as_ref().map_or_else(|| "<missing>".to_owned(), |d| d.short().to_owned());
         let created = parse_rfc3339(&row.created_at).map_or_else(|| row.created_at.clone(), |(t, _)| time_ago(t, now));
         let mut by = row.created_by.clone();
         if by.len() > 45 {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use strata_layer::{EntryKind, EntryMeta, LayerInfo, LayerWriter, Timestamp, WriteOptions, tar_order};
 use strata_spec::{Algorithm, Digest, Digester};
-use strata_store::{Expected, Store};
+use strata_store::Store;
 
 use crate::dockerfile::Ignore;
 use crate::dockerfile::ignore::{clean, glob_match, has_wildcards};
@@ -531,9 +531,8 @@ pub(crate) fn plan(
 
 /// Write the planned entries as one layer blob into `store`.
 pub(crate) fn write_layer(store: &dyn Store, planned: &[Planned], wopts: &WriteOptions) -> Result<LayerInfo> {
-    let mut writer = store.begin_write()?;
-    let info = {
-        let mut w = LayerWriter::new(&mut writer, wopts)?;
+    strata_commit::store_layer(store, |writer| {
+        let mut w = LayerWriter::new(writer, wopts)?;
         for p in planned {
             match &p.content {
                 Some(path) => {
@@ -543,8 +542,6 @@ pub(crate) fn write_layer(store: &dyn Store, planned: &[Planned], wopts: &WriteO
                 None => w.append(&p.meta)?,
             }
         }
-        w.finish()?.0
-    };
-    writer.commit(Expected { digest: Some(info.digest.clone()), size: Some(info.size) })?;
-    Ok(info)
+        Ok(w.finish()?.0)
+    })
 }

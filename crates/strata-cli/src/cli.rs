@@ -50,6 +50,9 @@ Examples:
         /// Only rows whose reference matches, as a glob (`tomcat`, `tomcat:9*`)
         #[arg(value_name = "REPOSITORY[:TAG]")]
         reference: Option<String>,
+        /// Show all images (by default untagged images other images are built on are hidden)
+        #[arg(short, long)]
+        all: bool,
         /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY,
         /// label=KEY=VALUE (repeatable; every name must hold)
         #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = parse_filter)]

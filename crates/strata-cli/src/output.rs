@@ -22,11 +22,12 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// "2 hours ago" for an RFC 3339 time; empty when there is none or it does not parse.
+/// "2 hours ago" for an RFC 3339 time, as docker's `CreatedSince`; empty when there is
+/// none, it does not parse, or it is Go's zero time (docker's tables show `N/A` then).
 pub fn since(created: &str) -> String {
     match parse_rfc3339(created) {
-        Some((secs, _)) => strata_image::time_ago(secs, now()),
-        None => String::new(),
+        Some((secs, _)) if secs != strata_image::inspect::GO_ZERO_TIME => strata_image::time_ago(secs, now()),
+        _ => String::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use strata_spec::{
     ContainerConfig, Descriptor, Digest, Family, History, ImageConfig, Manifest, MediaType, Platform,
     time::format_system_time,
 };
-use strata_store::{Expected, Store};
+use strata_store::{Expected, LayerRecord, Store};
 
 use crate::change::{Change, apply_changes};
 use crate::error::{Error, Result};
@@ -223,12 +223,12 @@ pub fn write_layer(store: &dyn Store, source: Source<'_>, wopts: &WriteOptions) 
     let (changes, root) = match source {
         Source::ConfigOnly => return Ok(None),
         Source::Layer(info) => return Ok(Some(info)),
-        Source::Tree { root } => return write_blob(store, |w| strata_layer::write_tree(root, w, wopts)).map(Some),
+        Source::Tree { root } => return layer(store, |w| strata_layer::write_tree(root, w, wopts)).map(Some),
         Source::Tar { reader, lower: None } => {
-            return write_blob(store, |w| strata_layer::reencode_tar(reader, w, wopts)).map(Some);
+            return layer(store, |w| strata_layer::reencode_tar(reader, w, wopts)).map(Some);
         }
         Source::Tar { reader, lower: Some(lower) } => {
-            return write_blob(store, |w| strata_layer::reencode_tar_onto(reader, w, wopts, lower)).map(Some);
+            return layer(store, |w| strata_layer::reencode_tar_onto(reader, w, wopts, lower)).map(Some);
         }
         Source::Since { root, snapshot } => {
             let opts = DiffOptions::default().recorded_owners(snapshot.recorded().clone());
@@ -240,17 +240,33 @@ pub fn write_layer(store: &dyn Store, source: Source<'_>, wopts: &WriteOptions) 
     if changes.is_empty() {
         return Ok(None);
     }
-    write_blob(store, |w| changes.write_layer(root, w, wopts)).map(Some)
+    layer(store, |w| changes.write_layer(root, w, wopts)).map(Some)
 }
 
-/// Run `write` into a fresh store blob and commit it under the digest it reports.
-fn write_blob(
+/// [`store_layer`] of a writer that fails with strata-layer's error.
+fn layer(
     store: &dyn Store,
     write: impl FnOnce(&mut strata_store::BlobWriter) -> strata_layer::Result<LayerInfo>,
 ) -> Result<LayerInfo> {
+    store_layer(store, |w| write(w).map_err(Error::from))
+}
+
+/// Run `write` (a [`LayerWriter`](strata_layer::LayerWriter) into the blob writer it is
+/// given) into a fresh store blob, commit the blob under the digest it reports, and
+/// record the layer's `diff_id` and size ([`strata_store::LayerRecord`]) so that listing
+/// images never reads it. Every layer strata writes goes through here.
+pub fn store_layer<E>(
+    store: &dyn Store,
+    write: impl FnOnce(&mut strata_store::BlobWriter) -> std::result::Result<LayerInfo, E>,
+) -> std::result::Result<LayerInfo, E>
+where
+    E: From<strata_store::Error>,
+{
     let mut writer = store.begin_write()?;
     let info = write(&mut writer)?;
     writer.commit(Expected { digest: Some(info.digest.clone()), size: Some(info.size) })?;
+    let record = LayerRecord { diff_id: info.diff_id.clone(), size: info.content_size };
+    store.put_layer_record(&info.digest, &record)?;
     Ok(info)
 }
 

@@ -8,7 +8,7 @@ mod error;
 pub use change::{ALLOWED, Change, ChangeError, apply_changes, valid_signal};
 pub use commit::{
     ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, Base, CommitOptions, Committed, Source, commit, finish, put_document,
-    source_date_epoch, write_layer,
+    source_date_epoch, store_layer, write_layer,
 };
 pub use dockerfile::CommandForm;
 pub use error::{Error, Result};

@@ -23,10 +23,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use strata_layer::read::{EntryKind, Limits, TarReader};
 use strata_layer::{Decoder, HashOn, LayerStream, StreamOptions, path::normalize};
-use strata_spec::{
-    ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, HashingReader, ImageConfig, Index, Manifest, MediaType,
-    Reference,
-};
+use strata_spec::{ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, ImageConfig, Index, Manifest, MediaType};
 use strata_store::{Expected, MAX_DOCUMENT_SIZE};
 
 use crate::error::{Error, Result};
@@ -67,6 +64,10 @@ pub struct ArchiveManifestEntry {
     pub repo_tags: Option<Vec<String>>,
     /// Paths of the layer tars, base first.
     pub layers: Vec<String>,
+    /// The image id of the parent image, when the archive holds it too (docker writes
+    /// it then, and `docker load` restores the parent link from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// Other fields (Docker 25+ writes `LayerSources`), kept verbatim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -180,6 +181,7 @@ fn append<W: Write>(b: &mut tar::Builder<W>, path: &str, size: u64, data: impl R
 }
 
 fn save_docker<S: Sink>(store: &Store, images: &[(Image, Vec<String>)], out: S) -> Result<S> {
+    let saved: BTreeSet<&Digest> = images.iter().map(|(img, _)| img.id()).collect();
     let mut entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut layers: Vec<(Descriptor, Digest)> = Vec::new();
@@ -194,11 +196,11 @@ fn save_docker<S: Sink>(store: &Store, images: &[(Image, Vec<String>)], out: S) 
             }
         }
         let mut tags = Vec::new();
-        for n in names {
-            let tag = resolve::normalize_tag(n);
-            let r = Reference::parse(&tag)
-                .map_err(|e| Error::InvalidArchive(format!("tag {n:?} cannot be written to a docker-archive: {e}")))?;
-            if let (Some(t), Some(last)) = (r.tag(), diff_ids.last()) {
+        // A bare layout tag (umoci's `latest`) names no repository: the image is saved
+        // untagged, as `RepoTags` holds references (see `resolve::layout_reference`).
+        for r in names.iter().filter_map(|n| resolve::layout_reference(n)) {
+            let Some(t) = r.tag() else { continue };
+            if let Some(last) = diff_ids.last() {
                 repositories.entry(r.familiar_name()).or_default().insert(t.to_owned(), last.hex().to_owned());
             }
             tags.push(r.familiar());
@@ -206,10 +208,13 @@ fn save_docker<S: Sink>(store: &Store, images: &[(Image, Vec<String>)], out: S) 
         if !configs.iter().any(|c| c.digest == img.manifest().config.digest) {
             configs.push(img.manifest().config.clone());
         }
+        // Like docker save: the parent link, when the parent is saved too.
+        let parent = img.parent()?.filter(|p| saved.contains(p)).map(|p| p.to_string());
         entries.push(ArchiveManifestEntry {
             config: format!("{}.json", img.id().hex()),
             repo_tags: if tags.is_empty() { None } else { Some(tags) },
             layers: paths,
+            parent,
             extra: BTreeMap::new(),
         });
     }
@@ -488,7 +493,7 @@ fn save_oci<W: Write>(store: &Store, images: &[(Image, Vec<String>)], out: W) ->
         for n in names {
             let mut d = desc.clone();
             d.set_annotation(strata_spec::ANNOTATION_REF_NAME, n.clone());
-            if let Ok(r) = Reference::parse(n) {
+            if let Some(r) = resolve::layout_reference(n) {
                 d.set_annotation(ANNOTATION_IMAGE_NAME, r.to_string());
             }
             index.manifests.push(d);
@@ -638,14 +643,17 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
     }
 }
 
-/// Compute a stored layer's diff_id by decompressing it.
-fn diff_id_of(store: &Store, digest: &Digest, size: u64, compression: Compression) -> Result<Digest> {
-    let desc = Descriptor::new(MediaType::layer(strata_spec::Family::Oci, compression), digest.clone(), size);
-    let reader = store.backend().open_descriptor(&desc)?;
-    let name = digest.to_string();
-    let mut hashing = HashingReader::new(Decoder::new(reader, Some(compression), &name)?);
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| layer_read_error(&name, e))?;
-    Ok(hashing.finish().1)
+/// Check that the stored layer `desc` is the layer `want` names (its diff_id), and record
+/// its size: decompressed and hashed once, or not at all when an earlier write already
+/// recorded it (see [`Store::layer_size`]). A mismatch names the layer as `shown`.
+fn check_layer(store: &Store, desc: &Descriptor, want: &Digest, shown: &str) -> Result<()> {
+    match store.layer_size(desc, want) {
+        Ok(_) => Ok(()),
+        Err(Error::Layer(strata_layer::Error::DiffIdMismatch { expected, actual, .. })) => {
+            Err(Error::Layer(strata_layer::Error::DiffIdMismatch { layer: shown.to_owned(), expected, actual }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn tag_all(store: &Store, loaded: &[Loaded]) -> Result<()> {
@@ -702,27 +710,12 @@ fn load_docker(
             let Member::Blob { digest, size, compression, tar } = resolve_member(members, p)? else {
                 return Err(Error::InvalidArchive(format!("layer {p:?} is not a file")));
             };
-            let actual = match compression {
-                Compression::None => {
-                    if !*tar && *size > 0 {
-                        return Err(Error::InvalidArchive(format!("layer {p:?} is not a tar")));
-                    }
-                    digest.clone()
-                }
-                c => diff_id_of(store, digest, *size, *c)?,
-            };
-            if actual != *want {
-                return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
-                    layer: p.clone(),
-                    expected: want.clone(),
-                    actual,
-                }));
+            if *compression == Compression::None && !*tar && *size > 0 {
+                return Err(Error::InvalidArchive(format!("layer {p:?} is not a tar")));
             }
-            layer_descs.push(Descriptor::new(
-                MediaType::layer(strata_spec::Family::Oci, *compression),
-                digest.clone(),
-                *size,
-            ));
+            let desc = Descriptor::new(MediaType::layer(strata_spec::Family::Oci, *compression), digest.clone(), *size);
+            check_layer(store, &desc, want, p)?;
+            layer_descs.push(desc);
             keep.insert(digest.clone());
         }
         keep.insert(cfg_digest.clone());
@@ -776,30 +769,19 @@ fn load_oci(
             if !store.backend().contains(&l.digest)? {
                 return Err(Error::InvalidArchive(format!("layer {} is missing from the archive", l.digest)));
             }
-            let compression = l.media_type.layer_compression().unwrap_or(Compression::None);
-            let actual = if compression == Compression::None {
-                l.digest.clone()
-            } else {
-                diff_id_of(store, &l.digest, l.size, compression)?
-            };
-            if actual != *want {
-                return Err(Error::Layer(strata_layer::Error::DiffIdMismatch {
-                    layer: l.digest.to_string(),
-                    expected: want.clone(),
-                    actual,
-                }));
-            }
+            check_layer(store, l, want, l.digest.as_str())?;
             keep.insert(l.digest.clone());
         }
         keep.insert(img.manifest().config.digest.clone());
         keep.insert(img.digest().clone());
         keep.insert(desc.digest.clone());
         // containerd's full name is a reference (docker's rules for a new tag); a
-        // layout's own tag is kept as other layout tools wrote it.
+        // layout's own tag is kept as other layout tools wrote it, a bare tag as it is
+        // (see `resolve::layout_reference`).
         let name = match (desc.annotation(ANNOTATION_IMAGE_NAME), desc.ref_name()) {
             (Some(full), _) => Some(resolve::new_tag(full)?),
-            (None, Some(tag)) => Some(resolve::normalize_tag(tag)),
-            (None, None) => None,
+            (None, Some(r)) if resolve::layout_reference(r).is_none() => Some(r.to_owned()),
+            (None, r) => r.map(resolve::normalize_tag),
         };
         let mut target = desc.clone();
         target.annotations = None;

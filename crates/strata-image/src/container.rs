@@ -152,8 +152,12 @@ impl Image {
                 let ropts = RuntimeConfigOptions::default().rootfs(&rootfs).rootless(report.rootless);
                 write_atomic(&dir.join(RUNTIME_CONFIG_FILE), &self.runtime_config(&ropts)?.to_vec())?;
             }
-            let snapshot = Snapshot::capture_with(&rootfs, recorded_owners(&report))?;
-            write_atomic(&dir.join(SNAPSHOT_FILE), &snapshot.to_bytes())?;
+            // Written as the tree is walked: memory does not grow with the rootfs.
+            let path = dir.join(SNAPSHOT_FILE);
+            let tmp = path.with_extension("tmp");
+            let file = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
+            Snapshot::capture_to(&rootfs, &recorded_owners(&report), std::io::BufWriter::new(file))?;
+            fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
             let state = BundleState {
                 version: STATE_VERSION,
                 manifest: self.descriptor().clone(),

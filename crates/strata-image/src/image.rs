@@ -1,12 +1,16 @@
 //! An image in a store: manifest + config, reached by tag, digest or id.
 
+use strata_spec::time::parse_rfc3339;
 use strata_spec::{
-    Descriptor, Digest, ImageConfig, Index, Manifest, ManifestOrIndex, MediaType, Platform, Reference, select_platform,
+    Descriptor, Digest, ImageConfig, Index, Manifest, ManifestOrIndex, MediaType, Platform, select_platform,
 };
 use strata_store::MAX_DOCUMENT_SIZE;
 
 use crate::error::{Error, Result};
-use crate::inspect::{DescriptorView, HistoryRow, Inspect, history_rows};
+use crate::inspect::{
+    DescriptorView, GO_ZERO_TIME_TEXT, GraphDriver, HistoryRow, Inspect, Metadata, RootFsView, StrataView,
+    docker_config_value, docker_created, history_rows,
+};
 use crate::store::Store;
 
 /// How deep indexes may nest before strata refuses (real images use one level).
@@ -153,65 +157,131 @@ impl Image {
         &self.manifest.layers
     }
 
-    /// Bytes of the layer blobs and config as stored.
-    pub fn size(&self) -> u64 {
-        self.manifest.layers.iter().map(|l| l.size).sum::<u64>() + self.manifest.config.size
-    }
-
     /// Whether the manifest is Docker schema2 (otherwise OCI).
     pub fn is_docker(&self) -> bool {
         self.descriptor.media_type == MediaType::DockerManifest
     }
 
-    /// `docker inspect` of this image: tags and digests from the whole store.
+    /// `docker image inspect` of this image (see [`Inspect`]): tags from the whole
+    /// store, registry names and tag time from the store's records, the parent and the
+    /// size as docker reports them.
     pub fn inspect(&self) -> Result<Inspect> {
-        let mut tags = Vec::new();
-        let mut digests = Vec::new();
-        for (name, d) in self.store.backend().refs()? {
+        let backend = self.store.backend();
+        let mut ref_names = Vec::new();
+        let mut repo_tags = Vec::new();
+        for (name, d) in backend.refs()? {
             if d.digest != self.top.digest && d.digest != self.descriptor.digest {
                 continue;
             }
-            if let Ok(r) = Reference::parse(&name) {
-                let repo_digest = format!("{}@{}", r.familiar_name(), d.digest);
-                if !digests.contains(&repo_digest) {
-                    digests.push(repo_digest);
+            if let Some(t) = crate::resolve::repo_tag(&name)
+                && !repo_tags.contains(&t)
+            {
+                repo_tags.push(t);
+            }
+            ref_names.push(name);
+        }
+        let mut repo_digests: Vec<String> = Vec::new();
+        let mut last_tag_time: Option<String> = None;
+        let mut targets = vec![&self.top.digest];
+        if self.descriptor.digest != self.top.digest {
+            targets.push(&self.descriptor.digest);
+        }
+        for target in targets {
+            let record = backend.image_record(target)?;
+            for n in record.repo_digests {
+                if !repo_digests.contains(&n) {
+                    repo_digests.push(n);
                 }
             }
-            tags.push(name);
-        }
-        let view = DescriptorView {
-            media_type: self.descriptor.media_type.to_string(),
-            digest: self.descriptor.digest.clone(),
-            size: self.descriptor.size,
-        };
-        let mut inspect = Inspect::new(self.config_digest.clone(), &self.config, view, &self.manifest, tags, digests);
-        inspect.parent = self.parent().map(|p| p.to_string()).unwrap_or_default();
-        Ok(inspect)
-    }
-
-    /// The parent image: the image of the store this one was made on top of, the closest
-    /// when there are several (see [`ImageConfig::is_child_of`]; what `docker inspect`
-    /// calls `Parent` for committed images).
-    pub fn parent(&self) -> Option<Digest> {
-        let index = self.store.backend().index().ok()?;
-        let mut best: Option<(usize, Digest)> = None;
-        for d in &index.manifests {
-            let Ok(other) = Image::open(self.store.clone(), d.clone(), None, &self.config.platform()) else { continue };
-            if other.id() != self.id()
-                && self.config.is_child_of(&other.config)
-                && best.as_ref().is_none_or(|(n, _)| other.config.history().len() > *n)
-            {
-                best = Some((other.config.history().len(), other.id().clone()));
+            let later = |t: &String| {
+                last_tag_time
+                    .as_ref()
+                    .is_none_or(|l| parse_rfc3339(t).unwrap_or_default() > parse_rfc3339(l).unwrap_or_default())
+            };
+            if let Some(t) = record.last_tag_time.filter(later) {
+                last_tag_time = Some(t);
             }
         }
-        best.map(|(_, d)| d)
+        let config = &self.config;
+        let comment = match config.comment.as_deref() {
+            Some(c) if !c.is_empty() => c.to_owned(),
+            _ => config.history().last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        };
+        Ok(Inspect {
+            id: self.config_digest.clone(),
+            repo_tags,
+            repo_digests,
+            parent: self.parent()?.map(|p| p.to_string()).unwrap_or_default(),
+            comment,
+            created: docker_created(config.created.as_deref()),
+            docker_version: config.extra.get("docker_version").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+            author: config.author.clone().unwrap_or_default(),
+            config: docker_config_value(config.config.as_ref()),
+            architecture: config.architecture.clone(),
+            variant: config.variant.clone().unwrap_or_default(),
+            os: config.os.clone(),
+            os_version: config.os_version.clone().unwrap_or_default(),
+            size: self.size()?,
+            graph_driver: GraphDriver {
+                data: None,
+                name: if self.store.path().is_some() { "oci-layout" } else { "memory" }.to_owned(),
+            },
+            root_fs: RootFsView { kind: config.rootfs.kind.clone(), layers: config.rootfs.diff_ids.clone() },
+            metadata: Metadata {
+                last_tag_time: last_tag_time.map_or_else(|| GO_ZERO_TIME_TEXT.to_owned(), |t| docker_created(Some(&t))),
+            },
+            descriptor: DescriptorView {
+                media_type: self.descriptor.media_type.to_string(),
+                digest: self.descriptor.digest.clone(),
+                size: self.descriptor.size,
+            },
+            strata: StrataView { ref_names, stored_size: self.stored_size() },
+        })
     }
 
-    /// `docker history`: one row per history entry, newest first.
-    pub fn history(&self) -> Vec<HistoryRow> {
-        let mut rows = history_rows(&self.config, &self.manifest);
+    /// The images of the store this one is built on ([`ImageConfig::is_child_of`]), as
+    /// `(number of history entries, image id)`, shortest first; one per length (the
+    /// first in index order). Images that cannot be read are skipped.
+    pub fn ancestors(&self) -> Result<Vec<(usize, Digest)>> {
+        let index = self.store.backend().index()?;
+        let mut found: Vec<(usize, Digest)> = Vec::new();
+        for d in &index.manifests {
+            let Ok(other) = Image::open(self.store.clone(), d.clone(), None, &self.config.platform()) else { continue };
+            if other.id() == self.id() || !self.config.is_child_of(&other.config) {
+                continue;
+            }
+            let n = other.config.history().len();
+            if !found.iter().any(|(len, _)| *len == n) {
+                found.push((n, other.id().clone()));
+            }
+        }
+        found.sort_by_key(|(n, _)| *n);
+        Ok(found)
+    }
+
+    /// The parent image: the closest of [`Image::ancestors`] (what `docker inspect`
+    /// calls `Parent` for a committed or built image), if the store has one.
+    pub fn parent(&self) -> Result<Option<Digest>> {
+        Ok(self.ancestors()?.pop().map(|(_, id)| id))
+    }
+
+    /// `docker history`: one row per history entry, newest first, with docker's layer
+    /// sizes and the id of each step's image where the store has it: this image on the
+    /// top row, its ancestors ([`Image::ancestors`]) on the rows of their last steps.
+    pub fn history(&self) -> Result<Vec<HistoryRow>> {
+        let mut rows = history_rows(&self.config, &self.layer_sizes()?);
+        if !self.config.history().is_empty() {
+            for (n, id) in self.ancestors()? {
+                if let Some(row) = rows.get_mut(n - 1) {
+                    row.image = Some(id);
+                }
+            }
+        }
+        if let Some(top) = rows.last_mut() {
+            top.image = Some(self.config_digest.clone());
+        }
         rows.reverse();
-        rows
+        Ok(rows)
     }
 }
 

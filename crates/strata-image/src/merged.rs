@@ -12,7 +12,7 @@ use strata_layer::{
     MergedTree, WriteOptions,
 };
 use strata_spec::{Compression, Descriptor, Digest, RootFs};
-use strata_store::{BlobReader, Expected};
+use strata_store::BlobReader;
 
 use crate::error::Result;
 use crate::image::Image;
@@ -109,9 +109,7 @@ impl Image {
         let view = self.merged()?;
         let store = self.store().backend();
         let _lease = store.lease()?;
-        let mut blob = store.begin_write()?;
-        let (info, _) = view.export(&mut blob, &opts.write)?;
-        blob.commit(Expected { digest: Some(info.digest.clone()), size: Some(info.size) })?;
+        let info = strata_commit::store_layer(store, |blob| Ok::<_, crate::Error>(view.export(blob, &opts.write)?.0))?;
 
         let mut config = self.config().clone();
         config.rootfs = RootFs { diff_ids: Vec::new(), ..config.rootfs };

@@ -69,14 +69,36 @@ pub fn new_tag(name: &str) -> Result<String, strata_spec::Error> {
     Ok(Reference::parse_tag(name)?.familiar())
 }
 
+/// The image reference a stored ref name stands for, by the rule strata applies to
+/// every ref name of a layout (in `images`, in `inspect`'s `RepoTags`, in `save`), the
+/// rule containerd applies to `org.opencontainers.image.ref.name`:
+///
+/// - a name with a `/`, `:` or `@` is a reference (`tomcat02:1.0`,
+///   `127.0.0.1:5000/base:v1`; `docker.io/library/ubuntu` is `ubuntu:latest`);
+/// - a name with none of them (`latest`, `v1`, `base`, as umoci, skopeo's `oci:DIR:TAG`
+///   and docker's OCI export write) is a *bare tag*: a tag of the layout, of no
+///   repository. It is `None` here, as is a name that is not a valid reference.
+pub fn layout_reference(name: &str) -> Option<Reference> {
+    if !name.contains(['/', ':', '@']) {
+        return None;
+    }
+    Reference::parse(name).ok()
+}
+
+/// The `REPOSITORY:TAG` docker would list for a stored ref name (`tomcat02:1.0`), or
+/// `None` for a bare tag or a name that is no reference (see [`layout_reference`]).
+pub fn repo_tag(name: &str) -> Option<String> {
+    layout_reference(name).filter(|r| r.tag().is_some()).map(|r| r.familiar())
+}
+
 /// Split a stored ref name into (repository, tag) for listing: `tomcat02:1.0` ->
-/// (`tomcat02`, `1.0`); a bare layout tag such as umoci's `base` -> (`base`, `<none>`)...
-/// unless it parses as a reference without a tag, in which case it is shown as a tag of
-/// the layout itself.
+/// (`tomcat02`, `1.0`); a bare layout tag such as umoci's `latest` (see
+/// [`layout_reference`]) -> (`<none>`, `latest`); a name that is no reference ->
+/// (`<none>`, the name); a reference by digest only -> (its repository, `<none>`).
 pub fn split_name(name: &str) -> (String, String) {
-    match Reference::parse_exact(name) {
-        Ok(r) if r.tag().is_some() => (r.familiar_name(), r.tag().unwrap_or_default().to_owned()),
-        _ => ("<none>".to_owned(), name.to_owned()),
+    match layout_reference(name) {
+        Some(r) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_owned()),
+        None => ("<none>".to_owned(), name.to_owned()),
     }
 }
 
@@ -154,5 +176,25 @@ mod tests {
         assert!(new_tag("Base_v1").is_err());
         assert_eq!(split_name("tomcat02:1.0"), ("tomcat02".into(), "1.0".into()));
         assert_eq!(split_name("base"), ("<none>".into(), "base".into()));
+    }
+
+    #[test]
+    fn bare_layout_tags_have_no_repository() {
+        for bare in ["latest", "v1", "base", "Base_v1"] {
+            assert_eq!(layout_reference(bare), None, "{bare}");
+            assert_eq!(repo_tag(bare), None, "{bare}");
+            assert_eq!(split_name(bare), ("<none>".into(), bare.into()));
+        }
+        for (name, shown) in [
+            ("tomcat02:1.0", "tomcat02:1.0"),
+            ("docker.io/library/ubuntu", "ubuntu:latest"),
+            ("127.0.0.1:5000/base:v1", "127.0.0.1:5000/base:v1"),
+        ] {
+            assert_eq!(repo_tag(name).as_deref(), Some(shown), "{name}");
+        }
+        let digest = format!("base@{}", Digest::sha256_of(b"m"));
+        assert_eq!(split_name(&digest), ("base".into(), "<none>".into()));
+        assert_eq!(repo_tag(&digest), None);
+        assert_eq!(split_name("Bad:Tag/x"), ("<none>".into(), "Bad:Tag/x".into()));
     }
 }

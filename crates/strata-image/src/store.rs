@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
+use strata_spec::time::parse_rfc3339;
 use strata_spec::{Descriptor, Digest, ManifestOrIndex, Platform};
 use strata_store::{GcOptions, GcReport, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
@@ -51,10 +52,17 @@ pub struct ImageSummary {
     pub digest: Digest,
     /// Creation time from the config, RFC 3339.
     pub created: Option<String>,
-    /// Bytes of the image's layers and config as stored.
+    /// The image's size as docker reports it: the bytes of content its layers hold,
+    /// whatever their compression ([`Image::size`]).
     pub size: u64,
+    /// Bytes of the image's layer blobs and config as stored ([`Image::stored_size`]).
+    pub stored_size: u64,
     /// Why the image could not be read, when it could not.
     pub problem: Option<String>,
+    /// An untagged image another image of the store is built on (see
+    /// [`ImageConfig::is_child_of`](strata_spec::ImageConfig::is_child_of)): what docker
+    /// calls an intermediate image, listed only by `docker images -a`, and never dangling.
+    pub intermediate: bool,
 }
 
 /// Opening.
@@ -175,12 +183,16 @@ impl Store {
         }
     }
 
-    /// Every entry of the index, as `docker images` lists them (one line per tag;
-    /// untagged entries too, except build cache entries: see [`ANNOTATION_BUILD_CACHE`]).
+    /// Every entry of the index, as `docker images` lists them: one line per tag,
+    /// untagged entries too (except build cache entries: see [`ANNOTATION_BUILD_CACHE`]),
+    /// newest image first (entries created at the same second, or images that cannot be
+    /// read, in index order). Sizes come from the layers' records: listing reads no
+    /// layer (see [`Store::layer_size`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
         let host = Platform::host();
         let mut out = Vec::new();
+        let mut configs = Vec::new();
         for d in &index.manifests {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
                 continue;
@@ -198,18 +210,38 @@ impl Store {
                 digest: d.digest.clone(),
                 created: None,
                 size: 0,
+                stored_size: 0,
                 problem: None,
+                intermediate: false,
             };
             match Image::open(self.clone(), d.clone(), None, &host) {
                 Ok(img) => {
+                    configs.push((img.id().clone(), img.config().clone()));
                     summary.id = Some(img.id().clone());
                     summary.created = img.config().created.clone();
-                    summary.size = img.size();
+                    summary.stored_size = img.stored_size();
+                    match img.size() {
+                        Ok(size) => summary.size = size,
+                        Err(e) => summary.problem = Some(e.to_string()),
+                    }
                 }
                 Err(e) => summary.problem = Some(e.to_string()),
             }
             out.push(summary);
         }
+        // Untagged images something is built on are intermediate (few: only untagged ones
+        // are compared with the others).
+        for s in out.iter_mut().filter(|s| s.name.is_none()) {
+            let Some((_, mine)) = configs.iter().find(|(id, _)| s.id.as_ref() == Some(id)) else { continue };
+            s.intermediate = configs.iter().any(|(_, c)| c.is_child_of(mine));
+        }
+        // Docker sorts by creation time in whole seconds, newest first; a time that is
+        // missing or does not parse counts as Go's zero time, the oldest there is.
+        out.sort_by_key(|s| {
+            std::cmp::Reverse(
+                s.created.as_deref().and_then(parse_rfc3339).map_or(crate::inspect::GO_ZERO_TIME, |t| t.0),
+            )
+        });
         Ok(out)
     }
 }

@@ -449,6 +449,19 @@ pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Resu
     Ok(got)
 }
 
+/// Drain a buffered reader to its end, returning how many bytes were skipped.
+pub(crate) fn drain<R: BufRead + ?Sized>(r: &mut R) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let len = r.fill_buf()?.len();
+        if len == 0 {
+            return Ok(n);
+        }
+        r.consume(len);
+        n += len as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,11 +129,39 @@ impl Changes {
         self.items.is_empty()
     }
 
-    /// The `docker diff` listing: one `A|C|D /path` line per change.
+    /// What `docker diff` lists for these changes: every change, plus `C` for each
+    /// directory that holds a change without being added, changed or deleted itself (the
+    /// root excepted), as docker's differ marks them; in depth-first order with names
+    /// sorted bytewise ([`tar_order`] of the paths), each directory right before what is
+    /// in it. Paths are relative to the root.
+    ///
+    /// Docker's own order depends on its storage driver: overlay2 walks in this order,
+    /// the vfs driver lists siblings in no fixed order (parents still first).
+    pub fn docker_listing(&self) -> Vec<(ChangeKind, PathBuf)> {
+        let listed: HashSet<&Path> = self.items.iter().map(|c| c.path.as_path()).collect();
+        let mut out: Vec<(ChangeKind, PathBuf)> = self.items.iter().map(|c| (c.kind, c.path.clone())).collect();
+        let mut parents: HashSet<&Path> = HashSet::new();
+        for c in &self.items {
+            for dir in c.path.ancestors().skip(1) {
+                if dir.as_os_str().is_empty() || listed.contains(dir) || !parents.insert(dir) {
+                    continue;
+                }
+                out.push((ChangeKind::Modified, dir.to_path_buf()));
+            }
+        }
+        out.retain(|(_, p)| !p.as_os_str().is_empty());
+        out.sort_by(|a, b| tar_order(&a.1, &b.1));
+        out
+    }
+
+    /// The `docker diff` output: one `A|C|D /path` line for each entry of
+    /// [`Changes::docker_listing`].
     pub fn docker_diff(&self) -> String {
         let mut s = String::new();
-        for c in &self.items {
-            s.push_str(&c.to_string());
+        for (kind, path) in self.docker_listing() {
+            s.push(kind.letter());
+            s.push_str(" /");
+            s.push_str(&path.to_string_lossy());
             s.push('\n');
         }
         s

@@ -250,6 +250,7 @@ impl Folder {
         match msg {
             Msg::Entries(v) => {
                 for h in v {
+                    self.tree.stats.content_size = self.tree.stats.content_size.saturating_add(h.declared_size);
                     if let Some(print) = self.tree.print() {
                         print.add(h.kind, &h.path, &h.link, h.size);
                     }

@@ -96,6 +96,7 @@ fn reencode<R: Read, W: Write>(
     let stats = checked?;
     let (mut info, _) = w.finish_raw()?;
     info.entries = stats.entries;
+    info.content_size = stats.content_size;
     Ok(info)
 }
 

@@ -1,23 +1,28 @@
-//! The merged view's tree in memory: path keys to inodes, and the union rules' tree
-//! operations on it ([`MemTree`]), the in-memory twin of the applier's directory.
+//! The merged view's tree in memory, and the union rules' tree operations on it
+//! ([`MemTree`]), the in-memory twin of the applier's directory.
 //!
-//! Memory grows with the number of paths (about 150 bytes each plus their names), never
-//! with the layers' sizes: contents are not held, only where they are
-//! ([`DataSource`]).
+//! Memory grows with the number of paths, never with the layers' sizes: contents are
+//! not held, only where they are ([`DataSource`]). The tree is a trie of names: each path
+//! is a node of 28 bytes (its parent, its inode, its siblings, its name in one arena of
+//! names), found through one hash table of 4-byte references; each inode is 56 bytes,
+//! with what few inodes have (symlink targets, xattrs, sparse maps, device numbers) kept
+//! aside. Both are stored in fixed-size chunks, so that growing never doubles them. About
+//! 100 bytes a path in all, plus its last component's name.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
+use std::hash::BuildHasher;
 use std::io;
-use std::ops::Bound;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use hashbrown::HashTable;
 use rustix::io::Errno;
 
 use crate::entry::Timestamp;
-use crate::error::Result;
-use crate::resolve::{self, Lookup, Node as LookupNode};
+use crate::error::{Error, Result};
+use crate::resolve::{self, End, Lookup, Node as LookupNode};
 use crate::sparse::SparseMap;
 use crate::stats::LayerStats;
 use crate::union::{Ctx, Data, Found, Node, NodeKind, UnionTree};
@@ -35,231 +40,473 @@ pub struct DataSource {
     pub offset: u64,
 }
 
-/// Type of an inode, with what only that type carries.
+/// Type of an inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     File,
     Dir,
     Symlink,
-    Char(u32, u32),
-    Block(u32, u32),
+    Char,
+    Block,
     Fifo,
 }
 
+/// What few inodes have, kept aside.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// Symlink target as stored.
+    pub(crate) link: Box<[u8]>,
+    pub(crate) xattrs: BTreeMap<OsString, Vec<u8>>,
+    pub(crate) sparse: Option<SparseMap>,
+    /// Device numbers.
+    pub(crate) dev: (u32, u32),
+}
+
+/// [`Inode::flags`]: a directory no layer declared.
+const IMPLICIT: u8 = 1;
+/// [`Inode::flags`]: a regular file whose content is in a layer.
+const HAS_SOURCE: u8 = 2;
+
+/// No node, no inode.
+const NIL: u32 = u32::MAX;
+
+/// One inode (56 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct Inode {
-    pub(crate) kind: Kind,
+    pub(crate) size: u64,
+    mtime_sec: i64,
+    /// Regular files: offset of the content in the layer's uncompressed stream.
+    offset: u64,
+    /// Regular files: position of the entry in its layer's tar stream.
+    entry: u32,
+    mtime_nsec: u32,
     pub(crate) mode: u32,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
-    pub(crate) mtime: Timestamp,
-    pub(crate) size: u64,
-    /// Symlink target as stored; empty for other types.
-    pub(crate) link: Box<[u8]>,
-    /// Boxed: most files have none, and an inode per path is what the view's memory is.
-    #[allow(clippy::box_collection)]
-    pub(crate) xattrs: Option<Box<BTreeMap<OsString, Vec<u8>>>>,
-    pub(crate) layer: usize,
-    pub(crate) source: Option<DataSource>,
-    /// The data segments of a sparse file (boxed: rare).
-    pub(crate) sparse: Option<Box<SparseMap>>,
     /// Paths pointing at this inode; 0 for a free slot.
     pub(crate) nlink: u32,
-    pub(crate) implicit: bool,
+    /// The layer that made this file (or last declared this directory).
+    layer: u32,
+    pub(crate) kind: Kind,
+    flags: u8,
 }
 
 impl Inode {
-    fn implicit_dir(layer: usize) -> Inode {
+    fn new(kind: Kind, layer: usize) -> Inode {
         Inode {
-            kind: Kind::Dir,
-            mode: 0o755,
+            size: 0,
+            mtime_sec: 0,
+            offset: 0,
+            entry: 0,
+            mtime_nsec: 0,
+            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
             uid: 0,
             gid: 0,
-            mtime: Timestamp::default(),
-            size: 0,
-            link: Box::default(),
-            xattrs: None,
-            layer,
-            source: None,
-            sparse: None,
             nlink: 0,
-            implicit: true,
+            layer: u32::try_from(layer).unwrap_or(u32::MAX),
+            kind,
+            flags: 0,
         }
     }
-}
 
-/// Paths are keyed by their bytes with `/` replaced by NUL (which no name holds), so
-/// that the map's byte order is [`crate::tar_order`]: a directory, then its whole
-/// subtree, then its next sibling. The root is the empty key.
-pub(crate) fn key_of(p: &Path) -> Vec<u8> {
-    p.as_os_str().as_bytes().iter().map(|&b| if b == b'/' { 0 } else { b }).collect()
-}
-
-pub(crate) fn path_of(k: &[u8]) -> PathBuf {
-    PathBuf::from(OsString::from_vec(k.iter().map(|&b| if b == 0 { b'/' } else { b }).collect()))
-}
-
-pub(crate) fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(parent.len() + 1 + name.len());
-    k.extend_from_slice(parent);
-    if !parent.is_empty() {
-        k.push(0);
+    fn implicit_dir(layer: usize) -> Inode {
+        Inode { flags: IMPLICIT, ..Inode::new(Kind::Dir, layer) }
     }
-    k.extend_from_slice(name);
-    k
-}
 
-/// Split a key into its parent and last component.
-pub(crate) fn split_last(k: &[u8]) -> (&[u8], &[u8]) {
-    match k.iter().rposition(|&b| b == 0) {
-        Some(i) => (k.get(..i).unwrap_or_default(), k.get(i + 1..).unwrap_or_default()),
-        None => (&[], k),
+    pub(crate) fn mtime(&self) -> Timestamp {
+        Timestamp { sec: self.mtime_sec, nsec: self.mtime_nsec }
+    }
+
+    pub(crate) fn layer(&self) -> usize {
+        self.layer as usize
+    }
+
+    pub(crate) fn implicit(&self) -> bool {
+        self.flags & IMPLICIT != 0
+    }
+
+    /// Where a regular file's content is.
+    pub(crate) fn source(&self) -> Option<DataSource> {
+        (self.flags & HAS_SOURCE != 0).then_some(DataSource {
+            layer: self.layer as usize,
+            entry: u64::from(self.entry),
+            offset: self.offset,
+        })
     }
 }
 
-/// The key range of `k`'s strict descendants.
-pub(crate) fn subtree(k: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    if k.is_empty() {
-        return (Bound::Excluded(Vec::new()), Bound::Unbounded);
+/// Items stored in chunks of 4,096, so that growing never copies or doubles them.
+#[derive(Debug, Clone)]
+struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+/// Items per chunk.
+const CHUNK: usize = 4096;
+
+impl<T> Default for Chunks<T> {
+    fn default() -> Self {
+        Chunks { chunks: Vec::new(), len: 0 }
     }
-    let mut lo = k.to_vec();
-    lo.push(0);
-    let mut hi = k.to_vec();
-    hi.push(1);
-    (Bound::Included(lo), Bound::Excluded(hi))
 }
 
-pub(crate) fn errno(e: Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
+impl<T> Chunks<T> {
+    fn push(&mut self, v: T) -> usize {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(v);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.chunks.iter().flatten()
+    }
 }
 
-/// The tree itself: path keys to inode slots.
-#[derive(Debug, Default, Clone)]
+/// One path of the trie (28 bytes).
+#[derive(Debug, Clone)]
+struct TrieNode {
+    parent: u32,
+    /// Its inode; [`NIL`] for a free slot.
+    inode: u32,
+    first_child: u32,
+    next: u32,
+    prev: u32,
+    name_off: u32,
+    name_len: u32,
+}
+
+/// The tree: a trie of names, each path pointing at an inode.
+#[derive(Debug, Clone)]
 pub(crate) struct Tree {
-    pub(crate) map: BTreeMap<Vec<u8>, usize>,
-    pub(crate) inodes: Vec<Inode>,
-    free: Vec<usize>,
+    nodes: Chunks<TrieNode>,
+    free_nodes: Vec<u32>,
+    /// Every name, once per node that has it.
+    names: Vec<u8>,
+    /// Nodes by (parent, name).
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    inodes: Chunks<Inode>,
+    free_inodes: Vec<u32>,
+    extras: HashMap<u32, Box<Extra>>,
+    /// Live paths, the root included.
+    paths: usize,
     /// Bytes of regular files that left the tree, by the layer that added them.
     pub(crate) wasted: Vec<u64>,
 }
 
-impl Tree {
-    /// The entries, as `(layer, position in its tar stream)`, whose contents are in
-    /// the final tree: the regular files some path still names.
-    pub(crate) fn live_sources(&self) -> std::collections::HashSet<(usize, u64)> {
-        self.inodes
-            .iter()
-            .filter(|n| n.nlink > 0 && n.kind == Kind::File)
-            .filter_map(|n| n.source.map(|s| (s.layer, s.entry)))
-            .collect()
-    }
+/// The root node.
+pub(crate) const ROOT: u32 = 0;
 
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+fn nomem() -> Errno {
+    Errno::NOMEM
+}
+
+impl Tree {
     pub(crate) fn new() -> Tree {
-        let mut t = Tree::default();
-        let root = t.alloc(Inode::implicit_dir(0));
-        t.link(Vec::new(), root);
+        let mut t = Tree {
+            nodes: Chunks::default(),
+            free_nodes: Vec::new(),
+            names: Vec::new(),
+            index: HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            inodes: Chunks::default(),
+            free_inodes: Vec::new(),
+            extras: HashMap::new(),
+            paths: 1,
+            wasted: Vec::new(),
+        };
+        let mut root = Inode::implicit_dir(0);
+        root.nlink = 1;
+        let ino = t.inodes.push(root) as u32;
+        t.nodes.push(TrieNode {
+            parent: NIL,
+            inode: ino,
+            first_child: NIL,
+            next: NIL,
+            prev: NIL,
+            name_off: 0,
+            name_len: 0,
+        });
         t
     }
 
-    pub(crate) fn alloc(&mut self, inode: Inode) -> usize {
-        match self.free.pop() {
+    fn node(&self, n: u32) -> Option<&TrieNode> {
+        self.nodes.get(n as usize).filter(|n| n.inode != NIL)
+    }
+
+    /// The name of node `n` (empty for the root).
+    pub(crate) fn name(&self, n: u32) -> &[u8] {
+        self.node(n)
+            .and_then(|t| self.names.get(t.name_off as usize..(t.name_off as usize + t.name_len as usize)))
+            .unwrap_or_default()
+    }
+
+    fn hash(&self, parent: u32, name: &[u8]) -> u64 {
+        self.hasher.hash_one((parent, name))
+    }
+
+    /// The child `name` of directory node `dir`.
+    pub(crate) fn child(&self, dir: u32, name: &[u8]) -> Option<u32> {
+        let h = self.hash(dir, name);
+        self.index.find(h, |&c| self.node(c).is_some_and(|t| t.parent == dir) && self.name(c) == name).copied()
+    }
+
+    /// The inode of node `n`.
+    pub(crate) fn get(&self, n: u32) -> Option<(u32, &Inode)> {
+        let ino = self.node(n)?.inode;
+        self.inodes.get(ino as usize).map(|i| (ino, i))
+    }
+
+    fn inode_mut(&mut self, ino: u32) -> Option<&mut Inode> {
+        self.inodes.get_mut(ino as usize)
+    }
+
+    /// What is kept aside for inode `ino`.
+    pub(crate) fn extra(&self, ino: u32) -> Option<&Extra> {
+        self.extras.get(&ino).map(|b| &**b)
+    }
+
+    fn is_dir(&self, n: u32) -> bool {
+        self.get(n).is_some_and(|(_, i)| i.kind == Kind::Dir)
+    }
+
+    /// Paths in the tree, the root included.
+    pub(crate) fn len(&self) -> usize {
+        self.paths
+    }
+
+    /// Every live inode, with its number.
+    pub(crate) fn inodes(&self) -> impl Iterator<Item = (u32, &Inode)> + '_ {
+        self.inodes.iter().enumerate().filter(|(_, i)| i.nlink > 0).map(|(n, i)| (n as u32, i))
+    }
+
+    /// The entries, as `(layer, position in its tar stream)`, whose contents are in
+    /// the final tree: the regular files some path still names.
+    pub(crate) fn live_sources(&self) -> std::collections::HashSet<(usize, u64)> {
+        self.inodes()
+            .filter(|(_, n)| n.kind == Kind::File)
+            .filter_map(|(_, n)| n.source().map(|s| (s.layer, s.entry)))
+            .collect()
+    }
+
+    fn alloc(&mut self, inode: Inode, extra: Option<Extra>) -> u32 {
+        let ino = match self.free_inodes.pop() {
             Some(i) => {
-                if let Some(slot) = self.inodes.get_mut(i) {
+                if let Some(slot) = self.inodes.get_mut(i as usize) {
                     *slot = inode;
                 }
                 i
             }
+            None => self.inodes.push(inode) as u32,
+        };
+        match extra {
+            Some(e) => {
+                self.extras.insert(ino, Box::new(e));
+            }
             None => {
-                self.inodes.push(inode);
-                self.inodes.len() - 1
+                self.extras.remove(&ino);
             }
         }
+        ino
     }
 
-    pub(crate) fn link(&mut self, key: Vec<u8>, ino: usize) {
-        if let Some(n) = self.inodes.get_mut(ino) {
-            n.nlink += 1;
-        }
-        if let Some(old) = self.map.insert(key, ino) {
-            self.unref(old);
-        }
-    }
-
-    pub(crate) fn unref(&mut self, ino: usize) {
-        let Some(n) = self.inodes.get_mut(ino) else { return };
+    fn unref(&mut self, ino: u32) {
+        let Some(n) = self.inodes.get_mut(ino as usize) else { return };
         n.nlink = n.nlink.saturating_sub(1);
         if n.nlink == 0 {
             if n.kind == Kind::File
-                && let Some(w) = self.wasted.get_mut(n.layer)
+                && let Some(w) = self.wasted.get_mut(n.layer as usize)
             {
                 *w += n.size;
             }
-            n.xattrs = None;
-            n.link = Box::default();
-            self.free.push(ino);
+            self.extras.remove(&ino);
+            self.free_inodes.push(ino);
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Option<(usize, &Inode)> {
-        let &ino = self.map.get(key)?;
-        self.inodes.get(ino).map(|n| (ino, n))
+    /// Make `name` in directory `dir` point at inode `ino`: a new path, or, when the
+    /// name is there, the same path pointing at `ino` instead (its old inode let go).
+    fn link(&mut self, dir: u32, name: &[u8], ino: u32) -> std::result::Result<u32, Errno> {
+        if let Some(n) = self.inodes.get_mut(ino as usize) {
+            n.nlink += 1;
+        }
+        if let Some(c) = self.child(dir, name) {
+            let old = self.nodes.get_mut(c as usize).map(|t| std::mem::replace(&mut t.inode, ino));
+            if let Some(old) = old {
+                self.unref(old);
+            }
+            return Ok(c);
+        }
+        let name_off = u32::try_from(self.names.len()).map_err(|_| nomem())?;
+        let name_len = u32::try_from(name.len()).map_err(|_| nomem())?;
+        if self.names.len().checked_add(name.len()).is_none_or(|end| end > u32::MAX as usize) {
+            return Err(nomem());
+        }
+        self.names.extend_from_slice(name);
+        let first = self.node(dir).map_or(NIL, |t| t.first_child);
+        let node = TrieNode { parent: dir, inode: ino, first_child: NIL, next: first, prev: NIL, name_off, name_len };
+        let c = match self.free_nodes.pop() {
+            Some(c) => {
+                if let Some(slot) = self.nodes.get_mut(c as usize) {
+                    *slot = node;
+                }
+                c
+            }
+            None => self.nodes.push(node) as u32,
+        };
+        if let Some(f) = self.nodes.get_mut(first as usize).filter(|_| first != NIL) {
+            f.prev = c;
+        }
+        if let Some(d) = self.nodes.get_mut(dir as usize) {
+            d.first_child = c;
+        }
+        let h = self.hash(dir, name);
+        let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
+        self.index.insert_unique(h, c, |&x| {
+            let t = nodes.get(x as usize);
+            let name = t.and_then(|t| names.get(t.name_off as usize..(t.name_off as usize + t.name_len as usize)));
+            hasher.hash_one((t.map_or(NIL, |t| t.parent), name.unwrap_or_default()))
+        });
+        self.paths += 1;
+        Ok(c)
     }
 
-    pub(crate) fn is_dir(&self, key: &[u8]) -> bool {
-        self.get(key).is_some_and(|(_, n)| n.kind == Kind::Dir)
-    }
-
-    /// Remove `key` and everything under it.
-    pub(crate) fn remove_all(&mut self, key: &[u8]) {
-        let doomed: Vec<Vec<u8>> = self.map.range::<Vec<u8>, _>(subtree(key)).map(|(k, _)| k.clone()).collect();
-        for k in doomed {
-            if let Some(ino) = self.map.remove(&k) {
-                self.unref(ino);
+    /// Remove node `n` (never the root) and everything under it.
+    fn remove_all(&mut self, n: u32) {
+        if n == ROOT {
+            return;
+        }
+        // Children first (an explicit stack: trees can be deep).
+        let mut stack = vec![n];
+        let mut order = Vec::new();
+        while let Some(x) = stack.pop() {
+            order.push(x);
+            let mut c = self.node(x).map_or(NIL, |t| t.first_child);
+            while c != NIL {
+                stack.push(c);
+                c = self.node(c).map_or(NIL, |t| t.next);
             }
         }
-        if !key.is_empty()
-            && let Some(ino) = self.map.remove(key)
-        {
-            self.unref(ino);
+        // Unlink `n` from its parent's list of children.
+        if let Some(t) = self.node(n).cloned() {
+            if t.prev != NIL {
+                if let Some(p) = self.nodes.get_mut(t.prev as usize) {
+                    p.next = t.next;
+                }
+            } else if let Some(d) = self.nodes.get_mut(t.parent as usize) {
+                d.first_child = t.next;
+            }
+            if let Some(x) = self.nodes.get_mut(t.next as usize).filter(|_| t.next != NIL) {
+                x.prev = t.prev;
+            }
+        }
+        for x in order.into_iter().rev() {
+            let Some(t) = self.node(x).cloned() else { continue };
+            let h = self.hash(t.parent, self.name(x));
+            if let Ok(e) = self.index.find_entry(h, |&c| c == x) {
+                e.remove();
+            }
+            if let Some(slot) = self.nodes.get_mut(x as usize) {
+                slot.inode = NIL;
+                slot.first_child = NIL;
+            }
+            self.free_nodes.push(x);
+            self.paths -= 1;
+            self.unref(t.inode);
         }
     }
 
-    /// Names directly in directory `key`, in order.
-    pub(crate) fn children(&self, key: &[u8]) -> Vec<Vec<u8>> {
+    /// The children of directory node `dir`, in no order.
+    pub(crate) fn children(&self, dir: u32) -> Vec<u32> {
         let mut out = Vec::new();
-        let (mut lo, hi) = subtree(key);
-        let skip = if key.is_empty() { 0 } else { key.len() + 1 };
-        while let Some((k, _)) = self.map.range::<Vec<u8>, _>((lo.clone(), hi.clone())).next() {
-            let rest = k.get(skip..).unwrap_or_default();
-            // Every key's parent is in the map, so the first key past a child's subtree
-            // is the next child; take the first component in any case.
-            let name_len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-            let name = rest.get(..name_len).unwrap_or_default().to_vec();
-            let mut next = join(key, &name);
-            next.push(1);
-            lo = Bound::Included(next);
-            out.push(name);
+        let mut c = self.node(dir).map_or(NIL, |t| t.first_child);
+        while c != NIL {
+            out.push(c);
+            c = self.node(c).map_or(NIL, |t| t.next);
         }
         out
     }
 
-    /// Resolve `path` (a key) inside the root as `openat2(RESOLVE_IN_ROOT)` would, with
-    /// the applier's own walk ([`resolve::resolve`]), to the key of what it names. The
-    /// last component is followed too when `follow_last`; without it, or when it is not a
-    /// directory, it is returned as it is.
-    pub(crate) fn walk(&self, path: &[u8], follow_last: bool) -> std::result::Result<Vec<u8>, Errno> {
-        resolve::resolve(self, path, 0, follow_last).map(|r| r.path)
+    /// The children of `dir` sorted by name (tar order: the merged tree has no opaque
+    /// markers).
+    pub(crate) fn sorted_children(&self, dir: u32) -> Vec<u32> {
+        let mut out = self.children(dir);
+        out.sort_unstable_by(|&a, &b| self.name(a).cmp(self.name(b)));
+        out
+    }
+
+    /// The path of node `n` from the root, components joined by `/`.
+    pub(crate) fn path(&self, n: u32) -> Vec<u8> {
+        let mut parts = Vec::new();
+        let mut x = n;
+        while x != ROOT && x != NIL {
+            parts.push(self.name(x));
+            x = self.node(x).map_or(NIL, |t| t.parent);
+        }
+        let mut out = Vec::new();
+        for p in parts.iter().rev() {
+            if !out.is_empty() {
+                out.push(b'/');
+            }
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// Every path in tar order (a directory, then its subtree, children by name), the
+    /// root first: `(node, path)`.
+    pub(crate) fn walk_tar_order(&self) -> TarOrder<'_> {
+        TarOrder { tree: self, stack: vec![(ROOT, 0)], path: Vec::new(), first: true }
+    }
+
+    /// The node `path` (components separated by `/`) resolves to inside the root, as
+    /// `openat2(RESOLVE_IN_ROOT)` would ([`resolve::resolve`], the applier's own walk);
+    /// the last component is followed too when `follow_last`.
+    pub(crate) fn walk(&self, path: &[u8], follow_last: bool) -> std::result::Result<u32, Errno> {
+        let r = resolve::resolve(self, path, b'/', follow_last)?;
+        match r.end {
+            End::Root => Ok(ROOT),
+            End::Dir(n) => Ok(n),
+            // The last component, not a directory: its real path has no symlink in it.
+            End::Other => {
+                let mut n = ROOT;
+                for c in r.path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+                    n = self.child(n, c).ok_or(Errno::NOENT)?;
+                }
+                Ok(n)
+            }
+        }
     }
 
     /// The directory `path` resolves to.
-    pub(crate) fn open_dir(&self, path: &[u8]) -> std::result::Result<Vec<u8>, Errno> {
-        let k = self.walk(path, true)?;
-        if self.is_dir(&k) { Ok(k) } else { Err(Errno::NOTDIR) }
+    fn open_dir(&self, path: &[u8]) -> std::result::Result<u32, Errno> {
+        let n = self.walk(path, true)?;
+        if self.is_dir(n) { Ok(n) } else { Err(Errno::NOTDIR) }
     }
 
     /// The directory `path` resolves to, made (mode 0755) with its missing ancestors
     /// when it does not exist, as the applier's `ensure_dir`.
-    pub(crate) fn ensure_dir(&mut self, path: &[u8], layer: usize) -> std::result::Result<Vec<u8>, Errno> {
+    fn ensure_dir(&mut self, path: &[u8], layer: usize) -> std::result::Result<u32, Errno> {
         match self.open_dir(path) {
             Err(Errno::NOENT) => {}
             r => return r,
@@ -267,26 +514,61 @@ impl Tree {
         if path.is_empty() {
             return Err(Errno::NOENT);
         }
-        let (parent, name) = split_last(path);
-        let pk = self.ensure_dir(parent, layer)?;
-        let child = join(&pk, name);
-        if self.get(&child).is_none() {
-            let ino = self.alloc(Inode::implicit_dir(layer));
-            self.link(child, ino);
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (path.get(..i).unwrap_or_default(), path.get(i + 1..).unwrap_or_default()),
+            None => (&[][..], path),
+        };
+        let pn = self.ensure_dir(parent, layer)?;
+        if self.child(pn, name).is_none() {
+            let ino = self.alloc(Inode::implicit_dir(layer), None);
+            self.link(pn, name, ino)?;
         }
         self.open_dir(path)
     }
 }
 
-/// Keys are real paths with NUL for `/`: a lookup is one map lookup of the key.
-impl Lookup for Tree {
-    type Dir = ();
+/// [`Tree::walk_tar_order`].
+pub(crate) struct TarOrder<'t> {
+    tree: &'t Tree,
+    /// Nodes to visit, with the length of `path` before their name.
+    stack: Vec<(u32, usize)>,
+    path: Vec<u8>,
+    first: bool,
+}
 
-    fn lookup(&self, _: Option<&()>, key: &[u8], _: &[u8]) -> std::result::Result<LookupNode<'_, ()>, Errno> {
-        let Some((_, n)) = self.get(key) else { return Err(Errno::NOENT) };
-        Ok(match n.kind {
-            Kind::Dir => LookupNode::Dir(()),
-            Kind::Symlink => LookupNode::Symlink(Cow::Borrowed(&n.link)),
+impl Iterator for TarOrder<'_> {
+    type Item = (u32, Vec<u8>);
+
+    fn next(&mut self) -> Option<(u32, Vec<u8>)> {
+        let (n, at) = self.stack.pop()?;
+        self.path.truncate(at);
+        if !self.first {
+            if !self.path.is_empty() {
+                self.path.push(b'/');
+            }
+            self.path.extend_from_slice(self.tree.name(n));
+        }
+        self.first = false;
+        if self.tree.is_dir(n) {
+            let len = self.path.len();
+            for c in self.tree.sorted_children(n).into_iter().rev() {
+                self.stack.push((c, len));
+            }
+        }
+        Some((n, self.path.clone()))
+    }
+}
+
+/// Lookups by node: a directory is its node.
+impl Lookup for Tree {
+    type Dir = u32;
+
+    fn lookup(&self, dir: Option<&u32>, _: &[u8], name: &[u8]) -> std::result::Result<LookupNode<'_, u32>, Errno> {
+        let n = self.child(dir.copied().unwrap_or(ROOT), name).ok_or(Errno::NOENT)?;
+        let (ino, i) = self.get(n).ok_or(Errno::NOENT)?;
+        Ok(match i.kind {
+            Kind::Dir => LookupNode::Dir(n),
+            Kind::Symlink => LookupNode::Symlink(Cow::Borrowed(self.extra(ino).map(|e| &*e.link).unwrap_or_default())),
             _ => LookupNode::Other,
         })
     }
@@ -312,9 +594,9 @@ pub(crate) struct MemTree {
     pub(crate) tree: Tree,
     /// The layer being folded.
     layer: usize,
-    /// The last parent directory resolved (logical key -> physical key); dropped
-    /// whenever anything is removed.
-    cache: Option<(Vec<u8>, Vec<u8>)>,
+    /// The last parent directory resolved (logical path -> node); dropped whenever
+    /// anything is removed.
+    cache: Option<(Vec<u8>, u32)>,
     /// The figures of the layer being folded.
     pub(crate) stats: LayerStats,
     /// What a plan is made of, when one is being made.
@@ -322,7 +604,7 @@ pub(crate) struct MemTree {
 }
 
 fn io_errno(e: Errno) -> io::Error {
-    errno(e)
+    io::Error::from_raw_os_error(e.raw_os_error())
 }
 
 impl MemTree {
@@ -358,189 +640,205 @@ impl MemTree {
         self.records.as_mut().and_then(|r| r.prints.last_mut())
     }
 
-    /// Put a new inode at `k`, replacing whatever is there (a directory with its
-    /// subtree).
-    fn replace(&mut self, k: Vec<u8>, mut inode: Inode, node: &Node) {
-        if self.tree.get(&k).is_some() {
-            self.remove_key(&k);
-        }
-        inode.layer = self.layer;
-        inode.xattrs = xattrs_of(node);
-        let ino = self.tree.alloc(inode);
-        self.tree.link(k, ino);
-    }
-
-    fn remove_key(&mut self, k: &[u8]) {
-        self.tree.remove_all(k);
+    fn remove_node(&mut self, n: u32) {
+        self.tree.remove_all(n);
         self.cache = None;
     }
 
-    /// A directory entry over an existing directory: its contents stay; mode, owner and
-    /// mtime are replaced; xattrs are set over the ones it has (the applier sets, never
-    /// removes).
-    fn dir_meta(&mut self, k: &[u8], node: &Node) {
-        let layer = self.layer;
-        let Some(&ino) = self.tree.map.get(k) else { return };
-        let Some(n) = self.tree.inodes.get_mut(ino) else { return };
-        (n.mode, n.uid, n.gid, n.mtime, n.layer, n.implicit) =
-            (node.mode, node.uid, node.gid, timestamp(node), layer, false);
-        if let Some(x) = xattrs_of(node) {
-            n.xattrs.get_or_insert_with(Box::default).extend(*x);
+    /// Put a new inode at `name` in `dir`, replacing whatever is there (a directory
+    /// with its subtree).
+    fn replace(&mut self, dir: u32, name: &[u8], mut inode: Inode, extra: Option<Extra>) -> Result<(), Errno> {
+        if let Some(c) = self.tree.child(dir, name) {
+            self.remove_node(c);
+        }
+        inode.layer = u32::try_from(self.layer).unwrap_or(u32::MAX);
+        let ino = self.tree.alloc(inode, extra);
+        self.tree.link(dir, name, ino).map(|_| ())
+    }
+
+    /// A directory entry over an existing directory (node `n`): its contents stay; mode,
+    /// owner and mtime are replaced; xattrs are set over the ones it has (the applier
+    /// sets, never removes).
+    fn dir_meta(&mut self, n: u32, node: &Node) {
+        let layer = u32::try_from(self.layer).unwrap_or(u32::MAX);
+        let Some((ino, _)) = self.tree.get(n) else { return };
+        if let Some(i) = self.tree.inode_mut(ino) {
+            (i.mode, i.uid, i.gid, i.mtime_sec, i.mtime_nsec, i.layer) =
+                (node.mode, node.uid, node.gid, node.mtime.secs, node.mtime.nanos, layer);
+            i.flags &= !IMPLICIT;
+        }
+        if !node.xattrs.is_empty() {
+            let e = self.tree.extras.entry(ino).or_default();
+            e.xattrs.extend(xattrs_of(node));
         }
     }
 }
 
-fn timestamp(node: &Node) -> Timestamp {
-    Timestamp::new(node.mtime.secs, i64::from(node.mtime.nanos))
+fn xattrs_of(node: &Node) -> impl Iterator<Item = (OsString, Vec<u8>)> + '_ {
+    node.xattrs.iter().map(|(k, v)| (OsString::from_vec(k.clone()), v.clone()))
 }
 
-#[allow(clippy::box_collection)]
-fn xattrs_of(node: &Node) -> Option<Box<BTreeMap<OsString, Vec<u8>>>> {
-    if node.xattrs.is_empty() {
-        return None;
+/// A new inode for `node`, and what goes aside.
+fn inode_of(node: &Node, kind: Kind) -> (Inode, Option<Extra>) {
+    let mut i = Inode::new(kind, 0);
+    (i.mode, i.uid, i.gid, i.mtime_sec, i.mtime_nsec) =
+        (node.mode, node.uid, node.gid, node.mtime.secs, node.mtime.nanos);
+    let mut extra = Extra::default();
+    let mut any = !node.xattrs.is_empty();
+    extra.xattrs = xattrs_of(node).collect();
+    match &node.kind {
+        NodeKind::Symlink(target) => {
+            i.mode = 0o777;
+            extra.link = target.clone().into_boxed_slice();
+            any = true;
+        }
+        NodeKind::Char(major, minor) | NodeKind::Block(major, minor) => {
+            extra.dev = (*major, *minor);
+            any = true;
+        }
+        NodeKind::File if node.sparse.is_some() => {
+            extra.sparse = node.sparse.clone();
+            any = true;
+        }
+        _ => {}
     }
-    Some(Box::new(node.xattrs.iter().map(|(k, v)| (OsString::from_vec(k.clone()), v.clone())).collect()))
-}
-
-fn key_bytes(name: &OsStr) -> &[u8] {
-    name.as_bytes()
+    (i, any.then_some(extra))
 }
 
 impl UnionTree for MemTree {
-    /// The physical key of the directory.
-    type Dir = Vec<u8>;
+    /// The node of the directory.
+    type Dir = u32;
 
-    fn root(&mut self) -> io::Result<Vec<u8>> {
-        Ok(Vec::new())
+    fn root(&mut self) -> io::Result<u32> {
+        Ok(ROOT)
     }
 
-    fn parent(&mut self, path: &Path, create: bool) -> io::Result<Vec<u8>> {
-        let logical = key_of(path.parent().unwrap_or(Path::new("")));
-        if let Some((lk, pk)) = &self.cache
-            && *lk == logical
+    fn parent(&mut self, path: &Path, create: bool) -> io::Result<u32> {
+        let logical = path.parent().unwrap_or(Path::new("")).as_os_str().as_bytes();
+        if let Some((lk, n)) = &self.cache
+            && lk == logical
         {
-            return Ok(pk.clone());
+            return Ok(*n);
         }
-        let pk = if create { self.tree.ensure_dir(&logical, self.layer) } else { self.tree.open_dir(&logical) }
+        let n = if create { self.tree.ensure_dir(logical, self.layer) } else { self.tree.open_dir(logical) }
             .map_err(io_errno)?;
-        self.cache = Some((logical, pk.clone()));
-        Ok(pk)
+        self.cache = Some((logical.to_vec(), n));
+        Ok(n)
     }
 
-    fn find(&mut self, dir: &Vec<u8>, name: &OsStr) -> io::Result<Option<Found>> {
-        Ok(self
-            .tree
-            .get(&join(dir, key_bytes(name)))
-            .map(|(_, n)| if n.kind == Kind::Dir { Found::Dir } else { Found::Other }))
+    fn find(&mut self, dir: &u32, name: &OsStr) -> io::Result<Option<Found>> {
+        Ok(self.tree.child(*dir, name.as_bytes()).map(|c| if self.tree.is_dir(c) { Found::Dir } else { Found::Other }))
     }
 
-    fn subdir(&mut self, dir: &Vec<u8>, name: &OsStr) -> io::Result<Vec<u8>> {
-        let k = join(dir, key_bytes(name));
-        match self.tree.get(&k) {
-            Some((_, n)) if n.kind == Kind::Dir => Ok(k),
+    fn subdir(&mut self, dir: &u32, name: &OsStr) -> io::Result<u32> {
+        match self.tree.child(*dir, name.as_bytes()) {
+            Some(c) if self.tree.is_dir(c) => Ok(c),
             Some(_) => Err(io_errno(Errno::NOTDIR)),
             None => Err(io_errno(Errno::NOENT)),
         }
     }
 
-    fn children(&mut self, dir: &Vec<u8>) -> io::Result<Vec<(OsString, bool)>> {
+    fn children(&mut self, dir: &u32) -> io::Result<Vec<(OsString, bool)>> {
         Ok(self
             .tree
-            .children(dir)
+            .children(*dir)
             .into_iter()
-            .map(|name| {
-                let is_dir = self.tree.is_dir(&join(dir, &name));
-                (OsString::from_vec(name), is_dir)
-            })
+            .map(|c| (OsString::from_vec(self.tree.name(c).to_vec()), self.tree.is_dir(c)))
             .collect())
     }
 
-    fn remove(&mut self, dir: &Vec<u8>, name: &OsStr) -> io::Result<()> {
-        self.remove_key(&join(dir, key_bytes(name)));
+    fn remove(&mut self, dir: &u32, name: &OsStr) -> io::Result<()> {
+        if let Some(c) = self.tree.child(*dir, name.as_bytes()) {
+            self.remove_node(c);
+        }
         Ok(())
     }
 
-    fn make_dir(&mut self, dir: &Vec<u8>, name: &OsStr) -> io::Result<()> {
-        let k = join(dir, key_bytes(name));
-        if self.tree.get(&k).is_some() {
+    fn make_dir(&mut self, dir: &u32, name: &OsStr) -> io::Result<()> {
+        if self.tree.child(*dir, name.as_bytes()).is_some() {
             return Err(io_errno(Errno::EXIST));
         }
-        let ino = self.tree.alloc(Inode::implicit_dir(self.layer));
-        self.tree.link(k, ino);
-        Ok(())
+        let ino = self.tree.alloc(Inode::implicit_dir(self.layer), None);
+        self.tree.link(*dir, name.as_bytes(), ino).map(|_| ()).map_err(io_errno)
     }
 
-    fn create(&mut self, dir: &Vec<u8>, name: &OsStr, node: &Node, _: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
-        let k = join(dir, key_bytes(name));
-        let new = |kind: Kind, mode: u32, size: u64, link: &[u8], source: Option<DataSource>| Inode {
-            kind,
-            mode,
-            uid: node.uid,
-            gid: node.gid,
-            mtime: timestamp(node),
-            size,
-            link: link.into(),
-            xattrs: None,
-            layer: 0,
-            source,
-            sparse: None,
-            nlink: 0,
-            implicit: false,
-        };
-        let inode = match &node.kind {
+    fn create(&mut self, dir: &u32, name: &OsStr, node: &Node, _: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
+        let name = name.as_bytes();
+        let (kind, mut inode, extra) = match &node.kind {
             NodeKind::Dir => {
-                if self.tree.is_dir(&k) {
-                    self.dir_meta(&k, node);
+                if let Some(c) = self.tree.child(*dir, name).filter(|&c| self.tree.is_dir(c)) {
+                    self.dir_meta(c, node);
                     return Ok(());
                 }
-                new(Kind::Dir, node.mode, 0, b"", None)
+                let (i, e) = inode_of(node, Kind::Dir);
+                (Kind::Dir, i, e)
             }
             NodeKind::File => {
+                let entry = u32::try_from(node.ordinal).map_err(|_| Error::LimitExceeded {
+                    layer: cx.layer.to_owned(),
+                    entry: Some(String::from_utf8_lossy(cx.entry).into_owned()),
+                    what: "entries in one layer",
+                    actual: node.ordinal,
+                    limit: u64::from(u32::MAX),
+                })?;
                 self.stats.files += 1;
                 self.stats.bytes_added += node.size;
-                let source = DataSource { layer: self.layer, entry: node.ordinal, offset: node.offset };
                 if let Some(rec) = &mut self.records {
                     rec.files.push((self.layer, node.ordinal, node.size));
                 }
-                let mut inode = new(Kind::File, node.mode, node.size, b"", Some(source));
-                inode.sparse = node.sparse.clone().map(Box::new);
-                inode
+                let (mut i, e) = inode_of(node, Kind::File);
+                (i.size, i.entry, i.offset) = (node.size, entry, node.offset);
+                i.flags |= HAS_SOURCE;
+                (Kind::File, i, e)
             }
-            NodeKind::Symlink(target) => new(Kind::Symlink, 0o777, 0, target, None),
-            NodeKind::Char(major, minor) => new(Kind::Char(*major, *minor), node.mode, 0, b"", None),
-            NodeKind::Block(major, minor) => new(Kind::Block(*major, *minor), node.mode, 0, b"", None),
-            NodeKind::Fifo => new(Kind::Fifo, node.mode, 0, b"", None),
+            NodeKind::Symlink(_) => {
+                let (i, e) = inode_of(node, Kind::Symlink);
+                (Kind::Symlink, i, e)
+            }
+            NodeKind::Char(..) => {
+                let (i, e) = inode_of(node, Kind::Char);
+                (Kind::Char, i, e)
+            }
+            NodeKind::Block(..) => {
+                let (i, e) = inode_of(node, Kind::Block);
+                (Kind::Block, i, e)
+            }
+            NodeKind::Fifo => {
+                let (i, e) = inode_of(node, Kind::Fifo);
+                (Kind::Fifo, i, e)
+            }
             NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
         };
-        self.replace(k, inode, node);
-        Ok(())
+        inode.kind = kind;
+        self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))
     }
 
     fn link(
         &mut self,
-        dir: &Vec<u8>,
+        dir: &u32,
         name: &OsStr,
-        (tdir, tname): (&Vec<u8>, &OsStr),
+        (tdir, tname): (&u32, &OsStr),
         node: &Node,
         _: &mut dyn Data,
         cx: Ctx<'_>,
     ) -> Result<()> {
-        let k = join(dir, key_bytes(name));
-        let tk = join(tdir, key_bytes(tname));
+        let name = name.as_bytes();
         // linkat(2): the old name is looked up first, then the new one (EEXIST: the
         // applier removes what is there and links again), then a directory is refused.
-        if self.tree.get(&tk).is_none() {
+        let Some(t) = self.tree.child(*tdir, tname.as_bytes()) else { return Err(cx.errno("link")(Errno::NOENT)) };
+        if let Some(c) = self.tree.child(*dir, name) {
+            self.remove_node(c);
+        }
+        // The target may have been under what was removed.
+        let Some(t) = self.tree.child(*tdir, tname.as_bytes()).filter(|&x| x == t) else {
             return Err(cx.errno("link")(Errno::NOENT));
-        }
-        if self.tree.get(&k).is_some() {
-            self.remove_key(&k);
-        }
-        let Some((ino, n)) = self.tree.get(&tk) else { return Err(cx.errno("link")(Errno::NOENT)) };
+        };
+        let Some((ino, n)) = self.tree.get(t) else { return Err(cx.errno("link")(Errno::NOENT)) };
         if n.kind == Kind::Dir {
             return Err(cx.errno("link")(Errno::PERM));
         }
-        let source = n.source.map(|s| (s.layer, s.entry));
-        self.tree.link(k, ino);
+        let source = n.source().map(|s| (s.layer, s.entry));
+        self.tree.link(*dir, name, ino).map_err(cx.errno("link"))?;
         if let Some(rec) = &mut self.records {
             rec.links.push((self.layer, node.ordinal, source));
         }
@@ -548,7 +846,17 @@ impl UnionTree for MemTree {
     }
 
     fn set_root(&mut self, node: &Node, _: Ctx<'_>) -> Result<()> {
-        self.dir_meta(&[], node);
+        self.dir_meta(ROOT, node);
         Ok(())
     }
+}
+
+/// The path `p` (normalised) as the tree's walks take it.
+pub(crate) fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// A path from the bytes the tree gives.
+pub(crate) fn path_buf(b: Vec<u8>) -> PathBuf {
+    PathBuf::from(OsString::from_vec(b))
 }

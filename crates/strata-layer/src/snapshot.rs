@@ -5,26 +5,32 @@
 //! link count, device number, symlink target and a fingerprint of the xattrs. Comparing
 //! a tree against it needs one `lstat` per entry and reads only what moved.
 //!
-//! # Serialised form (version 1)
+//! # Serialised form (version 2)
 //!
 //! Little-endian, varints are LEB128, signed values zigzag-encoded:
 //!
 //! ```text
-//! magic "STRSNAP\0" | version u32 = 1 | entry count varint | recorded count varint
-//! entries, in tar order, each:
+//! magic "STRSNAP\0" | version u32 = 2
+//! entries, in tar order, each: u8 1 |
 //!   shared prefix length with the previous path varint | suffix length varint | suffix
 //!   kind u8 | mode | uid | gid | size | mtime s (zigzag) | mtime ns | ctime s (zigzag)
 //!   | ctime ns | ino | dev | nlink | rdev   (all varints)
 //!   | xattr fingerprint u64 | symlinks only: target length varint | target
+//! u8 0 | recorded count varint
 //! recorded owners, in path order, each:
 //!   path length varint | path | uid varint | gid varint
 //!   | device u8 (0 none, 1 char, 2 block) [| major varint | minor varint]
+//! entry count varint
 //! CRC-32 of everything above, u32
 //! ```
 //!
-//! A 7,000-entry rootfs takes about 50 bytes an entry and loads in well under a
-//! millisecond per thousand entries. Loading checks the magic, version, checksum, bounds
-//! and that paths are normalised and in strictly increasing tar order.
+//! The counts come last so that a snapshot is written as the tree is walked, in memory
+//! that does not grow with the tree ([`Snapshot::capture_to`]: a million-entry rootfs
+//! is snapshotted in a few MiB). Version 1 (both counts after the version, entries
+//! without a tag) is still read. A 7,000-entry rootfs takes about 50 bytes an entry and
+//! loads in well under a millisecond per thousand entries. Loading checks the magic,
+//! version, checksum, bounds and that paths are normalised and in strictly increasing
+//! tar order.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -40,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::scan::{self, FileKind, Stat, Visitor};
 
 const MAGIC: &[u8; 8] = b"STRSNAP\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// A device node that a rootless unpack could not create (it made an empty regular file
 /// instead) and recorded.
@@ -168,29 +174,50 @@ impl Snapshot {
 
     /// Snapshot the tree under `root`, keeping the ownership a rootless unpack recorded.
     pub fn capture_with(root: &Path, recorded: RecordedOwners) -> Result<Snapshot> {
-        struct Cap<'a> {
-            root: &'a Path,
-            entries: Vec<SnapshotEntry>,
-        }
-        impl Visitor for Cap<'_> {
-            fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool> {
-                let target = if st.kind == FileKind::Symlink {
-                    Some(scan::read_link_at(dir, name).map_err(|e| scan::io_err("readlink", rel, e))?)
-                } else {
-                    None
-                };
-                let xh = scan::xattr_hash(&scan::layer_xattrs(&self.root.join(rel))?);
-                self.entries.push(SnapshotEntry::from_stat(rel.to_path_buf(), st, target, xh));
-                Ok(true)
-            }
-        }
-        let fd = scan::open_root(root)?;
-        let st = scan::fstat(fd.as_fd()).map_err(|e| scan::io_err("stat", root, e))?;
-        let xh = scan::xattr_hash(&scan::layer_xattrs(root)?);
-        let mut cap = Cap { root, entries: vec![SnapshotEntry::from_stat(PathBuf::new(), &st, None, xh)] };
-        scan::walk(root, &mut cap)?;
-        Ok(Snapshot { entries: cap.entries, recorded })
+        let mut entries = Vec::new();
+        walk_entries(root, &mut |e| {
+            entries.push(e);
+            Ok(())
+        })?;
+        Ok(Snapshot { entries, recorded })
     }
+
+    /// Snapshot the tree under `root` straight into `w`, serialised (see the module
+    /// docs), entry by entry as the tree is walked: memory does not grow with the tree.
+    /// Returns the number of entries. [`Snapshot::read_from`] reads it back.
+    pub fn capture_to<W: Write>(root: &Path, recorded: &RecordedOwners, w: W) -> Result<u64> {
+        let write_err = |e: std::io::Error| Error::Io { op: "write snapshot", path: root.to_path_buf(), source: e };
+        let mut writer = Writer::new(w);
+        walk_entries(root, &mut |e| writer.entry(&e).map_err(write_err))?;
+        let count = writer.count;
+        writer.finish(recorded).map_err(write_err)?;
+        Ok(count)
+    }
+}
+
+/// Each entry under `root` (the root first), in tar order, to `sink`.
+fn walk_entries(root: &Path, sink: &mut dyn FnMut(SnapshotEntry) -> Result<()>) -> Result<()> {
+    struct Cap<'a, 's> {
+        root: &'a Path,
+        sink: &'s mut dyn FnMut(SnapshotEntry) -> Result<()>,
+    }
+    impl Visitor for Cap<'_, '_> {
+        fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool> {
+            let target = if st.kind == FileKind::Symlink {
+                Some(scan::read_link_at(dir, name).map_err(|e| scan::io_err("readlink", rel, e))?)
+            } else {
+                None
+            };
+            let xh = scan::xattr_hash(&scan::layer_xattrs(&self.root.join(rel))?);
+            (self.sink)(SnapshotEntry::from_stat(rel.to_path_buf(), st, target, xh))?;
+            Ok(true)
+        }
+    }
+    let fd = scan::open_root(root)?;
+    let st = scan::fstat(fd.as_fd()).map_err(|e| scan::io_err("stat", root, e))?;
+    let xh = scan::xattr_hash(&scan::layer_xattrs(root)?);
+    sink(SnapshotEntry::from_stat(PathBuf::new(), &st, None, xh))?;
+    scan::walk(root, &mut Cap { root, sink }).map(|_| ())
 }
 
 /// Reading.
@@ -303,65 +330,160 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Serialisation.
-impl Snapshot {
-    /// The serialised form (see the [module docs](self)).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.entries.len() * 48);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        put_varint(&mut out, self.entries.len() as u64);
-        put_varint(&mut out, self.recorded.len() as u64);
-        let mut prev: &[u8] = b"";
-        for e in &self.entries {
-            let p = e.path.as_os_str().as_bytes();
-            let shared = p.iter().zip(prev).take_while(|(a, b)| a == b).count();
-            put_varint(&mut out, shared as u64);
-            let suffix = p.get(shared..).unwrap_or_default();
-            put_varint(&mut out, suffix.len() as u64);
-            out.extend_from_slice(suffix);
-            prev = p;
-            out.push(e.kind.to_u8());
-            for v in [u64::from(e.mode), u64::from(e.uid), u64::from(e.gid), e.size] {
-                put_varint(&mut out, v);
-            }
-            for t in [e.mtime, e.ctime] {
-                put_varint(&mut out, zigzag(t.sec));
-                put_varint(&mut out, u64::from(t.nsec));
-            }
-            for v in [e.ino, e.dev, e.nlink, e.rdev] {
-                put_varint(&mut out, v);
-            }
-            out.extend_from_slice(&e.xattr_hash.to_le_bytes());
-            if e.kind == FileKind::Symlink {
-                let t = e.link_target.as_deref().map(|t| t.as_os_str().as_bytes()).unwrap_or_default();
-                put_varint(&mut out, t.len() as u64);
-                out.extend_from_slice(t);
-            }
+/// Writes the serialised form as entries come, with a running CRC.
+struct Writer<W: Write> {
+    w: W,
+    crc: libdeflater::Crc,
+    /// Encoded bytes not yet written (flushed past [`WRITE_CHUNK`]).
+    buf: Vec<u8>,
+    prev: Vec<u8>,
+    count: u64,
+}
+
+/// Bytes gathered before a write: 64 KiB.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+impl<W: Write> Writer<W> {
+    fn new(w: W) -> Writer<W> {
+        let mut buf = Vec::with_capacity(WRITE_CHUNK + 4096);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_le_bytes());
+        Writer { w, crc: libdeflater::Crc::new(), buf, prev: Vec::new(), count: 0 }
+    }
+
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        self.crc.update(&self.buf);
+        self.w.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn entry(&mut self, e: &SnapshotEntry) -> std::io::Result<()> {
+        let out = &mut self.buf;
+        out.push(1);
+        let p = e.path.as_os_str().as_bytes();
+        let shared = p.iter().zip(&self.prev).take_while(|(a, b)| a == b).count();
+        put_varint(out, shared as u64);
+        let suffix = p.get(shared..).unwrap_or_default();
+        put_varint(out, suffix.len() as u64);
+        out.extend_from_slice(suffix);
+        self.prev.clear();
+        self.prev.extend_from_slice(p);
+        out.push(e.kind.to_u8());
+        for v in [u64::from(e.mode), u64::from(e.uid), u64::from(e.gid), e.size] {
+            put_varint(out, v);
         }
-        for (p, r) in &self.recorded {
+        for t in [e.mtime, e.ctime] {
+            put_varint(out, zigzag(t.sec));
+            put_varint(out, u64::from(t.nsec));
+        }
+        for v in [e.ino, e.dev, e.nlink, e.rdev] {
+            put_varint(out, v);
+        }
+        out.extend_from_slice(&e.xattr_hash.to_le_bytes());
+        if e.kind == FileKind::Symlink {
+            let t = e.link_target.as_deref().map(|t| t.as_os_str().as_bytes()).unwrap_or_default();
+            put_varint(out, t.len() as u64);
+            out.extend_from_slice(t);
+        }
+        self.count += 1;
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, recorded: &RecordedOwners) -> std::io::Result<W> {
+        let out = &mut self.buf;
+        out.push(0);
+        put_varint(out, recorded.len() as u64);
+        for (p, r) in recorded {
             let p = p.as_os_str().as_bytes();
-            put_varint(&mut out, p.len() as u64);
+            put_varint(out, p.len() as u64);
             out.extend_from_slice(p);
-            put_varint(&mut out, u64::from(r.uid));
-            put_varint(&mut out, u64::from(r.gid));
+            put_varint(out, u64::from(r.uid));
+            put_varint(out, u64::from(r.gid));
             match r.device {
                 None => out.push(0),
                 Some(RecordedDevice::Char { major, minor }) => {
                     out.push(1);
-                    put_varint(&mut out, u64::from(major));
-                    put_varint(&mut out, u64::from(minor));
+                    put_varint(out, u64::from(major));
+                    put_varint(out, u64::from(minor));
                 }
                 Some(RecordedDevice::Block { major, minor }) => {
                     out.push(2);
-                    put_varint(&mut out, u64::from(major));
-                    put_varint(&mut out, u64::from(minor));
+                    put_varint(out, u64::from(major));
+                    put_varint(out, u64::from(minor));
                 }
             }
         }
-        let crc = libdeflater::crc32(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        put_varint(out, self.count);
+        self.flush_buf()?;
+        let crc = self.crc.sum();
+        self.w.write_all(&crc.to_le_bytes())?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+}
+
+/// One entry of the serialised form (after its tag in version 2); `prev` is the path of
+/// the entry before, replaced by this one's.
+fn parse_entry(
+    c: &mut Cursor<'_>,
+    prev: &mut Vec<u8>,
+    i: usize,
+    last: Option<&SnapshotEntry>,
+) -> Result<SnapshotEntry> {
+    let shared = c.len()?;
+    let suffix_len = c.len()?;
+    if shared > prev.len() {
+        return Err(bad(format!("entry {i}: shared prefix longer than the previous path")));
+    }
+    prev.truncate(shared);
+    prev.extend_from_slice(c.take(suffix_len)?);
+    let path = PathBuf::from(OsString::from_vec(prev.clone()));
+    if !is_normalised(prev) {
+        return Err(bad(format!("entry {i}: path {path:?} is not normalised")));
+    }
+    if let Some(last) = last
+        && tar_order(&last.path, &path) != Ordering::Less
+    {
+        return Err(bad(format!("entry {i}: {path:?} is out of order")));
+    }
+    if i == 0 && !prev.is_empty() {
+        return Err(bad("the first entry is not the root"));
+    }
+    let kind = FileKind::from_u8(c.u8()?).ok_or_else(|| bad(format!("entry {i}: unknown kind")))?;
+    let mode = c.u32v()?;
+    let uid = c.u32v()?;
+    let gid = c.u32v()?;
+    let size = c.varint()?;
+    let mtime = c.time()?;
+    let ctime = c.time()?;
+    let ino = c.varint()?;
+    let dev = c.varint()?;
+    let nlink = c.varint()?;
+    let rdev = c.varint()?;
+    let xattr_hash = c.u64()?;
+    let link_target = if kind == FileKind::Symlink {
+        let n = c.len()?;
+        Some(PathBuf::from(OsStr::from_bytes(c.take(n)?)))
+    } else {
+        None
+    };
+    Ok(SnapshotEntry { path, kind, mode, uid, gid, size, mtime, ctime, ino, dev, nlink, rdev, link_target, xattr_hash })
+}
+
+/// Serialisation.
+impl Snapshot {
+    /// The serialised form (see the [module docs](self)).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Vec::with_capacity(16 + self.entries.len() * 48));
+        // Writing into a Vec cannot fail.
+        for e in &self.entries {
+            let _ = w.entry(e);
+        }
+        w.finish(&self.recorded).unwrap_or_default()
     }
 
     /// Parse the serialised form, checking it throughout.
@@ -375,74 +497,42 @@ impl Snapshot {
         }
         let mut c = Cursor { buf: body, pos: MAGIC.len() };
         let version = c.u32()?;
-        if version != VERSION {
-            return Err(bad(format!("version {version} is not supported (this build reads {VERSION})")));
+        if version != 1 && version != VERSION {
+            return Err(bad(format!("version {version} is not supported (this build reads 1 and {VERSION})")));
         }
         let want = u32::from_le_bytes(crc.try_into().map_err(|_| bad("truncated"))?);
         if libdeflater::crc32(body) != want {
             return Err(bad("checksum mismatch (file damaged)"));
         }
-        let count = usize::try_from(c.varint()?).map_err(|_| bad("count out of range"))?;
-        let nrec = usize::try_from(c.varint()?).map_err(|_| bad("count out of range"))?;
+        // Version 1 gives the counts first; version 2 tags each entry and counts last.
+        let counts = if version == 1 {
+            let count = usize::try_from(c.varint()?).map_err(|_| bad("count out of range"))?;
+            let nrec = usize::try_from(c.varint()?).map_err(|_| bad("count out of range"))?;
+            Some((count, nrec))
+        } else {
+            None
+        };
         // Every entry takes at least 20 bytes: never trust a count beyond the input.
-        let mut entries: Vec<SnapshotEntry> = Vec::with_capacity(count.min(body.len() / 20));
+        let capacity = counts.map_or(0, |(n, _)| n).min(body.len() / 20);
+        let mut entries: Vec<SnapshotEntry> = Vec::with_capacity(capacity);
         let mut prev: Vec<u8> = Vec::new();
-        for i in 0..count {
-            let shared = c.len()?;
-            let suffix_len = c.len()?;
-            if shared > prev.len() {
-                return Err(bad(format!("entry {i}: shared prefix longer than the previous path")));
+        for i in 0.. {
+            match counts {
+                Some((count, _)) if i == count => break,
+                Some(_) => {}
+                None => match c.u8()? {
+                    0 => break,
+                    1 => {}
+                    t => return Err(bad(format!("entry {i}: unknown tag {t}"))),
+                },
             }
-            let mut p = prev.get(..shared).unwrap_or_default().to_vec();
-            p.extend_from_slice(c.take(suffix_len)?);
-            let path = PathBuf::from(OsString::from_vec(p.clone()));
-            if !is_normalised(&p) {
-                return Err(bad(format!("entry {i}: path {path:?} is not normalised")));
-            }
-            if let Some(last) = entries.last()
-                && tar_order(&last.path, &path) != Ordering::Less
-            {
-                return Err(bad(format!("entry {i}: {path:?} is out of order")));
-            }
-            if i == 0 && !p.is_empty() {
-                return Err(bad("the first entry is not the root"));
-            }
-            let kind = FileKind::from_u8(c.u8()?).ok_or_else(|| bad(format!("entry {i}: unknown kind")))?;
-            let mode = c.u32v()?;
-            let uid = c.u32v()?;
-            let gid = c.u32v()?;
-            let size = c.varint()?;
-            let mtime = c.time()?;
-            let ctime = c.time()?;
-            let ino = c.varint()?;
-            let dev = c.varint()?;
-            let nlink = c.varint()?;
-            let rdev = c.varint()?;
-            let xattr_hash = c.u64()?;
-            let link_target = if kind == FileKind::Symlink {
-                let n = c.len()?;
-                Some(PathBuf::from(OsStr::from_bytes(c.take(n)?)))
-            } else {
-                None
-            };
-            entries.push(SnapshotEntry {
-                path,
-                kind,
-                mode,
-                uid,
-                gid,
-                size,
-                mtime,
-                ctime,
-                ino,
-                dev,
-                nlink,
-                rdev,
-                link_target,
-                xattr_hash,
-            });
-            prev = p;
+            let e = parse_entry(&mut c, &mut prev, i, entries.last())?;
+            entries.push(e);
         }
+        let nrec = match counts {
+            Some((_, nrec)) => nrec,
+            None => usize::try_from(c.varint()?).map_err(|_| bad("count out of range"))?,
+        };
         let mut recorded = RecordedOwners::new();
         for _ in 0..nrec {
             let n = c.len()?;
@@ -456,6 +546,9 @@ impl Snapshot {
                 d => return Err(bad(format!("recorded owner of {path:?}: unknown device tag {d}"))),
             };
             recorded.insert(path, RecordedOwner { uid, gid, device });
+        }
+        if counts.is_none() && c.varint()? != entries.len() as u64 {
+            return Err(bad("entry count does not match the entries"));
         }
         if c.pos != body.len() {
             return Err(bad("trailing bytes after the last record"));
@@ -544,7 +637,7 @@ mod tests {
     fn wrong_version_and_order_are_refused() {
         let mut s = sample();
         let mut b = s.to_bytes();
-        b[8] = 2;
+        b[8] = 3;
         let n = b.len() - 4;
         let crc = libdeflater::crc32(&b[..n]);
         b[n..].copy_from_slice(&crc.to_le_bytes());
@@ -556,6 +649,54 @@ mod tests {
         assert!(
             matches!(Snapshot::from_bytes(&s.to_bytes()), Err(Error::InvalidSnapshot { reason }) if reason.contains("order"))
         );
+    }
+
+    /// Version 1, as the previous writer wrote it: counts first, entries untagged.
+    fn to_v1(s: &Snapshot) -> Vec<u8> {
+        let v2 = s.to_bytes();
+        // Re-encode: the entries of version 2 with their tags dropped, one by one.
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        put_varint(&mut out, s.entries.len() as u64);
+        put_varint(&mut out, s.recorded.len() as u64);
+        let mut w = Writer::new(Vec::new());
+        w.buf.clear();
+        for e in &s.entries {
+            let at = w.buf.len();
+            w.entry(e).unwrap();
+            w.buf.remove(at);
+        }
+        out.extend_from_slice(&w.buf);
+        // The recorded owners: version 2's, between its end tag and its count.
+        let fin = Writer::new(Vec::new()).finish(&s.recorded).unwrap();
+        let rec = &fin[MAGIC.len() + 4 + 2..fin.len() - 5];
+        out.extend_from_slice(rec);
+        let crc = libdeflater::crc32(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        assert_ne!(out, v2);
+        out
+    }
+
+    #[test]
+    fn version_1_is_still_read() {
+        let s = sample();
+        assert_eq!(Snapshot::from_bytes(&to_v1(&s)).unwrap(), s);
+    }
+
+    #[test]
+    fn capturing_to_a_writer_gives_the_serialised_snapshot() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::fs::write(t.path().join("a/b/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("a/b/f", t.path().join("l")).unwrap();
+        let mut recorded = RecordedOwners::new();
+        recorded.insert(PathBuf::from("a/b/f"), RecordedOwner { uid: 7, gid: 8, device: None });
+        let mut out = Vec::new();
+        let n = Snapshot::capture_to(t.path(), &recorded, &mut out).unwrap();
+        let captured = Snapshot::capture_with(t.path(), recorded).unwrap();
+        assert_eq!(n, captured.len() as u64);
+        assert_eq!(out, captured.to_bytes());
+        assert_eq!(Snapshot::from_bytes(&out).unwrap(), captured);
     }
 
     #[test]

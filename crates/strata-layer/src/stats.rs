@@ -16,6 +16,9 @@ pub struct LayerStats {
     pub compressed_size: u64,
     /// Bytes of the uncompressed tar.
     pub uncompressed_size: u64,
+    /// The layer's size as docker reports it: the sizes its entries declare, added up
+    /// (see [`crate::read::content_size`]).
+    pub content_size: u64,
     /// Tar entries (extension headers not counted), whiteouts included.
     pub entries: u64,
     /// Regular file entries (hard links not counted).
@@ -39,6 +42,7 @@ impl LayerStats {
             diff_id: Digest::sha256_of(b""),
             compressed_size: 0,
             uncompressed_size: 0,
+            content_size: 0,
             entries: 0,
             files: 0,
             whiteouts: 0,

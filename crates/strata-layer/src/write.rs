@@ -201,6 +201,9 @@ pub struct LayerInfo {
     pub size: u64,
     /// Bytes of the uncompressed tar.
     pub uncompressed_size: u64,
+    /// The sum of the sizes the tar's entries declare: the layer's size as docker reports
+    /// it (see [`crate::read::content_size`]).
+    pub content_size: u64,
     /// Compression of the blob.
     pub compression: Compression,
     /// Number of tar entries written (PAX headers not counted).
@@ -230,6 +233,8 @@ pub struct LayerWriter<W: Write> {
     enc: Encoder<W>,
     diff: Digester,
     tar_bytes: u64,
+    /// Sum of the entries' declared sizes.
+    content: u64,
     compression: Compression,
     clamp: Option<i64>,
     names: Option<OwnerNames>,
@@ -259,6 +264,7 @@ impl<W: Write> LayerWriter<W> {
             enc,
             diff: Digester::new(Algorithm::Sha256),
             tar_bytes: 0,
+            content: 0,
             compression: opts.compression,
             clamp: opts.mtime_clamp,
             names: opts.owner_names.clone(),
@@ -403,6 +409,7 @@ impl<W: Write> LayerWriter<W> {
         self.hdr = buf;
         r?;
         self.entries += 1;
+        self.content = self.content.saturating_add(h.size);
         Ok(())
     }
 
@@ -489,6 +496,7 @@ impl<W: Write> LayerWriter<W> {
             digest,
             size,
             uncompressed_size: self.tar_bytes,
+            content_size: self.content,
             compression: self.compression,
             entries: self.entries,
         };
@@ -577,6 +585,7 @@ impl<W: Write> LayerWriter<W> {
                 digest,
                 size,
                 uncompressed_size: self.tar_bytes,
+                content_size: self.content,
                 compression: self.compression,
                 entries: self.entries,
             },

@@ -173,6 +173,9 @@ pub fn pull(
         progress.event(&Event::ManifestDone { descriptor: &m.descriptor });
     }
     store.set_ref(&ref_name, &tagged)?;
+    // What docker lists as the image's RepoDigests: the repository and the digest pulled.
+    let repo_digest = format!("{}@{}", reference.familiar_name(), pinned.digest().unwrap_or(&tagged.digest));
+    store.update_image_record(&tagged.digest, &mut |r| r.add_repo_digest(&repo_digest))?;
     drop(lease);
 
     let config = match manifests.iter().find(|m| m.descriptor.digest == tagged.digest).map(|m| &m.document) {

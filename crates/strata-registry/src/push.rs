@@ -152,6 +152,15 @@ pub fn push(
         progress.event(&Event::ManifestDone { descriptor: &doc.descriptor });
     }
 
+    // The image now has a name in that repository: docker lists it in RepoDigests. A
+    // push only reads the store, so this is recorded only in a store that keeps records
+    // (never in a layout strata has only read), and a store that cannot be written to
+    // does not fail the push that succeeded.
+    if store.keeps_records() {
+        let repo_digest = format!("{}@{}", dest.familiar_name(), top.digest);
+        let _ = store.update_image_record(&source.digest, &mut |r| r.add_repo_digest(&repo_digest));
+    }
+
     let mut pushed = Pushed {
         reference: dest.with_digest(top.digest.clone()),
         descriptor: top,

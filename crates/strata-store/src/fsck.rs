@@ -98,14 +98,22 @@ pub enum Problem {
         /// How many descriptors carry it.
         count: usize,
     },
-    /// A file or directory under `blobs/` that is not a blob: a bad name, an unknown
-    /// algorithm, a symlink, a directory or device where a file belongs. It is never
-    /// read, listed or followed.
+    /// A file or directory under `blobs/` that is not a blob (or under strata's records
+    /// that is not a record): a bad name, an unknown algorithm, a symlink, a directory
+    /// or device where a file belongs. It is never read, listed or followed.
     Stray {
         /// The path.
         path: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A record (see [`crate::record`]) that cannot be read or does not parse. Readers
+    /// ignore it, as if it were not there.
+    BadRecord {
+        /// The record's file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -128,6 +136,7 @@ impl fmt::Display for Problem {
             }
             Problem::AmbiguousRef { name, count } => write!(f, "ref {name:?} names {count} different descriptors"),
             Problem::Stray { path, reason } => write!(f, "stray {}: {reason}", path.display()),
+            Problem::BadRecord { path, reason } => write!(f, "bad record {}: {reason}", path.display()),
         }
     }
 }
@@ -141,6 +150,8 @@ pub struct FsckReport {
     pub bytes_checked: u64,
     /// Descriptors followed from the index.
     pub descriptors_checked: usize,
+    /// Records parsed (see [`crate::record`]).
+    pub records_checked: usize,
     /// Everything wrong, in the order found.
     pub problems: Vec<Problem>,
     /// Temp files in the store's private area. Left by a crash they are harmless (GC
@@ -159,10 +170,11 @@ impl fmt::Display for FsckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} blobs ({} bytes) re-hashed, {} descriptors checked, {} problems, {} temp files",
+            "{} blobs ({} bytes) re-hashed, {} descriptors checked, {} records, {} problems, {} temp files",
             self.blobs_checked,
             self.bytes_checked,
             self.descriptors_checked,
+            self.records_checked,
             self.problems.len(),
             self.temp_files.len()
         )?;

@@ -59,6 +59,9 @@ pub struct GcReport {
     pub removed_bytes: u64,
     /// Stale temp files removed.
     pub temp_removed: Vec<TempFile>,
+    /// Records removed because their blob was gone (see [`crate::record`]); always 0 in
+    /// a dry run.
+    pub records_removed: usize,
 }
 
 impl GcReport {

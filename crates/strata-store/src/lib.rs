@@ -7,6 +7,7 @@ mod gc;
 pub mod lease;
 mod memory;
 mod oci_dir;
+pub mod record;
 mod store;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
@@ -16,6 +17,7 @@ pub use gc::{GcOptions, GcReport, TempFile};
 pub use lease::Lease;
 pub use memory::MemoryStore;
 pub use oci_dir::OciDir;
+pub use record::{ImageRecord, LayerRecord, RecordKind, RecordUpdate};
 pub use store::{BlobStore, MAX_DOCUMENT_SIZE, Store, validate_ref_name};
 
 /// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.

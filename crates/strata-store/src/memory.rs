@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::fsck::{self, FsckReport};
 use crate::gc::{self, GcOptions, GcReport};
 use crate::lease::{Lease, MemoryLeases};
+use crate::record::{RecordKind, RecordUpdate};
 use crate::store::{BlobStore, Store};
 
 /// A [`Store`] held in memory, with the same semantics as [`OciDir`](crate::OciDir):
@@ -27,6 +28,7 @@ pub struct MemoryStore {
 struct Inner {
     blobs: RwLock<BTreeMap<Digest, Arc<[u8]>>>,
     index: Mutex<Option<Index>>,
+    records: Mutex<BTreeMap<(RecordKind, Digest), Vec<u8>>>,
     leases: MemoryLeases,
 }
 
@@ -145,6 +147,10 @@ impl Store for MemoryStore {
         let index = _index.clone().unwrap_or_else(|| Index::new(Some(MediaType::OciIndex)));
         let reachable = gc::mark(self, &index)?;
         gc::sweep(self, &reachable, &mut report)?;
+        let mut records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
+        let before = records.len();
+        records.retain(|(_, d), _| self.blob(d).is_some());
+        report.records_removed = before - records.len();
         Ok(report)
     }
 
@@ -152,6 +158,32 @@ impl Store for MemoryStore {
         let mut report = FsckReport::default();
         let blobs = self.list()?;
         fsck::check(self, &blobs, &mut report)?;
+        let records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
+        for ((kind, digest), bytes) in records.iter() {
+            report.records_checked += 1;
+            if let Err(reason) = kind.check(bytes) {
+                let path = PathBuf::from(format!("<memory>/records/{}/{digest}", kind.name()));
+                report.problems.push(fsck::Problem::BadRecord { path, reason });
+            }
+        }
         Ok(report)
+    }
+
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(records.get(&(kind, digest.clone())).cloned())
+    }
+
+    fn update_record(&self, kind: RecordKind, digest: &Digest, f: &mut RecordUpdate<'_>) -> Result<()> {
+        let mut records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (kind, digest.clone());
+        if let Some(new) = f(records.get(&key).map(Vec::as_slice))? {
+            records.insert(key, new);
+        }
+        Ok(())
+    }
+
+    fn keeps_records(&self) -> bool {
+        true
     }
 }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::fsck::{self, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
+use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
 use crate::store::{BlobStore, Store};
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
@@ -37,7 +38,8 @@ const BLOB_MODE: u32 = 0o644;
 /// <root>/oci-layout           {"imageLayoutVersion":"1.0.0"}
 /// <root>/index.json           the image index; refs are org.opencontainers.image.ref.name
 /// <root>/blobs/<alg>/<hex>    blobs
-/// <root>/.strata/             strata's locks and temp files, created on first write
+/// <root>/.strata/             strata's locks, temp files and records (see
+///                             [`crate::record`]), created on first write
 /// ```
 ///
 /// Layouts written by umoci, skopeo, podman and buildah open as they are. Opening and
@@ -209,6 +211,110 @@ impl OciDir {
         tmp.as_file().sync_all().map_err(Error::io("fsync", &tmp_path))?;
         tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
         sync_dir(dest.parent().unwrap_or(&self.root))
+    }
+}
+
+/// # Records
+impl OciDir {
+    fn records_dir(&self) -> PathBuf {
+        self.private_dir().join("records")
+    }
+
+    /// Where a record lives: `.strata/records/<kind>/<alg>/<hex>` (safe for the same
+    /// reason as [`OciDir::blob_path`]).
+    fn record_path(&self, kind: RecordKind, digest: &Digest) -> PathBuf {
+        self.records_dir().join(kind.name()).join(digest.algorithm().name()).join(digest.hex())
+    }
+
+    /// Every file under `.strata/records/<kind>/`: the digest it names, or why it names
+    /// none (a stray).
+    fn scan_records(&self, kind: RecordKind) -> Result<Vec<(PathBuf, std::result::Result<Digest, &'static str>)>> {
+        let dir = self.records_dir().join(kind.name());
+        let mut out = Vec::new();
+        let algs = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("read directory", dir)(e)),
+        };
+        for alg in algs {
+            let alg = alg.map_err(Error::io("read directory", &dir))?;
+            let path = alg.path();
+            let name = alg.file_name().to_string_lossy().into_owned();
+            let known = [Algorithm::Sha256, Algorithm::Sha512].into_iter().find(|a| a.name() == name);
+            let is_dir = alg.file_type().map_err(Error::io("stat", &path))?.is_dir();
+            let Some(known) = known.filter(|_| is_dir) else {
+                out.push((path, Err("not a directory of a known digest algorithm")));
+                continue;
+            };
+            for rec in fs::read_dir(&path).map_err(Error::io("read directory", &path))? {
+                let rec = rec.map_err(Error::io("read directory", &path))?;
+                let rpath = rec.path();
+                let is_file = rec.file_type().map_err(Error::io("stat", &rpath))?.is_file();
+                let digest = rec.file_name().to_str().and_then(|hex| Digest::parse(&format!("{known}:{hex}")).ok());
+                out.push(match digest {
+                    Some(d) if is_file => (rpath, Ok(d)),
+                    Some(_) => (rpath, Err("not a regular file (symlinks are not followed)")),
+                    None => (rpath, Err("name is not a digest")),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Remove records whose blob is gone, and files that are not records. Returns how
+    /// many were removed.
+    fn sweep_records(&self) -> Result<usize> {
+        let mut removed = 0;
+        for kind in RecordKind::ALL {
+            for (path, named) in self.scan_records(kind)? {
+                let keep = match &named {
+                    Ok(d) => self.stat(d)?.is_some(),
+                    Err(_) => false,
+                };
+                if keep {
+                    continue;
+                }
+                let r = if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                match r {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", path)(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// fsck of the records: strays and records that do not parse. A record whose blob is
+    /// gone is not a problem (a crash between GC's two steps leaves one).
+    fn check_records(&self, report: &mut FsckReport) -> Result<()> {
+        for kind in RecordKind::ALL {
+            for (path, named) in self.scan_records(kind)? {
+                let digest = match named {
+                    Ok(d) => d,
+                    Err(reason) => {
+                        report.problems.push(Problem::Stray { path, reason });
+                        continue;
+                    }
+                };
+                report.records_checked += 1;
+                match self.record(kind, &digest) {
+                    Ok(Some(bytes)) => {
+                        if let Err(reason) = kind.check(&bytes) {
+                            report.problems.push(Problem::BadRecord { path, reason });
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => report.problems.push(Problem::BadRecord { path, reason: e.to_string() }),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -525,6 +631,7 @@ impl Store for OciDir {
                 }
             }
         }
+        report.records_removed = self.sweep_records()?;
         for t in self.temp_files()? {
             if t.in_use || t.age < options.temp_grace {
                 continue;
@@ -543,8 +650,46 @@ impl Store for OciDir {
         let (digests, strays) = self.scan_blobs()?;
         report.problems.extend(strays);
         fsck::check(self, &digests, &mut report)?;
+        self.check_records(&mut report)?;
         report.temp_files = self.temp_files()?;
         Ok(report)
+    }
+
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let path = self.record_path(kind, digest);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::InvalidLayout {
+                    path,
+                    reason: "record is not a regular file (symlinks are not followed)".into(),
+                });
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) => return Err(Error::io("stat", path)(e)),
+        }
+        match read_capped(&path, MAX_RECORD_SIZE) {
+            Ok(b) => Ok(Some(b)),
+            // Removed by GC since the stat.
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn update_record(&self, kind: RecordKind, digest: &Digest, f: &mut RecordUpdate<'_>) -> Result<()> {
+        let _lock = self.lock("records.lock", FlockOperation::LockExclusive)?;
+        let old = self.record(kind, digest)?;
+        let Some(new) = f(old.as_deref())? else { return Ok(()) };
+        let path = self.record_path(kind, digest);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        }
+        self.replace_file(&path, &new)
+    }
+
+    fn keeps_records(&self) -> bool {
+        self.private_dir().is_dir()
     }
 }
 

@@ -9,6 +9,7 @@ use crate::error::{Error, Result, truncate};
 use crate::fsck::FsckReport;
 use crate::gc::{GcOptions, GcReport};
 use crate::lease::Lease;
+use crate::record::{self, ImageRecord, LayerRecord, RecordKind, RecordUpdate};
 
 /// The largest manifest, index or config strata reads into memory: 8 MiB, twice the
 /// 4 MiB manifest limit of the distribution registry (configs with long histories stay
@@ -123,8 +124,53 @@ pub trait Store: BlobStore {
     /// Check the whole store without changing it.
     fn fsck(&self) -> Result<FsckReport>;
 
+    /// The bytes of the record of `kind` named `digest`, if the store has one (see
+    /// [`crate::record`]).
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>>;
+
+    /// Read-modify-write the record of `kind` named `digest` under an exclusive
+    /// cross-process lock: `f` gets the current bytes (`None` when there are none) and
+    /// returns the new ones, or `None` to leave the record as it is. The new record
+    /// replaces the old atomically.
+    fn update_record(&self, kind: RecordKind, digest: &Digest, f: &mut RecordUpdate<'_>) -> Result<()>;
+
+    /// Whether the store keeps records already. A reader that computed what a record
+    /// holds stores it only then: an [`OciDir`](crate::OciDir) that strata has only ever
+    /// read (a layout umoci wrote) is never modified by reading it.
+    fn keeps_records(&self) -> bool;
+
+    /// The [`LayerRecord`] of the layer blob `blob`, if there is a readable one.
+    fn layer_record(&self, blob: &Digest) -> Result<Option<LayerRecord>> {
+        Ok(self.record(RecordKind::Layer, blob)?.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Record what a layer blob holds (a no-op when the same record is there).
+    fn put_layer_record(&self, blob: &Digest, layer: &LayerRecord) -> Result<()> {
+        let bytes = record::to_bytes(layer);
+        self.update_record(RecordKind::Layer, blob, &mut |old| {
+            Ok((old != Some(bytes.as_slice())).then(|| bytes.clone()))
+        })
+    }
+
+    /// The [`ImageRecord`] of what a tag points at (`digest`: a manifest or index);
+    /// empty when there is none or it cannot be read.
+    fn image_record(&self, digest: &Digest) -> Result<ImageRecord> {
+        Ok(self.record(RecordKind::Image, digest)?.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default())
+    }
+
+    /// Change the [`ImageRecord`] of `digest` under the record lock.
+    fn update_image_record(&self, digest: &Digest, f: &mut dyn FnMut(&mut ImageRecord)) -> Result<()> {
+        self.update_record(RecordKind::Image, digest, &mut |old| {
+            let before: ImageRecord = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            let mut after = before.clone();
+            f(&mut after);
+            Ok((after != before || old.is_none()).then(|| record::to_bytes(&after)))
+        })
+    }
+
     /// Point ref `name` at `desc`, replacing whatever descriptor held the name before
-    /// (returned). The stored descriptor is `desc` plus the ref-name annotation.
+    /// (returned). The stored descriptor is `desc` plus the ref-name annotation. The
+    /// time is recorded as the [`ImageRecord::last_tag_time`] of `desc`.
     fn set_ref(&self, name: &str, desc: &Descriptor) -> Result<Option<Descriptor>> {
         validate_ref_name(name)?;
         let mut entry = desc.clone();
@@ -147,6 +193,8 @@ pub trait Store: BlobStore {
             index.manifests.insert(at, entry.clone());
             Ok(())
         })?;
+        let now = strata_spec::time::format_system_time(std::time::SystemTime::now());
+        self.update_image_record(&desc.digest, &mut |r| r.last_tag_time = Some(now.clone()))?;
         Ok(previous)
     }
 

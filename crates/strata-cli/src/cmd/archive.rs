@@ -27,7 +27,7 @@ pub fn save(ctx: &Ctx, refs: &[String], output: Option<&Path>, format: Format) -
     // Every name must resolve before anything is written.
     let mut blob_bytes = 0;
     for r in refs {
-        blob_bytes += store.image(r)?.size();
+        blob_bytes += store.image(r)?.stored_size();
     }
     let to_stdout = match output {
         Some(p) => is_dash(p),

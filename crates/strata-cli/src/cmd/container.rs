@@ -135,14 +135,15 @@ pub fn diff(ctx: &Ctx, dir: &Path, format: Option<&str>) -> Result<ExitCode> {
         // The shape of docker's API (`GET /containers/{id}/changes`): Kind 0 changed,
         // 1 added, 2 deleted.
         let rows: Vec<Value> = changes
-            .iter()
-            .map(|c| {
-                let kind = match c.kind {
+            .docker_listing()
+            .into_iter()
+            .map(|(kind, path)| {
+                let kind = match kind {
                     ChangeKind::Modified => 0,
                     ChangeKind::Added => 1,
                     ChangeKind::Deleted => 2,
                 };
-                json!({ "Path": format!("/{}", c.path.display()), "Kind": kind })
+                json!({ "Path": format!("/{}", path.display()), "Kind": kind })
             })
             .collect();
         print_json(&rows)?;
@@ -169,7 +170,7 @@ pub fn print_new_image(ctx: &Ctx, img: &strata_image::Image) -> Result<ExitCode>
             "Digest": img.digest().to_string(),
             "Tag": img.name(),
             "Layers": img.layers().len(),
-            "Size": img.size(),
+            "Size": img.size()?,
         }))?;
     } else {
         writeln!(std::io::stdout().lock(), "{}", img.id())?;

@@ -21,6 +21,8 @@ const CREATED_BY_WIDTH: usize = 45;
 /// How `images` lists: filters, digests, full ids, format.
 pub struct ListImages {
     pub filters: ImageFilters,
+    /// Intermediate images too (`-a`).
+    pub all: bool,
     pub digests: bool,
     pub no_trunc: bool,
     pub format: Option<String>,
@@ -64,7 +66,7 @@ fn image_row(s: &ImageSummary, no_trunc: bool, digest: String) -> Value {
     json!({
         "Containers": "N/A",
         "CreatedAt": docker_time(&created),
-        "CreatedSince": since(&created),
+        "CreatedSince": or_na(since(&created)),
         "Digest": digest,
         "ID": id,
         "Repository": s.repository,
@@ -88,12 +90,22 @@ fn created_of(store: &Store, reference: &str) -> Result<Option<(i64, u32)>> {
 }
 
 /// The entries of the listing that pass `filters`, in listing order.
-fn select<'l>(store: &Store, list: &'l [ImageSummary], filters: &ImageFilters) -> Result<Vec<&'l ImageSummary>> {
+fn select<'l>(
+    store: &Store,
+    list: &'l [ImageSummary],
+    filters: &ImageFilters,
+    all: bool,
+) -> Result<Vec<&'l ImageSummary>> {
     let before = filters.before.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let since = filters.since.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for s in list {
-        let dangling = s.name.is_none();
+        // Docker lists an untagged image something is built on only with -a, and never as
+        // dangling.
+        if s.intermediate && !all {
+            continue;
+        }
+        let dangling = s.name.is_none() && !s.intermediate;
         if filters.dangling.is_some_and(|want| want != dangling) {
             continue;
         }
@@ -137,7 +149,7 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
             eprintln!("strata: warning: {} ({}): {p}", s.name.as_deref().unwrap_or("<none>"), s.digest);
         }
     }
-    let list = select(&store, &list, &how.filters)?;
+    let list = select(&store, &list, &how.filters, how.all)?;
     if ctx.json {
         let rows: Vec<Value> = list
             .iter()
@@ -151,6 +163,7 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
                 row["Name"] = json!(s.name);
                 row["Created"] = json!(created);
                 row["SizeBytes"] = json!(s.size);
+                row["StoredSizeBytes"] = json!(s.stored_size);
                 row["Problem"] = json!(s.problem);
                 row
             })
@@ -300,20 +313,18 @@ fn rfc3339_seconds(created: &str) -> String {
 pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool, human: bool, format: Option<&str>) -> Result<ExitCode> {
     let store = ctx.read_store()?;
     let img = store.image(reference)?;
-    let rows = img.history();
-    // docker shows the image id on the top row and `<missing>` below (no per-step images).
-    let id_at = |i: usize| if i == 0 { Some(img.id().clone()) } else { None };
+    let rows = img.history()?;
+    let missing = || "<missing>".to_owned();
     if ctx.json {
         let rows: Vec<Value> = rows
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
                 json!({
                     "Comment": r.comment,
                     "CreatedAt": r.created_at,
                     "CreatedBy": r.created_by,
                     "CreatedSince": since(&r.created_at),
-                    "ID": id_at(i).map_or_else(|| "<missing>".to_owned(), |d| d.to_string()),
+                    "ID": r.image.as_ref().map_or_else(missing, ToString::to_string),
                     "Size": human_size(r.size),
                     // Not in docker's output.
                     "Author": r.author,
@@ -328,12 +339,11 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool, human: bool, format: 
     }
     let table_rows: Vec<Value> = rows
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let id = match id_at(i) {
+        .map(|r| {
+            let id = match &r.image {
                 Some(d) if no_trunc => d.to_string(),
                 Some(d) => d.short().to_owned(),
-                None => "<missing>".to_owned(),
+                None => missing(),
             };
             let created_at = rfc3339_seconds(&r.created_at);
             // docker turns tabs into spaces; newlines too here, so that a table stays one
@@ -342,7 +352,7 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool, human: bool, format: 
             json!({
                 "ID": id,
                 "CreatedAt": created_at,
-                "CreatedSince": if human { since(&r.created_at) } else { created_at.clone() },
+                "CreatedSince": if human { or_na(since(&r.created_at)) } else { created_at.clone() },
                 "CreatedBy": if no_trunc { by } else { truncate(&by, CREATED_BY_WIDTH) },
                 "Size": if human { human_size(r.size) } else { r.size.to_string() },
                 "Comment": r.comment,
@@ -357,6 +367,11 @@ pub fn history(ctx: &Ctx, reference: &str, no_trunc: bool, human: bool, format: 
     };
     Format::parse(spec, default_table)?.print(&HISTORY, &table_rows, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `N/A` for a time docker does not have, as its tables show it.
+fn or_na(since: String) -> String {
+    if since.is_empty() { "N/A".to_owned() } else { since }
 }
 
 pub fn tag(ctx: &Ctx, source: &str, target: &str) -> Result<ExitCode> {

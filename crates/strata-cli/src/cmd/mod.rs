@@ -19,9 +19,9 @@ use crate::ctx::Ctx;
 /// a verdict to report (`fsck` with problems, `inspect` with a missing image).
 pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
     match command {
-        Command::Images { reference, filters, digests, no_trunc, format } => {
+        Command::Images { reference, all, filters, digests, no_trunc, format } => {
             let filters = crate::filter::ImageFilters::new(&filters, reference.as_deref())?;
-            let how = images::ListImages { filters, digests, no_trunc, format: format_of(ctx, format) };
+            let how = images::ListImages { filters, all, digests, no_trunc, format: format_of(ctx, format) };
             images::images(ctx, &how)
         }
         Command::Inspect { refs, format } => {

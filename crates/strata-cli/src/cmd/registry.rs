@@ -39,6 +39,10 @@ pub fn pull(
     let pulled = strata_registry::pull(store.backend(), &parsed, &options, &|e: &Event<'_>| bars.event(e));
     bars.clear();
     let pulled = pulled?;
+    // Record each image's layer sizes now, so that listing never reads a layer.
+    for m in &pulled.manifests {
+        store.image_at(m, &Platform::host())?.layer_sizes()?;
+    }
     let id = pulled.config.as_ref().map(|c| c.digest.to_string());
     if ctx.json {
         print_json(&json!({

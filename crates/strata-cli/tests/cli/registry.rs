@@ -46,9 +46,22 @@ fn push_then_pull_into_another_store() {
     assert_eq!(v["ID"], id);
     assert_eq!(v["Digest"], digest);
     assert_eq!(v["BlobsFetched"], 2);
+    // The pulled layer's size was recorded by the pull (so no listing reads the layer).
+    let records = std::path::Path::new(other).join(".strata/records/layer/sha256");
+    assert_eq!(std::fs::read_dir(records).unwrap().count(), 1);
     let again = json(&env.ok(&["--store", other, "inspect", &dest]));
     assert_eq!(again[0]["Id"], id);
     assert_eq!(again[0]["RepoTags"][0], dest);
+    // Where it came from and where it went, as docker's RepoDigests: the pulled image in
+    // the second store, the pushed one in the first; an image that never met a registry
+    // has none.
+    let repo_digest = format!("{}/tomcat@{digest}", reg.host());
+    assert_eq!(again[0]["RepoDigests"], serde_json::json!([repo_digest]));
+    assert_eq!(env.inspect("tomcat:latest")[0]["RepoDigests"], serde_json::json!([repo_digest]));
+    let (local, _) = with_base();
+    assert_eq!(local.inspect("tomcat:latest")[0]["RepoDigests"], serde_json::json!([]));
+    // The pulled layer's size is docker's figure, the same as in the store it came from.
+    assert_eq!(again[0]["Size"], env.inspect("tomcat:latest")[0]["Size"]);
     let images = env.ok(&["--store", other, "images"]);
     assert!(images.contains(&format!("{}/tomcat", reg.host())) && images.contains(" 1 "), "{images}");
     // A second pull finds everything present.

@@ -57,6 +57,11 @@ fn scratch_import_writes_layer_config_manifest_and_tag() {
     assert_eq!(base.config, c.config);
     assert_eq!(base.manifest.config.digest, c.config_digest);
     assert_eq!(base.manifest.layers[0].media_type, MediaType::OciLayerGzip);
+    // The layer's record: its diff_id, and its size as docker reports it (the content).
+    let record = store.layer_record(&layer.digest).unwrap().expect("a layer record");
+    assert_eq!(record.diff_id, layer.diff_id);
+    assert_eq!(record.size, "<h1>hi</h1>".len() as u64);
+    assert_eq!(record.size, layer.content_size);
     assert!(store.fsck().unwrap().is_clean());
 }
 

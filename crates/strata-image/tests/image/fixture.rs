@@ -247,6 +247,12 @@ pub fn layer_entries(store: &Store, desc: &strata_spec::Descriptor) -> Vec<Layer
     out
 }
 
+/// The bytes of file content of a layer blob, counted by the `tar` crate: docker's size
+/// of the layer, from an implementation other than strata's.
+pub fn content_bytes(store: &Store, desc: &strata_spec::Descriptor) -> u64 {
+    layer_entries(store, desc).iter().map(|e| e.data.len() as u64).sum()
+}
+
 /// One member of a hand-made archive.
 pub enum A<'a> {
     /// A regular file.

@@ -5,6 +5,7 @@
 //!   strata reads what they write.
 //! - `crash`: SIGKILL during commit never leaves a tag on a missing or corrupt blob.
 //! - `bad_input`: typed errors, and the store unchanged.
+//! - `listing`: docker's sizes from layer records, docker's order, bare layout names.
 //! - `model`, `rootless`: names, tags, removal, listing, inspect, history, platforms,
 //!   rootless unpack and commit.
 //! - `runtime`: the bundle's `config.json` (OCI runtime configuration), against umoci.
@@ -14,6 +15,7 @@ mod bad_input;
 mod crash;
 mod fixture;
 mod law;
+mod listing;
 mod model;
 mod peers;
 mod rootless;

@@ -9,7 +9,7 @@ use strata_image::{
 };
 use strata_spec::{Descriptor, Index, MediaType};
 
-use crate::fixture::{opts, scratch, tomcat_store, write_files};
+use crate::fixture::{content_bytes, opts, scratch, tomcat_store, write_files};
 
 #[test]
 fn names_resolve_by_tag_reference_digest_and_id() {
@@ -204,7 +204,7 @@ fn parents_stay_while_children_need_them() {
     let child = base.append(LayerInput::Dir(&d), &opts(1_700_000_010).tag("child")).unwrap();
     let grandchild = child.with_config(&opts(1_700_000_020).change("USER app").unwrap().tag("grandchild")).unwrap();
     assert!(child.config().is_child_of(base.config()) && grandchild.config().is_child_of(base.config()));
-    assert_eq!(grandchild.parent().as_ref(), Some(child.id()));
+    assert_eq!(grandchild.parent().unwrap().as_ref(), Some(child.id()));
     let rmi = |names: &[&str], opts: RemoveOptions| store.remove(names, &opts).unwrap();
     let all = store.backend().list().unwrap();
 
@@ -298,7 +298,8 @@ fn images_lists_every_entry_untagged_ones_too() {
     for s in &list {
         assert_eq!(s.id.as_ref(), Some(base.id()));
         assert_eq!(&s.digest, base.digest());
-        assert_eq!(s.size, base.size());
+        assert_eq!(s.size, base.size().unwrap());
+        assert_eq!(s.stored_size, base.stored_size());
         assert_eq!(s.created.as_deref(), Some("2023-11-14T22:13:20Z"));
         assert!(s.problem.is_none());
     }
@@ -342,7 +343,8 @@ fn inspect_shows_dockers_fields() {
     let i = img.inspect().unwrap();
     assert_eq!(&i.id, img.id());
     assert_eq!(i.repo_tags, ["tomcat02:1.0"]);
-    assert_eq!(i.repo_digests, [format!("tomcat02@{}", img.digest())]);
+    // Never pulled nor pushed: no registry names, as in docker.
+    assert!(i.repo_digests.is_empty(), "{:?}", i.repo_digests);
     assert_eq!(i.parent, base.id().to_string());
     assert_eq!(i.comment, "edit webapps dir");
     assert_eq!(i.created, "2023-11-14T22:15:00Z");
@@ -353,7 +355,11 @@ fn inspect_shows_dockers_fields() {
     assert_eq!(i.root_fs.layers.len(), 2);
     assert_eq!(i.root_fs.layers[0], base.config().rootfs.diff_ids[0]);
     assert_eq!(i.root_fs.layers, img.config().rootfs.diff_ids);
-    // Size: the layer blobs and the config, as stored.
+    // Size: docker's, the content bytes of the layers (counted here by the tar crate);
+    // what the blobs take as stored is strata's own key.
+    let content: u64 = img.layers().iter().map(|l| content_bytes(&store, l)).sum();
+    assert_eq!(i.size, content);
+    assert_eq!(content, base.size().unwrap() + "<h1>tomcat</h1>\n".len() as u64);
     let on_disk: u64 = img
         .layers()
         .iter()
@@ -361,7 +367,13 @@ fn inspect_shows_dockers_fields() {
         .chain([img.id()])
         .map(|d| store.backend().stat(d).unwrap().unwrap())
         .sum();
-    assert_eq!(i.size, on_disk);
+    assert_eq!(i.strata.stored_size, on_disk);
+    assert_eq!(i.strata.ref_names, ["tomcat02:1.0"]);
+    assert_eq!(i.graph_driver.name, "oci-layout");
+    // Tagged by the commit just now.
+    let tagged = strata_spec::time::parse_rfc3339(&i.metadata.last_tag_time).unwrap().0;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - tagged).abs() < 600, "{}", i.metadata.last_tag_time);
 
     let v = serde_json::to_value(&i).unwrap();
     for key in [
@@ -378,9 +390,19 @@ fn inspect_shows_dockers_fields() {
         "RootFS",
         "Size",
         "Metadata",
+        "GraphDriver",
+        "DockerVersion",
+        "Descriptor",
+        "Strata",
     ] {
         assert!(v.get(key).is_some(), "no {key} in {v:#}");
     }
+    // Docker omits these when empty; strata's own keys are under "Strata" only.
+    for key in ["Variant", "OsVersion", "Name", "StoredSize", "RefNames"] {
+        assert!(v.get(key).is_none(), "{key} in {v:#}");
+    }
+    assert_eq!(v["Metadata"]["LastTagTime"], i.metadata.last_tag_time.as_str());
+    assert_eq!(v["GraphDriver"], serde_json::json!({ "Data": null, "Name": "oci-layout" }));
     assert_eq!(v["RootFS"]["Type"], "layers");
     assert_eq!(v["RootFS"]["Layers"][1], img.config().rootfs.diff_ids[1].as_str());
     assert_eq!(v["Config"]["Cmd"], serde_json::json!(["catalina.sh", "run"]));
@@ -406,14 +428,19 @@ fn history_is_newest_first_with_empty_layers_shown() {
     fs::write(c.rootfs().join("etc/motd"), "changed\n").unwrap();
     let top = c.commit(&opts(1_700_000_100).author("xiao").message("edit motd").tag("top")).unwrap();
 
-    let rows = top.history();
+    let rows = top.history().unwrap();
     assert_eq!(rows.len(), 3);
+    // Each step's image where the store has it: the top, the config-only image, the base.
+    let images: Vec<Option<&Digest>> = rows.iter().map(|r| r.image.as_ref()).collect();
+    assert_eq!(images, [Some(top.id()), Some(cfg.id()), Some(base.id())]);
     let (newest, middle, oldest) = (&rows[0], &rows[1], &rows[2]);
     assert_eq!(newest.created_at, "2023-11-14T22:15:00Z");
     assert_eq!((newest.author.as_str(), newest.comment.as_str()), ("xiao", "edit motd"));
     assert!(newest.created_by.starts_with("strata commit"), "{}", newest.created_by);
     assert_eq!(newest.id.as_ref(), Some(&top.config().rootfs.diff_ids[1]));
-    assert_eq!(newest.size, top.layers()[1].size);
+    // docker's size of the layer: the content of the one file it changed.
+    assert_eq!(newest.size, "changed\n".len() as u64);
+    assert_eq!(newest.size, content_bytes(&store, &top.layers()[1]));
     assert!(!newest.empty_layer);
 
     assert!(middle.empty_layer);
@@ -422,11 +449,12 @@ fn history_is_newest_first_with_empty_layers_shown() {
     assert_eq!(middle.created_by, "strata config --change 'ENV X=1'");
 
     assert_eq!(oldest.id.as_ref(), Some(&base.config().rootfs.diff_ids[0]));
-    assert_eq!(oldest.size, base.layers()[0].size);
+    assert_eq!(oldest.size, content_bytes(&store, &base.layers()[0]));
+    assert_eq!(oldest.size, base.size().unwrap());
     assert!(oldest.created_by.starts_with("strata import"), "{}", oldest.created_by);
     // The config-only image has the base's layers and one more history entry.
     assert_eq!(cfg.layers(), base.layers());
-    assert_eq!(cfg.history().len(), 2);
+    assert_eq!(cfg.history().unwrap().len(), 2);
     assert_eq!(top.inspect().unwrap().parent, cfg.id().to_string());
 }
 

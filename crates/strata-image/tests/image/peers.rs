@@ -45,7 +45,7 @@ fn committed(tmp: &Path) -> (Store, Container, Image) {
     let img =
         img.with_config(&opts(1_700_000_200).author("ops").change("EXPOSE 8080").unwrap().tag("tomcat02:1.0")).unwrap();
     assert_eq!(img.layers().len(), 2);
-    assert_eq!(img.history().len(), 3);
+    assert_eq!(img.history().unwrap().len(), 3);
     (store, c, img)
 }
 

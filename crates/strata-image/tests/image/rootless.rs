@@ -40,7 +40,7 @@ fn rootless_unpack_then_commit_keeps_the_images_owners_and_devices() {
     fs::write(root.join("home/notes"), "owned by 1000, edited\n").unwrap();
     fs::set_permissions(root.join("dev/null"), fs::Permissions::from_mode(0o660)).unwrap();
     fs::write(root.join("home/mine"), "the container's\n").unwrap();
-    assert_eq!(c.diff().unwrap().docker_diff(), "C /dev/null\nC /home\nA /home/mine\nC /home/notes\n");
+    assert_eq!(c.diff().unwrap().docker_diff(), "C /dev\nC /dev/null\nC /home\nA /home/mine\nC /home/notes\n");
     let img = c.commit(&opts(1_700_000_100).tag("rootless")).unwrap();
 
     let entries = layer_entries(&store, &img.layers()[1]);

@@ -13,7 +13,7 @@ use crate::decompress::Decoder;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
 use crate::memtree::{Inode, Kind};
-use crate::sparse::Expand;
+use crate::sparse::{Expand, SparseMap};
 use crate::stream::{HashOn, LayerStream, StreamOptions};
 use crate::write::{LayerInfo, LayerWriter, WriteOptions};
 
@@ -94,14 +94,14 @@ impl Cursor<'_> {
 }
 
 /// Bytes a file's content takes in its layer: less than its size for a sparse file.
-fn stored_size(n: &Inode) -> u64 {
-    n.sparse.as_ref().map_or(n.size, |m| m.stored())
+fn stored_size(n: &Inode, sparse: Option<&SparseMap>) -> u64 {
+    sparse.map_or(n.size, SparseMap::stored)
 }
 
 /// A file's content from its stored bytes: a sparse file's holes as zeros.
-fn content<'r, R: Read + 'r>(stored: R, n: &Inode) -> Box<dyn Read + 'r> {
-    match &n.sparse {
-        Some(map) => Box::new(Expand::new(stored, (**map).clone(), n.size)),
+fn content<'r, R: Read + 'r>(stored: R, n: &Inode, sparse: Option<&SparseMap>) -> Box<dyn Read + 'r> {
+    match sparse {
+        Some(map) => Box::new(Expand::new(stored, map.clone(), n.size)),
         None => Box::new(stored),
     }
 }
@@ -184,6 +184,11 @@ impl Spool {
 
 /// Export.
 impl MergedTree {
+    /// The sparse map of inode `ino`, if it is a sparse file.
+    fn sparse_of(&self, ino: u32) -> Option<&SparseMap> {
+        self.tree.extra(ino).and_then(|e| e.sparse.as_ref())
+    }
+
     /// Write the flattened tree as one tar (`docker export`, `crane export`) in a single
     /// pass: a [`LayerInfo`] with its `diff_id` and the blob's `digest`, compressed as
     /// `opts` says ([`strata_spec::Compression::None`] for a plain tar). See
@@ -255,14 +260,13 @@ impl MergedTree {
         let mut report = ExportReport::default();
         // What each layer must give, in the order it holds it.
         let mut needed: Vec<VecDeque<(u64, u64, usize)>> = vec![VecDeque::new(); self.layers.len()];
-        for (ino, n) in self.tree.inodes.iter().enumerate() {
-            if n.nlink > 0
-                && n.kind == Kind::File
+        for (ino, n) in self.tree.inodes() {
+            if n.kind == Kind::File
                 && n.size > 0
-                && let Some(src) = n.source
+                && let Some(src) = n.source()
                 && let Some(v) = needed.get_mut(src.layer)
             {
-                v.push_back((src.offset, stored_size(n), ino));
+                v.push_back((src.offset, stored_size(n, self.sparse_of(ino)), ino as usize));
             }
         }
         for v in &mut needed {
@@ -275,12 +279,14 @@ impl MergedTree {
         let mut first: HashMap<usize, PathBuf> = HashMap::new();
         let mut buf = vec![0u8; CHUNK];
 
-        for (k, &ino) in &self.tree.map {
-            let Some(n) = self.tree.inodes.get(ino) else { continue };
-            if k.is_empty() && n.implicit {
+        for (node, path) in self.tree.walk_tar_order() {
+            let Some((ino32, n)) = self.tree.get(node) else { continue };
+            if path.is_empty() && n.implicit() {
                 continue;
             }
-            let mut e = self.entry(k, ino, n);
+            let sparse = self.sparse_of(ino32);
+            let ino = ino32 as usize;
+            let mut e = self.entry(path, ino32, n);
             if n.kind != Kind::Dir && n.nlink > 1 {
                 if let Some(target) = first.get(&ino) {
                     e.meta.kind = EntryKind::HardLink { target: target.clone() };
@@ -293,7 +299,7 @@ impl MergedTree {
                 first.insert(ino, e.meta.path.clone());
             }
             report.entries += 1;
-            let Some(src) = n.source.filter(|_| n.kind == Kind::File && n.size > 0) else {
+            let Some(src) = n.source().filter(|_| n.kind == Kind::File && n.size > 0) else {
                 writer.append(&e.meta)?;
                 continue;
             };
@@ -304,8 +310,8 @@ impl MergedTree {
                     layer: layer_name(),
                     reason: "spooled content lost".into(),
                 })?;
-                let rd = DataReader::Spool { file, at, left: stored_size(n) };
-                writer.append_file(&e.meta, &mut content(rd, n))?;
+                let rd = DataReader::Spool { file, at, left: stored_size(n, sparse) };
+                writer.append_file(&e.meta, &mut content(rd, n, sparse))?;
                 continue;
             }
             let cursor = match cursors.get_mut(src.layer) {
@@ -359,8 +365,8 @@ impl MergedTree {
             if let Err(e) = cursor.skip_to(src.offset, &mut buf) {
                 return Err(changed(cursor, e));
             }
-            let rd = DataReader::Stream { cursor: &mut *cursor, left: stored_size(n) };
-            let r = writer.append_file(&e.meta, &mut content(rd, n));
+            let rd = DataReader::Stream { cursor: &mut *cursor, left: stored_size(n, sparse) };
+            let r = writer.append_file(&e.meta, &mut content(rd, n, sparse));
             if let Err(err) = r {
                 // A failed read of the layer says more than the writer's view of it.
                 return Err(match err {

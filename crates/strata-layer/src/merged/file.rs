@@ -82,8 +82,8 @@ impl MergedTree {
     {
         let path = path.as_ref();
         let k = self.lookup(path, true)?;
-        let (_, n) = self.tree.get(&k).ok_or_else(|| not_found(path, Errno::NOENT))?;
-        let (Kind::File, Some(src)) = (n.kind, n.source) else {
+        let (ino, n) = self.tree.get(k).ok_or_else(|| not_found(path, Errno::NOENT))?;
+        let (Kind::File, Some(src)) = (n.kind, n.source()) else {
             return Err(Error::WrongKind { path: path.to_path_buf(), expected: "file", found: kind_name(n.kind) });
         };
         let stats = self.layers.get(src.layer).ok_or_else(|| not_found(path, Errno::NOENT))?;
@@ -103,7 +103,10 @@ impl MergedTree {
             if ordinal == src.entry {
                 let at = tar.get_mut().position();
                 let sparse = tar.entry().sparse.clone();
-                if size != n.size || at != src.offset || sparse.as_ref() != n.sparse.as_deref() {
+                if size != n.size
+                    || at != src.offset
+                    || sparse.as_ref() != self.tree.extra(ino).and_then(|e| e.sparse.as_ref())
+                {
                     return Err(changed(format!(
                         "entry {} has {size} bytes at offset {at}, not {} at {}",
                         src.entry, n.size, src.offset

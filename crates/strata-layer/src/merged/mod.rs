@@ -20,7 +20,7 @@ pub use file::FileReader;
 use crate::entry::{EntryKind, EntryMeta};
 use crate::error::{Error, Result};
 use crate::fold::{MergeOptions, fold_sources};
-use crate::memtree::{DataSource, Inode, Kind, Tree, join, key_of, path_of};
+use crate::memtree::{DataSource, Inode, Kind, Tree, path_buf, path_bytes};
 use crate::path;
 use crate::read::Limits;
 use crate::source::LayerSource;
@@ -119,8 +119,8 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::File => "file",
         Kind::Dir => "dir",
         Kind::Symlink => "symlink",
-        Kind::Char(..) => "char device",
-        Kind::Block(..) => "block device",
+        Kind::Char => "char device",
+        Kind::Block => "block device",
         Kind::Fifo => "fifo",
     }
 }
@@ -139,46 +139,50 @@ impl MergedTree {
 
     /// Paths in the final tree, the root included.
     pub fn len(&self) -> usize {
-        self.tree.map.len()
+        self.tree.len()
     }
 
     /// Whether the tree is only its root.
     pub fn is_empty(&self) -> bool {
-        self.tree.map.len() <= 1
+        self.tree.len() <= 1
     }
 
-    fn entry(&self, key: &[u8], ino: usize, n: &Inode) -> MergedEntry {
+    pub(crate) fn entry(&self, path: Vec<u8>, ino: u32, n: &Inode) -> MergedEntry {
+        let extra = self.tree.extra(ino);
+        let (major, minor) = extra.map_or((0, 0), |e| e.dev);
         let kind = match n.kind {
             Kind::File => EntryKind::File,
             Kind::Dir => EntryKind::Dir,
-            Kind::Symlink => EntryKind::Symlink { target: PathBuf::from(OsStr::from_bytes(&n.link)) },
-            Kind::Char(major, minor) => EntryKind::CharDevice { major, minor },
-            Kind::Block(major, minor) => EntryKind::BlockDevice { major, minor },
+            Kind::Symlink => EntryKind::Symlink {
+                target: PathBuf::from(OsStr::from_bytes(extra.map(|e| &*e.link).unwrap_or_default())),
+            },
+            Kind::Char => EntryKind::CharDevice { major, minor },
+            Kind::Block => EntryKind::BlockDevice { major, minor },
             Kind::Fifo => EntryKind::Fifo,
         };
         MergedEntry {
             meta: EntryMeta {
-                path: path_of(key),
+                path: path_buf(path),
                 kind,
                 mode: n.mode,
                 uid: n.uid,
                 gid: n.gid,
                 size: n.size,
-                mtime: n.mtime,
-                xattrs: n.xattrs.as_deref().cloned().unwrap_or_default(),
+                mtime: n.mtime(),
+                xattrs: extra.map(|e| e.xattrs.clone()).unwrap_or_default(),
             },
-            layer: n.layer,
-            inode: ino as u64,
+            layer: n.layer(),
+            inode: u64::from(ino),
             nlink: if n.kind == Kind::Dir { 1 } else { n.nlink },
-            implicit: n.implicit,
-            source: n.source,
+            implicit: n.implicit(),
+            source: n.source(),
         }
     }
 
     /// The key `path` names: normalised, parents resolved inside the root (symlinks
     /// followed as the applier follows them), the last component followed when
     /// `follow`.
-    fn lookup(&self, path: &Path, follow: bool) -> Result<Vec<u8>> {
+    pub(crate) fn lookup(&self, path: &Path, follow: bool) -> Result<u32> {
         let norm = path::normalize(path.as_os_str().as_bytes()).map_err(|p| Error::PathNotFound {
             path: path.to_path_buf(),
             reason: match p {
@@ -186,7 +190,7 @@ impl MergedTree {
                 _ => "path has a '..' component",
             },
         })?;
-        self.tree.walk(&key_of(&norm), follow).map_err(|e| not_found(path, e))
+        self.tree.walk(path_bytes(&norm), follow).map_err(|e| not_found(path, e))
     }
 
     /// The entry at `path` (`/etc/passwd` and `etc/passwd` alike), like `lstat` inside
@@ -195,26 +199,31 @@ impl MergedTree {
     pub fn stat(&self, path: impl AsRef<Path>) -> Result<MergedEntry> {
         let path = path.as_ref();
         let k = self.lookup(path, false)?;
-        let (ino, n) = self.tree.get(&k).ok_or_else(|| not_found(path, Errno::NOENT))?;
-        Ok(self.entry(&k, ino, n))
+        let (ino, n) = self.tree.get(k).ok_or_else(|| not_found(path, Errno::NOENT))?;
+        Ok(self.entry(self.tree.path(k), ino, n))
     }
 
     /// The entries directly in directory `dir` (symlinks followed), sorted by name.
     pub fn list(&self, dir: impl AsRef<Path>) -> Result<Vec<MergedEntry>> {
         let dir = dir.as_ref();
         let k = self.lookup(dir, true)?;
-        match self.tree.get(&k) {
+        match self.tree.get(k) {
             Some((_, n)) if n.kind == Kind::Dir => {}
             Some((_, n)) => {
                 return Err(Error::WrongKind { path: dir.to_path_buf(), expected: "dir", found: kind_name(n.kind) });
             }
             None => return Err(not_found(dir, Errno::NOENT)),
         }
+        let dir_path = self.tree.path(k);
         let mut out = Vec::new();
-        for name in self.tree.children(&k) {
-            let ck = join(&k, &name);
-            if let Some((ino, n)) = self.tree.get(&ck) {
-                out.push(self.entry(&ck, ino, n));
+        for c in self.tree.sorted_children(k) {
+            if let Some((ino, n)) = self.tree.get(c) {
+                let mut p = dir_path.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(self.tree.name(c));
+                out.push(self.entry(p, ino, n));
             }
         }
         Ok(out)
@@ -222,7 +231,7 @@ impl MergedTree {
 
     /// Every path of the final tree, the root first, in tar order ([`crate::tar_order`]).
     pub fn iter(&self) -> impl Iterator<Item = MergedEntry> + '_ {
-        self.tree.map.iter().filter_map(|(k, &ino)| self.tree.inodes.get(ino).map(|n| self.entry(k, ino, n)))
+        self.tree.walk_tar_order().filter_map(|(k, p)| self.tree.get(k).map(|(ino, n)| self.entry(p, ino, n)))
     }
 
     /// Per layer and whole-image figures: how many bytes each layer adds and how many of
@@ -230,7 +239,7 @@ impl MergedTree {
     pub fn analysis(&self) -> Analysis {
         let sum = |f: fn(&LayerStats) -> u64| self.layers.iter().map(f).sum::<u64>();
         let (added, wasted) = (sum(|l| l.bytes_added), sum(|l| l.bytes_wasted));
-        let files = self.tree.inodes.iter().filter(|n| n.nlink > 0 && n.kind == Kind::File).count() as u64;
+        let files = self.tree.inodes().filter(|(_, n)| n.kind == Kind::File).count() as u64;
         Analysis {
             compressed_size: sum(|l| l.compressed_size),
             uncompressed_size: sum(|l| l.uncompressed_size),
@@ -238,7 +247,7 @@ impl MergedTree {
             bytes_wasted: wasted,
             final_bytes: added.saturating_sub(wasted),
             efficiency: if added == 0 { 1.0 } else { 1.0 - wasted as f64 / added as f64 },
-            paths: self.tree.map.len() as u64,
+            paths: self.tree.len() as u64,
             files,
         }
     }

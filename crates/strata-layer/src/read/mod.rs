@@ -131,6 +131,10 @@ pub struct Entry {
     pub size: u64,
     /// Where a sparse file's stored bytes go (`None` for an ordinary file).
     pub sparse: Option<SparseMap>,
+    /// The size the header declares (a PAX `size` record, else the size field), for
+    /// every type: what Go's `archive/tar` reports as `Header.Size`, and so what docker
+    /// adds up as a layer's size. Equal to [`Entry::size`] for regular files.
+    pub declared_size: u64,
     /// Device major number (character and block devices).
     pub dev_major: u32,
     /// Device minor number.
@@ -151,6 +155,7 @@ impl Default for Entry {
             mtime: Mtime::default(),
             size: 0,
             sparse: None,
+            declared_size: 0,
             dev_major: 0,
             dev_minor: 0,
             xattrs: Vec::new(),
@@ -537,15 +542,17 @@ impl<R: BufRead> TarReader<R> {
             None => Mtime { secs: i64::try_from(field("mtime", 136..148)?).unwrap_or(i64::MAX), nanos: 0 },
         };
         // PAX size always wins (CVE-2025-62518); header-only types carry no data (a
-        // dumpdir's listing is data to skip). Sizes past i64::MAX are refused, as Go
-        // refuses them (and `remaining + padding` must not overflow).
+        // dumpdir's listing is data to skip), whatever size they declare. Sizes past
+        // i64::MAX are refused, as Go refuses them (and `remaining + padding` must not
+        // overflow).
+        let declared_size = pax.size.unwrap_or(raw_size);
         let data = match kind {
-            EntryKind::File => pax.size.unwrap_or(raw_size),
-            EntryKind::Dir if typeflag == b'D' => pax.size.unwrap_or(raw_size),
+            EntryKind::File => declared_size,
+            EntryKind::Dir if typeflag == b'D' => declared_size,
             _ => 0,
         };
-        if i64::try_from(data).is_err() {
-            return Err(self.entry_error(format!("size {data} out of range")));
+        if i64::try_from(declared_size).is_err() {
+            return Err(self.entry_error(format!("size {declared_size} out of range")));
         }
         let (dev_major, dev_minor) = if matches!(kind, EntryKind::Char | EntryKind::Block) {
             let dev = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -567,6 +574,7 @@ impl<R: BufRead> TarReader<R> {
         }
         let e = &mut self.entry;
         (e.kind, e.mode, e.uid, e.gid, e.mtime) = (kind, mode, uid, gid, mtime);
+        e.declared_size = declared_size;
         (e.dev_major, e.dev_minor) = (dev_major, dev_minor);
         e.size = if kind == EntryKind::File { data } else { 0 };
         e.sparse = None;
@@ -681,6 +689,37 @@ impl<R: BufRead + io::Seek> TarReader<R> {
         self.padding = 0;
         Ok(())
     }
+}
+
+/// A layer's size as docker reports it (`docker history`, the `Size` of `docker image
+/// inspect` summed over layers): the sum of the sizes its tar entries declare, which for
+/// ordinary layers is the bytes of file content it holds. Docker's layer store adds up
+/// `Header.Size` of every entry while it applies a layer (moby's `archive.UnpackLayer`);
+/// [`Entry::declared_size`] is that figure.
+///
+/// Reads the whole stream to its end, past the end-of-archive blocks, so that a hashing
+/// reader underneath sees every byte (to check a `diff_id` in the same pass).
+pub fn content_size<R: BufRead>(input: R, layer: &str) -> Result<u64> {
+    let mut tar = TarReader::new(input, Limits::default(), layer);
+    let mut total = 0u64;
+    while let Some(e) = tar.next_entry()? {
+        total = total.saturating_add(e.declared_size);
+    }
+    let mut rest = tar.into_inner();
+    crate::decompress::drain(&mut rest).map_err(|e| io_error(layer, 0, e))?;
+    Ok(total)
+}
+
+/// [`content_size`] of an uncompressed tar that can seek: only the headers are read,
+/// the data is seeked over (one seek per entry), and nothing is verified.
+pub fn content_size_seeking<R: BufRead + io::Seek>(input: R, layer: &str) -> Result<u64> {
+    let mut tar = TarReader::new(input, Limits::default(), layer);
+    let mut total = 0u64;
+    while let Some(e) = tar.next_entry()? {
+        total = total.saturating_add(e.declared_size);
+        tar.seek_past_data()?;
+    }
+    Ok(total)
 }
 
 /// An I/O error of the stream under the tar (decompression, the blob reader).

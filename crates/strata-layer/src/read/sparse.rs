@@ -29,6 +29,8 @@ impl<R: BufRead> TarReader<R> {
         }
         self.entry.size = size;
         self.entry.sparse = Some(map);
+        // Go reports a sparse file's real size as its size, and docker adds that up.
+        self.entry.declared_size = size;
         Ok(())
     }
 

@@ -25,6 +25,9 @@ pub(crate) struct Header {
     pub(crate) mtime: Mtime,
     /// Content size (the logical size of a sparse file).
     pub(crate) size: u64,
+    /// The size the header declares, for every type (see
+    /// [`crate::read::Entry::declared_size`]).
+    pub(crate) declared_size: u64,
     pub(crate) dev: (u32, u32),
     /// Link target (symlinks and hard links only).
     pub(crate) link: Vec<u8>,
@@ -48,6 +51,7 @@ impl Header {
             gid: e.gid,
             mtime: e.mtime,
             size: e.size,
+            declared_size: e.declared_size,
             dev: (e.dev_major, e.dev_minor),
             link: if matches!(e.kind, EntryKind::Symlink | EntryKind::Hardlink) { e.link.clone() } else { Vec::new() },
             xattrs: e.xattrs.clone(),

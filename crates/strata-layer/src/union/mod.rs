@@ -18,12 +18,11 @@
 //! - A hard link names a path of this or a lower layer; it shares the inode.
 
 mod classify;
+mod pathset;
 mod print;
 
-use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::ops::Bound;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -154,10 +153,11 @@ pub(crate) trait UnionTree {
 #[derive(Debug, Default)]
 pub(crate) struct Union {
     /// Paths this layer made, as the layer names them (symlinks on the way not
-    /// resolved). Keys are normalised paths as bytes: in byte order a directory's
-    /// descendants are exactly the keys in `[dir + "/", dir + "0")`, since `'0'` follows
-    /// `'/'`.
-    added: BTreeSet<Vec<u8>>,
+    /// resolved), as normalised paths.
+    added: pathset::PathSet,
+    /// The directories (as named) under which this layer made something: the ancestors
+    /// of every path in `added` (the root aside).
+    under: pathset::PathSet,
     /// Entries of this layer (extension headers not counted), whiteouts included.
     pub(crate) entries: u64,
     /// Whiteouts and opaque markers among them.
@@ -176,20 +176,31 @@ impl Union {
     /// Start a layer.
     pub(crate) fn begin(&mut self) {
         self.added.clear();
+        self.under.clear();
         self.entries = 0;
         self.whiteouts = 0;
     }
 
     fn has_added_under(&self, p: &Path) -> bool {
         let k = key(p);
-        if k.is_empty() {
-            return !self.added.is_empty();
+        if k.is_empty() { !self.added.is_empty() } else { self.under.contains(k) }
+    }
+
+    /// Record that this layer made `p`.
+    fn add(&mut self, p: &Path) {
+        let k = key(p);
+        if !self.added.insert(k) {
+            return;
         }
-        let mut lo = k.to_vec();
-        lo.push(b'/');
-        let mut hi = k.to_vec();
-        hi.push(b'0');
-        self.added.range::<[u8], _>((Bound::Included(&lo[..]), Bound::Excluded(&hi[..]))).next().is_some()
+        // Its ancestors, nearest first, up to the first one already known (whose own
+        // ancestors are then known too).
+        let mut end = k.len();
+        while let Some(slash) = k.get(..end).and_then(|s| s.iter().rposition(|&b| b == b'/')) {
+            if !self.under.insert(k.get(..slash).unwrap_or_default()) {
+                break;
+            }
+            end = slash;
+        }
     }
 
     /// Apply one classified entry of layer `layer` to `tree`.
@@ -215,7 +226,7 @@ impl Union {
             // The root is not counted among the paths this layer made.
             Op::Root(node) => tree.set_root(&node, cx),
             Op::Keep { path } => {
-                self.added.insert(key(&path).to_vec());
+                self.add(&path);
                 Ok(())
             }
             Op::Create { path, node } => {
@@ -229,7 +240,7 @@ impl Union {
                     }
                     _ => tree.create(&dir, name, &node, data, cx)?,
                 }
-                self.added.insert(key(&path).to_vec());
+                self.add(&path);
                 Ok(())
             }
         }

@@ -529,3 +529,39 @@ fn mount_points_are_not_crossed() {
     let s = Snapshot::capture(&root).unwrap();
     assert!(s.get(Path::new("srv")).is_some() && s.get(Path::new("srv/inside-the-mount")).is_none());
 }
+
+#[test]
+fn docker_listing_marks_parent_directories_changed_and_sorts_depth_first() {
+    let tmp = fixture::scratch();
+    let (lower, upper) = (fixture::subdir(tmp.path(), "lower"), fixture::subdir(tmp.path(), "upper"));
+    base().build(&lower);
+    changed().build(&upper);
+    let changes = diff::trees(&lower, &upper, &DiffOptions::default()).unwrap();
+    // Every directory holding a change that is not itself listed is `C`, as docker's
+    // differ marks it; parents right before what is in them.
+    assert_eq!(
+        changes.docker_diff(),
+        "C /bin\nC /etc\nC /etc/motd\nC /etc/os-release\nC /etc/shadow\nA /home\nA /home/app\n\
+         A /home/app/.profile\nC /opt\nC /opt/tool\nA /run\nA /run/fifo\nC /srv\nC /usr\nC /usr/share\n\
+         D /usr/share/doc\nC /var\nC /var/lib\nA /var/lib/new\n"
+    );
+
+    // A deletion sorts by its name, not its whiteout's (`.wh.z` would come first).
+    let tmp = fixture::scratch();
+    let (lower, upper) = (fixture::subdir(tmp.path(), "lower"), fixture::subdir(tmp.path(), "upper"));
+    let mut s = Spec::default();
+    s.0.insert("d".into(), dir(0o755, 100));
+    s.0.insert("d/a".into(), file(b"a", 0o644, 100));
+    s.0.insert("d/z".into(), file(b"z", 0o644, 100));
+    s.0.insert("d.txt".into(), file(b"t", 0o644, 100));
+    s.build(&lower);
+    s.0.remove("d/z");
+    s.0.insert("d/a".into(), file(b"a2", 0o644, 200));
+    s.0.insert("d/b".into(), file(b"b", 0o644, 200));
+    s.0.insert("d.txt".into(), file(b"t2", 0o644, 200));
+    s.build(&upper);
+    let changes = diff::trees(&lower, &upper, &DiffOptions::default()).unwrap();
+    assert_eq!(changes.docker_diff(), "C /d\nC /d/a\nA /d/b\nD /d/z\nC /d.txt\n");
+    let listing = changes.docker_listing();
+    assert_eq!(listing[0], (ChangeKind::Modified, PathBuf::from("d")));
+}

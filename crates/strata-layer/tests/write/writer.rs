@@ -285,3 +285,62 @@ fn sparse_files_keep_their_size_and_content_through_write_and_diff() {
         assert_eq!(std::fs::read(out.join("disk.img")).unwrap(), want, "{what}");
     }
 }
+
+/// The bytes of file content of the sample tree: docker's size of a layer of it (the hard
+/// link carries no data of its own).
+fn sample_content() -> u64 {
+    ("root:x:0:0::/root:/bin/sh\n".len() + "secret".len() + 5000 + "long".len()) as u64
+}
+
+#[test]
+fn every_writer_reports_dockers_size_of_the_layer() {
+    let tmp = fixture::scratch();
+    sample_spec().build(tmp.path());
+    for c in [Compression::Gzip, Compression::None] {
+        let mut blob = Vec::new();
+        let info = write_tree(tmp.path(), &mut blob, &WriteOptions::default().compression(c)).unwrap();
+        assert_eq!(info.content_size, sample_content(), "{c}");
+        // Read back from the tar: the same figure, reading everything or only the headers.
+        let tar = decompress(&blob, c);
+        assert_eq!(strata_layer::read::content_size(&tar[..], "t").unwrap(), sample_content());
+        assert_eq!(strata_layer::read::content_size_seeking(Cursor::new(&tar), "t").unwrap(), sample_content());
+    }
+    // Re-encoding GNU tar's own archive of the tree counts the same bytes.
+    let out = std::process::Command::new("tar").arg("-C").arg(tmp.path()).args(["-cf", "-", "."]).output().unwrap();
+    let info = reencode_tar(&out.stdout[..], Vec::new(), &WriteOptions::default()).unwrap();
+    assert_eq!(info.content_size, sample_content());
+}
+
+#[test]
+fn content_size_counts_what_headers_declare_as_go_does() {
+    // A PAX size overrides the header; a symlink's size field counts though it carries no
+    // data (Go's `Header.Size`, which docker adds up).
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path("a").unwrap();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"abc"[..]).unwrap();
+    b.append_pax_extensions([("size", &b"5"[..])]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("b").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"12345"[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("l").unwrap();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_link_name("a").unwrap();
+    h.set_size(7);
+    h.set_mode(0o777);
+    h.set_cksum();
+    b.append(&h, &[][..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    assert_eq!(strata_layer::read::content_size(&tar[..], "t").unwrap(), 3 + 5 + 7);
+    assert_eq!(strata_layer::read::content_size_seeking(Cursor::new(&tar), "t").unwrap(), 3 + 5 + 7);
+    // A truncated tar is an error, not a smaller size.
+    let r = strata_layer::read::content_size(&tar[..600], "t");
+    assert!(matches!(r, Err(Error::InvalidTar { .. })), "{r:?}");
+}

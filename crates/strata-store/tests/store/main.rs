@@ -13,4 +13,5 @@ mod fsck;
 mod gc;
 mod interop;
 mod props;
+mod records;
 mod refs;
