@@ -831,14 +831,25 @@ impl Builder<'_> {
             None => self.opts.platform.clone(),
         };
         let lower = name.to_ascii_lowercase();
-        let image =
-            if let Some(i) = self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str())) {
-                lock(&self.stages).get(i).cloned().flatten().flatten()
-            } else if lower == "scratch" {
-                None
-            } else {
-                Some(self.base_image(&name, platform.as_ref())?)
-            };
+        let image = if let Some(i) =
+            self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str()))
+        {
+            lock(&self.stages).get(i).cloned().flatten().flatten()
+        } else if lower == "scratch" {
+            None
+        } else {
+            let image = self.base_image(&name, platform.as_ref())?;
+            // A single-platform image of another platform than asked for: docker
+            // refuses it too ("does not match the specified platform").
+            let actual = image.config().platform();
+            if let Some(wanted) = &platform
+                && !actual.architecture.is_empty()
+                && !actual.matches(wanted)
+            {
+                return Err(Error::PlatformMismatch { name, actual: actual.to_string(), wanted: wanted.to_string() });
+            }
+            Some(image)
+        };
         let mut config = image.as_ref().and_then(|i| i.config().config.clone()).unwrap_or_default();
         let has_path = config.env.as_deref().unwrap_or_default().iter().any(|e| e.starts_with("PATH="));
         if !has_path {
@@ -1459,6 +1470,8 @@ impl Builder<'_> {
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<strata_commit::Committed> {
         let runner = self.runner.clone().map_err(|reason| Error::NoRunner { reason })?;
+        crate::platform::can_run(&st.platform)
+            .map_err(|reason| Error::CannotRun { platform: st.platform.to_string(), reason })?;
         let RunStep { args, mut env, mounts, network, script } = step;
         if args.is_empty() {
             return Err(Error::Instruction("RUN with an empty command".into()));

@@ -8,6 +8,7 @@ mod error;
 mod fetch;
 mod graph;
 mod mounts;
+mod platform;
 mod run;
 mod shared_cache;
 mod tree;

@@ -7,6 +7,7 @@ mod interop;
 mod mounts;
 mod parallel;
 mod parser;
+mod platform;
 mod reproducible;
 mod run;
 mod shared_cache;
