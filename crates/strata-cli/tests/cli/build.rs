@@ -132,18 +132,7 @@ fn build_cache_through_a_registry_reproducible_and_parallel_stages() {
     assert!(!again.contains("Running"), "{again}");
     assert_eq!(b.image_id("app:1"), a.image_id("app:1"));
     // The same manifest, byte for byte.
-    let manifest = |env: &Env| {
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(env.store().join("index.json")).unwrap()).unwrap();
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "app:1")
-            .map(|d| d["digest"].clone())
-            .unwrap()
-    };
-    assert_eq!(manifest(&a), manifest(&b));
+    assert_eq!(manifest_digest(&a, "app:1"), manifest_digest(&b, "app:1"));
     assert_eq!(a.inspect("app:1")[0]["Created"], "2023-11-14T22:13:20Z");
     // Bad flags say what is wrong.
     let err = b.fails(&["build", "--secret", "src=/x", c], 1);
@@ -152,4 +141,72 @@ fn build_cache_through_a_registry_reproducible_and_parallel_stages() {
     assert!(err.contains("unknown entitlement"), "{err}");
     let err = b.fails(&["build", "--cache-to", "type=gha", c], 1);
     assert!(err.contains("unsupported cache type"), "{err}");
+}
+
+/// The digest of the manifest `tag` names in the env's store (its `index.json`).
+fn manifest_digest(env: &Env, tag: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.store().join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag);
+    entry.unwrap()["digest"].as_str().unwrap().to_owned()
+}
+
+/// `SOURCE_DATE_EPOCH` in the environment: two fresh stores, contexts written a second
+/// apart (another clock, other mtimes), the same manifest digest; without it, two.
+#[test]
+fn build_with_source_date_epoch_is_reproducible() {
+    let build = |epoch: Option<&str>| {
+        let env = Env::new();
+        let ctx = env.path("ctx");
+        std::fs::create_dir_all(ctx.join("etc")).unwrap();
+        std::fs::write(ctx.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY etc/ /etc/\nWORKDIR /app\nENV A=1\n").unwrap();
+        let mut c = env.cmd(&["build", "-q", "-t", "app:1", ctx.to_str().unwrap()]);
+        match epoch {
+            Some(e) => c.env("SOURCE_DATE_EPOCH", e),
+            None => c.env_remove("SOURCE_DATE_EPOCH"),
+        };
+        let r = crate::common::run(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let digest = manifest_digest(&env, "app:1");
+        (digest, env.inspect("app:1")[0]["Created"].clone())
+    };
+    let (a, created) = build(Some("1700000000"));
+    let (b, _) = build(Some("1700000000"));
+    assert_eq!(a, b, "same inputs, same SOURCE_DATE_EPOCH: same manifest");
+    assert_eq!(created, "2023-11-14T22:13:20Z");
+    let (c, _) = build(None);
+    let (d, _) = build(None);
+    assert_ne!(c, d, "without an epoch the clock shows (the test can tell)");
+    // A bad value is an error that names it.
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nENV A=1\n").unwrap();
+    let mut c = env.cmd(&["build", ctx.to_str().unwrap()]);
+    c.env("SOURCE_DATE_EPOCH", "yesterday");
+    let r = crate::common::run(c);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("SOURCE_DATE_EPOCH=\"yesterday\""), "{}", r.stderr);
+}
+
+/// `--platform`: the image is made for it (no RUN needed); a malformed one is refused.
+#[test]
+fn build_for_another_platform() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n").unwrap();
+    let c = ctx.to_str().unwrap();
+    env.ok(&["build", "-q", "--platform", "linux/arm64", "-t", "app:arm", c]);
+    let v = env.inspect("app:arm");
+    assert_eq!(v[0]["Architecture"], "arm64");
+    assert_eq!(v[0]["Config"]["Labels"]["arch"], "arm64");
+    let err = env.fails(&["build", "--platform", "arm64", c], 1);
+    assert!(err.contains("--platform arm64"), "{err}");
 }
