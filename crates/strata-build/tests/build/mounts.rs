@@ -126,6 +126,8 @@ RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && ls /scratch
     build_logged(&store, ctx.path(), &opts).0.unwrap();
     let built = build_logged(&store, ctx.path(), &opts.clone().tag("strata:1")).0.unwrap();
     assert_eq!(read(&built.image, "/seen-cache").unwrap(), "run\nrun\n");
+    let bytes = layer_bytes(&store, &built.image);
+    assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "the secret is in a layer");
 
     let root = dir_path.join("buildah-root");
     let runroot = dir_path.join("buildah-run");
