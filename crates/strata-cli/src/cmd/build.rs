@@ -146,7 +146,7 @@ pub fn build(
             Event::Stage { name } => p.stage(name),
             Event::Step { index, total, text } => p.line(&format!("Step {index}/{total} : {text}")),
             Event::UsingCache => p.line(" ---> Using cache"),
-            Event::Running { command } => p.line(&format!(" ---> Running: {command}")),
+            Event::Running { command } => p.line(&format!(" ---> Running: {}", command.trim_end())),
             Event::Output(bytes) => p.raw(bytes),
             Event::StepDone { id: Some(id) } => p.line(&format!(" ---> {}", &id.hex()[..12])),
             Event::StepDone { id: None } => p.line(" ---> <scratch>"),
