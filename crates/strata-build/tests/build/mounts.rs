@@ -177,3 +177,32 @@ RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && ls /scratch
     assert!(diff.is_empty(), "buildah vs strata trees:\n{}", diff.join("\n"));
     let _ = Command::new("rm").arg("-rf").arg(dir_path).status();
 }
+
+/// `RUN --mount=type=ssh`: the socket of `--ssh ID=SOCKET` at the target, with
+/// `SSH_AUTH_SOCK` naming it; nothing of it in the image; a required agent not given
+/// is an error that says how to give it.
+#[test]
+fn ssh_mount_forwards_the_agent_socket() {
+    let Some(runner) = runner() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_or_create(dir.path().join("store")).unwrap();
+    let Some(_) = busybox_base(&store, "bb:1") else { return };
+    let socket = dir.path().join("agent.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let df = "FROM bb:1\n\
+RUN --mount=type=ssh sh -c 'test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /default-sock'\n\
+RUN --mount=type=ssh,id=work,target=/tmp/agent sh -c 'test -S /tmp/agent && echo \"$SSH_AUTH_SOCK\" > /work-sock'\n";
+    let ctx = context(df, &[]);
+    let opts = BuildOptions::default().runner(runner).ssh("default", &socket).ssh("work", &socket);
+    let (built, log) = build_logged(&store, ctx.path(), &opts);
+    let img = built.unwrap_or_else(|e| panic!("{e}\n{log:#?}")).image;
+    let default = read(&img, "/default-sock").unwrap();
+    assert!(default.starts_with("/run/buildkit/ssh_agent."), "{default}");
+    assert_eq!(read(&img, "/work-sock").unwrap(), "/tmp/agent\n");
+    for p in [default.trim_end(), "/tmp/agent"] {
+        assert!(img.merged().unwrap().stat(Path::new(p)).is_err(), "{p} is in the image");
+    }
+    let ctx = context("FROM bb:1\nRUN --mount=type=ssh,id=other,required true\n", &[]);
+    let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err().to_string();
+    assert!(e.contains("--ssh other=SOCKET"), "{e}");
+}
