@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use strata_commit::{Base, CommitOptions, Source};
@@ -16,13 +17,16 @@ use strata_spec::{ContainerConfig, Descriptor, Digest, Platform, Reference};
 use crate::cache::{self, Cache, DEFAULT_CACHE_LIMIT};
 use crate::copy::{self, CopyPolicy, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::{
-    CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Spanned, format_duration,
-    parse_instruction,
+    CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Ignore, Instruction, Lexer, Mount, MountKind, RunArgs,
+    RunCommand, Spanned, format_duration, parse_instruction,
 };
 use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
+use crate::graph;
+use crate::mounts::{self, Origin, Prepared, SecretSource};
 use crate::oci_run::OciRunner;
-use crate::run::{NamespaceRunner, Network, RunSpec, Runner};
+use crate::run::{NamespaceRunner, Network, RunMount, RunMountKind, RunSpec, Runner};
+use crate::shared_cache::{self, CacheSpec, Imported};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
 
@@ -61,6 +65,25 @@ pub struct BuildOptions {
     pub platform: Option<Platform>,
     /// Whether and how `ADD <url>` downloads (off by default: an error).
     pub fetch: FetchOptions,
+    /// `--secret id=ID,src=FILE|env=VAR`: what `RUN --mount=type=secret,id=ID` sees.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// `--ssh ID=SOCKET`: agent sockets `RUN --mount=type=ssh,id=ID` forwards.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--allow`: entitlements a Dockerfile may ask for (`network.host` for `RUN
+    /// --network=host`, `security.insecure` for `RUN --security=insecure`).
+    pub allow: BTreeSet<String>,
+    /// `--source-date-epoch` (default: the `SOURCE_DATE_EPOCH` variable, if set): a
+    /// reproducible image. Every history entry and the config are dated at it, and no
+    /// file in a new layer is newer than it, so the same Dockerfile and context give
+    /// the same manifest digest on any machine, at any time.
+    pub source_date_epoch: Option<u64>,
+    /// `--cache-from`: build caches to take steps from when this store's has none.
+    pub cache_from: Vec<CacheSpec>,
+    /// `--cache-to`: where to export the cache of every step of this build.
+    pub cache_to: Vec<CacheSpec>,
+    /// How many stages may build at once, when the stage graph lets them (stages that
+    /// need nothing of each other); 0: one per core; 1: one after the other.
+    pub jobs: usize,
 }
 
 impl Default for BuildOptions {
@@ -79,6 +102,13 @@ impl Default for BuildOptions {
             work_dir: None,
             platform: None,
             fetch: FetchOptions::default(),
+            secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
+            allow: BTreeSet::new(),
+            source_date_epoch: None,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            jobs: 0,
         }
     }
 }
@@ -151,6 +181,47 @@ impl BuildOptions {
         self.fetch = f;
         self
     }
+    /// Give `RUN --mount=type=secret,id=ID` a secret (`--secret`).
+    pub fn secret(mut self, id: impl Into<String>, source: SecretSource) -> Self {
+        self.secrets.insert(id.into(), source);
+        self
+    }
+    /// Forward an SSH agent socket as `id` (`--ssh`).
+    pub fn ssh(mut self, id: impl Into<String>, socket: impl Into<PathBuf>) -> Self {
+        self.ssh.insert(id.into(), socket.into());
+        self
+    }
+    /// Build a reproducible image dated at `secs` (`--source-date-epoch`).
+    pub fn source_date_epoch(mut self, secs: u64) -> Self {
+        self.source_date_epoch = Some(secs);
+        self
+    }
+    /// Take cached steps from `spec` too (`--cache-from`).
+    pub fn cache_from(mut self, spec: CacheSpec) -> Self {
+        self.cache_from.push(spec);
+        self
+    }
+    /// Export the build's cache to `spec` (`--cache-to`).
+    pub fn cache_to(mut self, spec: CacheSpec) -> Self {
+        self.cache_to.push(spec);
+        self
+    }
+    /// How many independent stages may build at once (0: one per core, 1: serial).
+    pub fn jobs(mut self, n: usize) -> Self {
+        self.jobs = n;
+        self
+    }
+    /// Grant an entitlement (`--allow network.host`).
+    pub fn allow(mut self, entitlement: impl Into<String>) -> Self {
+        self.allow.insert(entitlement.into());
+        self
+    }
+    /// Set the platform built for (`--platform`): `FROM` picks it from multi-platform
+    /// bases, and `TARGETPLATFORM` and its parts are set from it.
+    pub fn platform(mut self, p: Platform) -> Self {
+        self.platform = Some(p);
+        self
+    }
 }
 
 /// What happens during a build, for output like `docker build`'s.
@@ -167,6 +238,14 @@ pub enum Event<'a> {
         total: usize,
         /// The instruction as written.
         text: &'a str,
+    },
+    /// Stages build at the same time: the events that follow, up to the next `Stage`,
+    /// are this stage's (its `AS` name, or its index). Sent only when stages run in
+    /// parallel, before the first event of a stage and whenever another stage's
+    /// events come in between.
+    Stage {
+        /// The stage's name.
+        name: &'a str,
     },
     /// `ONBUILD` triggers of the base image about to run.
     Triggers(usize),
@@ -241,6 +320,15 @@ pub fn build_dockerfile(
     let total: usize =
         df.global_args.len() + df.stages[..=last].iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
     let _lease = store.backend().lease()?;
+    let epoch = match opts.source_date_epoch {
+        Some(secs) => Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)),
+        None => strata_commit::source_date_epoch()?,
+    };
+    let mut write = opts.write.clone();
+    if let Some(t) = epoch {
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        write.mtime_clamp = Some(i64::try_from(secs).unwrap_or(i64::MAX));
+    }
     let runner: std::result::Result<Arc<dyn Runner>, String> = match &opts.runner {
         Some(r) => Ok(r.clone()),
         // An installed OCI runtime first (as `strata run`), else namespaces and chroot.
@@ -248,47 +336,64 @@ pub fn build_dockerfile(
             .map(|r| Arc::new(r) as Arc<dyn Runner>)
             .or_else(|_| NamespaceRunner::detect().map(|r| Arc::new(r) as Arc<dyn Runner>)),
     };
-    let mut b = Builder {
+    let mut warnings = df.warnings.clone();
+    let imported = Imported::load(&opts.cache_from, &opts.registry, &mut warnings)?;
+    // Each stage's FROM is step `offsets[i]`; the global ARGs come first.
+    let mut offsets = Vec::new();
+    let mut n = df.global_args.len();
+    for s in &df.stages[..=last] {
+        offsets.push(n + 1);
+        n += 1 + s.instructions.len();
+    }
+    let mount_tmp = match store.path() {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("strata-build-mounts-")
+                .tempdir_in(opts.work_dir.clone().unwrap_or_else(std::env::temp_dir))
+                .map_err(Error::io("create a directory in", std::env::temp_dir()))?,
+        ),
+    };
+    let b = Builder {
         store,
         context,
         df,
         ignore,
         opts,
         runner,
-        cache: Cache::load(store)?,
-        memo: HashMemo::new(),
-        hashed: 0,
-        stages: Vec::new(),
-        used_args: BTreeSet::new(),
-        step: 0,
+        cache: Mutex::new(Cache::load(store)?),
+        memo: Mutex::new(HashMemo::new()),
+        hashed: AtomicU64::new(0),
+        stages: Mutex::new(vec![None; df.stages.len()]),
+        used_args: Mutex::new(BTreeSet::new()),
+        offsets,
         total,
-        cached: 0,
-        executed: 0,
-        warnings: df.warnings.clone(),
-        temps: Vec::new(),
+        cached: AtomicUsize::new(0),
+        executed: AtomicUsize::new(0),
+        warnings: Mutex::new(warnings.clone()),
+        imported: Mutex::new(imported),
+        exported: Mutex::new(Vec::new()),
+        remote_hits: Mutex::new(Vec::new()),
+        mount_tmp,
+        epoch,
+        write,
     };
-    for w in &df.warnings {
+    for w in &warnings {
         observe(&Event::Warning(w));
     }
-    for g in &df.global_args {
-        b.step += 1;
-        observe(&Event::Step { index: b.step, total, text: &g.text });
+    for (i, g) in df.global_args.iter().enumerate() {
+        observe(&Event::Step { index: i + 1, total, text: &g.text });
         observe(&Event::StepDone { id: None });
     }
-    let mut result = None;
-    for (i, stage) in df.stages[..=last].iter().enumerate() {
-        let img = b.stage(i, stage, observe)?;
-        b.stages.push(img.clone());
-        result = img;
-    }
-    let unused: Vec<&String> = opts.build_args.keys().filter(|k| !b.used_args.contains(*k)).collect();
+    let result = graph::build_stages(&b, last, observe)?;
+    let unused: Vec<String> = {
+        let used = lock(&b.used_args);
+        opts.build_args.keys().filter(|k| !used.contains(*k)).cloned().collect()
+    };
     if !unused.is_empty() {
-        let w = format!(
-            "[Warning] One or more build-args [{}] were not consumed",
-            unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
-        );
+        let w = format!("[Warning] One or more build-args [{}] were not consumed", unused.join(" "));
         observe(&Event::Warning(&w));
-        b.warnings.push(w);
+        lock(&b.warnings).push(w);
     }
     let image = match result {
         Some(i) => i,
@@ -298,19 +403,49 @@ pub fn build_dockerfile(
             ));
         }
     };
+    // The result is whole in the store, whatever came from an imported cache.
+    b.complete(&image)?;
+    let remote_hits = std::mem::take(&mut *lock(&b.remote_hits));
+    for (key, desc) in remote_hits {
+        if b.has_layers(&desc)? {
+            lock(&b.cache).put(store, &key, &desc)?;
+        }
+    }
     let mut tags = Vec::new();
     for t in &opts.tags {
         tags.push(store.tag(&image, t)?);
     }
+    if !opts.cache_to.is_empty() {
+        // Steps whose layers this store has (an imported step that nothing needed
+        // stays where it came from).
+        let mut entries = Vec::new();
+        for (k, d) in lock(&b.exported).iter() {
+            if b.has_layers(d)? {
+                entries.push((k.clone(), d.clone()));
+            }
+        }
+        for spec in &opts.cache_to {
+            shared_cache::export(store, &entries, spec, &opts.registry)?;
+        }
+    }
     if tags.is_empty() {
         keep_untagged(store, image.descriptor())?;
     }
-    b.cache.finish(store, opts.cache_limit)?;
+    let Builder { cache, cached, executed, warnings, .. } = b;
+    let cache = cache.into_inner().unwrap_or_else(|e| e.into_inner());
+    cache.finish(store, opts.cache_limit)?;
     let image = match tags.first() {
         Some(t) => store.image(t)?,
         None => image,
     };
-    Ok(Built { image, tags, steps: total, cached: b.cached, executed: b.executed, warnings: b.warnings })
+    Ok(Built {
+        image,
+        tags,
+        steps: total,
+        cached: cached.into_inner(),
+        executed: executed.into_inner(),
+        warnings: warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+    })
 }
 
 /// An untagged result stays listed (`<none>`), like docker's dangling images.
@@ -330,26 +465,44 @@ fn keep_untagged(store: &Store, desc: &Descriptor) -> Result<()> {
     Ok(())
 }
 
-struct Builder<'a> {
+pub(crate) struct Builder<'a> {
     store: &'a Store,
     context: &'a Path,
-    df: &'a Dockerfile,
+    pub(crate) df: &'a Dockerfile,
     ignore: &'a Ignore,
-    opts: &'a BuildOptions,
+    pub(crate) opts: &'a BuildOptions,
     runner: std::result::Result<Arc<dyn Runner>, String>,
-    cache: Cache,
-    memo: HashMemo,
-    hashed: u64,
-    /// Result of each finished stage.
-    stages: Vec<Option<Image>>,
-    used_args: BTreeSet<String>,
-    step: usize,
+    cache: Mutex<Cache>,
+    memo: Mutex<HashMemo>,
+    hashed: AtomicU64,
+    /// Result of each finished stage (`None` until it is; `Some(None)` for an empty
+    /// `FROM scratch` stage).
+    pub(crate) stages: Mutex<Vec<Option<Option<Image>>>>,
+    used_args: Mutex<BTreeSet<String>>,
+    /// The step number of each stage's `FROM`.
+    offsets: Vec<usize>,
     total: usize,
-    cached: usize,
-    executed: usize,
-    warnings: Vec<String>,
-    /// Directories a step's sources live in until its layer is written.
-    temps: Vec<tempfile::TempDir>,
+    cached: AtomicUsize,
+    executed: AtomicUsize,
+    warnings: Mutex<Vec<String>>,
+    /// Cache mounts of a store in memory.
+    mount_tmp: Option<tempfile::TempDir>,
+    /// `SOURCE_DATE_EPOCH`: the time of every step, and the latest mtime in new layers.
+    epoch: Option<SystemTime>,
+    /// How layers are written (the options', with the epoch's mtime clamp).
+    write: WriteOptions,
+    /// Caches of `--cache-from`.
+    imported: Mutex<Imported>,
+    /// Every step's key and manifest, for `--cache-to`.
+    exported: Mutex<Vec<(String, Descriptor)>>,
+    /// Steps taken from an imported cache, kept in this store's cache once whole.
+    remote_hits: Mutex<Vec<(String, Descriptor)>>,
+}
+
+/// Lock `m`, also after a panic elsewhere (what it guards stays consistent: each use
+/// is one push, insert or lookup).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A stage being built.
@@ -368,6 +521,8 @@ struct State {
     work: Option<WorkDir>,
     /// The merged view of `image`, once a `COPY` needed it.
     merged: Option<(Digest, MergedTreeView)>,
+    /// Directories a step's sources live in until its layer is written.
+    temps: Vec<tempfile::TempDir>,
 }
 
 struct WorkDir {
@@ -378,6 +533,16 @@ struct WorkDir {
     image: Option<Digest>,
 }
 
+/// What a `RUN` step runs with.
+struct RunStep {
+    args: Vec<String>,
+    env: Vec<String>,
+    mounts: Vec<Prepared>,
+    network: Network,
+    /// A `#!` here-document: its name and content, run from `/dev/pipes/<name>`.
+    script: Option<(String, String)>,
+}
+
 /// The sources of a `COPY`/`ADD`.
 #[allow(clippy::large_enum_variant)]
 enum CopyItems {
@@ -385,7 +550,7 @@ enum CopyItems {
     Ready(Vec<(SourceItem, bool)>),
     /// In another image (`COPY --from`): matched only when the step runs, so that a
     /// cache hit does not unpack it.
-    FromImage { image: Image, sources: Vec<String> },
+    FromImage { image: Image, sources: Vec<String>, parents: bool, exclude: Option<Ignore> },
 }
 
 /// What one step changes.
@@ -394,9 +559,17 @@ enum Fs {
     /// Config only.
     None,
     /// `RUN`.
-    Run { args: Vec<String>, env: Vec<String> },
+    Run(RunStep),
     /// `COPY`/`ADD`.
-    Copy { items: CopyItems, dest: String, chown: Option<String>, chmod: Option<u32>, keyword: &'static str },
+    Copy {
+        items: CopyItems,
+        dest: String,
+        chown: Option<String>,
+        chmod: Option<u32>,
+        keyword: &'static str,
+        /// `--link`: paths resolve in an empty tree, not in the image below.
+        link: bool,
+    },
     /// `WORKDIR`: make the directory when it is missing.
     Workdir(String),
 }
@@ -454,6 +627,28 @@ impl State {
         }
         self.args.get(name).cloned().flatten()
     }
+}
+
+/// The platform ARGs BuildKit defines: `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`,
+/// `TARGETVARIANT` from the platform built for (`--platform`, else this machine's), and
+/// `BUILDPLATFORM`, `BUILDOS`, `BUILDARCH`, `BUILDVARIANT` from this machine's.
+pub(crate) fn platform_args(target: Option<&Platform>) -> BTreeMap<String, String> {
+    let host = Platform::host();
+    let target = target.unwrap_or(&host);
+    let mut out = BTreeMap::new();
+    for (prefix, p) in [("TARGET", target), ("BUILD", &host)] {
+        let variant = p.variant.clone().unwrap_or_default();
+        let full = if variant.is_empty() {
+            format!("{}/{}", p.os, p.architecture)
+        } else {
+            format!("{}/{}/{variant}", p.os, p.architecture)
+        };
+        out.insert(format!("{prefix}PLATFORM"), full);
+        out.insert(format!("{prefix}OS"), p.os.clone());
+        out.insert(format!("{prefix}ARCH"), p.architecture.clone());
+        out.insert(format!("{prefix}VARIANT"), variant);
+    }
+    out
 }
 
 /// Go's `%q` of a string.
@@ -556,14 +751,14 @@ impl Builder<'_> {
     }
 
     /// Build stage `index`: its `FROM`, then each instruction. Returns its image.
-    fn stage(
-        &mut self,
+    pub(crate) fn stage(
+        &self,
         index: usize,
         stage: &crate::dockerfile::Stage,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<Option<Image>> {
-        self.step += 1;
-        observe(&Event::Step { index: self.step, total: self.total, text: &stage.from.text });
+        let mut step = self.offsets[index];
+        observe(&Event::Step { index: step, total: self.total, text: &stage.from.text });
         let mut st = self.from(index, &stage.from).map_err(|e| self.at(&stage.from, e))?;
         observe(&Event::StepDone { id: st.image.as_ref().map(Image::id) });
         if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
@@ -574,8 +769,8 @@ impl Builder<'_> {
             }
         }
         for s in &stage.instructions {
-            self.step += 1;
-            observe(&Event::Step { index: self.step, total: self.total, text: &s.text });
+            step += 1;
+            observe(&Event::Step { index: step, total: self.total, text: &s.text });
             self.instruction(&mut st, s, observe).map_err(|e| self.at(s, e))?;
             observe(&Event::StepDone { id: st.image.as_ref().map(Image::id) });
         }
@@ -583,7 +778,7 @@ impl Builder<'_> {
     }
 
     /// The value of a global `ARG` (declared before the first `FROM`).
-    fn global_arg(&mut self, name: &str) -> Option<String> {
+    fn global_arg(&self, name: &str) -> Option<String> {
         let mut value = None;
         let mut declared = false;
         for g in &self.df.global_args {
@@ -599,14 +794,14 @@ impl Builder<'_> {
         if !declared {
             return None;
         }
-        self.used_args.insert(name.to_owned());
+        lock(&self.used_args).insert(name.to_owned());
         match self.opts.build_args.get(name) {
             Some(v) => Some(v.clone()),
             None => value.and_then(|v| self.lexer().process_word(&v, &|_| None).ok()),
         }
     }
 
-    fn from(&mut self, index: usize, s: &Spanned) -> Result<State> {
+    fn from(&self, index: usize, s: &Spanned) -> Result<State> {
         let Instruction::From { image, platform, .. } = &s.instruction else {
             return Err(Error::Instruction("not a FROM instruction".into()));
         };
@@ -620,7 +815,12 @@ impl Builder<'_> {
             })
             .collect();
         let values: BTreeMap<String, Option<String>> = names.iter().map(|n| (n.clone(), self.global_arg(n))).collect();
-        let lookup = |n: &str| values.get(n).cloned().flatten();
+        // The platform ARGs are set in the global scope without being declared.
+        let auto = platform_args(self.opts.platform.as_ref());
+        let lookup = |n: &str| match values.get(n) {
+            Some(v) => v.clone(),
+            None => auto.get(n).cloned(),
+        };
         let name = self
             .lexer()
             .process_word(image, &lookup)
@@ -636,14 +836,25 @@ impl Builder<'_> {
             None => self.opts.platform.clone(),
         };
         let lower = name.to_ascii_lowercase();
-        let image =
-            if let Some(i) = self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str())) {
-                self.stages.get(i).cloned().flatten()
-            } else if lower == "scratch" {
-                None
-            } else {
-                Some(self.base_image(&name, platform.as_ref())?)
-            };
+        let image = if let Some(i) =
+            self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str()))
+        {
+            lock(&self.stages).get(i).cloned().flatten().flatten()
+        } else if lower == "scratch" {
+            None
+        } else {
+            let image = self.base_image(&name, platform.as_ref())?;
+            // A single-platform image of another platform than asked for: docker
+            // refuses it too ("does not match the specified platform").
+            let actual = image.config().platform();
+            if let Some(wanted) = &platform
+                && !actual.architecture.is_empty()
+                && !actual.matches(wanted)
+            {
+                return Err(Error::PlatformMismatch { name, actual: actual.to_string(), wanted: wanted.to_string() });
+            }
+            Some(image)
+        };
         let mut config = image.as_ref().and_then(|i| i.config().config.clone()).unwrap_or_default();
         let has_path = config.env.as_deref().unwrap_or_default().iter().any(|e| e.starts_with("PATH="));
         if !has_path {
@@ -654,7 +865,17 @@ impl Builder<'_> {
             None => platform.unwrap_or_else(Platform::host),
         };
         let author = image.as_ref().and_then(|i| i.config().author.clone());
-        Ok(State { image, config, platform, author, cmd_set: false, args: BTreeMap::new(), work: None, merged: None })
+        Ok(State {
+            image,
+            config,
+            platform,
+            author,
+            cmd_set: false,
+            args: BTreeMap::new(),
+            work: None,
+            merged: None,
+            temps: Vec::new(),
+        })
     }
 
     /// A base image: from the store, else pulled from its registry.
@@ -679,7 +900,7 @@ impl Builder<'_> {
         Ok(self.store.image_for(&pulled.ref_name, platform)?)
     }
 
-    fn instruction(&mut self, st: &mut State, s: &Spanned, observe: &mut dyn FnMut(&Event<'_>)) -> Result<()> {
+    fn instruction(&self, st: &mut State, s: &Spanned, observe: &mut dyn FnMut(&Event<'_>)) -> Result<()> {
         let mut config = st.config.clone();
         let mut author = st.author.clone();
         let mut key_text = None;
@@ -691,10 +912,13 @@ impl Builder<'_> {
                 let mut parts = Vec::new();
                 for (k, default) in args {
                     let default = default.as_ref().map(|d| self.subst(st, d)).transpose()?;
-                    self.used_args.insert(k.clone());
+                    lock(&self.used_args).insert(k.clone());
                     let value = match self.opts.build_args.get(k) {
                         Some(v) => Some(v.clone()),
-                        None => default.clone().or_else(|| self.global_arg(k)),
+                        None => default
+                            .clone()
+                            .or_else(|| self.global_arg(k))
+                            .or_else(|| platform_args(self.opts.platform.as_ref()).remove(k.as_str())),
                     };
                     st.args.insert(k.clone(), value);
                     parts.push(match &default {
@@ -718,7 +942,13 @@ impl Builder<'_> {
                 change.apply(&mut config);
                 fs = Fs::None;
             }
-            Instruction::Run(form) => {
+            Instruction::Run(run) => {
+                let (form, script) = match run.resolve() {
+                    RunCommand::Form(f) => (f, None),
+                    RunCommand::Script { name, content } => {
+                        (CommandForm::Shell(format!("/dev/pipes/{name}")), Some((name, content)))
+                    }
+                };
                 let args = form.resolve(Some(&st.shell()));
                 let build_env = st.build_env();
                 let mut shown = Vec::new();
@@ -730,7 +960,17 @@ impl Builder<'_> {
                 created_by = shown.join(" ");
                 let mut env = config.env.clone().unwrap_or_default();
                 env.extend(build_env);
-                fs = Fs::Run { args, env };
+                let (mounts, network) = self.run_options(st, run)?;
+                let mut k = format!("{created_by}\0network={network:?}");
+                for m in &mounts {
+                    k.push_str("\0mount=");
+                    k.push_str(&m.key());
+                }
+                if let Some((name, content)) = &script {
+                    k.push_str(&format!("\0script={name}\0{content}"));
+                }
+                key_text = Some(k);
+                fs = Fs::Run(RunStep { args, env, mounts, network, script });
             }
             Instruction::Cmd(form) => {
                 let cmd = form.resolve(Some(&st.shell()));
@@ -752,8 +992,11 @@ impl Builder<'_> {
                 let (items, dest, chown, chmod, hash) = self.copy_sources(st, args, keyword == "ADD", observe)?;
                 let chown_part = chown.as_ref().map(|c| format!("--chown={c} ")).unwrap_or_default();
                 created_by = st.nop1(&format!("{keyword} {chown_part}{hash} in {dest} "));
-                key_text = Some(format!("{created_by}\0chmod={chmod:?}"));
-                fs = Fs::Copy { items, dest, chown, chmod, keyword };
+                key_text = Some(format!(
+                    "{created_by}\0chmod={chmod:?}\0link={}\0parents={}\0exclude={:?}",
+                    args.link, args.parents, args.exclude
+                ));
+                fs = Fs::Copy { items, dest, chown, chmod, keyword, link: args.link };
             }
             Instruction::Workdir(w) => {
                 self.expand(st, &Change::Workdir(w.clone()))?.apply(&mut config);
@@ -822,17 +1065,32 @@ impl Builder<'_> {
             &st.parent_key(),
             key_text.as_deref().unwrap_or(&created_by),
             &config_json,
-            &format!("author={author:?}\0write={:?}", self.opts.write.compression),
+            &format!("author={author:?}\0write={:?}\0epoch={:?}", self.write.compression, self.write.mtime_clamp),
         );
-        if !self.opts.no_cache
-            && let Some(desc) = self.cache.get(&key).cloned()
+        let found = if self.opts.no_cache {
+            None
+        } else {
+            let local = lock(&self.cache).get(&key).cloned();
+            match local {
+                Some(d) => Some(d),
+                None => {
+                    let d = lock(&self.imported).take(self.store, &key)?;
+                    if let Some(d) = &d {
+                        lock(&self.remote_hits).push((key.clone(), d.clone()));
+                    }
+                    d
+                }
+            }
+        };
+        if let Some(desc) = found
             && let Ok(img) = self.store.image_at(&desc, &st.platform)
         {
+            lock(&self.exported).push((key.clone(), desc));
             observe(&Event::UsingCache);
             // Downloads and extractions made for the key are not needed.
-            self.temps.clear();
-            self.cache.hit(&key);
-            self.cached += 1;
+            st.temps.clear();
+            lock(&self.cache).hit(&key);
+            self.cached.fetch_add(1, Ordering::Relaxed);
             st.config = img.config().config.clone().unwrap_or_default();
             st.author = author;
             st.image = Some(img);
@@ -843,24 +1101,27 @@ impl Builder<'_> {
             created_by: Some(created_by.clone()),
             author: author.clone(),
             config: Some(config.clone()),
-            write: self.opts.write.clone(),
+            created: self.epoch,
+            write: self.write.clone(),
             platform: Some(st.platform.clone()),
             ..Default::default()
         };
         let base = st.image.as_ref().map(Image::as_base);
         let committed = match fs {
             Fs::None => strata_commit::commit(self.store.backend(), base.as_ref(), Source::ConfigOnly, &commit_opts)?,
-            Fs::Run { args, env } => self.run(st, &config, &args, env, base.as_ref(), &commit_opts, observe)?,
-            Fs::Copy { items, dest, chown, chmod, keyword } => {
+            Fs::Run(step) => self.run(st, &config, step, base.as_ref(), &commit_opts, observe)?,
+            Fs::Copy { items, dest, chown, chmod, keyword, link } => {
                 let dest = absolute_dest(&dest, config.working_dir.as_deref());
-                self.copy(st, items, &dest, chown.as_deref(), chmod, keyword, base.as_ref(), &commit_opts)?
+                let how = CopyHow { chown: chown.as_deref(), chmod, keyword, link };
+                self.copy(st, items, &dest, &how, base.as_ref(), &commit_opts)?
             }
             Fs::Workdir(wd) => self.workdir(st, &wd, base.as_ref(), &commit_opts)?,
         };
-        self.executed += 1;
-        self.temps.clear();
+        self.executed.fetch_add(1, Ordering::Relaxed);
+        st.temps.clear();
         let img = self.store.image_at(&committed.manifest, &st.platform)?;
-        self.cache.put(self.store, &key, &committed.manifest)?;
+        lock(&self.cache).put(self.store, &key, &committed.manifest)?;
+        lock(&self.exported).push((key, committed.manifest.clone()));
         if let Some(w) = &mut st.work
             && w.image.as_ref() == st.image.as_ref().map(Image::id)
             && committed.layer.is_none()
@@ -878,16 +1139,38 @@ impl Builder<'_> {
     /// destination, `--chown`, `--chmod`, and the hash for `created_by`.
     #[allow(clippy::type_complexity)]
     fn copy_sources(
-        &mut self,
-        st: &State,
+        &self,
+        st: &mut State,
         args: &CopyArgs,
         is_add: bool,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<(CopyItems, String, Option<String>, Option<u32>, String)> {
         let mut sources = Vec::new();
+        let mut heredocs = Vec::new();
         for s in &args.sources {
-            sources.push(self.subst(st, s)?);
+            match args.heredoc(s) {
+                Some(h) => {
+                    let text = if h.expand {
+                        self.lexer()
+                            .process_heredoc(&h.text(), &|n| st.lookup(n))
+                            .map_err(|reason| Error::Substitution { word: h.word.clone(), reason })?
+                    } else {
+                        h.text()
+                    };
+                    heredocs.push((h.name.clone(), text));
+                }
+                None => sources.push(self.subst(st, s)?),
+            }
         }
+        let exclude = if args.exclude.is_empty() {
+            None
+        } else {
+            let mut patterns = Vec::new();
+            for e in &args.exclude {
+                patterns.push(self.subst(st, e)?);
+            }
+            Some(Ignore::parse(&patterns.join("\n"))?)
+        };
         let dest = self.subst(st, &args.dest)?;
         let chown = args.chown.as_ref().map(|c| self.subst(st, c)).transpose()?;
         let chmod = match &args.chmod {
@@ -923,33 +1206,48 @@ impl Builder<'_> {
             None => None,
         };
         if let Some(f) = &args.from {
+            if !heredocs.is_empty() {
+                return Err(Error::Instruction("COPY --from cannot copy a here-document".into()));
+            }
             let f = self.subst(st, f)?;
             let image = self.image_for_copy_from(&f, &st.platform)?;
             // The image id stands for its content: no need to read it for the key.
             let spec = serde_json::to_string(&sources).unwrap_or_default();
             let hash = format!("from:{}:{}", image.id().hex(), Digest::sha256_of(spec.as_bytes()).hex());
-            return Ok((CopyItems::FromImage { image, sources }, dest, chown, chmod, hash));
+            let items = CopyItems::FromImage { image, sources, parents: args.parents, exclude };
+            return Ok((items, dest, chown, chmod, hash));
         }
         let src = SourceRoot {
             root: self.context.to_path_buf(),
             ignore: Some(self.ignore),
+            exclude: exclude.as_ref(),
             keep_owners: false,
             recorded: BTreeMap::new(),
         };
-        let mut hashed = self.hashed;
+        let mut memo = lock(&self.memo).clone();
         let mut items = Vec::new();
+        if !heredocs.is_empty() {
+            let dir = self.tempdir()?;
+            let now = self.now()?;
+            for (i, (name, text)) in heredocs.iter().enumerate() {
+                let d = dir.path().join(i.to_string());
+                std::fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
+                items.push(copy::heredoc_item(&d, name, text, now)?);
+            }
+            st.temps.push(dir);
+        }
         for s in &sources {
             if fetch::is_url(s) {
                 // Downloaded every time, as docker does: the key is over the content.
-                items.push(self.download(s, checksum.as_ref())?);
+                items.push(self.download(st, s, checksum.as_ref())?);
                 continue;
             }
-            items.extend(copy::expand_sources(&src, std::slice::from_ref(s), &mut self.memo, &mut |n| {
-                hashed += n;
-                observe(&Event::ContextHashed(hashed));
+            items.extend(copy::expand(&src, std::slice::from_ref(s), args.parents, &mut memo, &mut |n| {
+                let total = self.hashed.fetch_add(n, Ordering::Relaxed) + n;
+                observe(&Event::ContextHashed(total));
             })?);
         }
-        self.hashed = hashed;
+        lock(&self.memo).extend(memo);
         let hash = copy::source_hash(&items);
         let mut out = Vec::new();
         for item in items {
@@ -957,7 +1255,7 @@ impl Builder<'_> {
             if is_add
                 && !item.is_dir
                 && item.url.is_none()
-                && let Some(extracted) = self.extract_if_archive(&item)?
+                && let Some(extracted) = self.extract_if_archive(st, &item)?
             {
                 out.push((extracted, true));
                 continue;
@@ -969,15 +1267,56 @@ impl Builder<'_> {
 
     /// The items of `COPY --from`: the image unpacked into a directory kept until the
     /// layer is written.
-    fn items_of_image(&mut self, image: &Image, sources: &[String]) -> Result<Vec<(SourceItem, bool)>> {
+    fn items_of_image(
+        &self,
+        st: &mut State,
+        image: &Image,
+        sources: &[String],
+        parents: bool,
+        exclude: Option<&Ignore>,
+    ) -> Result<Vec<(SourceItem, bool)>> {
+        self.complete(image)?;
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
-        self.temps.push(dir);
-        let src = SourceRoot { root, ignore: None, keep_owners: false, recorded: BTreeMap::new() };
+        st.temps.push(dir);
+        let src = SourceRoot { root, ignore: None, exclude, keep_owners: false, recorded: BTreeMap::new() };
         let mut memo = HashMemo::new();
-        let items = copy::expand_sources(&src, sources, &mut memo, &mut |_| {})?;
+        let items = copy::expand(&src, sources, parents, &mut memo, &mut |_| {})?;
         Ok(items.into_iter().map(|i| (i, false)).collect())
+    }
+
+    /// Bring the layers of `img` into the store when it came from an imported cache.
+    fn complete(&self, img: &Image) -> Result<()> {
+        lock(&self.imported).complete(self.store, &img.descriptor().digest, img.layers())
+    }
+
+    /// Whether the store has every layer of the manifest `desc`.
+    fn has_layers(&self, desc: &Descriptor) -> Result<bool> {
+        let m = strata_spec::Manifest::from_slice(
+            &self.store.backend().read_descriptor(desc, strata_store::MAX_DOCUMENT_SIZE)?,
+        )?;
+        for l in &m.layers {
+            if self.store.backend().stat(&l.digest)? != Some(l.size) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Where `RUN --mount=type=cache` directories live: beside the store's blobs, so
+    /// that they outlive the build (a temporary directory for a store in memory).
+    fn cache_mount_root(&self) -> PathBuf {
+        match (self.store.path(), &self.mount_tmp) {
+            (Some(p), _) => p.join("strata-build").join("mounts"),
+            (None, Some(t)) => t.path().to_path_buf(),
+            (None, None) => std::env::temp_dir(),
+        }
+    }
+
+    /// The time of what a step makes before its commit (here-document files).
+    fn now(&self) -> Result<Timestamp> {
+        step_time(&CommitOptions { created: self.epoch, ..Default::default() })
     }
 
     fn tempdir(&self) -> Result<tempfile::TempDir> {
@@ -989,10 +1328,10 @@ impl Builder<'_> {
     }
 
     /// `ADD <url>`: the file downloaded into a directory kept until the layer is written.
-    fn download(&mut self, url: &str, checksum: Option<&Digest>) -> Result<SourceItem> {
+    fn download(&self, st: &mut State, url: &str, checksum: Option<&Digest>) -> Result<SourceItem> {
         let dir = self.tempdir()?;
         let path = dir.path().join("download");
-        self.temps.push(dir);
+        st.temps.push(dir);
         let fetched = fetch::fetch(url, &path, &self.opts.fetch, checksum)?;
         Ok(copy::url_item(url, &fetched))
     }
@@ -1000,10 +1339,10 @@ impl Builder<'_> {
     /// `COPY --from`: an earlier stage (by name or index), else an image.
     fn image_for_copy_from(&self, name: &str, platform: &Platform) -> Result<Image> {
         if let Some(i) = self.df.stage_index(name) {
-            return match self.stages.get(i) {
-                Some(Some(img)) => Ok(img.clone()),
-                Some(None) => Err(Error::Instruction(format!("stage {name:?} is an empty scratch stage"))),
-                None => Err(Error::Instruction(format!("stage {name:?} is not built yet (it comes later)"))),
+            return match lock(&self.stages).get(i).cloned() {
+                Some(Some(Some(img))) => Ok(img),
+                Some(Some(None)) => Err(Error::Instruction(format!("stage {name:?} is an empty scratch stage"))),
+                _ => Err(Error::Instruction(format!("stage {name:?} is not built yet (it comes later)"))),
             };
         }
         self.base_image(name, Some(platform))
@@ -1011,7 +1350,7 @@ impl Builder<'_> {
 
     /// `ADD` of a local archive: extracted (with the applier's rules) into a directory
     /// whose contents are then copied, owners kept.
-    fn extract_if_archive(&mut self, item: &SourceItem) -> Result<Option<SourceItem>> {
+    fn extract_if_archive(&self, st: &mut State, item: &SourceItem) -> Result<Option<SourceItem>> {
         let Some(e) = item.entries.first() else { return Ok(None) };
         if e.kind != strata_layer::EntryKind::File {
             return Ok(None);
@@ -1039,10 +1378,10 @@ impl Builder<'_> {
             &ApplyOptions::default(),
         )?;
         let recorded = report.recorded.iter().map(|(p, r)| (p.clone(), (r.uid, r.gid))).collect();
-        let src = SourceRoot { root: root.clone(), ignore: None, keep_owners: true, recorded };
+        let src = SourceRoot { root: root.clone(), ignore: None, exclude: None, keep_owners: true, recorded };
         let mut memo = HashMemo::new();
         let mut items = copy::expand_sources(&src, &[".".into()], &mut memo, &mut |_| {})?;
-        self.temps.push(dir);
+        st.temps.push(dir);
         Ok(items.pop().map(|mut i| {
             i.name = item.name.clone();
             i
@@ -1061,6 +1400,7 @@ impl Builder<'_> {
             let rootfs = dir.path().join("rootfs");
             match &st.image {
                 Some(img) => {
+                    self.complete(img)?;
                     img.unpack_raw(&rootfs, &UnpackOptions::default().rootless(false))?;
                 }
                 None => std::fs::create_dir(&rootfs).map_err(Error::io("mkdir", &rootfs))?,
@@ -1071,22 +1411,78 @@ impl Builder<'_> {
         st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `RUN --network`, `--security` and `--mount`: checked, and each mount's sources
+    /// found (they are part of the step's key).
+    fn run_options(&self, st: &State, run: &RunArgs) -> Result<(Vec<Prepared>, Network)> {
+        let entitled = |e: &str, what: &str| -> Result<()> {
+            if self.opts.allow.contains(e) {
+                Ok(())
+            } else {
+                Err(Error::Entitlement { entitlement: e.to_owned(), what: what.to_owned() })
+            }
+        };
+        let network = match run.network.as_deref() {
+            None | Some("default") => self.opts.network,
+            Some("none") => Network::None,
+            Some("host") => {
+                entitled("network.host", "RUN --network=host")?;
+                Network::Host
+            }
+            Some(other) => {
+                return Err(Error::Instruction(format!("--network={other}: expected default, none or host")));
+            }
+        };
+        if run.security.as_deref() == Some("insecure") {
+            entitled("security.insecure", "RUN --security=insecure")?;
+        }
+        let mut out = Vec::new();
+        for raw in &run.mounts {
+            let spec = self.subst(st, raw)?;
+            let mount = Mount::parse(&spec).map_err(|e| Error::Instruction(format!("--mount={spec}: {e}")))?;
+            let origin = match (mount.kind, &mount.from) {
+                (MountKind::Bind, Some(from)) => {
+                    let from = self.subst(st, from)?;
+                    let image = self.image_for_copy_from(&from, &st.platform)?;
+                    self.complete(&image)?;
+                    Origin::Image(image)
+                }
+                (MountKind::Bind, None) => {
+                    let source = mount.source.clone().unwrap_or_else(|| ".".into());
+                    let mut memo = lock(&self.memo).clone();
+                    let origin = mounts::context_origin(self.context, self.ignore, &source, &mut memo)?;
+                    lock(&self.memo).extend(memo);
+                    origin
+                }
+                (MountKind::Cache, Some(_)) => {
+                    return Err(Error::Instruction(format!(
+                        "--mount={spec}: a cache mount seeded from a stage (from=) is not supported"
+                    )));
+                }
+                _ => Origin::None,
+            };
+            out.push(Prepared { mount, origin });
+        }
+        Ok((out, network))
+    }
+
     fn run(
-        &mut self,
+        &self,
         st: &mut State,
         config: &ContainerConfig,
-        args: &[String],
-        mut env: Vec<String>,
+        step: RunStep,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<strata_commit::Committed> {
         let runner = self.runner.clone().map_err(|reason| Error::NoRunner { reason })?;
+        crate::platform::can_run(&st.platform)
+            .map_err(|reason| Error::CannotRun { platform: st.platform.to_string(), reason })?;
+        let RunStep { args, mut env, mounts, network, script } = step;
         if args.is_empty() {
             return Err(Error::Instruction("RUN with an empty command".into()));
         }
-        let network = self.opts.network;
+        let temp_base = self.opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let cache_root = self.cache_mount_root();
         let work = self.work(st)?;
         let rootfs = work.rootfs.clone();
         let view = DiskView(&rootfs);
@@ -1106,13 +1502,52 @@ impl Builder<'_> {
         } else if r.node != Some(Node::Dir) {
             return Err(Error::NotADirectory { path: r.existing });
         }
+        let inputs = mounts::Inputs {
+            cache_root: &cache_root,
+            secrets: &self.opts.secrets,
+            ssh: &self.opts.ssh,
+            temp_base: &temp_base,
+        };
+        let mut active = mounts::activate(&mounts, &rootfs, &inputs)?;
+        // A `#!` here-document: a read-only file at /dev/pipes/<name>, as BuildKit runs it.
+        let _script_dir = match &script {
+            Some((name, content)) => {
+                let dir = self.tempdir()?;
+                let file = dir.path().join("script");
+                std::fs::write(&file, content).map_err(Error::io("write", &file))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                    .map_err(Error::io("chmod", &file))?;
+                if name.contains('/') || name == ".." || name == "." {
+                    return Err(Error::Instruction(format!("heredoc name {name:?} is not a file name")));
+                }
+                active.mounts.push(RunMount {
+                    target: PathBuf::from(format!("dev/pipes/{name}")),
+                    kind: RunMountKind::Bind { source: file, readonly: true },
+                });
+                Some(dir)
+            }
+            None => None,
+        };
+        env.extend(active.env.iter().cloned());
         let command = args.join(" ");
         observe(&Event::Running { command: &command });
-        let spec = RunSpec { rootfs: &rootfs, args, env: &env, uid, gid, workdir: &workdir, network };
+        let spec = RunSpec {
+            rootfs: &rootfs,
+            args: &args,
+            env: &env,
+            uid,
+            gid,
+            workdir: &workdir,
+            network,
+            mounts: &active.mounts,
+        };
         let code = {
             let mut sink = Sink(observe);
-            runner.run(&spec, &mut sink)?
+            runner.run(&spec, &mut sink)
         };
+        active.cleanup();
+        let code = code?;
         if code != 0 {
             // The tree is no longer the image's.
             st.work = None;
@@ -1143,6 +1578,7 @@ impl Builder<'_> {
         };
         let fresh = st.merged.as_ref().is_some_and(|(id, _)| id == img.id());
         if !fresh {
+            self.complete(img)?;
             st.merged = Some((img.id().clone(), MergedTreeView(img.merged()?)));
         }
         match &st.merged {
@@ -1177,29 +1613,30 @@ impl Builder<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn copy(
-        &mut self,
+        &self,
         st: &mut State,
         items: CopyItems,
         dest: &str,
-        chown: Option<&str>,
-        chmod: Option<u32>,
-        keyword: &str,
+        how: &CopyHow<'_>,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
     ) -> Result<strata_commit::Committed> {
         let now = step_time(commit_opts)?;
         let items = match items {
             CopyItems::Ready(i) => i,
-            CopyItems::FromImage { image, sources } => self.items_of_image(&image, &sources)?,
+            CopyItems::FromImage { image, sources, parents, exclude } => {
+                self.items_of_image(st, &image, &sources, parents, exclude.as_ref())?
+            }
         };
         let planned = self.with_view(st, |view| {
-            let chown = chown.map(|c| users::chown_ids(view, c)).transpose()?;
-            let policy = CopyPolicy { chown, chmod, now };
-            copy::plan(view, &items, dest, &policy, keyword)
+            let chown = how.chown.map(|c| users::chown_ids(view, c)).transpose()?;
+            let policy = CopyPolicy { chown, chmod: how.chmod, now };
+            // `--link`: the layer stands on its own, its paths made from the root.
+            let target: &dyn TreeView = if how.link { &EmptyView } else { view };
+            copy::plan(target, &items, dest, &policy, how.keyword)
         })?;
-        let layer = copy::write_layer(self.store.backend(), &planned, &self.opts.write)?;
+        let layer = copy::write_layer(self.store.backend(), &planned, &self.write)?;
         let committed = strata_commit::finish(self.store.backend(), base, Some(layer), commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());
         self.apply_to_work(st, parent.as_ref(), &committed)?;
@@ -1208,7 +1645,7 @@ impl Builder<'_> {
 
     /// `WORKDIR`: a layer with the directories when they are missing, else config only.
     fn workdir(
-        &mut self,
+        &self,
         st: &mut State,
         wd: &str,
         base: Option<&Base>,
@@ -1239,13 +1676,21 @@ impl Builder<'_> {
         let layer = if planned.is_empty() {
             None
         } else {
-            Some(copy::write_layer(self.store.backend(), &planned, &self.opts.write)?)
+            Some(copy::write_layer(self.store.backend(), &planned, &self.write)?)
         };
         let committed = strata_commit::finish(self.store.backend(), base, layer, commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());
         self.apply_to_work(st, parent.as_ref(), &committed)?;
         Ok(committed)
     }
+}
+
+/// How a `COPY`/`ADD` places its sources.
+struct CopyHow<'a> {
+    chown: Option<&'a str>,
+    chmod: Option<u32>,
+    keyword: &'static str,
+    link: bool,
 }
 
 /// An empty tree (`FROM scratch` before anything is in it).

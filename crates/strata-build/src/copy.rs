@@ -24,6 +24,9 @@ pub(crate) struct SourceRoot<'a> {
     pub root: PathBuf,
     /// `.dockerignore` of the build context.
     pub ignore: Option<&'a Ignore>,
+    /// `COPY --exclude` patterns: matched against paths relative to the root and to the
+    /// source being copied.
+    pub exclude: Option<&'a Ignore>,
     /// Keep the owners of the files (an extracted tar, another image) rather than
     /// 0:0 or `--chown`.
     pub keep_owners: bool,
@@ -58,6 +61,9 @@ pub(crate) struct SourceItem {
     pub hash: String,
     /// The URL a downloaded file came from (`ADD <url>`).
     pub url: Option<String>,
+    /// `COPY --parents`: the directories above it (after a `/./` pivot), kept under the
+    /// destination.
+    pub parents: PathBuf,
 }
 
 /// Mode of a file `ADD` downloads, as docker gives it.
@@ -66,6 +72,71 @@ pub(crate) const URL_FILE_MODE: u32 = 0o600;
 /// Digests of file contents already hashed in this build, by identity.
 pub(crate) type HashMemo = HashMap<(u64, u64, u64, i64, i64), Digest>;
 
+/// The item of a here-document source (`COPY <<EOF /dest`): a file named after the
+/// delimiter with the text as its content, mode 0644, owned by root, made in `dir`.
+pub(crate) fn heredoc_item(dir: &Path, name: &str, text: &str, now: Timestamp) -> Result<SourceItem> {
+    let file = dir.join("heredoc");
+    fs::write(&file, text).map_err(Error::io("write", &file))?;
+    let entry = SourceEntry {
+        rel: PathBuf::new(),
+        abs: file,
+        kind: EntryKind::File,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: text.len() as u64,
+        mtime: now,
+    };
+    let hex = Digest::sha256_of(format!("heredoc\0{name}\0{text}").as_bytes()).hex().to_owned();
+    Ok(SourceItem {
+        name: PathBuf::from(name),
+        is_dir: false,
+        entries: vec![entry],
+        hash: format!("file:{hex}"),
+        url: None,
+        parents: PathBuf::new(),
+    })
+}
+
+/// Expand the sources of one `COPY`/`ADD` (after substitution) into items; with
+/// `parents` (`COPY --parents`), each keeps the directories above it.
+pub(crate) fn expand(
+    src: &SourceRoot<'_>,
+    patterns: &[String],
+    parents: bool,
+    memo: &mut HashMemo,
+    hashed: &mut dyn FnMut(u64),
+) -> Result<Vec<SourceItem>> {
+    let mut out = Vec::new();
+    for pat in patterns {
+        // `a/./b/c`: what is after the pivot is kept, what is before it is not.
+        let skip = match pat.find("/./") {
+            Some(i) => clean(&pat[..i]).split('/').filter(|c| !c.is_empty() && *c != ".").count(),
+            None => 0,
+        };
+        let cleaned = clean_source(pat)?;
+        let rels: Vec<PathBuf> = if has_wildcards(&cleaned) {
+            glob_paths(src, &cleaned)?
+        } else {
+            vec![PathBuf::from(if cleaned == "." { "" } else { cleaned.as_str() })]
+        };
+        if rels.is_empty() {
+            return Err(Error::SourceNotFound { path: pat.clone() });
+        }
+        for rel in rels {
+            let mut it = item(src, pat, &rel, memo, hashed)?;
+            if !parents {
+                out.push(it);
+                continue;
+            }
+            let kept: PathBuf = rel.components().skip(skip).collect();
+            it.parents = if it.is_dir { kept } else { kept.parent().map(Path::to_path_buf).unwrap_or_default() };
+            out.push(it);
+        }
+    }
+    Ok(out)
+}
+
 /// Expand the sources of one `COPY`/`ADD` (after substitution) into items.
 pub(crate) fn expand_sources(
     src: &SourceRoot<'_>,
@@ -73,23 +144,7 @@ pub(crate) fn expand_sources(
     memo: &mut HashMemo,
     hashed: &mut dyn FnMut(u64),
 ) -> Result<Vec<SourceItem>> {
-    let mut items = Vec::new();
-    for pat in patterns {
-        let cleaned = clean_source(pat)?;
-        let rels: Vec<PathBuf> = if has_wildcards(&cleaned) {
-            let found = glob_paths(src, &cleaned)?;
-            if found.is_empty() {
-                return Err(Error::SourceNotFound { path: pat.clone() });
-            }
-            found
-        } else {
-            vec![PathBuf::from(if cleaned == "." { "" } else { cleaned.as_str() })]
-        };
-        for rel in rels {
-            items.push(item(src, pat, &rel, memo, hashed)?);
-        }
-    }
-    Ok(items)
+    expand(src, patterns, false, memo, hashed)
 }
 
 /// A source as written -> a clean relative path; `..` out of the root is refused.
@@ -111,10 +166,16 @@ fn clean_source(pat: &str) -> Result<String> {
 }
 
 fn ignored(src: &SourceRoot<'_>, rel: &Path) -> bool {
-    match src.ignore {
-        Some(ig) if !rel.as_os_str().is_empty() => ig.is_ignored(&rel.to_string_lossy()),
-        _ => false,
+    if rel.as_os_str().is_empty() {
+        return false;
     }
+    let text = rel.to_string_lossy();
+    src.ignore.is_some_and(|ig| ig.is_ignored(&text)) || src.exclude.is_some_and(|ex| ex.is_ignored(&text))
+}
+
+/// Whether `--exclude` leaves out an entry, by its path below the source copied.
+fn excluded_below(src: &SourceRoot<'_>, rel: &Path) -> bool {
+    !rel.as_os_str().is_empty() && src.exclude.is_some_and(|ex| ex.is_ignored(&rel.to_string_lossy()))
 }
 
 /// Paths matching a wildcard pattern, component by component (`*` never crosses `/`).
@@ -200,7 +261,7 @@ fn item(
     }
     let hex = digester.finish().hex().to_owned();
     let hash = if is_dir { format!("dir:{hex}") } else { format!("file:{hex}") };
-    Ok(SourceItem { name, is_dir, entries, hash, url: None })
+    Ok(SourceItem { name, is_dir, entries, hash, url: None, parents: PathBuf::new() })
 }
 
 /// The item of a file downloaded by `ADD <url>`: mode 0600 and owner 0:0 (`--chmod` and
@@ -226,6 +287,7 @@ pub(crate) fn url_item(url: &str, fetched: &Fetched) -> SourceItem {
         entries: vec![entry],
         hash: format!("file:{}", d.finish().hex()),
         url: Some(url.to_owned()),
+        parents: PathBuf::new(),
     }
 }
 
@@ -242,14 +304,15 @@ fn walk(src: &SourceRoot<'_>, dir_rel: &Path, below: &Path, out: &mut Vec<Source
         let ctx_rel = dir_rel.join(&rel);
         let abs = src.root.join(&ctx_rel);
         let md = fs::symlink_metadata(&abs).map_err(Error::io("stat", &abs))?;
-        let skip = ignored(src, &ctx_rel);
+        let skip = ignored(src, &ctx_rel) || excluded_below(src, &rel);
         if md.file_type().is_socket() {
             continue;
         }
         if !skip {
             out.push(entry(src, &ctx_rel, rel.clone(), abs, &md)?);
         }
-        let has_exceptions = src.ignore.is_some_and(Ignore::has_exceptions);
+        let has_exceptions =
+            src.ignore.is_some_and(Ignore::has_exceptions) || src.exclude.is_some_and(Ignore::has_exceptions);
         if md.is_dir() && (!skip || has_exceptions) {
             walk(src, dir_rel, &rel, out)?;
         }
@@ -390,7 +453,13 @@ pub(crate) fn plan(
         }
     };
     for (item, keep_owners) in items {
-        let r = resolve(view, Path::new(dest), true)?;
+        let item_dest = if item.parents.as_os_str().is_empty() {
+            dest.to_owned()
+        } else {
+            format!("{}/{}/", dest.trim_end_matches('/'), item.parents.display())
+        };
+        let dir_dest = dir_dest || !item.parents.as_os_str().is_empty();
+        let r = resolve(view, Path::new(&item_dest), true)?;
         let target_dir: PathBuf;
         let file_target: Option<PathBuf>;
         if item.is_dir {

@@ -42,6 +42,32 @@ pub enum Error {
         /// Why there is none.
         reason: String,
     },
+    /// `RUN` in a stage of a platform whose programs cannot run on this machine.
+    #[error("RUN in a {platform} stage cannot run here: {reason}")]
+    CannotRun {
+        /// The stage's platform.
+        platform: String,
+        /// Why not, and what would help.
+        reason: String,
+    },
+    /// A base image of another platform than the one asked for (`--platform`).
+    #[error("base image {name:?} is {actual}, not the requested {wanted}")]
+    PlatformMismatch {
+        /// The image as named.
+        name: String,
+        /// Its platform.
+        actual: String,
+        /// The platform asked for.
+        wanted: String,
+    },
+    /// The Dockerfile asks for something the build was not allowed (`--allow`).
+    #[error("{what} needs the {entitlement} entitlement: strata build --allow {entitlement}")]
+    Entitlement {
+        /// `network.host` or `security.insecure`.
+        entitlement: String,
+        /// What asked for it.
+        what: String,
+    },
     /// The runner could not start or watch the command.
     #[error("runner: {0}")]
     Runner(String),

@@ -37,6 +37,36 @@ pub struct RunSpec<'a> {
     pub workdir: &'a str,
     /// The network.
     pub network: Network,
+    /// What `RUN --mount` (and a `#!` here-document) puts in the tree while the command
+    /// runs, in the order to mount them (parents first). Their mount points exist in
+    /// the rootfs, except below `/dev`, where the runner makes them in its own tmpfs.
+    pub mounts: &'a [RunMount],
+}
+
+/// A mount of a `RUN` command: nothing of it goes into the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMount {
+    /// Where: a physical path relative to the rootfs (no symlinks in it).
+    pub target: PathBuf,
+    /// What is mounted there.
+    pub kind: RunMountKind,
+}
+
+/// What a [`RunMount`] mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMountKind {
+    /// A host file or directory, bound in.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Mounted read-only.
+        readonly: bool,
+    },
+    /// An empty tmpfs.
+    Tmpfs {
+        /// Its size limit in bytes (`None`: the kernel's default, half the memory).
+        size: Option<u64>,
+    },
 }
 
 /// Runs the commands of `RUN` steps. Implement it to run them some other way (a VM, a
@@ -84,8 +114,11 @@ impl NamespaceRunner {
 const MOUNT_POINTS: [&str; 2] = ["proc", "dev"];
 
 /// The host-side script run in the new namespaces: mounts, then the chrooted command.
-/// `$1` rootfs, `$2` unshare, `$3` mount, `$4` workdir, `$5` uid, `$6` gid, then the
-/// command. Device nodes are bound onto files made in the tmpfs, never in the rootfs.
+/// `$1` rootfs, `$2` unshare, `$3` mount, `$4` workdir, `$5` uid, `$6` gid, `$7` the
+/// number of `RUN --mount`s, then three words for each (`ro`/`rw`/`tmpfs`, the source
+/// or tmpfs options, the target relative to the rootfs), then the command. Device nodes
+/// are bound onto files made in the tmpfs, never in the rootfs; mount points below
+/// `/dev` are made there too.
 const SCRIPT: &str = r#"set -e
 IFS=' 	
 '
@@ -101,6 +134,18 @@ ln -s /proc/self/fd "$R/dev/fd"
 ln -s /proc/self/fd/0 "$R/dev/stdin"
 ln -s /proc/self/fd/1 "$R/dev/stdout"
 ln -s /proc/self/fd/2 "$R/dev/stderr"
+N=$1; shift
+while [ "$N" -gt 0 ]; do
+  K=$1; S=$2; D=$R/$3; shift 3; N=$((N - 1))
+  if [ ! -e "$D" ]; then
+    if [ "$K" = tmpfs ] || [ -d "$S" ]; then mkdir -p "$D"; else mkdir -p "${D%/*}"; : > "$D"; fi
+  fi
+  case $K in
+    tmpfs) "$M" -t tmpfs -o "$S" tmpfs "$D" ;;
+    ro) "$M" --bind "$S" "$D"; "$M" -o remount,bind,ro "$D" ;;
+    *) "$M" --bind "$S" "$D" ;;
+  esac
+done
 exec "$U" --root="$R" --wd="$W" --setgid "$GID_" --setuid "$UID_" -- "$@"
 "#;
 
@@ -157,6 +202,22 @@ impl NamespaceRunner {
         cmd.arg("--").arg(&self.shell).arg("-c").arg(SCRIPT).arg("strata-run");
         cmd.arg(spec.rootfs).arg(&self.unshare).arg(&self.mount).arg(spec.workdir);
         cmd.arg(spec.uid.to_string()).arg(spec.gid.to_string());
+        cmd.arg(spec.mounts.len().to_string());
+        for m in spec.mounts {
+            match &m.kind {
+                RunMountKind::Bind { source, readonly } => {
+                    cmd.arg(if *readonly { "ro" } else { "rw" }).arg(source);
+                }
+                RunMountKind::Tmpfs { size } => {
+                    let mut o = "nosuid,nodev,mode=1777".to_owned();
+                    if let Some(s) = size {
+                        o.push_str(&format!(",size={s}"));
+                    }
+                    cmd.arg("tmpfs").arg(o);
+                }
+            }
+            cmd.arg(&m.target);
+        }
         cmd.args(spec.args);
         cmd.env_clear();
         for kv in spec.env {

@@ -454,6 +454,9 @@ Examples:
   strata build -t web:1 -f docker/Dockerfile --build-arg VERSION=1.2 --target runtime .
   strata build -q --no-cache .        # prints the image id only
   strata build --allow-url-fetch -t tools:1 .   # ADD https://... downloads
+  strata build --secret id=npm,src=$HOME/.npmrc --ssh default -t app:1 .
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) strata build -t app:1 .   # reproducible
+  strata build --cache-to type=registry,ref=reg.example/app:cache --cache-from type=registry,ref=reg.example/app:cache .
 RUN needs root (namespaces and chroot); every other instruction works without.")]
     Build {
         /// The build context: the directory COPY and ADD read from
@@ -480,6 +483,8 @@ RUN needs root (namespaces and chroot); every other instruction works without.")
         /// Let ADD download http(s) URLs (off: ADD of a URL is an error)
         #[arg(long)]
         allow_url_fetch: bool,
+        #[command(flatten)]
+        buildkit: BuildFeatureArgs,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -763,6 +768,41 @@ pub struct RegistryArgs {
     /// Trust this CA certificate (PEM) in addition to the system's (repeatable)
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Vec<PathBuf>,
+}
+
+/// `strata build` options of BuildKit's era: secrets, ssh, entitlements, platform,
+/// reproducible dates, shared caches, parallel stages.
+#[derive(Debug, Args)]
+pub struct BuildFeatureArgs {
+    /// A secret for RUN --mount=type=secret: `id=ID,src=FILE`, `id=ID,env=VAR`, or `id=ID`
+    /// (the variable ID) (repeatable)
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
+    /// An SSH agent socket for RUN --mount=type=ssh: `ID=SOCKET`, or `ID` (or `default`)
+    /// for $SSH_AUTH_SOCK (repeatable)
+    #[arg(long = "ssh", value_name = "ID=SOCKET")]
+    pub ssh: Vec<String>,
+    /// Allow an entitlement: network.host (RUN --network=host), security.insecure
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// The platform to build for (`linux/arm64`): picked from multi-platform bases
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Date every step at this time (seconds since 1970) and clamp new files' mtimes to
+    /// it: a reproducible image [default: $SOURCE_DATE_EPOCH]
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<u64>,
+    /// Take cached steps from `type=registry,ref=REF` or `type=local,src=DIR` (repeatable)
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Export this build's cache to `type=registry,ref=REF` or `type=local,dest=DIR`
+    /// (repeatable)
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Stages that need nothing of each other build at once, this many at most (0: one
+    /// per core, 1: one after the other)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub jobs: usize,
 }
 
 /// `strata builder` commands.

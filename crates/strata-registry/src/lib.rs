@@ -12,7 +12,7 @@ pub use auth::{AuthFile, Credentials};
 pub use client::RegistryOptions;
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
-pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, pull};
+pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};
 pub use push::{DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD, PushOptions, Pushed, mount_source, push};
 
 /// The spec crate, re-exported so callers use the same `Reference` and `Descriptor`.

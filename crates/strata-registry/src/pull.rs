@@ -204,6 +204,42 @@ pub fn pull(
     Ok(pulled)
 }
 
+/// Fetch one manifest or index (`reference` by tag or digest) without storing it: its
+/// descriptor and the exact bytes the registry served, verified as [`pull`] verifies
+/// them. For documents strata reads itself (a build cache's index).
+pub fn fetch_document(reference: &Reference, options: &RegistryOptions) -> Result<(Descriptor, Vec<u8>)> {
+    let client = Client::new(reference.registry(), options)?;
+    let repo = reference.repository();
+    let scope = Scope::pull(repo);
+    let target = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_owned(),
+        (None, None) => strata_spec::DEFAULT_TAG.to_owned(),
+    };
+    let fetched = fetch_manifest(&client, repo, &target, reference.digest(), None, &scope, &crate::NoProgress)?;
+    Ok((fetched.descriptor, fetched.bytes))
+}
+
+/// Download `blobs` of `reference`'s repository into `store`, several at once, each
+/// verified; those the store has are skipped. Returns how many were downloaded. For
+/// callers that fetch only the parts of an image they need (a build cache).
+pub fn fetch_blobs(
+    store: &dyn Store,
+    reference: &Reference,
+    blobs: &[Descriptor],
+    options: &PullOptions,
+) -> Result<usize> {
+    let client = Client::new(reference.registry(), &options.registry)?;
+    let repo = reference.repository();
+    let scope = Scope::pull(repo);
+    let _lease = store.lease()?;
+    let cancel = AtomicBool::new(false);
+    let outcomes = pool::run(blobs, options.concurrency, &cancel, |d| {
+        fetch_blob(&client, store, repo, d, &scope, &crate::NoProgress, &cancel)
+    })?;
+    Ok(outcomes.iter().filter(|o| o.is_some()).count())
+}
+
 /// The entry of `index` for `want`, among image manifests.
 fn pick_platform(index: &Index, want: &Platform, reference: &Reference) -> Result<Descriptor> {
     let candidates =

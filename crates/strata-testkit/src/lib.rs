@@ -34,11 +34,13 @@ use strata_spec::Digest;
 
 mod docker;
 mod prop;
+mod registry;
 pub mod tars;
 
 pub use docker::{Docker, LOCAL_ENGINE_DIR, docker};
 
 pub use prop::{CI_SEED, SCALE_VAR, proptest_config};
+pub use registry::Registry;
 
 /// Whether a peer tool is on `PATH`. When it is not: with `CI` set, panic (the test
 /// fails, as CI must have installed it); otherwise print why the test is skipped and

@@ -46,7 +46,7 @@ pub fn busybox_base(store: &Store, tag: &str) -> Option<Image> {
     fs::copy(&busybox, r.join("bin/busybox")).unwrap();
     for applet in [
         "sh", "echo", "cat", "rm", "mkdir", "touch", "ls", "id", "chmod", "chown", "ln", "printf", "env", "pwd",
-        "sleep", "hostname", "ip",
+        "sleep", "hostname", "ip", "wc",
     ] {
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }

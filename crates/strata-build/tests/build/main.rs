@@ -4,6 +4,12 @@
 mod common;
 mod fetch;
 mod interop;
+mod mounts;
+mod parallel;
 mod parser;
+mod platform;
+mod reproducible;
 mod run;
+mod shared_cache;
 mod steps;
+mod syntax;

@@ -1,6 +1,6 @@
 //! The parser on a table of real-world snippets, odd corners included, and bad input.
 
-use strata_build::dockerfile::{CommandForm, Dockerfile, Instruction};
+use strata_build::dockerfile::{CommandForm, Dockerfile, Instruction, RunArgs};
 
 fn one(text: &str) -> Instruction {
     let df =
@@ -24,10 +24,10 @@ fn real_world_snippets() {
         // nginx-style continuation with && chains and comment lines inside
         (
             "RUN set -x \\\n    && apt-get update \\\n# a comment inside the continuation\n    && apt-get install -y curl",
-            Instruction::Run(Shell("set -x     && apt-get update     && apt-get install -y curl".into())),
+            Instruction::Run(RunArgs::new(Shell("set -x     && apt-get update     && apt-get install -y curl".into()))),
         ),
         // empty continuation line (docker warns, keeps going)
-        ("RUN echo a \\\n\n    b", Instruction::Run(Shell("echo a     b".into()))),
+        ("RUN echo a \\\n\n    b", Instruction::Run(RunArgs::new(Shell("echo a     b".into())))),
         // JSON split over lines
         (
             "CMD [\"nginx\", \\\n     \"-g\", \\\n     \"daemon off;\"]",
@@ -36,7 +36,7 @@ fn real_world_snippets() {
         // not-quite-JSON is the shell form
         ("CMD [echo, hi]", Instruction::Cmd(Shell("[echo, hi]".into()))),
         ("ENTRYPOINT [\"/docker-entrypoint.sh\"]", Instruction::Entrypoint(Exec(s(&["/docker-entrypoint.sh"])))),
-        ("run echo lower-case keyword", Instruction::Run(Shell("echo lower-case keyword".into()))),
+        ("run echo lower-case keyword", Instruction::Run(RunArgs::new(Shell("echo lower-case keyword".into())))),
         // ENV forms: several pairs, quotes kept for substitution, legacy form
         (
             "ENV A=1 B=\"two words\" C=x\\ y",
@@ -56,7 +56,7 @@ fn real_world_snippets() {
                 from: None,
                 chown: Some("app:app".into()),
                 chmod: Some("640".into()),
-                checksum: None,
+                ..Default::default()
             }),
         ),
         (
@@ -135,14 +135,17 @@ fn directives_stages_lines_and_args() {
     assert_eq!(df.stages[0].from.line, 5);
     let run = &df.stages[0].instructions[0];
     assert_eq!(run.line, 6);
-    assert_eq!(run.instruction, Instruction::Run(CommandForm::Shell("dir C:\\   /w".into())));
+    assert_eq!(run.instruction, Instruction::Run(RunArgs::new(CommandForm::Shell("dir C:\\   /w".into()))));
     assert_eq!(df.stages[1].instructions[0].line, 11);
     assert_eq!(df.stage_index("BUILD"), Some(0));
     assert_eq!(df.stage_index("1"), Some(1));
     // A directive after a comment is a comment; CRLF line ends work.
     let df = Dockerfile::parse("D", "# hello\n# escape=`\r\nFROM a\r\nRUN x \\\r\n y\r\n").unwrap();
     assert_eq!(df.escape, '\\');
-    assert_eq!(df.stages[0].instructions[0].instruction, Instruction::Run(CommandForm::Shell("x  y".into())));
+    assert_eq!(
+        df.stages[0].instructions[0].instruction,
+        Instruction::Run(RunArgs::new(CommandForm::Shell("x  y".into())))
+    );
     assert!(df.warnings.is_empty());
     let df = Dockerfile::parse("D", "FROM a\nRUN a \\\n\n b\n").unwrap();
     assert_eq!(df.warnings.len(), 1);
@@ -164,11 +167,17 @@ fn bad_input_names_file_line_and_instruction() {
         ("FROM a AS 1x\n", 1, "invalid name for build stage"),
         ("FROM a AS x\nFROM b AS x\n", 2, "duplicate stage name"),
         ("FROM a b\n", 1, "one or three arguments"),
-        ("FROM a\nRUN --mount=type=cache,target=/x make\n", 2, "BuildKit option"),
+        ("FROM a\nRUN --mount make\n", 2, "missing a value on flag: --mount"),
+        ("FROM a\nRUN --network=bridge make\n", 2, "expected default, none or host"),
+        ("FROM a\nCOPY --link=maybe a b\n", 2, "expected true or false"),
+        ("FROM a\nADD --parents a b\n", 2, "unknown flag: --parents"),
+        ("FROM a\nRUN <<EOF\necho\n", 2, "unterminated heredoc"),
+        ("FROM a\nCOPY 3<<EOF /x\nhi\nEOF\n", 2, "file descriptor"),
+        ("# syntax=example.com/my/frontend:1\nFROM a\n", 1, "other frontend images are not supported"),
         ("FROM a\nCOPY --chown a b\n", 2, "missing a value on flag"),
         ("FROM a\nENV A\n", 2, "ENV must have two arguments"),
         ("FROM a\nLABEL a=1 b\n", 2, "can't find ="),
-        ("FROM a\nRUN <<EOF\necho\nEOF\n", 2, "heredocs"),
+        ("FROM a\nONBUILD RUN <<EOF\n", 2, "heredocs are only allowed"),
         ("# escape=x\nFROM a\n", 1, "invalid escape token"),
         ("FROM a\nUSER\n", 2, "USER requires exactly one argument"),
         ("FROM a\nVOLUME [\"\"]\n", 2, "empty string"),

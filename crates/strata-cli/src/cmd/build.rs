@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use strata_build::{BuildOptions, Event, Network};
+use strata_build::{BuildOptions, CacheSpec, Event, Network, SecretSource};
 
-use crate::cli::{NetworkMode, RegistryArgs};
+use crate::cli::{BuildFeatureArgs, NetworkMode, RegistryArgs};
 use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
@@ -22,6 +22,36 @@ pub struct Flags {
     pub network: NetworkMode,
     /// `--allow-url-fetch`.
     pub allow_url_fetch: bool,
+    /// `--secret`, `--ssh`, `--platform`, `--cache-*`...
+    pub features: BuildFeatureArgs,
+}
+
+/// `--secret id=ID,src=FILE|env=VAR` as buildx reads it; `id=ID` alone is the
+/// variable `ID`.
+fn parse_secret(spec: &str) -> Result<(String, SecretSource)> {
+    let mut id = None;
+    let mut source = None;
+    let mut kind = None;
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "id" => id = Some(v.to_owned()),
+            "src" | "source" => source = Some(v.to_owned()),
+            "env" => {
+                kind = Some("env");
+                source = Some(v.to_owned());
+            }
+            "type" if v == "file" || v == "env" => kind = Some(if v == "env" { "env" } else { "file" }),
+            _ => bail!("--secret {spec}: unexpected {field:?} (id=ID,src=FILE or id=ID,env=VAR)"),
+        }
+    }
+    let Some(id) = id.filter(|i| !i.is_empty()) else { bail!("--secret {spec}: needs id=ID") };
+    let source = match (kind, source) {
+        (Some("env"), Some(v)) => SecretSource::Env(v),
+        (_, Some(path)) => SecretSource::File(PathBuf::from(path)),
+        (_, None) => SecretSource::Env(id.clone()),
+    };
+    Ok((id, source))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -35,7 +65,7 @@ pub fn build(
     flags: Flags,
     registry: &RegistryArgs,
 ) -> Result<ExitCode> {
-    let Flags { no_cache, network, allow_url_fetch } = flags;
+    let Flags { no_cache, network, allow_url_fetch, features } = flags;
     if !context.is_dir() {
         bail!("build context {}: not a directory", context.display());
     }
@@ -65,11 +95,42 @@ pub fn build(
     opts.target = target;
     opts.dockerfile = file;
     opts.registry = super::registry::registry_options(registry);
+    for s in &features.secrets {
+        let (id, source) = parse_secret(s)?;
+        opts.secrets.insert(id, source);
+    }
+    for s in &features.ssh {
+        let (id, sock) = match s.split_once('=') {
+            Some((id, path)) => (id.to_owned(), PathBuf::from(path)),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(p) => (s.clone(), PathBuf::from(p)),
+                None => bail!("--ssh {s}: SSH_AUTH_SOCK is not set (give ID=SOCKET)"),
+            },
+        };
+        opts.ssh.insert(id, sock);
+    }
+    for a in &features.allow {
+        if !matches!(a.as_str(), "network.host" | "security.insecure") {
+            bail!("--allow {a}: unknown entitlement (network.host or security.insecure)");
+        }
+        opts.allow.insert(a.clone());
+    }
+    if let Some(p) = &features.platform {
+        opts.platform = Some(strata_spec::Platform::parse(p).with_context(|| format!("--platform {p}"))?);
+    }
+    opts.source_date_epoch = features.source_date_epoch;
+    for c in &features.cache_from {
+        opts.cache_from.push(CacheSpec::parse(c).map_err(|e| anyhow::anyhow!("--cache-from {e}"))?);
+    }
+    for c in &features.cache_to {
+        opts.cache_to.push(CacheSpec::parse(c).map_err(|e| anyhow::anyhow!("--cache-to {e}"))?);
+    }
+    opts.jobs = features.jobs;
     let store = ctx.write_store()?;
     let bars = Bars::new(ctx);
     let mut hashing: Option<indicatif::ProgressBar> = None;
     let quiet = ctx.quiet || ctx.json;
-    let mut p = Printer { out: std::io::stdout().lock(), err: None };
+    let mut p = Printer { out: std::io::stdout().lock(), err: None, stage: None, at_line_start: true };
     let result = strata_build::build(&store, context, &opts, &mut |e| {
         if let Event::ContextHashed(n) = e {
             hashing.get_or_insert_with(|| bars.bytes("hashing context", None)).set_position(*n);
@@ -82,9 +143,10 @@ pub fn build(
             return;
         }
         match e {
+            Event::Stage { name } => p.stage(name),
             Event::Step { index, total, text } => p.line(&format!("Step {index}/{total} : {text}")),
             Event::UsingCache => p.line(" ---> Using cache"),
-            Event::Running { command } => p.line(&format!(" ---> Running: {command}")),
+            Event::Running { command } => p.line(&format!(" ---> Running: {}", command.trim_end())),
             Event::Output(bytes) => p.raw(bytes),
             Event::StepDone { id: Some(id) } => p.line(&format!(" ---> {}", &id.hex()[..12])),
             Event::StepDone { id: None } => p.line(" ---> <scratch>"),
@@ -123,13 +185,17 @@ pub fn build(
 }
 
 /// Writes build output, keeping the first write error (a closed pipe) for the end.
+/// While stages build in parallel, every line starts with `[stage] `.
 struct Printer<W: Write> {
     out: W,
     err: Option<std::io::Error>,
+    /// The stage whose lines come now (parallel builds only).
+    stage: Option<String>,
+    at_line_start: bool,
 }
 
 impl<W: Write> Printer<W> {
-    fn raw(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) {
         if self.err.is_none()
             && let Err(e) = self.out.write_all(bytes)
         {
@@ -137,9 +203,31 @@ impl<W: Write> Printer<W> {
         }
     }
 
+    fn raw(&mut self, bytes: &[u8]) {
+        let Some(stage) = self.stage.clone() else {
+            self.write(bytes);
+            return;
+        };
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            if self.at_line_start {
+                self.write(format!("[{stage}] ").as_bytes());
+            }
+            self.write(piece);
+            self.at_line_start = piece.ends_with(b"\n");
+        }
+    }
+
     fn line(&mut self, line: &str) {
         self.raw(line.as_bytes());
         self.raw(b"\n");
+    }
+
+    /// Another stage's events follow: end a line it left open.
+    fn stage(&mut self, name: &str) {
+        if !self.at_line_start {
+            self.raw(b"\n");
+        }
+        self.stage = Some(name.to_owned());
     }
 }
 

@@ -86,8 +86,19 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Login { registry, username, password_stdin, registry_args } => {
             registry::login(ctx, &registry, &username, password_stdin, &registry_args)
         }
-        Command::Build { context, tags, file, build_args, target, no_cache, network, allow_url_fetch, registry } => {
-            let flags = build::Flags { no_cache, network, allow_url_fetch };
+        Command::Build {
+            context,
+            tags,
+            file,
+            build_args,
+            target,
+            no_cache,
+            network,
+            allow_url_fetch,
+            buildkit,
+            registry,
+        } => {
+            let flags = build::Flags { no_cache, network, allow_url_fetch, features: buildkit };
             build::build(ctx, &context, &tags, file, &build_args, target, flags, &registry)
         }
         Command::Builder { command: crate::cli::BuilderCommand::Prune { keep } } => build::prune(ctx, keep),

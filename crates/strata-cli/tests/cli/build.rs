@@ -97,3 +97,116 @@ fn build_adds_urls_only_with_allow_url_fetch() {
     assert_eq!(again.matches(" ---> Using cache").count(), 1, "{again}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// `--cache-to` a loopback registry from one store, `--cache-from` it in an empty one:
+/// every step cached, the same image; `--source-date-epoch` makes the two builds'
+/// manifests equal too. Independent stages print their lines with the stage's name.
+#[test]
+fn build_cache_through_a_registry_reproducible_and_parallel_stages() {
+    if !strata_testkit::require_tool("docker-registry") {
+        return;
+    }
+    let reg = crate::common::Registry::start("", "");
+    let a = Env::new();
+    let ctx = a.path("ctx");
+    std::fs::create_dir_all(ctx.join("rootfs/etc")).unwrap();
+    std::fs::write(ctx.join("rootfs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(ctx.join("one.txt"), "1").unwrap();
+    std::fs::write(ctx.join("two.txt"), "2").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "# syntax=docker/dockerfile:1\nFROM scratch AS left\nCOPY rootfs/ /\nCOPY one.txt /one.txt\n\
+         FROM scratch AS right\nCOPY two.txt /two.txt\n\
+         FROM left\nCOPY --from=right /two.txt /two.txt\nCOPY <<EOF /etc/motd\nhi\nEOF\nCMD [\"/bin/sh\"]\n",
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    let cache = format!("type=registry,ref={}/app:buildcache", reg.host());
+    let out =
+        a.ok(&["build", "--jobs", "2", "--source-date-epoch", "1700000000", "--cache-to", &cache, "-t", "app:1", c]);
+    assert!(out.contains("[left] Step 1/9 : FROM scratch AS left\n"), "{out}");
+    assert!(out.contains("[right] Step 4/9 : FROM scratch AS right\n"), "{out}");
+    let b = Env::new();
+    let again = b.ok(&["build", "--source-date-epoch", "1700000000", "--cache-from", &cache, "-t", "app:1", c]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 6, "every step but the FROMs: {again}");
+    assert!(!again.contains("Running"), "{again}");
+    assert_eq!(b.image_id("app:1"), a.image_id("app:1"));
+    // The same manifest, byte for byte.
+    assert_eq!(manifest_digest(&a, "app:1"), manifest_digest(&b, "app:1"));
+    assert_eq!(a.inspect("app:1")[0]["Created"], "2023-11-14T22:13:20Z");
+    // Bad flags say what is wrong.
+    let err = b.fails(&["build", "--secret", "src=/x", c], 1);
+    assert!(err.contains("needs id=ID"), "{err}");
+    let err = b.fails(&["build", "--allow", "everything", c], 1);
+    assert!(err.contains("unknown entitlement"), "{err}");
+    let err = b.fails(&["build", "--cache-to", "type=gha", c], 1);
+    assert!(err.contains("unsupported cache type"), "{err}");
+}
+
+/// The digest of the manifest `tag` names in the env's store (its `index.json`).
+fn manifest_digest(env: &Env, tag: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.store().join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag);
+    entry.unwrap()["digest"].as_str().unwrap().to_owned()
+}
+
+/// `SOURCE_DATE_EPOCH` in the environment: two fresh stores, contexts written a second
+/// apart (another clock, other mtimes), the same manifest digest; without it, two.
+#[test]
+fn build_with_source_date_epoch_is_reproducible() {
+    let build = |epoch: Option<&str>| {
+        let env = Env::new();
+        let ctx = env.path("ctx");
+        std::fs::create_dir_all(ctx.join("etc")).unwrap();
+        std::fs::write(ctx.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY etc/ /etc/\nWORKDIR /app\nENV A=1\n").unwrap();
+        let mut c = env.cmd(&["build", "-q", "-t", "app:1", ctx.to_str().unwrap()]);
+        match epoch {
+            Some(e) => c.env("SOURCE_DATE_EPOCH", e),
+            None => c.env_remove("SOURCE_DATE_EPOCH"),
+        };
+        let r = crate::common::run(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let digest = manifest_digest(&env, "app:1");
+        (digest, env.inspect("app:1")[0]["Created"].clone())
+    };
+    let (a, created) = build(Some("1700000000"));
+    let (b, _) = build(Some("1700000000"));
+    assert_eq!(a, b, "same inputs, same SOURCE_DATE_EPOCH: same manifest");
+    assert_eq!(created, "2023-11-14T22:13:20Z");
+    let (c, _) = build(None);
+    let (d, _) = build(None);
+    assert_ne!(c, d, "without an epoch the clock shows (the test can tell)");
+    // A bad value is an error that names it.
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nENV A=1\n").unwrap();
+    let mut c = env.cmd(&["build", ctx.to_str().unwrap()]);
+    c.env("SOURCE_DATE_EPOCH", "yesterday");
+    let r = crate::common::run(c);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("SOURCE_DATE_EPOCH=\"yesterday\""), "{}", r.stderr);
+}
+
+/// `--platform`: the image is made for it (no RUN needed); a malformed one is refused.
+#[test]
+fn build_for_another_platform() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nLABEL arch=$TARGETARCH\n").unwrap();
+    let c = ctx.to_str().unwrap();
+    env.ok(&["build", "-q", "--platform", "linux/arm64", "-t", "app:arm", c]);
+    let v = env.inspect("app:arm");
+    assert_eq!(v[0]["Architecture"], "arm64");
+    assert_eq!(v[0]["Config"]["Labels"]["arch"], "arm64");
+    let err = env.fails(&["build", "--platform", "arm64", c], 1);
+    assert!(err.contains("--platform arm64"), "{err}");
+}

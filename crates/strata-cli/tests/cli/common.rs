@@ -2,9 +2,8 @@
 //! in code.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A temp directory with a store in it; every command runs with `--store` pointing there
@@ -244,59 +243,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A running docker-registry with its own storage, killed by PID when dropped.
-pub struct Registry {
-    _dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Registry {
-    /// `extra`: YAML appended to the config (`auth:`), `tls`: the `http.tls` block.
-    pub fn start(extra: &str, tls: &str) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{extra}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
-                panic!("docker-registry exited ({status}):\n{log}");
-            }
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { _dir: dir, port, child }
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use strata_testkit::Registry;
 
 /// Whether containers can run here: root, and runc (and busybox for the images). Outside
 /// CI a missing one skips the test with a message; under CI it fails it.

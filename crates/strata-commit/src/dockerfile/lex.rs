@@ -32,6 +32,29 @@ impl Lexer {
         Ok(words.into_iter().map(|w| w.text).collect::<Vec<_>>().join(" "))
     }
 
+    /// Expand the content of a here-document as a shell expands an unquoted heredoc:
+    /// variables substituted; the escape character escapes only `$`, itself, and a
+    /// newline (removed with it); quotes are plain characters.
+    pub fn process_heredoc(&self, text: &str, env: Lookup<'_>) -> Result<String, String> {
+        let mut s = Scan { chars: text.chars().collect(), pos: 0, escape: self.escape, env, split: false };
+        let mut out = String::new();
+        while let Some(c) = s.next() {
+            match c {
+                '$' => out.push_str(&s.dollar()?),
+                c if c == s.escape => match s.peek() {
+                    Some('\n') => s.pos += 1,
+                    Some(n) if n == '$' || n == s.escape => {
+                        s.pos += 1;
+                        out.push(n);
+                    }
+                    _ => out.push(c),
+                },
+                c => out.push(c),
+            }
+        }
+        Ok(out)
+    }
+
     /// Expand `text` into words split on unquoted white space, as `EXPOSE $PORTS` does
     /// (an unquoted variable holding `80 443` gives two words).
     pub fn process_words(&self, text: &str, env: Lookup<'_>) -> Result<Vec<String>, String> {
@@ -305,6 +328,13 @@ mod tests {
         ] {
             assert_eq!(l.process_word(input, &env).as_deref(), Ok(want), "{input}");
         }
+    }
+
+    #[test]
+    fn heredoc_content_keeps_quotes_and_expands_variables() {
+        let l = Lexer::default();
+        let got = l.process_heredoc("say \"$A\" '${A}' \\$A \\\\ \\n ${UNSET:-d}\nnext \\\nline\n", &env).unwrap();
+        assert_eq!(got, "say \"a\" 'a' $A \\ \\n d\nnext line\n");
     }
 
     #[test]

@@ -26,6 +26,9 @@ mod lex;
 mod parse;
 
 pub use lex::{Lexer, Lookup};
+mod mount;
+
+pub use mount::{Mount, MountKind, Sharing};
 pub use parse::{ParseError, format_duration, parse_duration, parse_instruction};
 
 /// A command in exec (JSON) or shell form.
@@ -69,6 +72,99 @@ impl CommandForm {
     }
 }
 
+/// A here-document of `RUN`, `COPY` or `ADD` (BuildKit's Dockerfile syntax 1.4): the
+/// lines after the instruction up to the delimiter alone on a line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Heredoc {
+    /// The word as written on the instruction line (`<<-"EOF"`, `3<<EOF`).
+    pub word: String,
+    /// The delimiter, quotes removed (`EOF`).
+    pub name: String,
+    /// The lines between, each ending with a newline, as written (tabs kept).
+    pub content: String,
+    /// `<<-`: leading tabs are stripped from each line (and the delimiter line).
+    pub chomp: bool,
+    /// The delimiter was unquoted: variables in the content are expanded (`COPY`,
+    /// `ADD`; for `RUN` the shell decides).
+    pub expand: bool,
+    /// A file descriptor before `<<` (`3<<EOF`), for the shell of a `RUN`.
+    pub fd: Option<u32>,
+}
+
+impl Heredoc {
+    /// The content as it is used: with `<<-`, leading tabs stripped from every line.
+    pub fn text(&self) -> String {
+        if !self.chomp {
+            return self.content.clone();
+        }
+        self.content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+    }
+}
+
+/// The arguments of `RUN` (unsubstituted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    /// The command as written on the instruction line.
+    pub command: CommandForm,
+    /// `--mount=...` options, as written (parsed with [`Mount::parse`] once substituted).
+    pub mounts: Vec<String>,
+    /// `--network=default|none|host`.
+    pub network: Option<String>,
+    /// `--security=sandbox|insecure`.
+    pub security: Option<String>,
+    /// Here-documents, in the order of their words on the line.
+    pub heredocs: Vec<Heredoc>,
+}
+
+impl RunArgs {
+    /// A plain `RUN` of `command`, no options.
+    pub fn new(command: CommandForm) -> Self {
+        RunArgs { command, mounts: Vec::new(), network: None, security: None, heredocs: Vec::new() }
+    }
+
+    /// What runs, as BuildKit's frontend decides: without heredocs, the command; with one
+    /// heredoc that is the whole command (`RUN <<EOF`), its text run by the shell, or
+    /// [`RunCommand::Script`] when it starts with `#!`; otherwise the line and the
+    /// here-documents joined back together, for the shell to read as heredocs.
+    pub fn resolve(&self) -> RunCommand {
+        let CommandForm::Shell(line) = &self.command else { return RunCommand::Form(self.command.clone()) };
+        match self.heredocs.as_slice() {
+            [] => RunCommand::Form(self.command.clone()),
+            [one] if line.trim() == one.word && one.fd.is_none() => {
+                let text = one.text();
+                if text.starts_with("#!") {
+                    RunCommand::Script { name: one.name.clone(), content: text }
+                } else {
+                    RunCommand::Form(CommandForm::Shell(text))
+                }
+            }
+            docs => {
+                let mut full = line.clone();
+                for d in docs {
+                    full.push('\n');
+                    full.push_str(&d.content);
+                    full.push_str(&d.name);
+                }
+                RunCommand::Form(CommandForm::Shell(full))
+            }
+        }
+    }
+}
+
+/// What a `RUN` runs ([`RunArgs::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCommand {
+    /// A command, in exec or shell form.
+    Form(CommandForm),
+    /// A here-document starting with `#!`: written to a file and executed.
+    Script {
+        /// The file name (the delimiter).
+        name: String,
+        /// The script.
+        content: String,
+    },
+}
+
 /// The arguments of `COPY` and `ADD` (unsubstituted).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CopyArgs {
@@ -84,6 +180,22 @@ pub struct CopyArgs {
     pub chmod: Option<String>,
     /// `--checksum=algorithm:hex` (`ADD` of a URL only, as in BuildKit).
     pub checksum: Option<String>,
+    /// `--link`: the layer is independent of what is below it.
+    pub link: bool,
+    /// `--parents` (`COPY` only): source paths keep their parent directories.
+    pub parents: bool,
+    /// `--exclude=pattern` (repeatable): paths left out of the sources.
+    pub exclude: Vec<String>,
+    /// Here-documents among the sources (`COPY <<EOF /path`), matched to the source
+    /// words by [`Heredoc::word`].
+    pub heredocs: Vec<Heredoc>,
+}
+
+impl CopyArgs {
+    /// The here-document a source word stands for, if it is one.
+    pub fn heredoc(&self, source: &str) -> Option<&Heredoc> {
+        self.heredocs.iter().find(|h| h.word == source)
+    }
 }
 
 /// `HEALTHCHECK` options and command.
@@ -167,7 +279,7 @@ pub enum Instruction {
     /// `LABEL key=value ...` (raw words).
     Label(Vec<(String, String)>),
     /// `RUN`.
-    Run(CommandForm),
+    Run(RunArgs),
     /// `CMD`.
     Cmd(CommandForm),
     /// `ENTRYPOINT`.
@@ -251,8 +363,11 @@ pub struct Dockerfile {
     pub file: String,
     /// The escape character (`\` unless `# escape=` said otherwise).
     pub escape: char,
-    /// The `# syntax=` directive, if any (recorded; strata has one frontend).
+    /// The `# syntax=` directive, if any: the standard Dockerfile frontend
+    /// (`docker/dockerfile:1`...), whose syntax strata implements; any other is an error.
     pub syntax: Option<String>,
+    /// The `# check=` directive, if any (accepted and recorded; strata runs no checks).
+    pub check: Option<String>,
     /// `ARG` instructions before the first `FROM` (usable in `FROM` lines).
     pub global_args: Vec<Spanned>,
     /// The stages, in order.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Instruction, Spanned, Stage};
+use super::{CommandForm, CopyArgs, Dockerfile, HealthcheckArgs, Heredoc, Instruction, RunArgs, Spanned, Stage};
 
 /// A Dockerfile that does not parse: the file, the line and the instruction, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +30,8 @@ impl fmt::Display for ParseError {
 struct Logical {
     line: usize,
     text: String,
+    /// Here-documents read after the line (`RUN`, `COPY`, `ADD`).
+    heredocs: Vec<Heredoc>,
 }
 
 pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
@@ -46,6 +48,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
     // instruction.
     let mut escape = '\\';
     let mut syntax = None;
+    let mut check = None;
     let mut seen = Vec::new();
     let mut first = 0;
     for (i, raw) in lines.iter().enumerate() {
@@ -70,8 +73,20 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
                     }
                 }
             }
-            "syntax" => syntax = Some(value.to_owned()),
-            _ => {}
+            "syntax" => {
+                if !standard_frontend(value) {
+                    return Err(err(
+                        i + 1,
+                        None,
+                        format!(
+                            "syntax {value:?}: strata builds with its own implementation of the standard Dockerfile \
+                             frontend (docker/dockerfile:1); other frontend images are not supported"
+                        ),
+                    ));
+                }
+                syntax = Some(value.to_owned())
+            }
+            _ => check = Some(value.to_owned()),
         }
         first = i + 1;
     }
@@ -126,9 +141,29 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
             warnings.push(format!("{file}:{start}: empty continuation line(s) found (docker will make them an error)"));
         }
         let text = acc.trim().to_owned();
-        if !text.is_empty() {
-            logical.push(Logical { line: start, text });
+        if text.is_empty() {
+            continue;
         }
+        // Here-documents: the lines after the instruction, raw, up to each delimiter.
+        let mut heredocs = heredoc_words(&text, escape);
+        for h in &mut heredocs {
+            let mut content = String::new();
+            loop {
+                let Some(raw) = lines.get(i) else {
+                    // `split('\n')` leaves one empty string after a final newline.
+                    return Err(err(start, None, format!("unterminated heredoc: no line {:?} after it", h.name)));
+                };
+                i += 1;
+                let candidate = if h.chomp { raw.trim_start_matches('\t') } else { raw };
+                if candidate == h.name {
+                    break;
+                }
+                content.push_str(raw);
+                content.push('\n');
+            }
+            h.content = content;
+        }
+        logical.push(Logical { line: start, text, heredocs });
     }
 
     // Instructions into stages.
@@ -161,13 +196,63 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Dockerfile, ParseError> {
     if stages.is_empty() {
         return Err(err(lines.len().max(1), None, "the Dockerfile has no FROM instruction".into()));
     }
-    Ok(Dockerfile { file: file.to_owned(), escape, syntax, global_args, stages, warnings })
+    Ok(Dockerfile { file: file.to_owned(), escape, syntax, check, global_args, stages, warnings })
+}
+
+/// Whether a `# syntax=` image is the standard Dockerfile frontend (any 1.x tag, the
+/// labs and upstream variants included), whose syntax strata implements.
+fn standard_frontend(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    let repo = match name.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => name,
+    };
+    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
+    matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream")
+}
+
+/// The here-document words of a `RUN`, `COPY` or `ADD` line (`<<EOF`, `<<-'EOF'`,
+/// `3<<EOF`), in order, content not read yet. Words in quotes and the JSON form are not
+/// here-documents.
+fn heredoc_words(text: &str, escape: char) -> Vec<Heredoc> {
+    let (word, rest) = match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim_start()),
+        None => (text, ""),
+    };
+    if !["RUN", "COPY", "ADD"].contains(&word.to_ascii_uppercase().as_str()) {
+        return Vec::new();
+    }
+    let (_, rest) = split_flags(rest);
+    if matches!(json_strings(rest), Ok(Some(_))) {
+        return Vec::new();
+    }
+    split_words(rest, escape).into_iter().filter_map(|w| heredoc_word(&w, escape)).collect()
+}
+
+/// One word as a here-document start: digits, `<<`, an optional `-`, and a delimiter
+/// with no `<` in it.
+fn heredoc_word(word: &str, escape: char) -> Option<Heredoc> {
+    let digits = word.find(|c: char| !c.is_ascii_digit())?;
+    let after = word[digits..].strip_prefix("<<")?;
+    let (chomp, raw) = match after.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, after),
+    };
+    if raw.is_empty() || raw.contains('<') {
+        return None;
+    }
+    let name = super::Lexer::new(escape).process_word(raw, &|_| None).ok()?;
+    if name.is_empty() {
+        return None;
+    }
+    let fd = if digits == 0 { None } else { word[..digits].parse().ok() };
+    Some(Heredoc { word: word.to_owned(), expand: name == raw, name, content: String::new(), chomp, fd })
 }
 
 /// One instruction on its own (an `ONBUILD` trigger, a `docker commit --change`), as
 /// line `line` of `file` (for errors), with `escape` as the escape character.
 pub fn parse_instruction(file: &str, line: usize, text: &str, escape: char) -> Result<Spanned, ParseError> {
-    let l = Logical { line, text: text.trim().to_owned() };
+    let l = Logical { line, text: text.trim().to_owned(), heredocs: Vec::new() };
     instruction(&l, escape).map_err(|(kw, message)| ParseError {
         file: file.to_owned(),
         line,
@@ -211,20 +296,15 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
     let (flags, rest) = split_flags(rest);
     let allowed: &[&str] = match kw.as_str() {
         "FROM" => &["platform"],
-        "COPY" => &["from", "chown", "chmod"],
-        "ADD" => &["chown", "chmod", "checksum"],
+        "RUN" => &["mount", "network", "security"],
+        "COPY" => &["from", "chown", "chmod", "link", "parents", "exclude"],
+        "ADD" => &["chown", "chmod", "checksum", "link", "exclude"],
         "HEALTHCHECK" => &["interval", "timeout", "start-period", "start-interval", "retries"],
         _ => &[],
     };
     for (name, _) in &flags {
         if !allowed.contains(&name.as_str()) {
-            let hint = match (kw.as_str(), name.as_str()) {
-                ("RUN", "mount" | "network" | "security") | ("COPY" | "ADD", "link" | "parents" | "exclude") => {
-                    " (a BuildKit option, not supported)"
-                }
-                _ => "",
-            };
-            return Err(fail(format!("unknown flag: --{name}{hint}")));
+            return Err(fail(format!("unknown flag: --{name}")));
         }
     }
     let flag = |name: &str| -> Result<Option<String>, Fail> {
@@ -234,6 +314,27 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
             None => Ok(None),
         }
     };
+    let flags_all = |name: &str| -> Result<Vec<String>, Fail> {
+        flags
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone().ok_or_else(|| fail(format!("missing a value on flag: --{name}"))))
+            .collect()
+    };
+    let bool_flag = |name: &str| -> Result<bool, Fail> {
+        match flags.iter().rev().find(|(n, _)| n == name) {
+            None => Ok(false),
+            Some((_, None)) => Ok(true),
+            Some((_, Some(v))) => match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(fail(format!("--{name}={other}: expected true or false"))),
+            },
+        }
+    };
+    if !l.heredocs.is_empty() && !matches!(kw.as_str(), "RUN" | "COPY" | "ADD") {
+        return Err(fail("heredocs are only allowed in RUN, COPY and ADD".into()));
+    }
     let need_args = |min: usize| -> Result<(), Fail> {
         if rest.is_empty() {
             let what = if min > 1 { "at least two arguments" } else { "at least one argument" };
@@ -286,15 +387,39 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
             if kw != "CMD" || !rest.is_empty() {
                 need_args(1)?;
             }
-            if rest.starts_with("<<") {
-                return Err(fail("heredocs are not supported".into()));
-            }
             let form = match json_strings(rest).map_err(fail)? {
                 Some(v) => CommandForm::Exec(v),
                 None => CommandForm::Shell(rest.to_owned()),
             };
+            if kw != "RUN" || l.heredocs.is_empty() {
+                let words =
+                    if matches!(form, CommandForm::Shell(_)) { heredoc_words(text, escape) } else { Vec::new() };
+                if !words.is_empty() {
+                    return Err(fail("heredocs are only allowed in RUN, COPY and ADD of a Dockerfile".into()));
+                }
+            }
             match kw.as_str() {
-                "RUN" => Instruction::Run(form),
+                "RUN" => {
+                    let network = flag("network")?;
+                    if let Some(n) = &network
+                        && !matches!(n.as_str(), "default" | "none" | "host")
+                    {
+                        return Err(fail(format!("--network={n}: expected default, none or host")));
+                    }
+                    let security = flag("security")?;
+                    if let Some(s) = &security
+                        && !matches!(s.as_str(), "sandbox" | "insecure")
+                    {
+                        return Err(fail(format!("--security={s}: expected sandbox or insecure")));
+                    }
+                    Instruction::Run(RunArgs {
+                        command: form,
+                        mounts: flags_all("mount")?,
+                        network,
+                        security,
+                        heredocs: l.heredocs.clone(),
+                    })
+                }
                 "CMD" => Instruction::Cmd(form),
                 _ => Instruction::Entrypoint(form),
             }
@@ -305,6 +430,13 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
                 Some(v) => v,
                 None => rest.split_whitespace().map(str::to_owned).collect(),
             };
+            let unread = heredoc_words(text, escape).len();
+            if unread != l.heredocs.len() {
+                return Err(fail("heredocs are only allowed in RUN, COPY and ADD of a Dockerfile".into()));
+            }
+            if let Some(h) = l.heredocs.iter().find(|h| h.fd.is_some()) {
+                return Err(fail(format!("{}: a file descriptor is not allowed in {kw} heredocs", h.word)));
+            }
             if words.len() < 2 {
                 return Err(fail(format!("{kw} requires at least two arguments, but only one was provided")));
             }
@@ -316,6 +448,10 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
                 chown: flag("chown")?,
                 chmod: flag("chmod")?,
                 checksum: flag("checksum")?,
+                link: bool_flag("link")?,
+                parents: bool_flag("parents")?,
+                exclude: flags_all("exclude")?,
+                heredocs: l.heredocs.clone(),
             };
             if kw == "COPY" { Instruction::Copy(args) } else { Instruction::Add(args) }
         }
@@ -413,7 +549,7 @@ fn instruction(l: &Logical, escape: char) -> Result<Spanned, Fail> {
                 _ => {}
             }
             // The trigger must itself parse.
-            instruction(&Logical { line: l.line, text: rest.to_owned() }, escape)
+            instruction(&Logical { line: l.line, text: rest.to_owned(), heredocs: Vec::new() }, escape)
                 .map_err(|(k, m)| fail(format!("trigger {}: {m}", k.unwrap_or_default())))?;
             Instruction::OnBuild(rest.to_owned())
         }

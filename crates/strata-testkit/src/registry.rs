@@ -1,0 +1,60 @@
+//! A loopback `docker-registry` for tests that push and pull.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running docker-registry with its own storage, killed by PID when dropped.
+pub struct Registry {
+    _dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Registry {
+    /// `extra`: YAML appended to the config (`auth:`), `tls`: the `http.tls` block.
+    pub fn start(extra: &str, tls: &str) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
+                panic!("docker-registry exited ({status}):\n{log}");
+            }
+            assert!(Instant::now() < deadline, "docker-registry did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry { _dir: dir, port, child }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
