@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+mod catalog;
+mod error;
+mod inventory;
+mod package;
+mod root;
+
+pub use catalog::python::normalize as normalize_python_name;
+pub use error::{Error, Result};
+pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
+pub use package::{Distro, Kind, Package, purl, purl_encode};
+pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
+
+/// Paths of the package databases the inventory reads, inside the image.
+pub mod paths {
+    pub use crate::catalog::apk::INSTALLED as APK_INSTALLED;
+    pub use crate::catalog::dpkg::{STATUS as DPKG_STATUS, STATUS_D as DPKG_STATUS_D};
+    pub use crate::catalog::rpm::{OTHER_PATHS as RPM_UNREADABLE, SQLITE_PATHS as RPM_SQLITE};
+}

@@ -1,0 +1,5 @@
+//! strata-scan's integration tests: inventories of generated images, compared with
+//! what the package managers' own tools say.
+
+mod fixture;
+mod inventory;
