@@ -5,6 +5,7 @@ mod error;
 mod inventory;
 mod package;
 mod root;
+pub mod version;
 
 pub use catalog::python::normalize as normalize_python_name;
 pub use error::{Error, Result};

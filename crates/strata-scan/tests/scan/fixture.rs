@@ -41,3 +41,19 @@ pub fn lines(s: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Run `sh -s` with `script` on its standard input (too long for an argument), returning
+/// stdout.
+pub fn sh(script: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("sh")
+        .arg("-s")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sh -s failed: {}", out.status);
+    String::from_utf8(out.stdout).unwrap()
+}
