@@ -5,6 +5,7 @@ mod error;
 mod inventory;
 mod package;
 mod root;
+mod sbom;
 pub mod version;
 
 pub use catalog::python::normalize as normalize_python_name;
@@ -12,6 +13,7 @@ pub use error::{Error, Result};
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
 pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
+pub use sbom::{SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, cyclonedx, is_spdx_expression, render, spdx, table};
 
 /// Paths of the package databases the inventory reads, inside the image.
 pub mod paths {

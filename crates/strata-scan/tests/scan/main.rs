@@ -3,4 +3,5 @@
 
 mod fixture;
 mod inventory;
+mod sbom;
 mod version;
