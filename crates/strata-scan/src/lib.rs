@@ -7,6 +7,7 @@ mod package;
 mod root;
 mod sbom;
 pub mod version;
+pub mod vuln;
 
 pub use catalog::python::normalize as normalize_python_name;
 pub use error::{Error, Result};
@@ -14,6 +15,7 @@ pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
 pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
 pub use sbom::{SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, cyclonedx, is_spdx_expression, render, spdx, table};
+pub use vuln::{AdvisoryDb, Finding, Severity, match_inventory};
 
 /// Paths of the package databases the inventory reads, inside the image.
 pub mod paths {

@@ -5,3 +5,4 @@ mod fixture;
 mod inventory;
 mod sbom;
 mod version;
+mod vuln;
