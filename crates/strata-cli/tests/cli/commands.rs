@@ -534,6 +534,8 @@ fn completions_and_help() {
         "cat",
         "layers",
         "flatten",
+        "sbom",
+        "scan",
         "append",
         "config",
         "pull",
