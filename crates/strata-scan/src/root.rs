@@ -1,10 +1,12 @@
 //! What the catalogers read: files of the final tree of an image, by path, without
 //! unpacking it, and the layer each came from.
 
-use std::io::Read;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufReader, Read};
 
 use strata_image::MergedView;
-use strata_layer::EntryKind;
+use strata_layer::read::{Limits, TarReader};
+use strata_layer::{Decoder, EntryKind};
 
 use crate::error::{Error, Result};
 
@@ -19,7 +21,19 @@ pub trait Root {
     /// The content of the regular file at `path` (symlinks followed inside the root), or
     /// `None` when there is no regular file there.
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
-    /// Whether `path` is a directory (symlinks followed).
+    /// The contents of many regular files at once (those that exist), by path. A merged
+    /// view reads each layer once for all of them, where [`Root::read`] decompresses a
+    /// layer up to the file every time.
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::new();
+        for p in paths {
+            if let Some(b) = self.read(p)? {
+                out.insert(p.clone(), b);
+            }
+        }
+        Ok(out)
+    }
+    /// Whether `path` is a directory (a last symlink not followed).
     fn is_dir(&self, path: &str) -> bool;
     /// The layer that made the file at `path` (not following a last symlink), when
     /// there is one.
@@ -50,8 +64,67 @@ impl Root for MergedView {
         read_limited(path, r, MAX_DATABASE_SIZE).map(Some)
     }
 
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::new();
+        // layer -> entry ordinal -> (paths, size)
+        let mut wanted: BTreeMap<usize, HashMap<u64, (Vec<&String>, u64)>> = BTreeMap::new();
+        for p in paths {
+            let Ok(e) = self.tree().stat(p) else { continue };
+            match (&e.meta.kind, e.source) {
+                (EntryKind::File, Some(src)) => {
+                    if e.meta.size > MAX_DATABASE_SIZE {
+                        return Err(Error::TooLarge { path: p.clone(), size: e.meta.size, limit: MAX_DATABASE_SIZE });
+                    }
+                    let slot =
+                        wanted.entry(src.layer).or_default().entry(src.entry).or_insert((Vec::new(), e.meta.size));
+                    slot.0.push(p);
+                }
+                (EntryKind::Symlink { .. }, _) => {
+                    if let Some(b) = self.read(p)? {
+                        out.insert(p.clone(), b);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let image = self.image();
+        let backend = image.store().backend();
+        for (layer, mut want) in wanted {
+            let Some(desc) = image.layers().get(layer) else { continue };
+            let name = desc.digest.to_string();
+            let blob = backend.open_descriptor(desc).map_err(strata_image::Error::from)?;
+            let dec = Decoder::new(blob, desc.media_type.layer_compression(), &name)?;
+            let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, dec), Limits::default(), &name);
+            let mut ordinal = 0u64;
+            while !want.is_empty() {
+                let Some(e) = tar.next_entry()? else { break };
+                match want.remove(&ordinal) {
+                    Some((ps, size)) => {
+                        let first = ps.first().map_or(String::new(), |p| (*p).clone());
+                        if e.size != size {
+                            let reason =
+                                format!("layer {name} changed: entry {ordinal} has {} bytes, not {size}", e.size);
+                            return Err(Error::Read { path: first, source: std::io::Error::other(reason) });
+                        }
+                        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                        tar.read_data(|chunk| {
+                            buf.extend_from_slice(chunk);
+                            Ok::<(), strata_layer::Error>(())
+                        })?;
+                        for p in ps {
+                            out.insert(p.clone(), buf.clone());
+                        }
+                    }
+                    None => tar.skip_data()?,
+                }
+                ordinal += 1;
+            }
+        }
+        Ok(out)
+    }
+
     fn is_dir(&self, path: &str) -> bool {
-        self.tree().list(path).is_ok()
+        self.tree().stat(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::Dir))
     }
 
     fn layer(&self, path: &str) -> Option<usize> {
@@ -103,7 +176,7 @@ impl Root for DirRoot {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.dir.join(path).is_dir()
+        std::fs::symlink_metadata(self.dir.join(path)).is_ok_and(|m| m.is_dir())
     }
 
     fn layer(&self, path: &str) -> Option<usize> {

@@ -17,14 +17,18 @@ const INFO: &str = "var/lib/dpkg/info";
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
     if let Some(bytes) = root.read(STATUS)? {
         let text = String::from_utf8_lossy(&bytes);
-        for p in parse(&text, STATUS, distro) {
-            let mut p = p;
+        let packages = parse(&text, STATUS, distro);
+        let lists = |p: &Package| {
             let arch = p.arch.clone().unwrap_or_default();
-            let list = [format!("{INFO}/{}:{arch}.list", p.name), format!("{INFO}/{}.list", p.name)];
-            for l in &list {
-                if let Some(b) = root.read(l)? {
-                    p.files = owned_files(root, String::from_utf8_lossy(&b).lines());
-                    p.record = Some(l.clone());
+            [format!("{INFO}/{}:{arch}.list", p.name), format!("{INFO}/{}.list", p.name)]
+        };
+        let wanted: Vec<String> = packages.iter().flat_map(lists).collect();
+        let contents = root.read_many(&wanted)?;
+        for mut p in packages {
+            for l in lists(&p) {
+                if let Some(b) = contents.get(&l) {
+                    p.files = owned_files(root, String::from_utf8_lossy(b).lines());
+                    p.record = Some(l);
                     break;
                 }
             }
@@ -34,16 +38,22 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
     let prefix = format!("{STATUS_D}/");
     let mut names: Vec<&String> = found.files.iter().filter(|f| f.starts_with(&prefix)).collect();
     names.sort();
+    let wanted: Vec<String> = names
+        .iter()
+        .filter(|f| f.strip_prefix(&prefix).is_some_and(|r| !r.contains('/')))
+        .map(|f| (*f).clone())
+        .collect();
+    let contents = root.read_many(&wanted)?;
     for f in names {
         let Some(rest) = f.strip_prefix(&prefix) else { continue };
         if rest.contains('/') || rest.ends_with(".md5sums") {
             continue;
         }
-        let Some(bytes) = root.read(f)? else { continue };
-        let text = String::from_utf8_lossy(&bytes);
+        let Some(bytes) = contents.get(f) else { continue };
+        let text = String::from_utf8_lossy(bytes);
         for mut p in parse(&text, f, distro) {
-            if let Some(b) = root.read(&format!("{f}.md5sums"))? {
-                let text = String::from_utf8_lossy(&b);
+            if let Some(b) = contents.get(&format!("{f}.md5sums")) {
+                let text = String::from_utf8_lossy(b);
                 let paths = text.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p));
                 p.files = owned_files(root, paths);
             }

@@ -20,10 +20,11 @@ fn is_package_json(path: &str) -> bool {
 
 pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
     let files: Vec<String> = found.files.iter().filter(|f| is_package_json(f)).cloned().collect();
+    let contents = root.read_many(&files)?;
     for f in files {
-        let Some(bytes) = root.read(&f)? else { continue };
+        let Some(bytes) = contents.get(&f) else { continue };
         // A package.json that does not parse is not a package (npm would refuse it too).
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else { continue };
         let (Some(name), Some(version)) = (v["name"].as_str(), v["version"].as_str()) else { continue };
         let license = match &v["license"] {
             serde_json::Value::String(s) => Some(s.clone()),

@@ -9,9 +9,12 @@ use crate::root::Root;
 
 pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
     let metas: Vec<String> = found.files.iter().filter(|f| f.ends_with(".dist-info/METADATA")).cloned().collect();
+    let wanted: Vec<String> =
+        metas.iter().flat_map(|m| [m.clone(), format!("{}/RECORD", m.trim_end_matches("/METADATA"))]).collect();
+    let contents = root.read_many(&wanted)?;
     for meta in metas {
-        let Some(bytes) = root.read(&meta)? else { continue };
-        let text = String::from_utf8_lossy(&bytes);
+        let Some(bytes) = contents.get(&meta) else { continue };
+        let text = String::from_utf8_lossy(bytes);
         let Some(headers) = stanzas(&text, true).into_iter().next() else { continue };
         let (Some(name), Some(version)) = (field(&headers, "Name"), field(&headers, "Version")) else { continue };
         let license = field(&headers, "License-Expression")
@@ -28,8 +31,8 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
         let dist_info = meta.trim_end_matches("/METADATA");
         let site = dist_info.rsplit_once('/').map_or("", |(s, _)| s);
         let mut files = Vec::new();
-        if let Some(rec) = root.read(&format!("{dist_info}/RECORD"))? {
-            for line in String::from_utf8_lossy(&rec).lines() {
+        if let Some(rec) = contents.get(&format!("{dist_info}/RECORD")) {
+            for line in String::from_utf8_lossy(rec).lines() {
                 if let Some(p) = record_path(line).and_then(|p| join(site, &p)) {
                     files.push(p);
                 }
