@@ -21,6 +21,7 @@ use crate::dockerfile::{
 };
 use crate::error::{Error, Result};
 use crate::fetch::{self, FetchOptions};
+use crate::oci_run::OciRunner;
 use crate::run::{NamespaceRunner, Network, RunSpec, Runner};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
@@ -44,7 +45,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--network`: what `RUN` sees.
     pub network: Network,
-    /// How `RUN` runs; `None`: [`NamespaceRunner::detect`] (root and `unshare`).
+    /// How `RUN` runs; `None`: [`OciRunner::detect`] (root and an OCI runtime), else
+    /// [`NamespaceRunner::detect`] (root and `unshare`).
     pub runner: Option<Arc<dyn Runner>>,
     /// How to reach a registry for a `FROM` image not in the store.
     pub registry: RegistryOptions,
@@ -241,7 +243,10 @@ pub fn build_dockerfile(
     let _lease = store.backend().lease()?;
     let runner: std::result::Result<Arc<dyn Runner>, String> = match &opts.runner {
         Some(r) => Ok(r.clone()),
-        None => NamespaceRunner::detect().map(|r| Arc::new(r) as Arc<dyn Runner>),
+        // An installed OCI runtime first (as `strata run`), else namespaces and chroot.
+        None => OciRunner::detect()
+            .map(|r| Arc::new(r) as Arc<dyn Runner>)
+            .or_else(|_| NamespaceRunner::detect().map(|r| Arc::new(r) as Arc<dyn Runner>)),
     };
     let mut b = Builder {
         store,

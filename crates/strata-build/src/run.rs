@@ -106,31 +106,45 @@ exec "$U" --root="$R" --wd="$W" --setgid "$GID_" --setuid "$UID_" -- "$@"
 
 impl Runner for NamespaceRunner {
     fn run(&self, spec: &RunSpec<'_>, output: &mut dyn Write) -> Result<i32> {
-        // The mount points must be real directories of the rootfs: a symlink there
-        // would send the mounts (and the files made for the device binds) elsewhere.
-        let mut made = Vec::new();
-        for m in MOUNT_POINTS {
-            let p = spec.rootfs.join(m);
-            match std::fs::symlink_metadata(&p) {
-                Ok(md) if md.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::Runner(format!("/{m} in the image is not a directory: cannot mount on it")));
+        with_mount_points(spec.rootfs, &MOUNT_POINTS, || self.spawn(spec, output))
+    }
+}
+
+/// Run `f` with `points` (names at the top of `rootfs`) there as directories to mount
+/// on: made when the image lacks them, removed afterwards. A symlink or file there is
+/// an error: the mounts would land elsewhere.
+pub(crate) fn with_mount_points<T>(rootfs: &Path, points: &[&str], f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut made = Vec::new();
+    let mut result = Ok(());
+    for m in points {
+        let m = m.trim_start_matches('/');
+        let p = rootfs.join(m);
+        match std::fs::symlink_metadata(&p) {
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => {
+                result = Err(Error::Runner(format!("/{m} in the image is not a directory: cannot mount on it")));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&p) {
+                Ok(()) => made.push(p),
+                Err(e) => {
+                    result = Err(Error::Io { op: "mkdir", path: p, source: e });
+                    break;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&p).map_err(Error::io("mkdir", &p))?;
-                    made.push(p);
-                }
-                Err(e) => return Err(Error::Io { op: "stat", path: p, source: e }),
+            },
+            Err(e) => {
+                result = Err(Error::Io { op: "stat", path: p, source: e });
+                break;
             }
         }
-        let result = self.spawn(spec, output);
-        for p in made.iter().rev() {
-            // Empty unless the command wrote there through a path the mount did not
-            // cover; leave it then, so that the commit shows it.
-            let _ = std::fs::remove_dir(p);
-        }
-        result
     }
+    let result = result.and_then(|()| f());
+    for p in made.iter().rev() {
+        // Empty unless the command wrote there through a path the mount did not
+        // cover; leave it then, so that the commit shows it.
+        let _ = std::fs::remove_dir(p);
+    }
+    result
 }
 
 impl NamespaceRunner {
@@ -150,43 +164,49 @@ impl NamespaceRunner {
                 cmd.env(k, v);
             }
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Error::Runner(format!("spawn {}: {e}", self.unshare.display())))?;
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        let mut pumps = Vec::new();
-        for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = tx.clone();
-            pumps.push(std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = vec![0u8; 16 << 10];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            }));
-        }
-        drop(tx);
-        let mut write_err = None;
-        for chunk in rx {
-            if write_err.is_none()
-                && let Err(e) = output.write_all(&chunk)
-            {
-                write_err = Some(e);
-            }
-        }
-        for p in pumps {
-            let _ = p.join();
-        }
-        let status = child.wait().map_err(|e| Error::Runner(format!("wait for the command: {e}")))?;
-        let _ = output.flush();
-        use std::os::unix::process::ExitStatusExt;
-        Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        run_piped(cmd, &self.unshare, output)
     }
+}
+
+/// Run `cmd` (`program`) with stdin empty, streaming its stdout and stderr, interleaved
+/// as they come, to `output`; its exit status (128 + signal when killed by one).
+pub(crate) fn run_piped(mut cmd: Command, program: &Path, output: &mut dyn Write) -> Result<i32> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| Error::Runner(format!("spawn {}: {e}", program.display())))?;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut pumps = Vec::new();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        pumps.push(std::thread::spawn(move || {
+            let mut stream = stream;
+            let mut buf = vec![0u8; 16 << 10];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut write_err = None;
+    for chunk in rx {
+        if write_err.is_none()
+            && let Err(e) = output.write_all(&chunk)
+        {
+            write_err = Some(e);
+        }
+    }
+    for p in pumps {
+        let _ = p.join();
+    }
+    let status = child.wait().map_err(|e| Error::Runner(format!("wait for the command: {e}")))?;
+    let _ = output.flush();
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

@@ -147,13 +147,31 @@ Examples:
         /// Report what would be removed; remove nothing
         #[arg(long)]
         dry_run: bool,
+        /// Collect even when an image the index lists has lost its manifest: its config
+        /// and layers go too (without it, gc removes nothing then)
+        #[arg(long)]
+        force: bool,
     },
 
-    /// Check every blob (re-hash) and every reference of the store; exit 1 on problems
+    /// Check every blob (re-hash) and every reference of the store; exit 1 on problems,
+    /// which are printed on stderr (and in --json)
     #[command(after_help = "\
-Example:
-  strata fsck --json")]
-    Fsck,
+Always checked: every descriptor from the index, every manifest, index and config parsed,
+each manifest's layer count against its config's diff_ids, each layer's compression (its
+first bytes) against its media type, strata's records.
+
+Examples:
+  strata fsck --json
+  strata fsck --deep            # also decompress every layer and compare its diff_id
+  strata fsck --quick           # structure only: no blob re-hashed (big stores)")]
+    Fsck {
+        /// Decompress every layer and compare it with its diff_id, as unpack does
+        #[arg(long)]
+        deep: bool,
+        /// Do not re-hash blobs (documents and layer headers are still read)
+        #[arg(long)]
+        quick: bool,
+    },
 
     /// Unpack an image into a container bundle (DIR/rootfs, DIR/config.json for runc or
     /// crun, and strata's state), or with --raw the merged rootfs alone into DIR
@@ -190,31 +208,39 @@ Examples:
         plan: Plan,
     },
 
-    /// Show what changed in a bundle's rootfs since unpack (A added, C changed, D deleted)
+    /// Show what changed in a container's or a bundle's rootfs since it was made (A added,
+    /// C changed, D deleted)
     #[command(after_help = "\
 Examples:
+  strata diff web
   strata diff ./c
   strata diff --format '{{if eq .Kind \"A\"}}{{.Path}}{{end}}' ./c")]
     Diff {
-        /// A bundle made by `strata unpack`
-        #[arg(value_name = "DIR")]
+        /// A container (name or id), or a bundle directory made by `strata unpack`
+        #[arg(value_name = "CONTAINER|DIR")]
         dir: PathBuf,
         #[command(flatten)]
         format: FormatArg,
     },
 
-    /// Make a new image from a bundle's changes since unpack
+    /// Make a new image from a container's or a bundle's changes
     #[command(after_help = "\
 Examples:
+  strata commit -m \"edit webapps dir\" -a xiao web tomcat02:1.0
   strata commit ./c tomcat02:1.0 -m \"edit webapps dir\" -a xiao
   strata commit ./c web:2 -c 'CMD [\"catalina.sh\", \"run\"]' -c 'EXPOSE 8080'")]
     Commit {
-        /// A bundle made by `strata unpack`
-        #[arg(value_name = "DIR")]
+        /// A container (name or id), or a bundle directory made by `strata unpack` (a
+        /// path that exists is a bundle)
+        #[arg(value_name = "CONTAINER|DIR")]
         dir: PathBuf,
         /// The tag of the new image
         #[arg(value_name = "NEW_REF")]
         new_ref: String,
+        /// Pause a running container while committing (`--pause=false`: do not)
+        #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
+              default_value_t = true, default_missing_value = "true", require_equals = true)]
+        pause: bool,
         #[command(flatten)]
         meta: CommitMeta,
     },
@@ -521,6 +547,178 @@ Examples:
         command: BuilderCommand,
     },
 
+    /// Create a container from an image and run it, like `docker run` (through runc,
+    /// crun or youki; root only)
+    #[command(after_help = "\
+Examples:
+  strata run --rm tomcat02:1.0 cat webapps/ROOT/index.html
+  strata run -d --name web -p 8080:80 web:1 httpd -f -p 80
+  strata run -it --rm tomcat:latest sh
+  strata run -e JAVA_OPTS=-Xmx1g -v /srv/data:/data:ro -w /data tomcat:latest ls
+
+The exit code is the container's; 125 when strata could not run it, 126 when its command
+cannot be executed, 127 when it is not found. The network is a namespace with loopback
+only (docker's none); -p forwards a host port into it. --network host shares the host's.")]
+    Run {
+        /// Run in the background and print the container id
+        #[arg(short, long)]
+        detach: bool,
+        /// Remove the container when it exits
+        #[arg(long)]
+        rm: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+
+    /// Create a container from an image without starting it, like `docker create`
+    #[command(after_help = "\
+Examples:
+  strata create --name web -p 8080:80 web:1
+  strata start -a web")]
+    Create {
+        /// Remove the container when it exits
+        #[arg(long)]
+        rm: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+
+    /// Start containers; -a attaches to one (its exit code is strata's)
+    #[command(after_help = "\
+Examples:
+  strata start web
+  strata start -a job")]
+    Start {
+        /// Attach stdout and stderr (and stdin with -i) and wait for the container
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach stdin (with -a)
+        #[arg(short, long)]
+        interactive: bool,
+        /// Containers (names or ids)
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+
+    /// List containers (running ones; -a: all), like `docker ps`
+    #[command(after_help = "\
+Examples:
+  strata ps -a
+  strata ps -q
+  strata ps -a --format '{{.Names}}\\t{{.Status}}'
+  strata ps --format json")]
+    Ps {
+        /// Show every container (by default only running ones)
+        #[arg(short, long)]
+        all: bool,
+        /// Do not truncate ids and commands
+        #[arg(long)]
+        no_trunc: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+
+    /// Run a command in a running container, like `docker exec`
+    #[command(after_help = "\
+Examples:
+  strata exec web ls /webapps
+  strata exec -it web sh
+  strata exec -u nobody -w /tmp -e A=1 web env")]
+    Exec {
+        /// Keep stdin open
+        #[arg(short, long)]
+        interactive: bool,
+        /// A terminal
+        #[arg(short, long)]
+        tty: bool,
+        /// Set an environment variable (repeatable)
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// User (name or uid, [:group])
+        #[arg(short, long, value_name = "USER")]
+        user: Option<String>,
+        /// Working directory in the container
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// The container
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        /// The command and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+
+    /// Stop running containers: the stop signal (SIGTERM), then SIGKILL after -t seconds
+    #[command(after_help = "\
+Example:
+  strata stop -t 2 web")]
+    Stop {
+        /// Seconds to wait before SIGKILL
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECONDS")]
+        time: u64,
+        /// Containers
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+
+    /// Send a signal to running containers (default SIGKILL)
+    #[command(after_help = "\
+Example:
+  strata kill -s HUP web")]
+    Kill {
+        /// The signal (name or number)
+        #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+        signal: String,
+        /// Containers
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+
+    /// Remove containers (their rootfs, logs and record), like `docker rm`
+    #[command(after_help = "\
+Examples:
+  strata rm job
+  strata rm -f web          # a running one: killed first")]
+    Rm {
+        /// Kill a running container first
+        #[arg(short, long)]
+        force: bool,
+        /// Containers
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+
+    /// Print what a container wrote to stdout and stderr
+    #[command(after_help = "\
+Example:
+  strata logs web")]
+    Logs {
+        /// Keep printing what it writes until it exits
+        #[arg(short, long)]
+        follow: bool,
+        /// The container
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+
+    /// Wait for containers to stop; print each one's exit code
+    #[command(after_help = "\
+Example:
+  strata wait job")]
+    Wait {
+        /// Containers
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+
+    /// The process that runs one container (started by run and start; not for people)
+    #[command(hide = true)]
+    ContainerMonitor {
+        /// STORE ID [--attached] [--console-socket PATH]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+
     /// Print a shell completion script
     #[command(after_help = "\
 Examples:
@@ -532,6 +730,56 @@ Examples:
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+/// What `run` and `create` take: docker's flags, the image, the command.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Keep stdin open (attached: what strata reads goes to the container)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The container's name [default: a generated one]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set an environment variable (`K=V`, or `K` to take it from here; repeatable)
+    #[arg(short, long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (`K=V` lines; repeatable)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory in the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (name or uid, [:group]), looked up in the image
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Bind mount a host path: `/host:/ctr[:ro]` (repeatable)
+    #[arg(short, long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// Publish a container port on the host: `[IP:]HOST:CTR[/tcp]` (repeatable)
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CTR")]
+    pub publish: Vec<String>,
+    /// none (a namespace with loopback only; the default) or host
+    #[arg(long, alias = "net", default_value = "none", value_name = "NETWORK")]
+    pub network: String,
+    /// Replace the image's entrypoint (`""` clears it)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// The container's host name
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// The OCI runtime program [default: $STRATA_RUNTIME, else runc, crun or youki on PATH]
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
+    /// The image
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments [default: the image's]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// What a commit-like command records: message, author, config changes.

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 /// The error and its causes on one line: `what failed: caused by why`. A cause whose
 /// text the line already contains (library errors often print their source) is skipped;
 /// one that contains the whole line replaces it.
-fn error_line(e: &anyhow::Error) -> String {
+pub(crate) fn error_line(e: &anyhow::Error) -> String {
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
         let text = cause.to_string();

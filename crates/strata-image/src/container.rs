@@ -173,7 +173,7 @@ impl Image {
             Ok(Container { store: self.store().clone(), dir: dir.clone(), state })
         })();
         if result.is_err() {
-            cleanup(&dir, created);
+            cleanup(&dir, &created);
         }
         result
     }
@@ -185,7 +185,7 @@ impl Image {
         let created = prepare_empty_dir(dir)?;
         let result = self.apply_to(dir, opts);
         if result.is_err() {
-            cleanup(dir, created);
+            cleanup(dir, &created);
         }
         result
     }
@@ -255,26 +255,39 @@ fn recorded_owners(report: &ApplyReport) -> RecordedOwners {
         .collect()
 }
 
-/// Make sure `dir` exists and is empty; returns whether this call created it.
-fn prepare_empty_dir(dir: &Path) -> Result<bool> {
+/// Make sure `dir` exists and is empty. Returns the directories this call created, the
+/// deepest first (`dir` and every missing parent, `/x/a/b/c` then `/x/a/b` then `/x/a`),
+/// so that a failed unpack can leave nothing behind.
+fn prepare_empty_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
                 return Err(Error::TargetNotEmpty(dir.to_path_buf()));
             }
-            Ok(false)
+            Ok(Vec::new())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-            Ok(true)
+            let missing: Vec<PathBuf> = dir
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .take_while(|a| fs::symlink_metadata(a).is_err())
+                .map(Path::to_path_buf)
+                .collect();
+            if let Err(e) = fs::create_dir_all(dir) {
+                remove_created(&missing);
+                return Err(Error::io("create", dir)(e));
+            }
+            Ok(missing)
         }
         Err(e) => Err(Error::Io { op: "read", path: dir.to_path_buf(), source: e }),
     }
 }
 
-/// Undo a failed unpack: remove what it made in `dir` (or `dir` itself if it made it).
-fn cleanup(dir: &Path, created: bool) {
-    if created {
+/// Undo a failed unpack: remove what it made in `dir`, then the directories
+/// [`prepare_empty_dir`] created (each only if empty: something another process put in
+/// a parent meanwhile stays, and so does the parent).
+fn cleanup(dir: &Path, created: &[PathBuf]) {
+    if created.first().is_some_and(|c| c == dir) {
         let _ = fs::remove_dir_all(dir);
     } else if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -282,9 +295,21 @@ fn cleanup(dir: &Path, created: bool) {
             let _ = if p.is_dir() && !p.is_symlink() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
         }
     }
+    remove_created(created);
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Remove the directories in `created` (deepest first) that are empty.
+fn remove_created(created: &[PathBuf]) {
+    for d in created {
+        match fs::remove_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => break,
+        }
+    }
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, bytes).map_err(Error::io("write", &tmp))?;
     fs::rename(&tmp, path).map_err(Error::io("rename", path))
@@ -355,6 +380,51 @@ impl Container {
         let path = self.dir.join(SNAPSHOT_FILE);
         let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
         Ok(Snapshot::from_bytes(&bytes)?)
+    }
+
+    /// Make the directories and files a runtime mounts over (`/proc`, `/dev`, `/sys`,
+    /// `/etc/resolv.conf`...: `mount_points`, absolute) where the rootfs lacks them, and
+    /// take the snapshot again, so that they are part of the base, as docker's init layer
+    /// is: never in a diff or a commit. Only points whose parent directory is a real
+    /// directory of the rootfs are made (a symlink on the way is left to the runtime,
+    /// which resolves it inside the rootfs).
+    pub(crate) fn prepare_mount_points(&self, mount_points: &[(&str, bool)]) -> Result<()> {
+        let rootfs = self.rootfs();
+        let mut made = false;
+        for (point, is_dir) in mount_points {
+            let rel = point.trim_start_matches('/');
+            if rel.is_empty() || rel.split('/').any(|c| c == ".." || c == ".") {
+                continue;
+            }
+            let path = rootfs.join(rel);
+            if fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            let parent_ok = path.parent().is_some_and(|p| {
+                p.strip_prefix(&rootfs).is_ok_and(|r| {
+                    let mut at = rootfs.clone();
+                    r.components().all(|c| {
+                        at.push(c);
+                        fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir())
+                    })
+                })
+            });
+            if !parent_ok {
+                continue;
+            }
+            if *is_dir {
+                fs::create_dir(&path).map_err(Error::io("create", &path))?;
+            } else {
+                fs::File::create(&path).map_err(Error::io("create", &path))?;
+            }
+            made = true;
+        }
+        if made {
+            let old = self.snapshot()?;
+            let snapshot = Snapshot::capture_with(&rootfs, old.recorded().clone())?;
+            write_atomic(&self.dir.join(SNAPSHOT_FILE), &snapshot.to_bytes())?;
+        }
+        Ok(())
     }
 
     /// What changed since unpack, like `docker diff` (`A`dded, `C`hanged, `D`eleted).

@@ -48,6 +48,20 @@ pub enum Error {
         /// Why.
         reason: Conflict,
     },
+    /// `rmi` of an image's only tag while a container uses the image (docker's words):
+    /// the image would be left dangling, so it needs `--force`.
+    #[error(
+        "conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {}",
+        image.short()
+    )]
+    ReferenceInUse {
+        /// The tag as given.
+        reference: String,
+        /// The short id of the container.
+        container: String,
+        /// The image id.
+        image: Digest,
+    },
     /// An index has no manifest for the platform asked for.
     #[error("image {name:?} has no manifest for platform {platform} (it has: {available})")]
     NoMatchingPlatform {
@@ -109,6 +123,70 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// No container has this name, id or id prefix (docker's words).
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+    /// A container name another container has (docker's words).
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    ContainerNameInUse {
+        /// The name.
+        name: String,
+        /// The container that has it.
+        id: String,
+    },
+    /// A container name docker would refuse (docker's words).
+    #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidContainerName(String),
+    /// A container whose image has neither an entrypoint nor a command, and none was
+    /// given (docker's words).
+    #[error("No command specified")]
+    NoCommand,
+    /// `rm` of a running container without force (docker's words).
+    #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
+    ContainerRunning(String),
+    /// An operation that needs a running container (exec, kill), on one that is not.
+    #[error("Container {0} is not running")]
+    ContainerNotRunning(String),
+    /// A container option that cannot be used (`-p`, `-v`, `-e`, a name...).
+    #[error("invalid {option} {value:?}: {reason}")]
+    InvalidContainerOption {
+        /// The option (`--publish`, `--volume`...).
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No OCI runtime: none given, and none of the known ones is installed.
+    #[error(
+        "no OCI runtime found (looked for {tried} on PATH): install one (Debian: apt-get install runc, or crun), or name it with --runtime PATH or STRATA_RUNTIME"
+    )]
+    NoRuntime {
+        /// The programs looked for.
+        tried: String,
+    },
+    /// The OCI runtime failed: `runc create` and so on, with what the runtime said.
+    #[error("OCI runtime {op} failed: {message}")]
+    Runtime {
+        /// The runtime command (`create`, `start`, `kill`, `exec`...).
+        op: &'static str,
+        /// What the runtime said (its last error), or how it failed.
+        message: String,
+    },
+    /// Running containers needs what this process does not have (root).
+    #[error("containers need {0}")]
+    ContainersUnsupported(&'static str),
+    /// The container's command could not be started: not found or not executable. The
+    /// runtime's message; [`Error::exit_code`] gives docker's 127 or 126.
+    #[error("OCI runtime create failed: {message}")]
+    CannotExecute {
+        /// Whether the command was not found (127) rather than not executable (126).
+        not_found: bool,
+        /// What the runtime said.
+        message: String,
+    },
     /// An I/O error.
     #[error("{op} {path}: {source}")]
     Io {
@@ -123,7 +201,7 @@ pub enum Error {
 }
 
 /// Why [`Store::remove`](crate::Store::remove) did not delete an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Conflict {
     /// Removed by id while several tags name it: `--force` removes every tag and the
@@ -133,25 +211,44 @@ pub enum Conflict {
     /// [`ImageConfig::is_child_of`](strata_spec::ImageConfig::is_child_of)); even
     /// `--force` does not delete it. Removing the children first does.
     DependentChildren,
+    /// A running container was made from it (the short container id); even `--force`
+    /// does not delete it.
+    RunningContainer(String),
+    /// A container that is not running was made from it (the short container id);
+    /// `--force` deletes the image (the container keeps what it needs).
+    StoppedContainer(String),
 }
 
 impl Conflict {
     /// Whether `--force` overrides it.
-    pub fn can_force(self) -> bool {
-        matches!(self, Conflict::MultipleTags)
+    pub fn can_force(&self) -> bool {
+        matches!(self, Conflict::MultipleTags | Conflict::StoppedContainer(_))
     }
 }
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Conflict::MultipleTags => "image is referenced in multiple repositories",
-            Conflict::DependentChildren => "image has dependent child images",
-        })
+        match self {
+            Conflict::MultipleTags => f.write_str("image is referenced in multiple repositories"),
+            Conflict::DependentChildren => f.write_str("image has dependent child images"),
+            Conflict::RunningContainer(c) => write!(f, "image is being used by running container {c}"),
+            Conflict::StoppedContainer(c) => write!(f, "image is being used by stopped container {c}"),
+        }
     }
 }
 
 impl Error {
+    /// The exit code docker gives when `docker run` fails this way: 127 for a command
+    /// not found, 126 for one that cannot be executed, 125 for any other failure of run
+    /// itself.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::CannotExecute { not_found: true, .. } => 127,
+            Error::CannotExecute { not_found: false, .. } => 126,
+            _ => 125,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }

@@ -167,12 +167,16 @@ impl Image {
     /// size as docker reports them.
     pub fn inspect(&self) -> Result<Inspect> {
         let backend = self.store.backend();
+        // One read of the index for the tags and the parent: a big index takes a while.
+        let index = backend.index()?;
         let mut ref_names = Vec::new();
         let mut repo_tags = Vec::new();
-        for (name, d) in backend.refs()? {
+        for d in &index.manifests {
+            let Some(name) = d.ref_name() else { continue };
             if d.digest != self.top.digest && d.digest != self.descriptor.digest {
                 continue;
             }
+            let name = name.to_owned();
             if let Some(t) = crate::resolve::repo_tag(&name)
                 && !repo_tags.contains(&t)
             {
@@ -211,7 +215,7 @@ impl Image {
             id: self.config_digest.clone(),
             repo_tags,
             repo_digests,
-            parent: self.parent()?.map(|p| p.to_string()).unwrap_or_default(),
+            parent: self.ancestors_in(&index).pop().map(|(_, id)| id.to_string()).unwrap_or_default(),
             comment,
             created: docker_created(config.created.as_deref()),
             docker_version: config.extra.get("docker_version").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
@@ -243,10 +247,13 @@ impl Image {
     /// `(number of history entries, image id)`, shortest first; one per length (the
     /// first in index order). Images that cannot be read are skipped.
     pub fn ancestors(&self) -> Result<Vec<(usize, Digest)>> {
-        let index = self.store.backend().index()?;
+        Ok(self.ancestors_in(&self.store.backend().index()?))
+    }
+
+    /// [`Image::ancestors`] among the images `index` lists.
+    fn ancestors_in(&self, index: &Index) -> Vec<(usize, Digest)> {
         let mut found: Vec<(usize, Digest)> = Vec::new();
-        for d in &index.manifests {
-            let Ok(other) = Image::open(self.store.clone(), d.clone(), None, &self.config.platform()) else { continue };
+        for other in self.store.open_listed(index, &self.config.platform()).opened() {
             if other.id() == self.id() || !self.config.is_child_of(&other.config) {
                 continue;
             }
@@ -256,7 +263,7 @@ impl Image {
             }
         }
         found.sort_by_key(|(n, _)| *n);
-        Ok(found)
+        found
     }
 
     /// The parent image: the closest of [`Image::ancestors`] (what `docker inspect`

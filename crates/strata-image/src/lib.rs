@@ -2,7 +2,9 @@
 
 mod archive;
 mod container;
+pub mod containers;
 mod error;
+mod fsck;
 mod image;
 pub mod inspect;
 mod merged;
@@ -24,8 +26,11 @@ pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};
 pub use resolve::{layout_reference, new_tag, normalize_tag, repo_tag, split_name};
-pub use runtime::{RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions};
+pub use runtime::{
+    CommandConfig, DOCKER_CAPABILITIES, ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions,
+};
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
 pub use strata_layer::{ApplyReport, Changes, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
+pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Problem};

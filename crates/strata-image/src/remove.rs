@@ -7,9 +7,12 @@
 //! ([`ImageConfig::is_child_of`]); the *parent* is the closest image the store has that
 //! it is a child of.
 
+use std::collections::HashMap;
+
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, ImageConfig, Index, Platform, Reference};
 use strata_store::GcReport;
 
+use crate::containers::ANNOTATION_CONTAINER;
 use crate::error::{Conflict, Error, Result};
 use crate::resolve::{self, Match};
 use crate::store::Store;
@@ -69,7 +72,8 @@ pub struct RemoveReport {
     /// `docker rmi` goes on with the next name).
     pub failed: Vec<(String, Error)>,
     /// What GC removed after: the blobs of deleted images no other image uses. `None`
-    /// when no image was deleted.
+    /// when no image was deleted, or when GC refused to run (an image the index lists
+    /// cannot be read): the blobs then stay until a `gc` that can.
     pub gc: Option<GcReport>,
 }
 
@@ -97,7 +101,14 @@ impl Store {
             }
         }
         if report.removed.iter().any(|r| matches!(r, Removed::Image(_))) {
-            report.gc = Some(self.gc(false)?);
+            // A store GC refuses to collect (an image the index lists is missing or
+            // unreadable) keeps the deleted images' blobs until a later `gc`: the
+            // removal itself is done.
+            report.gc = match self.gc(false) {
+                Ok(gc) => Some(gc),
+                Err(Error::Store(strata_store::Error::GcAborted { .. })) => None,
+                Err(e) => return Err(e),
+            };
         }
         Ok(report)
     }
@@ -123,10 +134,14 @@ impl Store {
             _ => None,
         };
 
+        let users = match self.path() {
+            Some(_) => self.containers()?.image_users()?,
+            None => Vec::new(),
+        };
         let mut outcome: Result<Vec<Removed>> = Ok(Vec::new());
         let host = Platform::host();
         self.backend().update_index(&mut |index| {
-            outcome = Model::read(self, index, &host).and_then(|mut model| {
+            outcome = Model::read(self, index, &host, users.clone()).and_then(|mut model| {
                 let out = model.remove(image.id(), tag.as_deref(), name, opts)?;
                 model.write(index);
                 Ok(out)
@@ -145,35 +160,70 @@ struct Node {
     chain_ids: Vec<Digest>,
 }
 
-/// The index as images: its entries (in order) and the image each reaches.
+/// The index as images: its entries (in order) and the image each reaches; the
+/// entries that keep containers' images, apart and untouched; the containers (image id,
+/// short container id, running).
 struct Model {
     entries: Vec<(Descriptor, Option<usize>)>,
     nodes: Vec<Node>,
+    /// Per node: how many entries reach it (so "is it live" is no scan of the entries).
+    reached: Vec<usize>,
+    kept: Vec<Descriptor>,
+    /// The layer chains the kept entries' images have: a container holds them.
+    kept_chains: std::collections::HashSet<Digest>,
+    users: Vec<(Digest, String, bool)>,
 }
 
 impl Model {
-    fn read(store: &Store, index: &Index, platform: &Platform) -> Result<Model> {
-        let mut model = Model { entries: Vec::new(), nodes: Vec::new() };
-        for d in &index.manifests {
-            let node = match store.image_at(d, platform) {
-                Ok(img) => Some(match model.nodes.iter().position(|n| n.id == *img.id()) {
-                    Some(i) => i,
-                    None => {
-                        let chain_ids = img.config().rootfs.chain_ids();
-                        model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
-                        model.nodes.len() - 1
-                    }
-                }),
-                // Not an image this platform can read: left as it is.
-                Err(_) => None,
-            };
+    fn read(store: &Store, index: &Index, platform: &Platform, users: Vec<(Digest, String, bool)>) -> Result<Model> {
+        let listed = store.open_listed(index, platform);
+        let mut model = Model {
+            entries: Vec::with_capacity(index.manifests.len()),
+            nodes: Vec::new(),
+            reached: Vec::new(),
+            kept: Vec::new(),
+            kept_chains: Default::default(),
+            users,
+        };
+        // Per listed image: its node (images with one id, say a manifest and an index
+        // picking it, are one node).
+        let mut by_id: HashMap<&Digest, usize> = HashMap::new();
+        for (d, &slot) in index.manifests.iter().zip(&listed.entry) {
+            // Not an image this platform can read: left as it is.
+            let img = listed.images.get(slot).and_then(|r| r.as_ref().ok());
+            if d.annotation(ANNOTATION_CONTAINER).is_some() {
+                if let Some(img) = img {
+                    model.kept_chains.extend(img.config().rootfs.chain_ids());
+                }
+                model.kept.push(d.clone());
+                continue;
+            }
+            let node = img.map(|img| {
+                *by_id.entry(img.id()).or_insert_with(|| {
+                    let chain_ids = img.config().rootfs.chain_ids();
+                    model.nodes.push(Node { id: img.id().clone(), config: img.config().clone(), chain_ids });
+                    model.reached.push(0);
+                    model.nodes.len() - 1
+                })
+            });
+            if let Some(n) = node {
+                model.reached[n] += 1;
+            }
             model.entries.push((d.clone(), node));
         }
         Ok(model)
     }
 
     fn write(self, index: &mut Index) {
-        index.manifests = self.entries.into_iter().map(|(d, _)| d).collect();
+        index.manifests = self.entries.into_iter().map(|(d, _)| d).chain(self.kept).collect();
+    }
+
+    /// A container made from `node`'s image: (short id, running), running ones first.
+    fn user(&self, node: usize) -> Option<(&str, bool)> {
+        let id = &self.nodes[node].id;
+        let mut users: Vec<&(Digest, String, bool)> = self.users.iter().filter(|u| &u.0 == id).collect();
+        users.sort_by_key(|u| !u.2);
+        users.first().map(|u| (u.1.as_str(), u.2))
     }
 
     /// docker's `ImageDelete` for one name: `tag` when it was named by a tag.
@@ -185,6 +235,18 @@ impl Model {
         match tag {
             Some(stored) => {
                 let at = self.entries.iter().position(|(d, _)| d.ref_name() == Some(stored)).ok_or_else(not_found)?;
+                // docker's rule: the last tag of an image a container uses goes only by force
+                // (the image would be left dangling).
+                if !opts.force
+                    && self.tags(node).len() == 1
+                    && let Some((container, _)) = self.user(node)
+                {
+                    return Err(Error::ReferenceInUse {
+                        reference: name.to_owned(),
+                        container: container.to_owned(),
+                        image: id.clone(),
+                    });
+                }
                 self.untag(at, &mut out);
                 if !self.tags(node).is_empty() {
                     return Ok(out);
@@ -195,7 +257,7 @@ impl Model {
             None => {
                 let tags = self.tags(node);
                 if let [only] = tags[..] {
-                    self.check(node, true)?;
+                    self.check(node, true, opts.force)?;
                     self.untag(only, &mut out);
                 }
             }
@@ -207,7 +269,7 @@ impl Model {
     /// docker's `imageDeleteHelper`: delete `node` unless a conflict holds it (an error,
     /// or nothing when `quiet`), then its untagged parent the same way when `prune`.
     fn delete(&mut self, node: usize, force: bool, prune: bool, quiet: bool, out: &mut Vec<Removed>) -> Result<()> {
-        if let Err(e) = self.check(node, force) {
+        if let Err(e) = self.check(node, force, force) {
             return if quiet { Ok(()) } else { Err(e) };
         }
         let parent = self.parent(node);
@@ -221,9 +283,13 @@ impl Model {
         tags.sort();
         out.extend(tags.into_iter().map(|(_, n)| Removed::Untagged(n)));
         self.entries.retain(|(_, n)| *n != Some(node));
+        self.reached[node] = 0;
         out.push(Removed::Image(self.nodes[node].id.clone()));
-        let live: std::collections::HashSet<&Digest> =
-            (0..self.nodes.len()).filter(|&n| self.is_live(n)).flat_map(|n| &self.nodes[n].chain_ids).collect();
+        let live: std::collections::HashSet<&Digest> = (0..self.nodes.len())
+            .filter(|&n| self.is_live(n))
+            .flat_map(|n| &self.nodes[n].chain_ids)
+            .chain(&self.kept_chains)
+            .collect();
         let gone: Vec<Removed> = self.nodes[node]
             .chain_ids
             .iter()
@@ -239,16 +305,24 @@ impl Model {
         }
     }
 
-    /// The conflict that keeps `node` from being deleted: children always, tags unless
+    /// The conflict that keeps `node` from being deleted, in docker's order: children and
+    /// running containers always, tags unless `ignore_tags`, stopped containers unless
     /// `force`.
-    fn check(&self, node: usize, force: bool) -> Result<()> {
+    fn check(&self, node: usize, ignore_tags: bool, force: bool) -> Result<()> {
         let conflict = |reason| Err(Error::Conflict { image: self.nodes[node].id.clone(), reason });
         let me = &self.nodes[node].config;
         if (0..self.nodes.len()).any(|n| n != node && self.is_live(n) && self.nodes[n].config.is_child_of(me)) {
             return conflict(Conflict::DependentChildren);
         }
-        if !force && !self.tags(node).is_empty() {
+        let user = self.user(node);
+        if let Some((c, true)) = user {
+            return conflict(Conflict::RunningContainer(c.to_owned()));
+        }
+        if !ignore_tags && !self.tags(node).is_empty() {
             return conflict(Conflict::MultipleTags);
+        }
+        if let Some((c, false)) = user.filter(|_| !force) {
+            return conflict(Conflict::StoppedContainer(c.to_owned()));
         }
         Ok(())
     }
@@ -260,7 +334,11 @@ impl Model {
         if let Some(name) = desc.ref_name() {
             out.push(Removed::Untagged(name.to_owned()));
         }
-        if node.is_some() && !self.entries.iter().any(|(_, n)| *n == node) {
+        if let Some(n) = node {
+            self.reached[n] -= 1;
+        }
+        if let Some(n) = node.filter(|&n| self.reached[n] == 0) {
+            self.reached[n] += 1;
             let mut untagged = desc;
             if let Some(a) = untagged.annotations.as_mut() {
                 a.remove(ANNOTATION_REF_NAME);
@@ -279,7 +357,7 @@ impl Model {
     }
 
     fn is_live(&self, node: usize) -> bool {
-        self.entries.iter().any(|(_, n)| *n == Some(node))
+        self.reached[node] > 0
     }
 
     /// The closest live image `node` is a child of.

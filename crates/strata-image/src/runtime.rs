@@ -38,6 +38,31 @@ pub struct RuntimeConfigOptions {
     /// Rootless: a user namespace mapping uid/gid 0 to the caller's euid/egid (see the
     /// module docs).
     pub rootless: bool,
+    /// What a container asks for instead of (or on top of) the image config, as
+    /// `docker run`'s flags do.
+    pub process: ProcessOverrides,
+}
+
+/// A container's changes to the process the image config describes: `docker run`'s
+/// `--user`, `-e`, `-w`, `--entrypoint`, `CMD...`, `--hostname` and `-t`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessOverrides {
+    /// `--user`: replaces `Config.User` (resolved the same way).
+    pub user: Option<String>,
+    /// `-e NAME=value`: after the image's `Config.Env`, replacing an entry of the same name.
+    pub env: Vec<String>,
+    /// `-w`: replaces `Config.WorkingDir`.
+    pub cwd: Option<String>,
+    /// `--entrypoint`: replaces `Config.Entrypoint` (an empty list clears it); the
+    /// image's `Config.Cmd` is then dropped too, as docker does.
+    pub entrypoint: Option<Vec<String>>,
+    /// The command given after the image: replaces `Config.Cmd` when not empty.
+    pub cmd: Vec<String>,
+    /// `--hostname` (default: `strata`).
+    pub hostname: Option<String>,
+    /// `-t`: the process gets a terminal.
+    pub terminal: bool,
 }
 
 impl RuntimeConfigOptions {
@@ -50,6 +75,12 @@ impl RuntimeConfigOptions {
     /// Set [`RuntimeConfigOptions::rootless`].
     pub fn rootless(mut self, rootless: bool) -> Self {
         self.rootless = rootless;
+        self
+    }
+
+    /// Set [`RuntimeConfigOptions::process`].
+    pub fn process(mut self, process: ProcessOverrides) -> Self {
+        self.process = process;
         self
     }
 }
@@ -93,6 +124,11 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// A configuration from a JSON value (its keys sorted here).
+    pub(crate) fn from_value(value: Value) -> RuntimeConfig {
+        RuntimeConfig { value: sorted(value) }
+    }
+
     /// The configuration as a JSON value (keys sorted).
     pub fn as_value(&self) -> &Value {
         &self.value
@@ -139,14 +175,15 @@ impl Image {
         };
         let empty = strata_spec::ContainerConfig::default();
         let c = config.config.as_ref().unwrap_or(&empty);
-        let user_spec = c.user.as_deref().unwrap_or("");
+        let over = &opts.process;
+        let user_spec = over.user.as_deref().or(c.user.as_deref()).unwrap_or("");
         let user = accounts.resolve(user_spec)?;
 
         // The default PATH first, replaced in place by the image's own (as umoci does).
         let mut env = vec![DEFAULT_PATH.to_owned()];
-        let image_env = c.env.as_deref().unwrap_or_default();
+        let image_env: Vec<String> = c.env.iter().flatten().chain(&over.env).cloned().collect();
         let has = |name: &str| image_env.iter().any(|e| e.split_once('=').is_some_and(|(n, _)| n == name));
-        for e in image_env {
+        for e in &image_env {
             let name = match e.split_once('=') {
                 Some((n, _)) if !n.is_empty() => n,
                 _ => {
@@ -165,8 +202,12 @@ impl Image {
             env.push(format!("HOME={home}"));
         }
 
-        let args: Vec<&String> = c.entrypoint.iter().flatten().chain(c.cmd.iter().flatten()).collect();
-        let cwd = c.working_dir.as_deref().filter(|w| !w.is_empty()).unwrap_or("/");
+        // docker's rule: a new entrypoint drops the image's Cmd; a command replaces Cmd.
+        let entrypoint = over.entrypoint.as_ref().or(c.entrypoint.as_ref());
+        let image_cmd = if over.entrypoint.is_some() { None } else { c.cmd.as_ref() };
+        let cmd = if over.cmd.is_empty() { image_cmd } else { Some(&over.cmd) };
+        let args: Vec<&String> = entrypoint.iter().copied().flatten().chain(cmd.iter().copied().flatten()).collect();
+        let cwd = over.cwd.as_deref().or(c.working_dir.as_deref()).filter(|w| !w.is_empty()).unwrap_or("/");
 
         let mut annotations = Map::new();
         let mut put = |k: &str, v: Option<String>| {
@@ -192,7 +233,7 @@ impl Image {
             process_user["additionalGids"] = json!(user.additional_gids);
         }
         let mut process = json!({
-            "terminal": false,
+            "terminal": over.terminal,
             "user": process_user,
             "env": env,
             "cwd": cwd,
@@ -232,12 +273,118 @@ impl Image {
             "ociVersion": OCI_VERSION,
             "process": process,
             "root": { "path": crate::container::ROOTFS_DIR, "readonly": false },
-            "hostname": "strata",
+            "hostname": over.hostname.as_deref().unwrap_or("strata"),
             "mounts": mounts,
             "annotations": annotations,
             "linux": linux,
         });
         Ok(RuntimeConfig { value: sorted(value) })
+    }
+}
+
+/// The uid, gid and additional gids `spec` (`user[:group]`, names or numbers) gives in
+/// the rootfs at `rootfs`, resolved as for `process.user` (for `exec -u`).
+pub(crate) fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let user = Accounts::from_rootfs(rootfs)?.resolve(spec)?;
+    Ok((user.uid, user.gid, user.additional_gids))
+}
+
+/// docker's default capabilities, which a container and a build's `RUN` get (the bounding,
+/// effective and permitted sets), with `noNewPrivileges` off, as docker runs them.
+pub const DOCKER_CAPABILITIES: [&str; 14] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+];
+
+/// Give `config`'s process docker's privileges: [`DOCKER_CAPABILITIES`] and
+/// `noNewPrivileges` off (a bundle for a script keeps the runtime-spec example's three).
+pub(crate) fn docker_privileges(config: &mut Value) {
+    let caps = json!(DOCKER_CAPABILITIES);
+    config["process"]["capabilities"] = json!({ "bounding": caps, "effective": caps, "permitted": caps });
+    config["process"]["noNewPrivileges"] = json!(false);
+}
+
+/// One command to run in a rootfs through an OCI runtime, as a build's `RUN` runs it:
+/// see [`RuntimeConfig::for_command`].
+#[derive(Debug, Clone)]
+pub struct CommandConfig<'a> {
+    /// The rootfs (absolute: the bundle is elsewhere).
+    pub rootfs: &'a Path,
+    /// The command and its arguments.
+    pub args: &'a [String],
+    /// The whole environment, `NAME=value`.
+    pub env: &'a [String],
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Working directory in the rootfs (absolute).
+    pub cwd: &'a str,
+    /// The host's network; otherwise a network namespace with only loopback.
+    pub host_network: bool,
+}
+
+impl RuntimeConfig {
+    /// The configuration that runs `cmd` as docker runs a container's process (the
+    /// mounts, masked paths and namespaces of [`Image::runtime_config`], docker's
+    /// privileges, no terminal), with `cmd.rootfs` as the root. Nothing is read from
+    /// the rootfs: the ids and environment are taken as given.
+    pub fn for_command(cmd: &CommandConfig<'_>) -> RuntimeConfig {
+        let mut namespaces = vec!["pid", "ipc", "uts", "mount"];
+        let mut mounts = default_mounts();
+        if cmd.host_network {
+            mounts.push(json!({ "destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf",
+                                "options": ["rbind", "ro"] }));
+        } else {
+            namespaces.push("network");
+        }
+        let mut value = json!({
+            "ociVersion": OCI_VERSION,
+            "process": {
+                "terminal": false,
+                "user": { "uid": cmd.uid, "gid": cmd.gid },
+                "args": cmd.args,
+                "env": cmd.env,
+                "cwd": cmd.cwd,
+                "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            },
+            "root": { "path": cmd.rootfs, "readonly": false },
+            "hostname": "strata",
+            "mounts": mounts,
+            "linux": {
+                "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+                "namespaces": namespaces.iter().map(|t| json!({ "type": t })).collect::<Vec<_>>(),
+                "maskedPaths": MASKED_PATHS,
+                "readonlyPaths": READONLY_PATHS,
+            },
+        });
+        docker_privileges(&mut value);
+        RuntimeConfig::from_value(value)
+    }
+
+    /// The mount points at the top of the rootfs the runtime mounts over (`/proc`,
+    /// `/dev`, `/sys`...): they belong to the base, not to what a command changed.
+    pub fn top_mount_points(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self.value["mounts"].as_array().into_iter().flatten() {
+            let Some(dest) = m["destination"].as_str() else { continue };
+            if dest.trim_matches('/').split('/').count() == 1 && !out.iter().any(|o| o == dest) {
+                out.push(dest.to_owned());
+            }
+        }
+        out
     }
 }
 

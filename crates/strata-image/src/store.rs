@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use strata_spec::time::parse_rfc3339;
-use strata_spec::{Descriptor, Digest, ManifestOrIndex, Platform};
+use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType, Platform};
 use strata_store::{GcOptions, GcReport, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
 use crate::error::{Error, Result};
@@ -106,6 +106,36 @@ impl Store {
     }
 }
 
+/// The images an index lists, each opened once however many entries (tags) name it: a
+/// store with 250,000 tags of 2,000 images opens 2,000 manifests, not 250,000.
+pub(crate) struct Listed {
+    /// Per index entry, in index order: its image's place in `images`.
+    pub(crate) entry: Vec<usize>,
+    /// Per distinct descriptor (digest and media type): the image, or why it cannot be
+    /// opened for the platform. Images carry no ref name ([`Listed::find`] gives one).
+    pub(crate) images: Vec<Result<Image>>,
+}
+
+impl Listed {
+    /// The image of index entry `i`, if it opened.
+    pub(crate) fn image(&self, i: usize) -> Option<&Image> {
+        self.entry.get(i).and_then(|&s| self.images[s].as_ref().ok())
+    }
+
+    /// The images that opened, each once, in index order of first appearance.
+    pub(crate) fn opened(&self) -> impl Iterator<Item = &Image> {
+        self.images.iter().filter_map(|r| r.as_ref().ok())
+    }
+
+    /// The first image that opened and satisfies `pred`, in the order of `index` (the
+    /// index it was listed from), named by its entry's ref name.
+    pub(crate) fn find(&self, index: &Index, pred: impl Fn(&Image) -> bool) -> Option<Image> {
+        index.manifests.iter().enumerate().find_map(|(i, d)| {
+            self.image(i).filter(|img| pred(img)).map(|img| img.clone().with_name(d.ref_name().map(str::to_owned)))
+        })
+    }
+}
+
 /// Finding images.
 impl Store {
     /// The image `name` names, for this machine's platform when it is an index, looked up
@@ -135,6 +165,21 @@ impl Store {
         Image::open(self.clone(), desc.clone(), None, platform)
     }
 
+    /// Open every image `index` lists for `platform`, once per distinct descriptor (see
+    /// [`Listed`]).
+    pub(crate) fn open_listed(&self, index: &Index, platform: &Platform) -> Listed {
+        let mut seen: std::collections::HashMap<(&Digest, &MediaType), usize> = std::collections::HashMap::new();
+        let mut listed = Listed { entry: Vec::with_capacity(index.manifests.len()), images: Vec::new() };
+        for d in &index.manifests {
+            let slot = *seen.entry((&d.digest, &d.media_type)).or_insert_with(|| {
+                listed.images.push(Image::open(self.clone(), d.clone(), None, platform));
+                listed.images.len() - 1
+            });
+            listed.entry.push(slot);
+        }
+        listed
+    }
+
     fn image_by_digest(&self, name: &str, digest: &Digest, platform: &Platform) -> Result<Image> {
         let index = self.backend.index()?;
         // A manifest or index the layout lists.
@@ -142,12 +187,9 @@ impl Store {
             return Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform);
         }
         // An image id (config digest) of a listed image.
-        for d in &index.manifests {
-            if let Ok(img) = Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform)
-                && img.id() == digest
-            {
-                return Ok(img);
-            }
+        let listed = self.open_listed(&index, platform);
+        if let Some(img) = listed.find(&index, |img| img.id() == digest) {
+            return Ok(img);
         }
         // A manifest blob the index does not list (a child of an index, say).
         if self.backend.contains(digest)? {
@@ -167,13 +209,14 @@ impl Store {
     fn image_by_prefix(&self, name: &str, prefix: &str, platform: &Platform) -> Result<Image> {
         let index = self.backend.index()?;
         let mut found: Vec<Image> = Vec::new();
-        for d in &index.manifests {
-            let Ok(img) = Image::open(self.clone(), d.clone(), d.ref_name().map(str::to_owned), platform) else {
-                continue;
-            };
+        let listed = self.open_listed(&index, platform);
+        for (i, d) in index.manifests.iter().enumerate() {
             // Image ids only, as docker: manifest digests are found whole.
-            if img.id().hex().starts_with(prefix) && !found.iter().any(|f| f.id() == img.id()) {
-                found.push(img);
+            match listed.image(i) {
+                Some(img) if img.id().hex().starts_with(prefix) && !found.iter().any(|f| f.id() == img.id()) => {
+                    found.push(img.clone().with_name(d.ref_name().map(str::to_owned)));
+                }
+                _ => {}
             }
         }
         match found.len() {
@@ -184,17 +227,38 @@ impl Store {
     }
 
     /// Every entry of the index, as `docker images` lists them: one line per tag,
-    /// untagged entries too (except build cache entries: see [`ANNOTATION_BUILD_CACHE`]),
-    /// newest image first (entries created at the same second, or images that cannot be
-    /// read, in index order). Sizes come from the layers' records: listing reads no
-    /// layer (see [`Store::layer_size`]).
+    /// untagged entries too (except build cache entries, see [`ANNOTATION_BUILD_CACHE`],
+    /// and those that keep containers' images, see
+    /// [`ANNOTATION_CONTAINER`](crate::containers::ANNOTATION_CONTAINER)), newest image
+    /// first (entries created at the same second, or images that cannot be read, in index
+    /// order). Sizes come from the layers' records: listing reads no layer (see
+    /// [`Store::layer_size`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
-        let host = Platform::host();
+        let listed = self.open_listed(&index, &Platform::host());
+        // What each distinct image shows, worked out once: (id, created, stored size,
+        // size or the problem).
+        type Shown = (Option<Digest>, Option<String>, u64, std::result::Result<u64, String>);
+        let shown: Vec<Shown> = listed
+            .images
+            .iter()
+            .map(|r| match r {
+                Ok(img) => (
+                    Some(img.id().clone()),
+                    img.config().created.clone(),
+                    img.stored_size(),
+                    img.size().map_err(|e| e.to_string()),
+                ),
+                Err(e) => (None, None, 0, Err(e.to_string())),
+            })
+            .collect();
         let mut out = Vec::new();
-        let mut configs = Vec::new();
-        for d in &index.manifests {
+        for (d, &slot) in index.manifests.iter().zip(&listed.entry) {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
+                continue;
+            }
+            // The entries that keep containers' images are not images of their own.
+            if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
                 continue;
             }
             let name = d.ref_name().map(str::to_owned);
@@ -202,42 +266,31 @@ impl Store {
                 Some(n) => resolve::split_name(n),
                 None => ("<none>".to_owned(), "<none>".to_owned()),
             };
-            let mut summary = ImageSummary {
+            let (id, created, stored_size, size) = &shown[slot];
+            out.push(ImageSummary {
                 name,
                 repository,
                 tag,
-                id: None,
+                id: id.clone(),
                 digest: d.digest.clone(),
-                created: None,
-                size: 0,
-                stored_size: 0,
-                problem: None,
+                created: created.clone(),
+                size: *size.as_ref().unwrap_or(&0),
+                stored_size: *stored_size,
+                problem: size.as_ref().err().cloned(),
                 intermediate: false,
-            };
-            match Image::open(self.clone(), d.clone(), None, &host) {
-                Ok(img) => {
-                    configs.push((img.id().clone(), img.config().clone()));
-                    summary.id = Some(img.id().clone());
-                    summary.created = img.config().created.clone();
-                    summary.stored_size = img.stored_size();
-                    match img.size() {
-                        Ok(size) => summary.size = size,
-                        Err(e) => summary.problem = Some(e.to_string()),
-                    }
-                }
-                Err(e) => summary.problem = Some(e.to_string()),
-            }
-            out.push(summary);
+            });
         }
         // Untagged images something is built on are intermediate (few: only untagged ones
         // are compared with the others).
+        let configs: Vec<&Image> = listed.opened().collect();
         for s in out.iter_mut().filter(|s| s.name.is_none()) {
-            let Some((_, mine)) = configs.iter().find(|(id, _)| s.id.as_ref() == Some(id)) else { continue };
-            s.intermediate = configs.iter().any(|(_, c)| c.is_child_of(mine));
+            let Some(mine) = configs.iter().find(|img| s.id.as_ref() == Some(img.id())) else { continue };
+            s.intermediate = configs.iter().any(|img| img.config().is_child_of(mine.config()));
         }
         // Docker sorts by creation time in whole seconds, newest first; a time that is
         // missing or does not parse counts as Go's zero time, the oldest there is.
-        out.sort_by_key(|s| {
+        // (Stable, and each time parsed once: not once per comparison.)
+        out.sort_by_cached_key(|s| {
             std::cmp::Reverse(
                 s.created.as_deref().and_then(parse_rfc3339).map_or(crate::inspect::GO_ZERO_TIME, |t| t.0),
             )
@@ -275,13 +328,15 @@ impl Store {
     }
 
     /// Remove every blob no tag reaches (and stale temp files); `dry_run` only reports.
+    /// Aborts, removing nothing, when an image the index lists cannot be read (see
+    /// [`GcOptions::force`]).
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
         let opts = if dry_run { GcOptions::dry_run() } else { GcOptions::default() };
-        Ok(self.backend.gc(&opts)?)
+        self.gc_with(&opts)
     }
 
-    /// Check every blob and reference.
-    pub fn fsck(&self) -> Result<strata_store::FsckReport> {
-        Ok(self.backend.fsck()?)
+    /// [`Store::gc`] with every option.
+    pub fn gc_with(&self, options: &GcOptions) -> Result<GcReport> {
+        Ok(self.backend.gc(options)?)
     }
 }

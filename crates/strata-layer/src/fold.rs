@@ -334,6 +334,13 @@ where
     F: Fn(S, &Limits, &mut dyn FnMut(Msg) -> bool) + Sync,
 {
     let n = sources.len();
+    if n > crate::memtree::MAX_LAYERS {
+        return Err(Error::InvalidTar {
+            layer: names.get(crate::memtree::MAX_LAYERS).cloned().unwrap_or_default(),
+            entry: None,
+            reason: format!("a stack of {n} layers: a merged tree holds at most {}", crate::memtree::MAX_LAYERS),
+        });
+    }
     let threads = match threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         t => t,

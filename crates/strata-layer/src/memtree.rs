@@ -62,15 +62,23 @@ pub(crate) struct Extra {
     pub(crate) dev: (u32, u32),
 }
 
-/// [`Inode::flags`]: a directory no layer declared.
-const IMPLICIT: u8 = 1;
-/// [`Inode::flags`]: a regular file whose content is in a layer.
-const HAS_SOURCE: u8 = 2;
+/// [`Inode::bits`]: permission and special bits (`mode & 0o7777`).
+const MODE_MASK: u32 = 0o7777;
+/// [`Inode::bits`]: where the [`Kind`] is (3 bits).
+const KIND_SHIFT: u32 = 12;
+/// [`Inode::bits`]: a directory no layer declared.
+const IMPLICIT: u32 = 1 << 15;
+/// [`Inode::bits`]: a regular file whose content is in a layer.
+const HAS_SOURCE: u32 = 1 << 16;
+/// [`Inode::bits`]: where the layer index is (the 15 high bits).
+const LAYER_SHIFT: u32 = 17;
+/// The most layers a tree can be folded from (a layer index takes 15 bits of an inode).
+pub(crate) const MAX_LAYERS: usize = 1 << (32 - LAYER_SHIFT);
 
 /// No node, no inode.
 const NIL: u32 = u32::MAX;
 
-/// One inode (56 bytes).
+/// One inode (48 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct Inode {
     pub(crate) size: u64,
@@ -80,37 +88,61 @@ pub(crate) struct Inode {
     /// Regular files: position of the entry in its layer's tar stream.
     entry: u32,
     mtime_nsec: u32,
-    pub(crate) mode: u32,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     /// Paths pointing at this inode; 0 for a free slot.
     pub(crate) nlink: u32,
-    /// The layer that made this file (or last declared this directory).
-    layer: u32,
-    pub(crate) kind: Kind,
-    flags: u8,
+    /// The mode's 12 bits, the [`Kind`], [`IMPLICIT`], [`HAS_SOURCE`], and the layer
+    /// that made this file (or last declared this directory).
+    bits: u32,
 }
+
+// What a million paths cost (the merged view's memory goal is 64 bytes a path).
+const _: () = assert!(std::mem::size_of::<Inode>() == 48 && std::mem::size_of::<TrieNode>() == 28);
+
+const KINDS: [Kind; 6] = [Kind::File, Kind::Dir, Kind::Symlink, Kind::Char, Kind::Block, Kind::Fifo];
 
 impl Inode {
     fn new(kind: Kind, layer: usize) -> Inode {
-        Inode {
+        let mut i = Inode {
             size: 0,
             mtime_sec: 0,
             offset: 0,
             entry: 0,
             mtime_nsec: 0,
-            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
             uid: 0,
             gid: 0,
             nlink: 0,
-            layer: u32::try_from(layer).unwrap_or(u32::MAX),
-            kind,
-            flags: 0,
-        }
+            bits: (kind as u32) << KIND_SHIFT,
+        };
+        i.set_mode(if kind == Kind::Dir { 0o755 } else { 0o644 });
+        i.set_layer(layer);
+        i
     }
 
     fn implicit_dir(layer: usize) -> Inode {
-        Inode { flags: IMPLICIT, ..Inode::new(Kind::Dir, layer) }
+        let mut i = Inode::new(Kind::Dir, layer);
+        i.bits |= IMPLICIT;
+        i
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        KINDS.get(((self.bits >> KIND_SHIFT) & 7) as usize).copied().unwrap_or(Kind::File)
+    }
+
+    /// Permission and special bits.
+    pub(crate) fn mode(&self) -> u32 {
+        self.bits & MODE_MASK
+    }
+
+    fn set_mode(&mut self, mode: u32) {
+        self.bits = self.bits & !MODE_MASK | mode & MODE_MASK;
+    }
+
+    /// Set the layer, saturating (folds refuse more than [`MAX_LAYERS`] layers first).
+    fn set_layer(&mut self, layer: usize) {
+        let layer = layer.min(MAX_LAYERS - 1) as u32;
+        self.bits = self.bits & ((1 << LAYER_SHIFT) - 1) | layer << LAYER_SHIFT;
     }
 
     pub(crate) fn mtime(&self) -> Timestamp {
@@ -118,17 +150,17 @@ impl Inode {
     }
 
     pub(crate) fn layer(&self) -> usize {
-        self.layer as usize
+        (self.bits >> LAYER_SHIFT) as usize
     }
 
     pub(crate) fn implicit(&self) -> bool {
-        self.flags & IMPLICIT != 0
+        self.bits & IMPLICIT != 0
     }
 
     /// Where a regular file's content is.
     pub(crate) fn source(&self) -> Option<DataSource> {
-        (self.flags & HAS_SOURCE != 0).then_some(DataSource {
-            layer: self.layer as usize,
+        (self.bits & HAS_SOURCE != 0).then_some(DataSource {
+            layer: self.layer(),
             entry: u64::from(self.entry),
             offset: self.offset,
         })
@@ -287,7 +319,7 @@ impl Tree {
     }
 
     fn is_dir(&self, n: u32) -> bool {
-        self.get(n).is_some_and(|(_, i)| i.kind == Kind::Dir)
+        self.get(n).is_some_and(|(_, i)| i.kind() == Kind::Dir)
     }
 
     /// Paths in the tree, the root included.
@@ -304,7 +336,7 @@ impl Tree {
     /// the final tree: the regular files some path still names.
     pub(crate) fn live_sources(&self) -> std::collections::HashSet<(usize, u64)> {
         self.inodes()
-            .filter(|(_, n)| n.kind == Kind::File)
+            .filter(|(_, n)| n.kind() == Kind::File)
             .filter_map(|(_, n)| n.source().map(|s| (s.layer, s.entry)))
             .collect()
     }
@@ -334,8 +366,8 @@ impl Tree {
         let Some(n) = self.inodes.get_mut(ino as usize) else { return };
         n.nlink = n.nlink.saturating_sub(1);
         if n.nlink == 0 {
-            if n.kind == Kind::File
-                && let Some(w) = self.wasted.get_mut(n.layer as usize)
+            if n.kind() == Kind::File
+                && let Some(w) = self.wasted.get_mut(n.layer())
             {
                 *w += n.size;
             }
@@ -566,7 +598,7 @@ impl Lookup for Tree {
     fn lookup(&self, dir: Option<&u32>, _: &[u8], name: &[u8]) -> std::result::Result<LookupNode<'_, u32>, Errno> {
         let n = self.child(dir.copied().unwrap_or(ROOT), name).ok_or(Errno::NOENT)?;
         let (ino, i) = self.get(n).ok_or(Errno::NOENT)?;
-        Ok(match i.kind {
+        Ok(match i.kind() {
             Kind::Dir => LookupNode::Dir(n),
             Kind::Symlink => LookupNode::Symlink(Cow::Borrowed(self.extra(ino).map(|e| &*e.link).unwrap_or_default())),
             _ => LookupNode::Other,
@@ -651,7 +683,7 @@ impl MemTree {
         if let Some(c) = self.tree.child(dir, name) {
             self.remove_node(c);
         }
-        inode.layer = u32::try_from(self.layer).unwrap_or(u32::MAX);
+        inode.set_layer(self.layer);
         let ino = self.tree.alloc(inode, extra);
         self.tree.link(dir, name, ino).map(|_| ())
     }
@@ -660,12 +692,12 @@ impl MemTree {
     /// owner and mtime are replaced; xattrs are set over the ones it has (the applier
     /// sets, never removes).
     fn dir_meta(&mut self, n: u32, node: &Node) {
-        let layer = u32::try_from(self.layer).unwrap_or(u32::MAX);
         let Some((ino, _)) = self.tree.get(n) else { return };
         if let Some(i) = self.tree.inode_mut(ino) {
-            (i.mode, i.uid, i.gid, i.mtime_sec, i.mtime_nsec, i.layer) =
-                (node.mode, node.uid, node.gid, node.mtime.secs, node.mtime.nanos, layer);
-            i.flags &= !IMPLICIT;
+            (i.uid, i.gid, i.mtime_sec, i.mtime_nsec) = (node.uid, node.gid, node.mtime.secs, node.mtime.nanos);
+            i.set_mode(node.mode);
+            i.set_layer(self.layer);
+            i.bits &= !IMPLICIT;
         }
         if !node.xattrs.is_empty() {
             let e = self.tree.extras.entry(ino).or_default();
@@ -681,14 +713,14 @@ fn xattrs_of(node: &Node) -> impl Iterator<Item = (OsString, Vec<u8>)> + '_ {
 /// A new inode for `node`, and what goes aside.
 fn inode_of(node: &Node, kind: Kind) -> (Inode, Option<Extra>) {
     let mut i = Inode::new(kind, 0);
-    (i.mode, i.uid, i.gid, i.mtime_sec, i.mtime_nsec) =
-        (node.mode, node.uid, node.gid, node.mtime.secs, node.mtime.nanos);
+    (i.uid, i.gid, i.mtime_sec, i.mtime_nsec) = (node.uid, node.gid, node.mtime.secs, node.mtime.nanos);
+    i.set_mode(node.mode);
     let mut extra = Extra::default();
     let mut any = !node.xattrs.is_empty();
     extra.xattrs = xattrs_of(node).collect();
     match &node.kind {
         NodeKind::Symlink(target) => {
-            i.mode = 0o777;
+            i.set_mode(0o777);
             extra.link = target.clone().into_boxed_slice();
             any = true;
         }
@@ -764,14 +796,13 @@ impl UnionTree for MemTree {
 
     fn create(&mut self, dir: &u32, name: &OsStr, node: &Node, _: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
         let name = name.as_bytes();
-        let (kind, mut inode, extra) = match &node.kind {
+        let (inode, extra) = match &node.kind {
             NodeKind::Dir => {
                 if let Some(c) = self.tree.child(*dir, name).filter(|&c| self.tree.is_dir(c)) {
                     self.dir_meta(c, node);
                     return Ok(());
                 }
-                let (i, e) = inode_of(node, Kind::Dir);
-                (Kind::Dir, i, e)
+                inode_of(node, Kind::Dir)
             }
             NodeKind::File => {
                 let entry = u32::try_from(node.ordinal).map_err(|_| Error::LimitExceeded {
@@ -788,28 +819,15 @@ impl UnionTree for MemTree {
                 }
                 let (mut i, e) = inode_of(node, Kind::File);
                 (i.size, i.entry, i.offset) = (node.size, entry, node.offset);
-                i.flags |= HAS_SOURCE;
-                (Kind::File, i, e)
+                i.bits |= HAS_SOURCE;
+                (i, e)
             }
-            NodeKind::Symlink(_) => {
-                let (i, e) = inode_of(node, Kind::Symlink);
-                (Kind::Symlink, i, e)
-            }
-            NodeKind::Char(..) => {
-                let (i, e) = inode_of(node, Kind::Char);
-                (Kind::Char, i, e)
-            }
-            NodeKind::Block(..) => {
-                let (i, e) = inode_of(node, Kind::Block);
-                (Kind::Block, i, e)
-            }
-            NodeKind::Fifo => {
-                let (i, e) = inode_of(node, Kind::Fifo);
-                (Kind::Fifo, i, e)
-            }
+            NodeKind::Symlink(_) => inode_of(node, Kind::Symlink),
+            NodeKind::Char(..) => inode_of(node, Kind::Char),
+            NodeKind::Block(..) => inode_of(node, Kind::Block),
+            NodeKind::Fifo => inode_of(node, Kind::Fifo),
             NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
         };
-        inode.kind = kind;
         self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))
     }
 
@@ -834,7 +852,7 @@ impl UnionTree for MemTree {
             return Err(cx.errno("link")(Errno::NOENT));
         };
         let Some((ino, n)) = self.tree.get(t) else { return Err(cx.errno("link")(Errno::NOENT)) };
-        if n.kind == Kind::Dir {
+        if n.kind() == Kind::Dir {
             return Err(cx.errno("link")(Errno::PERM));
         }
         let source = n.source().map(|s| (s.layer, s.entry));

@@ -22,6 +22,18 @@ pub fn to_canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, se
     Ok(out)
 }
 
+/// Whether [`serde_json::Map`] iterates in key order: true unless some crate in the
+/// build enables serde_json's `preserve_order` feature.
+pub(crate) fn value_maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("b".to_owned(), Value::Null);
+        m.insert("a".to_owned(), Value::Null);
+        m.keys().next().is_some_and(|k| k == "a")
+    })
+}
+
 fn write_canonical(out: &mut Vec<u8>, v: &Value) -> Result<(), serde_json::Error> {
     match v {
         Value::Object(map) => {
@@ -59,14 +71,6 @@ fn write_canonical(out: &mut Vec<u8>, v: &Value) -> Result<(), serde_json::Error
     Ok(())
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, String> {
-    serde_json::from_value(v).map_err(|e| format!("field `{key}`: {e}"))
-}
-
-pub(crate) fn encode<T: Serialize>(key: &str, v: &T) -> Result<Value, String> {
-    serde_json::to_value(v).map_err(|e| format!("field `{key}`: {e}"))
-}
-
 /// Generate a JSON object type that keeps unknown fields and explicit nulls.
 ///
 /// Each field is `req` (must be present and not null) or `opt` (an `Option`).
@@ -88,65 +92,96 @@ macro_rules! json_object {
             pub nulls: std::collections::BTreeSet<&'static str>,
         }
 
-        impl $name {
-            /// Decode from a JSON object map.
-            #[allow(unused_mut)]
-            fn from_map(mut map: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
-                let mut nulls = std::collections::BTreeSet::new();
-                $( let $field = json_object!(@take $kind map nulls $ty, $key); )*
-                Ok($name { $( $field, )* extra: map, nulls })
-            }
-
-            /// Encode to a JSON object map.
-            fn to_map(&self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-                let mut map = self.extra.clone();
-                $( json_object!(@put $kind map self.nulls, self.$field, $key); )*
-                Ok(map)
-            }
-        }
-
         impl serde::Serialize for $name {
+            /// Typed fields and `extra` as one object, keys in sorted order (as the
+            /// canonical form wants them), written straight through: no intermediate
+            /// [`serde_json::Value`], so an index of 250,000 descriptors writes fast.
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                self.to_map().map_err(serde::ser::Error::custom)?.serialize(s)
+                use serde::ser::SerializeMap;
+                #[allow(non_camel_case_types, dead_code)] // `Null` unused where all fields are `req`
+                enum Slot<'a> {
+                    $( $field(&'a $ty), )*
+                    Extra(&'a serde_json::Value),
+                    Null,
+                }
+                const TYPED: &[&str] = &[$($key),*];
+                let mut entries: Vec<(&str, Slot<'_>)> = Vec::with_capacity(TYPED.len() + self.extra.len());
+                $( json_object!(@slot $kind entries self.nulls, self.$field, $key, $field); )*
+                entries.extend(
+                    self.extra.iter().filter(|(k, _)| !TYPED.contains(&k.as_str())).map(|(k, v)| (k.as_str(), Slot::Extra(v))),
+                );
+                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    match v {
+                        $( Slot::$field(x) => m.serialize_entry(k, x)?, )*
+                        Slot::Extra(x) => m.serialize_entry(k, x)?,
+                        Slot::Null => m.serialize_entry(k, &())?,
+                    }
+                }
+                m.end()
             }
         }
 
         impl<'de> serde::Deserialize<'de> for $name {
+            /// Field by field from the input: typed fields decoded in place, other keys
+            /// kept in `extra` (the last of duplicate keys wins, as in a JSON map).
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
-                $name::from_map(map).map_err(serde::de::Error::custom)
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    #[allow(unused_mut)]
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        $( let mut $field: Option<$ty> = None; )*
+                        let mut nulls = std::collections::BTreeSet::new();
+                        let mut extra = serde_json::Map::new();
+                        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                            match key.as_ref() {
+                                $( $key => {
+                                    $field = map.next_value::<Option<$ty>>().map_err(|e| {
+                                        <A::Error as serde::de::Error>::custom(format!("field `{}`: {e}", $key))
+                                    })?;
+                                    if $field.is_none() {
+                                        nulls.insert($key);
+                                    } else {
+                                        nulls.remove($key);
+                                    }
+                                } )*
+                                _ => {
+                                    let v: serde_json::Value = map.next_value()?;
+                                    extra.insert(key.into_owned(), v);
+                                }
+                            }
+                        }
+                        $( let $field = json_object!(@finish $kind nulls $field, $key); )*
+                        Ok($name { $( $field, )* extra, nulls })
+                    }
+                }
+                d.deserialize_map(V)
             }
         }
     };
     (@ty req $ty:ty) => { $ty };
     (@ty opt $ty:ty) => { Option<$ty> };
-    (@take req $map:ident $nulls:ident $ty:ty, $key:literal) => {
-        match $map.remove($key) {
-            None | Some(serde_json::Value::Null) => return Err(format!("missing field `{}`", $key)),
-            Some(v) => $crate::json::decode::<$ty>($key, v)?,
+    (@finish req $nulls:ident $field:ident, $key:literal) => {
+        match $field {
+            Some(v) => v,
+            None => return Err(<A::Error as serde::de::Error>::custom(format!("missing field `{}`", $key))),
         }
     };
-    (@take opt $map:ident $nulls:ident $ty:ty, $key:literal) => {
-        match $map.remove($key) {
-            None => None,
-            Some(serde_json::Value::Null) => {
-                $nulls.insert($key);
-                None
-            }
-            Some(v) => Some($crate::json::decode::<$ty>($key, v)?),
-        }
+    (@finish opt $nulls:ident $field:ident, $key:literal) => {
+        $field
     };
-    (@put req $map:ident $nulls:expr, $val:expr, $key:literal) => {
-        $map.insert($key.to_owned(), $crate::json::encode($key, &$val)?);
+    (@slot req $entries:ident $nulls:expr, $val:expr, $key:literal, $field:ident) => {
+        $entries.push(($key, Slot::$field(&$val)));
     };
-    (@put opt $map:ident $nulls:expr, $val:expr, $key:literal) => {
+    (@slot opt $entries:ident $nulls:expr, $val:expr, $key:literal, $field:ident) => {
         match &$val {
-            Some(v) => {
-                $map.insert($key.to_owned(), $crate::json::encode($key, v)?);
-            }
-            None if $nulls.contains($key) => {
-                $map.insert($key.to_owned(), serde_json::Value::Null);
-            }
+            Some(v) => $entries.push(($key, Slot::$field(v))),
+            None if $nulls.contains($key) => $entries.push(($key, Slot::Null)),
             None => {}
         }
     };

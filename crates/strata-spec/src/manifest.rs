@@ -164,10 +164,18 @@ fn check_own_media_type(own: Option<&MediaType>, expected: &MediaType) -> Result
     }
 }
 
+/// Canonical JSON of one of strata's document types (manifest, index, config).
 pub(crate) fn canonical<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // The document types hold only strings, integers, booleans and JSON values that
     // came from a parser, all of which serialize; failure would be a bug in strata.
-    to_canonical_json(v).expect("document types always serialize")
+    if crate::json::value_maps_are_sorted() {
+        // Their own keys come out sorted (see `json_object!`), and so do those of the
+        // `BTreeMap`s and JSON values in them: the plain writer already writes the
+        // canonical form, without building a `Value` tree first (4x faster on a big index).
+        serde_json::to_vec(v).expect("document types always serialize")
+    } else {
+        to_canonical_json(v).expect("document types always serialize")
+    }
 }
 
 /// What a manifest-or-index blob turned out to be.

@@ -122,7 +122,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// GC stopped before deleting anything because it could not read a document that
-    /// is reachable, so it cannot know what that document keeps alive.
+    /// is reachable (or `index.json` lists it and it is missing), so it cannot know what
+    /// that document keeps alive. [`GcOptions::force`](crate::GcOptions::force) collects
+    /// past a missing one.
     #[error("gc aborted, nothing removed: cannot read reachable {digest}: {source}")]
     GcAborted {
         /// The reachable manifest or index.

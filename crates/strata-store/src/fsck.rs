@@ -1,11 +1,11 @@
 //! fsck: re-hash every blob and check every reference.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::path::PathBuf;
 
-use strata_spec::{Descriptor, Digest, ImageConfig, ManifestOrIndex, MediaType};
+use strata_spec::{Compression, Descriptor, Digest, ImageConfig, ManifestOrIndex, MediaType};
 
 use crate::error::{Error, Result};
 use crate::gc::TempFile;
@@ -115,6 +115,49 @@ pub enum Problem {
         /// What is wrong with it.
         reason: String,
     },
+    /// A manifest whose config lists a different number of `diff_ids` than it has
+    /// layers: no layer can be checked against its diff_id, and unpack refuses it.
+    LayerCount {
+        /// The manifest.
+        manifest: Digest,
+        /// Its layers.
+        layers: usize,
+        /// The config's `rootfs.diff_ids`.
+        diff_ids: usize,
+    },
+    /// A layer blob whose first bytes say another compression than its media type
+    /// (zstd bytes labelled gzip, a plain tar labelled gzip): unpack refuses it.
+    CompressionMismatch {
+        /// The layer blob.
+        digest: Digest,
+        /// The descriptor's media type.
+        media_type: MediaType,
+        /// What the blob's magic bytes say.
+        found: Compression,
+        /// Who points to it.
+        referrer: Referrer,
+    },
+    /// A layer whose uncompressed bytes do not hash to the config's `diff_id` for it
+    /// (found by a deep check: [`FsckOptions::deep`]).
+    DiffIdMismatch {
+        /// The layer blob.
+        digest: Digest,
+        /// The config's diff_id.
+        diff_id: Digest,
+        /// What its uncompressed bytes hash to.
+        actual: Digest,
+        /// The manifest it is a layer of.
+        referrer: Referrer,
+    },
+    /// A layer blob that does not decompress (found by a deep check).
+    BadLayer {
+        /// The layer blob.
+        digest: Digest,
+        /// Why.
+        error: String,
+        /// The manifest it is a layer of.
+        referrer: Referrer,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -137,6 +180,25 @@ impl fmt::Display for Problem {
             Problem::AmbiguousRef { name, count } => write!(f, "ref {name:?} names {count} different descriptors"),
             Problem::Stray { path, reason } => write!(f, "stray {}: {reason}", path.display()),
             Problem::BadRecord { path, reason } => write!(f, "bad record {}: {reason}", path.display()),
+            Problem::LayerCount { manifest, layers, diff_ids } => {
+                write!(f, "manifest {manifest} has {layers} layers but its config lists {diff_ids} diff_ids")
+            }
+            Problem::CompressionMismatch { digest, media_type, found, referrer } => write!(
+                f,
+                "layer {digest} (referenced by {referrer}) is {media_type} but its bytes are {}",
+                match found {
+                    Compression::None => "not compressed",
+                    Compression::Gzip => "gzip",
+                    Compression::Zstd => "zstd",
+                }
+            ),
+            Problem::DiffIdMismatch { digest, diff_id, actual, referrer } => write!(
+                f,
+                "layer {digest} of {referrer} decompresses to {actual}, but the config's diff_id is {diff_id}"
+            ),
+            Problem::BadLayer { digest, error, referrer } => {
+                write!(f, "layer {digest} of {referrer} does not decompress: {error}")
+            }
         }
     }
 }
@@ -185,10 +247,35 @@ impl fmt::Display for FsckReport {
     }
 }
 
-/// Re-hash every blob in `blobs`, then follow every descriptor from the index.
-pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport) -> Result<()> {
-    for digest in blobs {
-        rehash(store, digest, report);
+/// What [`Store::fsck_with`] checks beyond the structure (every descriptor followed from
+/// the index, every manifest, index and config parsed, layer counts against diff_ids,
+/// layer compression against media types, records), which is always checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsckOptions {
+    /// Re-hash every blob against its name (default: yes). Without it fsck reads only
+    /// the documents and the first bytes of each layer: fast on a big store, but a
+    /// flipped bit in a layer goes unseen.
+    pub rehash: bool,
+    /// Decompress every layer and compare it with the config's `diff_id`, as unpack
+    /// does (default: no). The blob store has no decompressors: strata-image's
+    /// `Store::fsck_with` does this part.
+    pub deep: bool,
+}
+
+impl Default for FsckOptions {
+    fn default() -> Self {
+        FsckOptions { rehash: true, deep: false }
+    }
+}
+
+/// Re-hash every blob in `blobs` (unless told not to), then follow every descriptor from
+/// the index. Linear in the index and the blobs: each ref name, blob and document is
+/// looked at once.
+pub(crate) fn check(store: &dyn Store, blobs: &[Digest], options: &FsckOptions, report: &mut FsckReport) -> Result<()> {
+    if options.rehash {
+        for digest in blobs {
+            rehash(store, digest, report);
+        }
     }
     let corrupt: BTreeSet<Digest> = report
         .problems
@@ -200,17 +287,18 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
         .collect();
 
     let index = store.index()?;
-    let mut names = BTreeSet::new();
-    for d in &index.manifests {
-        if let Some(name) = d.ref_name()
-            && names.insert(name)
-        {
-            let digests: BTreeSet<_> =
-                index.manifests.iter().filter(|e| e.ref_name() == Some(name)).map(|e| &e.digest).collect();
-            if digests.len() > 1 {
-                report.problems.push(Problem::AmbiguousRef { name: name.to_owned(), count: digests.len() });
-            }
+    // Ref name -> the digests it names, in index order of first appearance.
+    let mut names: HashMap<&str, (usize, BTreeSet<&Digest>)> = HashMap::new();
+    for (i, d) in index.manifests.iter().enumerate() {
+        if let Some(name) = d.ref_name() {
+            names.entry(name).or_insert_with(|| (i, BTreeSet::new())).1.insert(&d.digest);
         }
+    }
+    let mut ambiguous: Vec<(usize, &str, usize)> =
+        names.iter().filter(|(_, (_, ds))| ds.len() > 1).map(|(n, (i, ds))| (*i, *n, ds.len())).collect();
+    ambiguous.sort_unstable();
+    for (_, name, count) in ambiguous {
+        report.problems.push(Problem::AmbiguousRef { name: name.to_owned(), count });
     }
 
     let mut work: Vec<(Descriptor, Referrer, Slot)> = index
@@ -220,6 +308,13 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
         .collect();
     work.extend(index.subject.clone().map(|d| (d, Referrer::Index(None), Slot::Subject)));
     let mut parsed = BTreeSet::new();
+    // Blob sizes, each looked up once however many descriptors name it.
+    let mut sizes: HashMap<Digest, Option<u64>> = HashMap::new();
+    // The diff_id counts of the configs parsed, and (manifest, config, layers) to
+    // compare them with once every config is known.
+    let mut diff_ids: HashMap<Digest, usize> = HashMap::new();
+    let mut layer_counts: Vec<(Digest, Digest, usize)> = Vec::new();
+    let mut sniffed = BTreeSet::new();
     while let Some((desc, referrer, slot)) = work.pop() {
         report.descriptors_checked += 1;
         let mt = &desc.media_type;
@@ -231,7 +326,11 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
                 wanted,
             });
         }
-        let Some(size) = store.stat(&desc.digest)? else {
+        let size = match sizes.get(&desc.digest) {
+            Some(s) => *s,
+            None => *sizes.entry(desc.digest.clone()).or_insert(store.stat(&desc.digest)?),
+        };
+        let Some(size) = size else {
             // Foreign layers and subjects may legitimately live elsewhere.
             if !mt.is_foreign_layer() && slot != Slot::Subject {
                 report.problems.push(Problem::Dangling {
@@ -251,7 +350,18 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
             });
             continue;
         }
-        if corrupt.contains(&desc.digest) || !(mt.is_manifest() || mt.is_index() || mt.is_config()) {
+        if corrupt.contains(&desc.digest) {
+            continue;
+        }
+        if slot == Slot::Layer {
+            if let Some(declared) = mt.layer_compression()
+                && sniffed.insert((desc.digest.clone(), mt.clone()))
+            {
+                check_compression(store, &desc, declared, referrer, report);
+            }
+            continue;
+        }
+        if !(mt.is_manifest() || mt.is_index() || mt.is_config()) {
             continue;
         }
         if !parsed.insert((desc.digest.clone(), mt.clone())) {
@@ -271,8 +381,11 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
             }
         };
         if mt.is_config() {
-            if let Err(e) = ImageConfig::from_slice(&bytes) {
-                report.problems.push(bad(e.to_string()));
+            match ImageConfig::from_slice(&bytes) {
+                Ok(c) => {
+                    diff_ids.insert(desc.digest.clone(), c.rootfs.diff_ids.len());
+                }
+                Err(e) => report.problems.push(bad(e.to_string())),
             }
             continue;
         }
@@ -280,6 +393,9 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
         match ManifestOrIndex::from_slice_as(&bytes, mt) {
             Err(e) => report.problems.push(bad(e.to_string())),
             Ok(ManifestOrIndex::Manifest(m)) => {
+                if m.config.media_type.is_config() {
+                    layer_counts.push((desc.digest.clone(), m.config.digest.clone(), m.layers.len()));
+                }
                 work.push((m.config, me.clone(), Slot::Config));
                 work.extend(m.layers.into_iter().map(|l| (l, me.clone(), Slot::Layer)));
                 work.extend(m.subject.map(|s| (s, me.clone(), Slot::Subject)));
@@ -290,7 +406,55 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], report: &mut FsckReport
             }
         }
     }
+    layer_counts.sort();
+    layer_counts.dedup();
+    for (manifest, config, layers) in layer_counts {
+        if let Some(&n) = diff_ids.get(&config)
+            && n != layers
+        {
+            report.problems.push(Problem::LayerCount { manifest, layers, diff_ids: n });
+        }
+    }
     Ok(())
+}
+
+/// Compare a layer blob's magic bytes with the compression its media type declares, as
+/// unpack's decoder does before reading further.
+fn check_compression(
+    store: &dyn Store,
+    desc: &Descriptor,
+    declared: Compression,
+    referrer: Referrer,
+    report: &mut FsckReport,
+) {
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    // Unverified: only the magic bytes are looked at (rehashing checks the rest).
+    let read = store.open(&desc.digest).map(|r| r.without_digest_check()).and_then(|mut r| {
+        while got < head.len() {
+            match r.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, "read", r.location())),
+            }
+        }
+        Ok(())
+    });
+    match read {
+        Ok(()) => {
+            let found = Compression::sniff(&head[..got]);
+            if found != declared {
+                report.problems.push(Problem::CompressionMismatch {
+                    digest: desc.digest.clone(),
+                    media_type: desc.media_type.clone(),
+                    found,
+                    referrer,
+                });
+            }
+        }
+        Err(e) => report.problems.push(Problem::Unreadable { digest: desc.digest.clone(), error: e.to_string() }),
+    }
 }
 
 /// Where a descriptor sits, which decides what media types belong there.

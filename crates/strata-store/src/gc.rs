@@ -18,11 +18,16 @@ pub struct GcOptions {
     /// *and* it has not been modified for this long. The lock is the real test; the age
     /// is a backstop for filesystems where `flock` is not enforced. Default: 60 s.
     pub temp_grace: Duration,
+    /// Collect even when a manifest or index that `index.json` lists is missing: what
+    /// only it kept alive goes too. Without it GC aborts ([`Error::GcAborted`]), as for
+    /// one that cannot be read: nothing can be proven unreachable while a listed image's
+    /// blobs are unknown.
+    pub force: bool,
 }
 
 impl Default for GcOptions {
     fn default() -> Self {
-        GcOptions { dry_run: false, temp_grace: Duration::from_secs(60) }
+        GcOptions { dry_run: false, temp_grace: Duration::from_secs(60), force: false }
     }
 }
 
@@ -77,9 +82,12 @@ impl GcReport {
 ///
 /// A reachable manifest or index that is present but unreadable (corrupt, wrong size,
 /// not a valid document) aborts with [`Error::GcAborted`]: GC cannot know what it keeps
-/// alive. A missing one keeps nothing (there is nothing to read).
-pub(crate) fn mark(store: &dyn Store, index: &Index) -> Result<BTreeSet<Digest>> {
+/// alive. So does a missing one that `index.json` lists, unless `force`: its image's
+/// config and layers may still be in the store, and would go. One that only an index
+/// blob lists keeps nothing (a pull of one platform leaves the others' out).
+pub(crate) fn mark(store: &dyn Store, index: &Index, force: bool) -> Result<BTreeSet<Digest>> {
     let mut reachable = BTreeSet::new();
+    let listed: BTreeSet<&Digest> = index.manifests.iter().map(|d| &d.digest).collect();
     let mut work: Vec<Descriptor> = index.manifests.clone();
     work.extend(index.subject.clone());
     while let Some(desc) = work.pop() {
@@ -88,10 +96,16 @@ pub(crate) fn mark(store: &dyn Store, index: &Index) -> Result<BTreeSet<Digest>>
         }
         let mt = &desc.media_type;
         let is_schema1 = matches!(mt, MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest);
-        if !(mt.is_manifest() || mt.is_index() || is_schema1) || !store.contains(&desc.digest)? {
+        if !(mt.is_manifest() || mt.is_index() || is_schema1) {
             continue;
         }
         let abort = |source: Error| Error::GcAborted { digest: desc.digest.clone(), source: Box::new(source) };
+        if !store.contains(&desc.digest)? {
+            if listed.contains(&desc.digest) && !force {
+                return Err(abort(Error::NotFound(desc.digest.clone())));
+            }
+            continue;
+        }
         let bytes = store.read_descriptor(&desc, MAX_DOCUMENT_SIZE).map_err(abort)?;
         if is_schema1 {
             work.extend(schema1_layers(&bytes).map_err(abort)?);

@@ -12,7 +12,7 @@ mod store;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
 pub use error::{Error, Result};
-pub use fsck::{FsckReport, Problem, Referrer};
+pub use fsck::{FsckOptions, FsckReport, Problem, Referrer};
 pub use gc::{GcOptions, GcReport, TempFile};
 pub use lease::Lease;
 pub use memory::MemoryStore;

@@ -10,7 +10,7 @@ use strata_spec::{Algorithm, Digest, Index, MediaType};
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
 use crate::error::{Error, Result};
-use crate::fsck::{self, FsckReport};
+use crate::fsck::{self, FsckOptions, FsckReport};
 use crate::gc::{self, GcOptions, GcReport};
 use crate::lease::{Lease, MemoryLeases};
 use crate::record::{RecordKind, RecordUpdate};
@@ -136,7 +136,7 @@ impl Store for MemoryStore {
     fn gc(&self, options: &GcOptions) -> Result<GcReport> {
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         if options.dry_run {
-            let reachable = gc::mark(self, &self.index()?)?;
+            let reachable = gc::mark(self, &self.index()?, options.force)?;
             gc::sweep(self, &reachable, &mut report)?;
             return Ok(report);
         }
@@ -145,7 +145,7 @@ impl Store for MemoryStore {
         };
         let _index = self.inner.index.lock().unwrap_or_else(|p| p.into_inner());
         let index = _index.clone().unwrap_or_else(|| Index::new(Some(MediaType::OciIndex)));
-        let reachable = gc::mark(self, &index)?;
+        let reachable = gc::mark(self, &index, options.force)?;
         gc::sweep(self, &reachable, &mut report)?;
         let mut records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
         let before = records.len();
@@ -154,10 +154,10 @@ impl Store for MemoryStore {
         Ok(report)
     }
 
-    fn fsck(&self) -> Result<FsckReport> {
+    fn fsck_with(&self, options: &FsckOptions) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let blobs = self.list()?;
-        fsck::check(self, &blobs, &mut report)?;
+        fsck::check(self, &blobs, options, &mut report)?;
         let records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
         for ((kind, digest), bytes) in records.iter() {
             report.records_checked += 1;

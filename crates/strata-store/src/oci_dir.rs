@@ -14,7 +14,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
 use crate::error::{Error, Result};
-use crate::fsck::{self, FsckReport, Problem};
+use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
@@ -24,8 +24,10 @@ use crate::store::{BlobStore, Store};
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Largest `oci-layout` file read: it is a one-field JSON object.
 const MAX_OCI_LAYOUT_SIZE: u64 = 64 * 1024;
-/// Largest `index.json` read: 64 MiB is ~200,000 tagged descriptors.
-const MAX_INDEX_SIZE: u64 = 64 << 20;
+/// Largest `index.json` read: 256 MiB is about a million tagged descriptors (a
+/// descriptor with a ref name takes ~220 bytes), four times the 250,000 entries strata is
+/// measured with (`benches/scale.sh`).
+const MAX_INDEX_SIZE: u64 = 256 << 20;
 /// strata's private directory in a layout. OCI tools ignore files they do not know at
 /// the top of a layout; nothing here is under `blobs/`, so no tool mistakes it for content.
 const PRIVATE_DIR: &str = ".strata";
@@ -399,14 +401,21 @@ impl OciDir {
     }
 
     fn read_index(&self) -> Result<Index> {
+        self.parse_index(&self.read_index_bytes()?)
+    }
+
+    fn read_index_bytes(&self) -> Result<Vec<u8>> {
         let path = self.index_path();
-        let bytes = match read_capped(&path, MAX_INDEX_SIZE) {
+        match read_capped(&path, MAX_INDEX_SIZE) {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::InvalidLayout { path, reason: "no index.json".into() });
+                Err(Error::InvalidLayout { path, reason: "no index.json".into() })
             }
-            r => r?,
-        };
-        Index::from_slice(&bytes).map_err(|source| Error::BadIndex { path, source })
+            r => r,
+        }
+    }
+
+    fn parse_index(&self, bytes: &[u8]) -> Result<Index> {
+        Index::from_slice(bytes).map_err(|source| Error::BadIndex { path: self.index_path(), source })
     }
 }
 
@@ -572,9 +581,13 @@ impl Store for OciDir {
 
     fn update_index(&self, f: &mut dyn FnMut(&mut Index) -> Result<()>) -> Result<Index> {
         // A damaged index fails here, before `.strata/` is created.
-        self.read_index()?;
+        let seen = self.read_index_bytes()?;
+        let parsed = self.parse_index(&seen)?;
         let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
-        let old = self.read_index()?;
+        // Parsed again only when another writer replaced it meanwhile (a big index takes
+        // longer to parse than to read and compare).
+        let bytes = self.read_index_bytes()?;
+        let old = if bytes == seen { parsed } else { self.parse_index(&bytes)? };
         let mut new = old.clone();
         f(&mut new)?;
         if new != old {
@@ -605,7 +618,7 @@ impl Store for OciDir {
         // Check first without locks, so that a damaged layout fails before `.strata/` is
         // created, and a dry run changes nothing at all.
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index)?;
+        let reachable = gc::mark(self, &index, options.force)?;
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         if options.dry_run {
             gc::sweep(self, &reachable, &mut report)?;
@@ -621,7 +634,7 @@ impl Store for OciDir {
         let _gc = self.lock("gc.lock", FlockOperation::LockExclusive)?;
         let _index = self.lock("index.lock", FlockOperation::LockExclusive)?;
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index)?;
+        let reachable = gc::mark(self, &index, options.force)?;
         gc::sweep(self, &reachable, &mut report)?;
         if !report.removed.is_empty() {
             for alg in [Algorithm::Sha256, Algorithm::Sha512] {
@@ -645,11 +658,11 @@ impl Store for OciDir {
         Ok(report)
     }
 
-    fn fsck(&self) -> Result<FsckReport> {
+    fn fsck_with(&self, options: &FsckOptions) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let (digests, strays) = self.scan_blobs()?;
         report.problems.extend(strays);
-        fsck::check(self, &digests, &mut report)?;
+        fsck::check(self, &digests, options, &mut report)?;
         self.check_records(&mut report)?;
         report.temp_files = self.temp_files()?;
         Ok(report)

@@ -6,7 +6,7 @@ use strata_spec::{ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index};
 
 use crate::blob::{BlobInfo, BlobReader, BlobWriter, Expected};
 use crate::error::{Error, Result, truncate};
-use crate::fsck::FsckReport;
+use crate::fsck::{FsckOptions, FsckReport};
 use crate::gc::{GcOptions, GcReport};
 use crate::lease::Lease;
 use crate::record::{self, ImageRecord, LayerRecord, RecordKind, RecordUpdate};
@@ -121,8 +121,14 @@ pub trait Store: BlobStore {
     /// Remove every blob not reachable from the index, and stale temp files.
     fn gc(&self, options: &GcOptions) -> Result<GcReport>;
 
-    /// Check the whole store without changing it.
-    fn fsck(&self) -> Result<FsckReport>;
+    /// Check the whole store without changing it, as `options` say.
+    fn fsck_with(&self, options: &FsckOptions) -> Result<FsckReport>;
+
+    /// Check the whole store without changing it: every blob re-hashed, every reference
+    /// followed ([`FsckOptions::default`]).
+    fn fsck(&self) -> Result<FsckReport> {
+        self.fsck_with(&FsckOptions::default())
+    }
 
     /// The bytes of the record of `kind` named `digest`, if the store has one (see
     /// [`crate::record`]).

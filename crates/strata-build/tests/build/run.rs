@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use strata_build::{BuildOptions, Error, NamespaceRunner, RunSpec, Runner};
+use strata_build::{BuildOptions, Error, NamespaceRunner, OciRunner, RunSpec, Runner};
 use strata_image::Store;
 use strata_testkit::Kind;
 
@@ -96,6 +96,37 @@ fn run_in_namespaces_as_root_builds_the_expected_tree() {
         Ok(r) => r,
         Err(e) => panic!("root, but no runner: {e}"),
     };
+    builds_the_expected_tree(Arc::new(runner));
+}
+
+#[test]
+fn run_through_an_oci_runtime_builds_the_same_tree() {
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root: RUN must be tested");
+        eprintln!("skipping: not root");
+        return;
+    }
+    let runner = match OciRunner::with_runtime(Path::new("runc")) {
+        Ok(r) => r,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI has runc: {e}"),
+        Err(e) => return eprintln!("skipping: {e}"),
+    };
+    builds_the_expected_tree(Arc::new(runner.clone()));
+
+    // The runtime's own failure is the build's error, in its words; the mount points it
+    // made are gone.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_or_create(dir.path().join("store")).unwrap();
+    let Some(_) = busybox_base(&store, "bb:1") else { return };
+    let ctx = context("FROM bb:1\nRUN [\"/no/such/program\"]\n", &[]);
+    let opts = BuildOptions::default().runner(Arc::new(runner));
+    let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err();
+    assert!(e.to_string().contains("/no/such/program"), "{e}");
+    assert!(matches!(e.root_cause(), Error::Runner(_)), "{e:?}");
+}
+
+/// A build with `RUN`s as root, through `runner`, gives exactly the expected tree.
+fn builds_the_expected_tree(runner: Arc<dyn Runner>) {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("store");
     let store = Store::open_or_create(&layout).unwrap();
@@ -112,7 +143,7 @@ RUN ls /proc/self > /dev/null && echo ok > /dev/null && test ! -e /sys/kernel ||
 CMD ["/bin/sh", "-c", "cat greeting.txt"]
 "#;
     let ctx = context(df, &[("site/index.html", "<h1>hi</h1>"), ("site/remove-me.txt", "x")]);
-    let opts = BuildOptions::default().runner(Arc::new(runner)).tag("app:1");
+    let opts = BuildOptions::default().runner(runner).tag("app:1");
     let (built, log) = build_logged(&store, ctx.path(), &opts);
     let built = built.unwrap_or_else(|e| panic!("{e}\n{log:#?}"));
     let img = &built.image;
@@ -139,7 +170,7 @@ CMD ["/bin/sh", "-c", "cat greeting.txt"]
     assert!(tree.entries.contains_key(Path::new("var/log/app.log")));
     assert!(String::from_utf8_lossy(&std::fs::read(layout.join("index.json")).unwrap()).contains("app:1"));
     // Nothing of the mounts reached the image.
-    for p in ["proc", "dev"] {
+    for p in ["proc", "dev", "sys"] {
         let extra: Vec<_> = tree.entries.keys().filter(|k| k.starts_with(p)).collect();
         assert!(extra.is_empty(), "{p}: {extra:?}");
     }

@@ -113,8 +113,20 @@ const DIFF: Listing = Listing { row_type: "diff change", headers: &[("Kind", "KI
 
 const DIFF_TABLE: &str = "table {{.Kind}}\t{{.Path}}";
 
+/// A bundle directory when `what` is a path that exists, else a container's bundle.
+fn bundle_or_container(ctx: &Ctx, what: &Path, write: bool) -> Result<Container> {
+    if what.exists() {
+        return open_bundle(ctx, what, write);
+    }
+    let store = if write { ctx.write_store()? } else { ctx.read_store()? };
+    if store.path().is_none() {
+        bail!(strata_image::Error::ContainerNotFound(what.display().to_string()));
+    }
+    Ok(store.containers()?.bundle(&what.to_string_lossy())?.1)
+}
+
 pub fn diff(ctx: &Ctx, dir: &Path, format: Option<&str>) -> Result<ExitCode> {
-    let container = open_bundle(ctx, dir, false)?;
+    let container = bundle_or_container(ctx, dir, false)?;
     let changes = container.diff()?;
     if let Some(f) = format.filter(|_| !ctx.json) {
         let rows: Vec<Value> = changes
@@ -153,11 +165,14 @@ pub fn diff(ctx: &Ctx, dir: &Path, format: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn commit(ctx: &Ctx, dir: &Path, new_ref: &str, meta: &CommitMeta) -> Result<ExitCode> {
+pub fn commit(ctx: &Ctx, dir: &Path, new_ref: &str, meta: &CommitMeta, pause: bool) -> Result<ExitCode> {
     let opts = super::commit_options(meta, new_ref)?;
-    let container = open_bundle(ctx, dir, true)?;
     let bar = Bars::new(ctx).spinner(&format!("committing {}", dir.display()));
-    let img = container.commit(&opts)?;
+    let img = if dir.exists() {
+        open_bundle(ctx, dir, true)?.commit(&opts)?
+    } else {
+        ctx.write_store()?.containers()?.commit(&dir.to_string_lossy(), &opts, pause)?
+    };
     bar.finish_and_clear();
     print_new_image(ctx, &img)
 }

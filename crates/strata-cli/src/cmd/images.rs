@@ -1,13 +1,14 @@
 //! Commands over the store's images: images, inspect, history, tag, rmi, gc, fsck.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{Value, json};
 use strata_image::{Image, ImageSummary, RemoveOptions, Removed, Store, human_size};
-use strata_spec::ReferenceError;
 use strata_spec::time::parse_rfc3339;
+use strata_spec::{Digest, ReferenceError};
 use strata_template::{MissingKey, Options, Root, Schema, Template};
 
 use crate::ctx::Ctx;
@@ -99,6 +100,8 @@ fn select<'l>(
     let before = filters.before.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let since = filters.since.iter().map(|r| created_of(store, r)).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
+    // Labels per image, each image opened once however many tags it has.
+    let mut labels_of: HashMap<&Digest, _> = HashMap::new();
     for s in list {
         // Docker lists an untagged image something is built on only with -a, and never as
         // dangling.
@@ -116,11 +119,13 @@ fn select<'l>(
             continue;
         }
         if !filters.labels.is_empty() {
-            let labels = open_summary(store, s)
-                .ok()
-                .and_then(|img| img.config().config.as_ref().and_then(|c| c.labels.clone()))
-                .unwrap_or_default();
-            if labels.is_empty() || !filters.labels_match(&labels) {
+            let labels = labels_of.entry(&s.digest).or_insert_with(|| {
+                open_summary(store, s)
+                    .ok()
+                    .and_then(|img| img.config().config.as_ref().and_then(|c| c.labels.clone()))
+                    .unwrap_or_default()
+            });
+            if labels.is_empty() || !filters.labels_match(labels) {
                 continue;
             }
         }
@@ -133,8 +138,10 @@ fn select<'l>(
 }
 
 /// The digest docker shows for a row: the image's repo digest in the row's repository.
-fn repo_digest(store: &Store, s: &ImageSummary) -> String {
-    let digests = open_summary(store, s).and_then(|img| Ok(img.inspect()?.repo_digests)).unwrap_or_default();
+fn repo_digest(store: &Store, s: &ImageSummary, cache: &mut HashMap<Digest, Vec<String>>) -> String {
+    let digests = cache
+        .entry(s.digest.clone())
+        .or_insert_with(|| open_summary(store, s).and_then(|img| Ok(img.inspect()?.repo_digests)).unwrap_or_default());
     digests
         .iter()
         .find_map(|rd| rd.split_once('@').filter(|(repo, _)| *repo == s.repository).map(|(_, d)| d.to_owned()))
@@ -177,12 +184,11 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
         None | Some("table") if ctx.quiet => {
             // Each id once (docker prints one per row; `strata rmi $(strata images -q)`
             // should not name an image twice).
-            let mut seen = Vec::new();
+            let mut seen = HashSet::new();
             for s in &list {
                 if let Some(id) = &s.id
-                    && !seen.contains(&id)
+                    && seen.insert(id)
                 {
-                    seen.push(id);
                     writeln!(out, "{}", if how.no_trunc { id.to_string() } else { id.short().to_owned() })?;
                 }
             }
@@ -199,10 +205,15 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
     };
     let format = Format::parse(&spec, IMAGES_TABLE)?;
     let need_digest = how.digests || format.mentions("Digest");
+    let mut repo_digests = HashMap::new();
     let rows: Vec<Value> = list
         .iter()
         .map(|s| {
-            let digest = if need_digest && s.name.is_some() { repo_digest(&store, s) } else { "<none>".to_owned() };
+            let digest = if need_digest && s.name.is_some() {
+                repo_digest(&store, s, &mut repo_digests)
+            } else {
+                "<none>".to_owned()
+            };
             image_row(s, how.no_trunc, digest)
         })
         .collect();
@@ -438,9 +449,17 @@ pub fn rmi(ctx: &Ctx, refs: &[String], force: bool, no_prune: bool) -> Result<Ex
     Ok(if fatal { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
+pub fn gc(ctx: &Ctx, dry_run: bool, force: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
-    let r = store.gc(dry_run)?;
+    let opts = strata_image::GcOptions { dry_run, force, ..strata_image::GcOptions::default() };
+    let r = match store.gc_with(&opts) {
+        Err(strata_image::Error::Store(e @ strata_store::Error::GcAborted { .. })) if !force => {
+            let missing = matches!(&e, strata_store::Error::GcAborted { source, .. } if matches!(**source, strata_store::Error::NotFound(_)));
+            let hint = if missing { " (--force collects what only the missing image kept)" } else { "" };
+            anyhow::bail!("{e}{hint}");
+        }
+        r => r?,
+    };
     if ctx.json {
         print_json(&json!({
             "DryRun": r.dry_run,
@@ -475,9 +494,9 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn fsck(ctx: &Ctx) -> Result<ExitCode> {
+pub fn fsck(ctx: &Ctx, deep: bool, quick: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
-    let r = store.fsck()?;
+    let r = store.fsck_with(&strata_image::FsckOptions { rehash: !quick, deep })?;
     if ctx.json {
         print_json(&json!({
             "Clean": r.is_clean(),
@@ -487,12 +506,26 @@ pub fn fsck(ctx: &Ctx) -> Result<ExitCode> {
             "Problems": r.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "TempFiles": r.temp_files.iter().map(|t| json!({ "Path": t.path, "Size": t.size, "InUse": t.in_use })).collect::<Vec<_>>(),
         }))?;
-    } else if !ctx.quiet || !r.is_clean() {
+    } else if !ctx.quiet {
         let mut out = std::io::stdout().lock();
-        write!(out, "{r}")?;
+        writeln!(
+            out,
+            "{} blobs ({}) re-hashed, {} descriptors checked{}, {} records, {} problems, {} temp files",
+            r.blobs_checked,
+            human_size(r.bytes_checked),
+            r.descriptors_checked,
+            if deep { ", layers decompressed" } else { "" },
+            r.records_checked,
+            r.problems.len(),
+            r.temp_files.len()
+        )?;
         if r.is_clean() {
             writeln!(out, "store is clean")?;
         }
+    }
+    // Problems on stderr, whatever the output format.
+    for p in &r.problems {
+        eprintln!("strata: fsck: {p}");
     }
     Ok(if r.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

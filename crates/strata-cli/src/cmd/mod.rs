@@ -6,6 +6,7 @@ mod container;
 mod images;
 mod merged;
 mod registry;
+mod run;
 mod scan;
 
 use std::process::ExitCode;
@@ -33,8 +34,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         }
         Command::Tag { source, target } => images::tag(ctx, &source, &target),
         Command::Rmi { refs, force, no_prune } => images::rmi(ctx, &refs, force, no_prune),
-        Command::Gc { dry_run } => images::gc(ctx, dry_run),
-        Command::Fsck => images::fsck(ctx),
+        Command::Gc { dry_run, force } => images::gc(ctx, dry_run, force),
+        Command::Fsck { deep, quick } => images::fsck(ctx, deep, quick),
         Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform, plan } => {
             let plan = match plan {
                 crate::cli::Plan::Auto => strata_image::PlanMode::Auto,
@@ -45,7 +46,26 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             container::unpack(ctx, &reference, &dir, what, platform.as_deref())
         }
         Command::Diff { dir, format } => container::diff(ctx, &dir, format_of(ctx, format).as_deref()),
-        Command::Commit { dir, new_ref, meta } => container::commit(ctx, &dir, &new_ref, &meta),
+        Command::Commit { dir, new_ref, meta, pause } => container::commit(ctx, &dir, &new_ref, &meta, pause),
+        Command::Run { detach, rm, create } => run::run(ctx, &create, detach, rm),
+        Command::Create { rm, create } => run::create(ctx, &create, rm),
+        Command::Start { attach, interactive: _, containers } => run::start(ctx, &containers, attach),
+        Command::Ps { all, no_trunc, format } => {
+            run::ps(ctx, all, ctx.quiet, no_trunc, format_of(ctx, format).as_deref())
+        }
+        Command::Exec { interactive: _, tty, env, user, workdir, container, command } => {
+            let opts = run::exec_options(command, tty, env, user, workdir);
+            run::exec(ctx, &container, &opts)
+        }
+        Command::Stop { time, containers } => run::stop(ctx, &containers, time),
+        Command::Kill { signal, containers } => run::kill(ctx, &containers, &signal),
+        Command::Rm { force, containers } => run::rm(ctx, &containers, force),
+        Command::Logs { follow, container } => run::logs(ctx, &container, follow),
+        Command::Wait { containers } => run::wait(ctx, &containers),
+        Command::ContainerMonitor { args } => {
+            let code = strata_image::containers::monitor_main(args);
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+        }
         Command::Save { refs, output, format } => archive::save(ctx, &refs, output.as_deref(), format),
         Command::Load { input } => archive::load(ctx, input.as_deref()),
         Command::Import { source, new_ref, meta } => archive::import(ctx, &source, &new_ref, &meta),

@@ -232,12 +232,68 @@ fn fsck_clean_and_corrupt() {
     std::fs::write(&path, bytes).unwrap();
     let r = env.run(&["fsck"]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains(&format!("corrupt blob {manifest}")), "{}", r.stdout);
+    assert!(r.stderr.contains(&format!("corrupt blob {manifest}")), "{}", r.stderr);
+    assert!(r.stdout.contains("1 problems"), "{}", r.stdout);
     let r = env.run(&["fsck", "--json"]);
     assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("corrupt blob {manifest}")), "{}", r.stderr);
     let v = json(&r.stdout);
     assert_eq!(v["Clean"], false);
     assert!(v["Problems"][0].as_str().unwrap().contains(&manifest));
+}
+
+/// What unpack refuses, fsck reports (on stderr, in --json, exit 1): a config whose
+/// diff_id is wrong only with --deep, a diff_id count that disagrees always. gc removes
+/// nothing while a tagged manifest is missing, unless --force.
+#[test]
+fn fsck_deep_and_gc_of_a_missing_manifest() {
+    let (env, _) = with_base();
+    let blob = |d: &str| env.store().join("blobs/sha256").join(&d["sha256:".len()..]);
+    let put = |bytes: &[u8]| {
+        let d = strata_spec::Digest::sha256_of(bytes);
+        std::fs::write(blob(d.as_str()), bytes).unwrap();
+        (d.to_string(), bytes.len())
+    };
+    let v = env.inspect("tomcat:latest");
+    let manifest = v[0]["Descriptor"]["digest"].as_str().unwrap().to_owned();
+    let mut m: Value = serde_json::from_slice(&std::fs::read(blob(&manifest)).unwrap()).unwrap();
+    let config = m["config"]["digest"].as_str().unwrap().to_owned();
+    let mut c: Value = serde_json::from_slice(&std::fs::read(blob(&config)).unwrap()).unwrap();
+    let wrong = strata_spec::Digest::sha256_of(b"not the layer").to_string();
+    for (tag, diff_ids, deep_only) in [("wrong:1", json!([wrong]), true), ("count:1", json!([wrong, wrong]), false)] {
+        c["rootfs"]["diff_ids"] = diff_ids;
+        let (cd, cs) = put(&serde_json::to_vec(&c).unwrap());
+        m["config"]["digest"] = json!(cd);
+        m["config"]["size"] = json!(cs);
+        let (md, ms) = put(&serde_json::to_vec(&m).unwrap());
+        let index_path = env.store().join("index.json");
+        let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+        index["manifests"].as_array_mut().unwrap().push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "annotations": {"org.opencontainers.image.ref.name": tag}
+        }));
+        std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        assert_ne!(env.run(&["unpack", "--raw", tag, &format!("x/{tag}/a/b")]).code, 0, "{tag}");
+        assert!(!env.path("x").exists(), "{tag}: a failed unpack left its parents");
+        let r = env.run(&["fsck", "--quick"]);
+        assert_eq!(r.code, if deep_only { 0 } else { 1 }, "{tag}: {}", r.stderr);
+        let r = env.run(&["fsck", "--quick", "--deep", "--json"]);
+        assert_eq!(r.code, 1, "{tag}");
+        let problems = json(&r.stdout)["Problems"].clone();
+        let line = if deep_only { "decompresses to" } else { "diff_ids" };
+        assert!(problems.as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains(line)), "{tag}: {problems}");
+        assert!(r.stderr.contains(line), "{tag}: {}", r.stderr);
+        env.ok(&["rmi", tag]);
+    }
+    // A tagged manifest that is missing: gc removes nothing, --force collects.
+    let junk = put(b"junk").0;
+    std::fs::remove_file(blob(&manifest)).unwrap();
+    let r = env.run(&["gc"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(blob(&junk).exists() && blob(&config).exists());
+    env.ok(&["gc", "--force"]);
+    assert!(!blob(&junk).exists() && !blob(&config).exists());
 }
 
 #[test]

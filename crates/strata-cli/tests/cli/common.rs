@@ -297,3 +297,41 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Whether containers can run here: root, and runc (and busybox for the images). Outside
+/// CI a missing one skips the test with a message; under CI it fails it.
+pub fn containers_ready() -> bool {
+    if !strata_testkit::root_user() {
+        assert!(std::env::var_os("CI").is_none(), "containers need root and CI runs as root");
+        eprintln!("skipping: containers need root");
+        return false;
+    }
+    strata_testkit::require_tool("runc") && strata_testkit::require_tool("busybox")
+}
+
+/// A tiny rootfs that runs: busybox (static) as /bin/busybox and its applets as links,
+/// plus `extra` files.
+pub fn busybox_rootfs(dir: &Path, extra: &[(&str, &str)]) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "sleep", "cp", "echo", "httpd", "nc", "wget", "mkdir", "env", "id", "pwd", "true"]
+    {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    for (path, content) in extra {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// Poll `f` every 50 ms until it is true; panics with `what` after `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,6 +5,7 @@ mod build;
 mod commands;
 mod common;
 mod conformance;
+mod containers;
 mod docker;
 mod errors;
 mod interop;

@@ -135,7 +135,7 @@ fn sigkill_during_commit_never_leaves_a_bad_tag() {
         }
         // GC takes the dead writer's temp files (their locks died with it) and the
         // images that lost their tag; then nothing is left over.
-        store.backend().gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO }).unwrap();
+        store.backend().gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO, ..GcOptions::default() }).unwrap();
         let report = store.fsck().unwrap();
         assert!(report.is_clean() && report.temp_files.is_empty(), "run {run}: {report}");
         fs::remove_dir_all(&bundle).unwrap();

@@ -12,10 +12,13 @@
 
 mod archive;
 mod bad_input;
+mod containers;
 mod crash;
+mod damaged;
 mod fixture;
 mod law;
 mod listing;
+mod many_tags;
 mod model;
 mod peers;
 mod rootless;

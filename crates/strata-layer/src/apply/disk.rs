@@ -10,11 +10,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::dirs::Dirs;
+use super::files::{Meta, QUEUED_MAX, Queue, XattrTarget};
 use super::{Device, Recorded};
 use crate::error::Result;
 use crate::fsops::{self, Dir, Resolver, Root, errno};
@@ -27,30 +29,25 @@ pub(crate) fn timestamps(m: Mtime) -> Timestamps {
     Timestamps { last_access: t, last_modification: t }
 }
 
-fn is(e: &io::Error, code: Errno) -> bool {
-    e.raw_os_error() == Some(code.raw_os_error())
-}
-
 /// A normalised path as the key of the maps below.
 pub(super) fn key(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
-}
-
-#[derive(Clone, Copy)]
-enum XattrTarget<'a> {
-    Fd(BorrowedFd<'a>),
-    At(BorrowedFd<'a>, &'a OsStr),
 }
 
 /// The root directory being written, and what is kept about it until the end.
 pub(super) struct Disk {
     root: Root,
     rootless: bool,
+    /// How file metadata is set (shared with the file writer's thread).
+    pub(super) meta: Arc<Meta>,
+    /// The file writer's queue, when files are finished on a second thread.
+    pub(super) files: Option<Queue>,
+    /// The name of the layer being applied.
+    layer: Arc<str>,
     /// Directory metadata to set last.
     dirs: Dirs,
     /// Rootless: owners and devices, by real path (the paths of the final tree).
     recorded: BTreeMap<Vec<u8>, Recorded>,
-    pub(super) xattrs_skipped: u64,
     /// The position of the layer being applied.
     index: Option<usize>,
     /// The plan of the layer being applied, if any.
@@ -64,9 +61,11 @@ impl Disk {
         Disk {
             root,
             rootless,
+            meta: Arc::new(Meta { rootless, ..Meta::default() }),
+            files: None,
+            layer: Arc::from(""),
             dirs: Dirs::new(path),
             recorded: BTreeMap::new(),
-            xattrs_skipped: 0,
             index: None,
             plan: None,
             skipped: 0,
@@ -75,8 +74,9 @@ impl Disk {
     }
 
     /// Start a layer; returns its position.
-    pub(super) fn begin(&mut self, _name: &str) -> usize {
+    pub(super) fn begin(&mut self, name: &str) -> usize {
         self.root.invalidate();
+        self.layer = Arc::from(name);
         self.skipped = 0;
         self.skipped_bytes = 0;
         let index = self.index.map_or(0, |i| i + 1);
@@ -152,54 +152,6 @@ impl Disk {
         }
     }
 
-    fn set_xattrs(&mut self, target: XattrTarget<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
-        for (k, v) in &node.xattrs {
-            let name = OsStr::from_bytes(k);
-            let r = match target {
-                XattrTarget::Fd(fd) => {
-                    rustix::fs::fsetxattr(fd, name, v, rustix::fs::XattrFlags::empty()).map_err(errno)
-                }
-                XattrTarget::At(dir, entry) => fsops::lsetxattr_at(dir, entry, name, v),
-            };
-            match r {
-                Ok(()) => {}
-                Err(e)
-                    if is(&e, Errno::OPNOTSUPP)
-                        || (is(&e, Errno::PERM) && self.rootless)
-                        || (is(&e, Errno::ACCESS) && self.rootless) =>
-                {
-                    self.xattrs_skipped += 1;
-                }
-                Err(e) => return Err(cx.fs("setxattr")(e)),
-            }
-        }
-        Ok(())
-    }
-
-    fn chown_fd(&self, fd: BorrowedFd<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
-        if self.rootless {
-            return Ok(());
-        }
-        rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(node.uid)), Some(rustix::fs::Gid::from_raw(node.gid)))
-            .map_err(cx.errno("chown"))
-    }
-
-    /// Owner, mode, xattrs and mtime of a regular file, on its fd (in this order: chown
-    /// clears setuid bits, and writing clears file capabilities). One `fstat` tells
-    /// which of `fchown` and `fchmod` are needed: most files are created right already.
-    fn file_meta(&mut self, fd: BorrowedFd<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
-        let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
-        let chown = !self.rootless && (st.st_uid, st.st_gid) != (node.uid, node.gid);
-        if chown {
-            self.chown_fd(fd, node, cx)?;
-        }
-        if chown || st.st_mode & 0o7777 != node.mode {
-            rustix::fs::fchmod(fd, Mode::from_raw_mode(node.mode)).map_err(cx.errno("chmod"))?;
-        }
-        self.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
-        rustix::fs::futimens(fd, &timestamps(node.mtime)).map_err(cx.errno("set mtime"))
-    }
-
     /// Owner, mode, xattrs and mtime of a node that cannot be opened (symlink, fifo,
     /// device), by name in its directory, never following it.
     fn node_meta(&mut self, dir: BorrowedFd<'_>, name: &OsStr, node: &Node, cx: Ctx<'_>, chmod: bool) -> Result<()> {
@@ -220,7 +172,7 @@ impl Disk {
                 .map_err(cx.errno("chmod"))?;
         }
         if !node.xattrs.is_empty() {
-            self.set_xattrs(XattrTarget::At(dir, name), node, cx)?;
+            self.meta.set_xattrs(XattrTarget::At(dir, name), node, cx)?;
         }
         rustix::fs::utimensat(dir, name, &timestamps(node.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(cx.errno("set mtime"))
@@ -257,12 +209,12 @@ impl Disk {
         let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
         let chown = !self.rootless && (st.st_uid, st.st_gid) != (node.uid, node.gid);
         if chown {
-            self.chown_fd(fd, node, cx)?;
+            self.meta.chown_fd(fd, node, cx)?;
         }
         if chown || st.st_mode & 0o7777 != now {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(now)).map_err(cx.errno("chmod"))?;
         }
-        self.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
+        self.meta.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
         self.dirs.declare(real, node.mtime, deferred.then_some(node.mode), (st.st_dev, st.st_ino));
         Ok(())
     }
@@ -373,13 +325,30 @@ impl UnionTree for Disk {
             NodeKind::Dir => self.dir(dir, name, real, node, cx)?,
             NodeKind::File => {
                 let fd = self.create_file(dir, name, real, node.mode, cx)?;
-                let f = std::fs::File::from(fd);
-                data.read_data(&mut |at, chunk| f.write_all_at(chunk, at).map_err(cx.fs("write")))?;
-                if node.sparse.is_some() {
-                    // A hole at the end: the size says where the file ends.
-                    f.set_len(node.size).map_err(cx.fs("truncate"))?;
+                match &self.files {
+                    Some(queue) if node.sparse.is_none() && node.size <= QUEUED_MAX => {
+                        // Read here (the tar is read in order), written there.
+                        let mut content = Vec::with_capacity(usize::try_from(node.size).unwrap_or(0));
+                        data.read_data(&mut |_, chunk| {
+                            content.extend_from_slice(chunk);
+                            Ok(())
+                        })?;
+                        if queue.failed() || !queue.send(fd, content, node, cx, &self.layer) {
+                            return Err(cx.fs("hand over to the file writer")(io::Error::other(
+                                "the file writer thread stopped",
+                            )));
+                        }
+                    }
+                    _ => {
+                        let f = std::fs::File::from(fd);
+                        data.read_data(&mut |at, chunk| f.write_all_at(chunk, at).map_err(cx.fs("write")))?;
+                        if node.sparse.is_some() {
+                            // A hole at the end: the size says where the file ends.
+                            f.set_len(node.size).map_err(cx.fs("truncate"))?;
+                        }
+                        self.meta.file(f.as_fd(), node, cx)?;
+                    }
                 }
-                self.file_meta(f.as_fd(), node, cx)?;
                 self.record(real, node.uid, node.gid, None);
             }
             NodeKind::Symlink(target) => {
@@ -395,7 +364,7 @@ impl UnionTree for Disk {
                     _ => Device::Block { major: *major, minor: *minor },
                 };
                 let fd = self.create_file(dir, name, real, node.mode, cx)?;
-                self.file_meta(fd.as_fd(), node, cx)?;
+                self.meta.file(fd.as_fd(), node, cx)?;
                 self.record(real, node.uid, node.gid, Some(device));
             }
             NodeKind::Char(..) | NodeKind::Block(..) | NodeKind::Fifo => {

@@ -8,6 +8,7 @@
 
 mod dirs;
 mod disk;
+mod files;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -189,12 +190,28 @@ where
         Ownership::Record => true,
         Ownership::Auto => !rustix::process::geteuid().is_root(),
     };
-    let mut a = Applier { disk: Disk::new(root_fd, root, rootless), union: Union::default(), plan: opts.plan.clone() };
+    let a = Applier { disk: Disk::new(root_fd, root, rootless), union: Union::default(), plan: opts.plan.clone() };
     let mut reports = Vec::new();
     // Each layer's decompression starts while the layer before it is still being
-    // written, so the pipeline never drains at a layer boundary.
-    std::thread::scope(|s| -> Result<()> {
+    // written, so the pipeline never drains at a layer boundary; small files are
+    // written and closed on another thread (see `files`). The applier lives inside the
+    // scope: an error or a panic drops it, and with it the file writer's queue, so the
+    // scope's threads always end.
+    let mut a = std::thread::scope(|s| -> Result<Applier> {
+        let mut a = a;
         let scope = (!opts.single_thread).then_some(s);
+        let writer = match scope {
+            Some(s) => {
+                let (queue, handle) = files::Queue::start(s, a.disk.meta.clone()).map_err(|source| Error::Io {
+                    op: "start the file writer thread",
+                    path: root.to_path_buf(),
+                    source,
+                })?;
+                a.disk.files = Some(queue);
+                Some(handle)
+            }
+            None => None,
+        };
         let start = |l: LayerSource<R>| -> Result<Started<'_>> {
             let name = l.name.clone();
             let opts = stream_options(l.diff_id.as_ref(), &opts.limits);
@@ -203,11 +220,28 @@ where
         };
         let mut layers = layers.into_iter();
         let mut next = layers.next().map(start);
+        let mut applied = Ok(());
         while let Some(current) = next.take() {
             next = layers.next().map(start);
-            reports.push(a.layer(current?, &opts.limits)?);
+            match current.and_then(|c| a.layer(c, &opts.limits)) {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    applied = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        // Every file written and closed before directory times are set; the writer's
+        // own error explains a failed hand-over.
+        a.disk.files = None;
+        if let Some(handle) = writer {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        applied.map(|()| a)
     })?;
     // A plan that counted on later layers deleting what was skipped needs them applied.
     if let Some(plan) = &a.plan
@@ -224,7 +258,7 @@ where
         resolver: a.disk.resolver(),
         rootless,
         recorded: a.disk.take_recorded(),
-        xattrs_skipped: a.disk.xattrs_skipped,
+        xattrs_skipped: a.disk.meta.xattrs_skipped.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -261,7 +261,7 @@ impl MergedTree {
         // What each layer must give, in the order it holds it.
         let mut needed: Vec<VecDeque<(u64, u64, usize)>> = vec![VecDeque::new(); self.layers.len()];
         for (ino, n) in self.tree.inodes() {
-            if n.kind == Kind::File
+            if n.kind() == Kind::File
                 && n.size > 0
                 && let Some(src) = n.source()
                 && let Some(v) = needed.get_mut(src.layer)
@@ -287,7 +287,7 @@ impl MergedTree {
             let sparse = self.sparse_of(ino32);
             let ino = ino32 as usize;
             let mut e = self.entry(path, ino32, n);
-            if n.kind != Kind::Dir && n.nlink > 1 {
+            if n.kind() != Kind::Dir && n.nlink > 1 {
                 if let Some(target) = first.get(&ino) {
                     e.meta.kind = EntryKind::HardLink { target: target.clone() };
                     e.meta.size = 0;
@@ -299,7 +299,7 @@ impl MergedTree {
                 first.insert(ino, e.meta.path.clone());
             }
             report.entries += 1;
-            let Some(src) = n.source().filter(|_| n.kind == Kind::File && n.size > 0) else {
+            let Some(src) = n.source().filter(|_| n.kind() == Kind::File && n.size > 0) else {
                 writer.append(&e.meta)?;
                 continue;
             };

@@ -83,8 +83,8 @@ impl MergedTree {
         let path = path.as_ref();
         let k = self.lookup(path, true)?;
         let (ino, n) = self.tree.get(k).ok_or_else(|| not_found(path, Errno::NOENT))?;
-        let (Kind::File, Some(src)) = (n.kind, n.source()) else {
-            return Err(Error::WrongKind { path: path.to_path_buf(), expected: "file", found: kind_name(n.kind) });
+        let (Kind::File, Some(src)) = (n.kind(), n.source()) else {
+            return Err(Error::WrongKind { path: path.to_path_buf(), expected: "file", found: kind_name(n.kind()) });
         };
         let stats = self.layers.get(src.layer).ok_or_else(|| not_found(path, Errno::NOENT))?;
         let name = stats.name.clone();

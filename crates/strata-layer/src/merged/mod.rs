@@ -150,7 +150,7 @@ impl MergedTree {
     pub(crate) fn entry(&self, path: Vec<u8>, ino: u32, n: &Inode) -> MergedEntry {
         let extra = self.tree.extra(ino);
         let (major, minor) = extra.map_or((0, 0), |e| e.dev);
-        let kind = match n.kind {
+        let kind = match n.kind() {
             Kind::File => EntryKind::File,
             Kind::Dir => EntryKind::Dir,
             Kind::Symlink => EntryKind::Symlink {
@@ -164,7 +164,7 @@ impl MergedTree {
             meta: EntryMeta {
                 path: path_buf(path),
                 kind,
-                mode: n.mode,
+                mode: n.mode(),
                 uid: n.uid,
                 gid: n.gid,
                 size: n.size,
@@ -173,7 +173,7 @@ impl MergedTree {
             },
             layer: n.layer(),
             inode: u64::from(ino),
-            nlink: if n.kind == Kind::Dir { 1 } else { n.nlink },
+            nlink: if n.kind() == Kind::Dir { 1 } else { n.nlink },
             implicit: n.implicit(),
             source: n.source(),
         }
@@ -208,9 +208,9 @@ impl MergedTree {
         let dir = dir.as_ref();
         let k = self.lookup(dir, true)?;
         match self.tree.get(k) {
-            Some((_, n)) if n.kind == Kind::Dir => {}
+            Some((_, n)) if n.kind() == Kind::Dir => {}
             Some((_, n)) => {
-                return Err(Error::WrongKind { path: dir.to_path_buf(), expected: "dir", found: kind_name(n.kind) });
+                return Err(Error::WrongKind { path: dir.to_path_buf(), expected: "dir", found: kind_name(n.kind()) });
             }
             None => return Err(not_found(dir, Errno::NOENT)),
         }
@@ -239,7 +239,7 @@ impl MergedTree {
     pub fn analysis(&self) -> Analysis {
         let sum = |f: fn(&LayerStats) -> u64| self.layers.iter().map(f).sum::<u64>();
         let (added, wasted) = (sum(|l| l.bytes_added), sum(|l| l.bytes_wasted));
-        let files = self.tree.inodes().filter(|(_, n)| n.kind == Kind::File).count() as u64;
+        let files = self.tree.inodes().filter(|(_, n)| n.kind() == Kind::File).count() as u64;
         Analysis {
             compressed_size: sum(|l| l.compressed_size),
             uncompressed_size: sum(|l| l.uncompressed_size),

@@ -153,11 +153,9 @@ pub(crate) trait UnionTree {
 #[derive(Debug, Default)]
 pub(crate) struct Union {
     /// Paths this layer made, as the layer names them (symlinks on the way not
-    /// resolved), as normalised paths.
-    added: pathset::PathSet,
-    /// The directories (as named) under which this layer made something: the ancestors
-    /// of every path in `added` (the root aside).
-    under: pathset::PathSet,
+    /// resolved), as normalised paths, and the directories (as named) under which it
+    /// made something.
+    made: pathset::Made,
     /// Entries of this layer (extension headers not counted), whiteouts included.
     pub(crate) entries: u64,
     /// Whiteouts and opaque markers among them.
@@ -175,32 +173,18 @@ fn is(e: &io::Error, code: Errno) -> bool {
 impl Union {
     /// Start a layer.
     pub(crate) fn begin(&mut self) {
-        self.added.clear();
-        self.under.clear();
+        self.made.clear();
         self.entries = 0;
         self.whiteouts = 0;
     }
 
     fn has_added_under(&self, p: &Path) -> bool {
-        let k = key(p);
-        if k.is_empty() { !self.added.is_empty() } else { self.under.contains(k) }
+        self.made.has_under(key(p))
     }
 
     /// Record that this layer made `p`.
     fn add(&mut self, p: &Path) {
-        let k = key(p);
-        if !self.added.insert(k) {
-            return;
-        }
-        // Its ancestors, nearest first, up to the first one already known (whose own
-        // ancestors are then known too).
-        let mut end = k.len();
-        while let Some(slash) = k.get(..end).and_then(|s| s.iter().rposition(|&b| b == b'/')) {
-            if !self.under.insert(k.get(..slash).unwrap_or_default()) {
-                break;
-            }
-            end = slash;
-        }
+        self.made.add(key(p));
     }
 
     /// Apply one classified entry of layer `layer` to `tree`.
@@ -248,7 +232,7 @@ impl Union {
 
     /// `.wh.<name>`: delete `target` as the lower layers left it.
     fn whiteout<T: UnionTree>(&mut self, tree: &mut T, target: &Path, cx: Ctx<'_>) -> Result<()> {
-        let added = self.added.contains(key(target));
+        let added = self.made.contains(key(target));
         let dir = match tree.parent(target, false) {
             Ok(d) => d,
             Err(e) if added || is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(()),
@@ -292,7 +276,7 @@ impl Union {
     fn clear_lower<T: UnionTree>(&mut self, tree: &mut T, dir: &T::Dir, path: &Path, cx: Ctx<'_>) -> Result<()> {
         for (name, is_dir) in tree.children(dir).map_err(cx.fs("list directory"))? {
             let child = path.join(&name);
-            let added = self.added.contains(key(&child));
+            let added = self.made.contains(key(&child));
             if is_dir && (added || self.has_added_under(&child)) {
                 let sub = tree.subdir(dir, &name).map_err(cx.fs("open directory"))?;
                 self.clear_lower(tree, &sub, &child, cx)?;

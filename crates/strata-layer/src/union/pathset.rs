@@ -1,80 +1,154 @@
-//! A compact exact set of paths: the paths of one layer, which can be millions. Each
-//! path's bytes go once into one arena; a hash table holds 8-byte references to them.
-//! About 10 bytes a path plus its length, where a `BTreeSet<Vec<u8>>` takes about 100.
+//! The paths one layer made, which can be millions, kept compactly: every directory
+//! named on the way once (an interned string with a 32-bit id), every path as its
+//! parent's id and its last name. A path costs its last name plus about 16 bytes, where a
+//! `BTreeSet<Vec<u8>>` of whole paths takes about 100.
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
-/// Bits of a packed reference that hold the length.
-const LEN_BITS: u32 = 16;
-/// Longest path packed (longer ones, which no real layer has, go to `long`).
-const MAX_PACKED_LEN: usize = (1 << LEN_BITS) - 1;
-/// Largest arena offset packed.
-const MAX_PACKED_OFFSET: usize = (1 << (64 - LEN_BITS)) - 1;
+/// Ids at and above this belong to strings that do not pack into the arena.
+const LONG_BASE: u32 = 1 << 31;
+/// The id of the root directory (the empty path), never interned.
+const ROOT: u32 = u32::MAX;
 
-/// A set of paths (byte strings).
+/// A set of byte strings, each with a 32-bit id: packed strings live in one arena as a
+/// 2-byte length and the bytes (the id is the offset); a hash table holds the ids.
 #[derive(Default)]
-pub(crate) struct PathSet {
+struct Strings {
     arena: Vec<u8>,
-    /// `offset << LEN_BITS | len` into `arena`.
-    table: HashTable<u64>,
-    /// Paths that do not pack.
-    long: std::collections::HashSet<Vec<u8>>,
+    table: HashTable<u32>,
+    /// Strings that do not pack (longer than 64 KiB, or past 2 GiB of arena).
+    long: hashbrown::HashMap<Vec<u8>, u32>,
     hasher: hashbrown::DefaultHashBuilder,
 }
 
-impl std::fmt::Debug for PathSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PathSet").field("len", &(self.table.len() + self.long.len())).finish()
-    }
-}
-
-fn unpack(r: u64) -> (usize, usize) {
-    ((r >> LEN_BITS) as usize, (r & ((1 << LEN_BITS) - 1)) as usize)
-}
-
-impl PathSet {
-    fn slice(arena: &[u8], r: u64) -> &[u8] {
-        let (off, len) = unpack(r);
-        arena.get(off..off + len).unwrap_or_default()
+impl Strings {
+    fn slice(arena: &[u8], id: u32) -> &[u8] {
+        let at = id as usize;
+        let len = arena.get(at..at + 2).map_or(0, |l| usize::from(u16::from_le_bytes([l[0], l[1]])));
+        arena.get(at + 2..at + 2 + len).unwrap_or_default()
     }
 
-    /// Add `path`; whether it was new.
-    pub(crate) fn insert(&mut self, path: &[u8]) -> bool {
-        if path.len() > MAX_PACKED_LEN || self.arena.len() + path.len() > MAX_PACKED_OFFSET {
-            return self.long.insert(path.to_vec());
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        if !self.long.is_empty()
+            && let Some(&id) = self.long.get(key)
+        {
+            return Some(id);
         }
-        let hash = self.hasher.hash_one(path);
-        let arena = &self.arena;
-        if self.table.find(hash, |&r| Self::slice(arena, r) == path).is_some() {
-            return false;
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |&id| Self::slice(&self.arena, id) == key).copied()
+    }
+
+    /// Add `key`: its id, and whether it is new.
+    fn insert(&mut self, key: &[u8]) -> (u32, bool) {
+        if let Some(id) = self.get(key) {
+            return (id, false);
         }
-        let r = ((self.arena.len() as u64) << LEN_BITS) | path.len() as u64;
-        self.arena.extend_from_slice(path);
+        let Ok(len) = u16::try_from(key.len()) else { return self.insert_long(key) };
+        let Some(id) = u32::try_from(self.arena.len()).ok().filter(|&id| id < LONG_BASE - 2 - u32::from(len)) else {
+            return self.insert_long(key);
+        };
+        self.arena.extend_from_slice(&len.to_le_bytes());
+        self.arena.extend_from_slice(key);
         let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table.insert_unique(hash, r, |&r| hasher.hash_one(Self::slice(arena, r)));
-        true
+        self.table.insert_unique(hasher.hash_one(key), id, |&id| hasher.hash_one(Self::slice(arena, id)));
+        (id, true)
     }
 
-    /// Whether `path` is in the set.
-    pub(crate) fn contains(&self, path: &[u8]) -> bool {
-        if path.len() > MAX_PACKED_LEN || !self.long.is_empty() && self.long.contains(path) {
-            return self.long.contains(path);
-        }
-        let hash = self.hasher.hash_one(path);
-        self.table.find(hash, |&r| Self::slice(&self.arena, r) == path).is_some()
+    fn insert_long(&mut self, key: &[u8]) -> (u32, bool) {
+        // Past 2^31 - 1 long strings (never: each is over 64 KiB) ids would collide with
+        // ROOT; saturate rather than wrap.
+        let id = LONG_BASE.saturating_add(u32::try_from(self.long.len()).unwrap_or(u32::MAX)).min(ROOT - 1);
+        self.long.insert(key.to_vec(), id);
+        (id, true)
     }
 
-    /// Empty the set (keeping its memory for the next layer).
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.arena.clear();
         self.table.clear();
         self.long.clear();
     }
 
-    /// Whether the set is empty.
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.table.is_empty() && self.long.is_empty()
+    }
+}
+
+/// Split a normalised path into its parent (empty for a top-level name) and last name.
+fn split(path: &[u8]) -> (&[u8], &[u8]) {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => (&path[..slash], &path[slash + 1..]),
+        None => (&[], path),
+    }
+}
+
+/// The paths a layer made (normalised, as the layer names them), and the directories
+/// under which it made something (their ancestors, the root aside).
+#[derive(Default)]
+pub(crate) struct Made {
+    dirs: Strings,
+    /// Each path as its parent's id (4 bytes) and its last name.
+    paths: Strings,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Made {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Made").field("paths", &self.paths.table.len()).field("dirs", &self.dirs.table.len()).finish()
+    }
+}
+
+fn key_into(key: &mut Vec<u8>, parent: u32, name: &[u8]) {
+    key.clear();
+    key.extend_from_slice(&parent.to_le_bytes());
+    key.extend_from_slice(name);
+}
+
+impl Made {
+    /// Record that the layer made `path`.
+    pub(crate) fn add(&mut self, path: &[u8]) {
+        let (parent, name) = split(path);
+        let id = if parent.is_empty() {
+            ROOT
+        } else {
+            let (id, new) = self.dirs.insert(parent);
+            if new {
+                // Its ancestors, nearest first, up to the first one already known (whose
+                // own ancestors are then known too).
+                let mut up = parent;
+                while let (above, _) = split(up)
+                    && !above.is_empty()
+                    && self.dirs.insert(above).1
+                {
+                    up = above;
+                }
+            }
+            id
+        };
+        key_into(&mut self.key, id, name);
+        self.paths.insert(&self.key);
+    }
+
+    /// Whether the layer made `path`.
+    pub(crate) fn contains(&self, path: &[u8]) -> bool {
+        let (parent, name) = split(path);
+        let id = if parent.is_empty() { Some(ROOT) } else { self.dirs.get(parent) };
+        id.is_some_and(|id| {
+            let mut key = Vec::with_capacity(4 + name.len());
+            key_into(&mut key, id, name);
+            self.paths.get(&key).is_some()
+        })
+    }
+
+    /// Whether the layer made something under `dir` (the empty path is the root).
+    pub(crate) fn has_under(&self, dir: &[u8]) -> bool {
+        if dir.is_empty() { !self.paths.is_empty() } else { self.dirs.get(dir).is_some() }
+    }
+
+    /// Forget everything (keeping the memory for the next layer).
+    pub(crate) fn clear(&mut self) {
+        self.dirs.clear();
+        self.paths.clear();
     }
 }
 
@@ -83,27 +157,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_set_of_paths() {
-        let mut s = PathSet::default();
-        assert!(s.is_empty());
-        assert!(s.insert(b"a/b"));
-        assert!(!s.insert(b"a/b"));
-        assert!(s.insert(b"a"));
-        assert!(s.insert(b""));
-        let long = vec![b'x'; MAX_PACKED_LEN + 10];
-        assert!(s.insert(&long));
-        assert!(!s.insert(&long));
-        for p in [&b"a/b"[..], b"a", b"", &long] {
-            assert!(s.contains(p), "{:?}", String::from_utf8_lossy(&p[..p.len().min(5)]));
+    fn paths_and_the_directories_above_them() {
+        let mut m = Made::default();
+        assert!(!m.has_under(b""));
+        m.add(b"a/b/c");
+        m.add(b"a/b/c");
+        m.add(b"top");
+        let long = [b"d/".as_slice(), &vec![b'x'; 70_000]].concat();
+        m.add(&long);
+        for p in [&b"a/b/c"[..], b"top", &long] {
+            assert!(m.contains(p));
         }
-        assert!(!s.contains(b"a/"));
-        assert!(!s.contains(b"b"));
+        for p in [&b"a"[..], b"a/b", b"a/b/", b"b/c", b"c", b"d", b"a/b/c/d"] {
+            assert!(!m.contains(p), "{}", String::from_utf8_lossy(p));
+        }
+        for d in [&b""[..], b"a", b"a/b", b"d"] {
+            assert!(m.has_under(d), "{}", String::from_utf8_lossy(d));
+        }
+        for d in [&b"a/b/c"[..], b"top", b"b"] {
+            assert!(!m.has_under(d), "{}", String::from_utf8_lossy(d));
+        }
         for i in 0..10_000u32 {
-            s.insert(format!("d/{i}").as_bytes());
+            m.add(format!("d/{i}").as_bytes());
         }
-        assert!((0..10_000u32).all(|i| s.contains(format!("d/{i}").as_bytes())));
-        assert!(!s.contains(b"d/10000"));
-        s.clear();
-        assert!(s.is_empty() && !s.contains(b"a"));
+        assert!((0..10_000u32).all(|i| m.contains(format!("d/{i}").as_bytes())));
+        assert!(!m.contains(b"d/10000"));
+        m.clear();
+        assert!(!m.has_under(b"") && !m.contains(b"a/b/c") && !m.has_under(b"a"));
     }
 }

@@ -516,3 +516,53 @@ fn sparse_files_unpack_with_their_holes() {
         assert_eq!(read(root, "after"), "a");
     }
 }
+
+#[test]
+fn small_files_finished_on_the_writer_thread_keep_everything_and_report_its_errors() {
+    // Many small files (written and closed on the second thread), a big one (written at
+    // once), each with its own owner, mode, mtime and xattr: the same tree on one thread
+    // and on two.
+    let mut layer = vec![dir("d")];
+    for i in 0..300u32 {
+        let f = file(&format!("d/f{i}"), format!("content {i}").as_bytes())
+            .mode(0o600 + i % 64)
+            .mtime(1_000 + u64::from(i))
+            .xattr("user.n", i.to_string().as_bytes());
+        layer.push(if root_user() { f.owner(i.into(), u64::from(i) + 1) } else { f });
+    }
+    layer.push(file("big", &vec![7u8; 600 << 10]).mode(0o4755).mtime(5));
+    layer.push(link("d/f0-link", "d/f0"));
+    let layers = [layer, vec![file("d/f1", b"replaced").mtime(9), wh("d/f2"), dir("./").mtime(77)]];
+    let trees: Vec<_> = [false, true]
+        .map(|single| {
+            let t = tempfile::tempdir().unwrap();
+            let report = apply(t.path(), &layers, &opts().single_thread(single)).unwrap();
+            (strata_testkit::Tree::capture(t.path()).unwrap(), report.xattrs_skipped, t)
+        })
+        .into_iter()
+        .collect();
+    let cmp = strata_testkit::Compare { dir_mtime: true, root: true, ..Default::default() };
+    assert_eq!(trees[0].0.diff(&trees[1].0, &cmp), Vec::<String>::new());
+    assert_eq!(trees[0].0.entries.len(), 303);
+    assert_eq!(trees[0].1, trees[1].1);
+    let root = trees[0].2.path();
+    assert_eq!(read(root, "d/f7"), "content 7");
+    assert_eq!(md(root, "d/f7").mtime(), 1_007);
+    assert_eq!(md(root, "d/f7").permissions().mode() & 0o7777, 0o607);
+    assert_eq!(read(root, "d/f1"), "replaced");
+    assert!(!exists(root, "d/f2"));
+    assert_eq!(md(root, "d/f0").ino(), md(root, "d/f0-link").ino());
+    assert_eq!(md(root, "big").permissions().mode() & 0o7777, 0o4755);
+    if root_user() {
+        assert_eq!((md(root, "d/f9").uid(), md(root, "d/f9").gid()), (9, 10));
+        // A file capability the kernel refuses (EINVAL) fails the unpack wherever the file
+        // was finished, naming the entry; the rest of the layer is not applied.
+        for single in [false, true] {
+            let t = tempfile::tempdir().unwrap();
+            let mut layer = vec![file("a", b"a"), file("bad", b"x").xattr("security.capability", b"?")];
+            layer.extend((0..200).map(|i| file(&format!("after{i}"), b"y")));
+            let err = apply(t.path(), &[layer], &opts().single_thread(single)).unwrap_err();
+            assert!(matches!(&err, Error::Apply { entry, op: "setxattr", .. } if entry == "bad"), "{err}");
+        }
+    }
+}

@@ -536,3 +536,17 @@ fn export_is_deterministic_and_compressed_in_one_pass() {
     let t = unpack(&[plain]).unwrap();
     assert_eq!(t.entries[p("")].mode, 0o711);
 }
+
+#[test]
+fn a_stack_deeper_than_the_tree_can_record_is_refused_before_reading() {
+    // An inode keeps its layer in 15 bits: 32,768 layers at most (docker stops at 127).
+    let empty = blobs(&[vec![]]).remove(0);
+    let layers = (0..32_769).map(|i| LayerSource::new(format!("layer {i}"), &empty[..]));
+    match MergedTree::build(layers, &MergeOptions::default()) {
+        Err(Error::InvalidTar { layer, reason, .. }) => {
+            assert_eq!(layer, "layer 32768");
+            assert!(reason.contains("32769 layers"), "{reason}");
+        }
+        other => panic!("{:?}", other.map(|t| t.len())),
+    }
+}

@@ -186,3 +186,38 @@ fn bad_documents_get_typed_errors() {
         "digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},"layers":[]}"#;
     assert!(Manifest::from_slice(m.as_bytes()).unwrap_err().to_string().contains("schemaVersion"));
 }
+
+/// Documents are read field by field and written straight through (no JSON tree in
+/// between, for big indexes): the bytes are the canonical form all the same, with keys
+/// sorted across typed and unknown fields, explicit nulls kept, and the last of duplicate
+/// keys winning as in a JSON map.
+#[test]
+fn documents_write_the_canonical_form_directly() {
+    let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let text = format!(
+        r#"{{ "zz-extra": {{"b": 1, "a": [null, {{"y": 2, "x": 1}}]}}, "manifests": [
+            {{"size": 1, "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "{d}",
+              "artifactType": null, "platform": {{"os": "linux", "architecture": "amd64", "os.features": null}},
+              "annotations": {{"org.opencontainers.image.ref.name": "v1", "a": "first"}}, "m-extra": true,
+              "size": 2}} ],
+            "schemaVersion": 2, "annotations": null, "aa-extra": "\u00e9\n"}}"#
+    );
+    let i = Index::from_slice(text.as_bytes()).unwrap();
+    assert_eq!(i.manifests[0].size, 2, "the last duplicate key wins");
+    let out = i.to_canonical_json();
+    assert_eq!(out, strata_spec::to_canonical_json(&value(&out)).unwrap(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(value(&out), {
+        let mut v = value(text.as_bytes());
+        v["manifests"][0]["size"] = 2.into();
+        v
+    });
+    assert!(String::from_utf8_lossy(&out).contains(r#""annotations":null"#));
+    assert!(String::from_utf8_lossy(&out).contains(r#""artifactType":null"#));
+    // A required field that is null or absent is an error naming it.
+    for bad in [r#"{"schemaVersion":null,"manifests":[]}"#, r#"{"manifests":[]}"#] {
+        let e = Index::from_slice(bad.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("schemaVersion"), "{e}");
+    }
+    let e = Index::from_slice(br#"{"schemaVersion":"two","manifests":[]}"#).unwrap_err().to_string();
+    assert!(e.contains("field `schemaVersion`"), "{e}");
+}

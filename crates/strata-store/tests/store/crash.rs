@@ -20,7 +20,11 @@ fn blob_files(root: &Path) -> Vec<String> {
 }
 
 fn gc_all_temp(store: &OciDir) -> usize {
-    store.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO }).unwrap().temp_removed.len()
+    store
+        .gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO, ..GcOptions::default() })
+        .unwrap()
+        .temp_removed
+        .len()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use strata_store::spec::{Descriptor, Digest, Manifest, MediaType};
+use strata_store::spec::{Descriptor, Digest, History, ImageConfig, Manifest, MediaType};
 use strata_store::{BlobStore, MemoryStore, Problem, Store};
 
 use crate::common::{stores, write_image};
@@ -50,7 +50,12 @@ fn fsck_reports_each_kind_of_problem() {
             |s| {
                 let i = write_image(s, "x");
                 let foreign = Descriptor::new(MediaType::DockerForeignLayerGzip, Digest::sha256_of(b"windows"), 9);
-                tag_manifest(s, "x", MediaType::OciManifest, i.config.clone(), vec![i.layer.clone(), foreign]);
+                // The config lists both layers' diff_ids.
+                let mut config = ImageConfig::from_slice(&s.read_blob(&i.config.digest, u64::MAX).unwrap()).unwrap();
+                config.push_layer(Digest::sha256_of(b"windows tar"), History::default());
+                let c = s.put_blob(&config.to_canonical_json()).unwrap();
+                let config = Descriptor::new(MediaType::OciConfig, c.digest, c.size);
+                tag_manifest(s, "x", MediaType::OciManifest, config, vec![i.layer.clone(), foreign]);
             },
             None,
         ),

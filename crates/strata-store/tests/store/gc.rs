@@ -128,7 +128,7 @@ fn gc_removes_orphaned_temp_files_and_leaves_live_ones() {
     // Young orphans stay (the age backstop), and a dry run removes nothing.
     let r = store.gc(&GcOptions::default()).unwrap();
     assert!(r.temp_removed.is_empty());
-    let r = store.gc(&GcOptions { dry_run: true, temp_grace: Duration::ZERO }).unwrap();
+    let r = store.gc(&GcOptions { dry_run: true, temp_grace: Duration::ZERO, ..GcOptions::default() }).unwrap();
     assert_eq!(r.temp_removed.len(), 1);
     assert!(tmp.join("blob-orphan").exists());
 
@@ -144,7 +144,7 @@ fn gc_removes_orphaned_temp_files_and_leaves_live_ones() {
     let info = w.commit(Expected::none()).unwrap();
     store.set_ref("kept", &Descriptor::new(MediaType::OciLayer, info.digest.clone(), info.size)).unwrap();
 
-    let r = other.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO }).unwrap();
+    let r = other.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO, ..GcOptions::default() }).unwrap();
     assert_eq!(r.temp_removed.len(), 1);
     assert_eq!(r.temp_removed[0].size, 1000);
     assert_eq!(r.freed_bytes(), 1000);
@@ -161,10 +161,49 @@ fn gc_of_a_live_temp_file_held_by_another_handle_waits_for_nothing_and_keeps_it(
     let path = dir.path().join("l/.strata/tmp/blob-foreign");
     let f = std::fs::File::create(&path).unwrap();
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    let r = store.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO }).unwrap();
+    let r = store.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO, ..GcOptions::default() }).unwrap();
     assert!(r.temp_removed.is_empty());
     assert!(path.exists());
     drop(f);
-    let r = store.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO }).unwrap();
+    let r = store.gc(&GcOptions { dry_run: false, temp_grace: Duration::ZERO, ..GcOptions::default() }).unwrap();
     assert_eq!(r.temp_removed.len(), 1);
+}
+
+#[test]
+fn gc_aborts_when_a_listed_manifest_is_missing_unless_forced() {
+    for (name, store, _dir) in stores() {
+        let lost = write_image(&*store, "lost");
+        let kept = write_image(&*store, "kept");
+        store.set_ref("lost", &lost.manifest).unwrap();
+        store.set_ref("kept", &kept.manifest).unwrap();
+        // Also an index whose one platform was never pulled: that is no reason to abort.
+        let absent = write_image(&strata_store::MemoryStore::new(), "other platform").manifest;
+        let mut idx = Index::new(Some(MediaType::OciIndex));
+        idx.manifests.push(absent);
+        let idx_blob = store.put_blob(&idx.to_canonical_json()).unwrap();
+        store.set_ref("partial", &Descriptor::new(MediaType::OciIndex, idx_blob.digest, idx_blob.size)).unwrap();
+        assert!(store.gc(&GcOptions::default()).unwrap().removed.is_empty(), "{name}");
+
+        store.delete(&lost.manifest.digest).unwrap();
+        let before = store.list().unwrap();
+        for opts in [GcOptions::default(), GcOptions::dry_run()] {
+            let e = store.gc(&opts).unwrap_err();
+            assert!(
+                matches!(&e, Error::GcAborted { digest, source } if *digest == lost.manifest.digest && matches!(**source, Error::NotFound(_))),
+                "{name}: {e}"
+            );
+        }
+        assert_eq!(store.list().unwrap(), before, "{name}: an aborted gc removed something");
+
+        // --force: what only the lost manifest kept alive goes; the rest stays.
+        let r = store.gc(&GcOptions { force: true, ..GcOptions::default() }).unwrap();
+        let mut gone: Vec<Digest> = r.removed.iter().map(|(d, _)| d.clone()).collect();
+        gone.sort();
+        let mut expected = vec![lost.config.digest.clone(), lost.layer.digest.clone()];
+        expected.sort();
+        assert_eq!(gone, expected, "{name}");
+        for d in kept.digests() {
+            assert!(store.contains(&d).unwrap(), "{name}");
+        }
+    }
 }

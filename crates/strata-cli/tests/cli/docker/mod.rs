@@ -4,6 +4,7 @@
 
 mod both;
 mod changes;
+mod containers;
 mod format;
 mod ids;
 mod inspect;
