@@ -12,6 +12,7 @@
 //! | [`registry`] | strata-registry | pull and push over the OCI distribution API |
 //! | [`build`] | strata-build | Dockerfile builds |
 //! | [`template`] | strata-template | Go templates as docker's `--format` runs them, over JSON |
+//! | [`scan`] | strata-scan | package inventory, SBOMs, offline vulnerability matching |
 //!
 //! The image model's main types are also at the top level:
 //!
@@ -33,6 +34,7 @@ pub use strata_commit as commit;
 pub use strata_image as image;
 pub use strata_layer as layer;
 pub use strata_registry as registry;
+pub use strata_scan as scan;
 pub use strata_spec as spec;
 pub use strata_store as store;
 pub use strata_template as template;

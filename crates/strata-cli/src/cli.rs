@@ -346,6 +346,59 @@ Examples:
         format: FormatArg,
     },
 
+    /// List the packages of an image as an SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, or a
+    /// table), read from its merged view without unpacking
+    #[command(after_help = "\
+Examples:
+  strata sbom debian:12
+  strata sbom --format spdx-json -o sbom.spdx.json debian:12
+  SOURCE_DATE_EPOCH=0 strata sbom --format cyclonedx-json debian:12
+
+The creation time is SOURCE_DATE_EPOCH when set; everything else is the same bytes for
+the same image.")]
+    Sbom {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// table, spdx-json or cyclonedx-json (--json: the inventory as strata sees it)
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write to this file instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// Layers from the final tree only (skip the second read of the layer headers)
+        #[arg(long)]
+        no_layer_history: bool,
+    },
+
+    /// Match an image's packages against OSV advisories, offline
+    #[command(after_help = "\
+Examples:
+  strata scan debian:12 --db ./osv
+  strata scan debian:12 --db ./osv --severity high --exit-code 1
+  strata scan debian:12 --db ./osv --format sarif > scan.sarif
+
+--db is a directory of OSV records: .json files and OSV's per-ecosystem .zip files
+(Debian, Alpine, PyPI, npm...), read recursively.")]
+    Scan {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The advisory directory
+        #[arg(long, value_name = "DIR")]
+        db: std::path::PathBuf,
+        /// table, json or sarif
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Report only findings at or above this severity (unknown, low, medium, high,
+        /// critical)
+        #[arg(long, default_value = "unknown")]
+        severity: String,
+        /// Exit with this code when any finding is reported
+        #[arg(long, value_name = "CODE", default_value_t = 0)]
+        exit_code: u8,
+    },
+
     /// Make a one-layer copy of an image (its merged tree)
     #[command(after_help = "\
 Example:

@@ -7,6 +7,7 @@ mod images;
 mod merged;
 mod registry;
 mod run;
+mod scan;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,12 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Cat { reference, path } => merged::cat(ctx, &reference, &path),
         Command::Layers { reference, format } => merged::layers(ctx, &reference, format_of(ctx, format).as_deref()),
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
+        Command::Sbom { reference, format, output, no_layer_history } => {
+            scan::sbom(ctx, &reference, &format, output.as_deref(), !no_layer_history)
+        }
+        Command::Scan { reference, db, format, severity, exit_code } => {
+            scan::scan(ctx, &reference, &db, &format, &severity, exit_code)
+        }
         Command::Pull { reference, platform, all_platforms, registry } => {
             registry::pull(ctx, &reference, platform.as_deref(), all_platforms, &registry)
         }

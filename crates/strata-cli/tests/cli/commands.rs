@@ -590,6 +590,8 @@ fn completions_and_help() {
         "cat",
         "layers",
         "flatten",
+        "sbom",
+        "scan",
         "append",
         "config",
         "pull",

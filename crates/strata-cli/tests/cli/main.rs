@@ -10,5 +10,6 @@ mod docker;
 mod errors;
 mod interop;
 mod registry;
+mod scan;
 mod story;
 mod terminal;

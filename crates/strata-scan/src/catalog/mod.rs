@@ -1,0 +1,46 @@
+//! The catalogers: each reads one kind of package database from a [`Root`].
+
+pub(crate) mod apk;
+pub(crate) mod control;
+pub(crate) mod dpkg;
+pub(crate) mod npm;
+pub(crate) mod python;
+pub(crate) mod rpm;
+
+use crate::Warning;
+use crate::error::Result;
+use crate::package::{Distro, Package};
+use crate::root::Root;
+
+/// What the catalogers found so far.
+pub(crate) struct Found {
+    /// Every regular file of the root (listed once, shared by the catalogers that
+    /// look for file names).
+    pub files: Vec<String>,
+    pub packages: Vec<Package>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Where os-release may be, in the order systemd reads them.
+const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+
+/// The distribution of a root.
+pub(crate) fn distro(root: &dyn Root) -> Result<Option<Distro>> {
+    for p in OS_RELEASE {
+        if let Some(b) = root.read(p)? {
+            return Ok(Distro::parse(&String::from_utf8_lossy(&b)));
+        }
+    }
+    Ok(None)
+}
+
+/// Run every cataloger.
+pub(crate) fn all(root: &dyn Root, distro: Option<&Distro>) -> Result<Found> {
+    let mut found = Found { files: root.files(), packages: Vec::new(), warnings: Vec::new() };
+    dpkg::catalog(root, distro, &mut found)?;
+    apk::catalog(root, distro, &mut found)?;
+    rpm::catalog(root, distro, &mut found)?;
+    python::catalog(root, &mut found)?;
+    npm::catalog(root, &mut found)?;
+    Ok(found)
+}

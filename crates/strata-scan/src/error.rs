@@ -1,0 +1,82 @@
+//! Errors of `strata-scan`.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Errors of scanning: what failed, and the file (inside the image, or on the host)
+/// involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image could not be opened or its merged view built.
+    #[error(transparent)]
+    Image(#[from] strata_image::Error),
+    /// A layer could not be read.
+    #[error(transparent)]
+    Layer(#[from] strata_layer::Error),
+    /// A file of the image could not be read.
+    #[error("reading {path} in the image: {source}")]
+    Read {
+        /// The path inside the image.
+        path: String,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A file of the image is larger than [`crate::MAX_DATABASE_SIZE`].
+    #[error("{path} in the image is {size} bytes, more than the {limit} a package database may have")]
+    TooLarge {
+        /// The path inside the image.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A package database did not parse.
+    #[error("{path}: {reason}")]
+    Database {
+        /// The database's path inside the image.
+        path: String,
+        /// Why it did not parse.
+        reason: String,
+    },
+    /// The SQLite RPM database could not be queried.
+    #[error("{path}: sqlite: {source}")]
+    Sqlite {
+        /// The database's path inside the image.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// A host file or directory (an advisory database, a temporary copy) failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The host path.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// An advisory did not parse.
+    #[error("advisory {file}: {reason}")]
+    Advisory {
+        /// The file (or zip member) it came from.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn db(path: &str, reason: impl Into<String>) -> Error {
+        Error::Database { path: path.to_owned(), reason: reason.into() }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io { op, path: path.into(), source }
+    }
+}

@@ -1,0 +1,208 @@
+//! The inventory of an image: its distribution and packages, each with the layers that
+//! introduced and changed it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufReader;
+
+use serde::Serialize;
+use strata_image::Image;
+use strata_layer::Decoder;
+use strata_layer::read::{Limits, TarReader};
+
+use crate::catalog;
+use crate::error::Result;
+use crate::package::{Distro, Package};
+use crate::root::Root;
+
+/// Something the inventory could not tell, said plainly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The image has an RPM database in a format strata does not read (Berkeley DB
+    /// `Packages` of rpm before 4.16, or SUSE's NDB `Packages.db`): its RPM packages
+    /// are missing from the inventory.
+    UnreadableRpmDb {
+        /// The database's path.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::UnreadableRpmDb { path } => write!(
+                f,
+                "/{path}: an RPM database in Berkeley DB or NDB format, which strata cannot read \
+                 (only rpm's SQLite rpmdb.sqlite); RPM packages are not listed"
+            ),
+        }
+    }
+}
+
+/// One layer of the image, as the inventory names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerRef {
+    /// The layer blob's digest.
+    pub digest: String,
+    /// Its diff_id.
+    pub diff_id: String,
+    /// The history entry that made it, when the config has one.
+    pub created_by: Option<String>,
+}
+
+/// What [`Inventory::of_image`] does.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    /// Find the layer that introduced each package by reading every layer's headers
+    /// once more (a package upgraded by a later layer is then said to be introduced
+    /// where it first appeared, and changed by the upgrade). Without it, layers come
+    /// from the final tree alone: the first layer that still holds one of its files is
+    /// called the introducing one. On by default; single-layer images never need it.
+    pub layer_history: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { layer_history: true }
+    }
+}
+
+impl ScanOptions {
+    /// Set [`ScanOptions::layer_history`].
+    pub fn layer_history(mut self, on: bool) -> Self {
+        self.layer_history = on;
+        self
+    }
+}
+
+/// Everything installed in an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    /// The image's name, when it was opened by one.
+    pub image: Option<String>,
+    /// The image's manifest digest.
+    pub digest: Option<String>,
+    /// The distribution, from os-release.
+    pub distro: Option<Distro>,
+    /// The layers, base first (what [`Package::layer`] indexes).
+    pub layers: Vec<LayerRef>,
+    /// The packages, sorted by kind, name, version, architecture and location.
+    pub packages: Vec<Package>,
+    /// What could not be read.
+    pub warnings: Vec<Warning>,
+}
+
+impl Inventory {
+    /// The inventory of any [`Root`] (a merged view, a directory). Layers come from
+    /// [`Root::layer`] of each package's files.
+    pub fn of_root(root: &dyn Root) -> Result<Inventory> {
+        let distro = catalog::distro(root)?;
+        let found = catalog::all(root, distro.as_ref())?;
+        let mut packages = found.packages;
+        for p in &mut packages {
+            let mut seen = BTreeSet::new();
+            for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+                if let Some(l) = root.layer(f) {
+                    seen.insert(l);
+                }
+            }
+            if seen.is_empty() {
+                // Only a shared database names it: that database's layer.
+                seen.extend(root.layer(&p.location));
+            }
+            let mut it = seen.into_iter();
+            p.layer = it.next();
+            p.changed_in = it.collect();
+        }
+        let mut inv =
+            Inventory { image: None, digest: None, distro, layers: Vec::new(), packages, warnings: found.warnings };
+        inv.sort();
+        Ok(inv)
+    }
+
+    /// The inventory of an image, read from its merged view (the layers' headers
+    /// folded in memory, the package databases read from their layers; nothing is
+    /// unpacked).
+    pub fn of_image(image: &Image, opts: &ScanOptions) -> Result<Inventory> {
+        let view = image.merged()?;
+        let mut inv = Inventory::of_root(&view)?;
+        let mut history = image.config().history().iter().filter(|h| !h.is_empty_layer());
+        inv.layers = image
+            .layers()
+            .iter()
+            .zip(&image.config().rootfs.diff_ids)
+            .map(|(d, id)| LayerRef {
+                digest: d.digest.to_string(),
+                diff_id: id.to_string(),
+                created_by: history.next().and_then(|h| h.created_by.clone()),
+            })
+            .collect();
+        inv.image = image.name().map(str::to_owned);
+        inv.digest = Some(image.digest().to_string());
+        if opts.layer_history && image.layers().len() > 1 {
+            attribute_layers(image, &mut inv.packages)?;
+        }
+        inv.sort();
+        Ok(inv)
+    }
+
+    fn sort(&mut self) {
+        self.packages.sort_by(|a, b| {
+            (a.kind, &a.name, &a.version, &a.arch, &a.location).cmp(&(
+                b.kind,
+                &b.name,
+                &b.version,
+                &b.arch,
+                &b.location,
+            ))
+        });
+    }
+}
+
+/// Read every layer's headers and note, for each package, the layers that wrote (or
+/// whited out) one of its files or its own record: the first is where it was
+/// introduced, the others changed it. A package that has neither (an entry in a
+/// shared database, owning no file) keeps the layer the final tree gives it.
+fn attribute_layers(image: &Image, packages: &mut [Package]) -> Result<()> {
+    let mut owners: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, p) in packages.iter().enumerate() {
+        for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+            owners.entry(f).or_default().push(i as u32);
+        }
+    }
+    let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); packages.len()];
+    let backend = image.store().backend();
+    for (l, desc) in image.layers().iter().enumerate() {
+        let name = desc.digest.to_string();
+        let blob = backend.open_descriptor(desc).map_err(strata_image::Error::from)?;
+        let dec = Decoder::new(blob, desc.media_type.layer_compression(), &name)?;
+        let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, dec), Limits::default(), &name);
+        while let Some(e) = tar.next_entry()? {
+            let Ok(path) = strata_layer::path::normalize(&e.path) else { continue };
+            let Some(path) = path.to_str() else { continue };
+            // A whiteout changes the file it deletes.
+            let path = match path.rsplit_once('/') {
+                Some((dir, base)) => match base.strip_prefix(".wh.") {
+                    Some(b) => std::borrow::Cow::Owned(format!("{dir}/{b}")),
+                    None => std::borrow::Cow::Borrowed(path),
+                },
+                None => path.strip_prefix(".wh.").map_or(std::borrow::Cow::Borrowed(path), |b| b.to_owned().into()),
+            };
+            if let Some(ps) = owners.get(path.as_ref()) {
+                for &p in ps {
+                    seen[p as usize].insert(l);
+                }
+            }
+            tar.skip_data()?;
+        }
+    }
+    for (p, s) in packages.iter_mut().zip(seen) {
+        let mut it = s.into_iter();
+        if let Some(first) = it.next() {
+            p.layer = Some(first);
+            p.changed_in = it.collect();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+
+mod catalog;
+mod error;
+mod inventory;
+mod package;
+mod root;
+mod sbom;
+pub mod version;
+pub mod vuln;
+
+pub use catalog::python::normalize as normalize_python_name;
+pub use error::{Error, Result};
+pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
+pub use package::{Distro, Kind, Package, purl, purl_encode};
+pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
+pub use sbom::{SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, cyclonedx, is_spdx_expression, render, spdx, table};
+pub use vuln::{AdvisoryDb, Finding, Severity, match_inventory};
+
+/// Paths of the package databases the inventory reads, inside the image.
+pub mod paths {
+    pub use crate::catalog::apk::INSTALLED as APK_INSTALLED;
+    pub use crate::catalog::dpkg::{STATUS as DPKG_STATUS, STATUS_D as DPKG_STATUS_D};
+    pub use crate::catalog::rpm::{OTHER_PATHS as RPM_UNREADABLE, SQLITE_PATHS as RPM_SQLITE};
+}

@@ -1,0 +1,204 @@
+//! What the catalogers read: files of the final tree of an image, by path, without
+//! unpacking it, and the layer each came from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufReader, Read};
+
+use strata_image::MergedView;
+use strata_layer::read::{Limits, TarReader};
+use strata_layer::{Decoder, EntryKind};
+
+use crate::error::{Error, Result};
+
+/// The largest file a cataloger reads into memory (an RPM database of a large
+/// distribution is tens of MiB; 512 MiB leaves room and still stops a hostile image
+/// from exhausting memory).
+pub const MAX_DATABASE_SIZE: u64 = 512 << 20;
+
+/// A read-only file tree the catalogers look into. Paths are relative, `/`-separated,
+/// without a leading `/`.
+pub trait Root {
+    /// The content of the regular file at `path` (symlinks followed inside the root), or
+    /// `None` when there is no regular file there.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    /// The contents of many regular files at once (those that exist), by path. A merged
+    /// view reads each layer once for all of them, where [`Root::read`] decompresses a
+    /// layer up to the file every time.
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::new();
+        for p in paths {
+            if let Some(b) = self.read(p)? {
+                out.insert(p.clone(), b);
+            }
+        }
+        Ok(out)
+    }
+    /// Whether `path` is a directory (a last symlink not followed).
+    fn is_dir(&self, path: &str) -> bool;
+    /// The layer that made the file at `path` (not following a last symlink), when
+    /// there is one.
+    fn layer(&self, path: &str) -> Option<usize>;
+    /// Every regular file's path, in a stable order.
+    fn files(&self) -> Vec<String>;
+}
+
+impl Root for MergedView {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let entry = match self.tree().stat(path) {
+            Ok(e) => e,
+            Err(_) => return Ok(None),
+        };
+        let entry = match entry.meta.kind {
+            EntryKind::Symlink { .. } => match self.read_file(path) {
+                // A symlink: let the merged view follow it.
+                Ok(r) => return read_limited(path, r, MAX_DATABASE_SIZE).map(Some),
+                Err(_) => return Ok(None),
+            },
+            EntryKind::File => entry,
+            _ => return Ok(None),
+        };
+        if entry.meta.size > MAX_DATABASE_SIZE {
+            return Err(Error::TooLarge { path: path.to_owned(), size: entry.meta.size, limit: MAX_DATABASE_SIZE });
+        }
+        let r = self.read_file(path)?;
+        read_limited(path, r, MAX_DATABASE_SIZE).map(Some)
+    }
+
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::new();
+        // layer -> entry ordinal -> (paths, size)
+        let mut wanted: BTreeMap<usize, HashMap<u64, (Vec<&String>, u64)>> = BTreeMap::new();
+        for p in paths {
+            let Ok(e) = self.tree().stat(p) else { continue };
+            match (&e.meta.kind, e.source) {
+                (EntryKind::File, Some(src)) => {
+                    if e.meta.size > MAX_DATABASE_SIZE {
+                        return Err(Error::TooLarge { path: p.clone(), size: e.meta.size, limit: MAX_DATABASE_SIZE });
+                    }
+                    let slot =
+                        wanted.entry(src.layer).or_default().entry(src.entry).or_insert((Vec::new(), e.meta.size));
+                    slot.0.push(p);
+                }
+                (EntryKind::Symlink { .. }, _) => {
+                    if let Some(b) = self.read(p)? {
+                        out.insert(p.clone(), b);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let image = self.image();
+        let backend = image.store().backend();
+        for (layer, mut want) in wanted {
+            let Some(desc) = image.layers().get(layer) else { continue };
+            let name = desc.digest.to_string();
+            let blob = backend.open_descriptor(desc).map_err(strata_image::Error::from)?;
+            let dec = Decoder::new(blob, desc.media_type.layer_compression(), &name)?;
+            let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, dec), Limits::default(), &name);
+            let mut ordinal = 0u64;
+            while !want.is_empty() {
+                let Some(e) = tar.next_entry()? else { break };
+                match want.remove(&ordinal) {
+                    Some((ps, size)) => {
+                        let first = ps.first().map_or(String::new(), |p| (*p).clone());
+                        if e.size != size {
+                            let reason =
+                                format!("layer {name} changed: entry {ordinal} has {} bytes, not {size}", e.size);
+                            return Err(Error::Read { path: first, source: std::io::Error::other(reason) });
+                        }
+                        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                        tar.read_data(|chunk| {
+                            buf.extend_from_slice(chunk);
+                            Ok::<(), strata_layer::Error>(())
+                        })?;
+                        for p in ps {
+                            out.insert(p.clone(), buf.clone());
+                        }
+                    }
+                    None => tar.skip_data()?,
+                }
+                ordinal += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        self.tree().stat(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::Dir))
+    }
+
+    fn layer(&self, path: &str) -> Option<usize> {
+        self.tree().stat(path).ok().map(|e| e.layer)
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.tree()
+            .iter()
+            .filter(|e| matches!(e.meta.kind, EntryKind::File))
+            .filter_map(|e| e.meta.path.to_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn read_limited(path: &str, r: impl Read, limit: u64) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(limit + 1).read_to_end(&mut buf).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    if buf.len() as u64 > limit {
+        return Err(Error::TooLarge { path: path.to_owned(), size: buf.len() as u64, limit });
+    }
+    Ok(buf)
+}
+
+/// A directory on the host as a [`Root`] (an unpacked rootfs): what the tests compare
+/// the merged view with.
+#[derive(Debug, Clone)]
+pub struct DirRoot {
+    dir: std::path::PathBuf,
+}
+
+impl DirRoot {
+    /// The tree under `dir`. Symlinks are followed as the host resolves them, so use
+    /// it only on trees you trust.
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> DirRoot {
+        DirRoot { dir: dir.into() }
+    }
+}
+
+impl Root for DirRoot {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.dir.join(path);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => {}
+            _ => return Ok(None),
+        }
+        let f = std::fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?;
+        read_limited(path, f, MAX_DATABASE_SIZE).map(Some)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        std::fs::symlink_metadata(self.dir.join(path)).is_ok_and(|m| m.is_dir())
+    }
+
+    fn layer(&self, path: &str) -> Option<usize> {
+        std::fs::symlink_metadata(self.dir.join(path)).ok().map(|_| 0)
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(rel) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(self.dir.join(&rel)) else { continue };
+            for e in rd.flatten() {
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
+                let p = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(p),
+                    Ok(t) if t.is_file() => out.push(p),
+                    _ => {}
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,8 @@
+//! strata-scan's integration tests: inventories of generated images, compared with
+//! what the package managers' own tools say.
+
+mod fixture;
+mod inventory;
+mod sbom;
+mod version;
+mod vuln;
