@@ -21,7 +21,7 @@ pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE,
 pub use error::{Conflict, Error, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
-pub use merged::{ImageAnalysis, LayerAnalysis, MergedView};
+pub use merged::{ImageAnalysis, LayerAnalysis, MergedView, WastedPath};
 pub use ops::LayerInput;
 pub use progress::{LayerProgress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};

@@ -53,6 +53,29 @@ pub struct LayerAnalysis {
     pub bytes_wasted: u64,
     /// The history entry that made it.
     pub created_by: String,
+    /// Paths it creates that the layers below did not have.
+    pub paths_added: u64,
+    /// Paths it writes over what the layers below had.
+    pub paths_modified: u64,
+    /// Paths of the layers below its whiteouts remove.
+    pub paths_removed: u64,
+    /// The layer's tar has no entries (a `WORKDIR` or `RUN` that changed nothing, as
+    /// some builders still write).
+    pub empty: bool,
+}
+
+/// A path of [`ImageAnalysis::wasted_files`]: content some layer wrote that a later
+/// entry deleted or overwrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WastedPath {
+    /// The path, from the root (`/etc/app.conf`).
+    pub path: String,
+    /// Content bytes of the copies the final tree does not have.
+    pub bytes_wasted: u64,
+    /// Times a regular file was written at this path (the final copy included).
+    pub writes: u32,
+    /// The layers (indexes, base first) that wrote the copies that were lost.
+    pub layers: Vec<usize>,
 }
 
 /// [`Image::analyze`]: per layer, and for the whole image.
@@ -73,6 +96,14 @@ pub struct ImageAnalysis {
     pub paths: u64,
     /// Regular files in the final tree.
     pub files: u64,
+    /// Content bytes the layers above the base add.
+    pub user_bytes_added: u64,
+    /// `bytes_wasted / user_bytes_added`, as dive computes its `userWastedPercent` (a
+    /// fraction, 0.1 is 10%): 0 when nothing is wasted, infinite (`null` in JSON) when
+    /// bytes are wasted and the layers above the base add none.
+    pub user_wasted_percent: f64,
+    /// The wasted files by path, the most bytes first.
+    pub wasted_files: Vec<WastedPath>,
 }
 
 impl Image {
@@ -150,6 +181,27 @@ impl Image {
                 bytes_added: s.bytes_added,
                 bytes_wasted: s.bytes_wasted,
                 created_by: created_by.next().and_then(|h| h.created_by.clone()).unwrap_or_default(),
+                paths_added: s.paths_added,
+                paths_modified: s.paths_modified,
+                paths_removed: s.paths_removed,
+                empty: s.entries == 0,
+            })
+            .collect();
+        let user_bytes_added: u64 = view.tree.layers().iter().skip(1).map(|l| l.bytes_added).sum();
+        let user_wasted_percent = match (a.bytes_wasted, user_bytes_added) {
+            (0, _) => 0.0,
+            (_, 0) => f64::INFINITY,
+            (w, u) => w as f64 / u as f64,
+        };
+        let wasted_files = view
+            .tree
+            .wasted_files()
+            .into_iter()
+            .map(|w| WastedPath {
+                path: format!("/{}", w.path.display()),
+                bytes_wasted: w.bytes_wasted,
+                writes: w.writes,
+                layers: w.layers,
             })
             .collect();
         Ok(ImageAnalysis {
@@ -160,6 +212,9 @@ impl Image {
             efficiency: a.efficiency,
             paths: a.paths,
             files: a.files,
+            user_bytes_added,
+            user_wasted_percent,
+            wasted_files,
         })
     }
 }

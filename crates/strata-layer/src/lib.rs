@@ -40,7 +40,7 @@ pub use fold::MergeOptions;
 pub use fsops::{Resolver, open_in_root};
 pub use import::{reencode_tar, reencode_tar_onto};
 pub use memtree::DataSource;
-pub use merged::{Analysis, ExportOptions, ExportReport, FEED_DEPTH, FileReader, MergedEntry, MergedTree};
+pub use merged::{Analysis, ExportOptions, ExportReport, FEED_DEPTH, FileReader, MergedEntry, MergedTree, WastedFile};
 pub use plan::Plan;
 pub use read::Limits;
 pub use scan::FileKind;

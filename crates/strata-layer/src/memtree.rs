@@ -238,6 +238,9 @@ pub(crate) struct Tree {
     paths: usize,
     /// Bytes of regular files that left the tree, by the layer that added them.
     pub(crate) wasted: Vec<u64>,
+    /// Each regular file that left the tree: the path it last had, the layer that
+    /// added it, its size. Grows with the files a later entry deletes or overwrites.
+    pub(crate) wasted_files: Vec<(Vec<u8>, usize, u64)>,
 }
 
 /// The root node.
@@ -266,6 +269,7 @@ impl Tree {
             extras: HashMap::new(),
             paths: 1,
             wasted: Vec::new(),
+            wasted_files: Vec::new(),
         };
         let mut root = Inode::implicit_dir(0);
         root.nlink = 1;
@@ -362,14 +366,19 @@ impl Tree {
         ino
     }
 
-    fn unref(&mut self, ino: u32) {
+    /// Let path node `node` stop naming inode `ino` (called while the node still has
+    /// its place in the tree, so that a file leaving the tree is recorded by its path).
+    fn unref(&mut self, ino: u32, node: u32) {
         let Some(n) = self.inodes.get_mut(ino as usize) else { return };
         n.nlink = n.nlink.saturating_sub(1);
         if n.nlink == 0 {
-            if n.kind() == Kind::File
-                && let Some(w) = self.wasted.get_mut(n.layer())
+            let (kind, layer, size) = (n.kind(), n.layer(), n.size);
+            if kind == Kind::File
+                && let Some(w) = self.wasted.get_mut(layer)
             {
-                *w += n.size;
+                *w += size;
+                let path = self.path(node);
+                self.wasted_files.push((path, layer, size));
             }
             self.extras.remove(&ino);
             self.free_inodes.push(ino);
@@ -385,7 +394,7 @@ impl Tree {
         if let Some(c) = self.child(dir, name) {
             let old = self.nodes.get_mut(c as usize).map(|t| std::mem::replace(&mut t.inode, ino));
             if let Some(old) = old {
-                self.unref(old);
+                self.unref(old, c);
             }
             return Ok(c);
         }
@@ -454,6 +463,7 @@ impl Tree {
         }
         for x in order.into_iter().rev() {
             let Some(t) = self.node(x).cloned() else { continue };
+            self.unref(t.inode, x);
             let h = self.hash(t.parent, self.name(x));
             if let Ok(e) = self.index.find_entry(h, |&c| c == x) {
                 e.remove();
@@ -464,7 +474,6 @@ impl Tree {
             }
             self.free_nodes.push(x);
             self.paths -= 1;
-            self.unref(t.inode);
         }
     }
 
@@ -672,6 +681,16 @@ impl MemTree {
         self.records.as_mut().and_then(|r| r.prints.last_mut())
     }
 
+    /// Count a path this layer writes: modified when the lower layers (or an earlier
+    /// entry of this layer) have it, added when not.
+    fn count_change(&mut self, dir: u32, name: &[u8]) {
+        if self.tree.child(dir, name).is_some() {
+            self.stats.paths_modified += 1;
+        } else {
+            self.stats.paths_added += 1;
+        }
+    }
+
     fn remove_node(&mut self, n: u32) {
         self.tree.remove_all(n);
         self.cache = None;
@@ -781,6 +800,7 @@ impl UnionTree for MemTree {
 
     fn remove(&mut self, dir: &u32, name: &OsStr) -> io::Result<()> {
         if let Some(c) = self.tree.child(*dir, name.as_bytes()) {
+            self.stats.paths_removed += 1;
             self.remove_node(c);
         }
         Ok(())
@@ -828,6 +848,7 @@ impl UnionTree for MemTree {
             NodeKind::Fifo => inode_of(node, Kind::Fifo),
             NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
         };
+        self.count_change(*dir, name);
         self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))
     }
 
@@ -856,6 +877,7 @@ impl UnionTree for MemTree {
             return Err(cx.errno("link")(Errno::PERM));
         }
         let source = n.source().map(|s| (s.layer, s.entry));
+        self.count_change(*dir, name);
         self.tree.link(*dir, name, ino).map_err(cx.errno("link"))?;
         if let Some(rec) = &mut self.records {
             rec.links.push((self.layer, node.ordinal, source));

@@ -31,6 +31,14 @@ pub struct LayerStats {
     /// tree under any path: deleted or overwritten by a later layer, or by a later entry
     /// of this layer.
     pub bytes_wasted: u64,
+    /// Paths it creates that the tree below did not have (directories included; a
+    /// directory entry over an existing directory is not counted).
+    pub paths_added: u64,
+    /// Paths it writes over what the tree below had (or an earlier entry of its own).
+    pub paths_modified: u64,
+    /// Paths of the tree below its whiteouts and opaque markers remove (a removed
+    /// directory counts once).
+    pub paths_removed: u64,
 }
 
 impl LayerStats {
@@ -48,6 +56,9 @@ impl LayerStats {
             whiteouts: 0,
             bytes_added: 0,
             bytes_wasted: 0,
+            paths_added: 0,
+            paths_modified: 0,
+            paths_removed: 0,
         }
     }
 }

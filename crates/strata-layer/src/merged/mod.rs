@@ -73,6 +73,22 @@ pub struct Analysis {
     pub files: u64,
 }
 
+/// A path whose content a layer wrote and a later entry deleted or overwrote: bytes the
+/// image carries that the final tree does not have (what dive calls an inefficiency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WastedFile {
+    /// The path (relative, normalised) the file had when it left the tree.
+    pub path: PathBuf,
+    /// Content bytes of the copies that left the tree.
+    pub bytes_wasted: u64,
+    /// Times a regular file was written at this path: the copies that left, and the
+    /// one the final tree has, if any.
+    pub writes: u32,
+    /// The layers that wrote the copies that left, base first.
+    pub layers: Vec<usize>,
+}
+
 /// The final tree of a stack of layers, folded from their headers in memory.
 ///
 /// Memory grows with the number of paths (about 150 bytes each plus their names), never
@@ -232,6 +248,39 @@ impl MergedTree {
     /// Every path of the final tree, the root first, in tar order ([`crate::tar_order`]).
     pub fn iter(&self) -> impl Iterator<Item = MergedEntry> + '_ {
         self.tree.walk_tar_order().filter_map(|(k, p)| self.tree.get(k).map(|(ino, n)| self.entry(p, ino, n)))
+    }
+
+    /// The files some layer wrote that the final tree no longer has, by path, the most
+    /// bytes wasted first (then by path). Their bytes add up to [`Analysis::bytes_wasted`].
+    pub fn wasted_files(&self) -> Vec<WastedFile> {
+        let mut by_path: std::collections::BTreeMap<&[u8], WastedFile> = std::collections::BTreeMap::new();
+        for (path, layer, size) in &self.tree.wasted_files {
+            let w = by_path.entry(path).or_insert_with(|| WastedFile {
+                path: path_buf(path.clone()),
+                bytes_wasted: 0,
+                writes: 0,
+                layers: Vec::new(),
+            });
+            w.bytes_wasted += size;
+            w.writes += 1;
+            w.layers.push(*layer);
+        }
+        let mut out: Vec<WastedFile> = by_path
+            .into_iter()
+            .map(|(path, mut w)| {
+                let live = self
+                    .tree
+                    .walk(path, false)
+                    .ok()
+                    .and_then(|k| self.tree.get(k))
+                    .is_some_and(|(_, n)| n.kind() == Kind::File);
+                w.writes += u32::from(live);
+                w.layers.sort_unstable();
+                w
+            })
+            .collect();
+        out.sort_by(|a, b| b.bytes_wasted.cmp(&a.bytes_wasted).then_with(|| a.path.cmp(&b.path)));
+        out
     }
 
     /// Per layer and whole-image figures: how many bytes each layer adds and how many of

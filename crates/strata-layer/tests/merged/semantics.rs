@@ -389,6 +389,23 @@ fn analysis_counts_the_bytes_the_final_tree_no_longer_has() {
     assert_eq!((l[1].files, l[1].bytes_added, l[1].bytes_wasted), (3, 32, 5));
     assert_eq!((l[2].files, l[2].bytes_added, l[2].bytes_wasted, l[2].whiteouts), (0, 0, 0, 1));
     assert_eq!((l[1].entries, l[1].whiteouts), (5, 2));
+    // Paths added, modified (b, the second dup) and removed (a, h; d/x by the opaque).
+    let changes = |s: &strata_layer::LayerStats| (s.paths_added, s.paths_modified, s.paths_removed);
+    assert_eq!(changes(&l[0]), (7, 0, 0));
+    assert_eq!(changes(&l[1]), (1, 2, 2));
+    assert_eq!(changes(&l[2]), (1, 0, 1));
+    // The wasted files add up to the wasted bytes, the biggest first; b and dup were
+    // written twice (the final tree has their second copy), h lives on as h2.
+    let w: Vec<_> = m.wasted_files().into_iter().map(|w| (w.path, w.bytes_wasted, w.writes, w.layers)).collect();
+    assert_eq!(
+        w,
+        [
+            (p("b").to_path_buf(), 200, 2, vec![0]),
+            (p("a").to_path_buf(), 100, 1, vec![0]),
+            (p("d/x").to_path_buf(), 50, 1, vec![0]),
+            (p("dup").to_path_buf(), 5, 2, vec![1]),
+        ]
+    );
     let b = blobs(&layers);
     assert_eq!(l[0].uncompressed_size, b[0].len() as u64);
     assert_eq!(l[0].compressed_size, b[0].len() as u64);
