@@ -346,6 +346,55 @@ Examples:
         format: FormatArg,
     },
 
+    /// What each layer adds and where the wasted bytes are, as dive shows it; `--ci`
+    /// checks the image against dive's rules
+    #[command(after_help = "\
+Examples:
+  strata dive tomcat02:1.0
+  strata dive --ci tomcat02:1.0                       # dive's default rules, or ./.dive-ci
+  strata dive --ci --lowestEfficiency=0.95 --highestWastedBytes=20MB tomcat02:1.0
+  strata dive --ci --ci-config ci/dive.yaml --json analysis.json tomcat02:1.0
+  strata dive --ci --archive image.tar
+
+A .dive-ci file (dive's format; a rule set to \"disabled\" is skipped):
+  rules:
+    lowestEfficiency: 0.95          # fail below this share of bytes the final tree uses
+    highestWastedBytes: 20MB        # fail above this many wasted bytes (B, kB, MB, MiB...)
+    highestUserWastedPercent: 0.20  # fail above wasted / bytes added above the base
+
+Flags override the file; rules neither names take dive's defaults (0.9, disabled, 0.1).
+With --ci (or CI=true, as dive) the exit code is 1 when a rule fails. The interactive
+explorer is not built yet: without --ci the analysis is printed.")]
+    Dive {
+        /// The image (a reference in the store); not with --archive
+        #[arg(value_name = "REF", required_unless_present = "archive")]
+        reference: Option<String>,
+        /// Read the image from a docker-archive or OCI archive (into a temporary store)
+        #[arg(long, value_name = "FILE", conflicts_with = "reference")]
+        archive: Option<PathBuf>,
+        /// No UI: check the rules, print a pass/fail report, exit 1 on failure (also
+        /// when the environment has CI=true)
+        #[arg(long)]
+        ci: bool,
+        /// The rules file [default: .dive-ci in the current directory, when there]
+        #[arg(long, value_name = "FILE")]
+        ci_config: Option<PathBuf>,
+        /// Write the analysis as JSON to this file (also spelled --json FILE, -j FILE,
+        /// as dive does)
+        #[arg(short = 'j', long, value_name = "FILE")]
+        json_file: Option<PathBuf>,
+        /// Rule: fail when the efficiency is below this ratio (0-1), or "disabled"
+        #[arg(long = "lowestEfficiency", alias = "lowest-efficiency", value_name = "RATIO")]
+        lowest_efficiency: Option<String>,
+        /// Rule: fail when more bytes than this are wasted (20MB, 1GiB, 512), or "disabled"
+        #[arg(long = "highestWastedBytes", alias = "highest-wasted-bytes", value_name = "SIZE")]
+        highest_wasted_bytes: Option<String>,
+        /// Rule: fail when wasted bytes / bytes the layers above the base add is above
+        /// this ratio (0-1), or "disabled"
+        #[arg(long = "highestUserWastedPercent", alias = "highest-user-wasted-percent", value_name = "RATIO")]
+        highest_user_wasted_percent: Option<String>,
+    },
+
     /// List the packages of an image as an SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, or a
     /// table), read from its merged view without unpacking
     #[command(after_help = "\

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("strata: error: internal error (a bug in strata): {msg}{at}");
     }));
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(dive_json_args(std::env::args_os()));
     let ctx = Ctx::new(&cli);
     match cmd::run(&ctx, cli.command) {
         Ok(code) => code,
@@ -47,6 +47,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// dive spells its analysis file `--json FILE` (`-j FILE`), where strata's global `--json`
+/// is a switch: after the `dive` command, `--json` takes a file, as `--json-file`.
+fn dive_json_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut in_dive = false;
+    let mut after_store = false;
+    args.into_iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if !in_dive {
+                in_dive = s == "dive" && !after_store;
+                after_store = s == "--store";
+                return a;
+            }
+            match s.strip_prefix("--json") {
+                Some("") => "--json-file".into(),
+                Some(rest) if rest.starts_with('=') => format!("--json-file{rest}").into(),
+                _ => a,
+            }
+        })
+        .collect()
 }
 
 /// The error and its causes on one line: `what failed: caused by why`. A cause whose
@@ -78,6 +100,20 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dive_takes_json_as_a_file() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let cases: [(&[&str], &[&str]); 4] = [
+            (&["strata", "dive", "--json", "a.json", "x"], &["strata", "dive", "--json-file", "a.json", "x"]),
+            (&["strata", "dive", "--json=a.json", "x"], &["strata", "dive", "--json-file=a.json", "x"]),
+            (&["strata", "--json", "layers", "x"], &["strata", "--json", "layers", "x"]),
+            (&["strata", "--store", "dive", "--json", "layers"], &["strata", "--store", "dive", "--json", "layers"]),
+        ];
+        for (given, want) in cases {
+            assert_eq!(dive_json_args(args(given)), args(want));
+        }
+    }
     use anyhow::Context;
 
     fn io(msg: &str) -> std::io::Error {

@@ -3,6 +3,7 @@
 mod archive;
 mod build;
 mod container;
+mod dive;
 mod images;
 mod merged;
 mod registry;
@@ -79,6 +80,25 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         }
         Command::Cat { reference, path } => merged::cat(ctx, &reference, &path),
         Command::Layers { reference, format } => merged::layers(ctx, &reference, format_of(ctx, format).as_deref()),
+        Command::Dive {
+            reference,
+            archive,
+            ci,
+            ci_config,
+            json_file,
+            lowest_efficiency,
+            highest_wasted_bytes,
+            highest_user_wasted_percent,
+        } => {
+            let flags = dive::RuleValues { lowest_efficiency, highest_wasted_bytes, highest_user_wasted_percent };
+            let source = match (reference, archive) {
+                (_, Some(a)) => dive::Source::Archive(a),
+                (Some(r), None) => dive::Source::Store(r),
+                (None, None) => anyhow::bail!("strata dive needs an image reference or --archive FILE"),
+            };
+            let ci = ci || std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+            dive::dive(ctx, &source, ci, ci_config.as_deref(), json_file.as_deref(), flags)
+        }
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
         Command::Sbom { reference, format, output, no_layer_history } => {
             scan::sbom(ctx, &reference, &format, output.as_deref(), !no_layer_history)

@@ -6,6 +6,7 @@ mod commands;
 mod common;
 mod conformance;
 mod containers;
+mod dive;
 mod docker;
 mod errors;
 mod interop;
