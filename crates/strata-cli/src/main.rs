@@ -12,6 +12,7 @@ mod cmd;
 mod ctx;
 mod filter;
 mod format;
+mod outfile;
 mod output;
 mod progress;
 

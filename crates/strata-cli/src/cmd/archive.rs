@@ -12,6 +12,7 @@ use strata_image::{ArchiveFormat, LayerInput};
 use super::container::print_new_image;
 use crate::cli::{CommitMeta, Format};
 use crate::ctx::Ctx;
+use crate::outfile::OutputFile;
 use crate::output::print_json;
 use crate::progress::{Bars, CountingReader, CountingWriter};
 
@@ -53,32 +54,21 @@ pub fn save(ctx: &Ctx, refs: &[String], output: Option<&Path>, format: Format) -
         }
         Some(path) => {
             // Written beside the target and renamed into place: no half archive on failure.
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            let tmp = tempfile::Builder::new()
-                .prefix(".strata-save-")
-                .tempfile_in(dir)
-                .with_context(|| format!("create a file in {}", dir.display()))?;
-            let out = CountingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file()), bar };
+            let target = OutputFile::create(path, ".strata-save-")?;
+            let out = CountingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER, target.file()), bar };
             // A file can seek: layers stream into it and their headers are patched after.
-            let mut out = store.save_seekable(&names, format, out)?;
+            let mut out = if target.seekable() {
+                store.save_seekable(&names, format, out)?
+            } else {
+                store.save(&names, format, out)?
+            };
             out.flush().with_context(|| format!("write {}", path.display()))?;
             out.bar.finish_and_clear();
             drop(out);
-            tmp.as_file().sync_all().with_context(|| format!("sync {}", path.display()))?;
-            set_mode_0644(tmp.as_file());
-            tmp.persist(path).with_context(|| format!("write {}", path.display()))?;
+            target.commit()?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The mode a plain file gets (temp files are created 0600).
-fn set_mode_0644(f: &File) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = f.set_permissions(std::fs::Permissions::from_mode(0o644));
 }
 
 pub fn load(ctx: &Ctx, input: Option<&Path>) -> Result<ExitCode> {

@@ -13,6 +13,7 @@ use strata_layer::{EntryKind, MergedEntry};
 use super::container::print_new_image;
 use crate::ctx::Ctx;
 use crate::format::{Format, Listing};
+use crate::outfile::OutputFile;
 use crate::output::{print_json, truncate};
 use crate::progress::{Bars, CountingWriter};
 
@@ -159,26 +160,14 @@ pub fn export(ctx: &Ctx, reference: &str, output: Option<&Path>) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let path: PathBuf = output.map(Path::to_path_buf).unwrap_or_default();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".strata-export-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("create a file in {}", dir.display()))?;
+    let target = OutputFile::create(&path, ".strata-export-")?;
     {
-        let mut out = CountingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), bar };
+        let mut out = CountingWriter { inner: BufWriter::with_capacity(1 << 20, target.file()), bar };
         img.export(&mut out)?;
         out.flush().with_context(|| format!("write {}", path.display()))?;
         out.bar.finish_and_clear();
     }
-    tmp.as_file().sync_all().with_context(|| format!("sync {}", path.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(&path).with_context(|| format!("write {}", path.display()))?;
+    target.commit()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -452,6 +452,52 @@ fn save_load_both_formats_and_pipes() {
 }
 
 #[test]
+fn save_and_export_write_into_a_fifo_or_device_never_replacing_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let (env, id) = with_base();
+    let fifo = env.path("pipe");
+    for args in [&["save", "tomcat:latest", "-o"][..], &["save", "--format", "oci-archive", "tomcat:latest", "-o"], &[
+        "export",
+        "tomcat:latest",
+        "-o",
+    ]] {
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0)
+            .unwrap();
+        // The reader: what `docker save -o /dev/stdout | ...` or a named pipe gets.
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let mut full = args.to_vec();
+        let path = fifo.to_str().unwrap();
+        full.push(path);
+        env.ok(&full);
+        let bytes = reader.join().unwrap();
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "{args:?} replaced the FIFO");
+        // A whole tar came through: it loads (archives) or lists (export).
+        if args[0] == "save" {
+            std::fs::write(env.path("got.tar"), &bytes).unwrap();
+            let r = env.run(&["--store", "s5", "load", "-q", "-i", "got.tar"]);
+            assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+            assert_eq!(env.run(&["--store", "s5", "inspect", "tomcat:latest"]).code, 0);
+            assert!(env.ok(&["--store", "s5", "images", "-q", "--no-trunc"]).contains(&id));
+        } else {
+            let names: Vec<String> = tar::Archive::new(&bytes[..])
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert!(names.iter().any(|n| n.ends_with("bin/catalina.sh")), "{names:?}");
+        }
+        std::fs::remove_file(&fifo).unwrap();
+    }
+    // A directory is an error, and nothing is written.
+    std::fs::create_dir(env.path("adir")).unwrap();
+    let err = env.fails(&["export", "tomcat:latest", "-o", "adir"], 1);
+    assert!(err.contains("is a directory"), "{err}");
+}
+
+#[test]
 fn import_from_tar_stdin_and_append_config() {
     let env = Env::new();
     write_tar(&env.path("l.tar"), &[Entry::Dir("etc"), Entry::File("etc/motd", b"hello\n")]);
