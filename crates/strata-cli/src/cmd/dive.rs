@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use strata_image::{ImageAnalysis, Store, human_size};
 
 use crate::ctx::Ctx;
+use crate::outfile::OutputFile;
 use crate::output::truncate;
 
 /// Where the image comes from.
@@ -196,9 +197,12 @@ pub fn dive(
     let rules = flags.over(file_rules);
     let (a, name) = analyze(ctx, source)?;
     if let Some(path) = json_file {
-        let mut out = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+        let target = OutputFile::create(path, ".strata-dive-")?;
+        let mut out = std::io::BufWriter::new(target.file());
         serde_json::to_writer_pretty(&mut out, &a).with_context(|| format!("write {}", path.display()))?;
-        writeln!(out).with_context(|| format!("write {}", path.display()))?;
+        writeln!(out).and_then(|()| out.flush()).with_context(|| format!("write {}", path.display()))?;
+        drop(out);
+        target.commit()?;
     }
     if ctx.json && !ci {
         crate::output::print_json(&a)?;

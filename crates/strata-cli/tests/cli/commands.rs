@@ -456,11 +456,11 @@ fn save_and_export_write_into_a_fifo_or_device_never_replacing_it() {
     use std::os::unix::fs::FileTypeExt;
     let (env, id) = with_base();
     let fifo = env.path("pipe");
-    for args in [&["save", "tomcat:latest", "-o"][..], &["save", "--format", "oci-archive", "tomcat:latest", "-o"], &[
-        "export",
-        "tomcat:latest",
-        "-o",
-    ]] {
+    for args in [
+        &["save", "tomcat:latest", "-o"][..],
+        &["save", "--format", "oci-archive", "tomcat:latest", "-o"],
+        &["export", "tomcat:latest", "-o"],
+    ] {
         rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0)
             .unwrap();
         // The reader: what `docker save -o /dev/stdout | ...` or a named pipe gets.

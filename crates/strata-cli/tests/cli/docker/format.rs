@@ -199,9 +199,8 @@ fn images_templates_print_the_same() {
     let (s, d) = f.both_ok(&["images", &f.repo], &["images", &f.repo]);
     assert_eq!(table(&s).0.split_whitespace().collect::<Vec<_>>(), table(&d).0.split_whitespace().collect::<Vec<_>>());
     // CREATED reads "N seconds ago": the two runs agree when they fall in one second.
-    let same = (0..5).any(|_| {
-        f.strata(&["images", &f.repo]).stdout == f.strata(&["images", &f.repo, "--format", "table"]).stdout
-    });
+    let same = (0..5)
+        .any(|_| f.strata(&["images", &f.repo]).stdout == f.strata(&["images", &f.repo, "--format", "table"]).stdout);
     assert!(same, "images and images --format table differ");
 
     // json: one object per line with docker's keys and values (`--format json` is docker
