@@ -246,6 +246,29 @@ impl Folder {
     }
 
     /// Fold one message; `Ok(Some)` at the end of the layer.
+    /// Fold what one scan of a layer sends (`scan` runs it with the sink to send to):
+    /// the layer's figures, or the error that stopped the fold; `None` when the scan
+    /// ended without saying the layer was done.
+    fn fold_scan(
+        &mut self,
+        expected: Option<&Digest>,
+        scan: impl FnOnce(&mut dyn FnMut(Msg) -> bool),
+    ) -> Option<Result<LayerStats>> {
+        let mut outcome = None;
+        scan(&mut |msg| match self.take(msg, expected) {
+            Ok(None) => true,
+            Ok(Some(s)) => {
+                outcome = Some(Ok(s));
+                true
+            }
+            Err(e) => {
+                outcome = Some(Err(e));
+                false
+            }
+        });
+        outcome
+    }
+
     fn take(&mut self, msg: Msg, expected: Option<&Digest>) -> Result<Option<LayerStats>> {
         match msg {
             Msg::Entries(v) => {
@@ -300,19 +323,7 @@ pub(crate) fn check_layer<R: Read>(
     };
     let mut fold = Folder { tree, union: Union::default(), name: String::new() };
     fold.begin(index, &name);
-    let mut outcome: Option<Result<LayerStats>> = None;
-    scan_with(src, limits, hash, &mut |msg| match fold.take(msg, expected.as_ref().filter(|_| hash)) {
-        Ok(None) => true,
-        Ok(Some(s)) => {
-            outcome = Some(Ok(s));
-            true
-        }
-        Err(e) => {
-            outcome = Some(Err(e));
-            false
-        }
-    });
-    outcome
+    fold.fold_scan(expected.as_ref().filter(|_| hash), |send| scan_with(src, limits, hash, send))
         .unwrap_or_else(|| Err(Error::InvalidTar { layer: name, entry: None, reason: "reading stopped early".into() }))
 }
 
@@ -356,18 +367,7 @@ where
     if threads <= 1 {
         for (i, src) in sources.into_iter().enumerate() {
             fold.begin(i, &layer_name(i));
-            let mut outcome: Option<Result<LayerStats>> = None;
-            scanner(src, limits, &mut |msg| match fold.take(msg, expected(i)) {
-                Ok(None) => true,
-                Ok(Some(s)) => {
-                    outcome = Some(Ok(s));
-                    true
-                }
-                Err(e) => {
-                    outcome = Some(Err(e));
-                    false
-                }
-            });
+            let outcome = fold.fold_scan(expected(i), |send| scanner(src, limits, send));
             stats.push(outcome.unwrap_or_else(|| Err(stopped(i)))?);
         }
     } else {

@@ -106,16 +106,9 @@ impl Scan<'_> {
             }
             let cur = words.len() - 1;
             match c {
-                '\'' => {
+                '\'' | '"' => {
                     self.pos += 1;
-                    let text = self.single_quoted()?;
-                    let w = &mut words[cur];
-                    w.text.push_str(&text);
-                    w.started = true;
-                }
-                '"' => {
-                    self.pos += 1;
-                    let text = self.double_quoted()?;
+                    let text = if c == '\'' { self.single_quoted()? } else { self.double_quoted()? };
                     let w = &mut words[cur];
                     w.text.push_str(&text);
                     w.started = true;
