@@ -68,6 +68,11 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change a layer makes, as the merged fold sees it.
+    pub(crate) fn in_layer(path: PathBuf, kind: ChangeKind, meta: Option<EntryMeta>) -> Self {
+        Change { path, kind, meta, opaque: false, inode: None }
+    }
+
     fn deleted(path: PathBuf) -> Self {
         Change { path, kind: ChangeKind::Deleted, meta: None, opaque: false, inode: None }
     }
@@ -96,13 +101,20 @@ impl fmt::Display for Change {
     }
 }
 
-/// The changes found by a differ, in the order their layer entries are written.
+/// The changes found by a differ, in the order their layer entries are written; or the
+/// changes a layer makes, in the order the merged fold met them
+/// ([`crate::MergedTree::layer_changes`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     items: Vec<Change>,
 }
 
 impl Changes {
+    /// `items` as they come.
+    pub(crate) fn in_order(items: Vec<Change>) -> Self {
+        Changes { items }
+    }
+
     fn new(items: Vec<Change>) -> Self {
         let mut keyed: Vec<(PathBuf, Change)> = items.into_iter().map(|c| (c.written_path(), c)).collect();
         keyed.sort_by(|a, b| tar_order(&a.0, &b.0));

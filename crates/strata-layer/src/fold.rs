@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use strata_spec::{Compression, Digest};
 
+use crate::diff::Changes;
 use crate::error::{Error, Result};
 use crate::memtree::{MemTree, Records, Tree};
 use crate::path::{self, Class};
@@ -34,6 +35,10 @@ pub struct MergeOptions {
     /// Threads decompressing and hashing layers at once; 0 means one per core, 1 reads
     /// every layer on the calling thread. Never changes the result.
     pub threads: usize,
+    /// Keep what each layer changes, path by path, with the metadata of what it writes
+    /// ([`crate::MergedTree::layer_changes`]); memory then grows with the entries of
+    /// all layers, not only with the paths of the final tree.
+    pub changes: bool,
 }
 
 impl MergeOptions {
@@ -46,6 +51,12 @@ impl MergeOptions {
     /// Set [`MergeOptions::threads`].
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Set [`MergeOptions::changes`].
+    pub fn changes(mut self, changes: bool) -> Self {
+        self.changes = changes;
         self
     }
 }
@@ -214,8 +225,8 @@ pub(crate) fn scan_tar<R: BufRead + Seek>(src: LayerSource<R>, limits: &Limits, 
 }
 
 /// A tree folded from layers, with the figures of each layer and, when asked for, what a
-/// [`crate::Plan`] is made of.
-pub(crate) type Folded = (Tree, Vec<LayerStats>, Option<Records>);
+/// [`crate::Plan`] is made of and what each layer changes.
+pub(crate) type Folded = (Tree, Vec<LayerStats>, Option<Records>, Vec<Changes>);
 
 /// [`fold_layers`] over layer sources, decompressed and hashed by [`scan`], each
 /// `diff_id` checked.
@@ -227,7 +238,7 @@ where
     let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
-    fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, records)
+    fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, records, opts.changes)
 }
 
 /// The fold's side: the union rules on the tree in memory.
@@ -339,6 +350,7 @@ pub(crate) fn fold_layers<S, F>(
     threads: usize,
     scanner: F,
     records: bool,
+    changes: bool,
 ) -> Result<Folded>
 where
     S: Send,
@@ -357,7 +369,11 @@ where
         t => t,
     }
     .min(n);
-    let mut fold = Folder { tree: MemTree::new(records), union: Union::default(), name: String::new() };
+    let mut tree = MemTree::new(records);
+    if changes {
+        tree.changes = Some(Vec::with_capacity(n));
+    }
+    let mut fold = Folder { tree, union: Union::default(), name: String::new() };
     let mut stats = Vec::with_capacity(n);
     let layer_name = |i: usize| names.get(i).cloned().unwrap_or_default();
     let expected = |i: usize| expected.get(i).and_then(Option::as_ref);
@@ -425,5 +441,6 @@ where
         st.bytes_wasted = *w;
     }
     tree.wasted.clear();
-    Ok((tree, stats, fold.tree.records))
+    let changes = fold.tree.changes.unwrap_or_default().into_iter().map(Changes::in_order).collect();
+    Ok((tree, stats, fold.tree.records, changes))
 }

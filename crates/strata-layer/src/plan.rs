@@ -120,7 +120,7 @@ impl Plan {
         let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
         let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
         let expected = vec![None; sources.len()];
-        Ok(Plan::of(fold_layers(sources, &names, &expected, limits, 1, scan_tar, true)?))
+        Ok(Plan::of(fold_layers(sources, &names, &expected, limits, 1, scan_tar, true, false)?))
     }
 
     /// Plan from layers of any compression, base first, decompressing each one (on up to
@@ -135,7 +135,7 @@ impl Plan {
         Ok(Plan::of(fold_sources(layers, opts, true)?))
     }
 
-    fn of((tree, _, records): Folded) -> Plan {
+    fn of((tree, _, records, _): Folded) -> Plan {
         let live = tree.live_sources();
         let records = records.unwrap_or_default();
         let mut layers: Vec<LayerPlan> = records

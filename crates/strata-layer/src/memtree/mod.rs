@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use hashbrown::HashTable;
 use rustix::io::Errno;
 
-use crate::entry::Timestamp;
+use crate::entry::{EntryKind, EntryMeta, Timestamp};
 use crate::error::{Error, Result};
 use crate::resolve::{self, End, Lookup, Node as LookupNode};
 use crate::sparse::SparseMap;
@@ -323,6 +323,32 @@ impl Tree {
     /// What is kept aside for inode `ino`.
     pub(crate) fn extra(&self, ino: u32) -> Option<&Extra> {
         self.extras.get(&ino).map(|b| &**b)
+    }
+
+    /// The metadata `lstat` would show for inode `ino` (`n`) at `path`.
+    pub(crate) fn meta(&self, path: Vec<u8>, ino: u32, n: &Inode) -> EntryMeta {
+        let extra = self.extra(ino);
+        let (major, minor) = extra.map_or((0, 0), |e| e.dev);
+        let kind = match n.kind() {
+            Kind::File => EntryKind::File,
+            Kind::Dir => EntryKind::Dir,
+            Kind::Symlink => EntryKind::Symlink {
+                target: PathBuf::from(OsStr::from_bytes(extra.map(|e| &*e.link).unwrap_or_default())),
+            },
+            Kind::Char => EntryKind::CharDevice { major, minor },
+            Kind::Block => EntryKind::BlockDevice { major, minor },
+            Kind::Fifo => EntryKind::Fifo,
+        };
+        EntryMeta {
+            path: path_buf(path),
+            kind,
+            mode: n.mode(),
+            uid: n.uid,
+            gid: n.gid,
+            size: n.size,
+            mtime: n.mtime(),
+            xattrs: extra.map(|e| e.xattrs.clone()).unwrap_or_default(),
+        }
     }
 
     fn is_dir(&self, n: u32) -> bool {

@@ -2,6 +2,7 @@
 //! as the applier applies them to a directory, and keeps each layer's figures.
 
 use super::*;
+use crate::diff::{Change, ChangeKind};
 
 /// What the fold records for a [`crate::Plan`].
 #[derive(Default)]
@@ -27,6 +28,8 @@ pub(crate) struct MemTree {
     pub(crate) stats: LayerStats,
     /// What a plan is made of, when one is being made.
     pub(crate) records: Option<Records>,
+    /// What each layer changes, when asked for ([`crate::MergeOptions::changes`]).
+    pub(crate) changes: Option<Vec<Vec<Change>>>,
 }
 
 fn io_errno(e: Errno) -> io::Error {
@@ -41,13 +44,14 @@ impl MemTree {
             cache: None,
             stats: LayerStats::empty(""),
             records: records.then(Records::default),
+            changes: None,
         }
     }
 
     /// The tree of `layers` layers folded already, to fold more onto.
     pub(crate) fn onto(mut tree: Tree, layers: usize) -> MemTree {
         tree.wasted = vec![0; layers];
-        MemTree { tree, layer: layers, cache: None, stats: LayerStats::empty(""), records: None }
+        MemTree { tree, layer: layers, cache: None, stats: LayerStats::empty(""), records: None, changes: None }
     }
 
     /// Start layer `layer`, named `name`.
@@ -59,6 +63,9 @@ impl MemTree {
         self.cache = None;
         self.tree.wasted.push(0);
         self.stats = LayerStats::empty(name);
+        if let Some(c) = &mut self.changes {
+            c.push(Vec::new());
+        }
     }
 
     /// The print of the layer being folded, when a plan is being made.
@@ -68,12 +75,34 @@ impl MemTree {
 
     /// Count a path this layer writes: modified when the lower layers (or an earlier
     /// entry of this layer) have it, added when not.
-    fn count_change(&mut self, dir: u32, name: &[u8]) {
+    fn count_change(&mut self, dir: u32, name: &[u8]) -> ChangeKind {
         if self.tree.child(dir, name).is_some() {
             self.stats.paths_modified += 1;
+            ChangeKind::Modified
         } else {
             self.stats.paths_added += 1;
+            ChangeKind::Added
         }
+    }
+
+    /// Keep what happened at `name` in `dir` (with what is there now, unless deleted)
+    /// when changes are kept.
+    fn record(&mut self, dir: u32, name: &[u8], kind: ChangeKind) {
+        let Some(layer) = self.changes.as_mut().and_then(|c| c.last_mut()) else { return };
+        let mut path = self.tree.path(dir);
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        let meta = match kind {
+            ChangeKind::Deleted => None,
+            _ => self
+                .tree
+                .child(dir, name)
+                .and_then(|c| self.tree.get(c))
+                .map(|(ino, n)| self.tree.meta(path.clone(), ino, n)),
+        };
+        layer.push(Change::in_layer(path_buf(path), kind, meta));
     }
 
     fn remove_node(&mut self, n: u32) {
@@ -186,6 +215,7 @@ impl UnionTree for MemTree {
     fn remove(&mut self, dir: &u32, name: &OsStr) -> io::Result<()> {
         if let Some(c) = self.tree.child(*dir, name.as_bytes()) {
             self.stats.paths_removed += 1;
+            self.record(*dir, name.as_bytes(), ChangeKind::Deleted);
             self.remove_node(c);
         }
         Ok(())
@@ -233,8 +263,10 @@ impl UnionTree for MemTree {
             NodeKind::Fifo => inode_of(node, Kind::Fifo),
             NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
         };
-        self.count_change(*dir, name);
-        self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))
+        let change = self.count_change(*dir, name);
+        self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))?;
+        self.record(*dir, name, change);
+        Ok(())
     }
 
     fn link(
@@ -262,8 +294,9 @@ impl UnionTree for MemTree {
             return Err(cx.errno("link")(Errno::PERM));
         }
         let source = n.source().map(|s| (s.layer, s.entry));
-        self.count_change(*dir, name);
+        let change = self.count_change(*dir, name);
         self.tree.link(*dir, name, ino).map_err(cx.errno("link"))?;
+        self.record(*dir, name, change);
         if let Some(rec) = &mut self.records {
             rec.links.push((self.layer, node.ordinal, source));
         }

@@ -7,7 +7,6 @@
 mod export;
 mod file;
 
-use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,10 @@ use rustix::io::Errno;
 pub use export::{ExportOptions, ExportReport, FEED_DEPTH};
 pub use file::FileReader;
 
-use crate::entry::{EntryKind, EntryMeta};
+#[cfg(doc)]
+use crate::diff::ChangeKind;
+use crate::diff::Changes;
+use crate::entry::EntryMeta;
 use crate::error::{Error, Result};
 use crate::fold::{MergeOptions, fold_sources};
 use crate::memtree::{DataSource, Inode, Kind, Tree, path_buf, path_bytes};
@@ -99,6 +101,7 @@ pub struct MergedTree {
     tree: Tree,
     layers: Vec<LayerStats>,
     limits: Limits,
+    changes: Vec<Changes>,
 }
 
 /// Building.
@@ -116,8 +119,8 @@ impl MergedTree {
         R: Read + Send,
         I: IntoIterator<Item = LayerSource<R>>,
     {
-        let (tree, stats, _) = fold_sources(layers, opts, false)?;
-        Ok(MergedTree { tree, layers: stats, limits: opts.limits.clone() })
+        let (tree, layers, _, changes) = fold_sources(layers, opts, false)?;
+        Ok(MergedTree { tree, layers, limits: opts.limits.clone(), changes })
     }
 }
 
@@ -153,6 +156,22 @@ impl MergedTree {
         &self.layers
     }
 
+    /// What each layer changes, base first, when the tree was built with
+    /// [`MergeOptions::changes`] (empty otherwise): the paths it adds, modifies and
+    /// removes, in the order the fold met them, with the metadata the path had right
+    /// after (none for a removal). The rules are the union rules the fold applies: a
+    /// removed directory is one [`ChangeKind::Deleted`] (its subtree goes with it), an
+    /// opaque marker removes each path the layers below had in its directory, a path
+    /// written twice is changed twice, and a directory replaced by something else takes
+    /// its subtree with it. Directories the layer only names again (metadata over an
+    /// existing directory) and missing parents it implies are not changes. Replaying
+    /// layers `0..=n` in order gives the tree of the first `n + 1` layers; the counts
+    /// are [`LayerStats::paths_added`], [`LayerStats::paths_modified`] and
+    /// [`LayerStats::paths_removed`].
+    pub fn layer_changes(&self) -> &[Changes] {
+        &self.changes
+    }
+
     /// Paths in the final tree, the root included.
     pub fn len(&self) -> usize {
         self.tree.len()
@@ -164,29 +183,8 @@ impl MergedTree {
     }
 
     pub(crate) fn entry(&self, path: Vec<u8>, ino: u32, n: &Inode) -> MergedEntry {
-        let extra = self.tree.extra(ino);
-        let (major, minor) = extra.map_or((0, 0), |e| e.dev);
-        let kind = match n.kind() {
-            Kind::File => EntryKind::File,
-            Kind::Dir => EntryKind::Dir,
-            Kind::Symlink => EntryKind::Symlink {
-                target: PathBuf::from(OsStr::from_bytes(extra.map(|e| &*e.link).unwrap_or_default())),
-            },
-            Kind::Char => EntryKind::CharDevice { major, minor },
-            Kind::Block => EntryKind::BlockDevice { major, minor },
-            Kind::Fifo => EntryKind::Fifo,
-        };
         MergedEntry {
-            meta: EntryMeta {
-                path: path_buf(path),
-                kind,
-                mode: n.mode(),
-                uid: n.uid,
-                gid: n.gid,
-                size: n.size,
-                mtime: n.mtime(),
-                xattrs: extra.map(|e| e.xattrs.clone()).unwrap_or_default(),
-            },
+            meta: self.tree.meta(path, ino, n),
             layer: n.layer(),
             inode: u64::from(ino),
             nlink: if n.kind() == Kind::Dir { 1 } else { n.nlink },

@@ -6,7 +6,8 @@
 use std::io::Read;
 
 use strata_layer::{
-    ApplyOptions, Error, ExportOptions, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions, apply_layers,
+    ApplyOptions, ChangeKind, Error, ExportOptions, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions,
+    apply_layers,
 };
 use strata_spec::{Compression, Digest};
 use strata_testkit::Tree;
@@ -430,6 +431,59 @@ fn analysis_counts_the_bytes_the_final_tree_no_longer_has() {
     assert_eq!(paths(&nothing), [p("")]);
     let empty = merge(&[vec![dir("x")]]).analysis();
     assert_eq!((empty.efficiency, empty.paths), (1.0, 2));
+}
+
+#[test]
+fn layer_changes_name_each_path_a_layer_writes_or_removes() {
+    let layers = vec![
+        vec![dir("d"), file("d/x", b"x"), file("a", b"a"), file("b", b"b"), file("h", b"h")],
+        // a deleted, b overwritten, a duplicate within the layer, a hard link, a new
+        // directory implied by its file.
+        vec![wh("a"), file("b", b"bb"), file("dup", b"1"), file("dup", b"22"), link("h2", "h"), file("n/m", b"m")],
+        // An opaque directory removes what the layers below had in it; a directory
+        // named again is no change.
+        vec![opq("d"), file("d/y", b"y"), dir("n")],
+    ];
+    let b = blobs(&layers);
+    let m = MergedTree::build(sources(&b), &MergeOptions::default().changes(true)).unwrap();
+    let seen: Vec<Vec<(char, String, Option<u64>)>> = m
+        .layer_changes()
+        .iter()
+        .map(|c| {
+            c.iter().map(|c| (c.kind.letter(), c.path.display().to_string(), c.meta.as_ref().map(|m| m.size))).collect()
+        })
+        .collect();
+    let c = |k: char, path: &str, size: Option<u64>| (k, path.to_owned(), size);
+    assert_eq!(
+        seen,
+        [
+            vec![
+                c('A', "d", Some(0)),
+                c('A', "d/x", Some(1)),
+                c('A', "a", Some(1)),
+                c('A', "b", Some(1)),
+                c('A', "h", Some(1))
+            ],
+            vec![
+                c('D', "a", None),
+                c('C', "b", Some(2)),
+                c('A', "dup", Some(1)),
+                c('C', "dup", Some(2)),
+                c('A', "h2", Some(1)),
+                c('A', "n/m", Some(1)),
+            ],
+            vec![c('D', "d/x", None), c('A', "d/y", Some(1))],
+        ]
+    );
+    // The counts are the layers' figures, and without asking nothing is kept.
+    for (changes, s) in m.layer_changes().iter().zip(m.layers()) {
+        let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
+        assert_eq!(
+            (count(ChangeKind::Added), count(ChangeKind::Modified), count(ChangeKind::Deleted)),
+            (s.paths_added, s.paths_modified, s.paths_removed)
+        );
+    }
+    assert!(merge(&layers).layer_changes().is_empty());
 }
 
 #[test]
