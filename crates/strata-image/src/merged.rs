@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 use strata_commit::{Base, CommitOptions};
 use strata_layer::{
-    Analysis, ExportOptions, ExportReport, FileReader, LayerInfo, LayerSource, LayerWriter, MergeOptions, MergedEntry,
-    MergedTree, WriteOptions,
+    Analysis, Changes, ExportOptions, ExportReport, FileReader, LayerInfo, LayerSource, LayerWriter, MergeOptions,
+    MergedEntry, MergedTree, WriteOptions,
 };
 use strata_spec::{Compression, Descriptor, Digest, RootFs};
 use strata_store::BlobReader;
@@ -115,12 +115,16 @@ impl Image {
     /// Fold the layers into the merged view (each layer decompressed once, its
     /// `diff_id` verified; memory grows with the number of paths, not bytes).
     pub fn merged(&self) -> Result<MergedView> {
+        self.merged_with(&MergeOptions::default())
+    }
+
+    fn merged_with(&self, opts: &MergeOptions) -> Result<MergedView> {
         let backend = self.store().backend();
         let mut sources = Vec::new();
         for (desc, diff_id) in self.layers().iter().zip(&self.config().rootfs.diff_ids) {
             sources.push(LayerSource::from_descriptor(desc, Some(diff_id.clone()), backend.open_descriptor(desc)?));
         }
-        let tree = MergedTree::build(sources, &MergeOptions::default())?;
+        let tree = MergedTree::build(sources, opts)?;
         Ok(MergedView { image: self.clone(), tree })
     }
 
@@ -163,7 +167,18 @@ impl Image {
 
     /// Per-layer sizes, file counts and wasted bytes, and the image's efficiency.
     pub fn analyze(&self) -> Result<ImageAnalysis> {
-        let view = self.merged()?;
+        Ok(self.analysis_of(&self.merged()?))
+    }
+
+    /// [`Image::analyze`], and what each layer changes (the paths it adds, modifies and
+    /// removes, with their metadata: [`MergedTree::layer_changes`]), from one read of
+    /// the layers: what an explorer of the layers (`strata dive`) shows.
+    pub fn analyze_changes(&self) -> Result<(ImageAnalysis, Vec<Changes>)> {
+        let view = self.merged_with(&MergeOptions::default().changes(true))?;
+        Ok((self.analysis_of(&view), view.tree.layer_changes().to_vec()))
+    }
+
+    fn analysis_of(&self, view: &MergedView) -> ImageAnalysis {
         let a: Analysis = view.tree.analysis();
         let mut created_by = self.config().history().iter().filter(|h| !h.is_empty_layer());
         let layers = view
@@ -204,7 +219,7 @@ impl Image {
                 layers: w.layers,
             })
             .collect();
-        Ok(ImageAnalysis {
+        ImageAnalysis {
             layers,
             size: self.layers().iter().map(|l| l.size).sum(),
             bytes_added: a.bytes_added,
@@ -215,7 +230,7 @@ impl Image {
             user_bytes_added,
             user_wasted_percent,
             wasted_files,
-        })
+        }
     }
 }
 
