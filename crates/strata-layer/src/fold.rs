@@ -238,7 +238,7 @@ where
     let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let expected: Vec<Option<Digest>> = sources.iter().map(|s| s.diff_id.clone()).collect();
-    fold_layers(sources, &names, &expected, &opts.limits, opts.threads, scan, records, opts.changes)
+    fold_layers(sources, &names, &expected, opts, scan, records)
 }
 
 /// The fold's side: the union rules on the tree in memory.
@@ -339,18 +339,17 @@ pub(crate) fn check_layer<R: Read>(
 }
 
 /// Fold `sources`, base first: `scanner` reads one layer's headers and sends them (see
-/// [`scan`]), on up to `threads` threads at once (0: one per core), while the fold runs
-/// on the calling thread, layer after layer. `names` and `expected` give each layer's
-/// name and the `diff_id` to check its scan against.
+/// [`scan`]), on up to `opts.threads` threads at once (0: one per core), while the fold
+/// runs on the calling thread, layer after layer, keeping each layer's changes when
+/// `opts.changes`. `names` and `expected` give each layer's name and the `diff_id` to
+/// check its scan against.
 pub(crate) fn fold_layers<S, F>(
     sources: Vec<S>,
     names: &[String],
     expected: &[Option<Digest>],
-    limits: &Limits,
-    threads: usize,
+    opts: &MergeOptions,
     scanner: F,
     records: bool,
-    changes: bool,
 ) -> Result<Folded>
 where
     S: Send,
@@ -364,7 +363,8 @@ where
             reason: format!("a stack of {n} layers: a merged tree holds at most {}", crate::memtree::MAX_LAYERS),
         });
     }
-    let threads = match threads {
+    let (limits, changes) = (&opts.limits, opts.changes);
+    let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         t => t,
     }

@@ -120,7 +120,8 @@ impl Plan {
         let sources: Vec<LayerSource<R>> = layers.into_iter().collect();
         let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
         let expected = vec![None; sources.len()];
-        Ok(Plan::of(fold_layers(sources, &names, &expected, limits, 1, scan_tar, true, false)?))
+        let opts = MergeOptions::default().limits(limits.clone()).threads(1);
+        Ok(Plan::of(fold_layers(sources, &names, &expected, &opts, scan_tar, true)?))
     }
 
     /// Plan from layers of any compression, base first, decompressing each one (on up to
