@@ -355,6 +355,8 @@ Examples:
   strata dive --ci --lowestEfficiency=0.95 --highestWastedBytes=20MB tomcat02:1.0
   strata dive --ci --ci-config ci/dive.yaml --json analysis.json tomcat02:1.0
   strata dive --ci --archive image.tar
+  strata dive registry.example:5000/team/app:2       # pulled into a temporary store
+  strata dive --keep registry.example:5000/team/app:2  # pulled into the store, kept
 
 A .dive-ci file (dive's format; a rule set to \"disabled\" is skipped):
   rules:
@@ -363,10 +365,19 @@ A .dive-ci file (dive's format; a rule set to \"disabled\" is skipped):
     highestUserWastedPercent: 0.20  # fail above wasted / bytes added above the base
 
 Flags override the file; rules neither names take dive's defaults (0.9, disabled, 0.1).
-With --ci (or CI=true, as dive) the exit code is 1 when a rule fails. The interactive
-explorer is not built yet: without --ci the analysis is printed.")]
+With --ci (or CI=true, as dive) the exit code is 1 when a rule fails.
+
+On a terminal (and without --ci or --json), an explorer: the layers, the image's
+efficiency and wasted files, and the file tree of the selected layer with what it added
+(+, green), modified (~, yellow) and removed (-, red). Keys as in dive: Tab switches
+panes; arrows or j/k move; ^L/^A show the layer's changes or all since the base; Space
+folds a directory; ^A ^R ^M ^U show or hide added, removed, modified, unchanged paths;
+/ filters by path; ? shows the keys; q quits. NO_COLOR turns colours off. Elsewhere
+the analysis is printed.")]
     Dive {
-        /// The image (a reference in the store); not with --archive
+        /// The image: a reference in the store, or one naming a registry
+        /// (`host[:port]/repo:tag`), pulled when the store does not have it; not with
+        /// --archive
         #[arg(value_name = "REF", required_unless_present = "archive")]
         reference: Option<String>,
         /// Read the image from a docker-archive or OCI archive (into a temporary store)
@@ -393,6 +404,12 @@ explorer is not built yet: without --ci the analysis is printed.")]
         /// this ratio (0-1), or "disabled"
         #[arg(long = "highestUserWastedPercent", alias = "highest-user-wasted-percent", value_name = "RATIO")]
         highest_user_wasted_percent: Option<String>,
+        /// Pull REF into the store and keep it there (else a registry reference the
+        /// store does not have goes to a temporary store, deleted after)
+        #[arg(long, conflicts_with = "archive")]
+        keep: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 
     /// List the packages of an image as an SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, or a

@@ -89,6 +89,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             lowest_efficiency,
             highest_wasted_bytes,
             highest_user_wasted_percent,
+            keep,
+            registry,
         } => {
             let flags = dive::RuleValues { lowest_efficiency, highest_wasted_bytes, highest_user_wasted_percent };
             let source = match (reference, archive) {
@@ -97,7 +99,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
                 (None, None) => anyhow::bail!("strata dive needs an image reference or --archive FILE"),
             };
             let ci = ci || std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-            dive::dive(ctx, &source, ci, ci_config.as_deref(), json_file.as_deref(), flags)
+            let pull = dive::Pull { keep, registry: registry::registry_options(&registry) };
+            dive::dive(ctx, &source, &pull, ci, ci_config.as_deref(), json_file.as_deref(), flags)
         }
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
         Command::Sbom { reference, format, output, no_layer_history } => {

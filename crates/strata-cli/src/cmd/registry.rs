@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use strata_image::human_size;
+use strata_image::{Store, human_size};
 use strata_registry::spec::{Platform, Reference};
-use strata_registry::{Credentials, Event, PullOptions, PushOptions, RegistryOptions};
+use strata_registry::{Credentials, Event, PullOptions, Pulled, PushOptions, RegistryOptions};
 
 use crate::cli::RegistryArgs;
 use crate::ctx::Ctx;
@@ -24,6 +24,19 @@ fn parse_reference(s: &str) -> Result<Reference> {
     Ok(Reference::parse(s)?)
 }
 
+/// Pull `reference` into `store`, with progress bars, recording each image's layer sizes
+/// (so that listing never reads a layer).
+pub fn pull_into(ctx: &Ctx, store: &Store, reference: &Reference, options: &PullOptions) -> Result<Pulled> {
+    let bars = Bars::new(ctx).transfer();
+    let pulled = strata_registry::pull(store.backend(), reference, options, &|e: &Event<'_>| bars.event(e));
+    bars.clear();
+    let pulled = pulled?;
+    for m in &pulled.manifests {
+        store.image_at(m, &Platform::host())?.layer_sizes()?;
+    }
+    Ok(pulled)
+}
+
 pub fn pull(
     ctx: &Ctx,
     reference: &str,
@@ -35,14 +48,7 @@ pub fn pull(
     let platform = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
     let options = PullOptions { registry: registry_options(args), platform, all_platforms, ..Default::default() };
     let store = ctx.write_store()?;
-    let bars = Bars::new(ctx).transfer();
-    let pulled = strata_registry::pull(store.backend(), &parsed, &options, &|e: &Event<'_>| bars.event(e));
-    bars.clear();
-    let pulled = pulled?;
-    // Record each image's layer sizes now, so that listing never reads a layer.
-    for m in &pulled.manifests {
-        store.image_at(m, &Platform::host())?.layer_sizes()?;
-    }
+    let pulled = pull_into(ctx, &store, &parsed, &options)?;
     let id = pulled.config.as_ref().map(|c| c.digest.to_string());
     if ctx.json {
         print_json(&json!({

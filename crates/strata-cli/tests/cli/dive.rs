@@ -144,3 +144,34 @@ fn json_file_archive_and_layers_agree() {
     assert!(r.stdout.contains("strata append") && r.stdout.contains("Inefficient Files:"), "{}", r.stdout);
     assert!(!r.stdout.contains("Result:"), "{}", r.stdout);
 }
+
+#[test]
+fn a_registry_reference_is_pulled_into_a_temporary_store_or_kept() {
+    if !strata_testkit::require_tool("docker-registry") {
+        return;
+    }
+    let reg = strata_testkit::Registry::start("", "");
+    let env = waste_image();
+    let dest = format!("{}/waste:1", reg.host());
+    env.ok(&["push", "waste:1", &dest]);
+    // A fresh store: the image is pulled to a temporary store, analysed, and the store
+    // stays as it was (not even created).
+    let other = Env::new();
+    let r = other.run(&["dive", "--ci", &dest, "--highestWastedBytes=1010", "--json", "pulled.json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("PASS: highestWastedBytes") && r.stdout.contains("wastedBytes: 1010 bytes"),
+        "{}",
+        r.stdout
+    );
+    let a: Value = serde_json::from_slice(&std::fs::read(other.path("pulled.json")).unwrap()).unwrap();
+    assert_eq!(a["layers"].as_array().unwrap().len(), 3);
+    assert!(!other.store().exists());
+    // --keep: pulled into the store, there after.
+    let r = other.run(&["dive", "--ci", "--keep", &dest, "--highestWastedBytes=1010"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(other.ok(&["images"]).contains(&format!("{}/waste", reg.host())));
+    // A registry reference nobody serves is a clean error.
+    let err = Env::new().fails(&["dive", "--ci", &format!("{}/nope:1", reg.host())], 1);
+    assert!(err.contains("nope"), "{err}");
+}

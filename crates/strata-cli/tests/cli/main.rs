@@ -9,6 +9,7 @@ mod containers;
 mod dive;
 mod docker;
 mod errors;
+mod explorer;
 mod interop;
 mod registry;
 mod scan;

@@ -1,14 +1,18 @@
-//! `strata dive`: the layer analysis as dive shows it, and dive's CI rules
-//! (`lowestEfficiency`, `highestWastedBytes`, `highestUserWastedPercent`) checked against
-//! it. The numbers are [`strata_image::Image::analyze`]'s, the ones `strata layers`
-//! prints.
+//! `strata dive`: the layer analysis as dive shows it (an explorer on a terminal, a
+//! report elsewhere), and dive's CI rules (`lowestEfficiency`, `highestWastedBytes`,
+//! `highestUserWastedPercent`) checked against it. The numbers are
+//! [`strata_image::Image::analyze`]'s, the ones `strata layers` prints.
 
-use std::io::Write;
+mod tree;
+mod ui;
+mod view;
+
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use strata_image::{ImageAnalysis, Store, human_size};
+use strata_image::{Image, ImageAnalysis, Store, human_size};
 
 use crate::ctx::Ctx;
 use crate::outfile::OutputFile;
@@ -16,7 +20,8 @@ use crate::output::truncate;
 
 /// Where the image comes from.
 pub enum Source {
-    /// A reference in the store.
+    /// A reference in the store; one naming a registry (`host[:port]/repo:tag`) that
+    /// the store does not have is pulled.
     Store(String),
     /// A docker-archive or OCI archive, loaded into a temporary store.
     Archive(PathBuf),
@@ -184,9 +189,18 @@ fn ci_file(named: Option<&Path>) -> Result<(Option<PathBuf>, RuleValues)> {
     Ok((Some(path), rules))
 }
 
+/// How to pull an image the store does not have.
+pub struct Pull {
+    /// Into the user's store, kept there (else a temporary store, deleted after).
+    pub keep: bool,
+    pub registry: strata_registry::RegistryOptions,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn dive(
     ctx: &Ctx,
     source: &Source,
+    pull: &Pull,
     ci: bool,
     ci_config: Option<&Path>,
     json_file: Option<&Path>,
@@ -195,7 +209,15 @@ pub fn dive(
     // The rules file first: a bad one is an error before any work.
     let (config_path, file_rules) = if ci { ci_file(ci_config)? } else { (None, RuleValues::default()) };
     let rules = flags.over(file_rules);
-    let (a, name) = analyze(ctx, source)?;
+    let opened = open(ctx, source, pull)?;
+    // The explorer when on a terminal and nothing else is asked for.
+    if !ci && json_file.is_none() && !ctx.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        let (a, changes) = opened.image.analyze_changes()?;
+        ui::run(view::App::new(opened.name, a, changes))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let a = opened.image.analyze()?;
+    let name = opened.name;
     if let Some(path) = json_file {
         let target = OutputFile::create(path, ".strata-dive-")?;
         let mut out = std::io::BufWriter::new(target.file());
@@ -248,12 +270,35 @@ pub fn dive(
     Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// The analysis of the image, and its name to show.
-fn analyze(ctx: &Ctx, source: &Source) -> Result<(ImageAnalysis, String)> {
+/// The image to look at, its name to show, and the temporary store it may be in.
+struct Opened {
+    image: Image,
+    name: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn open(ctx: &Ctx, source: &Source, pull: &Pull) -> Result<Opened> {
     match source {
-        Source::Store(r) => Ok((ctx.read_store()?.image(r)?.analyze()?, r.clone())),
+        Source::Store(r) if pull.keep => {
+            let store = ctx.write_store()?;
+            let image = pulled(ctx, &store, r, pull)?;
+            Ok(Opened { image, name: r.clone(), _tmp: None })
+        }
+        Source::Store(r) => {
+            let store = ctx.read_store()?;
+            match store.image(r) {
+                Ok(image) => Ok(Opened { image, name: r.clone(), _tmp: None }),
+                Err(strata_image::Error::ImageNotFound(_)) if names_registry(r) => {
+                    let tmp = temp_dir()?;
+                    let store = Store::create(tmp.path().join("store")).context("create a temporary store")?;
+                    let image = pulled(ctx, &store, r, pull)?;
+                    Ok(Opened { image, name: r.clone(), _tmp: Some(tmp) })
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Source::Archive(path) => {
-            let tmp = tempfile::Builder::new().prefix("strata-dive-").tempdir().context("create a temporary store")?;
+            let tmp = temp_dir()?;
             let store = Store::create(tmp.path().join("store")).context("create a temporary store")?;
             let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
             let loaded =
@@ -263,11 +308,31 @@ fn analyze(ctx: &Ctx, source: &Source) -> Result<(ImageAnalysis, String)> {
                 [] => bail!("{} holds no image", path.display()),
                 _ => bail!("{} holds {} images; strata dive reads archives of one image", path.display(), loaded.len()),
             };
-            let img = store.image(first.id.as_ref())?;
+            let image = store.image(first.id.as_ref())?;
             let name = first.names.first().cloned().unwrap_or_else(|| first.id.to_string());
-            Ok((img.analyze()?, name))
+            Ok(Opened { image, name, _tmp: Some(tmp) })
         }
     }
+}
+
+/// A directory for a temporary store.
+fn temp_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("strata-dive-").tempdir().context("create a temporary store")
+}
+
+/// Whether `r` names a registry as docker reads it: a first component with a `.` or a
+/// `:`, or `localhost`, before a `/`.
+fn names_registry(r: &str) -> bool {
+    r.split_once('/').is_some_and(|(host, _)| host.contains(['.', ':']) || host == "localhost")
+}
+
+/// Pull `r` into `store`; the image pulled.
+fn pulled(ctx: &Ctx, store: &Store, r: &str, pull: &Pull) -> Result<Image> {
+    let reference = strata_spec::Reference::parse(r).with_context(|| format!("pull {r}"))?;
+    let options = strata_registry::PullOptions { registry: pull.registry.clone(), ..Default::default() };
+    let done =
+        crate::cmd::registry::pull_into(ctx, store, &reference, &options).with_context(|| format!("pull {r}"))?;
+    Ok(store.image(&done.ref_name)?)
 }
 
 /// The layers pane, as text.
@@ -312,6 +377,20 @@ const MAX_WASTED_SHOWN: usize = 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_references_are_told_from_store_ones() {
+        for (r, yes) in [
+            ("localhost/x:1", true),
+            ("127.0.0.1:5000/x:1", true),
+            ("registry.example/team/app:2", true),
+            ("debian:12", false),
+            ("library/debian:12", false),
+            ("tomcat02:1.0", false),
+        ] {
+            assert_eq!(names_registry(r), yes, "{r}");
+        }
+    }
 
     #[test]
     fn sizes_read_as_dive_reads_them() {
