@@ -92,7 +92,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App, color: bool) {
     let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
     let layer_rows = app.analysis.layers.len() as u16 + 3;
     let [layers, details, image] =
-        Layout::vertical([Constraint::Max(layer_rows.max(4)), Constraint::Length(6), Constraint::Fill(1)]).areas(left);
+        Layout::vertical([Constraint::Max(layer_rows.max(4)), Constraint::Length(7), Constraint::Fill(1)]).areas(left);
     draw_layers(f, app, layers, &theme);
     draw_layer_details(f, app, details, &theme);
     draw_image(f, app, image, &theme);

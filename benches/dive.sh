@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Explorer benchmark (issue 19): time to the first frame of `strata dive` on the corpus
+# image `three`, against `strata layers` (the same layers read and folded, one table
+# printed: the floor), and peak RSS, in one run.
+#
+#   usage: benches/dive.sh [CORPUS=/tmp/corpus] [RUNS=5]
+#
+# Corpus: /work/shared/bench/make_corpus.sh (or any OCI layout with a tag `three`).
+# The explorer needs a terminal: each run is under `script` (a pty), and
+# STRATA_DIVE_FIRST_FRAME_EXIT=1 makes it exit once the first frame is drawn. Cases (1
+# warm-up + RUNS timed runs; median wall seconds and median peak RSS from /usr/bin/time;
+# page cache warm):
+#   strata layers              the floor: headers read, layers folded, a table printed
+#   strata dive --ci           the analysis alone (the same fold), no UI
+#   strata dive, first frame   the fold keeping each layer's changes, the tree of the
+#                              base layer built, the screen drawn
+# Goal from the issue: peak RSS <= 64 MiB.
+set -euo pipefail
+C=${1:-/tmp/corpus}; N=${2:-5}
+L=$C/oci
+W=${SCRATCH:-/dev/shm/strata-dive-bench}
+cd "$(dirname "$0")/.."
+export LC_ALL=C
+for t in script /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+[ -f "$L/index.json" ] || { echo "no OCI layout at $L (run make_corpus.sh)" >&2; exit 1; }
+
+cargo build --quiet --release -p strata-cli
+S=$PWD/target/release/strata
+rm -rf "$W"; mkdir -p "$W"
+# A copy of the layout: strata keeps a lock file beside index.json.
+cp -a "$L" "$W/oci"
+cat "$W"/oci/blobs/sha256/* >/dev/null   # warm the page cache
+
+declare -A WALL PEAK
+run() { # name cmd (timed inside: /usr/bin/time writes $W/time.txt)
+  local name=$1 cmd=$2 i t=$W/time.txt walls=() peaks=() w p
+  for ((i = 0; i <= N; i++)); do
+    rm -f "$t"
+    sh -c "$cmd" >"$W/out.txt" 2>"$W/err.txt" || { echo "$name: FAILED: $(tail -3 "$W/err.txt")"; exit 1; }
+    [ -s "$t" ] || { echo "$name: no timing: $(tail -3 "$W/out.txt")"; exit 1; }
+    ((i == 0)) && continue
+    read -r w p <"$t"; walls+=("$w"); peaks+=("$p")
+  done
+  local mid=$(( (N + 1) / 2 ))
+  w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
+  p=$(printf '%s\n' "${peaks[@]}" | sort -g | sed -n "${mid}p")
+  WALL[$name]=$w; PEAK[$name]=$p
+  printf '%-26s %6.3f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
+    "$(awk -v p="$p" 'BEGIN{print p/1024}')"
+}
+
+T="/usr/bin/time -f '%e %M' -o '$W/time.txt'"
+run "strata layers" "$T '$S' --store '$W/oci' layers three"
+run "strata dive --ci" "$T '$S' --store '$W/oci' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled three"
+# script gives strata a pty for stdin and stdout (of 120x40: a new pty has no size, and
+# nothing would be drawn); time runs inside it, around strata only.
+run "strata dive, first frame" "script -qec \"stty cols 120 rows 40; STRATA_DIVE_FIRST_FRAME_EXIT=1 TERM=xterm-256color $T '$S' --store '$W/oci' dive three\" /dev/null"
+grep -q 'Image efficiency score' "$W/out.txt" || { echo "the first frame was not drawn:"; tail -5 "$W/out.txt"; exit 1; }
+
+ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
+echo
+echo "ratios (wall): first frame / strata layers = $(ratio 'strata dive, first frame' 'strata layers');" \
+  "dive --ci / strata layers = $(ratio 'strata dive --ci' 'strata layers')"
+awk -v p="${PEAK[strata dive, first frame]}" 'BEGIN{ printf "first frame peak RSS %.1f MiB (goal <= 64 MiB): %s\n", p/1024, (p <= 65536 ? "met" : "NOT met") }'
