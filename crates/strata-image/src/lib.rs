@@ -21,7 +21,7 @@ mod tags;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
 pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
-pub use error::{Conflict, Error, Result};
+pub use error::{Conflict, Error, ErrorKind, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
 pub use merged::{ImageAnalysis, LayerAnalysis, MergedView, WastedPath};
