@@ -362,7 +362,7 @@ pub fn finish(
         None => ImageConfig::new(&opts.platform.clone().unwrap_or_else(Platform::host)),
     };
     if base.is_some() {
-        config.check_history().map_err(|e| Error::Base(e.to_string()))?;
+        config.check_history().map_err(Error::Base)?;
     }
     config.config = runtime_config(base, opts)?;
     config.created = Some(created.clone());
@@ -470,7 +470,7 @@ fn convert(mt: &MediaType, family: Family) -> Result<MediaType> {
         Family::Oci => mt.to_oci(),
         Family::Docker => mt.to_docker(),
     };
-    converted.map_err(|e| Error::Base(format!("cannot convert layer media type: {e}")))
+    converted.map_err(Error::Base)
 }
 
 /// Write `bytes` to a fresh blob; for callers that build documents themselves.
