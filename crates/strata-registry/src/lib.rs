@@ -9,7 +9,7 @@ mod pull;
 mod push;
 
 pub use auth::{AuthFile, Credentials};
-pub use client::RegistryOptions;
+pub use client::{RegistryOptions, http_agent};
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};
@@ -17,7 +17,7 @@ pub use push::{DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD, PushOptions, Pushe
 
 /// The spec crate, re-exported so callers use the same `Reference` and `Descriptor`.
 pub use strata_spec as spec;
-/// The store crate, re-exported so callers use the same `Store`.
+/// The store crate, re-exported so callers use the same `Backend`.
 pub use strata_store as store;
 
 use client::{Client, Method, Request, Scope};

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use strata_commit::{Base, CommitOptions, Committed, Error, Source, commit};
 use strata_spec::{Family, ImageConfig, Manifest, MediaType};
-use strata_store::{BlobStore, MAX_DOCUMENT_SIZE, MemoryStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
 fn tree(root: &Path, files: &[(&str, &str)]) {
     for (p, content) in files {
@@ -20,7 +20,7 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-fn base_of(store: &dyn Store, c: &Committed, name: &str) -> Base {
+fn base_of(store: &dyn Backend, c: &Committed, name: &str) -> Base {
     let bytes = store.read_descriptor(&c.manifest, MAX_DOCUMENT_SIZE).unwrap();
     let manifest = Manifest::from_slice_as(&bytes, &c.manifest.media_type).unwrap();
     let cbytes = store.read_descriptor(&manifest.config, MAX_DOCUMENT_SIZE).unwrap();
@@ -32,7 +32,7 @@ fn base_of(store: &dyn Store, c: &Committed, name: &str) -> Base {
     }
 }
 
-fn import(store: &dyn Store, files: &[(&str, &str)], opts: CommitOptions) -> (tempfile::TempDir, Committed) {
+fn import(store: &dyn Backend, files: &[(&str, &str)], opts: CommitOptions) -> (tempfile::TempDir, Committed) {
     let dir = tempfile::tempdir().unwrap();
     tree(dir.path(), files);
     let c = commit(store, None, Source::Tree { root: dir.path() }, &opts).unwrap();
@@ -229,4 +229,54 @@ fn a_given_runtime_config_replaces_the_base_one_before_changes() {
     assert_eq!(cfg.healthcheck, Some(serde_json::json!({"Test": ["NONE"]})));
     assert_eq!(cfg.user.as_deref(), Some("app"));
     assert_eq!(next.config.history().len(), 2);
+}
+
+#[test]
+fn typed_setters_set_the_config_as_given_after_the_changes() {
+    let store = MemoryStore::new();
+    let opts = CommitOptions::default()
+        .change("ENV HOME=/root")
+        .unwrap()
+        .change("CMD [\"old\"]")
+        .unwrap()
+        .env("GREETING", "$HOME stays literal")
+        .env("HOME", "/home/app")
+        .label("org.example.team", "images")
+        .workdir("/srv")
+        .workdir("app")
+        .user("1000:1000")
+        .expose(8080)
+        .expose_udp(53)
+        .volume("/data")
+        .entrypoint(["/bin/server", "--port", "8080"]);
+    let (_d, c) = import(&store, &[("srv/app/server", "x")], opts);
+    let cfg = c.config.config.as_ref().expect("a runtime config");
+    assert_eq!(
+        cfg.env.as_deref(),
+        Some(&["HOME=/home/app".to_owned(), "GREETING=$HOME stays literal".to_owned()][..]),
+        "a typed value is not expanded, and a later one replaces an earlier one in place"
+    );
+    assert_eq!(cfg.labels.as_ref().unwrap()["org.example.team"], "images");
+    assert_eq!(cfg.working_dir.as_deref(), Some("/srv/app"));
+    assert_eq!(cfg.user.as_deref(), Some("1000:1000"));
+    let ports: Vec<&String> = cfg.exposed_ports.as_ref().unwrap().keys().collect();
+    assert_eq!(ports, ["53/udp", "8080/tcp"]);
+    assert!(cfg.volumes.as_ref().unwrap().contains_key("/data"));
+    assert_eq!(cfg.entrypoint.as_deref(), Some(&["/bin/server".to_owned(), "--port".into(), "8080".into()][..]));
+    // The CMD came from `changes`, before the settings: the entrypoint keeps it, as a
+    // Dockerfile's ENTRYPOINT after CMD does.
+    assert_eq!(cfg.cmd.as_deref(), Some(&["old".to_owned()][..]));
+
+    // Set alone on a base with a command, an entrypoint drops the base's command.
+    let base = base_of(&store, &c, "base");
+    let next = commit(
+        &store,
+        Some(&base),
+        Source::ConfigOnly,
+        &CommitOptions::default().entrypoint(["/bin/other"]).cmd(["--flag"]),
+    )
+    .unwrap();
+    let cfg = next.config.config.as_ref().unwrap();
+    assert_eq!(cfg.entrypoint.as_deref(), Some(&["/bin/other".to_owned()][..]));
+    assert_eq!(cfg.cmd.as_deref(), Some(&["--flag".to_owned()][..]), "a CMD set after the entrypoint stays");
 }
