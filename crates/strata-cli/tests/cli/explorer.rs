@@ -97,8 +97,11 @@ fn the_explorer_shows_layers_marks_and_filters_on_a_terminal() {
     let t = Tmux::start(&env, &format!("NO_COLOR=1 '{strata}' --store '{}' dive explore:3", env.store().display()));
     let first = t.wait("the first frame", |s| s.contains("Image efficiency score") && s.contains("Filetree"));
     // The layer list: three layers, the base selected, its tree all added.
-    let layer_lines: Vec<&str> =
-        first.lines().filter(|l| l.contains("strata import") || l.contains("strata append")).collect();
+    // (The layer details pane names the selected layer's command too, after `Command:`.)
+    let layer_lines: Vec<&str> = first
+        .lines()
+        .filter(|l| (l.contains("strata import") || l.contains("strata append")) && !l.contains("Command:"))
+        .collect();
     assert_eq!(layer_lines.len(), 3, "{first}");
     assert!(first.contains("Cmp     Size  Command"), "{first}");
     assert_eq!(mark(&first, "passwd"), Some('+'), "{first}");

@@ -91,8 +91,12 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App, color: bool) {
     let [main, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(f.area());
     let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Fill(1)]).areas(main);
     let layer_rows = app.analysis.layers.len() as u16 + 3;
+    // The layers first, then the details, then the image: a short screen loses the last.
+    let layers_height = layer_rows.max(4).min(left.height);
+    let details_height = 7.min(left.height - layers_height);
     let [layers, details, image] =
-        Layout::vertical([Constraint::Max(layer_rows.max(4)), Constraint::Length(7), Constraint::Fill(1)]).areas(left);
+        Layout::vertical([Constraint::Length(layers_height), Constraint::Length(details_height), Constraint::Fill(1)])
+            .areas(left);
     draw_layers(f, app, layers, &theme);
     draw_layer_details(f, app, details, &theme);
     draw_image(f, app, image, &theme);
