@@ -1,25 +1,23 @@
 //! The executor: a stage's steps carried out against the store and the disk.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use strata_commit::{Base, CommitOptions, Source};
-use strata_image::{Change, Image, UnpackOptions};
+use strata_image::{Image, UnpackOptions};
 use strata_layer::{ApplyOptions, LayerSource, Snapshot, Timestamp};
 use strata_registry::{NoProgress, PullOptions};
 use strata_spec::{ContainerConfig, Digest, Platform, Reference};
 
-use super::plan::{absolute_dest, go_quote_list, healthcheck_created_by, platform_args};
+use super::plan::{Action, CopyPlan, FromPlan, RunPlan, Step, Vars, cache_key};
 use super::{Builder, DEFAULT_PATH, Event, lock};
-use crate::cache;
 use crate::copy::{self, CopyPolicy, SourceItem};
-use crate::dockerfile::{CommandForm, Ignore, Instruction, Lexer, RunCommand, Spanned, parse_instruction};
+use crate::dockerfile::{Instruction, Spanned, parse_instruction};
 use crate::error::{Error, Result};
 use crate::mounts::{self, Prepared};
-use crate::run::{Network, RunMount, RunMountKind, RunSpec};
+use crate::run::{RunMount, RunMountKind, RunSpec};
 use crate::tree::{DiskView, MergedTreeView, Node, TreeView, resolve};
 use crate::users;
 
@@ -27,14 +25,9 @@ use crate::users;
 pub(super) struct State {
     /// The image so far; `None` for `FROM scratch` before its first step.
     pub(super) image: Option<Image>,
-    /// The runtime config so far.
-    pub(super) config: ContainerConfig,
+    /// The runtime config, author and `ARG`s so far (what the planner reads).
+    pub(super) vars: Vars,
     pub(super) platform: Platform,
-    pub(super) author: Option<String>,
-    /// `CMD` was set in this stage (`ENTRYPOINT` then keeps it).
-    pub(super) cmd_set: bool,
-    /// `ARG`s declared in this stage, with their values.
-    pub(super) args: BTreeMap<String, Option<String>>,
     /// The unpacked rootfs, once a `RUN` needed it.
     pub(super) work: Option<WorkDir>,
     /// The merged view of `image`, once a `COPY` needed it.
@@ -51,16 +44,6 @@ pub(super) struct WorkDir {
     pub(super) image: Option<Digest>,
 }
 
-/// What a `RUN` step runs with.
-pub(super) struct RunStep {
-    pub(super) args: Vec<String>,
-    pub(super) env: Vec<String>,
-    pub(super) mounts: Vec<Prepared>,
-    pub(super) network: Network,
-    /// A `#!` here-document: its name and content, run from `/dev/pipes/<name>`.
-    pub(super) script: Option<(String, String)>,
-}
-
 /// The sources of a `COPY`/`ADD`.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum CopyItems {
@@ -68,26 +51,18 @@ pub(super) enum CopyItems {
     Ready(Vec<(SourceItem, bool)>),
     /// In another image (`COPY --from`): matched only when the step runs, so that a
     /// cache hit does not unpack it.
-    FromImage { image: Image, sources: Vec<String>, parents: bool, exclude: Option<Ignore> },
+    FromImage(Image),
 }
 
-/// What one step changes.
+/// What one step changes, with what it read from the disk.
 #[allow(clippy::large_enum_variant)]
-pub(super) enum Fs {
+enum Fs {
     /// Config only.
     None,
-    /// `RUN`.
-    Run(RunStep),
-    /// `COPY`/`ADD`.
-    Copy {
-        items: CopyItems,
-        dest: String,
-        chown: Option<String>,
-        chmod: Option<u32>,
-        keyword: &'static str,
-        /// `--link`: paths resolve in an empty tree, not in the image below.
-        link: bool,
-    },
+    /// `RUN`, with its mounts' sources found.
+    Run(RunPlan, Vec<Prepared>),
+    /// `COPY`/`ADD`, with its sources.
+    Copy(CopyPlan, CopyItems),
     /// `WORKDIR`: make the directory when it is missing.
     Workdir(String),
 }
@@ -98,52 +73,6 @@ impl State {
             Some(i) => i.id().to_string(),
             None => format!("scratch:{}", self.platform),
         }
-    }
-
-    pub(super) fn shell(&self) -> Vec<String> {
-        match &self.config.shell {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => vec!["/bin/sh".into(), "-c".into()],
-        }
-    }
-
-    /// `created_by` of a metadata step, as docker's classic builder writes it.
-    pub(super) fn nop(&self, comment: &str) -> String {
-        format!("{} #(nop)  {comment}", self.shell().join(" "))
-    }
-
-    /// `created_by` of `WORKDIR`, `COPY` and `ADD` (docker's one-argument form).
-    pub(super) fn nop1(&self, comment: &str) -> String {
-        format!("{} #(nop) {comment}", self.shell().join(" "))
-    }
-
-    /// Build arguments with a value that `ENV` does not override, `K=V`, sorted.
-    pub(super) fn build_env(&self) -> Vec<String> {
-        let env = self.config.env.as_deref().unwrap_or_default();
-        let mut out: Vec<String> = self
-            .args
-            .iter()
-            .filter_map(|(k, v)| {
-                let v = v.as_ref()?;
-                let shadowed = env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k);
-                (!shadowed).then(|| format!("{k}={v}"))
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// The value of `name` for substitution: `ENV` first, then `ARG`s.
-    pub(super) fn lookup(&self, name: &str) -> Option<String> {
-        let env = self.config.env.as_deref().unwrap_or_default();
-        for e in env.iter().rev() {
-            if let Some((k, v)) = e.split_once('=')
-                && k == name
-            {
-                return Some(v.to_owned());
-            }
-        }
-        self.args.get(name).cloned().flatten()
     }
 }
 
@@ -159,22 +88,6 @@ fn short(text: &str) -> String {
 }
 
 impl Builder<'_> {
-    pub(super) fn lexer(&self) -> Lexer {
-        self.df.lexer()
-    }
-
-    /// `change` with the stage's ENV and ARG values substituted, as docker's builder
-    /// expands its instruction (the same expansion `docker commit --change` gets).
-    pub(super) fn expand(&self, st: &State, change: &Change) -> Result<Change> {
-        change.expand(self.lexer(), &|n| st.lookup(n)).map_err(|e| Error::Instruction(e.reason))
-    }
-
-    pub(super) fn subst(&self, st: &State, word: &str) -> Result<String> {
-        self.lexer()
-            .process_word(word, &|n| st.lookup(n))
-            .map_err(|reason| Error::Substitution { word: word.to_owned(), reason })
-    }
-
     pub(super) fn at(&self, s: &Spanned, e: Error) -> Error {
         match e {
             e @ Error::Step { .. } => e,
@@ -198,7 +111,7 @@ impl Builder<'_> {
         observe(&Event::Step { index: step, total: self.total, text: &stage.from.text });
         let mut st = self.from(index, &stage.from).map_err(|e| self.at(&stage.from, e))?;
         observe(&Event::StepDone { id: st.image.as_ref().map(Image::id) });
-        if let Some(triggers) = st.config.on_build.take().filter(|t| !t.is_empty()) {
+        if let Some(triggers) = st.vars.config.on_build.take().filter(|t| !t.is_empty()) {
             observe(&Event::Triggers(triggers.len()));
             for t in triggers {
                 let spanned = parse_instruction(&self.df.file, stage.from.line, &t, self.df.escape)?;
@@ -214,64 +127,13 @@ impl Builder<'_> {
         Ok(st.image)
     }
 
-    /// The value of a global `ARG` (declared before the first `FROM`).
-    fn global_arg(&self, name: &str) -> Option<String> {
-        let mut value = None;
-        let mut declared = false;
-        for g in &self.df.global_args {
-            if let Instruction::Arg(args) = &g.instruction {
-                for (k, v) in args {
-                    if k == name {
-                        declared = true;
-                        value = v.clone();
-                    }
-                }
-            }
-        }
-        if !declared {
-            return None;
-        }
-        lock(&self.used_args).insert(name.to_owned());
-        match self.opts.build_args.get(name) {
-            Some(v) => Some(v.clone()),
-            None => value.and_then(|v| self.lexer().process_word(&v, &|_| None).ok()),
-        }
-    }
-
     fn from(&self, index: usize, s: &Spanned) -> Result<State> {
         let Instruction::From { image, platform, .. } = &s.instruction else {
             return Err(Error::Instruction("not a FROM instruction".into()));
         };
-        let names: Vec<String> = self
-            .df
-            .global_args
-            .iter()
-            .flat_map(|g| match &g.instruction {
-                Instruction::Arg(a) => a.iter().map(|(k, _)| k.clone()).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let values: BTreeMap<String, Option<String>> = names.iter().map(|n| (n.clone(), self.global_arg(n))).collect();
-        // The platform ARGs are set in the global scope without being declared.
-        let auto = platform_args(self.opts.platform.as_ref());
-        let lookup = |n: &str| match values.get(n) {
-            Some(v) => v.clone(),
-            None => auto.get(n).cloned(),
-        };
-        let name = self
-            .lexer()
-            .process_word(image, &lookup)
-            .map_err(|reason| Error::Substitution { word: image.clone(), reason })?;
-        let platform = match platform {
-            Some(p) => {
-                let p = self
-                    .lexer()
-                    .process_word(p, &lookup)
-                    .map_err(|reason| Error::Substitution { word: p.clone(), reason })?;
-                Some(Platform::parse(&p).map_err(|e| Error::Instruction(format!("--platform={p}: {e}")))?)
-            }
-            None => self.opts.platform.clone(),
-        };
+        // Every global ARG counts as used once a stage starts.
+        lock(&self.used_args).extend(self.scope.globals.keys().cloned());
+        let FromPlan { name, platform } = self.scope.from(image, platform.as_deref())?;
         let lower = name.to_ascii_lowercase();
         let image = if let Some(i) =
             self.df.stages[..index].iter().position(|st| st.name.as_deref() == Some(lower.as_str()))
@@ -292,27 +154,15 @@ impl Builder<'_> {
             }
             Some(image)
         };
-        let mut config = image.as_ref().and_then(|i| i.config().config.clone()).unwrap_or_default();
-        let has_path = config.env.as_deref().unwrap_or_default().iter().any(|e| e.starts_with("PATH="));
-        if !has_path {
-            config.env.get_or_insert_with(Vec::new).insert(0, DEFAULT_PATH.to_owned());
-        }
+        let vars = Vars::of_base(
+            image.as_ref().and_then(|i| i.config().config.clone()),
+            image.as_ref().and_then(|i| i.config().author.clone()),
+        );
         let platform = match &image {
             Some(i) => i.config().platform(),
             None => platform.unwrap_or_else(Platform::host),
         };
-        let author = image.as_ref().and_then(|i| i.config().author.clone());
-        Ok(State {
-            image,
-            config,
-            platform,
-            author,
-            cmd_set: false,
-            args: BTreeMap::new(),
-            work: None,
-            merged: None,
-            temps: Vec::new(),
-        })
+        Ok(State { image, vars, platform, work: None, merged: None, temps: Vec::new() })
     }
 
     /// A base image: from the store, else pulled from its registry.
@@ -337,173 +187,31 @@ impl Builder<'_> {
         Ok(self.store.image_for(&pulled.ref_name, platform)?)
     }
 
+    /// One step: planned, its sources read, found in the cache or carried out.
     fn instruction(&self, st: &mut State, s: &Spanned, observe: &mut dyn FnMut(&Event<'_>)) -> Result<()> {
-        let mut config = st.config.clone();
-        let mut author = st.author.clone();
-        let mut key_text = None;
-        let fs: Fs;
-        let created_by: String;
-        match &s.instruction {
-            Instruction::From { .. } => return Err(Error::Instruction("FROM inside a stage".into())),
-            Instruction::Arg(args) => {
-                let mut parts = Vec::new();
-                for (k, default) in args {
-                    let default = default.as_ref().map(|d| self.subst(st, d)).transpose()?;
-                    lock(&self.used_args).insert(k.clone());
-                    let value = match self.opts.build_args.get(k) {
-                        Some(v) => Some(v.clone()),
-                        None => default
-                            .clone()
-                            .or_else(|| self.global_arg(k))
-                            .or_else(|| platform_args(self.opts.platform.as_ref()).remove(k.as_str())),
-                    };
-                    st.args.insert(k.clone(), value);
-                    parts.push(match &default {
-                        Some(d) => format!("{k}={d}"),
-                        None => k.clone(),
-                    });
-                }
-                created_by = st.nop(&format!("ARG {}", parts.join(" ")));
-                // The values reach RUN through its created_by (`|N K=V`), not the key.
-                fs = Fs::None;
+        let Step { after, used_args, action } = self.scope.instruction(&st.vars, &s.instruction)?;
+        lock(&self.used_args).extend(used_args);
+        let empty_layer = action.empty_layer();
+        // What the disk adds to the plan: the sources' hash, what mounts bind.
+        let (created_by, key_text, fs) = match action {
+            Action::Config { created_by } => (created_by.clone(), created_by, Fs::None),
+            Action::Workdir { created_by, path } => (created_by.clone(), created_by, Fs::Workdir(path)),
+            Action::Run(run) => {
+                let mounts = self.prepare_mounts(st, &run.mounts)?;
+                let keys: Vec<String> = mounts.iter().map(Prepared::key).collect();
+                (run.created_by.clone(), run.key_text(&keys), Fs::Run(run, mounts))
             }
-            Instruction::Env(pairs) | Instruction::Label(pairs) => {
-                let change = if matches!(s.instruction, Instruction::Env(_)) {
-                    Change::Env(pairs.clone())
-                } else {
-                    Change::Label(pairs.clone())
-                };
-                let change = self.expand(st, &change)?;
-                // `ENV k=v ...`, as docker's classic builder records it.
-                created_by = st.nop(&change.to_string());
-                change.apply(&mut config);
-                fs = Fs::None;
+            Action::Copy(copy) => {
+                let (items, hash) = self.copy_sources(st, &copy, observe)?;
+                let created_by = copy.created_by(&hash);
+                (created_by.clone(), copy.key_text(&created_by), Fs::Copy(copy, items))
             }
-            Instruction::Run(run) => {
-                let (form, script) = match run.resolve() {
-                    RunCommand::Form(f) => (f, None),
-                    RunCommand::Script { name, content } => {
-                        (CommandForm::Shell(format!("/dev/pipes/{name}")), Some((name, content)))
-                    }
-                };
-                let args = form.resolve(Some(&st.shell()));
-                let build_env = st.build_env();
-                let mut shown = Vec::new();
-                if !build_env.is_empty() {
-                    shown.push(format!("|{}", build_env.len()));
-                    shown.extend(build_env.iter().cloned());
-                }
-                shown.extend(args.iter().cloned());
-                created_by = shown.join(" ");
-                let mut env = config.env.clone().unwrap_or_default();
-                env.extend(build_env);
-                let (mounts, network) = self.run_options(st, run)?;
-                let mut k = format!("{created_by}\0network={network:?}");
-                for m in &mounts {
-                    k.push_str("\0mount=");
-                    k.push_str(&m.key());
-                }
-                if let Some((name, content)) = &script {
-                    k.push_str(&format!("\0script={name}\0{content}"));
-                }
-                key_text = Some(k);
-                fs = Fs::Run(RunStep { args, env, mounts, network, script });
-            }
-            Instruction::Cmd(form) => {
-                let cmd = form.resolve(Some(&st.shell()));
-                created_by = st.nop(&format!("CMD {}", go_quote_list(&cmd)));
-                config.cmd = Some(cmd);
-                fs = Fs::None;
-            }
-            Instruction::Entrypoint(form) => {
-                let ep = form.resolve(Some(&st.shell()));
-                created_by = st.nop(&format!("ENTRYPOINT {}", go_quote_list(&ep)));
-                config.entrypoint = Some(ep);
-                if !st.cmd_set {
-                    config.cmd = None;
-                }
-                fs = Fs::None;
-            }
-            Instruction::Copy(args) | Instruction::Add(args) => {
-                let keyword = s.instruction.keyword();
-                let (items, dest, chown, chmod, hash) = self.copy_sources(st, args, keyword == "ADD", observe)?;
-                let chown_part = chown.as_ref().map(|c| format!("--chown={c} ")).unwrap_or_default();
-                created_by = st.nop1(&format!("{keyword} {chown_part}{hash} in {dest} "));
-                key_text = Some(format!(
-                    "{created_by}\0chmod={chmod:?}\0link={}\0parents={}\0exclude={:?}",
-                    args.link, args.parents, args.exclude
-                ));
-                fs = Fs::Copy { items, dest, chown, chmod, keyword, link: args.link };
-            }
-            Instruction::Workdir(w) => {
-                self.expand(st, &Change::Workdir(w.clone()))?.apply(&mut config);
-                let wd = config.working_dir.clone().unwrap_or_else(|| "/".into());
-                created_by = st.nop1(&format!("WORKDIR {wd}"));
-                fs = Fs::Workdir(wd);
-            }
-            Instruction::User(u) => {
-                let change = self.expand(st, &Change::User(u.clone()))?;
-                created_by = st.nop(&change.to_string());
-                change.apply(&mut config);
-                fs = Fs::None;
-            }
-            Instruction::Expose(words) => {
-                let change = self.expand(st, &Change::Expose(words.clone()))?;
-                created_by = st.nop(&change.to_string());
-                change.apply(&mut config);
-                fs = Fs::None;
-            }
-            Instruction::Volume(words) => {
-                let change = self.expand(st, &Change::Volume(words.clone()))?;
-                // Go's `%v` of the list, as docker's classic builder records it.
-                let paths = match &change {
-                    Change::Volume(v) => v.join(" "),
-                    _ => String::new(),
-                };
-                created_by = st.nop(&format!("VOLUME [{paths}]"));
-                change.apply(&mut config);
-                fs = Fs::None;
-            }
-            Instruction::StopSignal(sig) => {
-                let change = self.expand(st, &Change::StopSignal(sig.clone()))?;
-                created_by = st.nop(&change.to_string());
-                change.apply(&mut config);
-                fs = Fs::None;
-            }
-            Instruction::Shell(sh) => {
-                config.shell = Some(sh.clone());
-                created_by = format!("{} #(nop)  SHELL [{}]", sh.join(" "), sh.join(" "));
-                fs = Fs::None;
-            }
-            Instruction::Healthcheck(h) => {
-                config.healthcheck = Some(h.to_config());
-                created_by = st.nop(&healthcheck_created_by(h));
-                fs = Fs::None;
-            }
-            Instruction::OnBuild(t) => {
-                Change::OnBuild(t.clone()).apply(&mut config);
-                created_by = st.nop(&format!("ONBUILD {t}"));
-                fs = Fs::None;
-            }
-            Instruction::Maintainer(m) => {
-                author = Some(m.clone());
-                created_by = st.nop(&format!("MAINTAINER {m}"));
-                fs = Fs::None;
-            }
-        }
-        if let Instruction::Cmd(form) = &s.instruction
-            && !matches!(form, CommandForm::Exec(v) if v.is_empty())
-        {
-            st.cmd_set = true;
-        }
+        };
+        // The ARGs and whether CMD was set hold from here on, whatever the cache has.
+        st.vars.args = after.args.clone();
+        st.vars.cmd_set = after.cmd_set;
 
-        let config_json = serde_json::to_vec(&config).unwrap_or_default();
-        let key = cache::key(
-            &st.parent_key(),
-            key_text.as_deref().unwrap_or(&created_by),
-            &config_json,
-            &format!("author={author:?}\0write={:?}\0epoch={:?}", self.write.compression, self.write.mtime_clamp),
-        );
+        let key = cache_key(&st.parent_key(), &key_text, &after, &self.write);
         let found = if self.opts.no_cache {
             None
         } else {
@@ -528,16 +236,15 @@ impl Builder<'_> {
             st.temps.clear();
             lock(&self.cache).hit(&key);
             self.cached.fetch_add(1, Ordering::Relaxed);
-            st.config = img.config().config.clone().unwrap_or_default();
-            st.author = author;
+            st.vars = Vars { config: img.config().config.clone().unwrap_or_default(), ..after };
             st.image = Some(img);
             return Ok(());
         }
 
         let commit_opts = CommitOptions {
-            created_by: Some(created_by.clone()),
-            author: author.clone(),
-            config: Some(config.clone()),
+            created_by: Some(created_by),
+            author: after.author.clone(),
+            config: Some(after.config.clone()),
             created: self.epoch,
             write: self.write.clone(),
             platform: Some(st.platform.clone()),
@@ -546,14 +253,14 @@ impl Builder<'_> {
         let base = st.image.as_ref().map(Image::as_base);
         let committed = match fs {
             Fs::None => strata_commit::commit(self.store.backend(), base.as_ref(), Source::ConfigOnly, &commit_opts)?,
-            Fs::Run(step) => self.run(st, &config, step, base.as_ref(), &commit_opts, observe)?,
-            Fs::Copy { items, dest, chown, chmod, keyword, link } => {
-                let dest = absolute_dest(&dest, config.working_dir.as_deref());
-                let how = CopyHow { chown: chown.as_deref(), chmod, keyword, link };
-                self.copy(st, items, &dest, &how, base.as_ref(), &commit_opts)?
-            }
+            Fs::Run(run, mounts) => self.run(st, &after.config, run, mounts, base.as_ref(), &commit_opts, observe)?,
+            Fs::Copy(copy, items) => self.copy(st, items, &copy, base.as_ref(), &commit_opts)?,
             Fs::Workdir(wd) => self.workdir(st, &wd, base.as_ref(), &commit_opts)?,
         };
+        debug_assert!(
+            empty_layer.is_none_or(|empty| empty == committed.layer.is_none()),
+            "the plan said empty_layer={empty_layer:?}"
+        );
         self.executed.fetch_add(1, Ordering::Relaxed);
         st.temps.clear();
         let img = self.store.image_at(&committed.manifest, &st.platform)?;
@@ -566,8 +273,7 @@ impl Builder<'_> {
             // A config-only step leaves the tree as it was.
             w.image = Some(img.id().clone());
         }
-        st.config = config;
-        st.author = author;
+        st.vars = after;
         st.image = Some(img);
         Ok(())
     }
@@ -595,11 +301,13 @@ impl Builder<'_> {
         st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         st: &mut State,
         config: &ContainerConfig,
-        step: RunStep,
+        run: RunPlan,
+        mounts: Vec<Prepared>,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
         observe: &mut dyn FnMut(&Event<'_>),
@@ -607,7 +315,7 @@ impl Builder<'_> {
         let runner = self.runner.clone().map_err(|reason| Error::NoRunner { reason })?;
         crate::platform::can_run(&st.platform)
             .map_err(|reason| Error::CannotRun { platform: st.platform.to_string(), reason })?;
-        let RunStep { args, mut env, mounts, network, script } = step;
+        let RunPlan { args, mut env, network, script, .. } = run;
         if args.is_empty() {
             return Err(Error::Instruction("RUN with an empty command".into()));
         }
@@ -747,24 +455,21 @@ impl Builder<'_> {
         &self,
         st: &mut State,
         items: CopyItems,
-        dest: &str,
-        how: &CopyHow<'_>,
+        plan: &CopyPlan,
         base: Option<&Base>,
         commit_opts: &CommitOptions,
     ) -> Result<strata_commit::Committed> {
         let now = step_time(commit_opts)?;
         let items = match items {
             CopyItems::Ready(i) => i,
-            CopyItems::FromImage { image, sources, parents, exclude } => {
-                self.items_of_image(st, &image, &sources, parents, exclude.as_ref())?
-            }
+            CopyItems::FromImage(image) => self.items_of_image(st, &image, plan)?,
         };
         let planned = self.with_view(st, |view| {
-            let chown = how.chown.map(|c| users::chown_ids(view, c)).transpose()?;
-            let policy = CopyPolicy { chown, chmod: how.chmod, now };
+            let chown = plan.chown.as_deref().map(|c| users::chown_ids(view, c)).transpose()?;
+            let policy = CopyPolicy { chown, chmod: plan.chmod, now };
             // `--link`: the layer stands on its own, its paths made from the root.
-            let target: &dyn TreeView = if how.link { &EmptyView } else { view };
-            copy::plan(target, &items, dest, &policy, how.keyword)
+            let target: &dyn TreeView = if plan.link { &EmptyView } else { view };
+            copy::plan(target, &items, &plan.target, &policy, plan.keyword)
         })?;
         let layer = copy::write_layer(self.store.backend(), &planned, &self.write)?;
         let committed = strata_commit::finish(self.store.backend(), base, Some(layer), commit_opts)?;
@@ -813,14 +518,6 @@ impl Builder<'_> {
         self.apply_to_work(st, parent.as_ref(), &committed)?;
         Ok(committed)
     }
-}
-
-/// How a `COPY`/`ADD` places its sources.
-struct CopyHow<'a> {
-    chown: Option<&'a str>,
-    chmod: Option<u32>,
-    keyword: &'static str,
-    link: bool,
 }
 
 /// An empty tree (`FROM scratch` before anything is in it).

@@ -27,6 +27,8 @@ mod exec;
 mod plan;
 mod sources;
 
+use plan::Scope;
+
 /// The `PATH` docker gives a Linux image that has none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -357,6 +359,7 @@ pub fn build_dockerfile(
         df,
         ignore,
         opts,
+        scope: Scope::new(df, opts),
         runner,
         cache: Mutex::new(Cache::load(store)?),
         memo: Mutex::new(HashMemo::new()),
@@ -468,6 +471,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) df: &'a Dockerfile,
     ignore: &'a Ignore,
     pub(crate) opts: &'a BuildOptions,
+    /// What the step planner sees of the build (options, global and platform `ARG`s).
+    scope: Scope<'a>,
     runner: std::result::Result<Arc<dyn Runner>, String>,
     cache: Mutex<Cache>,
     memo: Mutex<HashMemo>,

@@ -11,123 +11,55 @@ use strata_layer::{ApplyOptions, LayerSource, Timestamp};
 use strata_spec::{Descriptor, Digest, Platform};
 
 use super::exec::{CopyItems, State, step_time};
+use super::plan::{CopyPlan, MountPlan};
 use super::{Builder, Event, lock};
 use crate::copy::{self, HashMemo, SourceItem, SourceRoot};
-use crate::dockerfile::{CopyArgs, Ignore, Mount, MountKind, RunArgs};
+use crate::dockerfile::MountKind;
 use crate::error::{Error, Result};
 use crate::fetch;
 use crate::mounts::{self, Origin, Prepared};
-use crate::run::Network;
 
 impl Builder<'_> {
-    /// Sources of a `COPY`/`ADD`: substituted, matched, hashed. Returns the items, the
-    /// destination, `--chown`, `--chmod`, and the hash for `created_by`.
-    #[allow(clippy::type_complexity)]
+    /// The sources of a planned `COPY`/`ADD`: matched and hashed (context files,
+    /// here-documents, downloads, archives `ADD` extracts), or the image of `--from`.
+    /// Returns them and the hash its history text has.
     pub(super) fn copy_sources(
         &self,
         st: &mut State,
-        args: &CopyArgs,
-        is_add: bool,
+        plan: &CopyPlan,
         observe: &mut dyn FnMut(&Event<'_>),
-    ) -> Result<(CopyItems, String, Option<String>, Option<u32>, String)> {
-        let mut sources = Vec::new();
-        let mut heredocs = Vec::new();
-        for s in &args.sources {
-            match args.heredoc(s) {
-                Some(h) => {
-                    let text = if h.expand {
-                        self.lexer()
-                            .process_heredoc(&h.text(), &|n| st.lookup(n))
-                            .map_err(|reason| Error::Substitution { word: h.word.clone(), reason })?
-                    } else {
-                        h.text()
-                    };
-                    heredocs.push((h.name.clone(), text));
-                }
-                None => sources.push(self.subst(st, s)?),
-            }
-        }
-        let exclude = if args.exclude.is_empty() {
-            None
-        } else {
-            let mut patterns = Vec::new();
-            for e in &args.exclude {
-                patterns.push(self.subst(st, e)?);
-            }
-            Some(Ignore::parse(&patterns.join("\n"))?)
-        };
-        let dest = self.subst(st, &args.dest)?;
-        let chown = args.chown.as_ref().map(|c| self.subst(st, c)).transpose()?;
-        let chmod = match &args.chmod {
-            Some(m) => {
-                let m = self.subst(st, m)?;
-                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| {
-                    Error::Instruction(format!("--chmod={m}: not an octal mode (symbolic modes are not supported)"))
-                })?)
-            }
-            None => None,
-        };
-        for s in sources.iter().filter(|s| fetch::is_url(s)) {
-            if !is_add {
-                return Err(Error::Instruction(format!("{s}: COPY sources can't be URLs")));
-            }
-            if !self.opts.fetch.enabled {
-                return Err(Error::UrlSource { url: s.clone() });
-            }
-            if !fetch::is_http(s) {
-                return Err(Error::UrlScheme { url: s.clone() });
-            }
-        }
-        let checksum = match &args.checksum {
-            Some(c) => {
-                let c = self.subst(st, c)?;
-                if !matches!(sources.as_slice(), [one] if fetch::is_http(one)) {
-                    return Err(Error::Instruction(format!(
-                        "--checksum={c}: needs exactly one source, an http:// or https:// URL"
-                    )));
-                }
-                Some(Digest::parse(&c).map_err(|e| Error::Instruction(format!("--checksum={c}: {e}")))?)
-            }
-            None => None,
-        };
-        if let Some(f) = &args.from {
-            if !heredocs.is_empty() {
-                return Err(Error::Instruction("COPY --from cannot copy a here-document".into()));
-            }
-            let f = self.subst(st, f)?;
-            let image = self.image_for_copy_from(&f, &st.platform)?;
-            // The image id stands for its content: no need to read it for the key.
-            let spec = serde_json::to_string(&sources).unwrap_or_default();
-            let hash = format!("from:{}:{}", image.id().hex(), Digest::sha256_of(spec.as_bytes()).hex());
-            let items = CopyItems::FromImage { image, sources, parents: args.parents, exclude };
-            return Ok((items, dest, chown, chmod, hash));
+    ) -> Result<(CopyItems, String)> {
+        if let Some(f) = &plan.from {
+            let image = self.image_for_copy_from(f, &st.platform)?;
+            let hash = plan.image_hash(image.id());
+            return Ok((CopyItems::FromImage(image), hash));
         }
         let src = SourceRoot {
             root: self.context.to_path_buf(),
             ignore: Some(self.ignore),
-            exclude: exclude.as_ref(),
+            exclude: plan.exclude.as_ref(),
             keep_owners: false,
             recorded: BTreeMap::new(),
         };
         let mut memo = lock(&self.memo).clone();
         let mut items = Vec::new();
-        if !heredocs.is_empty() {
+        if !plan.heredocs.is_empty() {
             let dir = self.tempdir()?;
             let now = self.now()?;
-            for (i, (name, text)) in heredocs.iter().enumerate() {
+            for (i, (name, text)) in plan.heredocs.iter().enumerate() {
                 let d = dir.path().join(i.to_string());
                 std::fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
                 items.push(copy::heredoc_item(&d, name, text, now)?);
             }
             st.temps.push(dir);
         }
-        for s in &sources {
+        for s in &plan.sources {
             if fetch::is_url(s) {
                 // Downloaded every time, as docker does: the key is over the content.
-                items.push(self.download(st, s, checksum.as_ref())?);
+                items.push(self.download(st, s, plan.checksum.as_ref())?);
                 continue;
             }
-            items.extend(copy::expand(&src, std::slice::from_ref(s), args.parents, &mut memo, &mut |n| {
+            items.extend(copy::expand(&src, std::slice::from_ref(s), plan.parents, &mut memo, &mut |n| {
                 let total = self.hashed.fetch_add(n, Ordering::Relaxed) + n;
                 observe(&Event::ContextHashed(total));
             })?);
@@ -137,7 +69,7 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for item in items {
             // A downloaded archive is saved as it is, never extracted (docker's rule).
-            if is_add
+            if plan.is_add()
                 && !item.is_dir
                 && item.url.is_none()
                 && let Some(extracted) = self.extract_if_archive(st, &item)?
@@ -147,7 +79,7 @@ impl Builder<'_> {
             }
             out.push((item, false));
         }
-        Ok((CopyItems::Ready(out), dest, chown, chmod, hash))
+        Ok((CopyItems::Ready(out), hash))
     }
 
     /// The items of `COPY --from`: the image unpacked into a directory kept until the
@@ -156,18 +88,22 @@ impl Builder<'_> {
         &self,
         st: &mut State,
         image: &Image,
-        sources: &[String],
-        parents: bool,
-        exclude: Option<&Ignore>,
+        plan: &CopyPlan,
     ) -> Result<Vec<(SourceItem, bool)>> {
         self.complete(image)?;
         let dir = self.tempdir()?;
         let root = dir.path().join("rootfs");
         image.unpack_raw(&root, &UnpackOptions::default())?;
         st.temps.push(dir);
-        let src = SourceRoot { root, ignore: None, exclude, keep_owners: false, recorded: BTreeMap::new() };
+        let src = SourceRoot {
+            root,
+            ignore: None,
+            exclude: plan.exclude.as_ref(),
+            keep_owners: false,
+            recorded: BTreeMap::new(),
+        };
         let mut memo = HashMemo::new();
-        let items = copy::expand(&src, sources, parents, &mut memo, &mut |_| {})?;
+        let items = copy::expand(&src, &plan.sources, plan.parents, &mut memo, &mut |_| {})?;
         Ok(items.into_iter().map(|i| (i, false)).collect())
     }
 
@@ -273,58 +209,29 @@ impl Builder<'_> {
         }))
     }
 
-    /// `RUN --network`, `--security` and `--mount`: checked, and each mount's sources
-    /// found (they are part of the step's key).
-    pub(super) fn run_options(&self, st: &State, run: &RunArgs) -> Result<(Vec<Prepared>, Network)> {
-        let entitled = |e: &str, what: &str| -> Result<()> {
-            if self.opts.allow.contains(e) {
-                Ok(())
-            } else {
-                Err(Error::Entitlement { entitlement: e.to_owned(), what: what.to_owned() })
-            }
-        };
-        let network = match run.network.as_deref() {
-            None | Some("default") => self.opts.network,
-            Some("none") => Network::None,
-            Some("host") => {
-                entitled("network.host", "RUN --network=host")?;
-                Network::Host
-            }
-            Some(other) => {
-                return Err(Error::Instruction(format!("--network={other}: expected default, none or host")));
-            }
-        };
-        if run.security.as_deref() == Some("insecure") {
-            entitled("security.insecure", "RUN --security=insecure")?;
-        }
+    /// What each planned `RUN --mount` binds, found (it is part of the step's key):
+    /// a stage or image for `from=`, else the build context's files.
+    pub(super) fn prepare_mounts(&self, st: &State, mounts: &[MountPlan]) -> Result<Vec<Prepared>> {
         let mut out = Vec::new();
-        for raw in &run.mounts {
-            let spec = self.subst(st, raw)?;
-            let mount = Mount::parse(&spec).map_err(|e| Error::Instruction(format!("--mount={spec}: {e}")))?;
-            let origin = match (mount.kind, &mount.from) {
+        for m in mounts {
+            let origin = match (m.mount.kind, &m.from) {
                 (MountKind::Bind, Some(from)) => {
-                    let from = self.subst(st, from)?;
-                    let image = self.image_for_copy_from(&from, &st.platform)?;
+                    let image = self.image_for_copy_from(from, &st.platform)?;
                     self.complete(&image)?;
                     Origin::Image(image)
                 }
                 (MountKind::Bind, None) => {
-                    let source = mount.source.clone().unwrap_or_else(|| ".".into());
+                    let source = m.mount.source.clone().unwrap_or_else(|| ".".into());
                     let mut memo = lock(&self.memo).clone();
                     let origin = mounts::context_origin(self.context, self.ignore, &source, &mut memo)?;
                     lock(&self.memo).extend(memo);
                     origin
                 }
-                (MountKind::Cache, Some(_)) => {
-                    return Err(Error::Instruction(format!(
-                        "--mount={spec}: a cache mount seeded from a stage (from=) is not supported"
-                    )));
-                }
                 _ => Origin::None,
             };
-            out.push(Prepared { mount, origin });
+            out.push(Prepared { mount: m.mount.clone(), origin });
         }
-        Ok((out, network))
+        Ok(out)
     }
 }
 
