@@ -1,5 +1,7 @@
 //! The builder: stages and steps, each step a commit on top of the previous one, found
-//! in the cache when it can be.
+//! in the cache when it can be. Each instruction is planned without the disk (`plan`:
+//! config, history text, layer or not, what to copy or run, the cache key's parts), then
+//! carried out (`exec`, with what it reads in `sources`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
