@@ -29,11 +29,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "build")]
 pub use strata_build as build;
 pub use strata_commit as commit;
 pub use strata_image as image;
 pub use strata_layer as layer;
+#[cfg(feature = "registry")]
 pub use strata_registry as registry;
+#[cfg(feature = "scan")]
 pub use strata_scan as scan;
 pub use strata_spec as spec;
 pub use strata_store as store;

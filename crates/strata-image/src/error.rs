@@ -21,6 +21,10 @@ pub enum Error {
     /// A commit failed.
     #[error(transparent)]
     Commit(#[from] strata_commit::Error),
+    /// A pull or push failed (feature `registry`).
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(Box<strata_registry::Error>),
     /// No image matches the name, digest or id (the name as given). Displayed as docker
     /// says it, with the name as docker reads it: `No such image: nope:latest`.
     #[error("No such image: {}", strata_spec::message_name(.0))]
