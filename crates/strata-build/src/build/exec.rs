@@ -181,10 +181,12 @@ impl Builder<'_> {
             platform: Some(platform.clone()),
             ..Default::default()
         };
-        let pulled = strata_registry::pull(self.store.backend(), &reference, &pull, &NoProgress).map_err(|e| {
-            Error::BaseImage { name: name.to_owned(), reason: format!("not in the store, and pulling it failed: {e}") }
+        // Through the image model, as any embedder pulls.
+        let (image, _) = self.store.pull_with(&reference, &pull, &NoProgress).map_err(|e| Error::BaseImage {
+            name: name.to_owned(),
+            reason: format!("not in the store, and pulling it failed: {e}"),
         })?;
-        Ok(self.store.image_for(&pulled.ref_name, platform)?)
+        Ok(image)
     }
 
     /// One step: planned, its sources read, found in the cache or carried out.
