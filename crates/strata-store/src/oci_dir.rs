@@ -60,6 +60,10 @@ pub struct OciDir {
     key: (u64, u64),
 }
 
+/// The last index table this process used, by layout (device, inode of the root): a
+/// lookup after another, through any handle, then costs a `stat` of `index.json`.
+static TABLE: Mutex<Option<((u64, u64), Arc<Table>)>> = Mutex::new(None);
+
 /// Live leases per layout in this process, so that nested leases share one `flock`.
 static LEASES: Mutex<BTreeMap<(u64, u64), Weak<OciLease>>> = Mutex::new(BTreeMap::new());
 
@@ -430,7 +434,7 @@ impl OciDir {
 /// `index.json` as opened, with its table.
 struct Current {
     file: File,
-    table: Table,
+    table: Arc<Table>,
 }
 
 impl Current {
@@ -490,8 +494,11 @@ impl OciDir {
         // An index replaced while being read is read again; a few times at most.
         for _ in 0..4 {
             let (file, key) = self.open_index()?;
-            if let Some(table) = self.stored_table().filter(|t| t.key == key) {
+            if let Some(table) = self.cached_table(key) {
                 return Ok(Current { file, table });
+            }
+            if let Some(table) = self.stored_table().filter(|t| t.key == key) {
+                return Ok(Current { file, table: self.cache_table(table) });
             }
             let mut bytes = Vec::with_capacity(usize::try_from(key.size).unwrap_or(0));
             (&file).take(MAX_INDEX_SIZE + 1).read_to_end(&mut bytes).map_err(Error::io("read", &path))?;
@@ -500,10 +507,15 @@ impl OciDir {
                 continue;
             }
             let table = Table::build(&bytes, key).map_err(|source| Error::BadIndex { path: path.clone(), source })?;
-            if store && settled(&key) {
+            // Kept (on disk, and for the next lookup of this handle) only when settled: a
+            // same-size edit in this timestamp tick would not change the key.
+            if !settled(&key) {
+                return Ok(Current { file, table: Arc::new(table) });
+            }
+            if store {
                 self.store_table(&table);
             }
-            return Ok(Current { file, table });
+            return Ok(Current { file, table: self.cache_table(table) });
         }
         Err(Error::InvalidLayout { path, reason: "index.json kept changing while being read".into() })
     }
@@ -515,6 +527,17 @@ impl OciDir {
             return Ok(Current { file, table: seen.table });
         }
         self.current(false)
+    }
+
+    fn cached_table(&self, key: FileKey) -> Option<Arc<Table>> {
+        let cache = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+        cache.as_ref().filter(|(layout, t)| *layout == self.key && t.key == key).map(|(_, t)| t.clone())
+    }
+
+    fn cache_table(&self, table: Table) -> Arc<Table> {
+        let table = Arc::new(table);
+        *TABLE.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.key, table.clone()));
+        table
     }
 
     fn stored_table(&self) -> Option<Table> {
@@ -564,6 +587,7 @@ impl OciDir {
         table.key = key;
         if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
             self.replace_file(&self.table_path(), &table.encode())?;
+            self.cache_table(table);
         }
         // Settle: a later change of index.json gets a later ctime.
         let settle = key.changed() + TIMESTAMP_TICK;
@@ -786,7 +810,13 @@ impl Store for OciDir {
         let c = self.current(true)?;
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
+        let mut target_seen = vec![false; c.table.targets()];
         for i in 0..c.table.len() {
+            // Entries of one target have one digest and media type: looked at once.
+            let t = c.table.target(i);
+            if std::mem::replace(&mut target_seen[t], true) {
+                continue;
+            }
             if seen.insert((c.table.digest(i), c.table.media_type(i).to_string())) {
                 out.push(c.descriptor(self, i)?);
             }

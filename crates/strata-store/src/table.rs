@@ -241,6 +241,16 @@ impl Table {
         self.entries.len()
     }
 
+    /// How many distinct targets (media type, digest, size) the entries have.
+    pub(crate) fn targets(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The target of entry `i`: below [`Table::targets`].
+    pub(crate) fn target(&self, i: usize) -> usize {
+        self.entries[i].target as usize
+    }
+
     /// The ref name of entry `i`.
     pub(crate) fn name(&self, i: usize) -> Option<&str> {
         let e = self.entries.get(i)?;
@@ -565,7 +575,8 @@ impl Table {
 
     /// Read a stored table from `file`.
     pub(crate) fn read(mut file: &File) -> io::Result<Option<Table>> {
-        let mut bytes = Vec::new();
+        let len = file.metadata()?.len();
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut bytes)?;
         Ok(Table::decode(&bytes))
     }
