@@ -25,7 +25,7 @@ pub(crate) enum Match {
 /// spelling of a reference does: `ubuntu`, `library/ubuntu`,
 /// `docker.io/library/ubuntu:latest`). On a big index this is a scan of the names, not
 /// the building of every descriptor.
-pub(crate) fn classify_in(store: &dyn strata_store::Store, input: &str) -> strata_store::Result<Match> {
+pub(crate) fn classify_in(store: &dyn strata_store::Backend, input: &str) -> strata_store::Result<Match> {
     let last = match AnyReference::parse(input) {
         Ok(AnyReference::Digest(d)) => return Ok(Match::Digest(d)),
         Ok(AnyReference::Named(r)) => r.repository().rsplit('/').next().map(str::to_owned),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType};
 
 use crate::error::{Error, Result};
-use crate::store::{MAX_DOCUMENT_SIZE, Store};
+use crate::store::{Backend, MAX_DOCUMENT_SIZE};
 
 /// How GC runs.
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ impl GcReport {
 /// alive. So does a missing one that `index.json` lists, unless `force`: its image's
 /// config and layers may still be in the store, and would go. One that only an index
 /// blob lists keeps nothing (a pull of one platform leaves the others' out).
-pub(crate) fn mark(store: &dyn Store, index: &Index, force: bool) -> Result<BTreeSet<Digest>> {
+pub(crate) fn mark(store: &dyn Backend, index: &Index, force: bool) -> Result<BTreeSet<Digest>> {
     let mut reachable = BTreeSet::new();
     let listed: BTreeSet<&Digest> = index.manifests.iter().map(|d| &d.digest).collect();
     let mut work: Vec<Descriptor> = index.manifests.clone();
@@ -148,7 +148,7 @@ fn schema1_layers(bytes: &[u8]) -> Result<Vec<Descriptor>> {
 }
 
 /// Remove (or list, in a dry run) every blob not in `reachable`.
-pub(crate) fn sweep(store: &dyn Store, reachable: &BTreeSet<Digest>, report: &mut GcReport) -> Result<()> {
+pub(crate) fn sweep(store: &dyn Backend, reachable: &BTreeSet<Digest>, report: &mut GcReport) -> Result<()> {
     for digest in store.list()? {
         if reachable.contains(&digest) {
             report.kept += 1;

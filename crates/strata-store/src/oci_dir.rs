@@ -18,7 +18,7 @@ use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
-use crate::store::{BlobStore, Store};
+use crate::store::{Backend, BlobStore};
 use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
@@ -38,7 +38,7 @@ const BLOB_MODE: u32 = 0o644;
 /// of `index.json` this long after another has a later ctime (see [`crate::table`]).
 const TIMESTAMP_TICK: Duration = Duration::from_millis(10);
 
-/// An OCI image layout directory used as a [`Store`]:
+/// An OCI image layout directory used as a [`Backend`]:
 ///
 /// ```text
 /// <root>/oci-layout           {"imageLayoutVersion":"1.0.0"}
@@ -766,7 +766,7 @@ impl BlobStore for OciDir {
     }
 }
 
-impl Store for OciDir {
+impl Backend for OciDir {
     fn index(&self) -> Result<Index> {
         self.read_index()
     }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use strata_store::spec::{Descriptor, Digest, Index, Manifest, MediaType};
-use strata_store::{BlobStore, Error, Expected, GcOptions, OciDir, Store};
+use strata_store::{Backend, BlobStore, Error, Expected, GcOptions, OciDir};
 
 use crate::common::{stores, write_image};
 

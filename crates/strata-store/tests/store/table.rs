@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use strata_store::spec::{ANNOTATION_REF_NAME, Descriptor, Index, Platform};
-use strata_store::{Error, MemoryStore, OciDir, Store};
+use strata_store::{Backend, Error, MemoryStore, OciDir};
 
 use crate::common::write_image;
 
@@ -29,7 +29,7 @@ fn ref_changes_through_the_table_match_the_whole_index_model() {
     let mut odd = imgs[3].0.manifest.clone();
     odd.platform = Some(Platform::parse("linux/arm64/v8").unwrap());
     odd.set_annotation("org.example.note", "keep \"me\" \u{e9}");
-    for s in [&oci as &dyn Store, &mem] {
+    for s in [&oci as &dyn Backend, &mem] {
         s.update_index(&mut |i| {
             i.manifests.push(odd.clone());
             Ok(())
