@@ -62,7 +62,10 @@ pub struct OciDir {
 
 /// The last index table this process used, by layout (device, inode of the root): a
 /// lookup after another, through any handle, then costs a `stat` of `index.json`.
-static TABLE: Mutex<Option<((u64, u64), Arc<Table>)>> = Mutex::new(None);
+static TABLE: Mutex<Option<CachedTable>> = Mutex::new(None);
+
+/// A layout (device, inode of its root) and its index table.
+type CachedTable = ((u64, u64), Arc<Table>);
 
 /// Live leases per layout in this process, so that nested leases share one `flock`.
 static LEASES: Mutex<BTreeMap<(u64, u64), Weak<OciLease>>> = Mutex::new(BTreeMap::new());
