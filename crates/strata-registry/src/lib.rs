@@ -9,7 +9,7 @@ mod pull;
 mod push;
 
 pub use auth::{AuthFile, Credentials};
-pub use client::RegistryOptions;
+pub use client::{RegistryOptions, http_agent};
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};
