@@ -78,13 +78,19 @@ impl Format {
         let mut header = String::new();
         let options = Options { missing_key: MissingKey::NoValue, functions: Functions::DockerHeader };
         let _ = self.template.execute_into(&mut header, &Value::Object(names), &Schema::default(), options);
-        let mut table = TabWriter::new(TABLE_MIN_WIDTH, TABLE_PADDING);
-        table.write(&header);
-        table.write("\n");
-        table.write(&body);
-        out.write_all(table.finish().as_bytes())?;
-        Ok(())
+        write_table(&header, &body, out)
     }
+}
+
+/// A table as docker lays it out: `header` (one line, no newline) and `body` (lines
+/// ending in newlines), tab-separated cells aligned in columns.
+pub fn write_table(header: &str, body: &str, out: &mut impl Write) -> Result<()> {
+    let mut table = TabWriter::new(TABLE_MIN_WIDTH, TABLE_PADDING);
+    table.write(header);
+    table.write("\n");
+    table.write(body);
+    out.write_all(table.finish().as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]

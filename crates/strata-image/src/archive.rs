@@ -162,8 +162,7 @@ impl Store {
         let mut images: Vec<(Image, Vec<String>)> = Vec::new();
         for name in names {
             let img = self.image(name)?;
-            let refs = self.backend().refs()?;
-            let tag = match resolve::classify(&refs, name) {
+            let tag = match resolve::classify_in(self.backend(), name)? {
                 Match::Ref(stored, _) => Some(stored),
                 _ => None,
             };

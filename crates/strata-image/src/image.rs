@@ -167,16 +167,12 @@ impl Image {
     /// size as docker reports them.
     pub fn inspect(&self) -> Result<Inspect> {
         let backend = self.store.backend();
-        // One read of the index for the tags and the parent: a big index takes a while.
-        let index = backend.index()?;
+        // Only the refs to this image, and each image of the index once for the parent:
+        // on a big index, not a descriptor per entry.
+        let mine = backend.refs_where(&mut |_, d| *d == self.top.digest || *d == self.descriptor.digest)?;
         let mut ref_names = Vec::new();
         let mut repo_tags = Vec::new();
-        for d in &index.manifests {
-            let Some(name) = d.ref_name() else { continue };
-            if d.digest != self.top.digest && d.digest != self.descriptor.digest {
-                continue;
-            }
-            let name = name.to_owned();
+        for (name, _) in mine {
             if let Some(t) = crate::resolve::repo_tag(&name)
                 && !repo_tags.contains(&t)
             {
@@ -215,7 +211,11 @@ impl Image {
             id: self.config_digest.clone(),
             repo_tags,
             repo_digests,
-            parent: self.ancestors_in(&index).pop().map(|(_, id)| id.to_string()).unwrap_or_default(),
+            parent: self
+                .ancestors_among(&backend.index_targets()?)
+                .pop()
+                .map(|(_, id)| id.to_string())
+                .unwrap_or_default(),
             comment,
             created: docker_created(config.created.as_deref()),
             docker_version: config.extra.get("docker_version").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
@@ -247,13 +247,16 @@ impl Image {
     /// `(number of history entries, image id)`, shortest first; one per length (the
     /// first in index order). Images that cannot be read are skipped.
     pub fn ancestors(&self) -> Result<Vec<(usize, Digest)>> {
-        Ok(self.ancestors_in(&self.store.backend().index()?))
+        Ok(self.ancestors_among(&self.store.backend().index_targets()?))
     }
 
-    /// [`Image::ancestors`] among the images `index` lists.
-    fn ancestors_in(&self, index: &Index) -> Vec<(usize, Digest)> {
+    /// [`Image::ancestors`] among the images `targets` (each distinct descriptor of the
+    /// index once) point at.
+    fn ancestors_among(&self, targets: &[Descriptor]) -> Vec<(usize, Digest)> {
         let mut found: Vec<(usize, Digest)> = Vec::new();
-        for other in self.store.open_listed(index, &self.config.platform()).opened() {
+        let platform = self.config.platform();
+        let opened = targets.iter().filter_map(|d| Image::open(self.store.clone(), d.clone(), None, &platform).ok());
+        for other in opened {
             if other.id() == self.id() || !self.config.is_child_of(&other.config) {
                 continue;
             }

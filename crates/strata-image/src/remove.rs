@@ -114,8 +114,7 @@ impl Store {
     }
 
     fn remove_one(&self, name: &str, opts: &RemoveOptions) -> Result<Vec<Removed>> {
-        let refs = self.backend().refs()?;
-        let matched = resolve::classify(&refs, name);
+        let matched = resolve::classify_in(self.backend(), name)?;
         let image = match (self.image(name), &matched) {
             (Ok(img), _) => img,
             // A tag whose image cannot be read (a blob is missing): the tag can still go.
@@ -133,6 +132,13 @@ impl Store {
             Match::Ref(stored, _) if !by_id => Some(stored),
             _ => None,
         };
+        // A tag of content another tag still names: docker only untags (no image goes, no
+        // container can object), which needs no model of the whole index.
+        if let Some(stored) = &tag
+            && self.backend().remove_ref_if_shared(stored)?.is_some()
+        {
+            return Ok(vec![Removed::Untagged(stored.clone())]);
+        }
 
         let users = match self.path() {
             Some(_) => self.containers()?.image_users()?,

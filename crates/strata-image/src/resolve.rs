@@ -20,6 +20,21 @@ pub(crate) enum Match {
     Invalid(strata_spec::Error),
 }
 
+/// [`classify`] against the refs of `store`, reading only those that can match: the name
+/// as typed, and names that hold the last component of its repository path (every
+/// spelling of a reference does: `ubuntu`, `library/ubuntu`,
+/// `docker.io/library/ubuntu:latest`). On a big index this is a scan of the names, not
+/// the building of every descriptor.
+pub(crate) fn classify_in(store: &dyn strata_store::Backend, input: &str) -> strata_store::Result<Match> {
+    let last = match AnyReference::parse(input) {
+        Ok(AnyReference::Digest(d)) => return Ok(Match::Digest(d)),
+        Ok(AnyReference::Named(r)) => r.repository().rsplit('/').next().map(str::to_owned),
+        Err(_) => None,
+    };
+    let refs = store.refs_where(&mut |n, _| n == input || last.as_deref().is_some_and(|l| n.contains(l)))?;
+    Ok(classify(&refs, input))
+}
+
 /// Find `input` among `refs` (name, descriptor) the way docker resolves a name: an id or
 /// digest first (so no tag can hide an image id), then a tag, then the start of an id.
 /// Names another tool stored that are not references (umoci's `Base_v1`) are found as

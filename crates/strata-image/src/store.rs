@@ -150,8 +150,7 @@ impl Store {
 
     /// The image `name` names, picking `platform` out of an index.
     pub fn image_for(&self, name: &str, platform: &Platform) -> Result<Image> {
-        let refs = self.backend.refs()?;
-        match resolve::classify(&refs, name) {
+        match resolve::classify_in(&*self.backend, name)? {
             Match::Ref(stored, desc) => Image::open(self.clone(), desc, Some(stored), platform),
             Match::Digest(d) => self.image_by_digest(name, &d, platform),
             Match::Prefix(p) => self.image_by_prefix(name, &p, platform),
@@ -317,8 +316,7 @@ impl Store {
     /// else: what only it reached stays until GC. Returns the name as stored and what it
     /// pointed to. [`Store::remove`] is `docker rmi`.
     pub fn untag(&self, name: &str) -> Result<(String, Descriptor)> {
-        let refs = self.backend.refs()?;
-        let stored = match resolve::classify(&refs, name) {
+        let stored = match resolve::classify_in(&*self.backend, name)? {
             Match::Ref(stored, _) => stored,
             Match::Invalid(e) => return Err(e.into()),
             _ => return Err(Error::ImageNotFound(name.to_owned())),

@@ -9,6 +9,7 @@ mod memory;
 mod oci_dir;
 pub mod record;
 mod store;
+mod table;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
 pub use error::{Error, Result};

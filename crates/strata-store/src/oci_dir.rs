@@ -6,10 +6,10 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
-use strata_spec::{Algorithm, Digest, Index, MediaType};
+use strata_spec::{Algorithm, Descriptor, Digest, Index, MediaType};
 use tempfile::NamedTempFile;
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
@@ -19,6 +19,7 @@ use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
 use crate::store::{Backend, BlobStore};
+use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -33,6 +34,9 @@ const MAX_INDEX_SIZE: u64 = 256 << 20;
 const PRIVATE_DIR: &str = ".strata";
 /// Blobs are world-readable, like those umoci and skopeo write.
 const BLOB_MODE: u32 = 0o644;
+/// The coarsest tick of the clock Linux stamps files with (a jiffy at HZ=100): a change
+/// of `index.json` this long after another has a later ctime (see [`crate::table`]).
+const TIMESTAMP_TICK: Duration = Duration::from_millis(10);
 
 /// An OCI image layout directory used as a [`Backend`]:
 ///
@@ -40,8 +44,10 @@ const BLOB_MODE: u32 = 0o644;
 /// <root>/oci-layout           {"imageLayoutVersion":"1.0.0"}
 /// <root>/index.json           the image index; refs are org.opencontainers.image.ref.name
 /// <root>/blobs/<alg>/<hex>    blobs
-/// <root>/.strata/             strata's locks, temp files and records (see
-///                             [`crate::record`]), created on first write
+/// <root>/.strata/             strata's locks, temp files, records (see
+///                             [`crate::record`]) and the index table (a compact copy
+///                             of index.json's entries, see `table.rs`), created on
+///                             first write
 /// ```
 ///
 /// Layouts written by umoci, skopeo, podman and buildah open as they are. Opening and
@@ -53,6 +59,13 @@ pub struct OciDir {
     /// (device, inode) of `root`: identifies the layout for in-process lease sharing.
     key: (u64, u64),
 }
+
+/// The last index table this process used, by layout (device, inode of the root): a
+/// lookup after another, through any handle, then costs a `stat` of `index.json`.
+static TABLE: Mutex<Option<CachedTable>> = Mutex::new(None);
+
+/// A layout (device, inode of its root) and its index table.
+type CachedTable = ((u64, u64), Arc<Table>);
 
 /// Live leases per layout in this process, so that nested leases share one `flock`.
 static LEASES: Mutex<BTreeMap<(u64, u64), Weak<OciLease>>> = Mutex::new(BTreeMap::new());
@@ -194,6 +207,15 @@ impl OciDir {
         Ok(file)
     }
 
+    /// The lock `name` if nobody holds it, without waiting (and without creating
+    /// `.strata/`).
+    fn try_lock(&self, name: &str) -> Option<File> {
+        let path = self.private_dir().join(name);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).ok()?;
+        rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).ok()?;
+        Some(file)
+    }
+
     /// A temp file in `.strata/tmp/`, locked by us until dropped (so GC knows it is live).
     fn temp_file(&self, prefix: &str) -> Result<NamedTempFile> {
         self.ensure_private_dirs()?;
@@ -206,13 +228,19 @@ impl OciDir {
 
     /// Atomically replace `dest` with `bytes`: temp file, fsync, rename, fsync the dir.
     fn replace_file(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        self.replace_file_with(dest, &mut |f| f.write_all(bytes)).map(drop)
+    }
+
+    /// Atomically replace `dest` with what `fill` writes; returns the new file.
+    fn replace_file_with(&self, dest: &Path, fill: &mut dyn FnMut(&mut File) -> io::Result<()>) -> Result<File> {
         let mut tmp = self.temp_file("file-")?;
         let tmp_path = tmp.path().to_path_buf();
-        tmp.write_all(bytes).map_err(Error::io("write", &tmp_path))?;
+        fill(tmp.as_file_mut()).map_err(Error::io("write", &tmp_path))?;
         tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
         tmp.as_file().sync_all().map_err(Error::io("fsync", &tmp_path))?;
-        tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
-        sync_dir(dest.parent().unwrap_or(&self.root))
+        let file = tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
+        sync_dir(dest.parent().unwrap_or(&self.root))?;
+        Ok(file)
     }
 }
 
@@ -401,22 +429,189 @@ impl OciDir {
     }
 
     fn read_index(&self) -> Result<Index> {
-        self.parse_index(&self.read_index_bytes()?)
+        let c = self.current(true)?;
+        c.index(self)
+    }
+}
+
+/// `index.json` as opened, with its table.
+struct Current {
+    file: File,
+    table: Arc<Table>,
+}
+
+impl Current {
+    fn index(&self, dir: &OciDir) -> Result<Index> {
+        self.table
+            .index(&self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
     }
 
-    fn read_index_bytes(&self) -> Result<Vec<u8>> {
+    /// The entries named `name`.
+    fn named(&self, name: &str) -> Vec<usize> {
+        (0..self.table.len()).filter(|&i| self.table.name(i) == Some(name)).collect()
+    }
+
+    fn descriptor(&self, dir: &OciDir, i: usize) -> Result<Descriptor> {
+        self.table
+            .descriptor(i, &self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
+    }
+}
+
+/// # The index and its table (see [`crate::table`])
+impl OciDir {
+    fn table_path(&self) -> PathBuf {
+        self.private_dir().join(TABLE_FILE)
+    }
+
+    fn open_index(&self) -> Result<(File, FileKey)> {
         let path = self.index_path();
-        match read_capped(&path, MAX_INDEX_SIZE) {
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                Err(Error::InvalidLayout { path, reason: "no index.json".into() })
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::InvalidLayout { path, reason: "no index.json".into() });
             }
-            r => r,
+            Err(e) => return Err(Error::io("open", path)(e)),
+        };
+        let md = file.metadata().map_err(Error::io("stat", &path))?;
+        if !md.is_file() {
+            return Err(Error::InvalidLayout { path, reason: "index.json is not a regular file".into() });
+        }
+        if md.len() > MAX_INDEX_SIZE {
+            return Err(Error::InvalidLayout {
+                path,
+                reason: format!("{} bytes, over the limit of {MAX_INDEX_SIZE}", md.len()),
+            });
+        }
+        Ok((file, FileKey::of(&md)))
+    }
+
+    /// `index.json` and its table: the stored one when it is this `index.json`'s, else
+    /// built from it (and stored, when `store` and the index is settled: see
+    /// [`crate::table`]).
+    fn current(&self, store: bool) -> Result<Current> {
+        let path = self.index_path();
+        // An index replaced while being read is read again; a few times at most.
+        for _ in 0..4 {
+            let (file, key) = self.open_index()?;
+            if let Some(table) = self.cached_table(key) {
+                return Ok(Current { file, table });
+            }
+            if let Some(table) = self.stored_table().filter(|t| t.key == key) {
+                return Ok(Current { file, table: self.cache_table(table) });
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(key.size).unwrap_or(0));
+            (&file).take(MAX_INDEX_SIZE + 1).read_to_end(&mut bytes).map_err(Error::io("read", &path))?;
+            let after = FileKey::of(&file.metadata().map_err(Error::io("stat", &path))?);
+            if after != key || bytes.len() as u64 != key.size {
+                continue;
+            }
+            let table = Table::build(&bytes, key).map_err(|source| Error::BadIndex { path: path.clone(), source })?;
+            // Kept (on disk, and for the next lookup of this handle) only when settled: a
+            // same-size edit in this timestamp tick would not change the key.
+            if !settled(&key) {
+                return Ok(Current { file, table: Arc::new(table) });
+            }
+            if store {
+                self.store_table(&table);
+            }
+            return Ok(Current { file, table: self.cache_table(table) });
+        }
+        Err(Error::InvalidLayout { path, reason: "index.json kept changing while being read".into() })
+    }
+
+    /// `seen` again under the lock, when `index.json` has not changed since.
+    fn current_again(&self, seen: Current) -> Result<Current> {
+        let (file, key) = self.open_index()?;
+        if key == seen.table.key {
+            return Ok(Current { file, table: seen.table });
+        }
+        self.current(false)
+    }
+
+    fn cached_table(&self, key: FileKey) -> Option<Arc<Table>> {
+        let cache = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+        cache.as_ref().filter(|(layout, t)| *layout == self.key && t.key == key).map(|(_, t)| t.clone())
+    }
+
+    fn cache_table(&self, table: Table) -> Arc<Table> {
+        let table = Arc::new(table);
+        *TABLE.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.key, table.clone()));
+        table
+    }
+
+    fn stored_table(&self) -> Option<Table> {
+        let file = File::open(self.table_path()).ok()?;
+        Table::read(&file).ok().flatten()
+    }
+
+    /// Keep a table a reader built, when strata keeps its files in this layout and no
+    /// writer is at work (best effort: the table is only a cache).
+    fn store_table(&self, table: &Table) {
+        if !self.private_dir().is_dir() {
+            return;
+        }
+        let Some(_lock) = self.try_lock("index.lock") else { return };
+        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == table.key) {
+            let _ = self.replace_file(&self.table_path(), &table.encode());
         }
     }
 
-    fn parse_index(&self, bytes: &[u8]) -> Result<Index> {
-        Index::from_slice(bytes).map_err(|source| Error::BadIndex { path: self.index_path(), source })
+    /// Replace `index.json` with what `fill` writes (it returns the new file's table),
+    /// then store the table, keyed by the new file; returns once a timestamp tick has
+    /// passed since the rename. Called under `index.lock`.
+    fn replace_index(&self, fill: &mut dyn FnMut(&mut File) -> Result<Table>) -> Result<()> {
+        let mut table = None;
+        let mut failed = None;
+        let file = self.replace_file_with(&self.index_path(), &mut |f| match fill(f) {
+            Ok(t) => {
+                table = Some(t);
+                Ok(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                Err(io::Error::other("index not written"))
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let file = file?;
+        let Some(mut table) = table else { return Ok(()) };
+        let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
+        if key.size != table.key.size {
+            // Cannot happen; the next read builds the table from index.json anyway.
+            let _ = fs::remove_file(self.table_path());
+            return Ok(());
+        }
+        table.key = key;
+        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
+            self.replace_file(&self.table_path(), &table.encode())?;
+            self.cache_table(table);
+        }
+        // Settle: a later change of index.json gets a later ctime.
+        let settle = key.changed() + TIMESTAMP_TICK;
+        if let Ok(wait) = settle.duration_since(SystemTime::now()) {
+            std::thread::sleep(wait.min(2 * TIMESTAMP_TICK));
+        }
+        Ok(())
     }
+
+    /// Rewrite the index without the entries `remove` and with `insert` at `at`,
+    /// copying the rest as it is. Called under `index.lock`.
+    fn splice_index(&self, c: &Current, remove: &[usize], at: usize, insert: &[NewEntry]) -> Result<()> {
+        self.replace_index(&mut |out| {
+            c.table.splice(&c.file, remove, at, insert, out).map_err(Error::io("write", self.index_path()))
+        })
+    }
+}
+
+/// Whether an index with this key was last changed more than a timestamp tick ago.
+fn settled(key: &FileKey) -> bool {
+    SystemTime::now().duration_since(key.changed()).is_ok_and(|age| age > TIMESTAMP_TICK)
 }
 
 /// Whether another open file description holds a lock on `path`.
@@ -581,19 +776,97 @@ impl Backend for OciDir {
 
     fn update_index(&self, f: &mut dyn FnMut(&mut Index) -> Result<()>) -> Result<Index> {
         // A damaged index fails here, before `.strata/` is created.
-        let seen = self.read_index_bytes()?;
-        let parsed = self.parse_index(&seen)?;
+        let seen = self.current(true)?;
         let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
-        // Parsed again only when another writer replaced it meanwhile (a big index takes
-        // longer to parse than to read and compare).
-        let bytes = self.read_index_bytes()?;
-        let old = if bytes == seen { parsed } else { self.parse_index(&bytes)? };
+        let c = self.current_again(seen)?;
+        let old = c.index(self)?;
         let mut new = old.clone();
         f(&mut new)?;
         if new != old {
-            self.replace_file(&self.index_path(), &new.to_canonical_json())?;
+            let bytes = new.to_canonical_json();
+            self.replace_index(&mut |out| {
+                out.write_all(&bytes).map_err(Error::io("write", self.index_path()))?;
+                Table::build(&bytes, FileKey::of_size(bytes.len() as u64))
+                    .map_err(|source| Error::BadIndex { path: self.index_path(), source })
+            })?;
         }
         Ok(new)
+    }
+
+    fn refs(&self) -> Result<Vec<(String, Descriptor)>> {
+        self.refs_where(&mut |_, _| true)
+    }
+
+    fn refs_where(&self, pred: &mut dyn FnMut(&str, &Digest) -> bool) -> Result<Vec<(String, Descriptor)>> {
+        let c = self.current(true)?;
+        let mut out = Vec::new();
+        for i in 0..c.table.len() {
+            let Some(n) = c.table.name(i) else { continue };
+            if pred(n, c.table.digest(i)) {
+                out.push((n.to_owned(), c.descriptor(self, i)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_targets(&self) -> Result<Vec<Descriptor>> {
+        let c = self.current(true)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut target_seen = vec![false; c.table.targets()];
+        for i in 0..c.table.len() {
+            // Entries of one target have one digest and media type: looked at once.
+            let t = c.table.target(i);
+            if std::mem::replace(&mut target_seen[t], true) {
+                continue;
+            }
+            if seen.insert((c.table.digest(i), c.table.media_type(i).to_string())) {
+                out.push(c.descriptor(self, i)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn put_ref_entry(&self, name: &str, entry: &Descriptor) -> Result<Option<Descriptor>> {
+        let seen = self.current(true)?;
+        let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
+        let c = self.current_again(seen)?;
+        let named = c.named(name);
+        let previous = named.first().map(|&i| c.descriptor(self, i)).transpose()?;
+        if named.len() == 1 && previous.as_ref() == Some(entry) {
+            return Ok(previous);
+        }
+        let at = named.first().copied().unwrap_or(c.table.len());
+        self.splice_index(&c, &named, at, &[NewEntry { desc: entry.clone() }])?;
+        Ok(previous)
+    }
+
+    fn remove_ref(&self, name: &str) -> Result<Descriptor> {
+        let seen = self.current(true)?;
+        let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
+        let c = self.current_again(seen)?;
+        let named = c.named(name);
+        let found = named.iter().map(|&i| Ok((name.to_owned(), c.descriptor(self, i)?))).collect::<Result<_>>()?;
+        let found = crate::store::resolve_in(found, name)?;
+        self.splice_index(&c, &named, c.table.len(), &[])?;
+        Ok(found)
+    }
+
+    fn remove_ref_if_shared(&self, name: &str) -> Result<Option<Descriptor>> {
+        let seen = self.current(true)?;
+        let _lock = self.lock("index.lock", FlockOperation::LockExclusive)?;
+        let c = self.current_again(seen)?;
+        let [at] = c.named(name)[..] else { return Ok(None) };
+        let t = &c.table;
+        let shared = (0..t.len()).any(|i| {
+            i != at && t.name(i).is_some() && t.digest(i) == t.digest(at) && t.media_type(i) == t.media_type(at)
+        });
+        if !shared {
+            return Ok(None);
+        }
+        let found = c.descriptor(self, at)?;
+        self.splice_index(&c, &[at], t.len(), &[])?;
+        Ok(Some(found))
     }
 
     fn lease(&self) -> Result<Lease> {

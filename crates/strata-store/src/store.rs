@@ -181,6 +181,16 @@ pub trait Backend: BlobStore {
         validate_ref_name(name)?;
         let mut entry = desc.clone();
         entry.set_annotation(ANNOTATION_REF_NAME, name);
+        let previous = self.put_ref_entry(name, &entry)?;
+        let now = strata_spec::time::format_system_time(std::time::SystemTime::now());
+        self.update_image_record(&desc.digest, &mut |r| r.last_tag_time = Some(now.clone()))?;
+        Ok(previous)
+    }
+
+    /// The index part of [`Backend::set_ref`]: `entry` (which carries the ref name `name`)
+    /// takes the place of the first entry named `name`, or goes at the end; the other
+    /// entries of that name go. Returns the first entry that had the name.
+    fn put_ref_entry(&self, name: &str, entry: &Descriptor) -> Result<Option<Descriptor>> {
         let mut previous = None;
         self.update_index(&mut |index| {
             previous = None;
@@ -199,14 +209,12 @@ pub trait Backend: BlobStore {
             index.manifests.insert(at, entry.clone());
             Ok(())
         })?;
-        let now = strata_spec::time::format_system_time(std::time::SystemTime::now());
-        self.update_image_record(&desc.digest, &mut |r| r.last_tag_time = Some(now.clone()))?;
         Ok(previous)
     }
 
     /// The descriptor ref `name` points to.
     fn resolve_ref(&self, name: &str) -> Result<Descriptor> {
-        resolve_in(&self.index()?, name)
+        resolve_in(self.refs_where(&mut |n, _| n == name)?, name)
     }
 
     /// Every ref and its descriptor, in index order.
@@ -214,11 +222,55 @@ pub trait Backend: BlobStore {
         Ok(self.index()?.manifests.into_iter().filter_map(|d| Some((d.ref_name()?.to_owned(), d))).collect())
     }
 
+    /// The refs whose name and digest satisfy `pred`, with their descriptors, in index
+    /// order: on a big index, much less work than [`Backend::refs`] when few match (an
+    /// [`OciDir`](crate::OciDir) builds only their descriptors).
+    fn refs_where(&self, pred: &mut dyn FnMut(&str, &Digest) -> bool) -> Result<Vec<(String, Descriptor)>> {
+        Ok(self.refs()?.into_iter().filter(|(n, d)| pred(n, &d.digest)).collect())
+    }
+
+    /// The first entry of the index for each distinct digest and media type, in index
+    /// order: what the index points at, each once however many tags name it.
+    fn index_targets(&self) -> Result<Vec<Descriptor>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for d in self.index()?.manifests {
+            if seen.insert((d.digest.clone(), d.media_type.to_string())) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove ref `name` only while another ref points at the same digest and media
+    /// type (the content stays tagged), atomically; otherwise change nothing. Returns
+    /// the removed descriptor, or `None` when nothing was removed (no such ref, several
+    /// entries of that name, or no other ref to the same content).
+    fn remove_ref_if_shared(&self, name: &str) -> Result<Option<Descriptor>> {
+        let mut removed = None;
+        self.update_index(&mut |index| {
+            removed = None;
+            let named: Vec<usize> =
+                (0..index.manifests.len()).filter(|&i| index.manifests[i].ref_name() == Some(name)).collect();
+            let [at] = named[..] else { return Ok(()) };
+            let d = &index.manifests[at];
+            let shared = index.manifests.iter().enumerate().any(|(i, o)| {
+                i != at && o.ref_name().is_some() && o.digest == d.digest && o.media_type == d.media_type
+            });
+            if shared {
+                removed = Some(index.manifests.remove(at));
+            }
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
     /// Remove ref `name`, returning the descriptor it pointed to. The blobs stay until GC.
     fn remove_ref(&self, name: &str) -> Result<Descriptor> {
         let mut removed = None;
         self.update_index(&mut |index| {
-            let found = resolve_in(index, name)?;
+            let named = index.manifests.iter().filter(|d| d.ref_name() == Some(name));
+            let found = resolve_in(named.map(|d| (name.to_owned(), d.clone())).collect(), name)?;
             index.manifests.retain(|d| d.ref_name() != Some(name));
             removed = Some(found);
             Ok(())
@@ -227,14 +279,16 @@ pub trait Backend: BlobStore {
     }
 }
 
-fn resolve_in(index: &Index, name: &str) -> Result<Descriptor> {
-    let mut found = index.manifests.iter().filter(|d| d.ref_name() == Some(name));
+/// The one descriptor `found` (the entries named `name`) stands for: several entries of
+/// one name are fine when they agree on the digest.
+pub(crate) fn resolve_in(found: Vec<(String, Descriptor)>, name: &str) -> Result<Descriptor> {
+    let mut found = found.into_iter().map(|(_, d)| d);
     let first = found.next().ok_or_else(|| Error::RefNotFound(name.to_owned()))?;
-    let others: Vec<_> = found.filter(|d| d.digest != first.digest).collect();
-    if !others.is_empty() {
-        return Err(Error::AmbiguousRef { name: name.to_owned(), count: others.len() + 1 });
+    let others = found.filter(|d| d.digest != first.digest).count();
+    if others > 0 {
+        return Err(Error::AmbiguousRef { name: name.to_owned(), count: others + 1 });
     }
-    Ok(first.clone())
+    Ok(first)
 }
 
 /// Check a ref name: non-empty, at most 4096 bytes, no control characters. Names are

@@ -13,7 +13,7 @@ use strata_template::{MissingKey, Options, Root, Schema, Template};
 
 use crate::ctx::Ctx;
 use crate::filter::ImageFilters;
-use crate::format::{Format, Listing, template_error};
+use crate::format::{Format, Listing, template_error, write_table};
 use crate::output::{docker_time, print_json, since, truncate};
 
 /// docker's width of the CREATED BY column.
@@ -56,27 +56,72 @@ const IMAGES_TABLE_DIGESTS: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}
 const IMAGES_RAW: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
 const IMAGES_RAW_DIGESTS: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
 
+/// The cells of an `images` row that depend on the image alone, worked out once per
+/// image: a big store has many tags per image (250,000 rows of 2,000 images), and the
+/// times and sizes are the slow part of a row.
+struct ImageCells {
+    id: String,
+    created_at: String,
+    created_since: String,
+    size: String,
+}
+
+/// The [`ImageCells`] of each image, by image id (`None`: the unreadable images, which
+/// have no creation time and no size).
+#[derive(Default)]
+struct CellCache(HashMap<Option<Digest>, ImageCells>);
+
+impl CellCache {
+    fn cells(&mut self, s: &ImageSummary, no_trunc: bool) -> &ImageCells {
+        self.0.entry(s.id.clone()).or_insert_with(|| {
+            let created = s.created.as_deref().unwrap_or_default();
+            ImageCells {
+                id: match &s.id {
+                    Some(d) if no_trunc => d.to_string(),
+                    Some(d) => d.short().to_owned(),
+                    None => "<unreadable>".to_owned(),
+                },
+                created_at: docker_time(created),
+                created_since: or_na(since(created)),
+                size: human_size(s.size),
+            }
+        })
+    }
+}
+
 /// An `images` row with docker's fields. `digest`: the repository's digest, or `<none>`.
-fn image_row(s: &ImageSummary, no_trunc: bool, digest: String) -> Value {
-    let created = s.created.clone().unwrap_or_default();
-    let id = match &s.id {
-        Some(d) if no_trunc => d.to_string(),
-        Some(d) => d.short().to_owned(),
-        None => "<unreadable>".to_owned(),
-    };
+fn image_row(s: &ImageSummary, cells: &ImageCells, digest: String) -> Value {
     json!({
         "Containers": "N/A",
-        "CreatedAt": docker_time(&created),
-        "CreatedSince": or_na(since(&created)),
+        "CreatedAt": cells.created_at,
+        "CreatedSince": cells.created_since,
         "Digest": digest,
-        "ID": id,
+        "ID": cells.id,
         "Repository": s.repository,
         "SharedSize": "N/A",
-        "Size": human_size(s.size),
+        "Size": cells.size,
         "Tag": s.tag,
         "UniqueSize": "N/A",
-        "VirtualSize": human_size(s.size),
+        "VirtualSize": cells.size,
     })
+}
+
+/// docker's default `images` table (`IMAGES_TABLE`) written straight from the rows,
+/// without a JSON row and a template run per row: the same text, in a tenth of the time
+/// on a big store.
+fn default_table(list: &[&ImageSummary], no_trunc: bool, out: &mut impl Write) -> Result<()> {
+    let mut cache = CellCache::default();
+    let mut body = String::new();
+    for s in list {
+        let c = cache.cells(s, no_trunc);
+        for cell in [&s.repository, &s.tag, &c.id, &c.created_since, &c.size] {
+            body.push_str(cell);
+            body.push('\t');
+        }
+        body.pop();
+        body.push('\n');
+    }
+    write_table("REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE", &body, out)
 }
 
 /// The image a listing entry is: opened by the digest the entry points at.
@@ -157,11 +202,12 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
         }
     }
     let list = select(&store, &list, &how.filters, how.all)?;
+    let mut cache = CellCache::default();
     if ctx.json {
         let rows: Vec<Value> = list
             .iter()
             .map(|s| {
-                let mut row = image_row(s, how.no_trunc, s.digest.to_string());
+                let mut row = image_row(s, cache.cells(s, how.no_trunc), s.digest.to_string());
                 let created = s.created.clone().unwrap_or_default();
                 if s.id.is_none() {
                     row["ID"] = json!("");
@@ -195,7 +241,7 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         None | Some("table") if how.digests => IMAGES_TABLE_DIGESTS.to_owned(),
-        None | Some("table") => IMAGES_TABLE.to_owned(),
+        None | Some("table") => return default_table(&list, how.no_trunc, &mut out).map(|()| ExitCode::SUCCESS),
         Some("raw") if how.digests => IMAGES_RAW_DIGESTS.to_owned(),
         Some("raw") => IMAGES_RAW.to_owned(),
         Some(f) if f.starts_with("table") && how.digests && !f.contains("{{.Digest}}") => {
@@ -214,7 +260,7 @@ pub fn images(ctx: &Ctx, how: &ListImages) -> Result<ExitCode> {
             } else {
                 "<none>".to_owned()
             };
-            image_row(s, how.no_trunc, digest)
+            image_row(s, cache.cells(s, how.no_trunc), digest)
         })
         .collect();
     format.print(&IMAGES, &rows, &mut out)?;
@@ -528,4 +574,54 @@ pub fn fsck(ctx: &Ctx, deep: bool, quick: bool) -> Result<ExitCode> {
         eprintln!("strata: fsck: {p}");
     }
     Ok(if r.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default table written straight gives the text the template gives.
+    #[test]
+    fn the_default_table_is_the_template_table() {
+        let summary = |name: Option<&str>, id: Option<u8>, created: Option<&str>, size: u64| {
+            let (repository, tag) = match name {
+                Some(n) => strata_image::split_name(n),
+                None => ("<none>".to_owned(), "<none>".to_owned()),
+            };
+            ImageSummary {
+                name: name.map(str::to_owned),
+                repository,
+                tag,
+                id: id.map(|b| Digest::sha256_of(&[b])),
+                digest: Digest::sha256_of(b"m"),
+                created: created.map(str::to_owned),
+                size,
+                stored_size: 0,
+                problem: None,
+                intermediate: false,
+            }
+        };
+        let list = [
+            summary(Some("tomcat02:1.0"), Some(1), Some("2024-01-15T10:30:00Z"), 123_456_789),
+            summary(
+                Some("a-much-longer-repository/name:with-a-long-tag"),
+                Some(1),
+                Some("2024-01-15T10:30:00Z"),
+                123_456_789,
+            ),
+            summary(None, Some(2), None, 0),
+            summary(Some("v1"), None, Some("not a time"), 5),
+        ];
+        let refs: Vec<&ImageSummary> = list.iter().collect();
+        for no_trunc in [false, true] {
+            let mut fast = Vec::new();
+            default_table(&refs, no_trunc, &mut fast).unwrap();
+            let mut cache = CellCache::default();
+            let rows: Vec<Value> =
+                list.iter().map(|s| image_row(s, cache.cells(s, no_trunc), "<none>".into())).collect();
+            let mut slow = Vec::new();
+            Format::parse(IMAGES_TABLE, IMAGES_TABLE).unwrap().print(&IMAGES, &rows, &mut slow).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+        }
+    }
 }

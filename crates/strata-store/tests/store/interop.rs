@@ -69,6 +69,23 @@ fn strata_layouts_pass_oci_image_tool_and_skopeo() {
     let manifest =
         strata_store::spec::Manifest::from_slice(&copied.read_descriptor(&desc, MAX_DOCUMENT_SIZE).unwrap()).unwrap();
     assert_eq!(manifest.config.digest, img.config.digest);
+
+    // Tags changed through the index table (a removal, a re-tag) leave a layout the tools
+    // still read; and a tag skopeo writes into strata's layout (behind the table's back)
+    // is seen at once.
+    store.remove_ref("v1").unwrap();
+    store.set_ref("v2", &img.manifest).unwrap();
+    run(Command::new("oci-image-tool").args(["validate", "--type", "image", "--ref", "name=v2"]).arg(&root));
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:copied", copy.display()))
+        .arg(format!("oci:{}:back", root.display())));
+    assert_eq!(store.resolve_ref("back").unwrap().digest, desc.digest);
+    let names: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["tomcat02:1.0", "v2", "back"]);
+    let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v2", root.display())));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Digest"], img.manifest.digest.as_str());
 }
 
 #[test]

@@ -15,3 +15,4 @@ mod interop;
 mod props;
 mod records;
 mod refs;
+mod table;

@@ -1,0 +1,163 @@
+//! The index table (`.strata/index.table`): lookups and ref changes through it give what
+//! the whole `index.json` says, whoever edited it last, and `index.json` stays the
+//! canonical index another tool reads.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use strata_store::spec::{ANNOTATION_REF_NAME, Descriptor, Index, Platform};
+use strata_store::{Backend, Error, MemoryStore, OciDir};
+
+use crate::common::write_image;
+
+fn index_file(root: &Path) -> Vec<u8> {
+    fs::read(root.join("index.json")).unwrap()
+}
+
+/// The same ref changes on an `OciDir` and on a `MemoryStore` give the same index, and
+/// `index.json` is the canonical form of it after each.
+#[test]
+fn ref_changes_through_the_table_match_the_whole_index_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("l");
+    let oci = OciDir::create(&root).unwrap();
+    let mem = MemoryStore::new();
+    let imgs: Vec<_> =
+        (0..4).map(|i| (write_image(&oci, &format!("i{i}")), write_image(&mem, &format!("i{i}")))).collect();
+    // An untagged entry with more than the table holds, which must survive byte for byte.
+    let mut odd = imgs[3].0.manifest.clone();
+    odd.platform = Some(Platform::parse("linux/arm64/v8").unwrap());
+    odd.set_annotation("org.example.note", "keep \"me\" \u{e9}");
+    for s in [&oci as &dyn Backend, &mem] {
+        s.update_index(&mut |i| {
+            i.manifests.push(odd.clone());
+            Ok(())
+        })
+        .unwrap();
+    }
+    let mut step = 0;
+    let mut check = |what: &str| {
+        step += 1;
+        let (a, b) = (oci.index().unwrap(), mem.index().unwrap());
+        assert_eq!(a, b, "step {step} ({what})");
+        let bytes = index_file(&root);
+        assert_eq!(bytes, b.to_canonical_json(), "step {step} ({what}): index.json is not canonical");
+        assert_eq!(Index::from_slice(&bytes).unwrap(), b);
+    };
+    for round in 0..3 {
+        for (k, (o, m)) in imgs.iter().enumerate() {
+            let name = format!("r{}:t{}", k % 2, round);
+            let p1 = oci.set_ref(&name, &o.manifest).unwrap();
+            let p2 = mem.set_ref(&name, &m.manifest).unwrap();
+            assert_eq!(p1, p2);
+            check("set");
+        }
+        // Re-pointing a tag keeps its place; the same tag again changes nothing.
+        oci.set_ref("r0:t0", &imgs[2].0.manifest).unwrap();
+        mem.set_ref("r0:t0", &imgs[2].1.manifest).unwrap();
+        check("re-point");
+        let before = index_file(&root);
+        oci.set_ref("r0:t0", &imgs[2].0.manifest).unwrap();
+        assert_eq!(index_file(&root), before);
+        assert_eq!(oci.remove_ref(&format!("r1:t{round}")).unwrap(), mem.remove_ref(&format!("r1:t{round}")).unwrap());
+        check("remove");
+        assert_eq!(oci.remove_ref_if_shared("r0:t0").unwrap(), mem.remove_ref_if_shared("r0:t0").unwrap());
+        check("remove if shared");
+    }
+    assert_eq!(oci.refs().unwrap(), mem.refs().unwrap());
+    assert_eq!(oci.index_targets().unwrap(), mem.index_targets().unwrap());
+    let name = oci.refs().unwrap()[0].0.clone();
+    assert_eq!(oci.resolve_ref(&name).unwrap(), mem.resolve_ref(&name).unwrap());
+    assert!(root.join(".strata/index.table").is_file());
+}
+
+/// Another tool edits `index.json` right after strata wrote it: in place with the same
+/// size (one letter of a ref name), by renaming a new file over it, or by removing the
+/// table; lookups and changes see the edit.
+#[test]
+fn an_edited_index_json_is_never_answered_from_a_stale_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("l");
+    let store = OciDir::create(&root).unwrap();
+    let a = write_image(&store, "a");
+    let b = write_image(&store, "b");
+    store.set_ref("x:aaaa", &a.manifest).unwrap();
+    store.set_ref("x:bbbb", &b.manifest).unwrap();
+    assert_eq!(store.resolve_ref("x:aaaa").unwrap().digest, a.manifest.digest);
+
+    // In place, same size, at once: `aaaa` becomes `cccc`.
+    let text = String::from_utf8(index_file(&root)).unwrap().replace("x:aaaa", "x:cccc");
+    let mut f = OpenOptions::new().write(true).open(root.join("index.json")).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    drop(f);
+    assert!(matches!(store.resolve_ref("x:aaaa"), Err(Error::RefNotFound(_))));
+    assert_eq!(store.resolve_ref("x:cccc").unwrap().digest, a.manifest.digest);
+    // A change goes from the edited index, not the old table.
+    store.set_ref("x:dddd", &b.manifest).unwrap();
+    let names: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["x:cccc", "x:bbbb", "x:dddd"]);
+    assert_eq!(Index::from_slice(&index_file(&root)).unwrap(), store.index().unwrap());
+
+    // A new file renamed over it (as umoci and skopeo write), with the entries swapped.
+    let mut index = store.index().unwrap();
+    index.manifests.reverse();
+    let tmp = root.join("index.json.new");
+    fs::write(&tmp, index.to_canonical_json()).unwrap();
+    fs::rename(&tmp, root.join("index.json")).unwrap();
+    let names: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["x:dddd", "x:bbbb", "x:cccc"]);
+    store.remove_ref("x:bbbb").unwrap();
+    assert_eq!(store.index().unwrap().manifests.len(), 2);
+
+    // A damaged or missing table is rebuilt.
+    let table = root.join(".strata/index.table");
+    for damage in [Some(&b"junk"[..]), None] {
+        match damage {
+            Some(bytes) => fs::write(&table, bytes).unwrap(),
+            None => fs::remove_file(&table).unwrap(),
+        }
+        assert_eq!(store.resolve_ref("x:cccc").unwrap().digest, a.manifest.digest);
+        assert!(matches!(store.resolve_ref("x:bbbb"), Err(Error::RefNotFound(_))));
+    }
+    // A damaged byte anywhere in the table (here: in the key) is caught by its checksum.
+    store.set_ref("x:eeee", &a.manifest).unwrap();
+    let mut bytes = fs::read(&table).unwrap();
+    bytes[30] ^= 1;
+    fs::write(&table, &bytes).unwrap();
+    assert_eq!(store.resolve_ref("x:eeee").unwrap().digest, a.manifest.digest);
+}
+
+/// An index that does not parse fails lookups and changes with the same error as before
+/// there was a table, and a change leaves it as it was.
+#[test]
+fn a_damaged_index_json_fails_through_the_table_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("l");
+    let store = OciDir::create(&root).unwrap();
+    let a = write_image(&store, "a");
+    store.set_ref("v1", &a.manifest).unwrap();
+    let bad = br#"{"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:nothex","size":1}],"schemaVersion":2}"#;
+    fs::write(root.join("index.json"), bad).unwrap();
+    assert!(matches!(store.resolve_ref("v1"), Err(Error::BadIndex { .. })));
+    assert!(matches!(store.set_ref("v2", &a.manifest), Err(Error::BadIndex { .. })));
+    assert!(matches!(store.remove_ref("v1"), Err(Error::BadIndex { .. })));
+    assert_eq!(index_file(&root), bad);
+}
+
+/// Entries that name the same content several times: `remove_ref_if_shared` removes a
+/// tag only while another tag keeps the content.
+#[test]
+fn remove_if_shared_keeps_the_last_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = OciDir::create(dir.path().join("l")).unwrap();
+    let a = write_image(&store, "a");
+    store.set_ref("one", &a.manifest).unwrap();
+    store.set_ref("two", &a.manifest).unwrap();
+    assert!(store.remove_ref_if_shared("one").unwrap().is_some());
+    assert!(store.remove_ref_if_shared("two").unwrap().is_none());
+    assert!(store.remove_ref_if_shared("none").unwrap().is_none());
+    let left: Vec<Descriptor> = store.refs().unwrap().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].annotation(ANNOTATION_REF_NAME), Some("two"));
+}
