@@ -8,6 +8,7 @@ pub mod lease;
 mod memory;
 mod oci_dir;
 pub mod record;
+mod referrers;
 mod store;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
@@ -18,6 +19,7 @@ pub use lease::Lease;
 pub use memory::MemoryStore;
 pub use oci_dir::OciDir;
 pub use record::{ImageRecord, LayerRecord, RecordKind, RecordUpdate};
+pub use referrers::Referrers;
 pub use store::{BlobStore, MAX_DOCUMENT_SIZE, Store, validate_ref_name};
 
 /// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.
