@@ -10,6 +10,7 @@ pub mod inspect;
 mod merged;
 mod ops;
 mod progress;
+mod referrers;
 mod remove;
 mod resolve;
 mod runtime;
