@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use strata_layer::{EntryKind, EntryMeta, LayerInfo, LayerWriter, Timestamp, WriteOptions, tar_order};
 use strata_spec::{Algorithm, Digest, Digester};
-use strata_store::Store;
+use strata_store::Backend;
 
 use crate::dockerfile::Ignore;
 use crate::dockerfile::ignore::{clean, glob_match, has_wildcards};
@@ -530,7 +530,7 @@ pub(crate) fn plan(
 }
 
 /// Write the planned entries as one layer blob into `store`.
-pub(crate) fn write_layer(store: &dyn Store, planned: &[Planned], wopts: &WriteOptions) -> Result<LayerInfo> {
+pub(crate) fn write_layer(store: &dyn Backend, planned: &[Planned], wopts: &WriteOptions) -> Result<LayerInfo> {
     strata_commit::store_layer(store, |writer| {
         let mut w = LayerWriter::new(writer, wopts)?;
         for p in planned {

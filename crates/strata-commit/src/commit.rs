@@ -9,7 +9,7 @@ use strata_spec::{
     ContainerConfig, Descriptor, Digest, Family, History, ImageConfig, Manifest, MediaType, Platform,
     time::format_system_time,
 };
-use strata_store::{Expected, LayerRecord, Store};
+use strata_store::{Backend, Expected, LayerRecord};
 
 use crate::change::{Change, apply_changes};
 use crate::error::{Error, Result};
@@ -209,7 +209,7 @@ pub struct Committed {
 /// Order, for crash safety: layer blob, config blob, manifest blob, then the tag, all
 /// under one GC lease; a crash at any point leaves at worst unreferenced blobs, never a
 /// tag that points at something missing.
-pub fn commit(store: &dyn Store, base: Option<&Base>, source: Source<'_>, opts: &CommitOptions) -> Result<Committed> {
+pub fn commit(store: &dyn Backend, base: Option<&Base>, source: Source<'_>, opts: &CommitOptions) -> Result<Committed> {
     // Changes that cannot apply (`ENV A=${B:?unset}`) fail before anything is written.
     runtime_config(base, opts)?;
     let _lease = store.lease()?;
@@ -218,7 +218,7 @@ pub fn commit(store: &dyn Store, base: Option<&Base>, source: Source<'_>, opts: 
 }
 
 /// Write the layer of `source` into the store; `None` when there is no change.
-pub fn write_layer(store: &dyn Store, source: Source<'_>, wopts: &WriteOptions) -> Result<Option<LayerInfo>> {
+pub fn write_layer(store: &dyn Backend, source: Source<'_>, wopts: &WriteOptions) -> Result<Option<LayerInfo>> {
     let diff_opts = DiffOptions::default();
     let (changes, root) = match source {
         Source::ConfigOnly => return Ok(None),
@@ -245,7 +245,7 @@ pub fn write_layer(store: &dyn Store, source: Source<'_>, wopts: &WriteOptions) 
 
 /// [`store_layer`] of a writer that fails with strata-layer's error.
 fn layer(
-    store: &dyn Store,
+    store: &dyn Backend,
     write: impl FnOnce(&mut strata_store::BlobWriter) -> strata_layer::Result<LayerInfo>,
 ) -> Result<LayerInfo> {
     store_layer(store, |w| write(w).map_err(Error::from))
@@ -256,7 +256,7 @@ fn layer(
 /// record the layer's `diff_id` and size ([`strata_store::LayerRecord`]) so that listing
 /// images never reads it. Every layer strata writes goes through here.
 pub fn store_layer<E>(
-    store: &dyn Store,
+    store: &dyn Backend,
     write: impl FnOnce(&mut strata_store::BlobWriter) -> std::result::Result<LayerInfo, E>,
 ) -> std::result::Result<LayerInfo, E>
 where
@@ -273,7 +273,7 @@ where
 /// Build and store the config and manifest for `layer` on `base`, then tag. The layer
 /// blob (if any) must already be in the store.
 pub fn finish(
-    store: &dyn Store,
+    store: &dyn Backend,
     base: Option<&Base>,
     layer: Option<LayerInfo>,
     opts: &CommitOptions,
@@ -397,6 +397,6 @@ fn convert(mt: &MediaType, family: Family) -> Result<MediaType> {
 }
 
 /// Write `bytes` to a fresh blob; for callers that build documents themselves.
-pub fn put_document(store: &dyn Store, bytes: &[u8]) -> Result<Digest> {
+pub fn put_document(store: &dyn Backend, bytes: &[u8]) -> Result<Digest> {
     Ok(store.put_blob(bytes)?.digest)
 }

@@ -3,7 +3,7 @@
 //!
 //! An attached artifact is an untagged entry of `index.json` (its descriptor carries
 //! `artifactType`), so other OCI tools keep it; strata's GC keeps it while its subject
-//! lives and drops it when the subject goes (see [`strata_store::Store::gc`]). `save`
+//! lives and drops it when the subject goes (see [`strata_store::Backend::gc`]). `save`
 //! (OCI archive) carries the referrers of the images it saves, `load` brings them back,
 //! and `strata-registry`'s push sends them.
 

@@ -19,7 +19,7 @@ use crate::resolve::{self, Match};
 /// skopeo and podman wrote; commands that only read never modify it.
 #[derive(Clone)]
 pub struct Store {
-    backend: Arc<dyn strata_store::Store>,
+    backend: Arc<dyn strata_store::Backend>,
     path: Option<PathBuf>,
 }
 
@@ -91,12 +91,12 @@ impl Store {
     }
 
     /// Wrap any blob store backend.
-    pub fn from_backend(backend: Arc<dyn strata_store::Store>, path: Option<PathBuf>) -> Store {
+    pub fn from_backend(backend: Arc<dyn strata_store::Backend>, path: Option<PathBuf>) -> Store {
         Store { backend, path }
     }
 
     /// The backend, for blob-level work.
-    pub fn backend(&self) -> &dyn strata_store::Store {
+    pub fn backend(&self) -> &dyn strata_store::Backend {
         &*self.backend
     }
 

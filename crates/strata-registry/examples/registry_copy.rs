@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use strata_registry::spec::{Platform, Reference};
-use strata_registry::store::{OciDir, Store};
+use strata_registry::store::{Backend, OciDir};
 use strata_registry::{Event, PullOptions, PushOptions, RegistryOptions, SkipReason};
 
 fn main() -> ExitCode {

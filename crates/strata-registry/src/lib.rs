@@ -18,7 +18,7 @@ pub use push::{DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD, PushOptions, Pushe
 
 /// The spec crate, re-exported so callers use the same `Reference` and `Descriptor`.
 pub use strata_spec as spec;
-/// The store crate, re-exported so callers use the same `Store`.
+/// The store crate, re-exported so callers use the same `Backend`.
 pub use strata_store as store;
 
 use client::{Client, Method, Request, Scope};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use strata_spec::{
     Descriptor, Digest, Digester, Index, ManifestOrIndex, MediaType, Platform, Reference, select_platform,
 };
-use strata_store::{BlobWriter, Expected, MAX_DOCUMENT_SIZE, Store};
+use strata_store::{Backend, BlobWriter, Expected, MAX_DOCUMENT_SIZE};
 
 use crate::client::{Client, Method, RegistryOptions, Request, Scope, content_length, header, read_limited};
 use crate::error::{Error, Result};
@@ -102,7 +102,7 @@ pub struct Pulled {
 /// refused and nothing of it is stored. A [`Lease`](strata_store::Lease) keeps GC away
 /// from the new blobs until the ref is set.
 pub fn pull(
-    store: &dyn Store,
+    store: &dyn Backend,
     reference: &Reference,
     options: &PullOptions,
     progress: &dyn Progress,
@@ -223,7 +223,7 @@ pub fn pull(
 /// What a pull fetches with, for the referrers after the image.
 struct Fetcher<'a> {
     client: &'a Client,
-    store: &'a dyn Store,
+    store: &'a dyn Backend,
     repo: &'a str,
     scope: &'a Scope,
     options: &'a PullOptions,
@@ -327,7 +327,7 @@ pub fn fetch_document(reference: &Reference, options: &RegistryOptions) -> Resul
 /// verified; those the store has are skipped. Returns how many were downloaded. For
 /// callers that fetch only the parts of an image they need (a build cache).
 pub fn fetch_blobs(
-    store: &dyn Store,
+    store: &dyn Backend,
     reference: &Reference,
     blobs: &[Descriptor],
     options: &PullOptions,
@@ -517,7 +517,7 @@ fn media_type_of(content_type: &str, bytes: &[u8], what: &str) -> Result<MediaTy
 /// or `None` if the blob was skipped.
 fn fetch_blob(
     client: &Client,
-    store: &dyn Store,
+    store: &dyn Backend,
     repo: &str,
     desc: &Descriptor,
     scope: &Scope,
@@ -577,7 +577,7 @@ fn fetch_blob(
 /// One attempt at downloading (the rest of) a blob.
 struct Download<'a> {
     client: &'a Client,
-    store: &'a dyn Store,
+    store: &'a dyn Backend,
     desc: &'a Descriptor,
     url: &'a str,
     scope: &'a Scope,

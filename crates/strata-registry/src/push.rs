@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use strata_spec::{Descriptor, Digest, ManifestOrIndex, Reference};
-use strata_store::{BlobReader, MAX_DOCUMENT_SIZE, Store};
+use strata_store::{Backend, BlobReader, MAX_DOCUMENT_SIZE};
 
 use crate::client::{Body, Client, Method, RegistryOptions, Request, Scope, drain, header, query_escape};
 use crate::error::{Error, Result};
@@ -100,7 +100,7 @@ struct LocalDoc {
 }
 
 /// Push the image `source` (a manifest or index descriptor in `store`, as
-/// [`Store::resolve_ref`] returns) to `dest`.
+/// [`Backend::resolve_ref`] returns) to `dest`.
 ///
 /// Blobs go first, several at once: those the registry has are skipped (`HEAD`),
 /// those in [`PushOptions::mount_from`] are mounted, the rest uploaded (in one `PUT`,
@@ -109,7 +109,7 @@ struct LocalDoc {
 /// under `dest`'s tag (or digest). The digest the registry reports for each manifest
 /// must equal ours.
 pub fn push(
-    store: &dyn Store,
+    store: &dyn Backend,
     source: &Descriptor,
     dest: &Reference,
     options: &PushOptions,
@@ -198,7 +198,7 @@ pub fn push(
 }
 
 /// Read `desc` and, for an index, its children from the store; children come first.
-fn collect_local(store: &dyn Store, desc: &Descriptor, depth: usize, out: &mut Vec<LocalDoc>) -> Result<()> {
+fn collect_local(store: &dyn Backend, desc: &Descriptor, depth: usize, out: &mut Vec<LocalDoc>) -> Result<()> {
     /// As when pulling: deeper nesting than this is not an image.
     const MAX_DEPTH: usize = 4;
     let what = || format!("local {}", desc.digest);
@@ -316,7 +316,7 @@ enum Started {
 /// Uploads blobs of one push.
 struct Uploader<'a> {
     client: &'a Client,
-    store: &'a dyn Store,
+    store: &'a dyn Backend,
     repo: &'a str,
     scope: &'a Scope,
     options: &'a PushOptions,

@@ -9,7 +9,7 @@ use strata_spec::{Compression, Descriptor, Digest, ImageConfig, ManifestOrIndex,
 
 use crate::error::{Error, Result};
 use crate::gc::TempFile;
-use crate::store::{MAX_DOCUMENT_SIZE, Store};
+use crate::store::{Backend, MAX_DOCUMENT_SIZE};
 
 /// What points at a blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,7 +203,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The result of [`Store::fsck`].
+/// The result of [`Backend::fsck`].
 #[derive(Clone, Debug, Default)]
 pub struct FsckReport {
     /// Blobs re-hashed.
@@ -247,7 +247,7 @@ impl fmt::Display for FsckReport {
     }
 }
 
-/// What [`Store::fsck_with`] checks beyond the structure (every descriptor followed from
+/// What [`Backend::fsck_with`] checks beyond the structure (every descriptor followed from
 /// the index, every manifest, index and config parsed, layer counts against diff_ids,
 /// layer compression against media types, records), which is always checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,7 +258,7 @@ pub struct FsckOptions {
     pub rehash: bool,
     /// Decompress every layer and compare it with the config's `diff_id`, as unpack
     /// does (default: no). The blob store has no decompressors: strata-image's
-    /// `Store::fsck_with` does this part.
+    /// `Backend::fsck_with` does this part.
     pub deep: bool,
 }
 
@@ -271,7 +271,12 @@ impl Default for FsckOptions {
 /// Re-hash every blob in `blobs` (unless told not to), then follow every descriptor from
 /// the index. Linear in the index and the blobs: each ref name, blob and document is
 /// looked at once.
-pub(crate) fn check(store: &dyn Store, blobs: &[Digest], options: &FsckOptions, report: &mut FsckReport) -> Result<()> {
+pub(crate) fn check(
+    store: &dyn Backend,
+    blobs: &[Digest],
+    options: &FsckOptions,
+    report: &mut FsckReport,
+) -> Result<()> {
     if options.rehash {
         for digest in blobs {
             rehash(store, digest, report);
@@ -421,7 +426,7 @@ pub(crate) fn check(store: &dyn Store, blobs: &[Digest], options: &FsckOptions, 
 /// Compare a layer blob's magic bytes with the compression its media type declares, as
 /// unpack's decoder does before reading further.
 fn check_compression(
-    store: &dyn Store,
+    store: &dyn Backend,
     desc: &Descriptor,
     declared: Compression,
     referrer: Referrer,
@@ -488,7 +493,7 @@ impl Slot {
     }
 }
 
-fn rehash(store: &dyn Store, digest: &Digest, report: &mut FsckReport) {
+fn rehash(store: &dyn Backend, digest: &Digest, report: &mut FsckReport) {
     let result = store.open(digest).and_then(|mut r| {
         let n = io::copy(&mut r, &mut io::sink()).map_err(|e| Error::from_io(e, "read", r.location()))?;
         Ok(n)

@@ -8,7 +8,7 @@ use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType};
 
 use crate::error::{Error, Result};
 use crate::referrers;
-use crate::store::{MAX_DOCUMENT_SIZE, Store};
+use crate::store::{Backend, MAX_DOCUMENT_SIZE};
 
 /// How GC runs.
 #[derive(Clone, Debug)]
@@ -112,7 +112,7 @@ impl Marked {
 /// alive. So does a missing one that `index.json` lists, unless `force`: its image's
 /// config and layers may still be in the store, and would go. One that only an index
 /// blob lists keeps nothing (a pull of one platform leaves the others' out).
-pub(crate) fn mark(store: &dyn Store, index: &Index, force: bool) -> Result<Marked> {
+pub(crate) fn mark(store: &dyn Backend, index: &Index, force: bool) -> Result<Marked> {
     let mut marker = Marker {
         store,
         force,
@@ -144,7 +144,7 @@ pub(crate) fn mark(store: &dyn Store, index: &Index, force: bool) -> Result<Mark
 }
 
 struct Marker<'a> {
-    store: &'a dyn Store,
+    store: &'a dyn Backend,
     force: bool,
     reachable: BTreeSet<Digest>,
     listed: BTreeSet<&'a Digest>,
@@ -212,7 +212,7 @@ fn schema1_layers(bytes: &[u8]) -> Result<Vec<Descriptor>> {
 }
 
 /// Remove (or list, in a dry run) every blob not in `reachable`.
-pub(crate) fn sweep(store: &dyn Store, marked: &Marked, report: &mut GcReport) -> Result<()> {
+pub(crate) fn sweep(store: &dyn Backend, marked: &Marked, report: &mut GcReport) -> Result<()> {
     let reachable = &marked.reachable;
     report.referrers_removed = marked.orphans.iter().cloned().collect();
     for digest in store.list()? {

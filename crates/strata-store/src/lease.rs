@@ -6,7 +6,7 @@
 //! committing a blob and tagging the manifest that reaches it, a writer must hold a
 //! [`Lease`]:
 //!
-//! - [`Store::lease`](crate::Store::lease) returns a guard; every
+//! - [`Backend::lease`](crate::Store::lease) returns a guard; every
 //!   [`BlobWriter`](crate::BlobWriter) also holds one while it is open.
 //! - GC runs only when no lease is held by any process, and no lease can be taken while
 //!   GC runs. So GC either finished before the writer started (and the writer's blobs did
@@ -14,7 +14,7 @@
 //! - A program that writes blobs and then tags them holds one lease across the whole
 //!   sequence: `let _lease = store.lease()?; write...; store.set_ref(...)?;`.
 //! - Leases within one process are shared: taking a second lease while one is alive costs
-//!   nothing and never blocks. [`Store::gc`](crate::Store::gc) called by a process that
+//!   nothing and never blocks. [`Backend::gc`](crate::Store::gc) called by a process that
 //!   holds a lease fails with [`Error::LeaseHeld`](crate::Error::LeaseHeld) rather than
 //!   wait for itself.
 //!

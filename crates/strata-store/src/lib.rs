@@ -20,11 +20,11 @@ pub use memory::MemoryStore;
 pub use oci_dir::OciDir;
 pub use record::{ImageRecord, LayerRecord, RecordKind, RecordUpdate};
 pub use referrers::Referrers;
-pub use store::{BlobStore, MAX_DOCUMENT_SIZE, Store, validate_ref_name};
+pub use store::{Backend, BlobStore, MAX_DOCUMENT_SIZE, validate_ref_name};
 
 /// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.
 pub mod prelude {
-    pub use crate::{BlobStore, Store};
+    pub use crate::{Backend, BlobStore};
 }
 
 /// The spec crate, re-exported so callers use the same `Digest`, `Descriptor` and `Index`.

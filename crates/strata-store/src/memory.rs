@@ -14,9 +14,9 @@ use crate::fsck::{self, FsckOptions, FsckReport};
 use crate::gc::{self, GcOptions, GcReport};
 use crate::lease::{Lease, MemoryLeases};
 use crate::record::{RecordKind, RecordUpdate};
-use crate::store::{BlobStore, Store};
+use crate::store::{Backend, BlobStore};
 
-/// A [`Store`] held in memory, with the same semantics as [`OciDir`](crate::OciDir):
+/// A [`Backend`] held in memory, with the same semantics as [`OciDir`](crate::OciDir):
 /// verified reads and writes, refs in an index, leases, GC and fsck. Clones share the
 /// same contents.
 #[derive(Clone, Default)]
@@ -112,7 +112,7 @@ impl BlobStore for MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl Backend for MemoryStore {
     fn index(&self) -> Result<Index> {
         let index = self.inner.index.lock().unwrap_or_else(|p| p.into_inner());
         Ok(index.clone().unwrap_or_else(|| Index::new(Some(MediaType::OciIndex))))

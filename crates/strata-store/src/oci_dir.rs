@@ -18,7 +18,7 @@ use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
-use crate::store::{BlobStore, Store};
+use crate::store::{Backend, BlobStore};
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -34,7 +34,7 @@ const PRIVATE_DIR: &str = ".strata";
 /// Blobs are world-readable, like those umoci and skopeo write.
 const BLOB_MODE: u32 = 0o644;
 
-/// An OCI image layout directory used as a [`Store`]:
+/// An OCI image layout directory used as a [`Backend`]:
 ///
 /// ```text
 /// <root>/oci-layout           {"imageLayoutVersion":"1.0.0"}
@@ -574,7 +574,7 @@ impl BlobStore for OciDir {
     }
 }
 
-impl Store for OciDir {
+impl Backend for OciDir {
     fn index(&self) -> Result<Index> {
         self.read_index()
     }

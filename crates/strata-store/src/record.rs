@@ -10,7 +10,7 @@
 //!
 //! A record is named by a digest, so what it says about those bytes stays true whether
 //! or not the blob is still in the store: a record without its blob is harmless, never
-//! read, and removed by the next [`Store::gc`](crate::Store::gc). An
+//! read, and removed by the next [`Backend::gc`](crate::Store::gc). An
 //! [`OciDir`](crate::OciDir) keeps records under `.strata/records/<kind>/<alg>/<hex>`,
 //! each one JSON object written atomically (temp file, fsync, rename); OCI tools ignore
 //! `.strata/`. Records are caches of what the blobs say, or bookkeeping docker keeps in
@@ -91,7 +91,7 @@ impl ImageRecord {
     }
 }
 
-/// What [`Store::update_record`](crate::Store::update_record) calls: the current bytes
+/// What [`Backend::update_record`](crate::Store::update_record) calls: the current bytes
 /// of a record (`None` when there is none) to the new ones (`None`: leave it as it is).
 pub type RecordUpdate<'a> = dyn FnMut(Option<&[u8]>) -> crate::Result<Option<Vec<u8>>> + 'a;
 

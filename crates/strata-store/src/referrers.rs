@@ -3,19 +3,19 @@
 //!
 //! A referrer is kept in the layout as an untagged entry of `index.json` (as ORAS's
 //! layout store does), so that every OCI tool's GC keeps it; strata's GC keeps such an
-//! entry only while its subject is reachable otherwise (see [`Store::gc`]).
+//! entry only while its subject is reachable otherwise (see [`Backend::gc`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, referrer_descriptor};
 
 use crate::error::{Error, Result};
-use crate::store::{MAX_DOCUMENT_SIZE, Store};
+use crate::store::{Backend, MAX_DOCUMENT_SIZE};
 
 /// The manifest or index `desc` points to, if the store has it: `None` when it is
 /// absent or not a manifest or index type. A present document that does not read or
 /// parse is an error.
-pub(crate) fn read_document(store: &dyn Store, desc: &Descriptor) -> Result<Option<ManifestOrIndex>> {
+pub(crate) fn read_document(store: &dyn Backend, desc: &Descriptor) -> Result<Option<ManifestOrIndex>> {
     if !(desc.media_type.is_manifest() || desc.media_type.is_index()) || !store.contains(&desc.digest)? {
         return Ok(None);
     }
@@ -27,8 +27,8 @@ pub(crate) fn read_document(store: &dyn Store, desc: &Descriptor) -> Result<Opti
 
 /// Whether index entry `entry` is a referrer entry: untagged, and its document has a
 /// `subject` (returned). Such an entry lives only as long as its subject (see
-/// [`Store::gc`]). A document that cannot be read is not one.
-pub(crate) fn referrer_entry_subject(store: &dyn Store, entry: &Descriptor) -> Option<Digest> {
+/// [`Backend::gc`]). A document that cannot be read is not one.
+pub(crate) fn referrer_entry_subject(store: &dyn Backend, entry: &Descriptor) -> Option<Digest> {
     if entry.ref_name().is_some() {
         return None;
     }
@@ -47,12 +47,12 @@ impl Referrers {
     /// Read the documents `index.json` lists and note those with a `subject`. Entries
     /// whose blob is absent are passed over (fsck reports them); a present one that does
     /// not read or parse is an error.
-    pub fn scan(store: &dyn Store) -> Result<Referrers> {
+    pub fn scan(store: &dyn Backend) -> Result<Referrers> {
         Referrers::scan_index(store, &store.index()?)
     }
 
     /// [`Referrers::scan`] over a given index.
-    pub fn scan_index(store: &dyn Store, index: &Index) -> Result<Referrers> {
+    pub fn scan_index(store: &dyn Backend, index: &Index) -> Result<Referrers> {
         let mut seen = BTreeSet::new();
         let mut by_subject: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
         for entry in &index.manifests {

@@ -1,4 +1,4 @@
-//! The store traits: blobs ([`BlobStore`]) and the index, refs and maintenance ([`Store`]).
+//! The store traits: blobs ([`BlobStore`]) and the index, refs and maintenance ([`Backend`]).
 
 use std::io::{Read, Write};
 
@@ -21,7 +21,7 @@ pub const MAX_DOCUMENT_SIZE: u64 = 8 << 20;
 /// Every read is verified against the name; every write is hashed as it streams and
 /// verified before it becomes visible. Implementations are [`OciDir`](crate::OciDir)
 /// and [`MemoryStore`](crate::MemoryStore); the trait is object safe, so callers can
-/// hold a `&dyn BlobStore` or an `Arc<dyn Store>`.
+/// hold a `&dyn BlobStore` or an `Arc<dyn Backend>`.
 pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// The size of a blob, or `None` if the store does not have it.
     fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
@@ -33,11 +33,11 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     fn begin_write_with(&self, algorithm: Algorithm) -> Result<BlobWriter>;
 
     /// Delete a blob. Returns whether it existed. Deleting a blob that is still
-    /// referenced breaks the store: prefer [`Store::gc`].
+    /// referenced breaks the store: prefer [`Backend::gc`].
     fn delete(&self, digest: &Digest) -> Result<bool>;
 
     /// Every blob in the store, sorted. Files that are not blobs (wrong names, not
-    /// regular files) are skipped; [`Store::fsck`] reports them.
+    /// regular files) are skipped; [`Backend::fsck`] reports them.
     fn list(&self) -> Result<Vec<Digest>>;
 
     /// Start writing a SHA-256 blob.
@@ -106,7 +106,7 @@ fn read_all(mut r: BlobReader, limit: u64) -> Result<Vec<u8>> {
 /// `org.opencontainers.image.ref.name` annotation of a descriptor in the index, and names
 /// one descriptor. Every read-modify-write of the index is atomic and serialised
 /// across processes.
-pub trait Store: BlobStore {
+pub trait Backend: BlobStore {
     /// The current index.
     fn index(&self) -> Result<Index>;
 

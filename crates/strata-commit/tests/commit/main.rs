@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use strata_commit::{Base, CommitOptions, Committed, Error, Source, commit};
 use strata_spec::{Family, ImageConfig, Manifest, MediaType};
-use strata_store::{BlobStore, MAX_DOCUMENT_SIZE, MemoryStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
 fn tree(root: &Path, files: &[(&str, &str)]) {
     for (p, content) in files {
@@ -20,7 +20,7 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-fn base_of(store: &dyn Store, c: &Committed, name: &str) -> Base {
+fn base_of(store: &dyn Backend, c: &Committed, name: &str) -> Base {
     let bytes = store.read_descriptor(&c.manifest, MAX_DOCUMENT_SIZE).unwrap();
     let manifest = Manifest::from_slice_as(&bytes, &c.manifest.media_type).unwrap();
     let cbytes = store.read_descriptor(&manifest.config, MAX_DOCUMENT_SIZE).unwrap();
@@ -32,7 +32,7 @@ fn base_of(store: &dyn Store, c: &Committed, name: &str) -> Base {
     }
 }
 
-fn import(store: &dyn Store, files: &[(&str, &str)], opts: CommitOptions) -> (tempfile::TempDir, Committed) {
+fn import(store: &dyn Backend, files: &[(&str, &str)], opts: CommitOptions) -> (tempfile::TempDir, Committed) {
     let dir = tempfile::tempdir().unwrap();
     tree(dir.path(), files);
     let c = commit(store, None, Source::Tree { root: dir.path() }, &opts).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use strata_registry::spec::{Descriptor, Digest, History, ImageConfig, Index, Manifest, MediaType, Platform};
-use strata_registry::store::{MemoryStore, Store};
+use strata_registry::store::{Backend, MemoryStore};
 use strata_registry::{Credentials, RegistryOptions};
 
 /// Whether the registry binary is here (skips the test outside CI when it is not).
@@ -478,7 +478,7 @@ impl TestImage {
 /// Put an image of `layers` (each a list of files) for `platform` into `store`, as an
 /// OCI image (gzip layers) or a Docker schema2 one, and tag it `tag` if given.
 pub fn make_image(
-    store: &dyn Store,
+    store: &dyn Backend,
     layers: &[Vec<(&str, Vec<u8>)>],
     platform: &str,
     docker: bool,
@@ -529,7 +529,7 @@ pub fn small_image(seed: u64) -> (MemoryStore, TestImage) {
 }
 
 /// An index of `images` (their platforms from their configs), tagged `tag`.
-pub fn make_index(store: &dyn Store, images: &[(TestImage, &str)], tag: &str) -> Descriptor {
+pub fn make_index(store: &dyn Backend, images: &[(TestImage, &str)], tag: &str) -> Descriptor {
     let mut index = Index::new(Some(MediaType::OciIndex));
     for (img, platform) in images {
         let mut d = img.manifest.clone();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_registry::spec::{Digest, Reference};
-use strata_registry::store::{BlobStore, MemoryStore, OciDir, Store};
+use strata_registry::store::{Backend, BlobStore, MemoryStore, OciDir};
 use strata_registry::{Error, Event, NoProgress, PullOptions, PushOptions, pull, push};
 
 use crate::common::*;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use strata_registry::spec::{Digest, Index, MediaType};
-use strata_registry::store::{BlobStore, MemoryStore, OciDir, Store};
+use strata_registry::store::{Backend, BlobStore, MemoryStore, OciDir};
 use strata_registry::{NoProgress, PullOptions, PushOptions, pull, push};
 use strata_testkit::run;
 

@@ -1,7 +1,7 @@
 //! Multi-platform images: an index pushed whole, pulled for one platform or all.
 
 use strata_registry::spec::{Index, MediaType, Platform};
-use strata_registry::store::{BlobStore, MemoryStore, OciDir, Store};
+use strata_registry::store::{Backend, BlobStore, MemoryStore, OciDir};
 use strata_registry::{Error, NoProgress, PullOptions, PushOptions, pull, push};
 
 use crate::common::*;
@@ -34,7 +34,7 @@ fn index_push_and_pull_by_platform_or_all() {
     assert_eq!(pushed.blobs_uploaded, 5, "two configs, a layer shared by both, two others");
     assert_eq!(pushed.reference.digest(), Some(&index.digest));
 
-    let pull_with = |store: &dyn Store, platform: Option<&str>, all: bool| {
+    let pull_with = |store: &dyn Backend, platform: Option<&str>, all: bool| {
         let options = PullOptions {
             registry: options(tmp.path()),
             platform: platform.map(|p| Platform::parse(p).unwrap()),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use strata_registry::spec::{Digest, MediaType};
-use strata_registry::store::{BlobStore, MemoryStore, OciDir, Store};
+use strata_registry::store::{Backend, BlobStore, MemoryStore, OciDir};
 use strata_registry::{Error, Event, NoProgress, PullOptions, PushOptions, SkipReason, pull, push};
 
 use crate::common::*;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use strata_store::spec::{Digest, MediaType};
-use strata_store::{BlobStore, Error, GcOptions, MAX_DOCUMENT_SIZE, OciDir, Problem, Store};
+use strata_store::{Backend, BlobStore, Error, GcOptions, MAX_DOCUMENT_SIZE, OciDir, Problem};
 
 use crate::common::{ErrCheck, assert_unchanged, snapshot, write_image};
 

@@ -3,7 +3,7 @@
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 
 use strata_store::spec::{Algorithm, Descriptor, Digest, MediaType};
-use strata_store::{BlobStore, Error, Expected, MAX_DOCUMENT_SIZE, MemoryStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, Error, Expected, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
 use crate::common::{ErrCheck, stores};
 
@@ -325,7 +325,7 @@ fn a_fifo_in_blobs_does_not_hang_a_read() {
 #[test]
 fn usable_as_trait_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let stores: Vec<std::sync::Arc<dyn Store>> =
+    let stores: Vec<std::sync::Arc<dyn Backend>> =
         vec![std::sync::Arc::new(MemoryStore::new()), std::sync::Arc::new(OciDir::create(dir.path()).unwrap())];
     for s in stores {
         let blobs: &dyn BlobStore = &*s;

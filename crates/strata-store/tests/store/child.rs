@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use strata_store::{BlobStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, OciDir};
 
 use crate::common::write_image;
 

@@ -4,11 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_store::spec::{Descriptor, Digest, History, ImageConfig, Manifest, MediaType, Platform};
-use strata_store::{BlobStore, MemoryStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, MemoryStore, OciDir};
 use strata_testkit::{Compare, Tree};
 
 /// A fresh store of each kind, named, each with its tempdir kept alive.
-pub fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+pub fn stores() -> Vec<(&'static str, Arc<dyn Backend>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let oci = OciDir::create(dir.path().join("layout")).unwrap();
     vec![("memory", Arc::new(MemoryStore::new()), None), ("oci-dir", Arc::new(oci), Some(dir))]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use strata_store::{BlobStore, GcOptions, OciDir, Store};
+use strata_store::{Backend, BlobStore, GcOptions, OciDir};
 
 use crate::child::{TAGS_PER_CHILD, marker, spawn, tag_name, wait_for};
 use crate::common::write_image;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustix::fs::FlockOperation;
-use strata_store::{BlobStore, GcOptions, OciDir, Store};
+use strata_store::{Backend, BlobStore, GcOptions, OciDir};
 
 use crate::child::{marker, spawn, wait_for};
 use crate::common::write_image;

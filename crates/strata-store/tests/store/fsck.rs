@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use strata_store::spec::{Descriptor, Digest, History, ImageConfig, Manifest, MediaType};
-use strata_store::{BlobStore, MemoryStore, Problem, Store};
+use strata_store::{Backend, BlobStore, MemoryStore, Problem};
 
 use crate::common::{stores, write_image};
 
 /// Tag a manifest built from `config` and `layers` as `name`; returns its descriptor.
 fn tag_manifest(
-    store: &dyn Store,
+    store: &dyn Backend,
     name: &str,
     mt: MediaType,
     config: Descriptor,
@@ -22,7 +22,7 @@ fn tag_manifest(
     desc
 }
 
-type Setup = fn(&dyn Store);
+type Setup = fn(&dyn Backend);
 type Check = fn(&Problem) -> bool;
 
 #[test]
@@ -144,7 +144,7 @@ fn fsck_reports_each_kind_of_problem() {
     for (name, store, _dir) in stores() {
         for (case, setup, check) in &cases {
             // Each case on a fresh store of the same kind.
-            let fresh: Arc<dyn Store> = if name == "memory" {
+            let fresh: Arc<dyn Backend> = if name == "memory" {
                 Arc::new(MemoryStore::new())
             } else {
                 let d = _dir.as_ref().unwrap().path().join(case.replace(' ', "-"));

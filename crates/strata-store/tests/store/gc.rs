@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use strata_store::spec::{Descriptor, Digest, Index, Manifest, MediaType};
-use strata_store::{BlobStore, Error, Expected, GcOptions, OciDir, Store};
+use strata_store::{Backend, BlobStore, Error, Expected, GcOptions, OciDir};
 
 use crate::common::{stores, write_image};
 
@@ -210,7 +210,7 @@ fn gc_aborts_when_a_listed_manifest_is_missing_unless_forced() {
 
 /// Store `blob` as an artifact whose subject is `subject`, listed untagged in the index
 /// as a referrer is; returns its descriptor.
-fn attach(store: &dyn Store, subject: &Descriptor, blob: &[u8]) -> Descriptor {
+fn attach(store: &dyn Backend, subject: &Descriptor, blob: &[u8]) -> Descriptor {
     let b = store.put_blob(blob).unwrap();
     store.put_blob(strata_store::spec::EMPTY_JSON).unwrap();
     let kind = MediaType::new("application/spdx+json");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use strata_store::spec::MediaType;
-use strata_store::{BlobStore, GcOptions, MAX_DOCUMENT_SIZE, OciDir, Store};
+use strata_store::{Backend, BlobStore, GcOptions, MAX_DOCUMENT_SIZE, OciDir};
 use strata_testkit::{require_tool, run};
 
 use crate::common::write_image;

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use strata_store::spec::{ANNOTATION_REF_NAME, Descriptor, Digest, Index, MediaType};
-use strata_store::{BlobStore, Expected, MemoryStore, OciDir, Store};
+use strata_store::{Backend, BlobStore, Expected, MemoryStore, OciDir};
 
 fn oci() -> &'static (tempfile::TempDir, OciDir) {
     static STORE: OnceLock<(tempfile::TempDir, OciDir)> = OnceLock::new();

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use strata_store::spec::Digest;
-use strata_store::{BlobStore, ImageRecord, LayerRecord, OciDir, Problem, RecordKind, Store};
+use strata_store::{Backend, BlobStore, ImageRecord, LayerRecord, OciDir, Problem, RecordKind};
 
 use crate::common::{assert_unchanged, snapshot, stores, write_image};
 

@@ -1,7 +1,7 @@
 //! Refs in the index: set, resolve, list, remove.
 
 use strata_store::spec::{ANNOTATION_REF_NAME, Descriptor, MediaType};
-use strata_store::{Error, OciDir, Store};
+use strata_store::{Backend, Error, OciDir};
 
 use crate::common::{stores, write_image};
 
