@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use strata_layer::diff::{self, DiffOptions};
-use strata_layer::{EntryKind, EntryMeta, LayerWriter, Snapshot, Timestamp, WriteOptions};
-use strata_spec::Compression;
+use strata::layer::diff::{self, DiffOptions};
+use strata::layer::{EntryKind, EntryMeta, LayerWriter, Snapshot, Timestamp, WriteOptions};
+use strata::spec::Compression;
 
 const LAYER_BYTES: usize = 96 << 20;
 
@@ -62,7 +62,7 @@ fn write_layer(files: &[(PathBuf, Vec<u8>)], opts: &WriteOptions) -> u64 {
     let mut w = LayerWriter::new(std::io::sink(), opts).unwrap();
     // Entries must come in tar order; corpus paths are unique files under /usr.
     let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by(|&a, &b| strata_layer::tar_order(&files[a].0, &files[b].0));
+    order.sort_by(|&a, &b| strata::layer::tar_order(&files[a].0, &files[b].0));
     for (n, i) in order.into_iter().enumerate() {
         let (p, data) = &files[i];
         let rel = format!("f{n:06}-{}", p.file_name().unwrap().to_string_lossy());

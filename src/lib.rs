@@ -2,17 +2,22 @@
 //!
 //! The workspace's crates, re-exported under short names:
 //!
-//! | module | crate | what |
-//! |---|---|---|
-//! | [`spec`] | strata-spec | digests, media types, manifests, configs, references |
-//! | [`store`] | strata-store | content-addressed blob store: OCI image layout, in memory |
-//! | [`layer`] | strata-layer | layer codec: unpack, differ, writer, compression |
-//! | [`commit`] | strata-commit | base + changes -> layer, config, history, manifest |
-//! | [`image`] | strata-image | the image model: store, image, container, archives |
-//! | [`registry`] | strata-registry | pull and push over the OCI distribution API |
-//! | [`build`] | strata-build | Dockerfile builds |
-//! | [`template`] | strata-template | Go templates as docker's `--format` runs them, over JSON |
-//! | [`scan`] | strata-scan | package inventory, SBOMs, offline vulnerability matching |
+//! | module | crate | feature | what |
+//! |---|---|---|---|
+//! | [`spec`] | strata-spec | | digests, media types, manifests, configs, references, [`spec::progress`] |
+//! | [`store`] | strata-store | | content-addressed blob store: OCI image layout, in memory ([`store::Backend`]) |
+//! | [`layer`] | strata-layer | | layer codec: unpack, differ, writer, [`layer::LayerBuilder`], compression |
+//! | [`commit`] | strata-commit | | base + changes -> layer, config, history, manifest |
+//! | [`image`] | strata-image | | the image model: [`Store`], [`Image`], [`Container`], archives, tags |
+//! | [`template`] | strata-template | | Go templates as docker's `--format` runs them, over JSON |
+//! | `registry` | strata-registry | `registry` | pull and push over the OCI distribution API; `Store::pull`/`Store::push` |
+//! | `build` | strata-build | `build` | Dockerfile builds (implies `registry`) |
+//! | `scan` | strata-scan | `scan` | package inventory, SBOMs, offline vulnerability matching |
+//!
+//! The three features are on by default; `default-features = false` leaves no HTTP/TLS
+//! stack, no Dockerfile builder and no SQLite. [`serde_json`] (the JSON of configs and
+//! inspect output) and [`Compression`] are re-exported for the public types that use
+//! them.
 //!
 //! The image model's main types are also at the top level:
 //!
@@ -29,16 +34,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "build")]
 pub use strata_build as build;
 pub use strata_commit as commit;
 pub use strata_image as image;
 pub use strata_layer as layer;
+#[cfg(feature = "registry")]
 pub use strata_registry as registry;
+#[cfg(feature = "scan")]
 pub use strata_scan as scan;
 pub use strata_spec as spec;
 pub use strata_store as store;
 pub use strata_template as template;
 
 pub use strata_image::{
-    ArchiveFormat, Change, CommitOptions, Container, Error, Image, Inspect, LayerInput, Result, Store, UnpackOptions,
+    ArchiveFormat, Change, CommitOptions, Container, Error, ErrorKind, Image, Inspect, LayerBuilder, LayerInput,
+    Result, Store, Tag, UnpackOptions,
 };
+pub use strata_spec::Compression;
+pub use strata_spec::progress::{Event, Progress, ProgressHook};
+
+/// The JSON crate strata's public types use (`Inspect::config`, `ImageConfig` extras).
+pub use serde_json;

@@ -7,7 +7,6 @@
 //! choice, which keeps the layer reproducible); `--checksum=sha256:<hex>` is checked.
 
 use std::io::{Read, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -100,20 +99,15 @@ pub(crate) fn fetch(url: &str, path: &Path, opts: &FetchOptions, checksum: Optio
         return Err(Error::UrlScheme { url: url.to_owned() });
     }
     let fail = |reason: String| Error::Fetch { url: url.to_owned(), reason };
-    let mut config = ureq::Agent::config_builder();
-    if host(url).is_some_and(is_loopback) {
-        // Go's clients never proxy loopback; nor does strata-registry.
-        config = config.proxy(None);
-    }
-    let agent: ureq::Agent = config
-        .http_status_as_error(false)
-        .user_agent(concat!("strata-build/", env!("CARGO_PKG_VERSION")))
-        .timeout_connect(Some(opts.connect_timeout))
-        .timeout_per_read(Some(opts.io_timeout))
-        .timeout_per_write(Some(opts.io_timeout))
-        .max_redirects(opts.max_redirects)
-        .build()
-        .into();
+    // The registry client's agent: the same TLS roots and proxy rules for every
+    // HTTPS request strata makes.
+    let http = strata_registry::RegistryOptions {
+        connect_timeout: opts.connect_timeout,
+        io_timeout: opts.io_timeout,
+        user_agent: concat!("strata-build/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ..Default::default()
+    };
+    let agent = strata_registry::http_agent(&http, url, opts.max_redirects).map_err(|e| fail(e.to_string()))?;
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::TooManyRedirects => fail(format!("more than {} redirects", opts.max_redirects)),
         e => fail(e.to_string()),
@@ -169,21 +163,6 @@ pub(crate) fn fetch(url: &str, path: &Path, opts: &FetchOptions, checksum: Optio
         }
     }
     Ok(Fetched { path: path.to_path_buf(), digest, size, mtime: Timestamp::new(mtime, 0), name })
-}
-
-/// The host of a URL (brackets of an IPv6 address removed).
-fn host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = hostport.strip_prefix('[') {
-        return v6.split(']').next();
-    }
-    hostport.split(':').next()
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The file name an URL gives: its path's last segment, percent-decoded, when the path
@@ -319,13 +298,9 @@ mod tests {
     }
 
     #[test]
-    fn urls_hosts_and_schemes() {
+    fn urls_and_schemes() {
         assert!(is_url("https://x/y") && is_url("ftp://x/y") && is_url("git@github.com:a/b.git"));
         assert!(!is_url("dir/file") && !is_url("a:b") && !is_url("://x") && !is_url("1a://x"));
         assert!(is_http("HTTP://X/y") && is_http("https://x") && !is_http("ftp://x/y") && !is_http("http:/x"));
-        assert_eq!(host("http://u:p@127.0.0.1:8080/x"), Some("127.0.0.1"));
-        assert_eq!(host("http://[::1]:80/x"), Some("::1"));
-        assert_eq!(host("https://example.com"), Some("example.com"));
-        assert!(is_loopback("::1") && is_loopback("LOCALHOST") && !is_loopback("example.com"));
     }
 }

@@ -228,14 +228,43 @@ impl Change {
 /// the result with the container's config, a config left with neither entrypoint nor
 /// command gets the original's back.
 pub fn apply_changes(config: &mut ContainerConfig, changes: &[Change]) -> Result<(), ChangeError> {
+    apply_all(config, changes.iter().map(|c| (c, true)))
+}
+
+/// Apply `settings` to `config` as [`apply_changes`] does, but each as it is, without
+/// expanding variables: the typed setters of `CommitOptions` (`.env("PATH", "$PATH")`
+/// stores `$PATH` literally, as a value given in code means).
+pub fn apply_settings(config: &mut ContainerConfig, settings: &[Change]) {
+    // Without expansion nothing can fail.
+    let _ = apply_all(config, settings.iter().map(|c| (c, false)));
+}
+
+/// `changes` (expanded) then `settings` (as given) as one sequence: a command set by
+/// either keeps a later entrypoint from dropping it.
+pub(crate) fn apply_changes_then_settings(
+    config: &mut ContainerConfig,
+    changes: &[Change],
+    settings: &[Change],
+) -> Result<(), ChangeError> {
+    apply_all(config, changes.iter().map(|c| (c, true)).chain(settings.iter().map(|c| (c, false))))
+}
+
+fn apply_all<'a>(
+    config: &mut ContainerConfig,
+    changes: impl Iterator<Item = (&'a Change, bool)>,
+) -> Result<(), ChangeError> {
     let before = config.clone();
     let mut cmd_set = false;
-    for change in changes {
-        let env = config.env.clone().unwrap_or_default();
-        let lookup = |name: &str| {
-            env.iter().rev().find_map(|e| e.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+    for (change, expand) in changes {
+        let expanded = if expand {
+            let env = config.env.clone().unwrap_or_default();
+            let lookup = |name: &str| {
+                env.iter().rev().find_map(|e| e.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+            };
+            change.expand(Lexer::default(), &lookup)?
+        } else {
+            change.clone()
         };
-        let expanded = change.expand(Lexer::default(), &lookup)?;
         expanded.apply(config);
         match &expanded {
             Change::Cmd(f) if !f.is_empty() => cmd_set = true,

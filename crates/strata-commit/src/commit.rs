@@ -11,7 +11,8 @@ use strata_spec::{
 };
 use strata_store::{Backend, Expected, LayerRecord};
 
-use crate::change::{Change, apply_changes};
+use crate::change::{Change, apply_changes_then_settings};
+use crate::dockerfile::CommandForm;
 use crate::error::{Error, Result};
 
 /// Annotation naming the manifest digest of the image a commit was made on.
@@ -68,6 +69,8 @@ pub enum Source<'a> {
         /// that its hard links and paths are checked as the whole stack will be unpacked.
         lower: Option<&'a strata_layer::MergedTree>,
     },
+    /// Entries given in memory, in any order ([`strata_layer::LayerBuilder`]).
+    Files(&'a strata_layer::LayerBuilder),
     /// A layer already written to the store (flatten, append of a blob).
     Layer(LayerInfo),
     /// No filesystem change: the new image differs by config only.
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Source<'_> {
             Source::Overlay { upper } => write!(f, "Overlay({})", upper.display()),
             Source::Tree { root } => write!(f, "Tree({})", root.display()),
             Source::Tar { .. } => f.write_str("Tar"),
+            Source::Files(b) => write!(f, "Files({} entries)", b.len()),
             Source::Layer(l) => write!(f, "Layer({})", l.digest),
             Source::ConfigOnly => f.write_str("ConfigOnly"),
         }
@@ -95,8 +99,12 @@ pub struct CommitOptions {
     pub message: Option<String>,
     /// `-a`: the author (history `author`, and the config's `author`).
     pub author: Option<String>,
-    /// `-c`: config changes, applied in order.
+    /// `-c`: config changes, applied in order, variables expanded as docker does.
     pub changes: Vec<Change>,
+    /// Config settings from the typed setters ([`CommitOptions::cmd`],
+    /// [`CommitOptions::env`]...), applied in order after `changes`, as given (no
+    /// variable expansion).
+    pub settings: Vec<Change>,
     /// Creation time; default: `SOURCE_DATE_EPOCH` when set, else now.
     pub created: Option<SystemTime>,
     /// The history `created_by`; default `strata commit` (plus the changes, if any).
@@ -134,6 +142,61 @@ impl CommitOptions {
         Ok(self)
     }
 
+    /// Set the command (`CMD ["a", "b"]`, exec form: run without a shell).
+    pub fn cmd<S: Into<String>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        self.settings.push(Change::Cmd(CommandForm::Exec(argv.into_iter().map(Into::into).collect())));
+        self
+    }
+
+    /// Set the entrypoint (`ENTRYPOINT ["a", "b"]`, exec form). As in a Dockerfile, the
+    /// base's command is dropped unless a command was set before it.
+    pub fn entrypoint<S: Into<String>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        self.settings.push(Change::Entrypoint(CommandForm::Exec(argv.into_iter().map(Into::into).collect())));
+        self
+    }
+
+    /// Set the environment variable `key` to `value` (replacing an earlier value).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.push(Change::Env(vec![(key.into(), value.into())]));
+        self
+    }
+
+    /// Set the label `key` to `value`.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.push(Change::Label(vec![(key.into(), value.into())]));
+        self
+    }
+
+    /// Set the working directory (a relative path joins the current one, as `WORKDIR`).
+    pub fn workdir(mut self, dir: impl Into<String>) -> Self {
+        self.settings.push(Change::Workdir(dir.into()));
+        self
+    }
+
+    /// Set the user (`name`, `uid`, `name:group` or `uid:gid`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.settings.push(Change::User(user.into()));
+        self
+    }
+
+    /// Expose a TCP port (`EXPOSE 8080`).
+    pub fn expose(mut self, port: u16) -> Self {
+        self.settings.push(Change::Expose(vec![format!("{port}/tcp")]));
+        self
+    }
+
+    /// Expose a UDP port (`EXPOSE 53/udp`).
+    pub fn expose_udp(mut self, port: u16) -> Self {
+        self.settings.push(Change::Expose(vec![format!("{port}/udp")]));
+        self
+    }
+
+    /// Declare a volume (`VOLUME /data`).
+    pub fn volume(mut self, path: impl Into<String>) -> Self {
+        self.settings.push(Change::Volume(vec![path.into()]));
+        self
+    }
+
     /// Set the creation time.
     pub fn created(mut self, t: SystemTime) -> Self {
         self.created = Some(t);
@@ -155,6 +218,13 @@ impl CommitOptions {
     /// Set the layer write options.
     pub fn write_options(mut self, w: WriteOptions) -> Self {
         self.write = w;
+        self
+    }
+
+    /// Report the new layer's progress to `hook` (`Layer*` events with the uncompressed
+    /// bytes written; sets [`WriteOptions::progress`]).
+    pub fn progress(mut self, hook: strata_spec::progress::ProgressHook) -> Self {
+        self.write.progress = hook;
         self
     }
 
@@ -223,7 +293,10 @@ pub fn write_layer(store: &dyn Backend, source: Source<'_>, wopts: &WriteOptions
     let (changes, root) = match source {
         Source::ConfigOnly => return Ok(None),
         Source::Layer(info) => return Ok(Some(info)),
-        Source::Tree { root } => return layer(store, |w| strata_layer::write_tree(root, w, wopts)).map(Some),
+        Source::Files(files) => return layer(store, |w| files.write(w, wopts).map(|(info, _)| info)).map(Some),
+        Source::Tree { root } => {
+            return layer(store, |w| strata_layer::write_tree(root, w, wopts).map(|(info, _)| info)).map(Some);
+        }
         Source::Tar { reader, lower: None } => {
             return layer(store, |w| strata_layer::reencode_tar(reader, w, wopts)).map(Some);
         }
@@ -289,7 +362,7 @@ pub fn finish(
         None => ImageConfig::new(&opts.platform.clone().unwrap_or_else(Platform::host)),
     };
     if base.is_some() {
-        config.check_history().map_err(|e| Error::Base(e.to_string()))?;
+        config.check_history().map_err(Error::Base)?;
     }
     config.config = runtime_config(base, opts)?;
     config.created = Some(created.clone());
@@ -373,14 +446,18 @@ pub fn finish(
 }
 
 /// The runtime config of the result: the base's (or `opts.config`), with `opts.changes`
-/// applied as `docker commit --change` applies them.
+/// applied as `docker commit --change` applies them, then `opts.settings` as given.
 fn runtime_config(base: Option<&Base>, opts: &CommitOptions) -> Result<Option<ContainerConfig>> {
     let mut config = match &opts.config {
         Some(c) => Some(c.clone()),
         None => base.and_then(|b| b.config.config.clone()),
     };
-    if !opts.changes.is_empty() {
-        apply_changes(config.get_or_insert_with(ContainerConfig::default), &opts.changes)?;
+    if !opts.changes.is_empty() || !opts.settings.is_empty() {
+        apply_changes_then_settings(
+            config.get_or_insert_with(ContainerConfig::default),
+            &opts.changes,
+            &opts.settings,
+        )?;
     }
     Ok(config)
 }
@@ -393,7 +470,7 @@ fn convert(mt: &MediaType, family: Family) -> Result<MediaType> {
         Family::Oci => mt.to_oci(),
         Family::Docker => mt.to_docker(),
     };
-    converted.map_err(|e| Error::Base(format!("cannot convert layer media type: {e}")))
+    converted.map_err(Error::Base)
 }
 
 /// Write `bytes` to a fresh blob; for callers that build documents themselves.

@@ -16,9 +16,11 @@ pub enum Error {
     /// Diffing or writing the layer failed.
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),
-    /// The base image cannot be built on.
+    /// The base image cannot be built on: its config's history does not match its
+    /// layers, or a layer's media type has no form in the manifest format asked for.
+    /// (The spec error is shown in the message, so it is not also a `source`.)
     #[error("base image: {0}")]
-    Base(String),
+    Base(strata_spec::Error),
     /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
     #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds since the epoch")]
     BadSourceDateEpoch(String),

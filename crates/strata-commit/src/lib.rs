@@ -5,7 +5,7 @@ mod commit;
 pub mod dockerfile;
 mod error;
 
-pub use change::{ALLOWED, Change, ChangeError, apply_changes, valid_signal};
+pub use change::{ALLOWED, Change, ChangeError, apply_changes, apply_settings, valid_signal};
 pub use commit::{
     ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME, Base, CommitOptions, Committed, Source, commit, finish, put_document,
     source_date_epoch, store_layer, write_layer,

@@ -28,9 +28,11 @@ use strata_store::{Expected, MAX_DOCUMENT_SIZE};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::progress::{Event, ProgressHook};
 use crate::referrers::referrer_parts;
 use crate::resolve::{self, Match};
 use crate::store::Store;
+use strata_spec::progress::REPORT_EVERY;
 
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,22 +113,50 @@ impl Store {
     /// core) before it is copied. [`Store::save_seekable`] writes the same bytes faster
     /// when `out` can seek, as a file can.
     pub fn save<W: Write>(&self, names: &[&str], format: ArchiveFormat, out: W) -> Result<W> {
+        self.save_with(names, format, out, &ProgressHook::default())
+    }
+
+    /// [`Store::save`], reporting the archive bytes written to `progress`
+    /// (`ArchiveProgress`, then `ArchiveDone`).
+    pub fn save_with<W: Write>(
+        &self,
+        names: &[&str],
+        format: ArchiveFormat,
+        out: W,
+        progress: &ProgressHook,
+    ) -> Result<W> {
         let images = self.images_to_save(names)?;
-        Ok(match format {
+        let out = Counted::new(out, progress);
+        let out = match format {
             ArchiveFormat::DockerArchive => save_docker(self, &images, Plain(out))?.0,
             ArchiveFormat::OciArchive => save_oci(self, &images, out)?,
-        })
+        };
+        Ok(out.finish())
     }
 
     /// [`Store::save`] into a writer that can seek (a file): the same bytes, written
     /// faster. Compressed layers stream straight into `out`, their tar header patched
     /// once the size is known, while other cores decompress the next layers.
     pub fn save_seekable<W: Write + Seek>(&self, names: &[&str], format: ArchiveFormat, out: W) -> Result<W> {
+        self.save_seekable_with(names, format, out, &ProgressHook::default())
+    }
+
+    /// [`Store::save_seekable`], reporting the archive bytes written to `progress`
+    /// (tar headers patched in place count again).
+    pub fn save_seekable_with<W: Write + Seek>(
+        &self,
+        names: &[&str],
+        format: ArchiveFormat,
+        out: W,
+        progress: &ProgressHook,
+    ) -> Result<W> {
         let images = self.images_to_save(names)?;
-        Ok(match format {
+        let out = Counted::new(out, progress);
+        let out = match format {
             ArchiveFormat::DockerArchive => save_docker(self, &images, Patchable(out))?.0,
             ArchiveFormat::OciArchive => save_oci(self, &images, out)?,
-        })
+        };
+        Ok(out.finish())
     }
 
     fn images_to_save(&self, names: &[&str]) -> Result<Vec<(Image, Vec<String>)>> {
@@ -149,6 +179,19 @@ impl Store {
     /// Load every image of a docker-archive or OCI archive read from `input` (plain, or
     /// gzip- or zstd-compressed as `docker load` accepts).
     pub fn load<R: Read>(&self, input: R) -> Result<Vec<Loaded>> {
+        self.load_with(input, &ProgressHook::default())
+    }
+
+    /// [`Store::load`], reporting the archive bytes read to `progress`
+    /// (`ArchiveProgress`, then `ArchiveDone` once everything is loaded).
+    pub fn load_with<R: Read>(&self, input: R, progress: &ProgressHook) -> Result<Vec<Loaded>> {
+        let mut input = Counted::new(input, progress);
+        let loaded = self.load_counted(&mut input)?;
+        input.finish();
+        Ok(loaded)
+    }
+
+    fn load_counted<R: Read>(&self, input: R) -> Result<Vec<Loaded>> {
         let backend = self.backend();
         let _lease = backend.lease()?;
         let mut created = Vec::new();
@@ -162,6 +205,60 @@ impl Store {
             let _ = backend.delete(d);
         }
         result.map(|(loaded, _)| loaded)
+    }
+}
+
+/// An archive stream (written by save, read by load) that reports its bytes as
+/// `Archive*` progress events.
+struct Counted<T> {
+    inner: T,
+    progress: ProgressHook,
+    bytes: u64,
+    reported: u64,
+}
+
+impl<T> Counted<T> {
+    fn new(inner: T, progress: &ProgressHook) -> Self {
+        Counted { inner, progress: progress.clone(), bytes: 0, reported: 0 }
+    }
+
+    fn count(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if self.bytes - self.reported >= REPORT_EVERY && self.progress.is_set() {
+            self.reported = self.bytes;
+            self.progress.event(&Event::ArchiveProgress { bytes: self.bytes });
+        }
+    }
+
+    fn finish(self) -> T {
+        self.progress.event(&Event::ArchiveDone { bytes: self.bytes });
+        self.inner
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count(n);
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count(n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S: Seek> Seek for Counted<S> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
     }
 }
 

@@ -30,7 +30,7 @@ use strata_spec::{Compression, Descriptor, Digest, time::format_system_time};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::progress::{CountingReader, ProgressHook};
+use crate::progress::{ProgressHook, ProgressReader};
 use crate::runtime::{RUNTIME_CONFIG_FILE, RuntimeConfigOptions};
 use crate::store::Store;
 
@@ -49,8 +49,9 @@ pub struct UnpackOptions {
     /// Rootless: no chown, device nodes become empty files, owners recorded in the
     /// snapshot. `None`: rootless exactly when not running as root.
     pub rootless: Option<bool>,
-    /// Told how many bytes of each layer blob have been read (for progress bars).
-    pub progress: Option<ProgressHook>,
+    /// Told how many bytes of each layer blob have been read (`Layer*` events, for
+    /// progress bars).
+    pub progress: ProgressHook,
     /// Do not write `config.json` (the OCI runtime configuration) beside the rootfs.
     /// [`Image::unpack_raw`] never writes one.
     pub skip_runtime_config: bool,
@@ -93,7 +94,7 @@ impl UnpackOptions {
 
     /// Set [`UnpackOptions::progress`].
     pub fn progress(mut self, hook: ProgressHook) -> Self {
-        self.progress = Some(hook);
+        self.progress = hook;
         self
     }
 
@@ -199,7 +200,7 @@ impl Image {
             // The applier checks the diff_id over every decompressed byte, which covers the
             // blob's bytes too: hashing the compressed blob as well would only cost time.
             let blob = backend.open_descriptor(desc)?.without_digest_check();
-            let reader = CountingReader::new(blob, opts.progress.clone(), desc, i, count);
+            let reader = ProgressReader::new(blob, opts.progress.clone(), i, count, Some(desc));
             sources.push(LayerSource::from_descriptor(desc, Some(diff_id.clone()), reader));
         }
         let ownership = match opts.rootless {

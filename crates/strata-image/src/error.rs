@@ -21,6 +21,10 @@ pub enum Error {
     /// A commit failed.
     #[error(transparent)]
     Commit(#[from] strata_commit::Error),
+    /// A pull or push failed (feature `registry`).
+    #[cfg(feature = "registry")]
+    #[error(transparent)]
+    Registry(Box<strata_registry::Error>),
     /// No image matches the name, digest or id (the name as given). Displayed as docker
     /// says it, with the name as docker reads it: `No such image: nope:latest`.
     #[error("No such image: {}", strata_spec::message_name(.0))]
@@ -237,7 +241,61 @@ impl std::fmt::Display for Conflict {
     }
 }
 
+/// What kind of failure an [`Error`] is, for callers that react to the kind rather
+/// than to each variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// What was asked for does not exist: an image, tag, container, blob, file.
+    NotFound,
+    /// The input is malformed: a reference, digest, option, archive, document.
+    Invalid,
+    /// Stored or received bytes are not what their name or descriptor says (a digest,
+    /// size or diff_id mismatch): damage or tampering.
+    Corrupt,
+    /// The operation conflicts with the store's state (an image in use, a name taken).
+    Conflict,
+    /// The network or a registry failed (feature `registry`).
+    Remote,
+    /// The operating system refused or failed (I/O, permissions, a runtime).
+    Io,
+    /// Anything else.
+    Other,
+}
+
 impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        use strata_store::Error as S;
+        match self {
+            Error::ImageNotFound(_) | Error::AmbiguousId { .. } | Error::ContainerNotFound(_) => ErrorKind::NotFound,
+            Error::Store(S::NotFound(_) | S::RefNotFound(_)) => ErrorKind::NotFound,
+            Error::Store(S::DigestMismatch { .. } | S::SizeMismatch { .. }) => ErrorKind::Corrupt,
+            Error::Store(S::Io { source, .. }) | Error::Io { source, .. } => io_kind(source),
+            Error::Layer(strata_layer::Error::Io { source, .. }) => io_kind(source),
+            Error::Layer(strata_layer::Error::DiffIdMismatch { .. }) => ErrorKind::Corrupt,
+            Error::Layer(_) => ErrorKind::Invalid,
+            Error::Spec(_) | Error::InvalidArchive(_) | Error::InvalidBundle { .. } | Error::NotAnImage { .. } => {
+                ErrorKind::Invalid
+            }
+            Error::NoMatchingPlatform { .. } => ErrorKind::NotFound,
+            Error::Inconsistent { .. } => ErrorKind::Corrupt,
+            Error::Conflict { .. } | Error::ReferenceInUse { .. } | Error::ContainerNameInUse { .. } => {
+                ErrorKind::Conflict
+            }
+            #[cfg(feature = "registry")]
+            Error::Registry(e) if e.is_status(404) => ErrorKind::NotFound,
+            #[cfg(feature = "registry")]
+            Error::Registry(_) => ErrorKind::Remote,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Whether what was asked for does not exist ([`ErrorKind::NotFound`]).
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
     /// The exit code docker gives when `docker run` fails this way: 127 for a command
     /// not found, 126 for one that cannot be executed, 125 for any other failure of run
     /// itself.
@@ -255,5 +313,46 @@ impl Error {
     }
 }
 
+fn io_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => ErrorKind::Invalid,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// An I/O error from the caller's own code in a function returning this crate's
+/// [`Result`] (`?` on `std::fs` calls): [`Error::Io`] without a path.
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Self {
+        Error::Io { op: "I/O", path: PathBuf::new(), source }
+    }
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    #[test]
+    fn kinds_say_what_failed() {
+        let store = Store::in_memory();
+        let missing = store.image("nope:1").unwrap_err();
+        assert!(missing.is_not_found(), "{missing:?}");
+        // `sha256:` and no id is a malformed digest, not an image that is missing.
+        let bad = store.image("sha256:zz").unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid, "{bad:?}");
+        assert_eq!(bad.to_string(), "invalid checksum digest format");
+        let long = store.image(&format!("sha256:{}", "a".repeat(65))).unwrap_err();
+        assert_eq!(long.to_string(), "invalid checksum digest length");
+        assert_eq!(store.image("UPPER").unwrap_err().kind(), ErrorKind::Invalid);
+        // The caller's own I/O errors convert, keeping their kind.
+        let io: Error = std::fs::read("/nonexistent/strata").unwrap_err().into();
+        assert!(io.is_not_found());
+        let blob = store.backend().open(&strata_spec::Digest::sha256_of(b"none")).unwrap_err();
+        assert!(Error::from(blob).is_not_found());
+    }
+}

@@ -9,22 +9,25 @@ mod image;
 pub mod inspect;
 mod merged;
 mod ops;
-mod progress;
+pub mod progress;
 mod referrers;
+#[cfg(feature = "registry")]
+mod remote;
 mod remove;
 mod resolve;
 mod runtime;
 mod size;
 mod store;
+mod tags;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
 pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
-pub use error::{Conflict, Error, Result};
+pub use error::{Conflict, Error, ErrorKind, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
 pub use merged::{ImageAnalysis, LayerAnalysis, MergedView, WastedPath};
 pub use ops::LayerInput;
-pub use progress::{LayerProgress, ProgressHook};
+pub use progress::{Event, NoProgress, Progress, ProgressHook};
 pub use remove::{RemoveOptions, RemoveReport, Removed};
 pub use resolve::{layout_reference, new_tag, normalize_tag, repo_tag, split_name};
 pub use runtime::{
@@ -32,6 +35,7 @@ pub use runtime::{
 };
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed};
-pub use strata_layer::{ApplyReport, Changes, WriteOptions};
+pub use strata_layer::{ApplyReport, Changes, LayerBuilder, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
 pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Problem};
+pub use tags::Tag;

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use strata_commit::{Base, CommitOptions, Source};
-use strata_layer::Decoder;
+use strata_layer::{Decoder, LayerBuilder};
 use strata_spec::Platform;
 
 use crate::error::Result;
@@ -21,6 +21,8 @@ pub enum LayerInput<'a> {
     /// A tar stream, plain or gzip/zstd-compressed; its entries are kept as they are
     /// (whiteouts in it act as whiteouts).
     Tar(&'a mut dyn Read),
+    /// Files, directories, links and whiteouts given in memory, in any order.
+    Files(&'a LayerBuilder),
 }
 
 impl std::fmt::Debug for LayerInput<'_> {
@@ -28,6 +30,7 @@ impl std::fmt::Debug for LayerInput<'_> {
         match self {
             LayerInput::Dir(p) => write!(f, "Dir({})", p.display()),
             LayerInput::Tar(_) => f.write_str("Tar"),
+            LayerInput::Files(b) => write!(f, "Files({} entries)", b.len()),
         }
     }
 }
@@ -51,6 +54,7 @@ fn normalized(opts: &CommitOptions, default_created_by: &str) -> Result<CommitOp
 fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {
     let done = match input {
         LayerInput::Dir(root) => strata_commit::commit(store.backend(), base, Source::Tree { root }, opts)?,
+        LayerInput::Files(files) => strata_commit::commit(store.backend(), base, Source::Files(files), opts)?,
         LayerInput::Tar(reader) => {
             let mut plain = Decoder::new(reader, None, "input")?;
             // Checked on top of the base's layers, as unpacking will apply it.
@@ -74,6 +78,7 @@ impl Store {
         let what = match &input {
             LayerInput::Dir(p) => format!("strata import {}", p.display()),
             LayerInput::Tar(_) => "strata import (tar)".to_owned(),
+            LayerInput::Files(_) => "strata import (files)".to_owned(),
         };
         let mut opts = normalized(opts, &what)?;
         if opts.platform.is_none() {

@@ -1,7 +1,7 @@
 //! Turning what a user types (`tomcat02:1.0`, `ubuntu`, `sha256:…`, `3f2a9c`) into a
 //! descriptor in the store.
 
-use strata_spec::{AnyReference, DEFAULT_TAG, Descriptor, Digest, Reference};
+use strata_spec::{AnyReference, DEFAULT_TAG, Descriptor, Digest, Reference, ReferenceError};
 
 /// How a name matched.
 #[derive(Debug)]
@@ -46,6 +46,12 @@ pub(crate) fn classify(refs: &[(String, Descriptor)], input: &str) -> Match {
     let hex = input.strip_prefix("sha256:").unwrap_or(input);
     if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return Match::Prefix(hex.to_owned());
+    }
+    // `sha256:` and then no id: a digest typed wrong (`sha256:zz`), which no tag named
+    // (docker's `sha256` repository is refused when tagging).
+    if input.starts_with("sha256:") {
+        let reason = if hex.len() > 64 { ReferenceError::DigestLength } else { ReferenceError::DigestFormat };
+        return Match::Invalid(strata_spec::Error::InvalidReference { input: input.to_owned(), reason });
     }
     Match::None
 }

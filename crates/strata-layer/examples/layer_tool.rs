@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     match a(0) {
         "tree" => {
-            let info = strata_layer::write_tree(Path::new(a(1)), sink(a(2)), &opts)?;
+            let (info, _) = strata_layer::write_tree(Path::new(a(1)), sink(a(2)), &opts)?;
             report("tree", &info, "", ms(t0));
         }
         "snapshot" => {

@@ -5,6 +5,7 @@
 #![doc = include_str!("../docs/merged.md")]
 
 mod apply;
+mod builder;
 mod compress;
 mod decompress;
 pub mod diff;
@@ -32,6 +33,7 @@ mod union;
 mod write;
 
 pub use apply::{ApplyOptions, ApplyReport, Device, LayerReport, Ownership, Recorded, apply_layer, apply_layers};
+pub use builder::{EntryRef, LayerBuilder};
 pub use decompress::Decoder;
 pub use diff::{Change, ChangeKind, Changes, DiffOptions};
 pub use entry::{EntryKind, EntryMeta, Timestamp, tar_order};

@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
+use strata_spec::progress::{Event, ProgressHook, REPORT_EVERY};
 use strata_spec::{Algorithm, Compression, Descriptor, Digest, Digester, Family, MediaType};
 
 use crate::compress::{Encoder, EncoderConfig};
@@ -56,6 +57,9 @@ pub struct WriteOptions {
     /// Owner and group names to write as uname/gname. `None` (the default) writes none:
     /// numeric ids are what every applier uses, and names make output depend on the host.
     pub owner_names: Option<OwnerNames>,
+    /// Told the uncompressed tar bytes written (`Layer*` events: started, progress every
+    /// 256 KiB, done), for progress bars.
+    pub progress: ProgressHook,
 }
 
 impl Default for WriteOptions {
@@ -67,6 +71,7 @@ impl Default for WriteOptions {
             block_size: DEFAULT_BLOCK_SIZE,
             mtime_clamp: None,
             owner_names: None,
+            progress: ProgressHook::default(),
         }
     }
 }
@@ -101,6 +106,11 @@ impl WriteOptions {
     /// Read `SOURCE_DATE_EPOCH` from the environment, if set to an integer.
     pub fn mtime_clamp_from_env(mut self) -> Self {
         self.mtime_clamp = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok());
+        self
+    }
+    /// Report progress to `hook` ([`WriteOptions::progress`]).
+    pub fn progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = hook;
         self
     }
     /// Write these owner names.
@@ -242,6 +252,8 @@ pub struct LayerWriter<W: Write> {
     entries: u64,
     hdr: Vec<u8>,
     copy: Vec<u8>,
+    progress: ProgressHook,
+    reported: u64,
 }
 
 impl<W: Write> std::fmt::Debug for LayerWriter<W> {
@@ -272,6 +284,11 @@ impl<W: Write> LayerWriter<W> {
             entries: 0,
             hdr: Vec::with_capacity(2 * BLOCK),
             copy: Vec::new(),
+            progress: {
+                opts.progress.event(&Event::LayerStarted { index: 0, count: 1, descriptor: None });
+                opts.progress.clone()
+            },
+            reported: 0,
         })
     }
 
@@ -279,6 +296,10 @@ impl<W: Write> LayerWriter<W> {
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.diff.update(bytes);
         self.tar_bytes += bytes.len() as u64;
+        if self.tar_bytes - self.reported >= REPORT_EVERY && self.progress.is_set() {
+            self.reported = self.tar_bytes;
+            self.progress.event(&Event::LayerProgress { index: 0, count: 1, descriptor: None, bytes: self.tar_bytes });
+        }
         self.enc.write_all(bytes).map_err(|source| Error::Sink { source })
     }
 
@@ -491,6 +512,7 @@ impl<W: Write> LayerWriter<W> {
         self.put(&[0u8; 2 * BLOCK])?;
         let diff_id = self.diff.finish();
         let (sink, digest, size) = self.enc.finish().map_err(|source| Error::Sink { source })?;
+        self.progress.event(&Event::LayerDone { index: 0, count: 1, descriptor: None, bytes: self.tar_bytes });
         let info = LayerInfo {
             diff_id,
             digest,
@@ -533,7 +555,7 @@ pub(crate) fn check_same(rel: &Path, seen: &Stat, now: &Stat) -> Result<()> {
 /// `FROM scratch`): every entry in tar order, the root itself as `./`, hard links kept
 /// as links (the first path of each group in tar order carries the content), sockets
 /// skipped. Reads through directory fds and never follows a symlink.
-pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result<LayerInfo> {
+pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result<(LayerInfo, W)> {
     let mut w = LayerWriter::new(sink, opts)?;
     let root_fd = scan::open_root(root)?;
     let st = scan::fstat(root_fd.as_fd()).map_err(|e| scan::io_err("stat", root, e))?;
@@ -571,7 +593,7 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
     }
     let mut t = Tree { root, w, links: HashMap::new() };
     scan::walk(root, &mut t)?;
-    Ok(t.w.finish()?.0)
+    t.w.finish()
 }
 
 impl<W: Write> LayerWriter<W> {
@@ -579,6 +601,7 @@ impl<W: Write> LayerWriter<W> {
     pub(crate) fn finish_raw(self) -> Result<(LayerInfo, W)> {
         let diff_id = self.diff.finish();
         let (sink, digest, size) = self.enc.finish().map_err(|source| Error::Sink { source })?;
+        self.progress.event(&Event::LayerDone { index: 0, count: 1, descriptor: None, bytes: self.tar_bytes });
         Ok((
             LayerInfo {
                 diff_id,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::http::{Response, StatusCode};
@@ -217,7 +217,7 @@ impl Client {
                 }
             }
         };
-        let agent = build_agent(options, is_loopback(&host))?;
+        let agent = build_agent(options, &host)?;
         Ok(Client {
             registry: reference.registry().to_owned(),
             host,
@@ -573,11 +573,24 @@ fn with_headers<B>(mut b: ureq::RequestBuilder<B>, headers: &[(&str, &str)]) -> 
 
 /// The HTTP agent: TLS roots, timeouts, and the proxy from the environment
 /// (`HTTPS_PROXY`, `NO_PROXY`...) except for loopback registries, as Go's clients do.
-fn build_agent(options: &RegistryOptions, loopback: bool) -> Result<ureq::Agent> {
-    let mut tls = TlsConfig::builder();
+fn build_agent(options: &RegistryOptions, host: &str) -> Result<ureq::Agent> {
+    http_agent(options, &format!("https://{host}/"), 10)
+}
+
+/// An HTTP agent set up as the registry client's: Mozilla's roots plus
+/// `options.tls_ca_files` (or no verification with `options.insecure`), ring as the
+/// crypto provider, `options`' timeouts and user agent, HTTP statuses as responses, and
+/// the proxy from the environment unless `url`'s host is a loopback one (Go's clients
+/// never proxy those). Other crates' downloads (`ADD <url>` in strata-build) use it so that
+/// every HTTPS request strata makes trusts the same roots.
+pub fn http_agent(options: &RegistryOptions, url: &str, max_redirects: u32) -> Result<ureq::Agent> {
+    let mut tls =
+        TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
     if options.insecure {
         tls = tls.disable_verification(true);
-    } else if !options.tls_ca_files.is_empty() {
+    } else {
+        // One root store, always given explicitly: ureq's own default would compile a
+        // second copy of Mozilla's roots (webpki-roots) beside this one.
         let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()
             .map(|c| Certificate::from_der(c.as_ref()).to_owned())
@@ -599,7 +612,7 @@ fn build_agent(options: &RegistryOptions, loopback: bool) -> Result<ureq::Agent>
         tls = tls.root_certs(RootCerts::new_with_certs(&roots));
     }
     let mut config = ureq::Agent::config_builder();
-    if loopback {
+    if is_loopback(url_host(url)) {
         config = config.proxy(None);
     }
     let config = config
@@ -609,7 +622,7 @@ fn build_agent(options: &RegistryOptions, loopback: bool) -> Result<ureq::Agent>
         .timeout_connect(Some(options.connect_timeout))
         .timeout_per_read(Some(options.io_timeout))
         .timeout_per_write(Some(options.io_timeout))
-        .max_redirects(10)
+        .max_redirects(max_redirects)
         // Enough idle connections for every concurrent transfer to keep its own.
         .max_idle_connections_per_host(16)
         .build();
@@ -730,9 +743,11 @@ pub(crate) fn strip_query(url: &str) -> String {
 }
 
 /// The host of an `http(s)://host[:port]/...` URL, port included.
+/// The `host[:port]` of a URL (without user info).
 fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap_or(rest)
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 /// Whether `host[:port]` is a loopback name or address.
@@ -769,6 +784,8 @@ mod tests {
             assert_eq!(is_loopback(h), want, "{h}");
         }
         assert_eq!(url_host("http://127.0.0.1:9/token?x"), "127.0.0.1:9");
+        assert_eq!(url_host("http://u:p@127.0.0.1:8080/x#f"), "127.0.0.1:8080");
+        assert!(is_loopback(url_host("http://[::1]:80/x")) && is_loopback(url_host("https://LOCALHOST/")));
     }
 
     #[test]

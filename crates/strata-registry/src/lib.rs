@@ -10,7 +10,7 @@ mod push;
 mod referrers;
 
 pub use auth::{AuthFile, Credentials};
-pub use client::RegistryOptions;
+pub use client::{RegistryOptions, http_agent};
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};

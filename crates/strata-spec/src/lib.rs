@@ -8,6 +8,7 @@ mod json;
 mod manifest;
 mod media_type;
 mod platform;
+pub mod progress;
 mod reference;
 mod referrers;
 pub mod time;

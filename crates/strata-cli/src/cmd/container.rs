@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use strata_image::{Container, ProgressHook, RUNTIME_CONFIG_FILE, UnpackOptions, human_size};
+use strata_image::{Container, Event, ProgressHook, RUNTIME_CONFIG_FILE, UnpackOptions, human_size};
 use strata_layer::ChangeKind;
 use strata_spec::Platform;
 
@@ -49,10 +49,15 @@ pub fn unpack(ctx: &Ctx, reference: &str, dir: &Path, what: UnpackWhat, platform
     let hook = {
         let bar = bar.clone();
         let per_layer = Arc::new(Mutex::new(vec![(0u64, false); count]));
-        ProgressHook::new(move |p| {
+        ProgressHook::new(move |e: &Event<'_>| {
+            let (index, bytes, done) = match e {
+                Event::LayerProgress { index, bytes, .. } => (*index, *bytes, false),
+                Event::LayerDone { index, bytes, .. } => (*index, *bytes, true),
+                _ => return,
+            };
             let Ok(mut v) = per_layer.lock() else { return };
-            if let Some(slot) = v.get_mut(p.index) {
-                *slot = (p.bytes, p.done);
+            if let Some(slot) = v.get_mut(index) {
+                *slot = (bytes, done);
             }
             bar.set_position(v.iter().map(|s| s.0).sum());
             bar.set_message(format!("{}/{count} layers", v.iter().filter(|s| s.1).count()));

@@ -230,3 +230,53 @@ fn a_given_runtime_config_replaces_the_base_one_before_changes() {
     assert_eq!(cfg.user.as_deref(), Some("app"));
     assert_eq!(next.config.history().len(), 2);
 }
+
+#[test]
+fn typed_setters_set_the_config_as_given_after_the_changes() {
+    let store = MemoryStore::new();
+    let opts = CommitOptions::default()
+        .change("ENV HOME=/root")
+        .unwrap()
+        .change("CMD [\"old\"]")
+        .unwrap()
+        .env("GREETING", "$HOME stays literal")
+        .env("HOME", "/home/app")
+        .label("org.example.team", "images")
+        .workdir("/srv")
+        .workdir("app")
+        .user("1000:1000")
+        .expose(8080)
+        .expose_udp(53)
+        .volume("/data")
+        .entrypoint(["/bin/server", "--port", "8080"]);
+    let (_d, c) = import(&store, &[("srv/app/server", "x")], opts);
+    let cfg = c.config.config.as_ref().expect("a runtime config");
+    assert_eq!(
+        cfg.env.as_deref(),
+        Some(&["HOME=/home/app".to_owned(), "GREETING=$HOME stays literal".to_owned()][..]),
+        "a typed value is not expanded, and a later one replaces an earlier one in place"
+    );
+    assert_eq!(cfg.labels.as_ref().unwrap()["org.example.team"], "images");
+    assert_eq!(cfg.working_dir.as_deref(), Some("/srv/app"));
+    assert_eq!(cfg.user.as_deref(), Some("1000:1000"));
+    let ports: Vec<&String> = cfg.exposed_ports.as_ref().unwrap().keys().collect();
+    assert_eq!(ports, ["53/udp", "8080/tcp"]);
+    assert!(cfg.volumes.as_ref().unwrap().contains_key("/data"));
+    assert_eq!(cfg.entrypoint.as_deref(), Some(&["/bin/server".to_owned(), "--port".into(), "8080".into()][..]));
+    // The CMD came from `changes`, before the settings: the entrypoint keeps it, as a
+    // Dockerfile's ENTRYPOINT after CMD does.
+    assert_eq!(cfg.cmd.as_deref(), Some(&["old".to_owned()][..]));
+
+    // Set alone on a base with a command, an entrypoint drops the base's command.
+    let base = base_of(&store, &c, "base");
+    let next = commit(
+        &store,
+        Some(&base),
+        Source::ConfigOnly,
+        &CommitOptions::default().entrypoint(["/bin/other"]).cmd(["--flag"]),
+    )
+    .unwrap();
+    let cfg = next.config.config.as_ref().unwrap();
+    assert_eq!(cfg.entrypoint.as_deref(), Some(&["/bin/other".to_owned()][..]));
+    assert_eq!(cfg.cmd.as_deref(), Some(&["--flag".to_owned()][..]), "a CMD set after the entrypoint stays");
+}

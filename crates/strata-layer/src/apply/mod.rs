@@ -15,6 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use strata_spec::progress::{ProgressHook, ProgressReader};
 use strata_spec::{Compression, Digest};
 
 use crate::error::{Error, Result};
@@ -58,6 +59,9 @@ pub struct ApplyOptions {
     /// from these same layers' headers (see [`Plan`]). Each layer's headers are checked
     /// against the plan's.
     pub plan: Option<Arc<Plan>>,
+    /// Told the bytes read of each layer as given (`Layer*` events, without
+    /// descriptors: a [`LayerSource`] has none), for progress bars.
+    pub progress: ProgressHook,
 }
 
 impl ApplyOptions {
@@ -88,6 +92,12 @@ impl ApplyOptions {
     /// Set [`ApplyOptions::plan`].
     pub fn plan(mut self, plan: Arc<Plan>) -> Self {
         self.plan = Some(plan);
+        self
+    }
+
+    /// Set [`ApplyOptions::progress`].
+    pub fn progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = hook;
         self
     }
 }
@@ -212,13 +222,17 @@ where
             }
             None => None,
         };
-        let start = |l: LayerSource<R>| -> Result<Started<'_>> {
+        let layers: Vec<LayerSource<R>> = layers.into_iter().collect();
+        let count = layers.len();
+        let start = |(index, l): (usize, LayerSource<R>)| -> Result<Started<'_>> {
+            let reader = ProgressReader::new(l.reader, opts.progress.clone(), index, count, None);
+            let l = LayerSource { reader, compression: l.compression, diff_id: l.diff_id, name: l.name };
             let name = l.name.clone();
             let opts = stream_options(l.diff_id.as_ref(), &opts.limits);
             let (dec, diff_id) = l.decoder()?;
             Ok(Started { name, diff_id, stream: LayerStream::start(scope, dec, &opts)? })
         };
-        let mut layers = layers.into_iter();
+        let mut layers = layers.into_iter().enumerate();
         let mut next = layers.next().map(start);
         let mut applied = Ok(());
         while let Some(current) = next.take() {

@@ -566,3 +566,29 @@ fn small_files_finished_on_the_writer_thread_keep_everything_and_report_its_erro
         }
     }
 }
+
+#[test]
+fn apply_layers_reports_each_layer_read_to_its_end() {
+    use std::sync::{Arc, Mutex};
+    use strata_spec::progress::{Event, ProgressHook};
+    let t = tempfile::tempdir().unwrap();
+    let one = gzip(&tar(&[file("a", &vec![1u8; 400_000])]));
+    let two = tar(&[file("b", b"b"), wh("a")]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let hook = ProgressHook::new(move |e: &Event<'_>| {
+        if let Event::LayerDone { index, count, bytes, .. } = e {
+            s.lock().unwrap().push((*index, *count, *bytes));
+        }
+    });
+    apply_layers(
+        t.path(),
+        [LayerSource::new("one", &one[..]), LayerSource::new("two", &two[..])],
+        &opts().progress(hook),
+    )
+    .unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, [(0, 2, one.len() as u64), (1, 2, two.len() as u64)]);
+    assert_eq!(read(t.path(), "b"), "b");
+}

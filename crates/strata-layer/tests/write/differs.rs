@@ -332,7 +332,7 @@ fn sockets_are_skipped_and_whiteout_names_refused() {
     let c = diff::trees(&lower, &upper, &DiffOptions::default()).unwrap();
     assert_eq!(sorted_diff(&c), "C /etc\n", "only the directory's mtime moved");
     let mut blob = Vec::new();
-    let info = strata_layer::write_tree(&upper, &mut blob, &WriteOptions::default()).unwrap();
+    let (info, _) = strata_layer::write_tree(&upper, &mut blob, &WriteOptions::default()).unwrap();
     assert!(!check_and_list(&blob, &info).iter().any(|s| s.name.contains("sock")));
 
     fs::write(upper.join("etc/.wh.motd"), b"").unwrap();
@@ -523,7 +523,7 @@ fn mount_points_are_not_crossed() {
     let c = diff::trees(&lower, &root, &DiffOptions::default()).unwrap();
     assert!(!c.iter().any(|c| c.path.starts_with("srv/")), "{}", c.docker_diff());
     let mut blob = Vec::new();
-    let info = strata_layer::write_tree(&root, &mut blob, &WriteOptions::default()).unwrap();
+    let (info, _) = strata_layer::write_tree(&root, &mut blob, &WriteOptions::default()).unwrap();
     let n = names(&check_and_list(&blob, &info));
     assert!(n.contains(&"srv/".to_string()) && !n.iter().any(|x| x.starts_with("srv/i")), "{n:?}");
     let s = Snapshot::capture(&root).unwrap();

@@ -17,7 +17,7 @@ use crate::layers::{list, oci_layout};
 
 fn layer_of(root: &Path) -> (Vec<u8>, LayerInfo) {
     let mut blob = Vec::new();
-    let info = write_tree(root, &mut blob, &WriteOptions::default()).unwrap();
+    let (info, _) = write_tree(root, &mut blob, &WriteOptions::default()).unwrap();
     (blob, info)
 }
 
@@ -61,7 +61,8 @@ fn gzip_pigz_and_tar_read_multi_member_layers() {
     s.build(&root);
     for c in [Compression::Gzip, Compression::Zstd] {
         let mut blob = Vec::new();
-        let info = write_tree(&root, &mut blob, &WriteOptions::default().compression(c).block_size(16384)).unwrap();
+        let (info, _) =
+            write_tree(&root, &mut blob, &WriteOptions::default().compression(c).block_size(16384)).unwrap();
         let path = tmp.path().join(format!("layer.{c}"));
         fs::write(&path, &blob).unwrap();
         let tools: &[&str] = if c == Compression::Gzip { &["gzip", "pigz"] } else { &["zstd"] };

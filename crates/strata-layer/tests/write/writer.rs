@@ -42,9 +42,10 @@ fn sample_spec() -> Spec {
 fn write_tree_writes_every_entry_in_tar_order_with_normalised_headers() {
     let tmp = fixture::scratch();
     sample_spec().build(tmp.path());
-    let mut blob = Vec::new();
-    let info = write_tree(tmp.path(), &mut blob, &WriteOptions::default()).unwrap();
+    // The sink comes back, as from LayerWriter::finish, holding the whole blob.
+    let (info, blob) = write_tree(tmp.path(), Vec::new(), &WriteOptions::default()).unwrap();
     assert_eq!(info.compression, Compression::Gzip);
+    assert_eq!(blob.len() as u64, info.size);
     let seen = check_and_list(&blob, &info);
     let names: Vec<&str> = seen.iter().map(|s| s.name.as_str()).collect();
     let long = format!("usr/{}", "n".repeat(150));
@@ -100,7 +101,7 @@ fn same_input_same_bytes_whatever_the_thread_count() {
         let run = |threads: usize| {
             let mut blob = Vec::new();
             let opts = WriteOptions::default().compression(c).threads(threads).block_size(4096);
-            let info = write_tree(tmp.path(), &mut blob, &opts).unwrap();
+            let (info, _) = write_tree(tmp.path(), &mut blob, &opts).unwrap();
             check_and_list(&blob, &info);
             (info, blob)
         };
@@ -134,7 +135,7 @@ fn levels_and_compressions_are_options() {
     s.build(tmp.path());
     let size = |opts: WriteOptions| {
         let mut blob = Vec::new();
-        let info = write_tree(tmp.path(), &mut blob, &opts).unwrap();
+        let (info, _) = write_tree(tmp.path(), &mut blob, &opts).unwrap();
         check_and_list(&blob, &info);
         info
     };
@@ -182,7 +183,7 @@ fn mtime_clamp_and_owner_names() {
     assert_eq!(names.users.get(&1000).map(String::as_str), Some("app"));
     let mut blob = Vec::new();
     let opts = WriteOptions::default().mtime_clamp(1000).owner_names(names);
-    let info = write_tree(tmp.path(), &mut blob, &opts).unwrap();
+    let (info, _) = write_tree(tmp.path(), &mut blob, &opts).unwrap();
     let seen = check_and_list(&blob, &info);
     let get = |n: &str| seen.iter().find(|e| e.name == n).unwrap();
     assert_eq!(get("new").mtime, 1000, "later mtimes are clamped");
@@ -298,7 +299,7 @@ fn every_writer_reports_dockers_size_of_the_layer() {
     sample_spec().build(tmp.path());
     for c in [Compression::Gzip, Compression::None] {
         let mut blob = Vec::new();
-        let info = write_tree(tmp.path(), &mut blob, &WriteOptions::default().compression(c)).unwrap();
+        let (info, _) = write_tree(tmp.path(), &mut blob, &WriteOptions::default().compression(c)).unwrap();
         assert_eq!(info.content_size, sample_content(), "{c}");
         // Read back from the tar: the same figure, reading everything or only the headers.
         let tar = decompress(&blob, c);

@@ -190,7 +190,10 @@ fn interrupted_download_resumes_with_range() {
     let retries = Mutex::new(Vec::new());
     let on = |e: &Event<'_>| {
         if let Event::Retrying { descriptor, error, .. } = e {
-            retries.lock().unwrap().push((descriptor.map(|d| d.digest.clone()), error.is_transient()));
+            retries.lock().unwrap().push((
+                descriptor.map(|d| d.digest.clone()),
+                error.downcast_ref::<strata_registry::Error>().is_some_and(|e| e.is_transient()),
+            ));
         }
     };
     let store = OciDir::create(tmp.path().join("s")).unwrap();
@@ -316,7 +319,7 @@ fn transient_errors_are_retried_and_permanent_ones_reported() {
     let count = AtomicUsize::new(0);
     let on = |e: &Event<'_>| {
         if let Event::Retrying { error, .. } = e {
-            assert!(error.is_status(503), "{error}");
+            assert!(error.downcast_ref::<strata_registry::Error>().is_some_and(|e| e.is_status(503)), "{error}");
             count.fetch_add(1, Ordering::SeqCst);
         }
     };
