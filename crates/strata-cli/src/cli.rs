@@ -418,6 +418,7 @@ the analysis is printed.")]
 Examples:
   strata sbom debian:12
   strata sbom --format spdx-json -o sbom.spdx.json debian:12
+  strata sbom --attach --format cyclonedx-json debian:12
   SOURCE_DATE_EPOCH=0 strata sbom --format cyclonedx-json debian:12
 
 The creation time is SOURCE_DATE_EPOCH when set; everything else is the same bytes for
@@ -435,6 +436,29 @@ the same image.")]
         /// Layers from the final tree only (skip the second read of the layer headers)
         #[arg(long)]
         no_layer_history: bool,
+        /// Also store the SBOM in the store as an artifact of the image (image-spec 1.1
+        /// referrers: its subject is the image's manifest), in --format spdx-json (the
+        /// default here) or cyclonedx-json; prints the artifact's digest
+        #[arg(long)]
+        attach: bool,
+    },
+
+    /// List the artifacts attached to an image (SBOMs, signatures: manifests whose
+    /// subject is the image's manifest), as the registry referrers API lists them
+    #[command(after_help = "\
+Examples:
+  strata sbom --attach debian:12
+  strata referrers debian:12
+  strata referrers --artifact-type application/spdx+json --json debian:12
+
+--json prints the OCI image index the referrers API returns.")]
+    Referrers {
+        /// The image
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Only artifacts of this type (application/spdx+json, application/vnd.cyclonedx+json)
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
     },
 
     /// Match an image's packages against OSV advisories, offline
@@ -528,6 +552,10 @@ Examples:
         /// Keep the whole multi-platform index and fetch every image it lists
         #[arg(long)]
         all_platforms: bool,
+        /// Also fetch the artifacts attached to the image (SBOMs, signatures), from the
+        /// registry's referrers API or its referrers tag schema (`sha256-<hex>` tags)
+        #[arg(long)]
+        referrers: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -544,6 +572,11 @@ Examples:
         /// Where to push it [default: LOCAL_REF]
         #[arg(value_name = "DEST_REF")]
         dest: Option<String>,
+        /// Leave out the artifacts attached to the image (SBOMs from `strata sbom
+        /// --attach`), which are pushed with it by default: to the referrers API, or as
+        /// the referrers tag schema's `sha256-<hex>` index where the registry has none
+        #[arg(long)]
+        no_referrers: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },

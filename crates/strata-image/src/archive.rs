@@ -29,6 +29,7 @@ use strata_store::{Expected, MAX_DOCUMENT_SIZE};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::progress::{Event, ProgressHook};
+use crate::referrers::referrer_parts;
 use crate::resolve::{self, Match};
 use crate::store::Store;
 use strata_spec::progress::REPORT_EVERY;
@@ -595,6 +596,17 @@ fn save_oci<W: Write>(store: &Store, images: &[(Image, Vec<String>)], out: W) ->
             index.manifests.push(d);
         }
     }
+    // The artifacts attached to the saved images (and to those artifacts), untagged.
+    let referrers = strata_store::Referrers::scan(store.backend())?;
+    let subjects: Vec<&Digest> = images.iter().flat_map(|(img, _)| [img.digest(), &img.tag_target().digest]).collect();
+    for r in referrers.closure(subjects) {
+        let Some((entry, parts)) = referrer_parts(store, &r)? else { continue };
+        add(&r);
+        for p in &parts {
+            add(p);
+        }
+        index.manifests.push(entry);
+    }
     let mut b = tar::Builder::new(out);
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
     append(&mut b, "oci-layout", layout.len() as u64, &layout[..])?;
@@ -856,7 +868,26 @@ fn load_oci(
     let mut loaded = Vec::new();
     let mut keep = BTreeSet::new();
     let host = strata_spec::Platform::host();
+    let mut referrers = Vec::new();
     for desc in &index.manifests {
+        // An artifact attached to an image (an SBOM): kept as a referrer, not an image.
+        if desc.ref_name().is_none()
+            && store.backend().contains(&desc.digest)?
+            && let Some((entry, parts)) = referrer_parts(store, desc)?
+        {
+            for p in &parts {
+                if !store.backend().contains(&p.digest)? {
+                    return Err(Error::InvalidArchive(format!(
+                        "blob {} of {} is missing from the archive",
+                        p.digest, desc.digest
+                    )));
+                }
+                keep.insert(p.digest.clone());
+            }
+            keep.insert(desc.digest.clone());
+            referrers.push(entry);
+            continue;
+        }
         let img = Image::open(store.clone(), desc.clone(), None, &host).or_else(|_| {
             // An index entry for another platform only: open whatever it has.
             Image::open(store.clone(), desc.clone(), None, &desc.platform.clone().unwrap_or_else(|| host.clone()))
@@ -888,6 +919,9 @@ fn load_oci(
         closure(store, desc, &mut keep, 0);
     }
     tag_all(store, &loaded)?;
+    for r in &referrers {
+        store.add_referrer_entry(r)?;
+    }
     Ok((loaded, keep))
 }
 

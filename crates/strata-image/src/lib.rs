@@ -10,6 +10,7 @@ pub mod inspect;
 mod merged;
 mod ops;
 pub mod progress;
+mod referrers;
 #[cfg(feature = "registry")]
 mod remote;
 mod remove;

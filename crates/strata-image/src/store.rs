@@ -227,8 +227,9 @@ impl Store {
 
     /// Every entry of the index, as `docker images` lists them: one line per tag,
     /// untagged entries too (except build cache entries, see [`ANNOTATION_BUILD_CACHE`],
-    /// and those that keep containers' images, see
-    /// [`ANNOTATION_CONTAINER`](crate::containers::ANNOTATION_CONTAINER)), newest image
+    /// those that keep containers' images, see
+    /// [`ANNOTATION_CONTAINER`](crate::containers::ANNOTATION_CONTAINER), and artifacts
+    /// attached to images, see [`Image::attach`]), newest image
     /// first (entries created at the same second, or images that cannot be read, in index
     /// order). Sizes come from the layers' records: listing reads no layer (see
     /// [`Store::layer_size`]).
@@ -258,6 +259,10 @@ impl Store {
             }
             // The entries that keep containers' images are not images of their own.
             if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
+                continue;
+            }
+            // Nor are artifacts attached to images (referrers: SBOMs, signatures).
+            if d.ref_name().is_none() && d.artifact_type.is_some() {
                 continue;
             }
             let name = d.ref_name().map(str::to_owned);

@@ -80,7 +80,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     match cmd.as_str() {
         "pull" => {
             let store = OciDir::open_or_create(&layout)?;
-            let options = PullOptions { registry, platform, all_platforms, ref_name: Some(tag), concurrency };
+            let options =
+                PullOptions { registry, platform, all_platforms, ref_name: Some(tag), concurrency, referrers: false };
             let pulled = strata_registry::pull(&store, &reference, &options, &show)?;
             println!(
                 "pulled {} as {}: {} fetched ({} bytes), {} skipped",

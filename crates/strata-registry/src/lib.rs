@@ -7,6 +7,7 @@ mod pool;
 mod progress;
 mod pull;
 mod push;
+mod referrers;
 
 pub use auth::{AuthFile, Credentials};
 pub use client::{RegistryOptions, http_agent};

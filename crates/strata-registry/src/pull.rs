@@ -42,6 +42,10 @@ pub struct PullOptions {
     pub ref_name: Option<String>,
     /// How many blobs to download at once.
     pub concurrency: usize,
+    /// Also fetch the artifacts attached to the pulled manifests (their referrers, and
+    /// theirs: SBOMs, signatures), listed by the registry's referrers API or else its
+    /// referrers tag schema, and keep them in the store as untagged referrer entries.
+    pub referrers: bool,
 }
 
 impl Default for PullOptions {
@@ -52,6 +56,7 @@ impl Default for PullOptions {
             all_platforms: false,
             ref_name: None,
             concurrency: DEFAULT_CONCURRENCY,
+            referrers: false,
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct Pulled {
     pub blobs_skipped: usize,
     /// Bytes downloaded for blobs (a resumed download counts only what it fetched).
     pub bytes_fetched: u64,
+    /// Artifacts attached to the pulled manifests that were fetched
+    /// ([`PullOptions::referrers`]).
+    pub referrers: Vec<Descriptor>,
 }
 
 /// Pull `reference` (by tag or digest) into `store` and set a local ref to it.
@@ -163,7 +171,7 @@ pub fn pull(
     blobs.sort_by_key(|d| std::cmp::Reverse(d.size));
     let lease = store.lease()?;
     let cancel = AtomicBool::new(false);
-    let outcomes = pool::run(&blobs, options.concurrency, &cancel, |d| {
+    let mut outcomes = pool::run(&blobs, options.concurrency, &cancel, |d| {
         fetch_blob(&client, store, repo, d, &scope, progress, &cancel)
     })?;
     for m in manifests.iter().chain(&indexes) {
@@ -176,6 +184,13 @@ pub fn pull(
     // What docker lists as the image's RepoDigests: the repository and the digest pulled.
     let repo_digest = format!("{}@{}", reference.familiar_name(), pinned.digest().unwrap_or(&tagged.digest));
     store.update_image_record(&tagged.digest, &mut |r| r.add_repo_digest(&repo_digest))?;
+    let referrers = if options.referrers {
+        let subjects: Vec<Digest> = manifests.iter().chain(&indexes).map(|m| m.descriptor.digest.clone()).collect();
+        let fetcher = Fetcher { client: &client, store, repo, scope: &scope, options, progress, cancel: &cancel };
+        fetcher.referrers(subjects, &mut outcomes)?
+    } else {
+        Vec::new()
+    };
     drop(lease);
 
     let config = match manifests.iter().find(|m| m.descriptor.digest == tagged.digest).map(|m| &m.document) {
@@ -191,6 +206,7 @@ pub fn pull(
         blobs_fetched: 0,
         blobs_skipped: 0,
         bytes_fetched: 0,
+        referrers,
     };
     for o in outcomes {
         match o {
@@ -202,6 +218,93 @@ pub fn pull(
         }
     }
     Ok(pulled)
+}
+
+/// What a pull fetches with, for the referrers after the image.
+struct Fetcher<'a> {
+    client: &'a Client,
+    store: &'a dyn Backend,
+    repo: &'a str,
+    scope: &'a Scope,
+    options: &'a PullOptions,
+    progress: &'a dyn Progress,
+    cancel: &'a AtomicBool,
+}
+
+impl Fetcher<'_> {
+    /// Fetch the referrers of `subjects` and theirs, each with its blobs, and list them
+    /// untagged in the store's index. Blob outcomes go to `outcomes`.
+    fn referrers(&self, subjects: Vec<Digest>, outcomes: &mut Vec<Option<u64>>) -> Result<Vec<Descriptor>> {
+        let mut done: Vec<Descriptor> = Vec::new();
+        let mut work = subjects;
+        while let Some(subject) = work.pop() {
+            for listed in crate::referrers::list(self.client, self.repo, &subject, self.scope)? {
+                if done.iter().any(|d| d.digest == listed.digest) {
+                    continue;
+                }
+                let pointer = Descriptor::new(listed.media_type.clone(), listed.digest.clone(), listed.size);
+                let top = fetch_manifest(
+                    self.client,
+                    self.repo,
+                    listed.digest.as_str(),
+                    Some(&listed.digest),
+                    Some(&pointer),
+                    self.scope,
+                    self.progress,
+                )?;
+                let (mut manifests, mut indexes) = (Vec::new(), Vec::new());
+                if let ManifestOrIndex::Index(i) = &top.document {
+                    let i = i.clone();
+                    collect_children(
+                        self.client,
+                        self.repo,
+                        &i,
+                        self.scope,
+                        self.progress,
+                        1,
+                        &mut manifests,
+                        &mut indexes,
+                    )?;
+                }
+                let entry = strata_spec::referrer_descriptor(&top.descriptor, &top.document);
+                if top.document.subject().map(|s| &s.digest) != Some(&subject) {
+                    return Err(Error::InvalidResponse {
+                        url: format!("{}/{}@{}", self.client.registry(), self.repo, listed.digest),
+                        reason: format!("listed as a referrer of {subject}, but its subject is not that"),
+                    });
+                }
+                manifests.push(top);
+                let mut blobs: Vec<Descriptor> = Vec::new();
+                for m in &manifests {
+                    if let ManifestOrIndex::Manifest(m) = &m.document {
+                        for d in std::iter::once(&m.config).chain(&m.layers) {
+                            if !blobs.iter().any(|b| b.digest == d.digest) {
+                                blobs.push(d.clone());
+                            }
+                        }
+                    }
+                }
+                outcomes.extend(pool::run(&blobs, self.options.concurrency, self.cancel, |d| {
+                    fetch_blob(self.client, self.store, self.repo, d, self.scope, self.progress, self.cancel)
+                })?);
+                for m in indexes.iter().chain(&manifests) {
+                    self.store
+                        .put_blob_expected(&m.bytes, Expected::descriptor(&m.descriptor))
+                        .map_err(|e| Error::from_store(e, || format!("manifest {}", m.descriptor.digest)))?;
+                }
+                self.store.update_index(&mut |idx| {
+                    if !idx.manifests.iter().any(|d| d.digest == entry.digest && d.ref_name().is_none()) {
+                        idx.manifests.push(entry.clone());
+                    }
+                    Ok(())
+                })?;
+                work.push(entry.digest.clone());
+                done.push(entry);
+            }
+        }
+        done.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(done)
+    }
 }
 
 /// Fetch one manifest or index (`reference` by tag or digest) without storing it: its

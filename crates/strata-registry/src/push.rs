@@ -27,6 +27,10 @@ pub struct PushOptions {
     pub chunk_size: u64,
     /// How many blobs to upload at once.
     pub concurrency: usize,
+    /// Also push the artifacts the store has attached to the image (SBOMs, signatures:
+    /// its referrers, and theirs), each listed for the registry's referrers API, or,
+    /// where the registry has none, in the referrers tag schema's index. Default: yes.
+    pub referrers: bool,
 }
 
 /// Default [`PushOptions::chunked_threshold`]: 64 MiB. Below it a failed upload costs
@@ -44,6 +48,7 @@ impl Default for PushOptions {
             chunked_threshold: DEFAULT_CHUNKED_THRESHOLD,
             chunk_size: DEFAULT_CHUNK_SIZE,
             concurrency: crate::pull::DEFAULT_CONCURRENCY,
+            referrers: true,
         }
     }
 }
@@ -65,6 +70,11 @@ pub struct Pushed {
     pub blobs_mounted: usize,
     /// Bytes uploaded for blobs (retried bytes included).
     pub bytes_uploaded: u64,
+    /// Artifacts attached to the image (referrers) pushed with it.
+    pub referrers: usize,
+    /// Of those, how many went into the referrers tag schema's index because the
+    /// registry did not answer with `OCI-Subject` (it has no referrers API).
+    pub referrers_tagged: usize,
 }
 
 /// The repository to mount blobs from when pushing an image that came from `source`
@@ -140,7 +150,7 @@ pub fn push(
     let cancel = AtomicBool::new(false);
     let uploader =
         Uploader { client: &client, store, repo, scope: &scope, options, mount_from, progress, cancel: &cancel };
-    let outcomes = pool::run(&blobs, options.concurrency, &cancel, |d| uploader.blob(d))?;
+    let mut outcomes = pool::run(&blobs, options.concurrency, &cancel, |d| uploader.blob(d))?;
 
     for doc in &docs {
         let target = if doc.descriptor.digest == top.digest {
@@ -151,6 +161,8 @@ pub fn push(
         put_manifest(&client, repo, &target, doc, &scope, progress)?;
         progress.event(&Event::ManifestDone { descriptor: &doc.descriptor });
     }
+    let (referrers, referrers_tagged) =
+        if options.referrers { push_referrers(&uploader, &docs, &mut outcomes)? } else { (0, 0) };
 
     // The image now has a name in that repository: docker lists it in RepoDigests. A
     // push only reads the store, so this is recorded only in a store that keeps records
@@ -169,6 +181,8 @@ pub fn push(
         blobs_skipped: 0,
         blobs_mounted: 0,
         bytes_uploaded: 0,
+        referrers,
+        referrers_tagged,
     };
     for o in outcomes {
         match o {
@@ -213,8 +227,51 @@ fn collect_local(store: &dyn Backend, desc: &Descriptor, depth: usize, out: &mut
     Ok(())
 }
 
+/// Push the referrers the store has for the documents `pushed` (and their referrers in
+/// turn): blobs, then the manifest by digest; a registry that does not confirm the
+/// subject (`OCI-Subject`) gets the descriptor in the tag schema's index. Returns how
+/// many were pushed and how many of those through the tag schema; blob outcomes go to
+/// `outcomes`.
+fn push_referrers(up: &Uploader<'_>, pushed: &[LocalDoc], outcomes: &mut Vec<Outcome>) -> Result<(usize, usize)> {
+    let all = strata_store::Referrers::scan(up.store)
+        .map_err(|e| Error::from_store(e, || "the store's referrers".to_owned()))?;
+    let list = all.closure(pushed.iter().map(|d| &d.descriptor.digest));
+    let mut tagged = 0;
+    for referrer in &list {
+        let plain = Descriptor::new(referrer.media_type.clone(), referrer.digest.clone(), referrer.size);
+        let mut docs = Vec::new();
+        collect_local(up.store, &plain, 0, &mut docs)?;
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        for doc in &docs {
+            if let ManifestOrIndex::Manifest(m) = &doc.document {
+                blobs.extend(
+                    std::iter::once(&m.config)
+                        .chain(&m.layers)
+                        .filter(|d| !blobs.iter().any(|b| b.digest == d.digest))
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        outcomes.extend(pool::run(&blobs, up.options.concurrency, up.cancel, |d| up.blob(d))?);
+        let mut confirmed = None;
+        for doc in &docs {
+            confirmed = put_manifest(up.client, up.repo, doc.descriptor.digest.as_str(), doc, up.scope, up.progress)?;
+            up.progress.event(&Event::ManifestDone { descriptor: &doc.descriptor });
+        }
+        let Some(top) = docs.last() else { continue };
+        let Some(subject) = top.document.subject() else { continue };
+        if confirmed.is_none() {
+            crate::referrers::add_to_tag_schema(up.client, up.repo, &subject.digest, referrer, up.scope)?;
+            tagged += 1;
+        }
+    }
+    Ok((list.len(), tagged))
+}
+
 /// `PUT /v2/<repo>/manifests/<target>` with the exact bytes; check the digest the
-/// registry reports.
+/// registry reports. Returns the `OCI-Subject` the registry answered with: a registry
+/// with the referrers API sends it for a manifest with a `subject`.
 fn put_manifest(
     client: &Client,
     repo: &str,
@@ -222,7 +279,7 @@ fn put_manifest(
     doc: &LocalDoc,
     scope: &Scope,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let url = client.url(&format!("/v2/{repo}/manifests/{target}"))?;
     let reported = client.with_retries(Some(&doc.descriptor), progress, |_| {
         let req = Request::new(Method::Put, url.clone())
@@ -231,9 +288,11 @@ fn put_manifest(
         let resp = client.send(req, scope)?;
         let resp = client.check(Method::Put, &url, resp, &[200, 201, 202], scope)?;
         let reported = header(&resp, "docker-content-digest").map(str::to_owned);
+        let subject = header(&resp, "oci-subject").map(str::to_owned);
         drain(resp);
-        Ok(reported)
+        Ok((reported, subject))
     })?;
+    let (reported, subject) = reported;
     if let Some(reported) = reported
         && Digest::parse(reported.trim()).ok().as_ref() != Some(&doc.descriptor.digest)
     {
@@ -243,7 +302,7 @@ fn put_manifest(
             reported,
         });
     }
-    Ok(())
+    Ok(subject)
 }
 
 /// Where a blob upload stands after `POST /v2/<repo>/blobs/uploads/`.

@@ -58,6 +58,9 @@ pub enum Error {
         /// What went wrong.
         source: io::Error,
     },
+    /// Something this operation cannot do, and why.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// An advisory did not parse.
     #[error("advisory {file}: {reason}")]
     Advisory {

@@ -14,7 +14,10 @@ pub use error::{Error, Result};
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
 pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
-pub use sbom::{SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, cyclonedx, is_spdx_expression, render, spdx, table};
+pub use sbom::{
+    ANNOTATION_CREATED, SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, attach, cyclonedx, is_spdx_expression,
+    render, spdx, table,
+};
 pub use vuln::{AdvisoryDb, Finding, Severity, match_inventory};
 
 /// Paths of the package databases the inventory reads, inside the image.

@@ -74,13 +74,19 @@ impl SbomOptions {
         self
     }
 
-    fn timestamp(&self) -> String {
+    /// These options with the creation time fixed (now, when it was not set), so that
+    /// several documents made from them carry the same time.
+    pub fn pinned(&self) -> SbomOptions {
         let secs = self.created.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         });
-        strata_spec::time::format_rfc3339(secs, 0)
+        SbomOptions { created: Some(secs) }
+    }
+
+    fn timestamp(&self) -> String {
+        strata_spec::time::format_rfc3339(self.pinned().created.unwrap_or(0), 0)
     }
 }
 
@@ -91,6 +97,33 @@ pub fn render(inv: &Inventory, format: SbomFormat, opts: &SbomOptions) -> Vec<u8
         SbomFormat::CycloneDxJson => to_json(&cyclonedx(inv, opts)),
         SbomFormat::Table => table(inv).into_bytes(),
     }
+}
+
+/// The annotation of an attached SBOM that says when it was made (image-spec's
+/// pre-defined `created` annotation).
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+/// Attach the inventory of `image` to it as an SBOM artifact (image-spec 1.1 referrers):
+/// the SBOM in `format` (SPDX or CycloneDX JSON), of artifact type and media type
+/// [`SbomFormat::media_type`], with the image's manifest as `subject` and the creation
+/// time as [`ANNOTATION_CREATED`]. Returns the artifact's descriptor; see
+/// [`strata_image::Image::attach`].
+pub fn attach(
+    image: &strata_image::Image,
+    inv: &Inventory,
+    format: SbomFormat,
+    opts: &SbomOptions,
+) -> crate::Result<strata_spec::Descriptor> {
+    if format == SbomFormat::Table {
+        return Err(crate::Error::Unsupported(
+            "a table cannot be attached as an SBOM: use spdx-json or cyclonedx-json",
+        ));
+    }
+    let opts = &opts.pinned();
+    let doc = render(inv, format, opts);
+    let kind = strata_spec::MediaType::new(format.media_type());
+    let notes = std::collections::BTreeMap::from([(ANNOTATION_CREATED.to_owned(), opts.timestamp())]);
+    Ok(image.attach(kind.clone(), kind, &doc, notes)?)
 }
 
 fn to_json(v: &Value) -> Vec<u8> {

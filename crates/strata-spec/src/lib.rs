@@ -10,6 +10,7 @@ mod media_type;
 mod platform;
 pub mod progress;
 mod reference;
+mod referrers;
 pub mod time;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
@@ -21,6 +22,9 @@ pub use manifest::{Index, Manifest, ManifestOrIndex};
 pub use media_type::{Compression, Family, MediaType};
 pub use platform::{Platform, select_platform};
 pub use reference::{AnyReference, DEFAULT_TAG, DOCKER_HUB, Reference, ReferenceError, message_name};
+pub use referrers::{
+    EMPTY_JSON, artifact_manifest, empty_descriptor, referrer_descriptor, referrers_index, referrers_tag,
+};
 
 /// The `oci-spec` crate, re-exported so callers use the same version strata does.
 pub use oci_spec;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType};
 
 use crate::error::{Error, Result};
+use crate::referrers;
 use crate::store::{Backend, MAX_DOCUMENT_SIZE};
 
 /// How GC runs.
@@ -67,6 +68,9 @@ pub struct GcReport {
     /// Records removed because their blob was gone (see [`crate::record`]); always 0 in
     /// a dry run.
     pub records_removed: usize,
+    /// Referrers (untagged index entries with a `subject`) whose subject is gone, dropped
+    /// from the index (in a dry run: that would be), sorted by digest.
+    pub referrers_removed: Vec<Digest>,
 }
 
 impl GcReport {
@@ -76,56 +80,116 @@ impl GcReport {
     }
 }
 
+/// What [`mark`] found.
+pub(crate) struct Marked {
+    /// Every digest reachable from the index.
+    pub(crate) reachable: BTreeSet<Digest>,
+    /// Referrer entries of the index (untagged, with a `subject`) whose subject is no
+    /// longer reachable: GC drops them from the index, and their blobs with them.
+    pub(crate) orphans: BTreeSet<Digest>,
+}
+
+impl Marked {
+    /// `index` without the entries of orphaned referrers.
+    pub(crate) fn pruned(&self, index: &Index) -> Index {
+        let mut out = index.clone();
+        out.manifests.retain(|d| d.ref_name().is_some() || !self.orphans.contains(&d.digest));
+        out
+    }
+}
+
 /// Every digest reachable from `index`: its descriptors, and through manifests and
 /// indexes their configs, layers, manifests and subjects. Blobs of unknown media types
 /// are kept but not looked into; Docker schema1 manifests keep their `fsLayers`.
+///
+/// A referrer entry (untagged, its document has a `subject`: an SBOM attached to an
+/// image) is not a root: it is marked only once its subject is reachable (and present)
+/// from the other entries, or from referrers marked before it; the others are
+/// [`Marked::orphans`].
 ///
 /// A reachable manifest or index that is present but unreadable (corrupt, wrong size,
 /// not a valid document) aborts with [`Error::GcAborted`]: GC cannot know what it keeps
 /// alive. So does a missing one that `index.json` lists, unless `force`: its image's
 /// config and layers may still be in the store, and would go. One that only an index
 /// blob lists keeps nothing (a pull of one platform leaves the others' out).
-pub(crate) fn mark(store: &dyn Backend, index: &Index, force: bool) -> Result<BTreeSet<Digest>> {
-    let mut reachable = BTreeSet::new();
-    let listed: BTreeSet<&Digest> = index.manifests.iter().map(|d| &d.digest).collect();
-    let mut work: Vec<Descriptor> = index.manifests.clone();
-    work.extend(index.subject.clone());
-    while let Some(desc) = work.pop() {
-        if !reachable.insert(desc.digest.clone()) {
-            continue;
-        }
-        let mt = &desc.media_type;
-        let is_schema1 = matches!(mt, MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest);
-        if !(mt.is_manifest() || mt.is_index() || is_schema1) {
-            continue;
-        }
-        let abort = |source: Error| Error::GcAborted { digest: desc.digest.clone(), source: Box::new(source) };
-        if !store.contains(&desc.digest)? {
-            if listed.contains(&desc.digest) && !force {
-                return Err(abort(Error::NotFound(desc.digest.clone())));
-            }
-            continue;
-        }
-        let bytes = store.read_descriptor(&desc, MAX_DOCUMENT_SIZE).map_err(abort)?;
-        if is_schema1 {
-            work.extend(schema1_layers(&bytes).map_err(abort)?);
-            continue;
-        }
-        let doc = ManifestOrIndex::from_slice_as(&bytes, mt)
-            .map_err(|source| abort(Error::BadDocument { digest: desc.digest.clone(), source }))?;
-        match doc {
-            ManifestOrIndex::Manifest(m) => {
-                work.push(m.config);
-                work.extend(m.layers);
-                work.extend(m.subject);
-            }
-            ManifestOrIndex::Index(i) => {
-                work.extend(i.manifests);
-                work.extend(i.subject);
-            }
+pub(crate) fn mark(store: &dyn Backend, index: &Index, force: bool) -> Result<Marked> {
+    let mut marker = Marker {
+        store,
+        force,
+        reachable: BTreeSet::new(),
+        listed: index.manifests.iter().map(|d| &d.digest).collect(),
+    };
+    let mut roots: Vec<Descriptor> = Vec::new();
+    let mut pending: Vec<(Descriptor, Digest)> = Vec::new();
+    for d in &index.manifests {
+        match referrers::referrer_entry_subject(store, d) {
+            Some(subject) => pending.push((d.clone(), subject)),
+            None => roots.push(d.clone()),
         }
     }
-    Ok(reachable)
+    roots.extend(index.subject.clone());
+    marker.run(roots)?;
+    loop {
+        let (live, rest): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, subject)| marker.reachable.contains(subject) && store.contains(subject).unwrap_or(false));
+        pending = rest;
+        if live.is_empty() {
+            break;
+        }
+        marker.run(live.into_iter().map(|(d, _)| d).collect())?;
+    }
+    let orphans = pending.into_iter().map(|(d, _)| d.digest).filter(|d| !marker.reachable.contains(d)).collect();
+    Ok(Marked { reachable: marker.reachable, orphans })
+}
+
+struct Marker<'a> {
+    store: &'a dyn Backend,
+    force: bool,
+    reachable: BTreeSet<Digest>,
+    listed: BTreeSet<&'a Digest>,
+}
+
+impl Marker<'_> {
+    fn run(&mut self, mut work: Vec<Descriptor>) -> Result<()> {
+        let store = self.store;
+        while let Some(desc) = work.pop() {
+            if !self.reachable.insert(desc.digest.clone()) {
+                continue;
+            }
+            let mt = &desc.media_type;
+            let is_schema1 = matches!(mt, MediaType::DockerSchema1Manifest | MediaType::DockerSchema1SignedManifest);
+            if !(mt.is_manifest() || mt.is_index() || is_schema1) {
+                continue;
+            }
+            let abort = |source: Error| Error::GcAborted { digest: desc.digest.clone(), source: Box::new(source) };
+            if !store.contains(&desc.digest)? {
+                if self.listed.contains(&desc.digest) && !self.force {
+                    return Err(abort(Error::NotFound(desc.digest.clone())));
+                }
+                continue;
+            }
+            let bytes = store.read_descriptor(&desc, MAX_DOCUMENT_SIZE).map_err(abort)?;
+            if is_schema1 {
+                work.extend(schema1_layers(&bytes).map_err(abort)?);
+                continue;
+            }
+            let doc = ManifestOrIndex::from_slice_as(&bytes, mt)
+                .map_err(|source| abort(Error::BadDocument { digest: desc.digest.clone(), source }))?;
+            match doc {
+                ManifestOrIndex::Manifest(m) => {
+                    work.push(m.config);
+                    work.extend(m.layers);
+                    work.extend(m.subject);
+                }
+                ManifestOrIndex::Index(i) => {
+                    work.extend(i.manifests);
+                    work.extend(i.subject);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The layer blobs of a Docker schema1 manifest (`fsLayers[].blobSum`), as descriptors
@@ -148,7 +212,9 @@ fn schema1_layers(bytes: &[u8]) -> Result<Vec<Descriptor>> {
 }
 
 /// Remove (or list, in a dry run) every blob not in `reachable`.
-pub(crate) fn sweep(store: &dyn Backend, reachable: &BTreeSet<Digest>, report: &mut GcReport) -> Result<()> {
+pub(crate) fn sweep(store: &dyn Backend, marked: &Marked, report: &mut GcReport) -> Result<()> {
+    let reachable = &marked.reachable;
+    report.referrers_removed = marked.orphans.iter().cloned().collect();
     for digest in store.list()? {
         if reachable.contains(&digest) {
             report.kept += 1;

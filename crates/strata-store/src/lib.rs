@@ -8,6 +8,7 @@ pub mod lease;
 mod memory;
 mod oci_dir;
 pub mod record;
+mod referrers;
 mod store;
 mod table;
 
@@ -19,6 +20,7 @@ pub use lease::Lease;
 pub use memory::MemoryStore;
 pub use oci_dir::OciDir;
 pub use record::{ImageRecord, LayerRecord, RecordKind, RecordUpdate};
+pub use referrers::Referrers;
 pub use store::{Backend, BlobStore, MAX_DOCUMENT_SIZE, validate_ref_name};
 
 /// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.

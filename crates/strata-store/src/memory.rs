@@ -136,17 +136,20 @@ impl Backend for MemoryStore {
     fn gc(&self, options: &GcOptions) -> Result<GcReport> {
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         if options.dry_run {
-            let reachable = gc::mark(self, &self.index()?, options.force)?;
-            gc::sweep(self, &reachable, &mut report)?;
+            let marked = gc::mark(self, &self.index()?, options.force)?;
+            gc::sweep(self, &marked, &mut report)?;
             return Ok(report);
         }
         let Some(_guard) = self.inner.leases.begin_gc() else {
             return Err(Error::LeaseHeld { path: PathBuf::from("<memory>") });
         };
-        let _index = self.inner.index.lock().unwrap_or_else(|p| p.into_inner());
-        let index = _index.clone().unwrap_or_else(|| Index::new(Some(MediaType::OciIndex)));
-        let reachable = gc::mark(self, &index, options.force)?;
-        gc::sweep(self, &reachable, &mut report)?;
+        let mut guard = self.inner.index.lock().unwrap_or_else(|p| p.into_inner());
+        let index = guard.clone().unwrap_or_else(|| Index::new(Some(MediaType::OciIndex)));
+        let marked = gc::mark(self, &index, options.force)?;
+        if !marked.orphans.is_empty() {
+            *guard = Some(marked.pruned(&index));
+        }
+        gc::sweep(self, &marked, &mut report)?;
         let mut records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
         let before = records.len();
         records.retain(|(_, d), _| self.blob(d).is_some());

@@ -891,10 +891,10 @@ impl Backend for OciDir {
         // Check first without locks, so that a damaged layout fails before `.strata/` is
         // created, and a dry run changes nothing at all.
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index, options.force)?;
+        let marked = gc::mark(self, &index, options.force)?;
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         if options.dry_run {
-            gc::sweep(self, &reachable, &mut report)?;
+            gc::sweep(self, &marked, &mut report)?;
             report.temp_removed =
                 self.temp_files()?.into_iter().filter(|t| !t.in_use && t.age >= options.temp_grace).collect();
             return Ok(report);
@@ -907,8 +907,13 @@ impl Backend for OciDir {
         let _gc = self.lock("gc.lock", FlockOperation::LockExclusive)?;
         let _index = self.lock("index.lock", FlockOperation::LockExclusive)?;
         let index = self.read_index()?;
-        let reachable = gc::mark(self, &index, options.force)?;
-        gc::sweep(self, &reachable, &mut report)?;
+        let marked = gc::mark(self, &index, options.force)?;
+        if !marked.orphans.is_empty() {
+            // The index first: a crash after it leaves unreferenced blobs for the next GC,
+            // never an index entry without its blobs.
+            self.replace_file(&self.index_path(), &marked.pruned(&index).to_canonical_json())?;
+        }
+        gc::sweep(self, &marked, &mut report)?;
         if !report.removed.is_empty() {
             for alg in [Algorithm::Sha256, Algorithm::Sha512] {
                 let dir = self.root.join("blobs").join(alg.name());

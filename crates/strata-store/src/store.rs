@@ -118,7 +118,10 @@ pub trait Backend: BlobStore {
     /// Take a lease that keeps GC away until dropped; see [`crate::lease`].
     fn lease(&self) -> Result<Lease>;
 
-    /// Remove every blob not reachable from the index, and stale temp files.
+    /// Remove every blob not reachable from the index, and stale temp files. A referrer
+    /// entry (untagged, its document has a `subject`: an SBOM attached to an image) is
+    /// kept only while its subject is reachable otherwise; when the subject goes, GC drops
+    /// the entry from the index too ([`GcReport::referrers_removed`]).
     fn gc(&self, options: &GcOptions) -> Result<GcReport>;
 
     /// Check the whole store without changing it, as `options` say.

@@ -103,16 +103,19 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             dive::dive(ctx, &source, &pull, ci, ci_config.as_deref(), json_file.as_deref(), flags)
         }
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
-        Command::Sbom { reference, format, output, no_layer_history } => {
-            scan::sbom(ctx, &reference, &format, output.as_deref(), !no_layer_history)
+        Command::Sbom { reference, format, output, no_layer_history, attach } => {
+            scan::sbom(ctx, &reference, &format, output.as_deref(), !no_layer_history, attach)
         }
+        Command::Referrers { reference, artifact_type } => scan::referrers(ctx, &reference, artifact_type.as_deref()),
         Command::Scan { reference, db, format, severity, exit_code } => {
             scan::scan(ctx, &reference, &db, &format, &severity, exit_code)
         }
-        Command::Pull { reference, platform, all_platforms, registry } => {
-            registry::pull(ctx, &reference, platform.as_deref(), all_platforms, &registry)
+        Command::Pull { reference, platform, all_platforms, referrers, registry } => {
+            registry::pull(ctx, &reference, platform.as_deref(), all_platforms, referrers, &registry)
         }
-        Command::Push { local, dest, registry } => registry::push(ctx, &local, dest.as_deref(), &registry),
+        Command::Push { local, dest, no_referrers, registry } => {
+            registry::push(ctx, &local, dest.as_deref(), !no_referrers, &registry)
+        }
         Command::Login { registry, username, password_stdin, registry_args } => {
             registry::login(ctx, &registry, &username, password_stdin, &registry_args)
         }

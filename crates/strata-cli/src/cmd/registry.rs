@@ -42,11 +42,13 @@ pub fn pull(
     reference: &str,
     platform: Option<&str>,
     all_platforms: bool,
+    referrers: bool,
     args: &RegistryArgs,
 ) -> Result<ExitCode> {
     let parsed = parse_reference(reference)?;
     let platform = platform.map(|p| Platform::parse(p).with_context(|| format!("--platform {p:?}"))).transpose()?;
-    let options = PullOptions { registry: registry_options(args), platform, all_platforms, ..Default::default() };
+    let options =
+        PullOptions { registry: registry_options(args), platform, all_platforms, referrers, ..Default::default() };
     let store = ctx.write_store()?;
     let pulled = pull_into(ctx, &store, &parsed, &options)?;
     let id = pulled.config.as_ref().map(|c| c.digest.to_string());
@@ -61,6 +63,7 @@ pub fn pull(
             "BlobsFetched": pulled.blobs_fetched,
             "BlobsSkipped": pulled.blobs_skipped,
             "BytesFetched": pulled.bytes_fetched,
+            "Referrers": pulled.referrers.iter().map(|d| d.digest.to_string()).collect::<Vec<_>>(),
         }))?;
     } else if ctx.quiet {
         writeln!(std::io::stdout().lock(), "{}", pulled.ref_name)?;
@@ -78,17 +81,20 @@ pub fn pull(
         if let Some(id) = id {
             writeln!(out, "Image ID: {id}")?;
         }
+        if referrers {
+            writeln!(out, "Referrers: {} fetched", pulled.referrers.len())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn push(ctx: &Ctx, local: &str, dest: Option<&str>, args: &RegistryArgs) -> Result<ExitCode> {
+pub fn push(ctx: &Ctx, local: &str, dest: Option<&str>, referrers: bool, args: &RegistryArgs) -> Result<ExitCode> {
     let dest_text = dest.unwrap_or(local);
     let dest = parse_reference(dest_text)?;
     let store = ctx.read_store()?;
     let img = store.image(local)?;
     let mount_from = Reference::parse(local).ok().and_then(|l| strata_registry::mount_source(&l, &dest));
-    let options = PushOptions { registry: registry_options(args), mount_from, ..Default::default() };
+    let options = PushOptions { registry: registry_options(args), mount_from, referrers, ..Default::default() };
     let bars = Bars::new(ctx).transfer();
     let pushed =
         strata_registry::push(store.backend(), img.tag_target(), &dest, &options, &|e: &Event<'_>| bars.event(e));
@@ -105,6 +111,8 @@ pub fn push(ctx: &Ctx, local: &str, dest: Option<&str>, args: &RegistryArgs) -> 
             "BlobsSkipped": pushed.blobs_skipped,
             "BlobsMounted": pushed.blobs_mounted,
             "BytesUploaded": pushed.bytes_uploaded,
+            "Referrers": pushed.referrers,
+            "ReferrersTagged": pushed.referrers_tagged,
         }))?;
     } else if ctx.quiet {
         writeln!(std::io::stdout().lock(), "{}", pushed.descriptor.digest)?;
@@ -121,6 +129,14 @@ pub fn push(ctx: &Ctx, local: &str, dest: Option<&str>, args: &RegistryArgs) -> 
             pushed.descriptor.digest,
             pushed.descriptor.size
         )?;
+        if pushed.referrers > 0 {
+            writeln!(
+                std::io::stdout().lock(),
+                "{} referrers pushed ({} through the referrers tag schema)",
+                pushed.referrers,
+                pushed.referrers_tagged
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,10 +12,9 @@ use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
 
-fn inventory(ctx: &Ctx, reference: &str, layer_history: bool) -> Result<Inventory> {
-    let img = ctx.read_store()?.image(reference)?;
+fn inventory(ctx: &Ctx, img: &strata_image::Image, layer_history: bool) -> Result<Inventory> {
     let spinner = Bars::new(ctx).spinner("reading packages");
-    let inv = Inventory::of_image(&img, &ScanOptions::default().layer_history(layer_history))?;
+    let inv = Inventory::of_image(img, &ScanOptions::default().layer_history(layer_history))?;
     spinner.finish_and_clear();
     for w in &inv.warnings {
         eprintln!("warning: {w}");
@@ -23,19 +22,64 @@ fn inventory(ctx: &Ctx, reference: &str, layer_history: bool) -> Result<Inventor
     Ok(inv)
 }
 
-pub fn sbom(ctx: &Ctx, reference: &str, format: &str, output: Option<&Path>, layer_history: bool) -> Result<ExitCode> {
-    let format: SbomFormat = format.parse().map_err(|e: String| anyhow!(e))?;
-    let inv = inventory(ctx, reference, layer_history)?;
+pub fn sbom(
+    ctx: &Ctx,
+    reference: &str,
+    format: &str,
+    output: Option<&Path>,
+    layer_history: bool,
+    attach: bool,
+) -> Result<ExitCode> {
+    let mut format: SbomFormat = format.parse().map_err(|e: String| anyhow!(e))?;
+    if attach && format == SbomFormat::Table {
+        format = SbomFormat::SpdxJson;
+    }
+    let store = if attach { ctx.write_store()? } else { ctx.read_store()? };
+    let img = store.image(reference)?;
+    let inv = inventory(ctx, &img, layer_history)?;
+    // One creation time for the file written and the artifact stored.
+    let opts = SbomOptions::from_env().pinned();
+    if attach {
+        let desc = strata_scan::attach(&img, &inv, format, &opts)?;
+        if let Some(p) = output {
+            std::fs::write(p, strata_scan::render(&inv, format, &opts))
+                .with_context(|| format!("write {}", p.display()))?;
+        }
+        if ctx.json {
+            print_json(&desc)?;
+        } else {
+            println!("{}", desc.digest);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let bytes = if ctx.json {
         let mut v = serde_json::to_vec_pretty(&inv)?;
         v.push(b'\n');
         v
     } else {
-        strata_scan::render(&inv, format, &SbomOptions::from_env())
+        strata_scan::render(&inv, format, &opts)
     };
     match output {
         Some(p) => std::fs::write(p, &bytes).with_context(|| format!("write {}", p.display()))?,
         None => std::io::stdout().lock().write_all(&bytes)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn referrers(ctx: &Ctx, reference: &str, artifact_type: Option<&str>) -> Result<ExitCode> {
+    let img = ctx.read_store()?.image(reference)?;
+    let kind = artifact_type.map(strata_spec::MediaType::new);
+    let index = img.referrers(kind.as_ref())?;
+    if ctx.json {
+        print_json(&index)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<73} {:<34} {:>8}  CREATED", "DIGEST", "ARTIFACT TYPE", "SIZE")?;
+    for d in &index.manifests {
+        let kind = d.artifact_type.as_ref().map_or("-", |t| t.as_str());
+        let created = d.annotation(strata_scan::ANNOTATION_CREATED).unwrap_or("-");
+        writeln!(out, "{:<73} {kind:<34} {:>8}  {created}", d.digest.as_str(), d.size)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -46,7 +90,8 @@ pub fn scan(ctx: &Ctx, reference: &str, db: &Path, format: &str, severity: &str,
         return Err(anyhow!("unknown format {format:?} (table, json, sarif)"));
     }
     let advisories = AdvisoryDb::open(db).with_context(|| format!("advisory database {}", db.display()))?;
-    let inv = inventory(ctx, reference, true)?;
+    let img = ctx.read_store()?.image(reference)?;
+    let inv = inventory(ctx, &img, true)?;
     let mut findings = match_inventory(&inv, &advisories);
     findings.retain(|f| f.severity >= min);
     match (format, ctx.json) {

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::common::Env;
+use crate::common::{Env, Registry};
 
 fn debian_image(env: &Env) {
     let root = env.path("rootfs");
@@ -86,4 +86,136 @@ fn scan_severity_and_exit_code() {
     fs::write(env.path("osv/bad.json"), "[]").unwrap();
     let err = env.fails(&["scan", "deb:1", "--db", osv], 1);
     assert!(err.contains("bad.json") && err.contains("not an OSV record"), "{err}");
+}
+
+/// `GET http://HOST/PATH` with curl (an OCI index or manifest media type accepted): the
+/// body, or `None` on 404.
+fn http_get(url: &str) -> Option<Vec<u8>> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = out.stdout;
+    let cut = text.iter().rposition(|&b| b == b'\n').unwrap();
+    let code = String::from_utf8_lossy(&text[cut + 1..]).to_string();
+    match code.as_str() {
+        "200" => Some(text[..cut].to_vec()),
+        "404" => None,
+        c => panic!("GET {url}: HTTP {c}: {}", String::from_utf8_lossy(&text[..cut])),
+    }
+}
+
+#[test]
+fn an_attached_sbom_is_listed_pushed_through_the_tag_schema_and_pulled_back() {
+    for tool in ["docker-registry", "skopeo", "curl"] {
+        if !strata_testkit::require_tool(tool) {
+            return;
+        }
+    }
+    let env = Env::new();
+    debian_image(&env);
+    let attach = |format: &str| {
+        let out = env
+            .cmd(&["sbom", "--attach", "--format", format, "-o", &format!("{format}.json"), "deb:1"])
+            .current_dir(env.path(""))
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let spdx = attach("spdx-json");
+    // The same SBOM again is the same artifact.
+    assert_eq!(attach("spdx-json"), spdx);
+    let cdx = attach("cyclonedx-json");
+    assert!(spdx.starts_with("sha256:") && cdx != spdx, "{spdx} {cdx}");
+
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "referrers", "deb:1"])).unwrap();
+    assert_eq!(listed["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let kinds: Vec<&str> =
+        listed["manifests"].as_array().unwrap().iter().map(|d| d["artifactType"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2, "{listed}");
+    assert!(kinds.contains(&"application/spdx+json") && kinds.contains(&"application/vnd.cyclonedx+json"), "{listed}");
+    for d in listed["manifests"].as_array().unwrap() {
+        assert_eq!(d["annotations"]["org.opencontainers.image.created"], "2023-11-14T22:13:20Z", "{d}");
+    }
+    let only: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "--json",
+        "referrers",
+        "--artifact-type",
+        "application/vnd.cyclonedx+json",
+        "deb:1",
+    ]))
+    .unwrap();
+    assert_eq!(only["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(only["manifests"][0]["digest"], cdx.as_str());
+    let table = env.ok(&["referrers", "deb:1"]);
+    assert!(table.contains(&spdx) && table.contains("application/spdx+json"), "{table}");
+    // Artifacts are not images.
+    assert_eq!(env.ok(&["images", "-q"]).lines().count(), 1);
+
+    // Push: distribution 2.8 has no referrers API, so the artifacts go by digest and
+    // their descriptors into the `sha256-<hex>` tag's index.
+    let reg = Registry::start("", "");
+    let dest = format!("{}/deb:1", reg.host());
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "push", "deb:1", &dest])).unwrap();
+    assert_eq!(v["Referrers"], 2, "{v}");
+    assert_eq!(v["ReferrersTagged"], 2, "{v}");
+    let subject = v["Digest"].as_str().unwrap().to_owned();
+    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
+    // skopeo reads the fallback tag as an OCI index listing both SBOMs.
+    let raw = strata_testkit::run(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/deb:{tag}", reg.host()),
+    ]));
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
+    let mut pushed: Vec<&str> =
+        index["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap()).collect();
+    pushed.sort();
+    let mut want = vec![spdx.as_str(), cdx.as_str()];
+    want.sort();
+    assert_eq!(pushed, want, "{index}");
+    // The registry has no referrers API (404), and serves the artifact manifest with
+    // its subject, and the SBOM itself, as they were written.
+    let base = format!("http://{}/v2/deb", reg.host());
+    assert!(http_get(&format!("{base}/referrers/{subject}")).is_none());
+    let m: serde_json::Value = serde_json::from_slice(&http_get(&format!("{base}/manifests/{spdx}")).unwrap()).unwrap();
+    assert_eq!(m["subject"]["digest"], subject.as_str(), "{m}");
+    assert_eq!(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+    assert_eq!(m["artifactType"], "application/spdx+json");
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let sbom = http_get(&format!("{base}/blobs/{layer}")).unwrap();
+    assert_eq!(sbom, fs::read(env.path("spdx-json.json")).unwrap());
+    // Pushing again adds nothing to the tag's index.
+    env.ok(&["push", "deb:1", &dest]);
+    let again: serde_json::Value =
+        serde_json::from_slice(&http_get(&format!("{base}/manifests/{tag}")).unwrap()).unwrap();
+    assert_eq!(again["manifests"].as_array().unwrap().len(), 2, "{again}");
+
+    // Pull with --referrers into another store: the same artifacts, listed the same way.
+    let other = env.path("store2");
+    let other = other.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--store", other, "--json", "pull", "--referrers", &dest])).unwrap();
+    assert_eq!(v["Referrers"].as_array().unwrap().len(), 2, "{v}");
+    let there: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--store", other, "--json", "referrers", &dest])).unwrap();
+    assert_eq!(there, listed);
+    env.ok(&["--store", other, "fsck"]);
+    // Without the flag, a pull fetches the image only.
+    let third = env.path("store3");
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--store", third.to_str().unwrap(), "--json", "pull", &dest])).unwrap();
+    assert_eq!(v["Referrers"].as_array().unwrap().len(), 0, "{v}");
 }

@@ -21,5 +21,6 @@ mod listing;
 mod many_tags;
 mod model;
 mod peers;
+mod referrers;
 mod rootless;
 mod runtime;

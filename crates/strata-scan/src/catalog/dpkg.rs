@@ -13,6 +13,8 @@ pub const STATUS: &str = "var/lib/dpkg/status";
 /// The distroless per-package status directory.
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
 const INFO: &str = "var/lib/dpkg/info";
+/// Where a Debian package keeps its copyright file (Debian Policy 12.5).
+const DOC: &str = "usr/share/doc";
 
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
     if let Some(bytes) = root.read(STATUS)? {
@@ -22,9 +24,12 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
             let arch = p.arch.clone().unwrap_or_default();
             [format!("{INFO}/{}:{arch}.list", p.name), format!("{INFO}/{}.list", p.name)]
         };
-        let wanted: Vec<String> = packages.iter().flat_map(lists).collect();
+        let copyright = |p: &Package| format!("{DOC}/{}/copyright", p.name);
+        // The lists and the copyright files in one pass over the layers.
+        let wanted: Vec<String> = packages.iter().flat_map(|p| lists(p).into_iter().chain([copyright(p)])).collect();
         let contents = root.read_many(&wanted)?;
         for mut p in packages {
+            p.license = contents.get(&copyright(&p)).and_then(|b| dep5_license(&String::from_utf8_lossy(b)));
             for l in lists(&p) {
                 if let Some(b) = contents.get(&l) {
                     p.files = owned_files(root, String::from_utf8_lossy(b).lines());
@@ -62,6 +67,48 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
         }
     }
     Ok(())
+}
+
+/// The license of a machine-readable copyright file (DEP-5, `copyright-format/1.0`):
+/// the `License:` short names of its `Files:` paragraphs (the first line of each; the
+/// rest is the license text), each once in order of appearance, joined with ` AND `
+/// (a name with DEP-5's `or`/`and` in it becomes an SPDX-style `OR`/`AND` group in
+/// parentheses). A copyright file in free form says nothing machine-readable: `None`,
+/// rather than a guess.
+pub(crate) fn dep5_license(text: &str) -> Option<String> {
+    let all = stanzas(text, false);
+    let header = all.first()?;
+    let format = field(header, "Format")?;
+    if !format.contains("copyright-format/1.0") {
+        return None;
+    }
+    let mut names: Vec<String> = Vec::new();
+    for s in all.iter().filter(|s| field(s, "Files").is_some()) {
+        let Some(lic) = field(s, "License") else { continue };
+        let short = lic.lines().next().unwrap_or("").trim();
+        if short.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = short.split_whitespace().collect();
+        let joined = words
+            .iter()
+            .map(|w| match *w {
+                "or" => "OR",
+                "and" => "AND",
+                w => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = if words.len() > 1 { format!("({joined})") } else { joined };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.len() {
+        0 => None,
+        1 => Some(names.remove(0).trim_start_matches('(').trim_end_matches(')').to_owned()),
+        _ => Some(names.join(" AND ")),
+    }
 }
 
 /// The paths of a `.list` or `.md5sums` file, without the leading `/`, directories left
@@ -128,4 +175,24 @@ pub(crate) fn parse(text: &str, location: &str, distro: Option<&Distro>) -> Vec<
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dep5_license;
+
+    #[test]
+    fn dep5_licenses() {
+        let dep5 = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: x\n\n\
+                    Files: *\nCopyright: 2020 A\nLicense: GPL-2+\n\n\
+                    Files: lib/*\nCopyright: 2021 B\nLicense: LGPL-2.1+ or MIT\n\n\
+                    Files: debian/*\nCopyright: 2022 C\nLicense: GPL-2+\n\n\
+                    License: GPL-2+\n This program is free software; see: the GPL.\n";
+        assert_eq!(dep5_license(dep5).as_deref(), Some("GPL-2+ AND (LGPL-2.1+ OR MIT)"));
+        let one = "Format: http://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: x\nLicense: Expat\n";
+        assert_eq!(dep5_license(one).as_deref(), Some("Expat"));
+        // Free-form copyright files (as most of bookworm's older packages): nothing.
+        assert_eq!(dep5_license("This is Debian's prepackaged version of foo.\nLicense: GPL\n"), None);
+        assert_eq!(dep5_license(""), None);
+    }
 }

@@ -22,6 +22,15 @@ pub fn mixed_image(dir: &Path, store: &strata_image::Store) -> strata_image::Ima
     );
     write(&base, "var/lib/dpkg/info/libssl3:amd64.list", "/usr/lib/libssl.so.3\n");
     write(&base, "usr/lib/libssl.so.3", "ssl");
+    // A machine-readable (DEP-5) copyright file, and a free-form one.
+    write(
+        &base,
+        "usr/share/doc/libssl3/copyright",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: OpenSSL\n\n\
+         Files: *\nCopyright: 1998-2024 The OpenSSL Project\nLicense: Apache-2.0\n\n\
+         License: Apache-2.0\n On Debian systems, see /usr/share/common-licenses/Apache-2.0.\n",
+    );
+    write(&base, "usr/share/doc/tzdata/copyright", "This is the Debian prepackaged version of tzdata.\n");
     let upper = dir.join("upper");
     write(&upper, "usr/lib/libssl.so.3", "ssl, patched");
     write(
@@ -76,6 +85,10 @@ fn sboms_are_valid_and_deterministic() {
     let urllib3 = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "urllib3").unwrap();
     assert_eq!(urllib3["licenseDeclared"], "NOASSERTION");
     let ssl = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libssl3").unwrap();
+    // Debian licenses come from DEP-5 copyright files only.
+    assert_eq!(ssl["licenseDeclared"], "Apache-2.0", "{ssl}");
+    let tz = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "tzdata").unwrap();
+    assert_eq!(tz["licenseDeclared"], "NOASSERTION", "{tz}");
     assert!(ssl["comment"].as_str().unwrap().contains("changed in layers 1"), "{ssl}");
 
     let table = String::from_utf8(render(&inv, SbomFormat::Table, &opts)).unwrap();

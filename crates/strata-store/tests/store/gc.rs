@@ -207,3 +207,85 @@ fn gc_aborts_when_a_listed_manifest_is_missing_unless_forced() {
         }
     }
 }
+
+/// Store `blob` as an artifact whose subject is `subject`, listed untagged in the index
+/// as a referrer is; returns its descriptor.
+fn attach(store: &dyn Backend, subject: &Descriptor, blob: &[u8]) -> Descriptor {
+    let b = store.put_blob(blob).unwrap();
+    store.put_blob(strata_store::spec::EMPTY_JSON).unwrap();
+    let kind = MediaType::new("application/spdx+json");
+    let m = strata_store::spec::artifact_manifest(
+        kind,
+        vec![Descriptor::new(MediaType::new("application/spdx+json"), b.digest, b.size)],
+        subject,
+    );
+    let mb = store.put_blob(&m.to_canonical_json()).unwrap();
+    let d = Descriptor::new(MediaType::OciManifest, mb.digest, mb.size);
+    store
+        .update_index(&mut |i| {
+            i.manifests.push(d.clone());
+            Ok(())
+        })
+        .unwrap();
+    d
+}
+
+#[test]
+fn referrers_live_as_long_as_their_subject() {
+    for (name, store, _dir) in stores() {
+        let img = write_image(&*store, "subject");
+        let other = write_image(&*store, "other");
+        store.set_ref("img", &img.manifest).unwrap();
+        store.set_ref("other", &other.manifest).unwrap();
+        let sbom = attach(&*store, &img.manifest, b"sbom of img");
+        // A referrer of the referrer (a signature of the SBOM), and one of `other`.
+        let sig = attach(&*store, &sbom, b"signature of the sbom");
+        let kept = attach(&*store, &other.manifest, b"sbom of other");
+
+        let refs = strata_store::Referrers::scan(&*store).unwrap();
+        assert_eq!(refs.of(&img.manifest.digest).iter().map(|d| &d.digest).collect::<Vec<_>>(), [&sbom.digest]);
+        assert_eq!(
+            refs.of(&img.manifest.digest)[0].artifact_type,
+            Some(MediaType::new("application/spdx+json")),
+            "{name}"
+        );
+        assert_eq!(refs.closure([&img.manifest.digest]).len(), 2, "{name}");
+
+        // While the subject lives, GC keeps everything.
+        let r = store.gc(&GcOptions::default()).unwrap();
+        assert!(r.removed.is_empty() && r.referrers_removed.is_empty(), "{name}: {r:?}");
+
+        // The subject's tag goes: its blobs, the SBOM and its signature go at the next GC,
+        // and their entries leave the index; `other`'s SBOM stays.
+        store.remove_ref("img").unwrap();
+        let dry = store.gc(&GcOptions::dry_run()).unwrap();
+        let mut gone_refs = vec![sbom.digest.clone(), sig.digest.clone()];
+        gone_refs.sort();
+        assert_eq!(dry.referrers_removed, gone_refs, "{name}");
+        assert_eq!(store.index().unwrap().manifests.len(), 4, "{name}: a dry run changed the index");
+        let r = store.gc(&GcOptions::default()).unwrap();
+        assert_eq!(r.referrers_removed, gone_refs, "{name}");
+        let index = store.index().unwrap();
+        let listed: Vec<&Digest> = index.manifests.iter().map(|d| &d.digest).collect();
+        assert_eq!(listed, [&other.manifest.digest, &kept.digest], "{name}");
+        for d in img.digests().iter().chain([&sbom.digest, &sig.digest]) {
+            assert!(!store.contains(d).unwrap(), "{name}: {d} survived its subject");
+        }
+        assert!(store.contains(&kept.digest).unwrap(), "{name}");
+        assert!(store.fsck().unwrap().is_clean(), "{name}");
+    }
+}
+
+#[test]
+fn a_tagged_referrer_is_a_root_and_keeps_its_subject() {
+    for (name, store, _dir) in stores() {
+        let img = write_image(&*store, "subject");
+        let sbom = attach(&*store, &img.manifest, b"sbom");
+        store.set_ref("sbom", &sbom).unwrap();
+        let r = store.gc(&GcOptions::default()).unwrap();
+        assert!(r.referrers_removed.is_empty(), "{name}");
+        for d in img.digests() {
+            assert!(store.contains(&d).unwrap(), "{name}");
+        }
+    }
+}
