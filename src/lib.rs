@@ -14,8 +14,8 @@
 //! | `build` | strata-build | `build` | Dockerfile builds (implies `registry`) |
 //! | `scan` | strata-scan | `scan` | package inventory, SBOMs, offline vulnerability matching |
 //!
-//! The three features are on by default; `default-features = false` leaves no HTTP/TLS
-//! stack, no Dockerfile builder and no SQLite. [`serde_json`] (the JSON of configs and
+//! The three features are off by default: the core alone has no HTTP/TLS stack, no
+//! Dockerfile builder and no SQLite. Enable the ones you use. [`serde_json`] (the JSON of configs and
 //! inspect output) and [`Compression`] are re-exported for the public types that use
 //! them.
 //!
