@@ -36,7 +36,7 @@ pub const MAX_BLOCK_SIZE: usize = 64 << 20;
 /// Size of the buffer file contents are copied through.
 const COPY_BUF: usize = 256 << 10;
 
-/// How to write a layer. The defaults give a gzip layer at level 6 on all cores, with
+/// How to write a layer. The defaults give a gzip layer at level 4 ([`DEFAULT_GZIP_LEVEL`]) on all cores, with
 /// numeric owners only and mtimes as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
