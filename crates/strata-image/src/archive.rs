@@ -32,7 +32,7 @@ use crate::progress::{Event, ProgressHook};
 use crate::referrers::referrer_parts;
 use crate::resolve::{self, Match};
 use crate::store::Store;
-use strata_spec::progress::REPORT_EVERY;
+use strata_spec::progress::ByteCount;
 
 /// The two archive formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -212,25 +212,22 @@ impl Store {
 struct Counted<T> {
     inner: T,
     progress: ProgressHook,
-    bytes: u64,
-    reported: u64,
+    counted: ByteCount,
 }
 
 impl<T> Counted<T> {
     fn new(inner: T, progress: &ProgressHook) -> Self {
-        Counted { inner, progress: progress.clone(), bytes: 0, reported: 0 }
+        Counted { inner, progress: progress.clone(), counted: ByteCount::default() }
     }
 
     fn count(&mut self, n: usize) {
-        self.bytes += n as u64;
-        if self.bytes - self.reported >= REPORT_EVERY && self.progress.is_set() {
-            self.reported = self.bytes;
-            self.progress.event(&Event::ArchiveProgress { bytes: self.bytes });
+        if let Some(bytes) = self.counted.add(n) {
+            self.progress.event(&Event::ArchiveProgress { bytes });
         }
     }
 
     fn finish(self) -> T {
-        self.progress.event(&Event::ArchiveDone { bytes: self.bytes });
+        self.progress.event(&Event::ArchiveDone { bytes: self.counted.bytes() });
         self.inner
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
-use strata_spec::progress::{Event, ProgressHook, REPORT_EVERY};
+use strata_spec::progress::{ByteCount, Event, ProgressHook};
 use strata_spec::{Algorithm, Compression, Descriptor, Digest, Digester, Family, MediaType};
 
 use crate::compress::{Encoder, EncoderConfig};
@@ -253,7 +253,8 @@ pub struct LayerWriter<W: Write> {
     hdr: Vec<u8>,
     copy: Vec<u8>,
     progress: ProgressHook,
-    reported: u64,
+    /// The tar bytes, for progress reports only (`tar_bytes` is the record).
+    counted: ByteCount,
 }
 
 impl<W: Write> std::fmt::Debug for LayerWriter<W> {
@@ -288,7 +289,7 @@ impl<W: Write> LayerWriter<W> {
                 opts.progress.event(&Event::LayerStarted { index: 0, count: 1, descriptor: None });
                 opts.progress.clone()
             },
-            reported: 0,
+            counted: ByteCount::default(),
         })
     }
 
@@ -296,9 +297,10 @@ impl<W: Write> LayerWriter<W> {
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<()> {
         self.diff.update(bytes);
         self.tar_bytes += bytes.len() as u64;
-        if self.tar_bytes - self.reported >= REPORT_EVERY && self.progress.is_set() {
-            self.reported = self.tar_bytes;
-            self.progress.event(&Event::LayerProgress { index: 0, count: 1, descriptor: None, bytes: self.tar_bytes });
+        if self.progress.is_set()
+            && let Some(bytes) = self.counted.add(bytes.len())
+        {
+            self.progress.event(&Event::LayerProgress { index: 0, count: 1, descriptor: None, bytes });
         }
         self.enc.write_all(bytes).map_err(|source| Error::Sink { source })
     }

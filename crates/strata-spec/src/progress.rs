@@ -218,6 +218,31 @@ impl std::fmt::Debug for ProgressHook {
 /// bar, rare enough that the observer costs nothing next to hashing and inflating.
 pub const REPORT_EVERY: u64 = 256 << 10;
 
+/// Bytes done so far, and whether a progress report is due: every counting reader and
+/// writer of strata (layers read and written, archives) reports on the same rhythm.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteCount {
+    bytes: u64,
+    reported: u64,
+}
+
+impl ByteCount {
+    /// Count `n` more bytes; returns the total when [`REPORT_EVERY`] bytes have passed
+    /// since the last report (which this then is).
+    pub fn add(&mut self, n: usize) -> Option<u64> {
+        self.bytes += n as u64;
+        (self.bytes - self.reported >= REPORT_EVERY).then(|| {
+            self.reported = self.bytes;
+            self.bytes
+        })
+    }
+
+    /// Bytes counted so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 /// A reader that reports the bytes read through it as layer `index` of `count`:
 /// [`Event::LayerStarted`] at the first read, [`Event::LayerProgress`] every
 /// [`REPORT_EVERY`] bytes, [`Event::LayerDone`] once at the end of the stream.
@@ -227,8 +252,7 @@ pub struct ProgressReader<R> {
     descriptor: Option<Descriptor>,
     index: usize,
     count: usize,
-    bytes: u64,
-    reported: u64,
+    counted: ByteCount,
     started: bool,
     done: bool,
 }
@@ -242,8 +266,7 @@ impl<R> ProgressReader<R> {
             descriptor: descriptor.cloned(),
             index,
             count,
-            bytes: 0,
-            reported: 0,
+            counted: ByteCount::default(),
             started: false,
             done: false,
         }
@@ -251,7 +274,7 @@ impl<R> ProgressReader<R> {
 
     /// Bytes read so far.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.counted.bytes()
     }
 
     /// The reader inside.
@@ -271,13 +294,12 @@ impl<R: Read> Read for ProgressReader<R> {
             self.progress.event(&Event::LayerStarted { index, count, descriptor });
         }
         let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
+        let due = self.counted.add(n);
         if n == 0 && !buf.is_empty() && !self.done {
             self.done = true;
-            self.progress.event(&Event::LayerDone { index, count, descriptor, bytes: self.bytes });
-        } else if self.bytes - self.reported >= REPORT_EVERY {
-            self.reported = self.bytes;
-            self.progress.event(&Event::LayerProgress { index, count, descriptor, bytes: self.bytes });
+            self.progress.event(&Event::LayerDone { index, count, descriptor, bytes: self.counted.bytes() });
+        } else if let Some(bytes) = due {
+            self.progress.event(&Event::LayerProgress { index, count, descriptor, bytes });
         }
         Ok(n)
     }
@@ -291,19 +313,18 @@ pub struct ProgressWriter<W> {
     progress: ProgressHook,
     index: usize,
     count: usize,
-    bytes: u64,
-    reported: u64,
+    counted: ByteCount,
 }
 
 impl<W> ProgressWriter<W> {
     /// Count what is written to `inner`, reporting to `progress`.
     pub fn new(inner: W, progress: ProgressHook, index: usize, count: usize) -> Self {
-        ProgressWriter { inner, progress, index, count, bytes: 0, reported: 0 }
+        ProgressWriter { inner, progress, index, count, counted: ByteCount::default() }
     }
 
     /// Bytes written so far.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.counted.bytes()
     }
 
     /// The writer inside.
@@ -320,11 +341,9 @@ impl<W> ProgressWriter<W> {
 impl<W: io::Write> io::Write for ProgressWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
-        if self.bytes - self.reported >= REPORT_EVERY {
-            self.reported = self.bytes;
+        if let Some(bytes) = self.counted.add(n) {
             let (index, count) = (self.index, self.count);
-            self.progress.event(&Event::LayerProgress { index, count, descriptor: None, bytes: self.bytes });
+            self.progress.event(&Event::LayerProgress { index, count, descriptor: None, bytes });
         }
         Ok(n)
     }
