@@ -33,7 +33,7 @@ use crate::write::{LayerInfo, LayerWriter, WriteOptions};
 #[derive(Debug, Clone, Default)]
 pub struct LayerBuilder {
     /// By path in the layer (for a whiteout: its `.wh.` marker's path).
-    entries: BTreeMap<PathBuf, (EntryMeta, Vec<u8>)>,
+    entries: BTreeMap<PathBuf, Item>,
     /// Marker path -> the path a whiteout deletes.
     whiteouts: BTreeMap<PathBuf, PathBuf>,
     /// Refusals met while adding (reported by `write`, so adding can chain).
@@ -41,10 +41,19 @@ pub struct LayerBuilder {
     mtime: Timestamp,
 }
 
+/// One entry given: its metadata, content, and the mtime it was given, if any (else the
+/// builder's, applied when the layer is written).
+#[derive(Debug, Clone)]
+struct Item {
+    meta: EntryMeta,
+    content: Vec<u8>,
+    mtime: Option<Timestamp>,
+}
+
 /// The entry just added to a [`LayerBuilder`], to set its metadata.
 #[derive(Debug)]
 pub struct EntryRef<'a> {
-    meta: Option<&'a mut EntryMeta>,
+    item: Option<&'a mut Item>,
 }
 
 impl EntryRef<'_> {
@@ -62,8 +71,11 @@ impl EntryRef<'_> {
     }
 
     /// Set the modification time (seconds since the epoch).
-    pub fn mtime(self, secs: i64) -> Self {
-        self.with(|m| m.mtime = Timestamp::new(secs, 0))
+    pub fn mtime(mut self, secs: i64) -> Self {
+        if let Some(item) = self.item.as_deref_mut() {
+            item.mtime = Some(Timestamp::new(secs, 0));
+        }
+        self
     }
 
     /// Add an extended attribute (`security.capability`, `user.*`...).
@@ -75,8 +87,8 @@ impl EntryRef<'_> {
     }
 
     fn with(mut self, f: impl FnOnce(&mut EntryMeta)) -> Self {
-        if let Some(m) = self.meta.as_deref_mut() {
-            f(m);
+        if let Some(item) = self.item.as_deref_mut() {
+            f(&mut item.meta);
         }
         self
     }
@@ -91,9 +103,6 @@ impl LayerBuilder {
     /// The mtime of entries that set none, implied parents included (default 0).
     pub fn mtime(&mut self, secs: i64) -> &mut Self {
         self.mtime = Timestamp::new(secs, 0);
-        for (meta, _) in self.entries.values_mut() {
-            meta.mtime = self.mtime;
-        }
         self
     }
 
@@ -151,7 +160,7 @@ impl LayerBuilder {
 
     fn refuse(&mut self, path: &Path, reason: &str) -> EntryRef<'_> {
         self.problems.push((path.to_path_buf(), reason.to_owned()));
-        EntryRef { meta: None }
+        EntryRef { item: None }
     }
 
     fn add(&mut self, path: &Path, kind: EntryKind, size: u64, content: Vec<u8>) -> EntryRef<'_> {
@@ -160,9 +169,9 @@ impl LayerBuilder {
             Ok(_) => return self.refuse(path, "the root is implied; give paths under it"),
             Err(e) => return self.refuse(path, &e.to_string()),
         };
-        let meta = EntryMeta::new(norm.clone(), kind).with_size(size).with_mtime(self.mtime);
-        self.entries.insert(norm.clone(), (meta, content));
-        EntryRef { meta: self.entries.get_mut(&norm).map(|(m, _)| m) }
+        let meta = EntryMeta::new(norm.clone(), kind).with_size(size);
+        self.entries.insert(norm.clone(), Item { meta, content, mtime: None });
+        EntryRef { item: self.entries.get_mut(&norm) }
     }
 
     /// Write the layer to `sink` (the root `./` first, then every entry and implied
@@ -180,7 +189,7 @@ impl LayerBuilder {
                     break;
                 }
                 match self.entries.get(parent) {
-                    Some((m, _)) if m.kind == EntryKind::Dir => {}
+                    Some(item) if item.meta.kind == EntryKind::Dir => {}
                     Some(_) => {
                         return Err(Error::Unrepresentable {
                             path: path.clone(),
@@ -195,22 +204,26 @@ impl LayerBuilder {
                 }
             }
         }
-        let mut order: Vec<(&Path, &EntryMeta, &[u8])> = self
+        // (path, metadata, content, mtime): an entry's own mtime, else the builder's.
+        let mut order: Vec<(&Path, &EntryMeta, &[u8], Timestamp)> = self
             .entries
             .iter()
-            .map(|(p, (m, c))| (p.as_path(), m, c.as_slice()))
-            .chain(implied.iter().map(|(p, m)| (p.as_path(), m, &[][..])))
+            .map(|(p, i)| (p.as_path(), &i.meta, i.content.as_slice(), i.mtime.unwrap_or(self.mtime)))
+            .chain(implied.iter().map(|(p, m)| (p.as_path(), m, &[][..], self.mtime)))
             .collect();
         order.sort_by(|a, b| tar_order(a.0, b.0));
         let mut w = LayerWriter::new(sink, opts)?;
         w.append(&EntryMeta::new("", EntryKind::Dir).with_mtime(self.mtime))?;
-        for (path, meta, content) in order {
+        for (path, meta, content, mtime) in order {
             if let Some(deleted) = self.whiteouts.get(path) {
                 w.append_whiteout(deleted)?;
-            } else if meta.kind == EntryKind::File && meta.size > 0 {
-                w.append_file(meta, &mut &content[..])?;
+                continue;
+            }
+            let meta = EntryMeta { mtime, ..meta.clone() };
+            if meta.kind == EntryKind::File && meta.size > 0 {
+                w.append_file(&meta, &mut &content[..])?;
             } else {
-                w.append(meta)?;
+                w.append(&meta)?;
             }
         }
         w.finish()
@@ -267,6 +280,25 @@ mod tests {
         ];
         let want: Vec<(String, char, u32)> = want.iter().map(|(n, t, m)| ((*n).to_owned(), *t, *m)).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_entry_keeps_its_own_mtime_whatever_the_builder_default_becomes() {
+        let mut l = LayerBuilder::new();
+        l.file("a", b"x".to_vec()).mtime(7);
+        l.file("b", b"y".to_vec());
+        l.mtime(100);
+        let (_, blob) = l.write(Vec::new(), &WriteOptions::default()).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        let times: Vec<(String, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), e.header().mtime().unwrap())
+            })
+            .collect();
+        assert_eq!(times, [("./".to_owned(), 100), ("a".to_owned(), 7), ("b".to_owned(), 100)]);
     }
 
     #[test]
