@@ -37,6 +37,10 @@ const BLOB_MODE: u32 = 0o644;
 /// The coarsest tick of the clock Linux stamps files with (a jiffy at HZ=100): a change
 /// of `index.json` this long after another has a later ctime (see [`crate::table`]).
 const TIMESTAMP_TICK: Duration = Duration::from_millis(10);
+/// First bytes of a cache file ([`Backend::cache`]), with its format version.
+const CACHE_MAGIC: &[u8] = b"strata cache 1\n";
+/// The largest cache file read or written.
+const MAX_CACHE_SIZE: u64 = 256 << 20;
 
 /// An OCI image layout directory used as a [`Backend`]:
 ///
@@ -463,6 +467,13 @@ impl Current {
 
 /// # The index and its table (see [`crate::table`])
 impl OciDir {
+    /// Where the cache `name` is kept: `.strata/<name>.cache` (none for a name with
+    /// other than letters, digits and `-`).
+    fn cache_path(&self, name: &str) -> Option<PathBuf> {
+        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        ok.then(|| self.private_dir().join(format!("{name}.cache")))
+    }
+
     fn table_path(&self) -> PathBuf {
         self.private_dir().join(TABLE_FILE)
     }
@@ -809,6 +820,19 @@ impl Backend for OciDir {
         Ok(out)
     }
 
+    fn refs_to(&self, digests: &[&Digest]) -> Result<Vec<(String, Descriptor)>> {
+        let c = self.current(true)?;
+        let t = &c.table;
+        let wanted: Vec<bool> = (0..t.targets()).map(|k| digests.contains(&t.target_digest(k))).collect();
+        let mut out = Vec::new();
+        for i in 0..t.len() {
+            if let Some(n) = t.name(i).filter(|_| wanted[t.target(i)]) {
+                out.push((n.to_owned(), c.descriptor(self, i)?));
+            }
+        }
+        Ok(out)
+    }
+
     fn index_targets(&self) -> Result<Vec<Descriptor>> {
         let c = self.current(true)?;
         let mut seen = std::collections::HashSet::new();
@@ -981,6 +1005,32 @@ impl Backend for OciDir {
 
     fn keeps_records(&self) -> bool {
         self.private_dir().is_dir()
+    }
+
+    fn cache(&self, name: &str) -> Option<Vec<u8>> {
+        let path = self.cache_path(name)?;
+        let file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        if len > MAX_CACHE_SIZE {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).ok()?);
+        file.take(MAX_CACHE_SIZE).read_to_end(&mut bytes).ok()?;
+        crate::table::unseal(CACHE_MAGIC, &bytes).map(<[u8]>::to_vec)
+    }
+
+    fn put_cache(&self, name: &str, bytes: &[u8]) {
+        let Some(path) = self.cache_path(name) else { return };
+        if !self.keeps_records() || bytes.len() as u64 > MAX_CACHE_SIZE - 64 {
+            return;
+        }
+        // No fsync: a cache torn by a crash fails its checksum and is rebuilt.
+        let Ok(mut tmp) = self.temp_file("cache-") else { return };
+        let sealed = crate::table::seal(CACHE_MAGIC, bytes);
+        if tmp.as_file_mut().write_all(&sealed).is_ok() {
+            let _ = tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE));
+            let _ = tmp.persist(path);
+        }
     }
 }
 

@@ -148,6 +148,22 @@ pub trait Backend: BlobStore {
     /// read (a layout umoci wrote) is never modified by reading it.
     fn keeps_records(&self) -> bool;
 
+    /// The bytes last kept as the cache `name` ([`Backend::put_cache`]), if they are
+    /// there and check out (a damaged or truncated cache file reads as none). A cache
+    /// holds what the caller derived from content named by digest (so it never goes
+    /// stale) and can rebuild at any time; the store only keeps the bytes intact.
+    fn cache(&self, name: &str) -> Option<Vec<u8>> {
+        let _ = name;
+        None
+    }
+
+    /// Keep `bytes` as the cache `name` (letters, digits and `-`), best effort: nothing
+    /// is kept by a store that keeps no records ([`Backend::keeps_records`]), nor on a
+    /// failure. Concurrent writers are safe: the last one's bytes win, whole.
+    fn put_cache(&self, name: &str, bytes: &[u8]) {
+        let _ = (name, bytes);
+    }
+
     /// The [`LayerRecord`] of the layer blob `blob`, if there is a readable one.
     fn layer_record(&self, blob: &Digest) -> Result<Option<LayerRecord>> {
         Ok(self.record(RecordKind::Layer, blob)?.and_then(|b| serde_json::from_slice(&b).ok()))
@@ -230,6 +246,13 @@ pub trait Backend: BlobStore {
     /// [`OciDir`](crate::OciDir) builds only their descriptors).
     fn refs_where(&self, pred: &mut dyn FnMut(&str, &Digest) -> bool) -> Result<Vec<(String, Descriptor)>> {
         Ok(self.refs()?.into_iter().filter(|(n, d)| pred(n, &d.digest)).collect())
+    }
+
+    /// The refs that point at one of `digests`, with their descriptors, in index order
+    /// ([`Backend::refs_where`] by digest; an [`OciDir`](crate::OciDir) compares each
+    /// distinct target once, not each entry).
+    fn refs_to(&self, digests: &[&Digest]) -> Result<Vec<(String, Descriptor)>> {
+        self.refs_where(&mut |_, d| digests.contains(&d))
     }
 
     /// The first entry of the index for each distinct digest and media type, in index

@@ -261,6 +261,11 @@ impl Table {
         self.names.get(start..start + e.name_len as usize)
     }
 
+    /// The digest of target `k` (below [`Table::targets`]).
+    pub(crate) fn target_digest(&self, k: usize) -> &Digest {
+        &self.targets[k].1
+    }
+
     /// The digest entry `i` points at.
     pub(crate) fn digest(&self, i: usize) -> &Digest {
         &self.targets[self.entries[i].target as usize].1
@@ -483,7 +488,6 @@ impl Table {
     /// The table as stored.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut o = Vec::with_capacity(64 + self.names.len() + self.entries.len() * 33 + self.targets.len() * 100);
-        o.extend_from_slice(MAGIC);
         let k = &self.key;
         for v in [k.dev, k.ino, k.size] {
             o.extend_from_slice(&v.to_le_bytes());
@@ -509,22 +513,13 @@ impl Table {
             o.extend_from_slice(&e.name_len.to_le_bytes());
             o.push(u8::from(e.simple));
         }
-        let sum = checksum(&o);
-        o.extend_from_slice(&sum.to_le_bytes());
-        o
+        seal(MAGIC, &o)
     }
 
     /// A stored table, if `bytes` is one that checks out (checksum, bounds, entries in
     /// order inside the `manifests` array).
     pub(crate) fn decode(bytes: &[u8]) -> Option<Table> {
-        let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
-        if checksum(body) != u64::from_le_bytes(sum.try_into().ok()?) {
-            return None;
-        }
-        let mut r = Reader { b: body };
-        if r.take(MAGIC.len())? != MAGIC {
-            return None;
-        }
+        let mut r = Reader { b: unseal(MAGIC, bytes)? };
         let key = FileKey {
             dev: r.u64()?,
             ino: r.u64()?,
@@ -610,6 +605,26 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(self.u64()?).ok()?;
         std::str::from_utf8(self.take(n)?).ok()
     }
+}
+
+/// `body` framed as a file strata keeps beside the layout: `magic`, the body, and a
+/// checksum of both.
+pub(crate) fn seal(magic: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(magic.len() + body.len() + 8);
+    o.extend_from_slice(magic);
+    o.extend_from_slice(body);
+    let sum = checksum(&o);
+    o.extend_from_slice(&sum.to_le_bytes());
+    o
+}
+
+/// The body of a file [`seal`] made with `magic`, if it checks out.
+pub(crate) fn unseal<'a>(magic: &[u8], bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let (framed, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+    if checksum(framed) != u64::from_le_bytes(sum.try_into().ok()?) {
+        return None;
+    }
+    framed.strip_prefix(magic)
 }
 
 /// A 64-bit checksum of `bytes` (word at a time, multiply and rotate: it catches a

@@ -161,3 +161,71 @@ fn remove_if_shared_keeps_the_last_tag() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].annotation(ANNOTATION_REF_NAME), Some("two"));
 }
+
+/// A cache file (`Backend::cache`) gives back exactly the bytes kept; a damaged or
+/// truncated one reads as none; nothing is kept in a layout strata never wrote to, nor
+/// under a name that could leave `.strata/`.
+#[test]
+fn a_cache_reads_back_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("l");
+    let oci = OciDir::create(&root).unwrap();
+    // A layout another tool wrote (no `.strata/` yet): reading it keeps nothing.
+    oci.put_cache("c", b"x");
+    assert!(!root.join(".strata").exists());
+    assert_eq!(oci.cache("c"), None);
+    write_image(&oci, "i");
+    let body: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    oci.put_cache("c", &body);
+    assert_eq!(oci.cache("c").as_deref(), Some(&body[..]));
+    for bad in ["", "../c", "a/b", "c.cache", "c\0"] {
+        oci.put_cache(bad, b"y");
+        assert_eq!(oci.cache(bad), None, "{bad}");
+    }
+    let path = root.join(".strata/c.cache");
+    let good = fs::read(&path).unwrap();
+    for at in [0, 5, good.len() / 2, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x40;
+        fs::write(&path, &bad).unwrap();
+        assert_eq!(oci.cache("c"), None, "byte {at} flipped");
+    }
+    for len in [0, 7, good.len() - 1] {
+        fs::write(&path, &good[..len]).unwrap();
+        assert_eq!(oci.cache("c"), None, "truncated to {len}");
+    }
+    // Kept again whole; a store without caches has none.
+    oci.put_cache("c", &body);
+    assert_eq!(oci.cache("c").as_deref(), Some(&body[..]));
+    let mem = MemoryStore::new();
+    mem.put_cache("c", &body);
+    assert_eq!(mem.cache("c"), None);
+}
+
+/// `refs_to` (by digest, through the table's targets) answers as `refs_where` does.
+#[test]
+fn refs_to_answers_as_refs_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let oci = OciDir::create(dir.path().join("l")).unwrap();
+    let mem = MemoryStore::new();
+    for s in [&oci as &dyn Backend, &mem] {
+        let imgs: Vec<_> = (0..3).map(|i| write_image(s, &format!("i{i}"))).collect();
+        for (k, img) in imgs.iter().enumerate() {
+            for t in 0..=k {
+                s.set_ref(&format!("r{k}:{t}"), &img.manifest).unwrap();
+            }
+        }
+        let mut untagged = imgs[1].manifest.clone();
+        untagged.annotations = None;
+        s.update_index(&mut |i| {
+            i.manifests.push(untagged.clone());
+            Ok(())
+        })
+        .unwrap();
+        let (a, b) = (&imgs[1].manifest.digest, &imgs[2].manifest.digest);
+        let got = s.refs_to(&[a, b]).unwrap();
+        assert_eq!(got, s.refs_where(&mut |_, d| d == a || d == b).unwrap());
+        assert_eq!(got.len(), 5);
+        assert!(s.refs_to(&[]).unwrap().is_empty());
+    }
+}
