@@ -12,6 +12,7 @@ use crate::inspect::{
     docker_config_value, docker_created, history_rows,
 };
 use crate::store::Store;
+use crate::summary::{Check, Lineage, Summaries};
 
 /// How deep indexes may nest before strata refuses (real images use one level).
 const MAX_INDEX_DEPTH: usize = 4;
@@ -169,7 +170,7 @@ impl Image {
         let backend = self.store.backend();
         // Only the refs to this image, and each image of the index once for the parent:
         // on a big index, not a descriptor per entry.
-        let mine = backend.refs_where(&mut |_, d| *d == self.top.digest || *d == self.descriptor.digest)?;
+        let mine = backend.refs_to(&[&self.top.digest, &self.descriptor.digest])?;
         let mut ref_names = Vec::new();
         let mut repo_tags = Vec::new();
         for (name, _) in mine {
@@ -253,16 +254,24 @@ impl Image {
     /// [`Image::ancestors`] among the images `targets` (each distinct descriptor of the
     /// index once) point at.
     fn ancestors_among(&self, targets: &[Descriptor]) -> Vec<(usize, Digest)> {
-        let mut found: Vec<(usize, Digest)> = Vec::new();
         let platform = self.config.platform();
-        let opened = targets.iter().filter_map(|d| Image::open(self.store.clone(), d.clone(), None, &platform).ok());
-        for other in opened {
-            if other.id() == self.id() || !self.config.is_child_of(&other.config) {
-                continue;
+        let mine = Lineage::of(&self.config);
+        // Summaries, not images: on a big store, no blob read per image (see
+        // [`crate::summary`]); the blobs of the few that match are checked below.
+        let mut summaries = Summaries::load(&self.store);
+        let mut candidates = Vec::new();
+        for d in targets {
+            let Ok(other) = summaries.get(d, &platform, Check::Later) else { continue };
+            if other.id != *self.id() && mine.is_child_of(&other.lineage) {
+                candidates.push(other);
             }
-            let n = other.config.history().len();
-            if !found.iter().any(|(len, _)| *len == n) {
-                found.push((n, other.id().clone()));
+        }
+        summaries.save(targets);
+        let mut found: Vec<(usize, Digest)> = Vec::new();
+        for other in candidates {
+            let n = other.lineage.history_len();
+            if !found.iter().any(|(len, _)| *len == n) && summaries.blobs_exist(&other) {
+                found.push((n, other.id));
             }
         }
         found.sort_by_key(|(n, _)| *n);

@@ -18,6 +18,7 @@ mod resolve;
 mod runtime;
 mod size;
 mod store;
+mod summary;
 mod tags;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};

@@ -12,6 +12,7 @@ use strata_store::{GcOptions, GcReport, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::resolve::{self, Match};
+use crate::summary::{Check, Summaries, Summary};
 
 /// A store of images: by default an OCI image layout directory.
 ///
@@ -122,11 +123,6 @@ impl Listed {
         self.entry.get(i).and_then(|&s| self.images[s].as_ref().ok())
     }
 
-    /// The images that opened, each once, in index order of first appearance.
-    pub(crate) fn opened(&self) -> impl Iterator<Item = &Image> {
-        self.images.iter().filter_map(|r| r.as_ref().ok())
-    }
-
     /// The first image that opened and satisfies `pred`, in the order of `index` (the
     /// index it was listed from), named by its entry's ref name.
     pub(crate) fn find(&self, index: &Index, pred: impl Fn(&Image) -> bool) -> Option<Image> {
@@ -235,25 +231,26 @@ impl Store {
     /// [`Store::layer_size`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let index = self.backend.index()?;
-        let listed = self.open_listed(&index, &Platform::host());
-        // What each distinct image shows, worked out once: (id, created, stored size,
-        // size or the problem).
-        type Shown = (Option<Digest>, Option<String>, u64, std::result::Result<u64, String>);
-        let shown: Vec<Shown> = listed
-            .images
-            .iter()
-            .map(|r| match r {
-                Ok(img) => (
-                    Some(img.id().clone()),
-                    img.config().created.clone(),
-                    img.stored_size(),
-                    img.size().map_err(|e| e.to_string()),
-                ),
-                Err(e) => (None, None, 0, Err(e.to_string())),
-            })
-            .collect();
+        // Each distinct image once, from its summary (see [`crate::summary`]): on a big
+        // store, no blob read per image.
+        let platform = Platform::host();
+        let mut summaries = Summaries::load(self);
+        let mut slots: std::collections::HashMap<(&Digest, &MediaType), usize> = std::collections::HashMap::new();
+        let mut shown: Vec<Result<Summary>> = Vec::new();
+        let mut targets: Vec<&Descriptor> = Vec::new();
+        let mut entry = Vec::with_capacity(index.manifests.len());
+        for d in &index.manifests {
+            let slot = *slots.entry((&d.digest, &d.media_type)).or_insert_with(|| {
+                shown.push(summaries.get(d, &platform, Check::Blobs));
+                targets.push(d);
+                shown.len() - 1
+            });
+            entry.push(slot);
+        }
+        summaries.save(targets);
         let mut out = Vec::new();
-        for (d, &slot) in index.manifests.iter().zip(&listed.entry) {
+        let mut row_slot = Vec::new();
+        for (d, &slot) in index.manifests.iter().zip(&entry) {
             if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
                 continue;
             }
@@ -270,36 +267,46 @@ impl Store {
                 Some(n) => resolve::split_name(n),
                 None => ("<none>".to_owned(), "<none>".to_owned()),
             };
-            let (id, created, stored_size, size) = &shown[slot];
+            let (id, created, stored_size, size) = match &shown[slot] {
+                Ok(s) => (Some(s.id.clone()), s.created.clone(), s.stored_size, s.size.clone()),
+                Err(e) => (None, None, 0, Err(e.to_string())),
+            };
             out.push(ImageSummary {
                 name,
                 repository,
                 tag,
-                id: id.clone(),
+                id,
                 digest: d.digest.clone(),
-                created: created.clone(),
+                created,
                 size: *size.as_ref().unwrap_or(&0),
-                stored_size: *stored_size,
-                problem: size.as_ref().err().cloned(),
+                stored_size,
+                problem: size.err(),
                 intermediate: false,
             });
+            row_slot.push(slot);
         }
         // Untagged images something is built on are intermediate (few: only untagged ones
         // are compared with the others).
-        let configs: Vec<&Image> = listed.opened().collect();
+        let opened: Vec<&Summary> = shown.iter().filter_map(|r| r.as_ref().ok()).collect();
         for s in out.iter_mut().filter(|s| s.name.is_none()) {
-            let Some(mine) = configs.iter().find(|img| s.id.as_ref() == Some(img.id())) else { continue };
-            s.intermediate = configs.iter().any(|img| img.config().is_child_of(mine.config()));
+            let Some(mine) = opened.iter().find(|o| s.id.as_ref() == Some(&o.id)) else { continue };
+            s.intermediate = opened.iter().any(|o| o.lineage.is_child_of(&mine.lineage));
         }
         // Docker sorts by creation time in whole seconds, newest first; a time that is
         // missing or does not parse counts as Go's zero time, the oldest there is.
-        // (Stable, and each time parsed once: not once per comparison.)
-        out.sort_by_cached_key(|s| {
-            std::cmp::Reverse(
-                s.created.as_deref().and_then(parse_rfc3339).map_or(crate::inspect::GO_ZERO_TIME, |t| t.0),
-            )
-        });
-        Ok(out)
+        // (Stable, and each image's time parsed once: not once per row.)
+        let when: Vec<_> = shown
+            .iter()
+            .map(|r| {
+                let created = r.as_ref().ok().and_then(|s| s.created.as_deref());
+                created.and_then(parse_rfc3339).map_or(crate::inspect::GO_ZERO_TIME, |t| t.0)
+            })
+            .collect();
+        // Positions are sorted, not rows: a row is big to move.
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(when[row_slot[i]]));
+        let mut rows: Vec<Option<ImageSummary>> = out.into_iter().map(Some).collect();
+        Ok(order.into_iter().filter_map(|i| rows[i].take()).collect())
     }
 }
 

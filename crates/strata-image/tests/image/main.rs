@@ -23,4 +23,5 @@ mod model;
 mod peers;
 mod referrers;
 mod rootless;
+mod summaries;
 mod runtime;
