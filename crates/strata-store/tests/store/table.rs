@@ -169,8 +169,10 @@ fn remove_if_shared_keeps_the_last_tag() {
 fn a_cache_reads_back_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("l");
-    let oci = OciDir::create(&root).unwrap();
-    // A layout another tool wrote (no `.strata/` yet): reading it keeps nothing.
+    OciDir::create(&root).unwrap();
+    // A layout another tool wrote (no `.strata/`): reading it keeps nothing.
+    let _ = fs::remove_dir_all(root.join(".strata"));
+    let oci = OciDir::open(&root).unwrap();
     oci.put_cache("c", b"x");
     assert!(!root.join(".strata").exists());
     assert_eq!(oci.cache("c"), None);
