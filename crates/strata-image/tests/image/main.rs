@@ -23,5 +23,5 @@ mod model;
 mod peers;
 mod referrers;
 mod rootless;
-mod summaries;
 mod runtime;
+mod summaries;

@@ -62,7 +62,9 @@ fn summaries_answer_as_a_cold_run_does() {
     assert_eq!(history[1].image.as_ref(), Some(child.id()));
     assert_eq!(history[2].image.as_ref(), Some(base.id()));
     assert_eq!(rows.len(), 4);
-    for (img, name) in [(&top, Some("top:latest")), (&child, Some("child:latest")), (&child, None), (&base, Some("base:latest"))] {
+    for (img, name) in
+        [(&top, Some("top:latest")), (&child, Some("child:latest")), (&child, None), (&base, Some("base:latest"))]
+    {
         let row = rows.iter().find(|r| r.name.as_deref() == name && r.id.as_ref() == Some(img.id())).unwrap();
         assert_eq!(row.size, img.size().unwrap());
         assert_eq!(row.stored_size, img.stored_size());
