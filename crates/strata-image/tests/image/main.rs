@@ -9,6 +9,7 @@
 //! - `model`, `rootless`: names, tags, removal, listing, inspect, history, platforms,
 //!   rootless unpack and commit.
 //! - `runtime`: the bundle's `config.json` (OCI runtime configuration), against umoci.
+//! - `summaries`: the image summary cache answers as a cold run, and is rebuilt when damaged.
 
 mod archive;
 mod bad_input;
