@@ -499,7 +499,8 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
             let chunk = match stream.fill_buf() {
                 Ok(c) => c,
                 Err(e) => {
-                    let fallback = strata_layer::Error::Io { op: "read layer", path: PathBuf::from(&name), source: e };
+                    let fallback =
+                        strata_layer::Error::Io(strata_spec::IoError::new("read layer", PathBuf::from(&name), e));
                     return Err(layer_error(&name, stream.explain(fallback)));
                 }
             };
@@ -527,7 +528,8 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
 /// blob damaged (a verification error under the decoder), else the layer's.
 fn layer_error(layer: &str, e: strata_layer::Error) -> Error {
     match e {
-        strata_layer::Error::Decompress { source, .. } | strata_layer::Error::Io { source, .. }
+        strata_layer::Error::Decompress { source, .. }
+        | strata_layer::Error::Io(strata_spec::IoError { source, .. })
             if strata_store::Error::as_verification(&source).is_some() =>
         {
             layer_read_error(layer, source)
@@ -560,7 +562,7 @@ fn stream_layer(store: &Store, desc: &Descriptor, diff_id: &Digest, path: &str, 
 fn layer_read_error(layer: &str, e: io::Error) -> Error {
     match strata_store::Error::as_verification(&e) {
         Some(_) => Error::Store(strata_store::Error::from_io(e, "read", layer)),
-        None => Error::Io { op: "read layer", path: PathBuf::from(layer), source: e },
+        None => Error::Io(strata_spec::IoError::new("read layer", PathBuf::from(layer), e)),
     }
 }
 
@@ -714,7 +716,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                     Ok(())
                 })
                 .map_err(|e| match werr.take() {
-                    Some(io) => Error::Io { op: "store archive entry", path: path.clone(), source: io },
+                    Some(io) => Error::Io(strata_spec::IoError::new("store archive entry", path.clone(), io)),
                     None => e,
                 })?;
                 let exp = Expected { digest: expected, size: Some(entry.size) };

@@ -191,17 +191,9 @@ pub enum Error {
         /// What the runtime said.
         message: String,
     },
-    /// An I/O error.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
 }
 
 /// Why [`Store::remove`](crate::Store::remove) did not delete an image.
@@ -271,8 +263,8 @@ impl Error {
             Error::ImageNotFound(_) | Error::AmbiguousId { .. } | Error::ContainerNotFound(_) => ErrorKind::NotFound,
             Error::Store(S::NotFound(_) | S::RefNotFound(_)) => ErrorKind::NotFound,
             Error::Store(S::DigestMismatch { .. } | S::SizeMismatch { .. }) => ErrorKind::Corrupt,
-            Error::Store(S::Io { source, .. }) | Error::Io { source, .. } => io_kind(source),
-            Error::Layer(strata_layer::Error::Io { source, .. }) => io_kind(source),
+            Error::Store(S::Io(e)) | Error::Io(e) => io_kind(&e.source),
+            Error::Layer(strata_layer::Error::Io(e)) => io_kind(&e.source),
             Error::Layer(strata_layer::Error::DiffIdMismatch { .. }) => ErrorKind::Corrupt,
             Error::Layer(_) => ErrorKind::Invalid,
             Error::Spec(_) | Error::InvalidArchive(_) | Error::InvalidBundle { .. } | Error::NotAnImage { .. } => {
@@ -309,7 +301,7 @@ impl Error {
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |source| Error::Io(strata_spec::IoError { op, path, source })
     }
 }
 
@@ -325,7 +317,7 @@ fn io_kind(e: &io::Error) -> ErrorKind {
 /// [`Result`] (`?` on `std::fs` calls): [`Error::Io`] without a path.
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
-        Error::Io { op: "I/O", path: PathBuf::new(), source }
+        Error::Io(strata_spec::IoError::new("I/O", PathBuf::new(), source))
     }
 }
 

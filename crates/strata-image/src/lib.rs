@@ -34,8 +34,8 @@ pub use runtime::{
     CommandConfig, DOCKER_CAPABILITIES, ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions,
 };
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
-pub use strata_commit::{Change, CommitOptions, Committed};
+pub use strata_commit::{Change, CommitOptions, Committed, Source};
 pub use strata_layer::{ApplyReport, Changes, LayerBuilder, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
-pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Problem};
+pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Lease, Problem};
 pub use tags::Tag;
