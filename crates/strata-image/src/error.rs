@@ -336,6 +336,12 @@ impl Error {
             Error::Store(S::NotFound(_) | S::RefNotFound(_)) => ErrorKind::NotFound,
             Error::Store(S::DigestMismatch { .. } | S::SizeMismatch { .. }) => ErrorKind::Corrupt,
             Error::Store(S::Io { source, .. }) | Error::Io { source, .. } => io_kind(source),
+            // A blob read while a layer streams that fails its digest or size.
+            Error::Layer(strata_layer::Error::Io { source, .. } | strata_layer::Error::Decompress { source, .. })
+                if S::as_verification(source).is_some() =>
+            {
+                ErrorKind::Corrupt
+            }
             Error::Layer(strata_layer::Error::Io { source, .. }) => io_kind(source),
             Error::Layer(strata_layer::Error::DiffIdMismatch { .. }) => ErrorKind::Corrupt,
             Error::Layer(_) => ErrorKind::Invalid,
