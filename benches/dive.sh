@@ -40,8 +40,10 @@ rm -rf "$W"; mkdir -p "$W"
 cp -a "$L" "$W/oci"
 # `three` as archives (made outside the timing; the store's blobs are gzip: the OCI
 # archive keeps them so, the docker-archive holds them uncompressed).
-"$S" --store "$W/oci" save three -o "$W/three-docker.tar"
-"$S" --store "$W/oci" save three --format oci-archive -o "$W/three-oci.tar"
+# A bare layout tag is saved untagged: a full name, for the load + dive case to name.
+"$S" --store "$W/oci" tag three bench/three:1
+"$S" --store "$W/oci" save bench/three:1 -o "$W/three-docker.tar"
+"$S" --store "$W/oci" save bench/three:1 --format oci-archive -o "$W/three-oci.tar"
 cat "$W"/oci/blobs/sha256/* "$W"/three-*.tar >/dev/null   # warm the page cache
 
 declare -A WALL PEAK
@@ -76,7 +78,7 @@ for f in docker oci; do
   run "dive --ci --archive ($f)" "$T '$S' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled --archive '$A'"
 done
 # Before reading in place: load into a fresh store, then the analysis (time covers both).
-run "load + dive --ci (docker)" "$T sh -c \"rm -rf '$W/loaded' && '$S' --store '$W/loaded' load -i '$W/three-docker.tar' >/dev/null && '$S' --store '$W/loaded' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled three\""
+run "load + dive --ci (docker)" "$T sh -c \"rm -rf '$W/loaded' && '$S' --store '$W/loaded' load -i '$W/three-docker.tar' >/dev/null && '$S' --store '$W/loaded' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled bench/three:1\""
 
 ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 echo
