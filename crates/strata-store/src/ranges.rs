@@ -157,6 +157,10 @@ impl BlobStore for RangeStore {
         Err(self.read_only("delete a blob"))
     }
 
+    fn verified_at_rest(&self) -> bool {
+        false
+    }
+
     fn list(&self) -> Result<Vec<Digest>> {
         let mut all: Vec<Digest> = self.inner.ranges.keys().chain(self.inner.documents.keys()).cloned().collect();
         all.sort();

@@ -145,6 +145,11 @@ fn blobs_are_read_from_the_archive_file_at_their_offsets_and_verified() {
     );
     let err = img.analyze().unwrap_err();
     assert_eq!(err.kind(), strata_image::ErrorKind::Corrupt, "{err}");
+    // Measuring the layer (docker's size) hashes it too: nothing in the file was
+    // verified before it is read.
+    let diff_id = img.config().rootfs.diff_ids.last().unwrap();
+    let err = view.store().layer_size(&last, diff_id).unwrap_err();
+    assert!(err.to_string().contains("digest mismatch"), "{err}");
     // Nothing is written: the store is read-only.
     let err = view.store().tag(&img, "other:1").unwrap_err();
     assert!(matches!(err, Error::Store(strata_store::Error::ReadOnly { .. })), "{err}");
