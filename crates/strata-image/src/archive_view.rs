@@ -72,7 +72,7 @@ impl ArchiveView {
     /// Open the archive at `path`: scan its headers and find its images.
     pub fn open(path: impl AsRef<Path>) -> Result<ArchiveView> {
         let path = path.as_ref();
-        let scan = Scan::scan(path)?;
+        let scan = Scan::of(path)?;
         let (ranges, images) = if let Some(json) = scan.small("manifest.json") {
             scan.docker(json)?
         } else if let Some(json) = scan.small("index.json") {
@@ -126,7 +126,7 @@ struct Scan {
 }
 
 impl Scan {
-    fn scan(path: &Path) -> Result<Scan> {
+    fn of(path: &Path) -> Result<Scan> {
         let file = File::open(path).map_err(|source| Error::Io { op: "open", path: path.to_owned(), source })?;
         let meta = file.metadata().map_err(|source| Error::Io { op: "stat", path: path.to_owned(), source })?;
         let not_in_place = |reason: String| Error::NotInPlace { path: path.to_owned(), reason };
