@@ -113,6 +113,15 @@ pub enum Error {
         /// The store.
         path: PathBuf,
     },
+    /// A write, delete, GC or record update asked of a read-only store (a
+    /// [`RangeStore`](crate::RangeStore) over an archive read in place).
+    #[error("{path}: read-only store: cannot {op}")]
+    ReadOnly {
+        /// What was asked ("write a blob", "change the index"...).
+        op: &'static str,
+        /// The file the store reads.
+        path: PathBuf,
+    },
     /// GC stopped before deleting anything because it could not read a document that
     /// is reachable (or `index.json` lists it and it is missing), so it cannot know what
     /// that document keeps alive. [`GcOptions::force`](crate::GcOptions::force) collects
