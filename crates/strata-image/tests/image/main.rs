@@ -12,6 +12,7 @@
 //! - `summaries`: the image summary cache answers as a cold run, and is rebuilt when damaged.
 
 mod archive;
+mod archive_view;
 mod bad_input;
 mod containers;
 mod crash;
