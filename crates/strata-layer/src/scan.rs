@@ -189,16 +189,61 @@ pub(crate) fn keep_xattr(name: &[u8]) -> bool {
     name != b"security.selinux" && !name.starts_with(b"trusted.overlay.") && !name.starts_with(b"user.overlay.")
 }
 
+/// Where extended attributes are read from: a path (a final symlink not followed), or
+/// an open file (named by its path in errors).
+#[derive(Clone, Copy)]
+enum XattrsOf<'a> {
+    Path(&'a Path),
+    Fd(BorrowedFd<'a>, &'a Path),
+}
+
+impl XattrsOf<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            XattrsOf::Path(p) | XattrsOf::Fd(_, p) => p,
+        }
+    }
+    fn list(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::llistxattr(*p, buf),
+            XattrsOf::Fd(fd, _) => rustix::fs::flistxattr(fd, buf),
+        }
+    }
+    fn list_query(&self) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::llistxattr_query(*p),
+            XattrsOf::Fd(fd, _) => rustix::fs::flistxattr_query(fd),
+        }
+    }
+    fn get(&self, name: &OsStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::lgetxattr(*p, name, buf),
+            XattrsOf::Fd(fd, _) => rustix::fs::fgetxattr(fd, name, buf),
+        }
+    }
+    fn get_query(&self, name: &OsStr) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::lgetxattr_query(*p, name),
+            XattrsOf::Fd(fd, _) => rustix::fs::fgetxattr_query(fd, name),
+        }
+    }
+}
+
 /// All extended attributes of `path` (not following a final symlink). A file system
 /// without xattr support gives none.
 pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    read_xattrs_of(XattrsOf::Path(path))
+}
+
+fn read_xattrs_of(of: XattrsOf<'_>) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    let path = of.path();
     let mut out = BTreeMap::new();
     let mut names = vec![0u8; 1024];
     let n = loop {
-        match rustix::fs::llistxattr(path, &mut names[..]) {
+        match of.list(&mut names[..]) {
             Ok(n) => break n,
             Err(Errno::RANGE) => {
-                let need = rustix::fs::llistxattr_query(path).map_err(|e| io_err("list xattrs", path, e))?;
+                let need = of.list_query().map_err(|e| io_err("list xattrs", path, e))?;
                 names.resize(need.max(names.len() * 2), 0);
             }
             Err(Errno::NOTSUP | Errno::PERM) => return Ok(out),
@@ -209,14 +254,14 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
         let name = OsStr::from_bytes(name);
         let mut value = vec![0u8; 256];
         loop {
-            match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+            match of.get(name, &mut value[..]) {
                 Ok(len) => {
                     value.truncate(len);
                     out.insert(name.to_os_string(), value);
                     break;
                 }
                 Err(Errno::RANGE) => {
-                    let need = rustix::fs::lgetxattr_query(path, name).map_err(|e| io_err("read xattr", path, e))?;
+                    let need = of.get_query(name).map_err(|e| io_err("read xattr", path, e))?;
                     value.resize(need.max(value.len() * 2), 0);
                 }
                 // Removed between list and get.
@@ -231,6 +276,14 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
 /// The xattrs kept in layers (see [`keep_xattr`]).
 pub(crate) fn layer_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
     let mut x = read_xattrs(path)?;
+    x.retain(|k, _| keep_xattr(k.as_bytes()));
+    Ok(x)
+}
+
+/// [`layer_xattrs`] of an open file (`rel` names it in errors): no path lookup, which
+/// for a tree of small files is a good part of reading it.
+pub(crate) fn layer_xattrs_fd(fd: BorrowedFd<'_>, rel: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    let mut x = read_xattrs_of(XattrsOf::Fd(fd, rel))?;
     x.retain(|k, _| keep_xattr(k.as_bytes()));
     Ok(x)
 }
