@@ -18,8 +18,9 @@ impl Tmux {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let t = Tmux { socket: format!("strata-explorer-{}-{n}", std::process::id()) };
-        // The shell stays after strata exits, to show how it ended.
-        let cmd = format!("cd '{}' && {line}; echo EXITED $?; sleep 600", env.dir.path().display());
+        // The shell stays after strata exits, to show how it ended. `CI` is unset: CI
+        // services set CI=true, which (as in dive) asks for the non-interactive report.
+        let cmd = format!("unset CI; cd '{}' && {line}; echo EXITED $?; sleep 600", env.dir.path().display());
         t.tmux(&["-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "dive", &cmd]);
         t
     }
@@ -150,4 +151,25 @@ fn the_explorer_follows_a_resize() {
     });
     t.keys(&["C-c"]);
     t.wait("the exit", |s| s.contains("EXITED 0"));
+}
+
+#[test]
+fn the_explorer_reads_an_archive_in_place() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let env = Env::new();
+    image(&env);
+    env.ok(&["save", "explore:3", "--format", "oci-archive", "-o", "e.tar"]);
+    let strata = env!("CARGO_BIN_EXE_strata");
+    // No temporary store can be made, and the (other) store stays absent.
+    let t =
+        Tmux::start(&env, &format!("TMPDIR=/dev/null/none NO_COLOR=1 '{strata}' --store none dive --archive e.tar"));
+    let first = t.wait("the first frame", |s| s.contains("Image efficiency score") && s.contains("Filetree"));
+    assert!(first.contains("explore:3"), "{first}");
+    t.keys(&["Down", "j"]);
+    t.wait("layer 3's tree", |s| mark(s, "gone.conf") == Some('-'));
+    t.keys(&["q"]);
+    t.wait("the exit", |s| s.contains("EXITED 0"));
+    assert!(!env.path("none").exists());
 }

@@ -56,7 +56,7 @@ fn corrupt_archives_are_refused_and_add_nothing() {
     ] {
         let e = load_fails(&other, &bytes, what);
         assert!(
-            matches!(e, Error::InvalidArchive(_) | Error::Layer(_) | Error::Io { .. } | Error::Store(_)),
+            matches!(e, Error::InvalidArchive(_) | Error::Layer(_) | Error::Io(_) | Error::Store(_)),
             "{what}: {e:?}"
         );
         eprintln!("{what}: {e}");
@@ -355,7 +355,7 @@ fn a_corrupt_layer_blob_in_the_store_fails_unpack_and_save() {
         for format in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive] {
             let r = store.save(&["tomcat"], format, Vec::new());
             let e = r.map(drop).expect_err(case);
-            assert!(matches!(e, Error::Layer(_) | Error::Store(_) | Error::Io { .. }), "{case}, {format:?}: {e:?}");
+            assert!(matches!(e, Error::Layer(_) | Error::Store(_) | Error::Io(_)), "{case}, {format:?}: {e:?}");
         }
         let seekable = store.save_seekable(&["tomcat"], ArchiveFormat::DockerArchive, std::io::Cursor::new(Vec::new()));
         assert!(seekable.is_err(), "{case}: seekable save succeeded");
