@@ -111,6 +111,10 @@ EOF
   echo changed >"$F/bundle/rootfs/d0/e0/f0"
   timed "strata commit (1 file changed)" "$S" commit "$F/bundle" many:2
   goal "commit s per 100k files" "$(awk -v w="$WALL" -v n="$FILES" 'BEGIN { print w * 100000 / n }')" 0.25
+  # The floor of a commit's diff: one lstat per path (find, one thread), same run.
+  COMMIT=$WALL
+  timed "find rootfs -printf (lstat floor)" find "$F/bundle/rootfs" -printf '%s %T@ %C@ %i\n'
+  echo "  commit / find floor: $(ratio "$COMMIT" "$WALL")"
   unset STRATA_STORE
   rm -rf "$T" "$F"
 fi

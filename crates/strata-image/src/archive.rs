@@ -26,7 +26,7 @@ use strata_layer::{Decoder, HashOn, LayerStream, StreamOptions, path::normalize}
 use strata_spec::{ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, ImageConfig, Index, Manifest, MediaType};
 use strata_store::{Expected, MAX_DOCUMENT_SIZE};
 
-use crate::error::{Error, MemberProblem, Result};
+use crate::error::{ArchiveProblem, Error, MemberProblem, Result};
 use crate::image::Image;
 use crate::progress::{Event, ProgressHook};
 use crate::referrers::referrer_parts;
@@ -313,9 +313,9 @@ fn save_docker<S: Sink>(store: &Store, images: &[(Image, Vec<String>)], out: S) 
         });
     }
     let mut b = tar::Builder::new(out);
-    let manifest_json = serde_json::to_vec(&entries).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    let manifest_json = serde_json::to_vec(&entries).map_err(|e| Error::io("write", "manifest.json")(e.into()))?;
     append(&mut b, "manifest.json", manifest_json.len() as u64, &manifest_json[..])?;
-    let repos_json = serde_json::to_vec(&repositories).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    let repos_json = serde_json::to_vec(&repositories).map_err(|e| Error::io("write", "repositories")(e.into()))?;
     append(&mut b, "repositories", repos_json.len() as u64, &repos_json[..])?;
     for c in &configs {
         let r = store.backend().open_descriptor(c)?;
@@ -454,7 +454,7 @@ fn write_layers_uncompressed<S: Sink>(
                     Ok((j, r)) => {
                         ready.insert(j, r);
                     }
-                    Err(_) => return Err(Error::InvalidArchive("layer decompression stopped".into())),
+                    Err(_) => return Err(Error::InvalidArchive(ArchiveProblem::Interrupted)),
                 }
             };
             file.seek(io::SeekFrom::Start(0)).map_err(Error::io("rewind", "temp file"))?;
@@ -647,7 +647,7 @@ fn resolve_member<'a>(members: &'a BTreeMap<PathBuf, Member>, path: &str) -> Res
         Member::Link(t) => Some(t.clone()),
         _ => None,
     };
-    follow_links(members, path, link).map_err(|p| Error::InvalidArchive(format!("{path:?}: {p}")))
+    follow_links(members, path, link).map_err(|p| Error::InvalidArchive(ArchiveProblem::member(path, p)))
 }
 
 /// The member `path` names in `members`, following links (`link` says where a member
@@ -681,7 +681,7 @@ pub(crate) fn is_tar_head(head: &[u8]) -> bool {
 pub(crate) fn docker_layer(path: &str, digest: &Digest, size: u64, head: &[u8]) -> Result<Descriptor> {
     let compression = Compression::sniff(head);
     if compression == Compression::None && !is_tar_head(head) && size > 0 {
-        return Err(Error::InvalidArchive(format!("layer {path:?} is not a tar")));
+        return Err(Error::InvalidArchive(ArchiveProblem::member(path, MemberProblem::NotATar)));
     }
     Ok(Descriptor::new(MediaType::layer(strata_spec::Family::Oci, compression), digest.clone(), size))
 }
@@ -697,12 +697,11 @@ pub(crate) fn docker_manifest(config: &Descriptor, layers: Vec<Descriptor>) -> M
 /// Check that a docker-archive image lists as many layers as its config has diff_ids.
 pub(crate) fn check_layer_count(e: &ArchiveManifestEntry, config: &ImageConfig) -> Result<()> {
     if config.rootfs.diff_ids.len() != e.layers.len() {
-        return Err(Error::InvalidArchive(format!(
-            "{}: {} layers listed but the config has {} diff_ids",
-            e.config,
-            e.layers.len(),
-            config.rootfs.diff_ids.len()
-        )));
+        return Err(Error::InvalidArchive(ArchiveProblem::LayerCount {
+            config: e.config.clone(),
+            layers: e.layers.len(),
+            diff_ids: config.rootfs.diff_ids.len(),
+        }));
     }
     Ok(())
 }
@@ -710,20 +709,19 @@ pub(crate) fn check_layer_count(e: &ArchiveManifestEntry, config: &ImageConfig) 
 /// Parse a docker-archive's `manifest.json`.
 pub(crate) fn docker_entries(json: &[u8]) -> Result<Vec<ArchiveManifestEntry>> {
     let entries: Vec<ArchiveManifestEntry> =
-        serde_json::from_slice(json).map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
+        serde_json::from_slice(json).map_err(|e| bad_metadata("manifest.json", e))?;
     if entries.is_empty() {
-        return Err(Error::InvalidArchive("manifest.json lists no images".into()));
+        return Err(Error::InvalidArchive(ArchiveProblem::NoImages));
     }
     Ok(entries)
 }
 
 /// Check an OCI archive's `oci-layout` file.
 pub(crate) fn check_layout_version(layout: &[u8]) -> Result<()> {
-    let v: serde_json::Value =
-        serde_json::from_slice(layout).map_err(|e| Error::InvalidArchive(format!("oci-layout: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(layout).map_err(|e| bad_metadata("oci-layout", e))?;
     let version = v.get("imageLayoutVersion").and_then(|v| v.as_str()).unwrap_or_default();
     if !version.starts_with("1.") {
-        return Err(Error::InvalidArchive(format!("oci-layout: unsupported imageLayoutVersion {version:?}")));
+        return Err(Error::InvalidArchive(ArchiveProblem::LayoutVersion(version.to_owned())));
     }
     Ok(())
 }
@@ -759,7 +757,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
     while let Some(entry) = tar.next_entry()? {
         let entry = entry.clone();
         let shown = entry.display_name();
-        let bad = |why: String| Error::InvalidArchive(format!("entry {shown:?}: {why}"));
+        let bad = |why: String| Error::InvalidArchive(ArchiveProblem::member(&shown, MemberProblem::UnsafePath(why)));
         let path = normalize(&entry.path).map_err(|e| bad(e.to_string()))?;
         let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
         match entry.kind {
@@ -800,7 +798,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                     }
                     if let Err(e) = w.write_all(c) {
                         werr = Some(e);
-                        return Err(Error::InvalidArchive("write failed".into()));
+                        return Err(Error::InvalidArchive(ArchiveProblem::Interrupted));
                     }
                     Ok(())
                 })
@@ -822,7 +820,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
     } else if let Some(Member::Small(i)) = members.get(Path::new("index.json")) {
         load_oci(store, &members, i)
     } else {
-        Err(Error::InvalidArchive("neither manifest.json (docker-archive) nor index.json (OCI archive) found".into()))
+        Err(Error::InvalidArchive(ArchiveProblem::UnknownFormat))
     }
 }
 
@@ -872,7 +870,7 @@ fn load_docker(
     let mut keep = BTreeSet::new();
     for e in &entries {
         let Member::Blob { digest: cfg_digest, size: cfg_size, .. } = resolve_member(members, &e.config)? else {
-            return Err(Error::InvalidArchive(format!("config {:?} is not a file", e.config)));
+            return Err(Error::InvalidArchive(ArchiveProblem::member(&e.config, MemberProblem::NotAFile)));
         };
         let bytes = backend.read_blob(cfg_digest, MAX_DOCUMENT_SIZE)?;
         let config = ImageConfig::from_slice(&bytes)?;
@@ -880,7 +878,7 @@ fn load_docker(
         let mut layer_descs = Vec::new();
         for (p, want) in e.layers.iter().zip(&config.rootfs.diff_ids) {
             let Member::Blob { digest, size, head } = resolve_member(members, p)? else {
-                return Err(Error::InvalidArchive(format!("layer {p:?} is not a file")));
+                return Err(Error::InvalidArchive(ArchiveProblem::member(p, MemberProblem::NotAFile)));
             };
             let desc = docker_layer(p, digest, *size, head)?;
             check_layer(store, &desc, want, p)?;
@@ -920,7 +918,7 @@ fn load_oci(
     if let Some(Member::Small(layout)) = members.get(Path::new("oci-layout")) {
         check_layout_version(layout)?;
     }
-    let index = Index::from_slice(json).map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
+    let index = Index::from_slice(json).map_err(|e| bad_metadata("index.json", e))?;
     let mut loaded = Vec::new();
     let mut keep = BTreeSet::new();
     let host = strata_spec::Platform::host();
@@ -933,9 +931,9 @@ fn load_oci(
         {
             for p in &parts {
                 if !store.backend().contains(&p.digest)? {
-                    return Err(Error::InvalidArchive(format!(
-                        "blob {} of {} is missing from the archive",
-                        p.digest, desc.digest
+                    return Err(Error::InvalidArchive(ArchiveProblem::member(
+                        p.digest.to_string(),
+                        MemberProblem::Missing,
                     )));
                 }
                 keep.insert(p.digest.clone());
@@ -950,7 +948,10 @@ fn load_oci(
         })?;
         for (l, want) in img.layers().iter().zip(&img.config().rootfs.diff_ids) {
             if !store.backend().contains(&l.digest)? {
-                return Err(Error::InvalidArchive(format!("layer {} is missing from the archive", l.digest)));
+                return Err(Error::InvalidArchive(ArchiveProblem::member(
+                    l.digest.to_string(),
+                    MemberProblem::Missing,
+                )));
             }
             check_layer(store, l, want, l.digest.as_str())?;
             keep.insert(l.digest.clone());
@@ -999,4 +1000,9 @@ fn closure(store: &Store, desc: &Descriptor, keep: &mut BTreeSet<Digest>, depth:
         }
         Err(_) => {}
     }
+}
+
+/// A metadata file of an archive that does not parse: the parser's whole message.
+pub(crate) fn bad_metadata(file: &'static str, e: impl std::error::Error) -> Error {
+    Error::InvalidArchive(ArchiveProblem::BadMetadata { file, reason: strata_spec::ErrorChain(&e).to_string() })
 }

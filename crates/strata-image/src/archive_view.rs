@@ -34,7 +34,7 @@ use crate::archive::{
     blob_name, check_layer_count, check_layout_version, docker_entries, docker_layer, docker_manifest, follow_links,
     join_in_archive, oci_entry_name,
 };
-use crate::error::{Error, MemberProblem, Result};
+use crate::error::{ArchiveProblem, Error, MemberProblem, Result};
 use crate::image::Image;
 use crate::referrers::referrer_parts;
 use crate::{Loaded, Store};
@@ -78,9 +78,7 @@ impl ArchiveView {
         } else if let Some(json) = scan.small("index.json") {
             scan.oci(json)?
         } else {
-            return Err(Error::InvalidArchive(
-                "neither manifest.json (docker-archive) nor index.json (OCI archive) found".into(),
-            ));
+            return Err(Error::InvalidArchive(ArchiveProblem::UnknownFormat));
         };
         let store = Store::from_backend(Arc::new(ranges.clone()), None);
         Ok(ArchiveView { store, ranges, images })
@@ -328,7 +326,7 @@ impl Scan {
         if let Some(layout) = self.small("oci-layout") {
             check_layout_version(layout)?;
         }
-        let index = Index::from_slice(json).map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
+        let index = Index::from_slice(json).map_err(|e| crate::archive::bad_metadata("index.json", e))?;
         let mut ranges = BTreeMap::new();
         for (p, m) in &self.members {
             if let (Some(named), Member::Range(r)) = (blob_name(p), m) {

@@ -105,7 +105,7 @@ pub enum Error {
     TargetNotEmpty(PathBuf),
     /// An archive that is not a docker-archive or OCI archive, or a damaged one.
     #[error("invalid archive: {0}")]
-    InvalidArchive(String),
+    InvalidArchive(ArchiveProblem),
     /// The image's `Config.User` names a user or group its own `/etc/passwd` or
     /// `/etc/group` does not have (the runtime configuration cannot say who to run as).
     #[error("image user {spec:?}: no {kind} {name:?} in the image's {file}")]
@@ -216,6 +216,69 @@ pub enum Error {
     Io(#[from] strata_spec::IoError),
 }
 
+/// Why an archive cannot be loaded ([`Error::InvalidArchive`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArchiveProblem {
+    /// Neither `manifest.json` (docker-archive) nor `index.json` (OCI archive).
+    UnknownFormat,
+    /// A metadata file (`manifest.json`, `index.json`, `oci-layout`) that does not parse.
+    BadMetadata {
+        /// The file.
+        file: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
+    /// `manifest.json` lists no images.
+    NoImages,
+    /// `oci-layout` gives a version strata does not read.
+    LayoutVersion(String),
+    /// A member the archive's metadata names, or an entry of its tar, that cannot be used.
+    Member {
+        /// The member, as named.
+        member: String,
+        /// What is wrong with it.
+        problem: MemberProblem,
+    },
+    /// A docker-archive image whose config has another number of diff_ids than the
+    /// layers `manifest.json` lists for it.
+    LayerCount {
+        /// The config member.
+        config: String,
+        /// The layers listed.
+        layers: usize,
+        /// The config's diff_ids.
+        diff_ids: usize,
+    },
+    /// Reading stopped in the middle of a layer (a worker decompressing it ended).
+    Interrupted,
+}
+
+impl ArchiveProblem {
+    /// [`ArchiveProblem::Member`] of `member`.
+    pub(crate) fn member(member: impl Into<String>, problem: MemberProblem) -> ArchiveProblem {
+        ArchiveProblem::Member { member: member.into(), problem }
+    }
+}
+
+impl std::fmt::Display for ArchiveProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveProblem::UnknownFormat => {
+                f.write_str("neither manifest.json (docker-archive) nor index.json (OCI archive) found")
+            }
+            ArchiveProblem::BadMetadata { file, reason } => write!(f, "{file}: {reason}"),
+            ArchiveProblem::NoImages => f.write_str("manifest.json lists no images"),
+            ArchiveProblem::LayoutVersion(v) => write!(f, "oci-layout: unsupported imageLayoutVersion {v:?}"),
+            ArchiveProblem::Member { member, problem } => write!(f, "{member:?}: {problem}"),
+            ArchiveProblem::LayerCount { config, layers, diff_ids } => {
+                write!(f, "{config}: {layers} layers listed but the config has {diff_ids} diff_ids")
+            }
+            ArchiveProblem::Interrupted => f.write_str("layer decompression stopped"),
+        }
+    }
+}
+
 /// What is wrong with an archive member ([`Error::ArchiveMember`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -241,6 +304,8 @@ pub enum MemberProblem {
     Sparse,
     /// A `blobs/<algorithm>/<hex>` name that is not a digest.
     BadDigestName(String),
+    /// A layer that is neither a tar nor compressed.
+    NotATar,
 }
 
 impl std::fmt::Display for MemberProblem {
@@ -256,6 +321,7 @@ impl std::fmt::Display for MemberProblem {
             MemberProblem::TooLarge(n) => write!(f, "{n} bytes is too large for a document"),
             MemberProblem::Sparse => f.write_str("a sparse file"),
             MemberProblem::BadDigestName(why) => write!(f, "blob name is not a digest: {why}"),
+            MemberProblem::NotATar => f.write_str("not a tar"),
         }
     }
 }

@@ -25,7 +25,7 @@ mod tags;
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
 pub use archive_view::ArchiveView;
 pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
-pub use error::{Conflict, Error, ErrorKind, MemberProblem, Result};
+pub use error::{ArchiveProblem, Conflict, Error, ErrorKind, MemberProblem, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
 pub use merged::{ImageAnalysis, LayerAnalysis, MergedView, WastedPath};

@@ -189,16 +189,61 @@ pub(crate) fn keep_xattr(name: &[u8]) -> bool {
     name != b"security.selinux" && !name.starts_with(b"trusted.overlay.") && !name.starts_with(b"user.overlay.")
 }
 
+/// Where extended attributes are read from: a path (a final symlink not followed), or
+/// an open file (named by its path in errors).
+#[derive(Clone, Copy)]
+enum XattrsOf<'a> {
+    Path(&'a Path),
+    Fd(BorrowedFd<'a>, &'a Path),
+}
+
+impl XattrsOf<'_> {
+    fn path(&self) -> &Path {
+        match self {
+            XattrsOf::Path(p) | XattrsOf::Fd(_, p) => p,
+        }
+    }
+    fn list(&self, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::llistxattr(*p, buf),
+            XattrsOf::Fd(fd, _) => rustix::fs::flistxattr(fd, buf),
+        }
+    }
+    fn list_query(&self) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::llistxattr_query(*p),
+            XattrsOf::Fd(fd, _) => rustix::fs::flistxattr_query(fd),
+        }
+    }
+    fn get(&self, name: &OsStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::lgetxattr(*p, name, buf),
+            XattrsOf::Fd(fd, _) => rustix::fs::fgetxattr(fd, name, buf),
+        }
+    }
+    fn get_query(&self, name: &OsStr) -> rustix::io::Result<usize> {
+        match self {
+            XattrsOf::Path(p) => rustix::fs::lgetxattr_query(*p, name),
+            XattrsOf::Fd(fd, _) => rustix::fs::fgetxattr_query(fd, name),
+        }
+    }
+}
+
 /// All extended attributes of `path` (not following a final symlink). A file system
 /// without xattr support gives none.
 pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    read_xattrs_of(XattrsOf::Path(path))
+}
+
+fn read_xattrs_of(of: XattrsOf<'_>) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    let path = of.path();
     let mut out = BTreeMap::new();
     let mut names = vec![0u8; 1024];
     let n = loop {
-        match rustix::fs::llistxattr(path, &mut names[..]) {
+        match of.list(&mut names[..]) {
             Ok(n) => break n,
             Err(Errno::RANGE) => {
-                let need = rustix::fs::llistxattr_query(path).map_err(|e| io_err("list xattrs", path, e))?;
+                let need = of.list_query().map_err(|e| io_err("list xattrs", path, e))?;
                 names.resize(need.max(names.len() * 2), 0);
             }
             Err(Errno::NOTSUP | Errno::PERM) => return Ok(out),
@@ -209,14 +254,14 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
         let name = OsStr::from_bytes(name);
         let mut value = vec![0u8; 256];
         loop {
-            match rustix::fs::lgetxattr(path, name, &mut value[..]) {
+            match of.get(name, &mut value[..]) {
                 Ok(len) => {
                     value.truncate(len);
                     out.insert(name.to_os_string(), value);
                     break;
                 }
                 Err(Errno::RANGE) => {
-                    let need = rustix::fs::lgetxattr_query(path, name).map_err(|e| io_err("read xattr", path, e))?;
+                    let need = of.get_query(name).map_err(|e| io_err("read xattr", path, e))?;
                     value.resize(need.max(value.len() * 2), 0);
                 }
                 // Removed between list and get.
@@ -231,6 +276,14 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
 /// The xattrs kept in layers (see [`keep_xattr`]).
 pub(crate) fn layer_xattrs(path: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
     let mut x = read_xattrs(path)?;
+    x.retain(|k, _| keep_xattr(k.as_bytes()));
+    Ok(x)
+}
+
+/// [`layer_xattrs`] of an open file (`rel` names it in errors): no path lookup, which
+/// for a tree of small files is a good part of reading it.
+pub(crate) fn layer_xattrs_fd(fd: BorrowedFd<'_>, rel: &Path) -> Result<BTreeMap<OsString, Vec<u8>>> {
+    let mut x = read_xattrs_of(XattrsOf::Fd(fd, rel))?;
     x.retain(|k, _| keep_xattr(k.as_bytes()));
     Ok(x)
 }
@@ -379,35 +432,255 @@ pub(crate) trait Visitor {
 
 /// Walk `root` depth first, names sorted bytewise (tar order), without following
 /// symlinks. Returns the root's own `Stat`.
+///
+/// Directories are listed and their entries `lstat`-ed ahead of the visitor on
+/// [`walk_threads`] threads (a few subdirectories ahead at each level of the walk): a
+/// walk of many small files is mostly those system calls. The visitor still sees every
+/// entry on this thread, in the same order, with the same errors at the same entries
+/// as a walk on one thread; only the moment each `lstat` is taken moves earlier.
 pub(crate) fn walk(root: &Path, v: &mut impl Visitor) -> Result<Stat> {
+    walk_with(root, v, walk_threads())
+}
+
+/// Threads listing directories ahead of a [`walk`]: one per core, at most 4; 0 (walk on
+/// the calling thread alone) with one core or with `STRATA_WALK_THREADS=0`.
+pub(crate) fn walk_threads() -> usize {
+    if let Ok(n) = std::env::var("STRATA_WALK_THREADS")
+        && let Ok(n) = n.trim().parse::<usize>()
+    {
+        return n.min(16);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores <= 1 { 0 } else { cores.min(4) }
+}
+
+/// [`walk`] with `threads` listing threads (0: none, every system call on this thread).
+pub(crate) fn walk_with(root: &Path, v: &mut impl Visitor, threads: usize) -> Result<Stat> {
     let fd = open_root(root)?;
     let st = fstat(fd.as_fd()).map_err(|e| io_err("stat", root, e))?;
     let mut rel = PathBuf::new();
-    walk_dir(fd, st.dev, &mut rel, v)?;
+    if threads == 0 {
+        walk_dir(list(fd), st.dev, &mut rel, v, None)?;
+        return Ok(st);
+    }
+    std::thread::scope(|s| -> Result<()> {
+        let ahead = Ahead::start(s, threads).map_err(|e| io_err("start the walk threads", root, e))?;
+        walk_dir(list(fd), st.dev, &mut rel, v, Some(&ahead))
+    })?;
     Ok(st)
 }
 
-fn walk_dir(fd: OwnedFd, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor) -> Result<()> {
-    let (d, names) = list_owned(fd).map_err(|e| io_err("read directory", rel, e))?;
+/// A directory listed: its fd (as the `Dir` that read it) and each name with its
+/// `lstat`, sorted bytewise.
+struct Listing {
+    dir: Dir,
+    entries: Vec<(OsString, rustix::io::Result<Stat>)>,
+}
+
+/// A listing, or the operation that failed and how.
+type Listed = std::result::Result<Listing, (&'static str, Errno)>;
+
+/// List the directory `fd` owns and `lstat` every entry.
+fn list(fd: OwnedFd) -> Listed {
+    let read = |e| ("read directory", e);
+    let (dir, names) = list_owned(fd).map_err(read)?;
+    let dfd = dir.fd().map_err(read)?;
+    let entries = names
+        .into_iter()
+        .map(|name| {
+            let st = stat_at(dfd, &name);
+            (name, st)
+        })
+        .collect();
+    Ok(Listing { dir, entries })
+}
+
+/// A listing on its way from a [`walk`] thread.
+type Pending = std::sync::mpsc::Receiver<Listed>;
+/// A directory to list, and where its listing goes.
+type ListJob = (OwnedFd, std::sync::mpsc::SyncSender<Listed>);
+
+/// The threads listing directories ahead of the walk. Jobs are taken in the order they
+/// were given, and none waits on another, so waiting for any one of them always ends.
+struct Ahead {
+    jobs: std::sync::mpsc::Sender<ListJob>,
+    /// Subdirectories listed ahead at each level of the walk.
+    window: usize,
+}
+
+impl Ahead {
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, threads: usize) -> std::io::Result<Ahead> {
+        let (tx, rx) = std::sync::mpsc::channel::<ListJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new().name(format!("strata-walk-{i}")).spawn_scoped(scope, move || {
+                loop {
+                    // A poisoned lock means another lister panicked: stop too.
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    // The sender is dropped when the walk ends: then stop.
+                    let Ok((fd, back)) = job else { return };
+                    // The walk may have stopped waiting (an error): nothing to do then.
+                    let _ = back.send(list(fd));
+                }
+            })?;
+        }
+        Ok(Ahead { jobs: tx, window: 2 * threads })
+    }
+
+    /// List the subdirectory `name` of `dir` ahead.
+    fn submit(&self, dir: BorrowedFd<'_>, name: &OsStr) -> Pending {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        match open_dir_at(dir, name) {
+            // If the threads are gone, the receiver reports it (its sender is dropped).
+            Ok(fd) => drop(self.jobs.send((fd, tx))),
+            Err(e) => drop(tx.send(Err(("open directory", e)))),
+        }
+        rx
+    }
+}
+
+fn walk_dir(listing: Listed, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor, ahead: Option<&Ahead>) -> Result<()> {
+    let Listing { dir: d, entries } = listing.map_err(|(op, e)| io_err(op, rel, e))?;
     let dir = d.fd().map_err(|e| io_err("read directory", rel, e))?;
-    for name in names {
-        rel.push(&name);
-        let st = match stat_at(dir, &name) {
-            Ok(st) => st,
+    // The subdirectories the walk may enter (not mount points), in order, and their
+    // listings started ahead, at most `window` of them at a time.
+    let subdirs: Vec<usize> = match ahead {
+        Some(_) => entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, st))| st.as_ref().is_ok_and(|st| st.kind == FileKind::Dir && st.dev == dev))
+            .map(|(i, _)| i)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut pending: std::collections::VecDeque<(usize, Pending)> = std::collections::VecDeque::new();
+    let mut next_sub = 0;
+    for (i, (name, st)) in entries.iter().enumerate() {
+        if let Some(a) = ahead {
+            while pending.len() < a.window
+                && let Some(&j) = subdirs.get(next_sub)
+            {
+                let name = entries.get(j).map(|(n, _)| n.as_os_str()).unwrap_or_default();
+                pending.push_back((j, a.submit(dir, name)));
+                next_sub += 1;
+            }
+        }
+        // This entry's listing, if it was started ahead (the front of the queue).
+        let started = match pending.front() {
+            Some((j, _)) if *j == i => pending.pop_front().map(|(_, p)| p),
+            _ => None,
+        };
+        rel.push(name);
+        let st = match st {
+            Ok(st) => *st,
             // Removed since the listing (a running container): nothing to record.
             Err(Errno::NOENT) => {
                 rel.pop();
                 continue;
             }
-            Err(e) => return Err(io_err("stat", rel, e)),
+            Err(e) => return Err(io_err("stat", rel, *e)),
         };
         if st.kind == FileKind::Dir && st.dev != dev {
-            v.mount_point(dir, &name, rel, &st)?;
-        } else if v.visit(dir, &name, rel, &st)? && st.kind == FileKind::Dir {
-            let sub = open_dir_at(dir, &name).map_err(|e| io_err("open directory", rel, e))?;
-            walk_dir(sub, dev, rel, v)?;
+            v.mount_point(dir, name, rel, &st)?;
+        } else if v.visit(dir, name, rel, &st)? && st.kind == FileKind::Dir {
+            let listing = match started {
+                // The listing threads only stop early on a panic.
+                Some(p) => p.recv().unwrap_or(Err(("read directory", Errno::IO))),
+                None => open_dir_at(dir, name).map_err(|e| ("open directory", e)).and_then(list),
+            };
+            walk_dir(listing, dev, rel, v, ahead)?;
         }
         rel.pop();
     }
     v.leave(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every call a walk makes, as text.
+    #[derive(Default)]
+    struct Record {
+        calls: Vec<String>,
+    }
+
+    impl Visitor for Record {
+        fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool> {
+            // The parent fd is the entry's real parent: its lstat through it agrees.
+            let again = stat_at(dir, name).map_err(|e| io_err("stat", rel, e))?;
+            assert_eq!(again.ino, st.ino, "{rel:?}");
+            self.calls.push(format!("visit {} {:?} {} {}", rel.display(), st.kind, st.size, st.ino));
+            // Directories named `skip*` are not entered.
+            Ok(!name.as_bytes().starts_with(b"skip"))
+        }
+        fn leave(&mut self, rel: &Path) -> Result<()> {
+            self.calls.push(format!("leave {}", rel.display()));
+            Ok(())
+        }
+    }
+
+    /// A tree with more subdirectories per level than the walk lists ahead, nested
+    /// several deep, with files, symlinks and directories the visitor skips.
+    fn tree() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for a in 0..13 {
+            for b in 0..(a % 4 + 1) {
+                let d = t.path().join(format!("a{a}/b{b}/c{}", a * b % 3));
+                std::fs::create_dir_all(&d).unwrap();
+                for f in 0..(a + b) % 5 {
+                    std::fs::write(d.join(format!("f{f}")), vec![b'x'; a * 10 + f]).unwrap();
+                }
+                std::fs::create_dir_all(t.path().join(format!("a{a}/skip{b}/inner"))).unwrap();
+                std::os::unix::fs::symlink("../b0", t.path().join(format!("a{a}/b{b}/up"))).unwrap();
+            }
+            std::fs::write(t.path().join(format!("a{a}.txt")), b"top").unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn walking_ahead_on_threads_changes_nothing_the_visitor_sees() {
+        let t = tree();
+        let mut one = Record::default();
+        walk_with(t.path(), &mut one, 0).unwrap();
+        // Skipped directories are visited, not entered; the rest are, in tar order.
+        assert!(one.calls.iter().any(|c| c.starts_with("visit a3/skip1 Dir")));
+        assert!(!one.calls.iter().any(|c| c.contains("skip1/inner")));
+        assert!(one.calls.iter().any(|c| c.starts_with("visit a3/b1/c0/f3 File 33")));
+        let visited: Vec<&str> = one.calls.iter().filter_map(|c| c.strip_prefix("visit ")?.split(' ').next()).collect();
+        let mut sorted = visited.clone();
+        sorted.sort_by(|a, b| crate::entry::tar_order(Path::new(a), Path::new(b)));
+        assert_eq!(visited, sorted);
+        for threads in [1, 2, 3, 8] {
+            let mut many = Record::default();
+            walk_with(t.path(), &mut many, threads).unwrap();
+            assert_eq!(many.calls, one.calls, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_visitor_error_stops_a_threaded_walk() {
+        struct Fail(usize);
+        impl Visitor for Fail {
+            fn visit(&mut self, _: BorrowedFd<'_>, _: &OsStr, rel: &Path, _: &Stat) -> Result<bool> {
+                self.0 += 1;
+                if rel == Path::new("a5/b1") {
+                    return Err(io_err("visit", rel, std::io::Error::other("stop")));
+                }
+                Ok(true)
+            }
+        }
+        let t = tree();
+        let mut one = Fail(0);
+        let e1 = walk_with(t.path(), &mut one, 0).unwrap_err().to_string();
+        let mut many = Fail(0);
+        let e2 = walk_with(t.path(), &mut many, 2).unwrap_err().to_string();
+        assert_eq!(e1, e2);
+        assert_eq!(one.0, many.0);
+    }
 }

@@ -574,7 +574,18 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
             if st.kind == FileKind::Socket {
                 return Ok(false);
             }
-            let mut meta = scan::full_meta(self.root, Some((dir, name)), rel, st)?;
+            // A file with content is opened first and its xattrs read through the fd
+            // (no path lookup); a second name of a hard link is not opened.
+            let linked = st.nlink > 1 && self.links.contains_key(&st.id());
+            let file = if st.kind == FileKind::File && st.size > 0 && !linked {
+                Some(open_checked(dir, name, rel, st)?)
+            } else {
+                None
+            };
+            let mut meta = match &file {
+                Some(f) => scan::entry_meta(rel, st, None, scan::layer_xattrs_fd(f.as_fd(), rel)?)?,
+                None => scan::full_meta(self.root, Some((dir, name)), rel, st)?,
+            };
             if st.kind == FileKind::File && st.nlink > 1 {
                 if let Some(first) = self.links.get(&st.id()) {
                     meta.kind = EntryKind::HardLink { target: first.clone() };
@@ -584,8 +595,7 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
                 }
                 self.links.insert(st.id(), rel.to_path_buf());
             }
-            if st.kind == FileKind::File && st.size > 0 {
-                let mut f = open_checked(dir, name, rel, st)?;
+            if let Some(mut f) = file {
                 self.w.append_file(&meta, &mut f)?;
             } else {
                 self.w.append(&meta)?;
