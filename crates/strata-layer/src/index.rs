@@ -115,8 +115,13 @@ impl LayerIndex {
         {
             return Err(Error::DiffIdMismatch { layer: name, expected, actual: s.diff_id });
         }
-        let index =
-            LayerIndex { headers, compression: s.compression, diff_id: s.diff_id, size: s.size, compressed: s.compressed };
+        let index = LayerIndex {
+            headers,
+            compression: s.compression,
+            diff_id: s.diff_id,
+            size: s.size,
+            compressed: s.compressed,
+        };
         Ok(IndexedLayer { index, files: capture.kept })
     }
 
@@ -343,5 +348,95 @@ impl MergedTree {
         let (tree, layers, _, changes) =
             fold_layers(sources, names, &expected, &opts, |i: &LayerIndex, l, s| send_index(i, l, s), false)?;
         Ok(MergedTree::from_parts(tree, layers, opts.limits, changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LayerBuilder, WriteOptions};
+
+    fn layers() -> Vec<(Vec<u8>, Digest)> {
+        let mut a = LayerBuilder::new();
+        a.file("etc/os-release", b"ID=debian\n".to_vec());
+        a.file("usr/bin/tool", b"binary".to_vec()).mode(0o755).xattr("user.x", b"1".to_vec());
+        a.symlink("usr/lib/os-release", "../../etc/os-release");
+        a.file("var/old", b"old".to_vec());
+        let mut b = LayerBuilder::new();
+        b.whiteout("var/old");
+        b.file("etc/os-release", b"ID=debian\nVERSION_ID=12\n".to_vec());
+        b.hardlink("usr/bin/tool2", "usr/bin/tool");
+        [a, b]
+            .iter()
+            .map(|l| {
+                let (info, blob) = l.write(Vec::new(), &WriteOptions::default()).unwrap();
+                (blob, info.diff_id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tree_from_indexes_is_the_tree_from_the_layers() {
+        let layers = layers();
+        let names: Vec<String> = (0..layers.len()).map(|i| format!("layer {i}")).collect();
+        let mut indexes = Vec::new();
+        let mut kept = Vec::new();
+        for ((blob, diff_id), name) in layers.iter().zip(&names) {
+            let src = LayerSource::new(name.clone(), &blob[..]).diff_id(diff_id.clone());
+            let read =
+                LayerIndex::read(src, &Limits::default(), 1 << 20, &mut |p, _| p.ends_with(b"os-release")).unwrap();
+            // Through its serialised form.
+            let index = LayerIndex::from_bytes(&read.index.to_bytes()).unwrap();
+            assert_eq!(index.to_bytes(), read.index.to_bytes());
+            assert_eq!(index.diff_id(), diff_id);
+            indexes.push(index);
+            kept.push(read.files);
+        }
+        assert_eq!(kept[1].len(), 1);
+        assert_eq!(kept[1][0].1, b"ID=debian\nVERSION_ID=12\n");
+        let refs: Vec<&LayerIndex> = indexes.iter().collect();
+        let from_indexes = MergedTree::from_indexes(&refs, &names, &MergeOptions::default()).unwrap();
+        let sources = layers
+            .iter()
+            .zip(&names)
+            .map(|((blob, diff_id), name)| LayerSource::new(name.clone(), &blob[..]).diff_id(diff_id.clone()));
+        let from_layers = MergedTree::build(sources, &MergeOptions::default()).unwrap();
+        let a: Vec<MergedEntryView> = from_indexes.iter().map(view).collect();
+        let b: Vec<MergedEntryView> = from_layers.iter().map(view).collect();
+        assert_eq!(a, b);
+        assert!(from_indexes.stat("var/old").is_err(), "the whiteout was not applied");
+        let followed = from_indexes.stat_follow("usr/lib/os-release").unwrap();
+        assert_eq!(followed.source.map(|s| (s.layer, s.entry)), Some((1, kept[1][0].0)));
+        // Reading a file opens its layer, as for a tree folded from the layers.
+        let mut content = Vec::new();
+        from_indexes.read_file("usr/bin/tool2", |i| Ok(&layers[i].0[..])).unwrap().read_to_end(&mut content).unwrap();
+        assert_eq!(content, b"binary");
+    }
+
+    type MergedEntryView = (crate::EntryMeta, usize, u32, Option<crate::DataSource>);
+
+    fn view(e: crate::MergedEntry) -> MergedEntryView {
+        (e.meta, e.layer, e.nlink, e.source)
+    }
+
+    #[test]
+    fn damaged_indexes_are_refused() {
+        let (blob, diff_id) = layers().remove(0);
+        let src = LayerSource::new("l", &blob[..]).diff_id(diff_id);
+        let bytes = LayerIndex::read(src, &Limits::default(), 0, &mut |_, _| false).unwrap().index.to_bytes();
+        for cut in [0, 4, 12, bytes.len() / 2, bytes.len() - 1] {
+            assert!(matches!(LayerIndex::from_bytes(&bytes[..cut]), Err(Error::InvalidIndex { .. })), "cut at {cut}");
+        }
+        for at in [0, 9, bytes.len() / 2, bytes.len() - 2] {
+            let mut b = bytes.clone();
+            b[at] ^= 1;
+            assert!(matches!(LayerIndex::from_bytes(&b), Err(Error::InvalidIndex { .. })), "flip at {at}");
+        }
+        // A diff_id that is not the layer's is refused while reading.
+        let src = LayerSource::new("l", &blob[..]).diff_id(Digest::sha256_of(b"other"));
+        assert!(matches!(
+            LayerIndex::read(src, &Limits::default(), 0, &mut |_, _| false),
+            Err(Error::DiffIdMismatch { .. })
+        ));
     }
 }

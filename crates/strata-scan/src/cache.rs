@@ -58,30 +58,75 @@ pub(crate) struct CacheStats {
 pub(crate) fn layers(image: &Image, use_cache: bool) -> Result<(Vec<LayerData>, CacheStats)> {
     let backend = image.store().backend();
     let write = use_cache && backend.keeps_records();
-    let mut out = Vec::with_capacity(image.layers().len());
-    let mut stats = CacheStats::default();
-    for (desc, diff_id) in image.layers().iter().zip(&image.config().rootfs.diff_ids) {
-        if use_cache
-            && let Ok(Some(bytes)) = backend.record(RecordKind::Scan, &desc.digest)
-            && let Some(data) = decode(&bytes, diff_id)
-        {
-            stats.hits += 1;
-            out.push(data);
-            continue;
-        }
-        let data = read_layer(image, desc, diff_id)?;
-        stats.misses += 1;
+    let pairs: Vec<(&Descriptor, &Digest)> = image.layers().iter().zip(&image.config().rootfs.diff_ids).collect();
+    let mut slots: Vec<Option<LayerData>> = pairs
+        .iter()
+        .map(|(desc, diff_id)| {
+            if !use_cache {
+                return None;
+            }
+            let bytes = backend.record(RecordKind::Scan, &desc.digest).ok().flatten()?;
+            decode(&bytes, diff_id)
+        })
+        .collect();
+    let hits = slots.iter().filter(|s| s.is_some()).count();
+    let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+    let read = read_layers(image, &pairs, &missing)?;
+    for (i, data) in missing.iter().zip(read) {
         if write {
             let bytes = encode(&data);
             if bytes.len() as u64 <= MAX_SCAN_RECORD_SIZE {
                 // A cache that cannot be written costs the next scan time, not this one
                 // its result.
-                let _ = backend.update_record(RecordKind::Scan, &desc.digest, &mut |_| Ok(Some(bytes.clone())));
+                let _ = backend.update_record(RecordKind::Scan, &pairs[*i].0.digest, &mut |_| Ok(Some(bytes.clone())));
             }
         }
-        out.push(data);
+        slots[*i] = Some(data);
     }
-    Ok((out, stats))
+    let stats = CacheStats { hits, misses: missing.len() };
+    Ok((slots.into_iter().flatten().collect(), stats))
+}
+
+/// Read the layers at `which` (positions in `pairs`), on up to one thread per core,
+/// each taking the next layer not yet taken; in the order of `which`.
+fn read_layers(image: &Image, pairs: &[(&Descriptor, &Digest)], which: &[usize]) -> Result<Vec<LayerData>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(which.len());
+    if threads <= 1 {
+        return which.iter().map(|&i| read_layer(image, pairs[i].0, pairs[i].1)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<LayerData>>>> =
+        which.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&i) = which.get(k) else { return };
+                    let r = read_layer(image, pairs[i].0, pairs[i].1);
+                    let failed = r.is_err();
+                    if let Some(slot) = results.get(k) {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    }
+                    if failed {
+                        // Let the other threads stop at their next layer.
+                        next.store(which.len(), std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(which.len());
+    for r in results {
+        match r.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(r) => out.push(r?),
+            // Not read: an earlier failure stopped the threads (and is returned first,
+            // as layers are taken in order).
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Read one layer's blob once: its index and the database files it holds, its

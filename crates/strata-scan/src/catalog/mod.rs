@@ -49,9 +49,11 @@ pub(crate) fn wanted(path: &str) -> bool {
     if in_dir(dpkg::STATUS_D).is_some() || in_dir(dpkg::INFO).is_some_and(|n| n.ends_with(".list")) {
         return true;
     }
-    if path.strip_prefix(dpkg::DOC).and_then(|r| r.strip_prefix('/')).is_some_and(|r| {
-        r.strip_suffix("/copyright").is_some_and(|name| !name.is_empty() && !name.contains('/'))
-    }) {
+    if path
+        .strip_prefix(dpkg::DOC)
+        .and_then(|r| r.strip_prefix('/'))
+        .is_some_and(|r| r.strip_suffix("/copyright").is_some_and(|name| !name.is_empty() && !name.contains('/')))
+    {
         return true;
     }
     path.ends_with(".dist-info/METADATA") || path.ends_with(".dist-info/RECORD") || npm::is_package_json(path)

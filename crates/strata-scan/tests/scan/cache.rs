@@ -42,7 +42,10 @@ fn unhide(moved: Vec<(PathBuf, PathBuf)>) {
 
 fn sboms(inv: &Inventory) -> Vec<Vec<u8>> {
     let opts = SbomOptions::default().created(1_700_000_000);
-    [SbomFormat::SpdxJson, SbomFormat::CycloneDxJson, SbomFormat::Table].iter().map(|f| render(inv, *f, &opts)).collect()
+    [SbomFormat::SpdxJson, SbomFormat::CycloneDxJson, SbomFormat::Table]
+        .iter()
+        .map(|f| render(inv, *f, &opts))
+        .collect()
 }
 
 #[test]
@@ -108,9 +111,17 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
 fn a_record_of_another_layer_is_not_trusted() {
     let (dir, store) = store();
     let a = dir.path().join("a");
-    write(&a, "var/lib/dpkg/status", "Package: alpha\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n");
+    write(
+        &a,
+        "var/lib/dpkg/status",
+        "Package: alpha\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n",
+    );
     let b = dir.path().join("b");
-    write(&b, "var/lib/dpkg/status", "Package: beta\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.0-1\n\n");
+    write(
+        &b,
+        "var/lib/dpkg/status",
+        "Package: beta\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.0-1\n\n",
+    );
     let img_a = image(&store, "a:1", &[&a]);
     let img_b = image(&store, "b:1", &[&b]);
     Inventory::of_image(&img_a, &ScanOptions::default()).unwrap();
