@@ -18,8 +18,9 @@ impl Tmux {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let t = Tmux { socket: format!("strata-explorer-{}-{n}", std::process::id()) };
-        // The shell stays after strata exits, to show how it ended.
-        let cmd = format!("cd '{}' && {line}; echo EXITED $?; sleep 600", env.dir.path().display());
+        // The shell stays after strata exits, to show how it ended. `CI` is unset: CI
+        // services set CI=true, which (as in dive) asks for the non-interactive report.
+        let cmd = format!("unset CI; cd '{}' && {line}; echo EXITED $?; sleep 600", env.dir.path().display());
         t.tmux(&["-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "dive", &cmd]);
         t
     }
