@@ -170,7 +170,10 @@ pub(crate) fn scan_with<R: Read>(
         };
         batch.push(header);
         ordinal += 1;
-        if creates_file && !kept && let Err(e) = tar.read_data(|_| Ok::<(), Error>(())) {
+        if creates_file
+            && !kept
+            && let Err(e) = tar.read_data(|_| Ok::<(), Error>(()))
+        {
             break Some(e);
         }
         if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {

@@ -261,7 +261,6 @@ fn bad(reason: impl Into<String>) -> Error {
     Error::InvalidSnapshot { reason: reason.into() }
 }
 
-
 /// Writes the serialised form as entries come, with a running CRC.
 struct Writer<W: Write> {
     w: W,

@@ -73,6 +73,9 @@ fn warm_scan_reads_no_layer_blob_and_says_the_same() {
     unhide(moved);
 }
 
+/// A way of damaging a record's bytes.
+type Damage = fn(&mut Vec<u8>);
+
 #[test]
 fn a_damaged_record_is_ignored_and_rebuilt() {
     let (dir, store) = store();
@@ -81,7 +84,7 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
     Inventory::of_image(&img, &ScanOptions::default()).unwrap();
     let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
     let good: Vec<Vec<u8>> = records.iter().map(|r| std::fs::read(r).unwrap()).collect();
-    let damages: [(&str, fn(&mut Vec<u8>)); 4] = [
+    let damages: [(&str, Damage); 4] = [
         ("truncated", |b| b.truncate(b.len() / 2)),
         ("empty", |b| b.clear()),
         ("a byte flipped", |b| {
