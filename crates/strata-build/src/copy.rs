@@ -8,9 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use strata_image::Store;
 use strata_layer::{EntryKind, EntryMeta, LayerInfo, LayerWriter, Timestamp, WriteOptions, tar_order};
 use strata_spec::{Algorithm, Digest, Digester};
-use strata_store::Backend;
 
 use crate::dockerfile::Ignore;
 use crate::dockerfile::ignore::{clean, glob_match, has_wildcards};
@@ -530,8 +530,8 @@ pub(crate) fn plan(
 }
 
 /// Write the planned entries as one layer blob into `store`.
-pub(crate) fn write_layer(store: &dyn Backend, planned: &[Planned], wopts: &WriteOptions) -> Result<LayerInfo> {
-    strata_commit::store_layer(store, |writer| {
+pub(crate) fn write_layer(store: &Store, planned: &[Planned], wopts: &WriteOptions) -> Result<LayerInfo> {
+    store.write_layer(|writer| {
         let mut w = LayerWriter::new(writer, wopts)?;
         for p in planned {
             match &p.content {

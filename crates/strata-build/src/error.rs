@@ -15,7 +15,10 @@ pub enum Error {
     /// The `.dockerignore` file does not parse.
     #[error(transparent)]
     Ignore(#[from] IgnoreError),
-    /// A step failed: the file, line and instruction, and why.
+    /// A step failed: the file, line and instruction, and why. Unlike the other
+    /// variants, its message says the reason too (a step is where, its source is what):
+    /// a chain printer that skips what the line already holds ([`strata_spec::ErrorChain`],
+    /// the CLI) says it once.
     #[error("{file}:{line}: {instruction}: {source}")]
     Step {
         /// The Dockerfile's name.
@@ -68,9 +71,22 @@ pub enum Error {
         /// What asked for it.
         what: String,
     },
-    /// The runner could not start or watch the command.
-    #[error("runner: {0}")]
-    Runner(String),
+    /// An OCI runtime (`runc`) refused or failed to start the command: what its log
+    /// said.
+    #[error("{program}: {message}", program = program.display())]
+    RuntimeFailed {
+        /// The runtime.
+        program: PathBuf,
+        /// The error its log recorded.
+        message: String,
+    },
+    /// A path the runner must mount on (`/proc`, `/dev`, a `--mount` target) is not a
+    /// directory in the image.
+    #[error("/{path} in the image is not a directory: cannot mount on it")]
+    MountPoint {
+        /// The path, relative to the root.
+        path: String,
+    },
     /// Variable substitution failed (`${VAR:?}`, unterminated quote...).
     #[error("substitution in {word:?}: {reason}")]
     Substitution {
@@ -175,8 +191,11 @@ pub enum Error {
         file: &'static str,
     },
     /// `--target` or `COPY --from` names no stage (and no image).
-    #[error("stage {0:?} not found")]
-    StageNotFound(String),
+    #[error("stage {name:?} not found")]
+    StageNotFound {
+        /// The name asked for (`--target`).
+        name: String,
+    },
     /// `FROM` names an image that is neither local nor pullable.
     #[error("base image {name:?}: {reason}")]
     BaseImage {
@@ -203,23 +222,15 @@ pub enum Error {
     /// A document did not parse.
     #[error(transparent)]
     Spec(#[from] strata_spec::Error),
-    /// An I/O error.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
 }
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |source| Error::Io(strata_spec::IoError { op, path, source })
     }
 
     /// The error under [`Error::Step`] context, if any.

@@ -308,7 +308,7 @@ fn cache_dir(active: &mut Active, inputs: &Inputs<'_>, m: &Mount, id: &str) -> R
         if let Err(e) = fs::rename(&tmp, &dir) {
             let _ = fs::remove_dir_all(&tmp);
             if !dir.exists() {
-                return Err(Error::Io { op: "rename", path: dir, source: e });
+                return Err(Error::Io(strata_spec::IoError::new("rename", dir, e)));
             }
         }
     }
@@ -324,11 +324,8 @@ fn cache_dir(active: &mut Active, inputs: &Inputs<'_>, m: &Mount, id: &str) -> R
         .map_err(Error::io("open", &lock_path))?;
     let locked = match m.sharing {
         Sharing::Locked => {
-            rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| Error::Io {
-                op: "lock",
-                path: lock_path.clone(),
-                source: e.into(),
-            })?;
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| Error::Io(strata_spec::IoError::new("lock", lock_path.clone(), e.into())))?;
             true
         }
         _ => rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),

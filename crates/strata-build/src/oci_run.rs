@@ -75,7 +75,7 @@ impl Runner for OciRunner {
         // A runtime that failed before the command ran (an executable not found, a
         // mount refused) says so in its log; the command's own failures do not.
         match OciRuntime::error(&log) {
-            Some(message) if code != 0 => Err(Error::Runner(format!("{}: {message}", self.program.display()))),
+            Some(message) if code != 0 => Err(Error::RuntimeFailed { program: self.program.clone(), message }),
             _ => Ok(code),
         }
     }

@@ -167,18 +167,18 @@ pub(crate) fn with_mount_points<T>(rootfs: &Path, points: &[&str], f: impl FnOnc
         match std::fs::symlink_metadata(&p) {
             Ok(md) if md.is_dir() => {}
             Ok(_) => {
-                result = Err(Error::Runner(format!("/{m} in the image is not a directory: cannot mount on it")));
+                result = Err(Error::MountPoint { path: m.to_owned() });
                 break;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&p) {
                 Ok(()) => made.push(p),
                 Err(e) => {
-                    result = Err(Error::Io { op: "mkdir", path: p, source: e });
+                    result = Err(Error::Io(strata_spec::IoError::new("mkdir", p, e)));
                     break;
                 }
             },
             Err(e) => {
-                result = Err(Error::Io { op: "stat", path: p, source: e });
+                result = Err(Error::Io(strata_spec::IoError::new("stat", p, e)));
                 break;
             }
         }
@@ -233,7 +233,7 @@ impl NamespaceRunner {
 /// as they come, to `output`; its exit status (128 + signal when killed by one).
 pub(crate) fn run_piped(mut cmd: Command, program: &Path, output: &mut dyn Write) -> Result<i32> {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| Error::Runner(format!("spawn {}: {e}", program.display())))?;
+    let mut child = cmd.spawn().map_err(Error::io("spawn", program))?;
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut pumps = Vec::new();
     for stream in [
@@ -266,7 +266,7 @@ pub(crate) fn run_piped(mut cmd: Command, program: &Path, output: &mut dyn Write
     for p in pumps {
         let _ = p.join();
     }
-    let status = child.wait().map_err(|e| Error::Runner(format!("wait for the command: {e}")))?;
+    let status = child.wait().map_err(Error::io("wait for", program))?;
     let _ = output.flush();
     use std::os::unix::process::ExitStatusExt;
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))

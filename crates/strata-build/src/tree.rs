@@ -74,7 +74,7 @@ impl TreeView for DiskView<'_> {
             Ok(m) if m.is_dir() => Ok(Some(Node::Dir)),
             Ok(_) => Ok(Some(Node::Other)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io { op: "stat", path: full, source: e }),
+            Err(e) => Err(Error::Io(strata_spec::IoError::new("stat", full, e))),
         }
     }
 

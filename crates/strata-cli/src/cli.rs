@@ -380,7 +380,9 @@ the analysis is printed.")]
         /// --archive
         #[arg(value_name = "REF", required_unless_present = "archive")]
         reference: Option<String>,
-        /// Read the image from a docker-archive or OCI archive (into a temporary store)
+        /// Read the image from a docker-archive or OCI archive, in place (nothing is
+        /// copied); a compressed archive (.tar.gz, .tar.zst) or a pipe is loaded into a
+        /// temporary store first
         #[arg(long, value_name = "FILE", conflicts_with = "reference")]
         archive: Option<PathBuf>,
         /// No UI: check the rules, print a pass/fail report, exit 1 on failure (also

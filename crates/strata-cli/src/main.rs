@@ -83,7 +83,11 @@ pub(crate) fn error_line(e: &anyhow::Error) -> String {
             // The cause says it all, and more (a context that repeats its source's words).
             line = text;
         } else if !text.is_empty() && !line.contains(&text) {
-            line.push_str(": caused by ");
+            // An OS or parser error is the reason for what the line says (strata's
+            // errors leave it to their source, as `open x` + `No such file`): read as one
+            // sentence. Any other cause is a context's underlying failure.
+            let reason = cause.is::<std::io::Error>() || cause.is::<serde_json::Error>();
+            line.push_str(if reason { ": " } else { ": caused by " });
             line.push_str(&text);
         }
     }
@@ -125,7 +129,17 @@ mod tests {
     fn error_lines_are_compact() {
         // context + source: joined with "caused by"
         let e = Err::<(), _>(io("No such file or directory")).context("open t.tar").unwrap_err();
-        assert_eq!(error_line(&e), "open t.tar: caused by No such file or directory");
+        assert_eq!(error_line(&e), "open t.tar: No such file or directory");
+        // a strata error whose Display leaves the OS error to its source: said once
+        let e = anyhow::Error::new(strata_image::Error::from(strata_spec::IoError::new(
+            "open",
+            "/x/t.tar",
+            std::io::ErrorKind::NotFound.into(),
+        )));
+        assert_eq!(error_line(&e), "open /x/t.tar: entity not found");
+        // a cause that is not an OS error is introduced as one
+        let e = Err::<(), _>(anyhow::anyhow!("bad layer")).context("load t.tar").unwrap_err();
+        assert_eq!(error_line(&e), "load t.tar: caused by bad layer");
         // a source the message already shows is not repeated
         let e = Err::<(), _>(io("boom")).context("read x: boom").unwrap_err();
         assert_eq!(error_line(&e), "read x: boom");

@@ -1,8 +1,5 @@
 //! Errors of the commit crate.
 
-use std::io;
-use std::path::PathBuf;
-
 /// Errors of `strata-commit`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,17 +21,9 @@ pub enum Error {
     /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
     #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds since the epoch")]
     BadSourceDateEpoch(String),
-    /// An I/O error.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
 }
 
 /// Result with this crate's [`Error`].

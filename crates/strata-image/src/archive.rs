@@ -26,7 +26,7 @@ use strata_layer::{Decoder, HashOn, LayerStream, StreamOptions, path::normalize}
 use strata_spec::{ANNOTATION_IMAGE_NAME, Compression, Descriptor, Digest, ImageConfig, Index, Manifest, MediaType};
 use strata_store::{Expected, MAX_DOCUMENT_SIZE};
 
-use crate::error::{Error, Result};
+use crate::error::{ArchiveProblem, Error, MemberProblem, Result};
 use crate::image::Image;
 use crate::progress::{Event, ProgressHook};
 use crate::referrers::referrer_parts;
@@ -91,7 +91,7 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 enum Member {
     /// Stored as a blob.
-    Blob { digest: Digest, size: u64, compression: Compression, tar: bool },
+    Blob { digest: Digest, size: u64, head: Vec<u8> },
     /// A small metadata file read into memory.
     Small(Vec<u8>),
     /// A symlink or hard link to another member (archive-relative path).
@@ -313,9 +313,9 @@ fn save_docker<S: Sink>(store: &Store, images: &[(Image, Vec<String>)], out: S) 
         });
     }
     let mut b = tar::Builder::new(out);
-    let manifest_json = serde_json::to_vec(&entries).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    let manifest_json = serde_json::to_vec(&entries).map_err(|e| Error::io("write", "manifest.json")(e.into()))?;
     append(&mut b, "manifest.json", manifest_json.len() as u64, &manifest_json[..])?;
-    let repos_json = serde_json::to_vec(&repositories).map_err(|e| Error::InvalidArchive(e.to_string()))?;
+    let repos_json = serde_json::to_vec(&repositories).map_err(|e| Error::io("write", "repositories")(e.into()))?;
     append(&mut b, "repositories", repos_json.len() as u64, &repos_json[..])?;
     for c in &configs {
         let r = store.backend().open_descriptor(c)?;
@@ -454,7 +454,7 @@ fn write_layers_uncompressed<S: Sink>(
                     Ok((j, r)) => {
                         ready.insert(j, r);
                     }
-                    Err(_) => return Err(Error::InvalidArchive("layer decompression stopped".into())),
+                    Err(_) => return Err(Error::InvalidArchive(ArchiveProblem::Interrupted)),
                 }
             };
             file.seek(io::SeekFrom::Start(0)).map_err(Error::io("rewind", "temp file"))?;
@@ -499,7 +499,8 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
             let chunk = match stream.fill_buf() {
                 Ok(c) => c,
                 Err(e) => {
-                    let fallback = strata_layer::Error::Io { op: "read layer", path: PathBuf::from(&name), source: e };
+                    let fallback =
+                        strata_layer::Error::Io(strata_spec::IoError::new("read layer", PathBuf::from(&name), e));
                     return Err(layer_error(&name, stream.explain(fallback)));
                 }
             };
@@ -527,7 +528,8 @@ fn decompress_into(store: &Store, desc: &Descriptor, diff_id: &Digest, out: &mut
 /// blob damaged (a verification error under the decoder), else the layer's.
 fn layer_error(layer: &str, e: strata_layer::Error) -> Error {
     match e {
-        strata_layer::Error::Decompress { source, .. } | strata_layer::Error::Io { source, .. }
+        strata_layer::Error::Decompress { source, .. }
+        | strata_layer::Error::Io(strata_spec::IoError { source, .. })
             if strata_store::Error::as_verification(&source).is_some() =>
         {
             layer_read_error(layer, source)
@@ -560,7 +562,7 @@ fn stream_layer(store: &Store, desc: &Descriptor, diff_id: &Digest, path: &str, 
 fn layer_read_error(layer: &str, e: io::Error) -> Error {
     match strata_store::Error::as_verification(&e) {
         Some(_) => Error::Store(strata_store::Error::from_io(e, "read", layer)),
-        None => Error::Io { op: "read layer", path: PathBuf::from(layer), source: e },
+        None => Error::Io(strata_spec::IoError::new("read layer", PathBuf::from(layer), e)),
     }
 }
 
@@ -624,7 +626,7 @@ fn save_oci<W: Write>(store: &Store, images: &[(Image, Vec<String>)], out: W) ->
 
 /// Resolve `target` relative to the directory of `link` inside the archive, lexically;
 /// `None` if it leaves the archive.
-fn join_in_archive(base_dir: &Path, target: &[u8]) -> Option<PathBuf> {
+pub(crate) fn join_in_archive(base_dir: &Path, target: &[u8]) -> Option<PathBuf> {
     let target = Path::new(OsStr::from_bytes(target));
     let mut parts: Vec<&OsStr> =
         if target.is_absolute() { Vec::new() } else { base_dir.components().map(|c| c.as_os_str()).collect() };
@@ -641,16 +643,109 @@ fn join_in_archive(base_dir: &Path, target: &[u8]) -> Option<PathBuf> {
 }
 
 fn resolve_member<'a>(members: &'a BTreeMap<PathBuf, Member>, path: &str) -> Result<&'a Member> {
-    let bad = |why: &str| Error::InvalidArchive(format!("{path:?}: {why}"));
-    let mut p = normalize(path.as_bytes()).map_err(|e| bad(&e.to_string()))?;
+    let link = |m: &Member| match m {
+        Member::Link(t) => Some(t.clone()),
+        _ => None,
+    };
+    follow_links(members, path, link).map_err(|p| Error::InvalidArchive(ArchiveProblem::member(path, p)))
+}
+
+/// The member `path` names in `members`, following links (`link` says where a member
+/// links to): at most 16, as a guard against loops.
+pub(crate) fn follow_links<'a, M>(
+    members: &'a BTreeMap<PathBuf, M>,
+    path: &str,
+    link: impl Fn(&M) -> Option<PathBuf>,
+) -> std::result::Result<&'a M, MemberProblem> {
+    let mut p = normalize(path.as_bytes()).map_err(|e| MemberProblem::UnsafePath(e.to_string()))?;
     for _ in 0..16 {
-        match members.get(&p) {
-            Some(Member::Link(t)) => p = t.clone(),
-            Some(m) => return Ok(m),
-            None => return Err(bad("not in the archive")),
+        let m = members.get(&p).ok_or(MemberProblem::Missing)?;
+        match link(m) {
+            Some(t) => p = t,
+            None => return Ok(m),
         }
     }
-    Err(bad("too many links"))
+    Err(MemberProblem::UnsafePath("too many links".into()))
+}
+
+/// Whether the first bytes of a member are those of a tar: a ustar (or GNU) header,
+/// or, when it has no entries at all, the zero blocks that end it (docker's empty layer,
+/// sha256:5f70bf18..., is 1024 zero bytes).
+pub(crate) fn is_tar_head(head: &[u8]) -> bool {
+    (head.len() >= 262 && &head[257..262] == b"ustar") || (head.len() == 512 && head.iter().all(|&b| b == 0))
+}
+
+/// The descriptor of a docker-archive layer member `path` (which a docker-archive gives
+/// none): an OCI layer of the compression its first bytes show. A member that is
+/// neither compressed nor a tar is refused.
+pub(crate) fn docker_layer(path: &str, digest: &Digest, size: u64, head: &[u8]) -> Result<Descriptor> {
+    let compression = Compression::sniff(head);
+    if compression == Compression::None && !is_tar_head(head) && size > 0 {
+        return Err(Error::InvalidArchive(ArchiveProblem::member(path, MemberProblem::NotATar)));
+    }
+    Ok(Descriptor::new(MediaType::layer(strata_spec::Family::Oci, compression), digest.clone(), size))
+}
+
+/// The manifest strata makes for an image of a docker-archive (which has none): an OCI
+/// manifest of its config and layers. Loading and reading in place make the same one,
+/// so an image has one digest either way.
+pub(crate) fn docker_manifest(config: &Descriptor, layers: Vec<Descriptor>) -> Manifest {
+    let config = Descriptor::new(MediaType::OciConfig, config.digest.clone(), config.size);
+    Manifest::new(MediaType::OciManifest, config, layers)
+}
+
+/// Check that a docker-archive image lists as many layers as its config has diff_ids.
+pub(crate) fn check_layer_count(e: &ArchiveManifestEntry, config: &ImageConfig) -> Result<()> {
+    if config.rootfs.diff_ids.len() != e.layers.len() {
+        return Err(Error::InvalidArchive(ArchiveProblem::LayerCount {
+            config: e.config.clone(),
+            layers: e.layers.len(),
+            diff_ids: config.rootfs.diff_ids.len(),
+        }));
+    }
+    Ok(())
+}
+
+/// Parse a docker-archive's `manifest.json`.
+pub(crate) fn docker_entries(json: &[u8]) -> Result<Vec<ArchiveManifestEntry>> {
+    let entries: Vec<ArchiveManifestEntry> =
+        serde_json::from_slice(json).map_err(|e| bad_metadata("manifest.json", e))?;
+    if entries.is_empty() {
+        return Err(Error::InvalidArchive(ArchiveProblem::NoImages));
+    }
+    Ok(entries)
+}
+
+/// Check an OCI archive's `oci-layout` file.
+pub(crate) fn check_layout_version(layout: &[u8]) -> Result<()> {
+    let v: serde_json::Value = serde_json::from_slice(layout).map_err(|e| bad_metadata("oci-layout", e))?;
+    let version = v.get("imageLayoutVersion").and_then(|v| v.as_str()).unwrap_or_default();
+    if !version.starts_with("1.") {
+        return Err(Error::InvalidArchive(ArchiveProblem::LayoutVersion(version.to_owned())));
+    }
+    Ok(())
+}
+
+/// The name an OCI archive's index entry gives its image in a store: containerd's full
+/// name is a reference (docker's rules for a new tag); a layout's own tag is kept as
+/// other layout tools wrote it, a bare tag as it is (see `resolve::layout_reference`).
+pub(crate) fn oci_entry_name(desc: &Descriptor) -> Result<Option<String>> {
+    Ok(match (desc.annotation(ANNOTATION_IMAGE_NAME), desc.ref_name()) {
+        (Some(full), _) => Some(resolve::new_tag(full)?),
+        (None, Some(r)) if resolve::layout_reference(r).is_none() => Some(r.to_owned()),
+        (None, r) => r.map(resolve::normalize_tag),
+    })
+}
+
+/// The digest a `blobs/<alg>/<hex>` member path names, if it is one.
+pub(crate) fn blob_name(path: &Path) -> Option<std::result::Result<Digest, String>> {
+    match path.iter().collect::<Vec<_>>().as_slice() {
+        [b, alg, hex] if b.as_bytes() == b"blobs" => {
+            let s = format!("{}:{}", alg.to_string_lossy(), hex.to_string_lossy());
+            Some(Digest::parse(&s).map_err(|e| e.to_string()))
+        }
+        _ => None,
+    }
 }
 
 fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
@@ -662,7 +757,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
     while let Some(entry) = tar.next_entry()? {
         let entry = entry.clone();
         let shown = entry.display_name();
-        let bad = |why: String| Error::InvalidArchive(format!("entry {shown:?}: {why}"));
+        let bad = |why: String| Error::InvalidArchive(ArchiveProblem::member(&shown, MemberProblem::UnsafePath(why)));
         let path = normalize(&entry.path).map_err(|e| bad(e.to_string()))?;
         let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
         match entry.kind {
@@ -692,13 +787,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                     continue;
                 }
                 // `blobs/<alg>/<hex>` is named by its digest: hold it to that.
-                let expected = match path.iter().collect::<Vec<_>>().as_slice() {
-                    [b, alg, hex] if b.as_bytes() == b"blobs" => {
-                        let s = format!("{}:{}", alg.to_string_lossy(), hex.to_string_lossy());
-                        Some(Digest::parse(&s).map_err(|e| bad(e.to_string()))?)
-                    }
-                    _ => None,
-                };
+                let expected = blob_name(&path).transpose().map_err(bad)?;
                 let mut w = backend.begin_write()?;
                 let mut head: Vec<u8> = Vec::with_capacity(512);
                 let mut werr: Option<io::Error> = None;
@@ -709,12 +798,12 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                     }
                     if let Err(e) = w.write_all(c) {
                         werr = Some(e);
-                        return Err(Error::InvalidArchive("write failed".into()));
+                        return Err(Error::InvalidArchive(ArchiveProblem::Interrupted));
                     }
                     Ok(())
                 })
                 .map_err(|e| match werr.take() {
-                    Some(io) => Error::Io { op: "store archive entry", path: path.clone(), source: io },
+                    Some(io) => Error::Io(strata_spec::IoError::new("store archive entry", path.clone(), io)),
                     None => e,
                 })?;
                 let exp = Expected { digest: expected, size: Some(entry.size) };
@@ -722,20 +811,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
                 if !info.existed {
                     created.push(info.digest.clone());
                 }
-                // A tar starts with a ustar (or GNU) header, or, when it has no entries at
-                // all, with the zero blocks that end it: docker's empty layer
-                // (sha256:5f70bf18...) is 1024 zero bytes.
-                let is_tar = (head.len() >= 262 && &head[257..262] == b"ustar")
-                    || (head.len() == 512 && head.iter().all(|&b| b == 0));
-                members.insert(
-                    path,
-                    Member::Blob {
-                        digest: info.digest,
-                        size: info.size,
-                        compression: Compression::sniff(&head),
-                        tar: is_tar,
-                    },
-                );
+                members.insert(path, Member::Blob { digest: info.digest, size: info.size, head });
             }
         }
     }
@@ -744,7 +820,7 @@ fn load_inner<R: Read>(store: &Store, input: R, created: &mut Vec<Digest>) -> Re
     } else if let Some(Member::Small(i)) = members.get(Path::new("index.json")) {
         load_oci(store, &members, i)
     } else {
-        Err(Error::InvalidArchive("neither manifest.json (docker-archive) nor index.json (OCI archive) found".into()))
+        Err(Error::InvalidArchive(ArchiveProblem::UnknownFormat))
     }
 }
 
@@ -789,43 +865,29 @@ fn load_docker(
     created: &mut Vec<Digest>,
 ) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
     let backend = store.backend();
-    let entries: Vec<ArchiveManifestEntry> =
-        serde_json::from_slice(json).map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
-    if entries.is_empty() {
-        return Err(Error::InvalidArchive("manifest.json lists no images".into()));
-    }
+    let entries = docker_entries(json)?;
     let mut loaded = Vec::new();
     let mut keep = BTreeSet::new();
     for e in &entries {
         let Member::Blob { digest: cfg_digest, size: cfg_size, .. } = resolve_member(members, &e.config)? else {
-            return Err(Error::InvalidArchive(format!("config {:?} is not a file", e.config)));
+            return Err(Error::InvalidArchive(ArchiveProblem::member(&e.config, MemberProblem::NotAFile)));
         };
         let bytes = backend.read_blob(cfg_digest, MAX_DOCUMENT_SIZE)?;
         let config = ImageConfig::from_slice(&bytes)?;
-        if config.rootfs.diff_ids.len() != e.layers.len() {
-            return Err(Error::InvalidArchive(format!(
-                "{}: {} layers listed but the config has {} diff_ids",
-                e.config,
-                e.layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
+        check_layer_count(e, &config)?;
         let mut layer_descs = Vec::new();
         for (p, want) in e.layers.iter().zip(&config.rootfs.diff_ids) {
-            let Member::Blob { digest, size, compression, tar } = resolve_member(members, p)? else {
-                return Err(Error::InvalidArchive(format!("layer {p:?} is not a file")));
+            let Member::Blob { digest, size, head } = resolve_member(members, p)? else {
+                return Err(Error::InvalidArchive(ArchiveProblem::member(p, MemberProblem::NotAFile)));
             };
-            if *compression == Compression::None && !*tar && *size > 0 {
-                return Err(Error::InvalidArchive(format!("layer {p:?} is not a tar")));
-            }
-            let desc = Descriptor::new(MediaType::layer(strata_spec::Family::Oci, *compression), digest.clone(), *size);
+            let desc = docker_layer(p, digest, *size, head)?;
             check_layer(store, &desc, want, p)?;
             layer_descs.push(desc);
             keep.insert(digest.clone());
         }
         keep.insert(cfg_digest.clone());
         let config_desc = Descriptor::new(MediaType::OciConfig, cfg_digest.clone(), *cfg_size);
-        let manifest = Manifest::new(MediaType::OciManifest, config_desc, layer_descs);
+        let manifest = docker_manifest(&config_desc, layer_descs);
         let mbytes = manifest.to_canonical_json();
         let info = backend.put_blob(&mbytes)?;
         // A later image may still fail: then this manifest must go too.
@@ -854,14 +916,9 @@ fn load_oci(
     json: &[u8],
 ) -> Result<(Vec<Loaded>, BTreeSet<Digest>)> {
     if let Some(Member::Small(layout)) = members.get(Path::new("oci-layout")) {
-        let v: serde_json::Value =
-            serde_json::from_slice(layout).map_err(|e| Error::InvalidArchive(format!("oci-layout: {e}")))?;
-        let version = v.get("imageLayoutVersion").and_then(|v| v.as_str()).unwrap_or_default();
-        if !version.starts_with("1.") {
-            return Err(Error::InvalidArchive(format!("oci-layout: unsupported imageLayoutVersion {version:?}")));
-        }
+        check_layout_version(layout)?;
     }
-    let index = Index::from_slice(json).map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
+    let index = Index::from_slice(json).map_err(|e| bad_metadata("index.json", e))?;
     let mut loaded = Vec::new();
     let mut keep = BTreeSet::new();
     let host = strata_spec::Platform::host();
@@ -874,9 +931,9 @@ fn load_oci(
         {
             for p in &parts {
                 if !store.backend().contains(&p.digest)? {
-                    return Err(Error::InvalidArchive(format!(
-                        "blob {} of {} is missing from the archive",
-                        p.digest, desc.digest
+                    return Err(Error::InvalidArchive(ArchiveProblem::member(
+                        p.digest.to_string(),
+                        MemberProblem::Missing,
                     )));
                 }
                 keep.insert(p.digest.clone());
@@ -891,7 +948,10 @@ fn load_oci(
         })?;
         for (l, want) in img.layers().iter().zip(&img.config().rootfs.diff_ids) {
             if !store.backend().contains(&l.digest)? {
-                return Err(Error::InvalidArchive(format!("layer {} is missing from the archive", l.digest)));
+                return Err(Error::InvalidArchive(ArchiveProblem::member(
+                    l.digest.to_string(),
+                    MemberProblem::Missing,
+                )));
             }
             check_layer(store, l, want, l.digest.as_str())?;
             keep.insert(l.digest.clone());
@@ -899,14 +959,7 @@ fn load_oci(
         keep.insert(img.manifest().config.digest.clone());
         keep.insert(img.digest().clone());
         keep.insert(desc.digest.clone());
-        // containerd's full name is a reference (docker's rules for a new tag); a
-        // layout's own tag is kept as other layout tools wrote it, a bare tag as it is
-        // (see `resolve::layout_reference`).
-        let name = match (desc.annotation(ANNOTATION_IMAGE_NAME), desc.ref_name()) {
-            (Some(full), _) => Some(resolve::new_tag(full)?),
-            (None, Some(r)) if resolve::layout_reference(r).is_none() => Some(r.to_owned()),
-            (None, r) => r.map(resolve::normalize_tag),
-        };
+        let name = oci_entry_name(desc)?;
         let mut target = desc.clone();
         target.annotations = None;
         loaded.push(Loaded { names: name.into_iter().collect(), id: img.id().clone(), manifest: target });
@@ -947,4 +1000,9 @@ fn closure(store: &Store, desc: &Descriptor, keep: &mut BTreeSet<Digest>, depth:
         }
         Err(_) => {}
     }
+}
+
+/// A metadata file of an archive that does not parse: the parser's whole message.
+pub(crate) fn bad_metadata(file: &'static str, e: impl std::error::Error) -> Error {
+    Error::InvalidArchive(ArchiveProblem::BadMetadata { file, reason: strata_spec::ErrorChain(&e).to_string() })
 }

@@ -280,7 +280,7 @@ fn prepare_empty_dir(dir: &Path) -> Result<Vec<PathBuf>> {
             }
             Ok(missing)
         }
-        Err(e) => Err(Error::Io { op: "read", path: dir.to_path_buf(), source: e }),
+        Err(e) => Err(Error::Io(strata_spec::IoError::new("read", dir.to_path_buf(), e))),
     }
 }
 
@@ -329,7 +329,7 @@ impl Container {
                     reason: format!("no {STATE_FILE} (not unpacked by strata?)"),
                 });
             }
-            Err(e) => return Err(Error::Io { op: "read", path, source: e }),
+            Err(e) => return Err(Error::Io(strata_spec::IoError::new("read", path, e))),
         };
         let state: BundleState = serde_json::from_slice(&bytes)
             .map_err(|e| Error::InvalidBundle { path: path.clone(), reason: e.to_string() })?;

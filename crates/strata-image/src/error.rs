@@ -105,7 +105,7 @@ pub enum Error {
     TargetNotEmpty(PathBuf),
     /// An archive that is not a docker-archive or OCI archive, or a damaged one.
     #[error("invalid archive: {0}")]
-    InvalidArchive(String),
+    InvalidArchive(ArchiveProblem),
     /// The image's `Config.User` names a user or group its own `/etc/passwd` or
     /// `/etc/group` does not have (the runtime configuration cannot say who to run as).
     #[error("image user {spec:?}: no {kind} {name:?} in the image's {file}")]
@@ -191,17 +191,139 @@ pub enum Error {
         /// What the runtime said.
         message: String,
     },
-    /// An I/O error.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
+    /// A member of an archive opened in place ([`ArchiveView`](crate::ArchiveView))
+    /// that strata refuses: the archive, the member as named, and what is wrong.
+    #[error("invalid archive {}: member {member:?}: {problem}", archive.display())]
+    ArchiveMember {
+        /// The archive file.
+        archive: PathBuf,
+        /// The member, as the archive or its `manifest.json` names it.
+        member: String,
+        /// What is wrong with it.
+        problem: MemberProblem,
     },
+    /// An archive that cannot be read in place (a compressed archive, or a pipe): load
+    /// it into a store instead ([`Store::load`](crate::Store::load) reads both).
+    #[error("{}: cannot be read in place: {reason}", path.display())]
+    NotInPlace {
+        /// The archive.
+        path: PathBuf,
+        /// Why ("gzip-compressed", "not a regular file").
+        reason: String,
+    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
+}
+
+/// Why an archive cannot be loaded ([`Error::InvalidArchive`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArchiveProblem {
+    /// Neither `manifest.json` (docker-archive) nor `index.json` (OCI archive).
+    UnknownFormat,
+    /// A metadata file (`manifest.json`, `index.json`, `oci-layout`) that does not parse.
+    BadMetadata {
+        /// The file.
+        file: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
+    /// `manifest.json` lists no images.
+    NoImages,
+    /// `oci-layout` gives a version strata does not read.
+    LayoutVersion(String),
+    /// A member the archive's metadata names, or an entry of its tar, that cannot be used.
+    Member {
+        /// The member, as named.
+        member: String,
+        /// What is wrong with it.
+        problem: MemberProblem,
+    },
+    /// A docker-archive image whose config has another number of diff_ids than the
+    /// layers `manifest.json` lists for it.
+    LayerCount {
+        /// The config member.
+        config: String,
+        /// The layers listed.
+        layers: usize,
+        /// The config's diff_ids.
+        diff_ids: usize,
+    },
+    /// Reading stopped in the middle of a layer (a worker decompressing it ended).
+    Interrupted,
+}
+
+impl ArchiveProblem {
+    /// [`ArchiveProblem::Member`] of `member`.
+    pub(crate) fn member(member: impl Into<String>, problem: MemberProblem) -> ArchiveProblem {
+        ArchiveProblem::Member { member: member.into(), problem }
+    }
+}
+
+impl std::fmt::Display for ArchiveProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveProblem::UnknownFormat => {
+                f.write_str("neither manifest.json (docker-archive) nor index.json (OCI archive) found")
+            }
+            ArchiveProblem::BadMetadata { file, reason } => write!(f, "{file}: {reason}"),
+            ArchiveProblem::NoImages => f.write_str("manifest.json lists no images"),
+            ArchiveProblem::LayoutVersion(v) => write!(f, "oci-layout: unsupported imageLayoutVersion {v:?}"),
+            ArchiveProblem::Member { member, problem } => write!(f, "{member:?}: {problem}"),
+            ArchiveProblem::LayerCount { config, layers, diff_ids } => {
+                write!(f, "{config}: {layers} layers listed but the config has {diff_ids} diff_ids")
+            }
+            ArchiveProblem::Interrupted => f.write_str("layer decompression stopped"),
+        }
+    }
+}
+
+/// What is wrong with an archive member ([`Error::ArchiveMember`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemberProblem {
+    /// Its path leaves the archive (`..`, absolute, a link out) or is not a path.
+    UnsafePath(String),
+    /// Two members have this path.
+    Duplicate,
+    /// Its data runs past the end of the archive file: the archive is truncated.
+    Truncated {
+        /// Where its data would end.
+        end: u64,
+        /// The archive's length.
+        len: u64,
+    },
+    /// `manifest.json` or `index.json` names it and the archive has no such member.
+    Missing,
+    /// It is not a regular file (a directory, a device, a link loop).
+    NotAFile,
+    /// It is larger than strata reads into memory for a document.
+    TooLarge(u64),
+    /// A sparse file: archives hold none, and a range of the archive cannot hold one.
+    Sparse,
+    /// A `blobs/<algorithm>/<hex>` name that is not a digest.
+    BadDigestName(String),
+    /// A layer that is neither a tar nor compressed.
+    NotATar,
+}
+
+impl std::fmt::Display for MemberProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemberProblem::UnsafePath(why) => write!(f, "unsafe path: {why}"),
+            MemberProblem::Duplicate => f.write_str("more than one member has this path"),
+            MemberProblem::Truncated { end, len } => {
+                write!(f, "truncated: its data ends at byte {end}, the archive has {len} bytes")
+            }
+            MemberProblem::Missing => f.write_str("not in the archive"),
+            MemberProblem::NotAFile => f.write_str("not a regular file"),
+            MemberProblem::TooLarge(n) => write!(f, "{n} bytes is too large for a document"),
+            MemberProblem::Sparse => f.write_str("a sparse file"),
+            MemberProblem::BadDigestName(why) => write!(f, "blob name is not a digest: {why}"),
+            MemberProblem::NotATar => f.write_str("not a tar"),
+        }
+    }
 }
 
 /// Why [`Store::remove`](crate::Store::remove) did not delete an image.
@@ -271,10 +393,17 @@ impl Error {
             Error::ImageNotFound(_) | Error::AmbiguousId { .. } | Error::ContainerNotFound(_) => ErrorKind::NotFound,
             Error::Store(S::NotFound(_) | S::RefNotFound(_)) => ErrorKind::NotFound,
             Error::Store(S::DigestMismatch { .. } | S::SizeMismatch { .. }) => ErrorKind::Corrupt,
-            Error::Store(S::Io { source, .. }) | Error::Io { source, .. } => io_kind(source),
-            Error::Layer(strata_layer::Error::Io { source, .. }) => io_kind(source),
+            Error::Store(S::Io(e)) | Error::Io(e) => io_kind(&e.source),
+            // A blob read while a layer streams that fails its digest or size.
+            Error::Layer(
+                strata_layer::Error::Io(strata_spec::IoError { source, .. })
+                | strata_layer::Error::Decompress { source, .. },
+            ) if S::as_verification(source).is_some() => ErrorKind::Corrupt,
+            Error::Layer(strata_layer::Error::Io(e)) => io_kind(&e.source),
             Error::Layer(strata_layer::Error::DiffIdMismatch { .. }) => ErrorKind::Corrupt,
             Error::Layer(_) => ErrorKind::Invalid,
+            Error::ArchiveMember { .. } | Error::NotInPlace { .. } => ErrorKind::Invalid,
+            Error::Store(S::ReadOnly { .. }) => ErrorKind::Conflict,
             Error::Spec(_) | Error::InvalidArchive(_) | Error::InvalidBundle { .. } | Error::NotAnImage { .. } => {
                 ErrorKind::Invalid
             }
@@ -309,7 +438,7 @@ impl Error {
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |source| Error::Io(strata_spec::IoError { op, path, source })
     }
 }
 
@@ -325,7 +454,7 @@ fn io_kind(e: &io::Error) -> ErrorKind {
 /// [`Result`] (`?` on `std::fs` calls): [`Error::Io`] without a path.
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
-        Error::Io { op: "I/O", path: PathBuf::new(), source }
+        Error::Io(strata_spec::IoError::new("I/O", PathBuf::new(), source))
     }
 }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod archive;
+mod archive_view;
 mod container;
 pub mod containers;
 mod error;
@@ -21,8 +22,9 @@ mod store;
 mod tags;
 
 pub use archive::{ArchiveFormat, ArchiveManifestEntry, Loaded};
+pub use archive_view::ArchiveView;
 pub use container::{BundleState, Container, PlanMode, ROOTFS_DIR, SNAPSHOT_FILE, STATE_FILE, UnpackOptions};
-pub use error::{Conflict, Error, ErrorKind, Result};
+pub use error::{ArchiveProblem, Conflict, Error, ErrorKind, MemberProblem, Result};
 pub use image::Image;
 pub use inspect::{HistoryRow, Inspect, human_duration, human_size, time_ago};
 pub use merged::{ImageAnalysis, LayerAnalysis, MergedView, WastedPath};
@@ -34,8 +36,8 @@ pub use runtime::{
     CommandConfig, DOCKER_CAPABILITIES, ProcessOverrides, RUNTIME_CONFIG_FILE, RuntimeConfig, RuntimeConfigOptions,
 };
 pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
-pub use strata_commit::{Change, CommitOptions, Committed};
+pub use strata_commit::{Change, CommitOptions, Committed, Source};
 pub use strata_layer::{ApplyReport, Changes, LayerBuilder, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
-pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Problem};
+pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Lease, Problem};
 pub use tags::Tag;

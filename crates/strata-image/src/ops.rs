@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use strata_commit::{Base, CommitOptions, Source};
+use strata_commit::{Base, CommitOptions, Committed, Source};
 use strata_layer::{Decoder, LayerBuilder};
 use strata_spec::Platform;
 
@@ -72,6 +72,43 @@ fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts:
 }
 
 impl Store {
+    /// Commit `source` on top of `base` (`None`: an image from scratch) and return what
+    /// was written: the step that `docker commit`, [`Image::append`], [`Store::import`]
+    /// and a Dockerfile build's every instruction are made of. `opts` are taken as
+    /// given (no default `created_by`, tag or platform is filled in); the blobs go in
+    /// layer, config, manifest order, then the tag, so a crash leaves no tag pointing
+    /// at something missing.
+    ///
+    /// A layer written beforehand with [`Store::write_layer`] is committed with
+    /// [`Source::Layer`]; hold a [`Store::lease`] across both so that a concurrent
+    /// `gc` cannot take the layer in between.
+    pub fn commit(&self, base: Option<&Image>, source: Source<'_>, opts: &CommitOptions) -> Result<Committed> {
+        let base = base.map(Image::as_base);
+        Ok(strata_commit::commit(self.backend(), base.as_ref(), source, opts)?)
+    }
+
+    /// Write one layer blob into the store: `write` gets the blob writer to wrap in a
+    /// [`strata_layer::LayerWriter`] (or to hand to [`LayerBuilder::write`]) and returns
+    /// the writer's [`LayerInfo`](strata_layer::LayerInfo); the blob is committed under
+    /// the digest it reports and its `diff_id` recorded, so listing images never reads
+    /// it. The layer is not referenced by any image until [`Store::commit`] with
+    /// [`Source::Layer`].
+    pub fn write_layer<E>(
+        &self,
+        write: impl FnOnce(&mut strata_store::BlobWriter) -> std::result::Result<strata_layer::LayerInfo, E>,
+    ) -> std::result::Result<strata_layer::LayerInfo, E>
+    where
+        E: From<strata_store::Error>,
+    {
+        strata_commit::store_layer(self.backend(), write)
+    }
+
+    /// Keep every blob written from now until the lease is dropped out of `gc`'s reach,
+    /// even before an image references it (a build between its steps).
+    pub fn lease(&self) -> Result<strata_store::Lease> {
+        Ok(self.backend().lease()?)
+    }
+
     /// Create a one-layer image from a directory or a tar, like `docker import`. The
     /// platform is `opts.platform` (default: this machine's).
     pub fn import(&self, input: LayerInput<'_>, opts: &CommitOptions) -> Result<Image> {

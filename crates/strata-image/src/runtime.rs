@@ -498,9 +498,10 @@ struct Accounts {
 impl Accounts {
     fn from_rootfs(root: &Path) -> Result<Accounts> {
         let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::Io { op: "open", path: root.to_path_buf(), source: e.into() })?;
+            .map_err(|e| Error::Io(strata_spec::IoError::new("open", root.to_path_buf(), e.into())))?;
         let read = |name: &str| {
-            read_in_root(fd.as_fd(), name).map_err(|source| Error::Io { op: "read", path: root.join(name), source })
+            read_in_root(fd.as_fd(), name)
+                .map_err(|source| Error::Io(strata_spec::IoError::new("read", root.join(name), source)))
         };
         Ok(Accounts::parse(read("etc/passwd")?.as_deref(), read("etc/group")?.as_deref()))
     }
@@ -514,11 +515,10 @@ impl Accounts {
                 Err(e) => return Err(e),
             };
             let mut buf = Vec::new();
-            (&mut reader).take(MAX_ACCOUNTS_FILE + 1).read_to_end(&mut buf).map_err(|e| Error::Io {
-                op: "read",
-                path: PathBuf::from(path),
-                source: e,
-            })?;
+            (&mut reader)
+                .take(MAX_ACCOUNTS_FILE + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::Io(strata_spec::IoError::new("read", PathBuf::from(path), e)))?;
             if buf.len() as u64 > MAX_ACCOUNTS_FILE {
                 return Err(too_big(PathBuf::from(path)));
             }
@@ -625,11 +625,11 @@ fn lines(bytes: Option<&[u8]>) -> impl Iterator<Item = Vec<String>> + '_ {
 }
 
 fn too_big(path: PathBuf) -> Error {
-    Error::Io {
-        op: "read",
+    Error::Io(strata_spec::IoError::new(
+        "read",
         path,
-        source: io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_ACCOUNTS_FILE} bytes")),
-    }
+        io::Error::new(io::ErrorKind::InvalidData, format!("larger than {MAX_ACCOUNTS_FILE} bytes")),
+    ))
 }
 
 /// Read the regular file `rel` (relative) of the tree under `root`, every symlink on

@@ -64,8 +64,14 @@ pub(crate) fn measure_layer(store: &Store, desc: &Descriptor) -> Result<LayerRec
     let name = desc.digest.to_string();
     let compression = desc.media_type.layer_compression().unwrap_or(Compression::None);
     // Every byte is checked another way: the decompressed stream against the diff_id
-    // (compressed), or the blob was verified when it was written (uncompressed).
-    let reader = store.backend().open_descriptor(desc)?.without_digest_check();
+    // (compressed), or the blob was verified when it was written (uncompressed, in a
+    // store that verifies at rest; in one that does not, it is read whole and hashed).
+    let reader = store.backend().open_descriptor(desc)?;
+    if compression == Compression::None && !store.backend().verified_at_rest() {
+        let size = content_size(reader, &name)?;
+        return Ok(LayerRecord { diff_id: desc.digest.clone(), size });
+    }
+    let reader = reader.without_digest_check();
     if compression == Compression::None {
         let size = content_size_seeking(reader, &name)?;
         return Ok(LayerRecord { diff_id: desc.digest.clone(), size });

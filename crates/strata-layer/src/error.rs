@@ -10,17 +10,9 @@ use strata_spec::{Compression, Digest};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error on a path of the target tree (or of a source tree).
-    #[error("{op} {path}: {source}", path = path.display())]
-    Io {
-        /// What was being done (`create`, `read`, `rename`...).
-        op: &'static str,
-        /// The path, relative to the root where there is one.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
     /// A layer entry that would reach outside the root, or is otherwise hostile.
     #[error("layer {layer}: unsafe entry {entry:?}: {reason}")]
     UnsafeEntry {
@@ -97,7 +89,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// Writing the layer stream to its sink (or compressing it) failed.
-    #[error("writing layer: {source}")]
+    #[error("writing layer")]
     Sink {
         /// The underlying error.
         #[source]
@@ -133,7 +125,7 @@ pub enum Error {
     },
     /// Reading the blob or decompressing it failed (a truncated or corrupt stream, or an
     /// I/O error of the reader the blob comes from).
-    #[error("layer {layer}: reading {compression} stream: {source}")]
+    #[error("layer {layer}: reading {compression} stream")]
     Decompress {
         /// The layer.
         layer: String,
@@ -144,7 +136,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A file system operation failed while applying an entry of a layer.
-    #[error("layer {layer}: entry {entry:?}: {op}: {source}")]
+    #[error("layer {layer}: entry {entry:?}: {op}")]
     Apply {
         /// The layer.
         layer: String,
@@ -201,7 +193,7 @@ pub enum Error {
         reason: String,
     },
     /// The caller's function opening a layer's blob again failed.
-    #[error("layer {layer}: opening the blob: {source}")]
+    #[error("layer {layer}: opening the blob")]
     OpenLayer {
         /// The layer.
         layer: String,

@@ -445,7 +445,7 @@ where
                             scanner(src, limits, &mut |m| !stop.load(Ordering::SeqCst) && tx.send(m).is_ok());
                         }
                     })
-                    .map_err(|source| Error::Io { op: "spawn thread", path: PathBuf::new(), source })?;
+                    .map_err(|source| Error::Io(strata_spec::IoError::new("spawn thread", PathBuf::new(), source)))?;
             }
             let result = (|| {
                 for (i, rx) in rxs.iter().enumerate() {

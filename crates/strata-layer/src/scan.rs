@@ -120,7 +120,7 @@ impl Stat {
 }
 
 pub(crate) fn io_err(op: &'static str, path: &Path, e: impl Into<std::io::Error>) -> Error {
-    Error::Io { op, path: path.to_path_buf(), source: e.into() }
+    Error::Io(strata_spec::IoError::new(op, path.to_path_buf(), e.into()))
 }
 
 /// Open a directory to walk (following symlinks in `path` itself: the caller chose it).

@@ -187,7 +187,8 @@ impl Snapshot {
     /// docs), entry by entry as the tree is walked: memory does not grow with the tree.
     /// Returns the number of entries. [`Snapshot::read_from`] reads it back.
     pub fn capture_to<W: Write>(root: &Path, recorded: &RecordedOwners, w: W) -> Result<u64> {
-        let write_err = |e: std::io::Error| Error::Io { op: "write snapshot", path: root.to_path_buf(), source: e };
+        let write_err =
+            |e: std::io::Error| Error::Io(strata_spec::IoError::new("write snapshot", root.to_path_buf(), e));
         let mut writer = Writer::new(w);
         walk_entries(root, &mut |e| writer.entry(&e).map_err(write_err))?;
         let count = writer.count;

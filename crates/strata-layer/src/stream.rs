@@ -251,7 +251,7 @@ impl<'s> LayerStream<'s> {
         let handle = std::thread::Builder::new()
             .name("strata-inflate".into())
             .spawn_scoped(scope, move || decode(decoder, tx, back_rx, chunk, max, there))
-            .map_err(|source| Error::Io { op: "spawn thread", path: layer.clone().into(), source })?;
+            .map_err(|source| Error::Io(strata_spec::IoError::new("spawn thread", layer.clone(), source)))?;
         Ok(LayerStream {
             source: Source::Thread { rx: Some(rx), back, handle: Some(handle) },
             digester: here,

@@ -180,7 +180,7 @@ impl OwnerNames {
                     f.read_to_end(&mut bytes).map_err(|e| scan::io_err("read", rel, e))?;
                     text = String::from_utf8_lossy(&bytes).into_owned();
                 }
-                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(Error::Io(e)) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
             let mut map = BTreeMap::new();

@@ -110,7 +110,7 @@ pub enum Error {
         media_type: String,
     },
     /// A manifest or index that does not parse, or disagrees with what pointed to it.
-    #[error("{reference}: bad document: {source}")]
+    #[error("{reference}: bad document")]
     BadDocument {
         /// The reference or digest being fetched.
         reference: String,
@@ -192,17 +192,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A local I/O operation failed (credentials file, CA file).
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
     /// The store failed (a write, a missing blob when pushing, a ref).
     #[error(transparent)]
     Store(#[from] strata_store::Error),
@@ -247,7 +239,7 @@ impl Error {
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |source| Error::Io(strata_spec::IoError { op, path, source })
     }
 
     pub(crate) fn transport(url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {

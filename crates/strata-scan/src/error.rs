@@ -15,7 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),
     /// A file of the image could not be read.
-    #[error("reading {path} in the image: {source}")]
+    #[error("reading {path} in the image")]
     Read {
         /// The path inside the image.
         path: String,
@@ -41,23 +41,16 @@ pub enum Error {
         reason: String,
     },
     /// The SQLite RPM database could not be queried.
-    #[error("{path}: sqlite: {source}")]
+    #[error("{path}: sqlite")]
     Sqlite {
         /// The database's path inside the image.
         path: String,
         /// The SQLite error.
         source: rusqlite::Error,
     },
-    /// A host file or directory (an advisory database, a temporary copy) failed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The host path.
-        path: PathBuf,
-        /// What went wrong.
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
     /// Something this operation cannot do, and why.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -80,6 +73,6 @@ impl Error {
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io { op, path: path.into(), source }
+        Error::Io(strata_spec::IoError::new(op, path, source))
     }
 }

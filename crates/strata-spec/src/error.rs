@@ -1,6 +1,8 @@
 //! Errors of the spec crate.
 
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// A digest string that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +86,7 @@ pub enum Error {
         wanted: &'static str,
     },
     /// JSON that does not parse or does not have the shape of the document.
-    #[error("invalid {document} JSON: {source}")]
+    #[error("invalid {document} JSON")]
     Json {
         /// The document being read.
         document: Document,
@@ -123,3 +125,107 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O operation that failed: what was being done, on which path, and the OS error.
+///
+/// Every strata crate's error enum carries this one shape in its `Io` variant. Its
+/// `Display` says what and where (`open /var/lib/strata/index.json`); the OS error is its
+/// [`source`](std::error::Error::source) and is not repeated in the message, so a printed
+/// chain (`anyhow`'s `{:#}`, or walking `source()`) says each part once:
+///
+/// ```
+/// use std::error::Error as _;
+/// use strata_spec::IoError;
+///
+/// let e = IoError::new("open", "/no/such", std::io::ErrorKind::NotFound.into());
+/// assert_eq!(e.to_string(), "open /no/such");
+/// assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("entity not found"));
+/// assert!(e.is_not_found());
+/// ```
+#[derive(Debug)]
+pub struct IoError {
+    /// What was being done (`open`, `rename`, `read layer`...).
+    pub op: &'static str,
+    /// The file or directory; empty when there is none to name.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// `op` on `path` failed with `source`.
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> IoError {
+        IoError { op, path: path.into(), source }
+    }
+
+    /// A closure for `map_err`: `fs::read(&p).map_err(IoError::with("read", &p))`.
+    pub fn with(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> IoError {
+        let path = path.into();
+        move |source| IoError { op, path, source }
+    }
+
+    /// The OS error's kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
+
+    /// Whether the file or directory did not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == io::ErrorKind::NotFound
+    }
+
+    /// The path, if there is one.
+    pub fn path(&self) -> Option<&Path> {
+        (!self.path.as_os_str().is_empty()).then_some(self.path.as_path())
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.path() {
+            Some(p) => write!(f, "{} {}", self.op, p.display()),
+            None => f.write_str(self.op),
+        }
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// An error and its causes on one line, each joined by `": "`: what `Display` of a
+/// strata error leaves to its [`source`](std::error::Error::source) chain (an
+/// [`IoError`]'s OS error, a JSON parser's message) is said once, and a cause whose text
+/// the line already holds is not repeated.
+///
+/// ```
+/// use strata_spec::{ErrorChain, IoError};
+///
+/// let e = IoError::new("open", "/no/such", std::io::Error::other("gone"));
+/// assert_eq!(ErrorChain(&e).to_string(), "open /no/such: gone");
+/// ```
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !text.is_empty() && !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            cause = c.source();
+        }
+        f.write_str(&line)
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -16,7 +16,7 @@ pub mod time;
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
 pub use descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{Algorithm, Digest, Digester, HashingReader, HashingWriter};
-pub use error::{DigestError, Document, Error, Result};
+pub use error::{DigestError, Document, Error, ErrorChain, IoError, Result};
 pub use json::to_canonical_json;
 pub use manifest::{Index, Manifest, ManifestOrIndex};
 pub use media_type::{Compression, Family, MediaType};

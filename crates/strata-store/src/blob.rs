@@ -92,11 +92,11 @@ impl Write for NullSink {
 
 impl Sink for NullSink {
     fn commit(self: Box<Self>, _: &Digest, _: u64) -> Result<bool> {
-        Err(Error::Io {
-            op: "commit",
-            path: PathBuf::from("<moving>"),
-            source: io::Error::other("blob sink is being moved to its writer thread"),
-        })
+        Err(Error::Io(strata_spec::IoError::new(
+            "commit",
+            PathBuf::from("<moving>"),
+            io::Error::other("blob sink is being moved to its writer thread"),
+        )))
     }
 
     fn location(&self) -> PathBuf {

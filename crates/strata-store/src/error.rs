@@ -65,7 +65,7 @@ pub enum Error {
         version: String,
     },
     /// `index.json` is not valid JSON or not a valid image index.
-    #[error("{path}: bad image index: {source}")]
+    #[error("{path}: bad image index")]
     BadIndex {
         /// The `index.json` file.
         path: PathBuf,
@@ -75,7 +75,7 @@ pub enum Error {
     },
     /// A manifest, index or config blob that does not parse or disagrees with the
     /// descriptor that points to it.
-    #[error("blob {digest}: bad document: {source}")]
+    #[error("blob {digest}: bad document")]
     BadDocument {
         /// The blob.
         digest: Digest,
@@ -83,17 +83,9 @@ pub enum Error {
         #[source]
         source: strata_spec::Error,
     },
-    /// An I/O operation failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done ("open", "rename", "fsync"...).
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation failed: what, where, and the OS error (its source).
+    #[error(transparent)]
+    Io(#[from] strata_spec::IoError),
     /// No descriptor in the index carries this ref name.
     #[error("ref {0:?} not found")]
     RefNotFound(String),
@@ -121,11 +113,20 @@ pub enum Error {
         /// The store.
         path: PathBuf,
     },
+    /// A write, delete, GC or record update asked of a read-only store (a
+    /// [`RangeStore`](crate::RangeStore) over an archive read in place).
+    #[error("{path}: read-only store: cannot {op}")]
+    ReadOnly {
+        /// What was asked ("write a blob", "change the index"...).
+        op: &'static str,
+        /// The file the store reads.
+        path: PathBuf,
+    },
     /// GC stopped before deleting anything because it could not read a document that
     /// is reachable (or `index.json` lists it and it is missing), so it cannot know what
     /// that document keeps alive. [`GcOptions::force`](crate::GcOptions::force) collects
     /// past a missing one.
-    #[error("gc aborted, nothing removed: cannot read reachable {digest}: {source}")]
+    #[error("gc aborted, nothing removed: cannot read reachable {digest}")]
     GcAborted {
         /// The reachable manifest or index.
         digest: Digest,
@@ -139,7 +140,7 @@ impl Error {
     /// An I/O error with what was being done and where.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { op, path, source }
+        move |source| Error::Io(strata_spec::IoError { op, path, source })
     }
 
     /// Turn an `io::Error` from a [`BlobReader`](crate::BlobReader) or
@@ -149,7 +150,7 @@ impl Error {
     pub fn from_io(err: io::Error, op: &'static str, path: impl Into<PathBuf>) -> Error {
         match err.downcast::<Error>() {
             Ok(e) => e,
-            Err(source) => Error::Io { op, path: path.into(), source },
+            Err(source) => Error::Io(strata_spec::IoError::new(op, path, source)),
         }
     }
 

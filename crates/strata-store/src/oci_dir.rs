@@ -143,7 +143,7 @@ impl OciDir {
         let path = self.root.join("oci-layout");
         let bytes = match read_capped(&path, MAX_OCI_LAYOUT_SIZE) {
             Ok(b) => b,
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(Error::Io(e)) if e.is_not_found() => {
                 return Err(Error::InvalidLayout { path, reason: "no oci-layout file".into() });
             }
             Err(e) => return Err(e),
@@ -962,7 +962,7 @@ impl Backend for OciDir {
         match read_capped(&path, kind.max_size()) {
             Ok(b) => Ok(Some(b)),
             // Removed by GC since the stat.
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(Error::Io(e)) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -40,6 +40,15 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// regular files) are skipped; [`Backend::fsck`] reports them.
     fn list(&self) -> Result<Vec<Digest>>;
 
+    /// Whether every blob was verified against its name when it was stored (a store
+    /// that writes through a verifying writer), so a reader that checks the bytes
+    /// another way, or needs only their structure, may skip hashing them. `false` for a
+    /// store over bytes nobody verified ([`RangeStore`](crate::RangeStore)): readers
+    /// hash what they read.
+    fn verified_at_rest(&self) -> bool {
+        true
+    }
+
     /// Start writing a SHA-256 blob.
     fn begin_write(&self) -> Result<BlobWriter> {
         self.begin_write_with(Algorithm::Sha256)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use strata_commit::{Base, CommitOptions, Source};
+use strata_commit::{CommitOptions, Source};
 use strata_image::{Image, UnpackOptions};
 use strata_layer::{ApplyOptions, LayerSource, Snapshot, Timestamp};
 use strata_registry::{NoProgress, PullOptions};
@@ -252,9 +252,10 @@ impl Builder<'_> {
             platform: Some(st.platform.clone()),
             ..Default::default()
         };
-        let base = st.image.as_ref().map(Image::as_base);
+        // Every step commits through the image model (the same step as `docker commit`).
+        let base = st.image.clone();
         let committed = match fs {
-            Fs::None => strata_commit::commit(self.store.backend(), base.as_ref(), Source::ConfigOnly, &commit_opts)?,
+            Fs::None => self.store.commit(base.as_ref(), Source::ConfigOnly, &commit_opts)?,
             Fs::Run(run, mounts) => self.run(st, &after.config, run, mounts, base.as_ref(), &commit_opts, observe)?,
             Fs::Copy(copy, items) => self.copy(st, items, &copy, base.as_ref(), &commit_opts)?,
             Fs::Workdir(wd) => self.workdir(st, &wd, base.as_ref(), &commit_opts)?,
@@ -310,7 +311,7 @@ impl Builder<'_> {
         config: &ContainerConfig,
         run: RunPlan,
         mounts: Vec<Prepared>,
-        base: Option<&Base>,
+        base: Option<&Image>,
         commit_opts: &CommitOptions,
         observe: &mut dyn FnMut(&Event<'_>),
     ) -> Result<strata_commit::Committed> {
@@ -394,12 +395,8 @@ impl Builder<'_> {
             return Err(Error::RunFailed { command, code });
         }
         let work = st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))?;
-        let committed = strata_commit::commit(
-            self.store.backend(),
-            base,
-            Source::Since { root: &work.rootfs, snapshot: &work.snapshot },
-            commit_opts,
-        )?;
+        let source = Source::Since { root: &work.rootfs, snapshot: &work.snapshot };
+        let committed = self.store.commit(base, source, commit_opts)?;
         work.snapshot = Snapshot::capture(&work.rootfs)?;
         work.image = Some(committed.config_digest.clone());
         Ok(committed)
@@ -458,7 +455,7 @@ impl Builder<'_> {
         st: &mut State,
         items: CopyItems,
         plan: &CopyPlan,
-        base: Option<&Base>,
+        base: Option<&Image>,
         commit_opts: &CommitOptions,
     ) -> Result<strata_commit::Committed> {
         let now = step_time(commit_opts)?;
@@ -473,8 +470,8 @@ impl Builder<'_> {
             let target: &dyn TreeView = if plan.link { &EmptyView } else { view };
             copy::plan(target, &items, &plan.target, &policy, plan.keyword)
         })?;
-        let layer = copy::write_layer(self.store.backend(), &planned, &self.write)?;
-        let committed = strata_commit::finish(self.store.backend(), base, Some(layer), commit_opts)?;
+        let layer = copy::write_layer(self.store, &planned, &self.write)?;
+        let committed = self.store.commit(base, Source::Layer(layer), commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());
         self.apply_to_work(st, parent.as_ref(), &committed)?;
         Ok(committed)
@@ -485,7 +482,7 @@ impl Builder<'_> {
         &self,
         st: &mut State,
         wd: &str,
-        base: Option<&Base>,
+        base: Option<&Image>,
         commit_opts: &CommitOptions,
     ) -> Result<strata_commit::Committed> {
         let now = step_time(commit_opts)?;
@@ -510,12 +507,9 @@ impl Builder<'_> {
             }
             Ok(out)
         })?;
-        let layer = if planned.is_empty() {
-            None
-        } else {
-            Some(copy::write_layer(self.store.backend(), &planned, &self.write)?)
-        };
-        let committed = strata_commit::finish(self.store.backend(), base, layer, commit_opts)?;
+        let layer = if planned.is_empty() { None } else { Some(copy::write_layer(self.store, &planned, &self.write)?) };
+        let source = layer.map_or(Source::ConfigOnly, Source::Layer);
+        let committed = self.store.commit(base, source, commit_opts)?;
         let parent = st.image.as_ref().map(|i| i.id().clone());
         self.apply_to_work(st, parent.as_ref(), &committed)?;
         Ok(committed)
@@ -530,7 +524,7 @@ impl TreeView for EmptyView {
         Ok(path.as_os_str().is_empty().then_some(Node::Dir))
     }
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        Err(Error::Io { op: "read", path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })
+        Err(Error::Io(strata_spec::IoError::new("read", path.to_path_buf(), std::io::ErrorKind::NotFound.into())))
     }
 }
 

@@ -295,7 +295,7 @@ pub fn build(store: &Store, context: &Path, opts: &BuildOptions, observe: &mut d
     let ignore = match std::fs::read_to_string(&ignore_path) {
         Ok(t) => Ignore::parse(&t)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ignore::default(),
-        Err(e) => return Err(Error::Io { op: "read", path: ignore_path, source: e }),
+        Err(e) => return Err(Error::Io(strata_spec::IoError::new("read", ignore_path, e))),
     };
     build_dockerfile(store, context, &df, &ignore, opts, observe)
 }
@@ -314,13 +314,13 @@ pub fn build_dockerfile(
         strata_image::new_tag(t)?;
     }
     let last = match &opts.target {
-        Some(t) => df.stage_index(t).ok_or_else(|| Error::StageNotFound(t.clone()))?,
+        Some(t) => df.stage_index(t).ok_or_else(|| Error::StageNotFound { name: t.clone() })?,
         None => df.stages.len() - 1,
     };
     // Docker's classic builder counts the ARGs before the first FROM as steps too.
     let total: usize =
         df.global_args.len() + df.stages[..=last].iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
-    let _lease = store.backend().lease()?;
+    let _lease = store.lease()?;
     let epoch = match opts.source_date_epoch {
         Some(secs) => Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)),
         None => strata_commit::source_date_epoch()?,

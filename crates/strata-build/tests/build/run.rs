@@ -122,7 +122,7 @@ fn run_through_an_oci_runtime_builds_the_same_tree() {
     let opts = BuildOptions::default().runner(Arc::new(runner));
     let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err();
     assert!(e.to_string().contains("/no/such/program"), "{e}");
-    assert!(matches!(e.root_cause(), Error::Runner(_)), "{e:?}");
+    assert!(matches!(e.root_cause(), Error::RuntimeFailed { .. }), "{e:?}");
 }
 
 /// A build with `RUN`s as root, through `runner`, gives exactly the expected tree.

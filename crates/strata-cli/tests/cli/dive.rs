@@ -10,7 +10,7 @@ use crate::common::{Entry, Env, write_tar};
 /// (1000 bytes) and adds `gone`; layer 3 deletes `gone`. Wasted: the first `big` and
 /// `gone` (10 bytes) = 1010 of 3010 added; above the base 1010 added, so the user
 /// wasted percent is 1.0.
-fn waste_image() -> Env {
+pub fn waste_image() -> Env {
     let env = Env::new();
     std::fs::create_dir_all(env.path("root")).unwrap();
     std::fs::write(env.path("root/keep"), [1u8; 1000]).unwrap();

@@ -152,3 +152,24 @@ fn the_explorer_follows_a_resize() {
     t.keys(&["C-c"]);
     t.wait("the exit", |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn the_explorer_reads_an_archive_in_place() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let env = Env::new();
+    image(&env);
+    env.ok(&["save", "explore:3", "--format", "oci-archive", "-o", "e.tar"]);
+    let strata = env!("CARGO_BIN_EXE_strata");
+    // No temporary store can be made, and the (other) store stays absent.
+    let t =
+        Tmux::start(&env, &format!("TMPDIR=/dev/null/none NO_COLOR=1 '{strata}' --store none dive --archive e.tar"));
+    let first = t.wait("the first frame", |s| s.contains("Image efficiency score") && s.contains("Filetree"));
+    assert!(first.contains("explore:3"), "{first}");
+    t.keys(&["Down", "j"]);
+    t.wait("layer 3's tree", |s| mark(s, "gone.conf") == Some('-'));
+    t.keys(&["q"]);
+    t.wait("the exit", |s| s.contains("EXITED 0"));
+    assert!(!env.path("none").exists());
+}

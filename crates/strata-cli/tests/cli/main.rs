@@ -7,6 +7,7 @@ mod common;
 mod conformance;
 mod containers;
 mod dive;
+mod dive_archive;
 mod docker;
 mod errors;
 mod explorer;

@@ -74,7 +74,7 @@ impl Console {
                 receive_fd(&stream).map(Some).map_err(Error::io("receive the terminal from", &self.path))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(Error::Io { op: "accept", path: self.path.clone(), source: e }),
+            Err(e) => Err(Error::Io(strata_spec::IoError::new("accept", self.path.clone(), e))),
         }
     }
 
@@ -119,11 +119,8 @@ impl Prepared {
             .write(true)
             .open(&lock_path)
             .map_err(Error::io("open", &lock_path))?;
-        rustix::fs::flock(&lock, FlockOperation::LockShared).map_err(|e| Error::Io {
-            op: "lock",
-            path: lock_path.clone(),
-            source: e.into(),
-        })?;
+        rustix::fs::flock(&lock, FlockOperation::LockShared)
+            .map_err(|e| Error::Io(strata_spec::IoError::new("lock", lock_path.clone(), e.into())))?;
         let stdin = if rec.config.interactive && !rec.config.tty { Some(open_fifo(dir)?) } else { None };
         let console = if rec.config.tty { Some(Console::new()?) } else { None };
         let size = |name: &str| fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0);
@@ -167,7 +164,7 @@ pub(crate) fn open_fifo(dir: &Path) -> Result<File> {
     match rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600)) {
         Ok(()) => {}
         Err(e) if e == rustix::io::Errno::EXIST => {}
-        Err(e) => return Err(Error::Io { op: "mkfifo", path, source: e.into() }),
+        Err(e) => return Err(Error::Io(strata_spec::IoError::new("mkfifo", path, e.into()))),
     }
     OpenOptions::new().read(true).write(true).open(&path).map_err(Error::io("open", &path))
 }

@@ -171,11 +171,8 @@ impl Containers {
             .write(true)
             .open(&path)
             .map_err(Error::io("open", &path))?;
-        rustix::fs::flock(&f, FlockOperation::LockExclusive).map_err(|e| Error::Io {
-            op: "lock",
-            path: path.clone(),
-            source: e.into(),
-        })?;
+        rustix::fs::flock(&f, FlockOperation::LockExclusive)
+            .map_err(|e| Error::Io(strata_spec::IoError::new("lock", path.clone(), e.into())))?;
         Ok(f)
     }
 
@@ -186,7 +183,7 @@ impl Containers {
                 .map(Some)
                 .map_err(|e| Error::InvalidBundle { path, reason: format!("container record: {e}") }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io { op: "read", path, source: e }),
+            Err(e) => Err(Error::Io(strata_spec::IoError::new("read", path, e))),
         }
     }
 
@@ -212,7 +209,7 @@ impl Containers {
         let rd = match fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::Io { op: "read", path: self.dir.clone(), source: e }),
+            Err(e) => return Err(Error::Io(strata_spec::IoError::new("read", self.dir.clone(), e))),
         };
         let mut ids = Vec::new();
         for e in rd.flatten() {
@@ -444,7 +441,7 @@ impl Containers {
         match fs::remove_file(dir.join(RECORD_FILE)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::Io { op: "remove", path: dir.join(RECORD_FILE), source: e }),
+            Err(e) => return Err(Error::Io(strata_spec::IoError::new("remove", dir.join(RECORD_FILE), e))),
         }
         fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
     }

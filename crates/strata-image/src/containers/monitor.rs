@@ -227,7 +227,11 @@ fn wait_for(pid: i32) -> Result<i32> {
             // No child left: it was not ours to wait for (it died before being reparented).
             Err(e) if e == rustix::io::Errno::CHILD => return Ok(255),
             Err(e) => {
-                return Err(Error::Io { op: "wait", path: PathBuf::from(format!("/proc/{pid}")), source: e.into() });
+                return Err(Error::Io(strata_spec::IoError::new(
+                    "wait",
+                    PathBuf::from(format!("/proc/{pid}")),
+                    e.into(),
+                )));
             }
         }
     }

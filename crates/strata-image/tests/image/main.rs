@@ -11,6 +11,7 @@
 //! - `runtime`: the bundle's `config.json` (OCI runtime configuration), against umoci.
 
 mod archive;
+mod archive_view;
 mod bad_input;
 mod containers;
 mod crash;

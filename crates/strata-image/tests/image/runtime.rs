@@ -226,7 +226,7 @@ fn a_hostile_etc_passwd_reads_nothing_outside_the_rootfs() {
     let tar = layer_tar(&[E::Dir("etc/", 0o755), E::Dir("etc/passwd/", 0o755)]);
     let img = image(&store, &tar, user_config("alice"), "dir-passwd");
     match img.unpack(tmp.path().join("d")) {
-        Err(Error::Io { path, source, .. }) => {
+        Err(Error::Io(strata_spec::IoError { path, source, .. })) => {
             assert!(path.ends_with("etc/passwd"), "{}", path.display());
             assert!(source.to_string().contains("not a regular file"), "{source}");
         }

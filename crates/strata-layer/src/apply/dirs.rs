@@ -129,7 +129,7 @@ impl Dirs {
 
     fn err(&self, op: &'static str, path: &[u8]) -> impl FnOnce(io::Error) -> Error {
         let path = self.root_path.join(Path::new(OsStr::from_bytes(path)));
-        move |source: io::Error| Error::Io { op, path, source }
+        move |source: io::Error| Error::Io(strata_spec::IoError::new(op, path, source))
     }
 
     /// The directory a declared name leads to now, if it is still there.

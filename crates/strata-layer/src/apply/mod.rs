@@ -190,11 +190,8 @@ where
     R: Read + Send,
     I: IntoIterator<Item = LayerSource<R>>,
 {
-    let root_fd = Root::open(root, opts.resolver).map_err(|source| Error::Io {
-        op: "open root",
-        path: root.to_path_buf(),
-        source,
-    })?;
+    let root_fd = Root::open(root, opts.resolver)
+        .map_err(|source| Error::Io(strata_spec::IoError::new("open root", root.to_path_buf(), source)))?;
     let rootless = match opts.ownership {
         Ownership::Apply => false,
         Ownership::Record => true,
@@ -212,10 +209,8 @@ where
         let scope = (!opts.single_thread).then_some(s);
         let writer = match scope {
             Some(s) => {
-                let (queue, handle) = files::Queue::start(s, a.disk.meta.clone()).map_err(|source| Error::Io {
-                    op: "start the file writer thread",
-                    path: root.to_path_buf(),
-                    source,
+                let (queue, handle) = files::Queue::start(s, a.disk.meta.clone()).map_err(|source| {
+                    Error::Io(strata_spec::IoError::new("start the file writer thread", root.to_path_buf(), source))
                 })?;
                 a.disk.files = Some(queue);
                 Some(handle)

@@ -157,7 +157,7 @@ impl Spool {
                     Some(d) => tempfile::tempfile_in(d),
                     None => tempfile::tempfile(),
                 }
-                .map_err(|source| Error::Io { op: "create spool file", path: path(), source })?;
+                .map_err(|source| Error::Io(strata_spec::IoError::new("create spool file", path(), source)))?;
                 self.file.insert(f)
             }
         };
@@ -169,11 +169,8 @@ impl Spool {
                 Ok(g) => g,
                 Err(e) => return Ok(Err(e)),
             };
-            file.write_all(buf.get(..got).unwrap_or_default()).map_err(|source| Error::Io {
-                op: "write spool file",
-                path: path(),
-                source,
-            })?;
+            file.write_all(buf.get(..got).unwrap_or_default())
+                .map_err(|source| Error::Io(strata_spec::IoError::new("write spool file", path(), source)))?;
             left -= got as u64;
         }
         self.at.insert(ino, self.len);
@@ -370,9 +367,7 @@ impl MergedTree {
             if let Err(err) = r {
                 // A failed read of the layer says more than the writer's view of it.
                 return Err(match err {
-                    Error::SourceChanged { .. } | Error::Io { .. } => {
-                        changed(cursor, io::Error::other(err.to_string()))
-                    }
+                    Error::SourceChanged { .. } | Error::Io(_) => changed(cursor, io::Error::other(err.to_string())),
                     other => other,
                 });
             }

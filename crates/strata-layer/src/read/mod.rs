@@ -255,6 +255,12 @@ impl<R: BufRead> TarReader<R> {
         self.inner
     }
 
+    /// Bytes of the stream consumed so far: once [`TarReader::next_entry`] returned an
+    /// entry, where its data starts.
+    pub fn position(&self) -> u64 {
+        self.offset
+    }
+
     /// The wrapped reader, mutably.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
@@ -676,8 +682,10 @@ fn zeros<E>(
 
 impl<R: BufRead + io::Seek> TarReader<R> {
     /// Skip what is left of the current entry's data, and its padding, by seeking
-    /// rather than reading: for an uncompressed tar read only for its headers.
-    pub(crate) fn seek_past_data(&mut self) -> Result<()> {
+    /// rather than reading: for an uncompressed tar read only for its headers. Seeking
+    /// past the end of a file is not an error here: a caller that trusts no size checks
+    /// the length of what it seeks over.
+    pub fn seek_past_data(&mut self) -> Result<()> {
         let left = self.remaining.saturating_add(self.padding);
         if left == 0 {
             return Ok(());

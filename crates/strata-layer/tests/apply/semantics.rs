@@ -351,7 +351,7 @@ fn gzip_crc_is_left_to_the_diff_id_when_there_is_one() {
         // (The CRC is read after the tar's end-of-archive blocks: the error says so.)
         let err = apply_layer(t.path(), LayerSource::new("l0", &blob[..]), &o).unwrap_err();
         assert!(matches!(err, Error::Decompress { .. } | Error::InvalidTar { .. }), "{err}");
-        assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(strata_spec::ErrorChain(&err).to_string().contains("checksum"), "{err}");
         // The size field is checked either way.
         let mut bad_size = gzip(&plain);
         let m = bad_size.len();
@@ -359,7 +359,7 @@ fn gzip_crc_is_left_to_the_diff_id_when_there_is_one() {
         let with = LayerSource::new("l0", &bad_size[..]).diff_id(Digest::sha256_of(&plain));
         let err = apply_layer(t.path(), with, &o).unwrap_err();
         assert!(matches!(err, Error::Decompress { .. } | Error::InvalidTar { .. }), "{err}");
-        assert!(err.to_string().contains("size field"), "{err}");
+        assert!(strata_spec::ErrorChain(&err).to_string().contains("size field"), "{err}");
     }
 }
 

@@ -1,7 +1,9 @@
 //! Documents as Docker, podman and umoci write them survive a read/write round trip.
 
 use serde_json::Value;
-use strata_spec::{Descriptor, Digest, Error, ImageConfig, Index, Manifest, ManifestOrIndex, MediaType, convert};
+use strata_spec::{
+    Descriptor, Digest, Error, ErrorChain, ImageConfig, Index, Manifest, ManifestOrIndex, MediaType, convert,
+};
 
 /// A config shaped like `docker save` output of an image built by `docker build`
 /// and then `docker commit`ed: Docker-only fields, explicit nulls, Healthcheck, OnBuild.
@@ -177,14 +179,15 @@ fn bad_documents_get_typed_errors() {
     ];
     for (json, needle) in cases {
         let err = ImageConfig::from_slice(json.as_bytes()).unwrap_err();
-        assert!(err.to_string().contains(needle), "{json}: {err}");
+        let err = ErrorChain(&err).to_string();
+        assert!(err.contains(needle), "{json}: {err}");
     }
     let neg = r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":-1,
         "digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}"#;
     assert!(serde_json::from_str::<Descriptor>(neg).is_err());
     let m = r#"{"schemaVersion":1,"config":{"mediaType":"x","size":1,
         "digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},"layers":[]}"#;
-    assert!(Manifest::from_slice(m.as_bytes()).unwrap_err().to_string().contains("schemaVersion"));
+    assert!(ErrorChain(&Manifest::from_slice(m.as_bytes()).unwrap_err()).to_string().contains("schemaVersion"));
 }
 
 /// Documents are read field by field and written straight through (no JSON tree in
@@ -215,9 +218,9 @@ fn documents_write_the_canonical_form_directly() {
     assert!(String::from_utf8_lossy(&out).contains(r#""artifactType":null"#));
     // A required field that is null or absent is an error naming it.
     for bad in [r#"{"schemaVersion":null,"manifests":[]}"#, r#"{"manifests":[]}"#] {
-        let e = Index::from_slice(bad.as_bytes()).unwrap_err().to_string();
+        let e = ErrorChain(&Index::from_slice(bad.as_bytes()).unwrap_err()).to_string();
         assert!(e.contains("schemaVersion"), "{e}");
     }
-    let e = Index::from_slice(br#"{"schemaVersion":"two","manifests":[]}"#).unwrap_err().to_string();
+    let e = ErrorChain(&Index::from_slice(br#"{"schemaVersion":"two","manifests":[]}"#).unwrap_err()).to_string();
     assert!(e.contains("field `schemaVersion`"), "{e}");
 }

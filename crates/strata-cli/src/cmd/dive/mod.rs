@@ -23,7 +23,8 @@ pub enum Source {
     /// A reference in the store; one naming a registry (`host[:port]/repo:tag`) that
     /// the store does not have is pulled.
     Store(String),
-    /// A docker-archive or OCI archive, loaded into a temporary store.
+    /// A docker-archive or OCI archive, read in place ([`strata_image::ArchiveView`]); a
+    /// compressed one (or a pipe) is loaded into a temporary store.
     Archive(PathBuf),
 }
 
@@ -297,22 +298,40 @@ fn open(ctx: &Ctx, source: &Source, pull: &Pull) -> Result<Opened> {
                 Err(e) => Err(e.into()),
             }
         }
-        Source::Archive(path) => {
-            let tmp = temp_dir()?;
-            let store = Store::create(tmp.path().join("store")).context("create a temporary store")?;
-            let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-            let loaded =
-                store.load(std::io::BufReader::new(file)).with_context(|| format!("load {}", path.display()))?;
-            let first = match loaded.as_slice() {
-                [one] => one,
-                [] => bail!("{} holds no image", path.display()),
-                _ => bail!("{} holds {} images; strata dive reads archives of one image", path.display(), loaded.len()),
-            };
-            let image = store.image(first.id.as_ref())?;
-            let name = first.names.first().cloned().unwrap_or_else(|| first.id.to_string());
-            Ok(Opened { image, name, _tmp: Some(tmp) })
-        }
+        Source::Archive(path) => match strata_image::ArchiveView::open(path) {
+            Ok(view) => {
+                let (image, name) = only_image(path, view.images(), |l| view.image(l))?;
+                Ok(Opened { image, name, _tmp: None })
+            }
+            // Compressed, or not a file: loaded into a temporary store instead.
+            Err(strata_image::Error::NotInPlace { .. }) => {
+                let tmp = temp_dir()?;
+                let store = Store::create(tmp.path().join("store")).context("create a temporary store")?;
+                let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+                let loaded =
+                    store.load(std::io::BufReader::new(file)).with_context(|| format!("load {}", path.display()))?;
+                let (image, name) = only_image(path, &loaded, |l| store.image(l.id.as_ref()))?;
+                Ok(Opened { image, name, _tmp: Some(tmp) })
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!("read {}", path.display()))),
+        },
     }
+}
+
+/// The one image of an archive, opened with `open`, and its name to show.
+fn only_image(
+    path: &Path,
+    images: &[strata_image::Loaded],
+    open: impl Fn(&strata_image::Loaded) -> strata_image::Result<Image>,
+) -> Result<(Image, String)> {
+    let first = match images {
+        [one] => one,
+        [] => bail!("{} holds no image", path.display()),
+        _ => bail!("{} holds {} images; strata dive reads archives of one image", path.display(), images.len()),
+    };
+    let image = open(first).with_context(|| format!("read {}", path.display()))?;
+    let name = first.names.first().cloned().unwrap_or_else(|| first.id.to_string());
+    Ok((image, name))
 }
 
 /// A directory for a temporary store.
