@@ -435,9 +435,13 @@ the same image.")]
         /// Write to this file instead of stdout
         #[arg(short, long, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
-        /// Layers from the final tree only (skip the second read of the layer headers)
+        /// Layers from the final tree only (do not go through every layer's entries to
+        /// find where each package was introduced and changed)
         #[arg(long)]
         no_layer_history: bool,
+        /// Read every layer, neither using nor writing the store's per-layer scan cache
+        #[arg(long)]
+        no_cache: bool,
         /// Also store the SBOM in the store as an artifact of the image (image-spec 1.1
         /// referrers: its subject is the image's manifest), in --format spdx-json (the
         /// default here) or cyclonedx-json; prints the artifact's digest
@@ -489,6 +493,9 @@ Examples:
         /// Exit with this code when any finding is reported
         #[arg(long, value_name = "CODE", default_value_t = 0)]
         exit_code: u8,
+        /// Read every layer, neither using nor writing the store's per-layer scan cache
+        #[arg(long)]
+        no_cache: bool,
     },
 
     /// Make a one-layer copy of an image (its merged tree)

@@ -102,6 +102,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A layer index that cannot be loaded (wrong magic or version, bad checksum,
+    /// truncated).
+    #[error("invalid layer index: {reason}")]
+    InvalidIndex {
+        /// What is wrong.
+        reason: String,
+    },
     /// An overlayfs upper directory uses a feature the overlay differ does not support.
     #[error("overlay upper dir entry {path}: {feature} is not supported", path = path.display())]
     OverlayUnsupported {

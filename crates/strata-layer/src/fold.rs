@@ -93,11 +93,26 @@ pub(crate) enum Msg {
 /// Read one layer's headers (content skipped, every byte hashed), sending them in
 /// batches; the last message is `Done` or `Failed`. Stops when `send` returns false.
 pub(crate) fn scan<R: Read>(src: LayerSource<R>, limits: &Limits, send: &mut dyn FnMut(Msg) -> bool) {
-    scan_with(src, limits, true, send);
+    scan_with(src, limits, true, None, send);
 }
 
-/// [`scan`], hashing the stream or not (`Done` then reports the digest of nothing).
-fn scan_with<R: Read>(src: LayerSource<R>, limits: &Limits, hash: bool, send: &mut dyn FnMut(Msg) -> bool) {
+/// What a scan keeps of the content it reads: the regular files `keep` selects (by
+/// header), as `(ordinal, bytes)`, each at most `max` bytes.
+pub(crate) struct Capture<'a> {
+    pub(crate) keep: &'a mut dyn FnMut(&Header) -> bool,
+    pub(crate) max: u64,
+    pub(crate) kept: Vec<(u64, Vec<u8>)>,
+}
+
+/// [`scan`], hashing the stream or not (`Done` then reports the digest of nothing),
+/// keeping the content `capture` asks for.
+pub(crate) fn scan_with<R: Read>(
+    src: LayerSource<R>,
+    limits: &Limits,
+    hash: bool,
+    mut capture: Option<&mut Capture<'_>>,
+    send: &mut dyn FnMut(Msg) -> bool,
+) {
     let count = Arc::new(AtomicU64::new(0));
     let mut opts = stream_options(src.diff_id.as_ref(), limits);
     if !hash {
@@ -135,9 +150,30 @@ fn scan_with<R: Read>(src: LayerSource<R>, limits: &Limits, hash: bool, send: &m
         let creates_file = header.kind == read::EntryKind::File
             && header.size > 0
             && path::normalize(&header.path).is_ok_and(|p| path::classify(&p) == Ok(Class::Plain));
+        let wanted = match capture.as_deref_mut() {
+            Some(c) => creates_file && header.sparse.is_none() && header.size <= c.max && (c.keep)(&header),
+            None => false,
+        };
+        let kept = match capture.as_deref_mut() {
+            Some(c) if wanted => {
+                let mut buf = Vec::with_capacity(usize::try_from(header.size).unwrap_or(0));
+                if let Err(e) = tar.read_data(|chunk| {
+                    buf.extend_from_slice(chunk);
+                    Ok::<(), Error>(())
+                }) {
+                    break Some(e);
+                }
+                c.kept.push((ordinal, buf));
+                true
+            }
+            _ => false,
+        };
         batch.push(header);
         ordinal += 1;
-        if creates_file && let Err(e) = tar.read_data(|_| Ok::<(), Error>(())) {
+        if creates_file
+            && !kept
+            && let Err(e) = tar.read_data(|_| Ok::<(), Error>(()))
+        {
             break Some(e);
         }
         if batch.len() == BATCH && !send(Msg::Entries(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))) {
@@ -334,7 +370,7 @@ pub(crate) fn check_layer<R: Read>(
     };
     let mut fold = Folder { tree, union: Union::default(), name: String::new() };
     fold.begin(index, &name);
-    fold.fold_scan(expected.as_ref().filter(|_| hash), |send| scan_with(src, limits, hash, send))
+    fold.fold_scan(expected.as_ref().filter(|_| hash), |send| scan_with(src, limits, hash, None, send))
         .unwrap_or_else(|| Err(Error::InvalidTar { layer: name, entry: None, reason: "reading stopped early".into() }))
 }
 

@@ -6,6 +6,7 @@
 
 mod apply;
 mod builder;
+mod codec;
 mod compress;
 mod decompress;
 pub mod diff;
@@ -15,6 +16,7 @@ mod fold;
 mod fsops;
 mod header;
 mod import;
+mod index;
 #[cfg(strata_isal)]
 mod isal;
 mod memtree;
@@ -41,6 +43,7 @@ pub use error::{Error, Result};
 pub use fold::MergeOptions;
 pub use fsops::{Resolver, open_in_root};
 pub use import::{reencode_tar, reencode_tar_onto};
+pub use index::{IndexEntry, IndexedLayer, LayerIndex};
 pub use memtree::DataSource;
 pub use merged::{Analysis, ExportOptions, ExportReport, FEED_DEPTH, FileReader, MergedEntry, MergedTree, WastedFile};
 pub use plan::Plan;

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
 
+use crate::codec::{Cursor, put_varint, zigzag};
 use crate::entry::{Timestamp, tar_order};
 use crate::error::{Error, Result};
 use crate::scan::{self, FileKind, Stat, Visitor};
@@ -251,84 +252,14 @@ impl Snapshot {
 
 // ---- serialisation ----
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 /// What [`crate::path::normalize`] would leave unchanged, checked without allocating: no NUL, no
 /// leading or trailing `/`, no empty, `.` or `..` component.
 fn is_normalised(p: &[u8]) -> bool {
     p.is_empty() || (!p.contains(&0) && p.split(|&b| b == b'/').all(|c| !c.is_empty() && c != b"." && c != b".."))
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
 fn bad(reason: impl Into<String>) -> Error {
     Error::InvalidSnapshot { reason: reason.into() }
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| bad("truncated"))?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| bad("truncated"))?;
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?.first().copied().unwrap_or(0))
-    }
-    fn u32(&mut self) -> Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes(b.try_into().map_err(|_| bad("truncated"))?))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| bad("truncated"))?))
-    }
-    fn varint(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(bad("varint longer than 10 bytes"))
-    }
-    fn u32v(&mut self) -> Result<u32> {
-        u32::try_from(self.varint()?).map_err(|_| bad("value out of range"))
-    }
-    fn len(&mut self) -> Result<usize> {
-        let n = usize::try_from(self.varint()?).map_err(|_| bad("length out of range"))?;
-        if n > self.buf.len() - self.pos {
-            return Err(bad("length beyond the end"));
-        }
-        Ok(n)
-    }
-    fn time(&mut self) -> Result<Timestamp> {
-        let sec = unzigzag(self.varint()?);
-        let nsec = self.u32v()?;
-        if nsec >= 1_000_000_000 {
-            return Err(bad("nanoseconds out of range"));
-        }
-        Ok(Timestamp { sec, nsec })
-    }
 }
 
 /// Writes the serialised form as entries come, with a running CRC.
@@ -496,7 +427,7 @@ impl Snapshot {
         if body.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(bad("not a strata snapshot (bad magic)"));
         }
-        let mut c = Cursor { buf: body, pos: MAGIC.len() };
+        let mut c = Cursor::new(body, MAGIC.len(), bad);
         let version = c.u32()?;
         if version != 1 && version != VERSION {
             return Err(bad(format!("version {version} is not supported (this build reads 1 and {VERSION})")));
@@ -551,7 +482,7 @@ impl Snapshot {
         if counts.is_none() && c.varint()? != entries.len() as u64 {
             return Err(bad("entry count does not match the entries"));
         }
-        if c.pos != body.len() {
+        if !c.at_end() {
             return Err(bad("trailing bytes after the last record"));
         }
         Ok(Snapshot { entries, recorded })
@@ -705,18 +636,6 @@ mod tests {
         for p in ["", "a", "a/b", "/a", "a/", "a//b", "./a", "a/./b", "a/..", "..", ".", "a\0b", ".wh.x", "a.b/..c"] {
             let agree = normalize(p.as_bytes()).is_ok_and(|n| n.as_os_str().as_bytes() == p.as_bytes());
             assert_eq!(is_normalised(p.as_bytes()), agree, "{p:?}");
-        }
-    }
-
-    #[test]
-    fn varints_and_zigzag() {
-        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(Cursor { buf: &out, pos: 0 }.varint().unwrap(), v);
-        }
-        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
-            assert_eq!(unzigzag(zigzag(v)), v);
         }
     }
 }

@@ -2,17 +2,16 @@
 //! introduced and changed it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::BufReader;
 
 use serde::Serialize;
 use strata_image::Image;
-use strata_layer::Decoder;
-use strata_layer::read::{Limits, TarReader};
+use strata_layer::{LayerIndex, MergeOptions, MergedTree};
 
+use crate::cache::{self, CacheStats};
 use crate::catalog;
 use crate::error::Result;
 use crate::package::{Distro, Package};
-use crate::root::Root;
+use crate::root::{Root, TreeRoot};
 
 /// Something the inventory could not tell, said plainly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,15 +59,25 @@ pub struct ScanOptions {
     /// from the final tree alone: the first layer that still holds one of its files is
     /// called the introducing one. On by default; single-layer images never need it.
     pub layer_history: bool,
+    /// Use the store's per-layer scan cache: a layer whose record is there and sound is
+    /// not read, and a layer read has its record written (when the store keeps
+    /// records). On by default; off, every layer is read and nothing is written.
+    pub cache: bool,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { layer_history: true }
+        ScanOptions { layer_history: true, cache: true }
     }
 }
 
 impl ScanOptions {
+    /// Set [`ScanOptions::cache`].
+    pub fn cache(mut self, on: bool) -> Self {
+        self.cache = on;
+        self
+    }
+
     /// Set [`ScanOptions::layer_history`].
     pub fn layer_history(mut self, on: bool) -> Self {
         self.layer_history = on;
@@ -121,12 +130,23 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// The inventory of an image, read from its merged view (the layers' headers
+    /// The inventory of an image, read from its merged tree (the layers' headers
     /// folded in memory, the package databases read from their layers; nothing is
-    /// unpacked).
+    /// unpacked). Each layer is read once, or not at all when the store's scan cache
+    /// has it (see [`ScanOptions::cache`]).
     pub fn of_image(image: &Image, opts: &ScanOptions) -> Result<Inventory> {
-        let view = image.merged()?;
-        let mut inv = Inventory::of_root(&view)?;
+        Ok(Inventory::of_image_counted(image, opts)?.0)
+    }
+
+    /// [`Inventory::of_image`], with how many layers came from the cache.
+    pub(crate) fn of_image_counted(image: &Image, opts: &ScanOptions) -> Result<(Inventory, CacheStats)> {
+        let (layers, stats) = cache::layers(image, opts.cache)?;
+        let indexes: Vec<&LayerIndex> = layers.iter().map(|l| &l.index).collect();
+        let names: Vec<String> = image.layers().iter().map(|d| d.digest.to_string()).collect();
+        let tree = MergedTree::from_indexes(&indexes, &names, &MergeOptions::default())?;
+        let cached: Vec<&HashMap<u64, Vec<u8>>> = layers.iter().map(|l| &l.files).collect();
+        let root = TreeRoot { tree: &tree, image, cached: &cached };
+        let mut inv = Inventory::of_root(&root)?;
         let mut history = image.config().history().iter().filter(|h| !h.is_empty_layer());
         inv.layers = image
             .layers()
@@ -141,10 +161,10 @@ impl Inventory {
         inv.image = image.name().map(str::to_owned);
         inv.digest = Some(image.digest().to_string());
         if opts.layer_history && image.layers().len() > 1 {
-            attribute_layers(image, &mut inv.packages)?;
+            attribute_layers(&indexes, &mut inv.packages);
         }
         inv.sort();
-        Ok(inv)
+        Ok((inv, stats))
     }
 
     fn sort(&mut self) {
@@ -160,11 +180,11 @@ impl Inventory {
     }
 }
 
-/// Read every layer's headers and note, for each package, the layers that wrote (or
-/// whited out) one of its files or its own record: the first is where it was
-/// introduced, the others changed it. A package that has neither (an entry in a
-/// shared database, owning no file) keeps the layer the final tree gives it.
-fn attribute_layers(image: &Image, packages: &mut [Package]) -> Result<()> {
+/// Go through every layer's entries (from its index) and note, for each package, the
+/// layers that wrote (or whited out) one of its files or its own record: the first is
+/// where it was introduced, the others changed it. A package that has neither (an entry
+/// in a shared database, owning no file) keeps the layer the final tree gives it.
+fn attribute_layers(layers: &[&LayerIndex], packages: &mut [Package]) {
     let mut owners: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, p) in packages.iter().enumerate() {
         for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
@@ -172,14 +192,9 @@ fn attribute_layers(image: &Image, packages: &mut [Package]) -> Result<()> {
         }
     }
     let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); packages.len()];
-    let backend = image.store().backend();
-    for (l, desc) in image.layers().iter().enumerate() {
-        let name = desc.digest.to_string();
-        let blob = backend.open_descriptor(desc).map_err(strata_image::Error::from)?;
-        let dec = Decoder::new(blob, desc.media_type.layer_compression(), &name)?;
-        let mut tar = TarReader::new(BufReader::with_capacity(1 << 16, dec), Limits::default(), &name);
-        while let Some(e) = tar.next_entry()? {
-            let Ok(path) = strata_layer::path::normalize(&e.path) else { continue };
+    for (l, index) in layers.iter().enumerate() {
+        for e in index.entries() {
+            let Ok(path) = strata_layer::path::normalize(e.path) else { continue };
             let Some(path) = path.to_str() else { continue };
             // A whiteout changes the file it deletes.
             let path = match path.rsplit_once('/') {
@@ -194,7 +209,6 @@ fn attribute_layers(image: &Image, packages: &mut [Package]) -> Result<()> {
                     seen[p as usize].insert(l);
                 }
             }
-            tar.skip_data()?;
         }
     }
     for (p, s) in packages.iter_mut().zip(seen) {
@@ -204,5 +218,4 @@ fn attribute_layers(image: &Image, packages: &mut [Package]) -> Result<()> {
             p.changed_in = it.collect();
         }
     }
-    Ok(())
 }

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 mod catalog;
 mod error;
 mod inventory;
+mod license;
 mod package;
 mod root;
 mod sbom;
@@ -12,6 +14,7 @@ pub mod vuln;
 pub use catalog::python::normalize as normalize_python_name;
 pub use error::{Error, Result};
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
+pub use license::{SpdxLicense, spdx_license};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
 pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
 pub use sbom::{

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read};
 
-use strata_image::MergedView;
+use strata_image::{Image, MergedView};
+use strata_layer::MergedTree;
 use strata_layer::read::{Limits, TarReader};
 use strata_layer::{Decoder, EntryKind};
 
@@ -35,6 +36,10 @@ pub trait Root {
     }
     /// Whether `path` is a directory (a last symlink not followed).
     fn is_dir(&self, path: &str) -> bool;
+    /// Whether `path` is a regular file (a last symlink followed).
+    fn is_file(&self, path: &str) -> bool {
+        self.read(path).ok().flatten().is_some()
+    }
     /// The layer that made the file at `path` (not following a last symlink), when
     /// there is one.
     fn layer(&self, path: &str) -> Option<usize>;
@@ -42,15 +47,41 @@ pub trait Root {
     fn files(&self) -> Vec<String>;
 }
 
-impl Root for MergedView {
+/// The final tree of an image as a [`Root`]: a merged tree, the image whose layers it
+/// folds, and the files of those layers already read (by layer, then entry ordinal),
+/// which are not read again.
+pub(crate) struct TreeRoot<'a> {
+    pub(crate) tree: &'a MergedTree,
+    pub(crate) image: &'a Image,
+    pub(crate) cached: &'a [&'a HashMap<u64, Vec<u8>>],
+}
+
+impl TreeRoot<'_> {
+    /// A file already read: the regular file (or the file a symlink leads to) at `path`.
+    fn cached(&self, path: &str) -> Option<&Vec<u8>> {
+        let e = self.tree.stat_follow(path).ok()?;
+        let src = e.source.filter(|_| matches!(e.meta.kind, EntryKind::File))?;
+        self.cached.get(src.layer)?.get(&src.entry)
+    }
+}
+
+impl Root for TreeRoot<'_> {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let entry = match self.tree().stat(path) {
+        if let Some(b) = self.cached(path) {
+            return Ok(Some(b.clone()));
+        }
+        let entry = match self.tree.stat(path) {
             Ok(e) => e,
             Err(_) => return Ok(None),
         };
+        let image = self.image;
+        let open = move |i: usize| -> std::io::Result<_> {
+            let desc = image.layers().get(i).ok_or_else(|| std::io::Error::other(format!("no layer {i}")))?;
+            image.store().backend().open_descriptor(desc).map_err(std::io::Error::other)
+        };
         let entry = match entry.meta.kind {
-            EntryKind::Symlink { .. } => match self.read_file(path) {
-                // A symlink: let the merged view follow it.
+            EntryKind::Symlink { .. } => match self.tree.read_file(path, open) {
+                // A symlink: let the merged tree follow it.
                 Ok(r) => return read_limited(path, r, MAX_DATABASE_SIZE).map(Some),
                 Err(_) => return Ok(None),
             },
@@ -60,7 +91,7 @@ impl Root for MergedView {
         if entry.meta.size > MAX_DATABASE_SIZE {
             return Err(Error::TooLarge { path: path.to_owned(), size: entry.meta.size, limit: MAX_DATABASE_SIZE });
         }
-        let r = self.read_file(path)?;
+        let r = self.tree.read_file(path, open).map_err(strata_image::Error::from)?;
         read_limited(path, r, MAX_DATABASE_SIZE).map(Some)
     }
 
@@ -69,7 +100,11 @@ impl Root for MergedView {
         // layer -> entry ordinal -> (paths, size)
         let mut wanted: BTreeMap<usize, HashMap<u64, (Vec<&String>, u64)>> = BTreeMap::new();
         for p in paths {
-            let Ok(e) = self.tree().stat(p) else { continue };
+            if let Some(b) = self.cached(p) {
+                out.insert(p.clone(), b.clone());
+                continue;
+            }
+            let Ok(e) = self.tree.stat(p) else { continue };
             match (&e.meta.kind, e.source) {
                 (EntryKind::File, Some(src)) => {
                     if e.meta.size > MAX_DATABASE_SIZE {
@@ -87,10 +122,9 @@ impl Root for MergedView {
                 _ => {}
             }
         }
-        let image = self.image();
-        let backend = image.store().backend();
+        let backend = self.image.store().backend();
         for (layer, mut want) in wanted {
-            let Some(desc) = image.layers().get(layer) else { continue };
+            let Some(desc) = self.image.layers().get(layer) else { continue };
             let name = desc.digest.to_string();
             let blob = backend.open_descriptor(desc).map_err(strata_image::Error::from)?;
             let dec = Decoder::new(blob, desc.media_type.layer_compression(), &name)?;
@@ -124,19 +158,49 @@ impl Root for MergedView {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.tree().stat(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::Dir))
+        self.tree.stat(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::Dir))
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.tree.stat_follow(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::File))
     }
 
     fn layer(&self, path: &str) -> Option<usize> {
-        self.tree().stat(path).ok().map(|e| e.layer)
+        self.tree.stat(path).ok().map(|e| e.layer)
     }
 
     fn files(&self) -> Vec<String> {
-        self.tree()
+        self.tree
             .iter()
             .filter(|e| matches!(e.meta.kind, EntryKind::File))
             .filter_map(|e| e.meta.path.to_str().map(str::to_owned))
             .collect()
+    }
+}
+
+impl Root for MergedView {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.read(path)
+    }
+
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.read_many(paths)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.is_dir(path)
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.is_file(path)
+    }
+
+    fn layer(&self, path: &str) -> Option<usize> {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.layer(path)
+    }
+
+    fn files(&self) -> Vec<String> {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.files()
     }
 }
 
@@ -177,6 +241,10 @@ impl Root for DirRoot {
 
     fn is_dir(&self, path: &str) -> bool {
         std::fs::symlink_metadata(self.dir.join(path)).is_ok_and(|m| m.is_dir())
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        std::fs::metadata(self.dir.join(path)).is_ok_and(|m| m.is_file())
     }
 
     fn layer(&self, path: &str) -> Option<usize> {

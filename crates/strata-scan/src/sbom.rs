@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use strata_spec::Digest;
 
 use crate::inventory::Inventory;
+use crate::license::spdx_license;
 use crate::package::Package;
 
 /// The tool named as the SBOMs' creator.
@@ -195,6 +196,8 @@ pub fn spdx(inv: &Inventory, opts: &SbomOptions) -> Value {
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
     })];
+    // LicenseRef- identifiers used, and the names they stand for.
+    let mut extracted: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let mut relationships = vec![json!({
         "spdxElementId": "SPDXRef-DOCUMENT",
         "relationshipType": "DESCRIBES",
@@ -238,9 +241,14 @@ pub fn spdx(inv: &Inventory, opts: &SbomOptions) -> Value {
             }],
         });
         if let Some(l) = &p.license {
-            if is_spdx_expression(l) {
-                pkg["licenseDeclared"] = json!(l);
-            } else {
+            let spdx = spdx_license(p.kind, l);
+            if let Some(s) = &spdx {
+                pkg["licenseDeclared"] = json!(s.expression);
+                for (id, name) in &s.refs {
+                    extracted.entry(id.clone()).or_insert_with(|| name.clone());
+                }
+            }
+            if spdx.is_none_or(|s| s.expression != *l) {
                 pkg["licenseComments"] = json!(format!("as the package database states it: {l}"));
             }
         }
@@ -254,7 +262,7 @@ pub fn spdx(inv: &Inventory, opts: &SbomOptions) -> Value {
             "relatedSpdxElement": id,
         }));
     }
-    json!({
+    let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
@@ -266,7 +274,23 @@ pub fn spdx(inv: &Inventory, opts: &SbomOptions) -> Value {
         },
         "packages": packages,
         "relationships": relationships,
-    })
+    });
+    if !extracted.is_empty() {
+        doc["hasExtractedLicensingInfos"] = extracted
+            .into_iter()
+            .map(|(id, name)| {
+                json!({
+                    "licenseId": id,
+                    "name": name,
+                    "extractedText": format!(
+                        "The license a Debian machine-readable copyright file (DEP-5) names \"{name}\", which \
+                         has no SPDX identifier; its text is in the package's copyright file."
+                    ),
+                })
+            })
+            .collect();
+    }
+    doc
 }
 
 /// A UUID (version 5 layout) from a digest: stable for the same content.
@@ -301,10 +325,11 @@ pub fn cyclonedx(inv: &Inventory, opts: &SbomOptions) -> Value {
             "purl": p.purl,
         });
         if let Some(l) = &p.license {
-            c["licenses"] = if is_spdx_expression(l) {
-                json!([{ "expression": l }])
-            } else {
-                json!([{ "license": { "name": l } }])
+            c["licenses"] = match spdx_license(p.kind, l) {
+                // One name with no SPDX identifier: the name as stated.
+                Some(s) if s.refs.len() == 1 && s.refs[0].0 == s.expression => json!([{ "license": { "name": l } }]),
+                Some(s) => json!([{ "expression": s.expression }]),
+                None => json!([{ "license": { "name": l } }]),
             };
         }
         let mut props = vec![

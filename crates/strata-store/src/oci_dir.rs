@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
-use crate::record::{MAX_RECORD_SIZE, RecordKind, RecordUpdate};
+use crate::record::{RecordKind, RecordUpdate};
 use crate::store::{Backend, BlobStore};
 use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
 
@@ -983,7 +983,7 @@ impl Backend for OciDir {
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
             Err(e) => return Err(Error::io("stat", path)(e)),
         }
-        match read_capped(&path, MAX_RECORD_SIZE) {
+        match read_capped(&path, kind.max_size()) {
             Ok(b) => Ok(Some(b)),
             // Removed by GC since the stat.
             Err(Error::Io(e)) if e.is_not_found() => Ok(None),

@@ -7,6 +7,11 @@
 //! - An [`ImageRecord`], named by what a tag points at (a manifest or index digest): when
 //!   it was last tagged, and the `repository@digest` names it has in registries it came
 //!   from or went to.
+//! - A scan index ([`RecordKind::Scan`]), named by a layer blob's digest: what a scanner
+//!   (strata-scan) read from the layer, in the scanner's own binary format, so that the
+//!   next scan of any image holding the layer reads no blob. The store neither reads nor
+//!   checks its content; the scanner checks it (a checksum, its `diff_id`) and rebuilds a
+//!   damaged one.
 //!
 //! A record is named by a digest, so what it says about those bytes stays true whether
 //! or not the blob is still in the store: a record without its blob is harmless, never
@@ -24,6 +29,10 @@ use strata_spec::Digest;
 /// thousand repositories stays far below it).
 pub const MAX_RECORD_SIZE: u64 = 1 << 20;
 
+/// The largest scan index read ([`RecordKind::Scan`]): a layer's headers and the package
+/// databases it holds (an RPM database is tens of MiB).
+pub const MAX_SCAN_RECORD_SIZE: u64 = 256 << 20;
+
 /// The kinds of record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -32,17 +41,30 @@ pub enum RecordKind {
     Layer,
     /// An [`ImageRecord`], named by the digest a tag points at.
     Image,
+    /// A scanner's index of a layer (opaque to the store), named by the layer blob's
+    /// digest.
+    Scan,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 2] = [RecordKind::Layer, RecordKind::Image];
+    pub const ALL: [RecordKind; 3] = [RecordKind::Layer, RecordKind::Image, RecordKind::Scan];
 
     /// The directory name of this kind (`layer`, `image`).
     pub fn name(self) -> &'static str {
         match self {
             RecordKind::Layer => "layer",
             RecordKind::Image => "image",
+            RecordKind::Scan => "scan",
+        }
+    }
+
+    /// The largest record of this kind a store reads: [`MAX_RECORD_SIZE`] for the JSON
+    /// records, [`MAX_SCAN_RECORD_SIZE`] for scan indexes.
+    pub fn max_size(self) -> u64 {
+        match self {
+            RecordKind::Layer | RecordKind::Image => MAX_RECORD_SIZE,
+            RecordKind::Scan => MAX_SCAN_RECORD_SIZE,
         }
     }
 
@@ -51,6 +73,8 @@ impl RecordKind {
         let r = match self {
             RecordKind::Layer => serde_json::from_slice::<LayerRecord>(bytes).map(drop),
             RecordKind::Image => serde_json::from_slice::<ImageRecord>(bytes).map(drop),
+            // Opaque to the store: its reader checks it and rebuilds it when damaged.
+            RecordKind::Scan => Ok(()),
         };
         r.map_err(|e| e.to_string())
     }

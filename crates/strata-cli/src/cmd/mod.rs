@@ -103,12 +103,14 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             dive::dive(ctx, &source, &pull, ci, ci_config.as_deref(), json_file.as_deref(), flags)
         }
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
-        Command::Sbom { reference, format, output, no_layer_history, attach } => {
-            scan::sbom(ctx, &reference, &format, output.as_deref(), !no_layer_history, attach)
+        Command::Sbom { reference, format, output, no_layer_history, no_cache, attach } => {
+            let opts = strata_scan::ScanOptions::default().layer_history(!no_layer_history).cache(!no_cache);
+            scan::sbom(ctx, &reference, &format, output.as_deref(), &opts, attach)
         }
         Command::Referrers { reference, artifact_type } => scan::referrers(ctx, &reference, artifact_type.as_deref()),
-        Command::Scan { reference, db, format, severity, exit_code } => {
-            scan::scan(ctx, &reference, &db, &format, &severity, exit_code)
+        Command::Scan { reference, db, format, severity, exit_code, no_cache } => {
+            let opts = strata_scan::ScanOptions::default().cache(!no_cache);
+            scan::scan(ctx, &reference, &db, &format, &severity, exit_code, &opts)
         }
         Command::Pull { reference, platform, all_platforms, referrers, registry } => {
             registry::pull(ctx, &reference, platform.as_deref(), all_platforms, referrers, &registry)

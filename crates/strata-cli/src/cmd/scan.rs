@@ -12,9 +12,9 @@ use crate::ctx::Ctx;
 use crate::output::print_json;
 use crate::progress::Bars;
 
-fn inventory(ctx: &Ctx, img: &strata_image::Image, layer_history: bool) -> Result<Inventory> {
+fn inventory(ctx: &Ctx, img: &strata_image::Image, opts: &ScanOptions) -> Result<Inventory> {
     let spinner = Bars::new(ctx).spinner("reading packages");
-    let inv = Inventory::of_image(img, &ScanOptions::default().layer_history(layer_history))?;
+    let inv = Inventory::of_image(img, opts)?;
     spinner.finish_and_clear();
     for w in &inv.warnings {
         eprintln!("warning: {w}");
@@ -27,7 +27,7 @@ pub fn sbom(
     reference: &str,
     format: &str,
     output: Option<&Path>,
-    layer_history: bool,
+    scan: &ScanOptions,
     attach: bool,
 ) -> Result<ExitCode> {
     let mut format: SbomFormat = format.parse().map_err(|e: String| anyhow!(e))?;
@@ -36,7 +36,7 @@ pub fn sbom(
     }
     let store = if attach { ctx.write_store()? } else { ctx.read_store()? };
     let img = store.image(reference)?;
-    let inv = inventory(ctx, &img, layer_history)?;
+    let inv = inventory(ctx, &img, scan)?;
     // One creation time for the file written and the artifact stored.
     let opts = SbomOptions::from_env().pinned();
     if attach {
@@ -84,14 +84,22 @@ pub fn referrers(ctx: &Ctx, reference: &str, artifact_type: Option<&str>) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn scan(ctx: &Ctx, reference: &str, db: &Path, format: &str, severity: &str, exit_code: u8) -> Result<ExitCode> {
+pub fn scan(
+    ctx: &Ctx,
+    reference: &str,
+    db: &Path,
+    format: &str,
+    severity: &str,
+    exit_code: u8,
+    opts: &ScanOptions,
+) -> Result<ExitCode> {
     let min: Severity = severity.parse().map_err(|e: String| anyhow!(e))?;
     if !matches!(format, "table" | "json" | "sarif") {
         return Err(anyhow!("unknown format {format:?} (table, json, sarif)"));
     }
     let advisories = AdvisoryDb::open(db).with_context(|| format!("advisory database {}", db.display()))?;
     let img = ctx.read_store()?.image(reference)?;
-    let inv = inventory(ctx, &img, true)?;
+    let inv = inventory(ctx, &img, opts)?;
     let mut findings = match_inventory(&inv, &advisories);
     findings.retain(|f| f.severity >= min);
     match (format, ctx.json) {

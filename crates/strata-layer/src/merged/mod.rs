@@ -122,6 +122,20 @@ impl MergedTree {
         let (tree, layers, _, changes) = fold_sources(layers, opts, false)?;
         Ok(MergedTree { tree, layers, limits: opts.limits.clone(), changes })
     }
+
+    /// A merged tree of a fold's parts.
+    pub(crate) fn from_parts(tree: Tree, layers: Vec<LayerStats>, limits: Limits, changes: Vec<Changes>) -> Self {
+        MergedTree { tree, layers, limits, changes }
+    }
+
+    /// The entry at `path` with its last component followed (symlinks resolved inside
+    /// the root, as `stat` would): where a file's content really is.
+    pub fn stat_follow(&self, path: impl AsRef<Path>) -> Result<MergedEntry> {
+        let path = path.as_ref();
+        let k = self.lookup(path, true)?;
+        let (ino, n) = self.tree.get(k).ok_or_else(|| not_found(path, Errno::NOENT))?;
+        Ok(self.entry(self.tree.path(k), ino, n))
+    }
 }
 
 fn not_found(path: &Path, e: Errno) -> Error {

@@ -12,9 +12,9 @@ use crate::root::Root;
 pub const STATUS: &str = "var/lib/dpkg/status";
 /// The distroless per-package status directory.
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
-const INFO: &str = "var/lib/dpkg/info";
+pub(crate) const INFO: &str = "var/lib/dpkg/info";
 /// Where a Debian package keeps its copyright file (Debian Policy 12.5).
-const DOC: &str = "usr/share/doc";
+pub(crate) const DOC: &str = "usr/share/doc";
 
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
     if let Some(bytes) = root.read(STATUS)? {

@@ -34,6 +34,31 @@ pub(crate) fn distro(root: &dyn Root) -> Result<Option<Distro>> {
     Ok(None)
 }
 
+/// Whether a cataloger may read the regular file at `path` (normalised): what a scan
+/// keeps of each layer in its cache record. A file it misses is still found, read from
+/// its layer.
+pub(crate) fn wanted(path: &str) -> bool {
+    if OS_RELEASE.contains(&path)
+        || path == dpkg::STATUS
+        || path == apk::INSTALLED
+        || rpm::SQLITE_PATHS.iter().any(|p| path.strip_prefix(p).is_some_and(|r| r.is_empty() || r == "-wal"))
+    {
+        return true;
+    }
+    let in_dir = |dir: &str| path.strip_prefix(dir).and_then(|r| r.strip_prefix('/')).filter(|r| !r.contains('/'));
+    if in_dir(dpkg::STATUS_D).is_some() || in_dir(dpkg::INFO).is_some_and(|n| n.ends_with(".list")) {
+        return true;
+    }
+    if path
+        .strip_prefix(dpkg::DOC)
+        .and_then(|r| r.strip_prefix('/'))
+        .is_some_and(|r| r.strip_suffix("/copyright").is_some_and(|name| !name.is_empty() && !name.contains('/')))
+    {
+        return true;
+    }
+    path.ends_with(".dist-info/METADATA") || path.ends_with(".dist-info/RECORD") || npm::is_package_json(path)
+}
+
 /// Run every cataloger.
 pub(crate) fn all(root: &dyn Root, distro: Option<&Distro>) -> Result<Found> {
     let mut found = Found { files: root.files(), packages: Vec::new(), warnings: Vec::new() };

@@ -8,7 +8,7 @@ use crate::package::{Kind, Package, purl};
 use crate::root::Root;
 
 /// Whether `path` is a package's own `package.json` under a `node_modules`.
-fn is_package_json(path: &str) -> bool {
+pub(crate) fn is_package_json(path: &str) -> bool {
     let Some(dir) = path.strip_suffix("/package.json") else { return false };
     let parts: Vec<&str> = dir.rsplit('/').take(3).collect();
     match parts.as_slice() {

@@ -31,7 +31,7 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
         return Ok(());
     }
     for path in OTHER_PATHS {
-        if root.read(path)?.is_some() {
+        if root.is_file(path) {
             found.warnings.push(Warning::UnreadableRpmDb { path: path.to_owned() });
         }
     }

@@ -1,6 +1,7 @@
-"""Validate an SBOM against its published JSON schema (vendored in schema/).
+"""Validate an SBOM (or a SARIF log) against its published JSON schema (vendored in
+schema/).
 
-usage: validate_schema.py spdx|cyclonedx DOC.json
+usage: validate_schema.py spdx|cyclonedx|sarif DOC.json
 Prints each violation as `PATH: message`; exits 1 when there is any.
 """
 import json
@@ -23,6 +24,8 @@ with open(path) as f:
     doc = json.load(f)
 if kind == "spdx":
     schema, registry = load("spdx-2.3.schema.json"), Registry()
+elif kind == "sarif":
+    schema, registry = load("sarif-schema-2.1.0.json"), Registry()
 else:
     schema = load("bom-1.5.schema.json")
     # bom-1.5 refers to its neighbours by relative name against its $id.

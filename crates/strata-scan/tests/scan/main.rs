@@ -1,6 +1,7 @@
 //! strata-scan's integration tests: inventories of generated images, compared with
 //! what the package managers' own tools say.
 
+mod cache;
 mod fixture;
 mod inventory;
 mod sbom;

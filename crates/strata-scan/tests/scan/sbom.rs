@@ -31,6 +31,16 @@ pub fn mixed_image(dir: &Path, store: &strata_image::Store) -> strata_image::Ima
          License: Apache-2.0\n On Debian systems, see /usr/share/common-licenses/Apache-2.0.\n",
     );
     write(&base, "usr/share/doc/tzdata/copyright", "This is the Debian prepackaged version of tzdata.\n");
+    // DEP-5 short names (GPL-2+, Expat, public-domain) as bookworm's copyright files use them.
+    write(
+        &base,
+        "usr/share/doc/libfoo1/copyright",
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: foo\n\n\
+         Files: *\nCopyright: 2001 Foo\nLicense: GPL-2+\n\n\
+         Files: compat/*\nCopyright: none\nLicense: public-domain\n\n\
+         Files: lib/*\nCopyright: 2010 Bar\nLicense: LGPL-2.1+ or Expat\n\n\
+         License: GPL-2+\n On Debian systems, see /usr/share/common-licenses/GPL-2.\n",
+    );
     let upper = dir.join("upper");
     write(&upper, "usr/lib/libssl.so.3", "ssl, patched");
     write(
@@ -47,7 +57,9 @@ pub fn mixed_image(dir: &Path, store: &strata_image::Store) -> strata_image::Ima
     image(store, "mixed:1", &[&base, &upper])
 }
 
-fn validate(kind: &str, doc: &[u8], dir: &Path) -> (bool, String) {
+/// Validate `doc` against the published schema of `kind` (`spdx`, `cyclonedx`, `sarif`):
+/// whether it passes, and what the validator said.
+pub fn validate(kind: &str, doc: &[u8], dir: &Path) -> (bool, String) {
     let f = dir.join(format!("{kind}.json"));
     std::fs::write(&f, doc).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/validate_schema.py");
@@ -90,6 +102,28 @@ fn sboms_are_valid_and_deterministic() {
     let tz = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "tzdata").unwrap();
     assert_eq!(tz["licenseDeclared"], "NOASSERTION", "{tz}");
     assert!(ssl["comment"].as_str().unwrap().contains("changed in layers 1"), "{ssl}");
+    // DEP-5 names as SPDX identifiers; a name SPDX has no identifier for as a
+    // LicenseRef- the document defines.
+    let foo = spdx["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libfoo1").unwrap();
+    assert_eq!(
+        foo["licenseDeclared"], "GPL-2.0-or-later AND LicenseRef-public-domain AND (LGPL-2.1-or-later OR MIT)",
+        "{foo}"
+    );
+    assert_eq!(
+        foo["licenseComments"],
+        "as the package database states it: GPL-2+ AND public-domain AND (LGPL-2.1+ OR Expat)"
+    );
+    let refs = spdx["hasExtractedLicensingInfos"].as_array().unwrap();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0]["licenseId"], "LicenseRef-public-domain");
+    assert_eq!(refs[0]["name"], "public-domain");
+    let cdx: serde_json::Value = serde_json::from_slice(&render(&inv, SbomFormat::CycloneDxJson, &opts)).unwrap();
+    let foo = cdx["components"].as_array().unwrap().iter().find(|c| c["name"] == "libfoo1").unwrap();
+    assert_eq!(
+        foo["licenses"][0]["expression"],
+        "GPL-2.0-or-later AND LicenseRef-public-domain AND (LGPL-2.1-or-later OR MIT)",
+        "{foo}"
+    );
 
     let table = String::from_utf8(render(&inv, SbomFormat::Table, &opts)).unwrap();
     assert!(table.starts_with("NAME "), "{table}");

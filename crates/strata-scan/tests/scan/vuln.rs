@@ -8,7 +8,7 @@ use serde_json::json;
 use strata_scan::{AdvisoryDb, Error, Inventory, ScanOptions, Severity, match_inventory, vuln};
 
 use crate::fixture::{run, store, write};
-use crate::sbom::mixed_image;
+use crate::sbom::{mixed_image, validate};
 
 fn record(id: &str, ecosystem: &str, name: &str, events: serde_json::Value, extra: serde_json::Value) -> String {
     let mut r = json!({
@@ -106,6 +106,19 @@ fn osv_matching_with_each_ecosystems_order() {
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 5);
     assert_eq!(sarif["runs"][0]["results"][0]["level"], "error");
     assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["security-severity"], "10.0");
+    // Valid against the published SARIF 2.1.0 schema, and the validator does reject what
+    // breaks it.
+    let doc = serde_json::to_vec(&sarif).unwrap();
+    let (ok, msg) = validate("sarif", &doc, dir.path());
+    assert!(ok, "SARIF does not validate:\n{msg}\n{sarif}");
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    let (ok, _) = validate("sarif", &serde_json::to_vec(&broken).unwrap(), dir.path());
+    assert!(!ok, "a SARIF result with level \"fatal\" passed validation");
+    // No finding: still a valid log.
+    let empty = serde_json::to_vec(&vuln::sarif(&inv, &[])).unwrap();
+    let (ok, msg) = validate("sarif", &empty, dir.path());
+    assert!(ok, "an empty SARIF log does not validate:\n{msg}");
 }
 
 #[test]

@@ -1,0 +1,211 @@
+//! The per-layer analysis cache: what a scan needs from a layer (its headers, as a
+//! [`LayerIndex`], and the content of the package-database files it holds), kept in the
+//! store as a record named by the layer blob's digest ([`RecordKind::Scan`]), so that
+//! the next scan of any image holding the layer reads no blob. Trivy keeps the same per
+//! layer, keyed by diff_id.
+//!
+//! A record is named by the bytes it describes, so it never goes stale; it is written
+//! atomically by the store, removed by `gc` with its blob, and checked before use: its
+//! checksum, format version, and `diff_id` (against the image config's), and each file's
+//! size against its header. A record that fails any check is ignored, and the layer is
+//! read and its record written again.
+//!
+//! ```text
+//! magic "STRSCAN\0" | version u32 | index length u64 | LayerIndex bytes
+//! | files u64 | (ordinal u64, length u64, bytes)* | sha256 of all before, 64 hex digits
+//! ```
+
+use std::collections::HashMap;
+use std::io::BufReader;
+
+use strata_image::Image;
+use strata_layer::read::EntryKind;
+use strata_layer::{LayerIndex, LayerSource, Limits};
+use strata_spec::{Descriptor, Digest};
+use strata_store::RecordKind;
+use strata_store::record::MAX_SCAN_RECORD_SIZE;
+
+use crate::catalog;
+use crate::error::Result;
+
+const MAGIC: &[u8; 8] = b"STRSCAN\0";
+/// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
+/// bumps it too, so that an older record is read again rather than trusted.
+const VERSION: u32 = 1;
+/// The largest file kept in a record: larger databases are read from the layer.
+const MAX_CACHED_FILE: u64 = 64 << 20;
+
+/// One layer as a scan sees it: its index, and the content of the database files it
+/// holds, by entry ordinal.
+#[derive(Debug)]
+pub(crate) struct LayerData {
+    pub(crate) index: LayerIndex,
+    pub(crate) files: HashMap<u64, Vec<u8>>,
+}
+
+/// Where each layer of a scan came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CacheStats {
+    /// Layers read from their cache record.
+    pub(crate) hits: usize,
+    /// Layers read from their blob.
+    pub(crate) misses: usize,
+}
+
+/// Every layer of `image`, base first: from its record when `use_cache` and the record
+/// is sound, else read from the blob (and its record written, when `use_cache` and the
+/// store keeps records).
+pub(crate) fn layers(image: &Image, use_cache: bool) -> Result<(Vec<LayerData>, CacheStats)> {
+    let backend = image.store().backend();
+    let write = use_cache && backend.keeps_records();
+    let pairs: Vec<(&Descriptor, &Digest)> = image.layers().iter().zip(&image.config().rootfs.diff_ids).collect();
+    let mut slots: Vec<Option<LayerData>> = pairs
+        .iter()
+        .map(|(desc, diff_id)| {
+            if !use_cache {
+                return None;
+            }
+            let bytes = backend.record(RecordKind::Scan, &desc.digest).ok().flatten()?;
+            decode(&bytes, diff_id)
+        })
+        .collect();
+    let hits = slots.iter().filter(|s| s.is_some()).count();
+    let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+    let read = read_layers(image, &pairs, &missing)?;
+    for (i, data) in missing.iter().zip(read) {
+        if write {
+            let bytes = encode(&data);
+            if bytes.len() as u64 <= MAX_SCAN_RECORD_SIZE {
+                // A cache that cannot be written costs the next scan time, not this one
+                // its result.
+                let _ = backend.update_record(RecordKind::Scan, &pairs[*i].0.digest, &mut |_| Ok(Some(bytes.clone())));
+            }
+        }
+        slots[*i] = Some(data);
+    }
+    let stats = CacheStats { hits, misses: missing.len() };
+    Ok((slots.into_iter().flatten().collect(), stats))
+}
+
+/// Read the layers at `which` (positions in `pairs`), on up to one thread per core,
+/// each taking the next layer not yet taken; in the order of `which`.
+fn read_layers(image: &Image, pairs: &[(&Descriptor, &Digest)], which: &[usize]) -> Result<Vec<LayerData>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(which.len());
+    if threads <= 1 {
+        return which.iter().map(|&i| read_layer(image, pairs[i].0, pairs[i].1)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<LayerData>>>> =
+        which.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&i) = which.get(k) else { return };
+                    let r = read_layer(image, pairs[i].0, pairs[i].1);
+                    let failed = r.is_err();
+                    if let Some(slot) = results.get(k) {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    }
+                    if failed {
+                        // Let the other threads stop at their next layer.
+                        next.store(which.len(), std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(which.len());
+    for r in results {
+        match r.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(r) => out.push(r?),
+            // Not read: an earlier failure stopped the threads (and is returned first,
+            // as layers are taken in order).
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Read one layer's blob once: its index and the database files it holds, its
+/// `diff_id` checked.
+fn read_layer(image: &Image, desc: &Descriptor, diff_id: &Digest) -> Result<LayerData> {
+    let blob = image.store().backend().open_descriptor(desc).map_err(strata_image::Error::from)?;
+    let src = LayerSource::from_descriptor(desc, Some(diff_id.clone()), BufReader::with_capacity(1 << 16, blob));
+    let mut keep = |path: &[u8], _size: u64| {
+        strata_layer::path::normalize(path).ok().and_then(|p| p.to_str().map(catalog::wanted)).unwrap_or(false)
+    };
+    let read = LayerIndex::read(src, &Limits::default(), MAX_CACHED_FILE, &mut keep)?;
+    Ok(LayerData { index: read.index, files: read.files.into_iter().collect() })
+}
+
+/// The record of a layer.
+pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
+    let index = data.index.to_bytes();
+    let mut files: Vec<(&u64, &Vec<u8>)> = data.files.iter().collect();
+    files.sort();
+    let mut out = Vec::with_capacity(index.len() + files.iter().map(|f| f.1.len() + 16).sum::<usize>() + 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    out.extend_from_slice(&index);
+    out.extend_from_slice(&(files.len() as u64).to_le_bytes());
+    for (ordinal, bytes) in files {
+        out.extend_from_slice(&ordinal.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let sum = Digest::sha256_of(&out);
+    out.extend_from_slice(sum.hex().as_bytes());
+    out
+}
+
+/// A record's layer, when every check passes: its checksum and version, its index, its
+/// `diff_id` equal to `diff_id`, and each file a regular, not sparse entry of the index
+/// with the same size.
+pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
+    let body = bytes.get(..bytes.len().checked_sub(64)?)?;
+    let sum = bytes.get(body.len()..)?;
+    if sum != Digest::sha256_of(body).hex().as_bytes() {
+        return None;
+    }
+    let mut c = body;
+    if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
+        return None;
+    }
+    let n = usize::try_from(u64_of(&mut c)?).ok()?;
+    let index = LayerIndex::from_bytes(take(&mut c, n)?).ok()?;
+    if index.diff_id() != diff_id {
+        return None;
+    }
+    let count = u64_of(&mut c)?;
+    let mut files = HashMap::new();
+    for _ in 0..count {
+        let ordinal = u64_of(&mut c)?;
+        let len = u64_of(&mut c)?;
+        let e = index.entry(ordinal)?;
+        if e.kind != EntryKind::File || e.sparse || e.size != len {
+            return None;
+        }
+        let content = take(&mut c, usize::try_from(len).ok()?)?;
+        if files.insert(ordinal, content.to_vec()).is_some() {
+            return None;
+        }
+    }
+    c.is_empty().then_some(LayerData { index, files })
+}
+
+fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if c.len() < n {
+        return None;
+    }
+    let (head, rest) = c.split_at(n);
+    *c = rest;
+    Some(head)
+}
+
+fn u64_of(c: &mut &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(take(c, 8)?.try_into().ok()?))
+}

@@ -1,0 +1,155 @@
+//! The per-layer scan cache: a warm scan reads no layer blob and says exactly what a
+//! cold one says; a damaged record, or one that is not the layer's, is never trusted;
+//! gc removes the records of layers gone from the store.
+
+use std::path::{Path, PathBuf};
+
+use strata_scan::{Inventory, SbomFormat, SbomOptions, ScanOptions, render};
+
+use crate::fixture::{image, store, write};
+use crate::sbom::mixed_image;
+
+fn cold() -> ScanOptions {
+    ScanOptions::default().cache(false)
+}
+
+fn blob_path(store: &strata_image::Store, d: &strata_spec::Digest) -> PathBuf {
+    store.path().unwrap().join("blobs").join(d.algorithm().name()).join(d.hex())
+}
+
+fn record_path(store: &strata_image::Store, d: &strata_spec::Digest) -> PathBuf {
+    store.path().unwrap().join(".strata/records/scan").join(d.algorithm().name()).join(d.hex())
+}
+
+/// Move the image's layer blobs away (returned, to put back): a scan that reads a
+/// layer fails.
+fn hide_layers(img: &strata_image::Image, dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut moved = Vec::new();
+    for (i, d) in img.layers().iter().enumerate() {
+        let from = blob_path(img.store(), &d.digest);
+        let to = dir.join(format!("hidden-{i}"));
+        std::fs::rename(&from, &to).unwrap();
+        moved.push((from, to));
+    }
+    moved
+}
+
+fn unhide(moved: Vec<(PathBuf, PathBuf)>) {
+    for (from, to) in moved {
+        std::fs::rename(to, from).unwrap();
+    }
+}
+
+fn sboms(inv: &Inventory) -> Vec<Vec<u8>> {
+    let opts = SbomOptions::default().created(1_700_000_000);
+    [SbomFormat::SpdxJson, SbomFormat::CycloneDxJson, SbomFormat::Table]
+        .iter()
+        .map(|f| render(inv, *f, &opts))
+        .collect()
+}
+
+#[test]
+fn warm_scan_reads_no_layer_blob_and_says_the_same() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    let want: Vec<Inventory> =
+        [true, false].iter().map(|&h| Inventory::of_image(&img, &cold().layer_history(h)).unwrap()).collect();
+    for l in img.layers() {
+        assert!(!record_path(&store, &l.digest).exists(), "--no-cache wrote a record");
+    }
+    let first = Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    assert_eq!(first, want[0]);
+    for l in img.layers() {
+        assert!(record_path(&store, &l.digest).is_file(), "no record for {}", l.digest);
+    }
+    let moved = hide_layers(&img, dir.path());
+    // Without the cache the layers are needed: they are really gone.
+    assert!(Inventory::of_image(&img, &cold()).is_err());
+    for (history, want) in [true, false].into_iter().zip(&want) {
+        let warm = Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap();
+        assert_eq!(&warm, want, "layer_history {history}");
+        assert_eq!(sboms(&warm), sboms(want), "layer_history {history}");
+    }
+    unhide(moved);
+}
+
+/// A way of damaging a record's bytes.
+type Damage = fn(&mut Vec<u8>);
+
+#[test]
+fn a_damaged_record_is_ignored_and_rebuilt() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    let want = Inventory::of_image(&img, &cold()).unwrap();
+    Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
+    let good: Vec<Vec<u8>> = records.iter().map(|r| std::fs::read(r).unwrap()).collect();
+    let damages: [(&str, Damage); 4] = [
+        ("truncated", |b| b.truncate(b.len() / 2)),
+        ("empty", |b| b.clear()),
+        ("a byte flipped", |b| {
+            let i = b.len() / 3;
+            b[i] ^= 0x40;
+        }),
+        ("garbage", |b| *b = b"not a scan record".to_vec()),
+    ];
+    for (what, damage) in damages {
+        for (r, g) in records.iter().zip(&good) {
+            let mut b = g.clone();
+            damage(&mut b);
+            std::fs::write(r, b).unwrap();
+        }
+        assert_eq!(Inventory::of_image(&img, &ScanOptions::default()).unwrap(), want, "{what}");
+        // Rebuilt: the next scan needs no layer.
+        for (r, g) in records.iter().zip(&good) {
+            assert_eq!(&std::fs::read(r).unwrap(), g, "{what}: record not rebuilt");
+        }
+        let moved = hide_layers(&img, dir.path());
+        assert_eq!(Inventory::of_image(&img, &ScanOptions::default()).unwrap(), want, "{what}");
+        unhide(moved);
+    }
+}
+
+#[test]
+fn a_record_of_another_layer_is_not_trusted() {
+    let (dir, store) = store();
+    let a = dir.path().join("a");
+    write(
+        &a,
+        "var/lib/dpkg/status",
+        "Package: alpha\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n",
+    );
+    let b = dir.path().join("b");
+    write(
+        &b,
+        "var/lib/dpkg/status",
+        "Package: beta\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.0-1\n\n",
+    );
+    let img_a = image(&store, "a:1", &[&a]);
+    let img_b = image(&store, "b:1", &[&b]);
+    Inventory::of_image(&img_a, &ScanOptions::default()).unwrap();
+    // A's record where B's would be: its diff_id is not B's.
+    let (ra, rb) = (record_path(&store, &img_a.layers()[0].digest), record_path(&store, &img_b.layers()[0].digest));
+    std::fs::copy(&ra, &rb).unwrap();
+    let inv = Inventory::of_image(&img_b, &ScanOptions::default()).unwrap();
+    let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["beta"]);
+    assert_eq!(inv, Inventory::of_image(&img_b, &cold()).unwrap());
+    assert_ne!(std::fs::read(&rb).unwrap(), std::fs::read(&ra).unwrap(), "B's record was not rewritten");
+}
+
+#[test]
+fn gc_removes_the_records_of_layers_gone() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
+    store.gc(false).unwrap();
+    assert!(records.iter().all(|r| r.is_file()), "gc removed the records of a live image");
+    store.untag("mixed:1").unwrap();
+    let report = store.gc(false).unwrap();
+    assert!(report.records_removed >= records.len(), "{report:?}");
+    for r in &records {
+        assert!(!r.exists(), "{} outlived its layer", r.display());
+    }
+}
