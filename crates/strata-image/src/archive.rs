@@ -125,13 +125,7 @@ impl Store {
         out: W,
         progress: &ProgressHook,
     ) -> Result<W> {
-        let images = self.images_to_save(names)?;
-        let out = Counted::new(out, progress);
-        let out = match format {
-            ArchiveFormat::DockerArchive => save_docker(self, &images, Plain(out))?.0,
-            ArchiveFormat::OciArchive => save_oci(self, &images, out)?,
-        };
-        Ok(out.finish())
+        self.save_to(names, format, Counted::new(out, progress), Plain, |p| p.0)
     }
 
     /// [`Store::save`] into a writer that can seek (a file): the same bytes, written
@@ -150,10 +144,22 @@ impl Store {
         out: W,
         progress: &ProgressHook,
     ) -> Result<W> {
+        self.save_to(names, format, Counted::new(out, progress), Patchable, |p| p.0)
+    }
+
+    /// The save both forms share: `sink` says whether a docker-archive's layer headers
+    /// can be patched in place (`Patchable`) or not (`Plain`).
+    fn save_to<W: Write, S: Sink>(
+        &self,
+        names: &[&str],
+        format: ArchiveFormat,
+        out: Counted<W>,
+        sink: fn(Counted<W>) -> S,
+        inner: fn(S) -> Counted<W>,
+    ) -> Result<W> {
         let images = self.images_to_save(names)?;
-        let out = Counted::new(out, progress);
         let out = match format {
-            ArchiveFormat::DockerArchive => save_docker(self, &images, Patchable(out))?.0,
+            ArchiveFormat::DockerArchive => inner(save_docker(self, &images, sink(out))?),
             ArchiveFormat::OciArchive => save_oci(self, &images, out)?,
         };
         Ok(out.finish())
