@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 
 use strata_spec::{Descriptor, Digest, ImageConfig, MediaType, Platform};
+use strata_store::codec::{Reader, put_str, put_u64};
 
 use crate::error::Result;
 use crate::image::Image;
@@ -216,7 +217,7 @@ fn encode(summaries: &[(&(String, Digest), &Summary)]) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Option<HashMap<(String, Digest), Summary>> {
-    let mut r = Reader { b: bytes.strip_prefix(FORMAT)? };
+    let mut r = Reader::new(bytes.strip_prefix(FORMAT)?);
     let n = usize::try_from(r.u64()?).ok()?;
     let mut out = HashMap::with_capacity(n.min(1 << 20));
     for _ in 0..n {
@@ -233,7 +234,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<(String, Digest), Summary>> {
         let mut fps = [Vec::new(), Vec::new()];
         for list in &mut fps {
             let k = usize::try_from(r.u64()?).ok()?;
-            if k > r.b.len() / 32 {
+            if k > r.remaining() / 32 {
                 return None;
             }
             for _ in 0..k {
@@ -255,33 +256,5 @@ fn decode(bytes: &[u8]) -> Option<HashMap<(String, Digest), Summary>> {
         };
         out.insert((media_type, manifest), s);
     }
-    r.b.is_empty().then_some(out)
-}
-
-fn put_u64(o: &mut Vec<u8>, v: u64) {
-    o.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(o: &mut Vec<u8>, s: &str) {
-    put_u64(o, s.len() as u64);
-    o.extend_from_slice(s.as_bytes());
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.b.split_at_checked(n)?;
-        self.b = rest;
-        Some(head)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        std::str::from_utf8(self.take(n)?).ok()
-    }
+    (r.remaining() == 0).then_some(out)
 }

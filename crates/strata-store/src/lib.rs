@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod blob;
+pub mod codec;
 mod error;
 mod fsck;
 mod gc;

@@ -27,6 +27,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
+use crate::codec::{Reader, put_str};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, Document, Index, MediaType};
@@ -519,7 +520,7 @@ impl Table {
     /// A stored table, if `bytes` is one that checks out (checksum, bounds, entries in
     /// order inside the `manifests` array).
     pub(crate) fn decode(bytes: &[u8]) -> Option<Table> {
-        let mut r = Reader { b: unseal(MAGIC, bytes)? };
+        let mut r = Reader::new(unseal(MAGIC, bytes)?);
         let key = FileKey {
             dev: r.u64()?,
             ino: r.u64()?,
@@ -562,7 +563,7 @@ impl Table {
             prev_end = end;
             entries.push(e);
         }
-        if !r.b.is_empty() {
+        if r.remaining() != 0 {
             return None;
         }
         Some(Table { key, open, close, targets, names, entries })
@@ -574,36 +575,6 @@ impl Table {
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
         file.read_to_end(&mut bytes)?;
         Ok(Table::decode(&bytes))
-    }
-}
-
-fn put_str(o: &mut Vec<u8>, s: &str) {
-    o.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    o.extend_from_slice(s.as_bytes());
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.b.split_at_checked(n)?;
-        self.b = rest;
-        Some(head)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        let n = usize::try_from(self.u64()?).ok()?;
-        std::str::from_utf8(self.take(n)?).ok()
     }
 }
 
