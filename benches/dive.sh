@@ -46,41 +46,24 @@ cp -a "$L" "$W/oci"
 "$S" --store "$W/oci" save bench/three:1 --format oci-archive -o "$W/three-oci.tar"
 cat "$W"/oci/blobs/sha256/* "$W"/three-*.tar >/dev/null   # warm the page cache
 
-declare -A WALL PEAK
-run() { # name cmd (timed inside: /usr/bin/time writes $W/time.txt)
-  local name=$1 cmd=$2 i t=$W/time.txt walls=() peaks=() w p
-  for ((i = 0; i <= N; i++)); do
-    rm -f "$t"
-    sh -c "$cmd" >"$W/out.txt" 2>"$W/err.txt" || { echo "$name: FAILED: $(tail -3 "$W/err.txt")"; exit 1; }
-    [ -s "$t" ] || { echo "$name: no timing: $(tail -3 "$W/out.txt")"; exit 1; }
-    ((i == 0)) && continue
-    read -r w p <"$t"; walls+=("$w"); peaks+=("$p")
-  done
-  local mid=$(( (N + 1) / 2 ))
-  w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
-  p=$(printf '%s\n' "${peaks[@]}" | sort -g | sed -n "${mid}p")
-  WALL[$name]=$w; PEAK[$name]=$p
-  printf '%-31s %6.3f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
-    "$(awk -v p="$p" 'BEGIN{print p/1024}')"
-}
+. benches/lib.sh
 
 T="/usr/bin/time -f '%e %M' -o '$W/time.txt'"
-run "strata layers" "$T '$S' --store '$W/oci' layers three"
-run "strata dive --ci" "$T '$S' --store '$W/oci' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled three"
+run_timed "strata layers" "$T '$S' --store '$W/oci' layers three"
+run_timed "strata dive --ci" "$T '$S' --store '$W/oci' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled three"
 # script gives strata a pty for stdin and stdout (of 120x40: a new pty has no size, and
 # nothing would be drawn); time runs inside it, around strata only.
-run "strata dive, first frame" "script -qec \"stty cols 120 rows 40; STRATA_DIVE_FIRST_FRAME_EXIT=1 TERM=xterm-256color $T '$S' --store '$W/oci' dive three\" /dev/null"
+run_timed "strata dive, first frame" "script -qec \"stty cols 120 rows 40; STRATA_DIVE_FIRST_FRAME_EXIT=1 TERM=xterm-256color $T '$S' --store '$W/oci' dive three\" /dev/null"
 grep -q 'Image efficiency score' "$W/out.txt" || { echo "the first frame was not drawn:"; tail -5 "$W/out.txt"; exit 1; }
 for f in docker oci; do
   A=$W/three-$f.tar
-  run "dive --archive ($f), frame" "script -qec \"stty cols 120 rows 40; STRATA_DIVE_FIRST_FRAME_EXIT=1 TERM=xterm-256color $T '$S' dive --archive '$A'\" /dev/null"
+  run_timed "dive --archive ($f), frame" "script -qec \"stty cols 120 rows 40; STRATA_DIVE_FIRST_FRAME_EXIT=1 TERM=xterm-256color $T '$S' dive --archive '$A'\" /dev/null"
   grep -q 'Image efficiency score' "$W/out.txt" || { echo "the first frame was not drawn:"; tail -5 "$W/out.txt"; exit 1; }
-  run "dive --ci --archive ($f)" "$T '$S' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled --archive '$A'"
+  run_timed "dive --ci --archive ($f)" "$T '$S' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled --archive '$A'"
 done
 # Before reading in place: load into a fresh store, then the analysis (time covers both).
-run "load + dive --ci (docker)" "$T sh -c \"rm -rf '$W/loaded' && '$S' --store '$W/loaded' load -i '$W/three-docker.tar' >/dev/null && '$S' --store '$W/loaded' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled bench/three:1\""
+run_timed "load + dive --ci (docker)" "$T sh -c \"rm -rf '$W/loaded' && '$S' --store '$W/loaded' load -i '$W/three-docker.tar' >/dev/null && '$S' --store '$W/loaded' dive --ci --lowestEfficiency=disabled --highestUserWastedPercent=disabled bench/three:1\""
 
-ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 echo
 echo "ratios (wall): first frame / strata layers = $(ratio 'strata dive, first frame' 'strata layers');" \
   "dive --ci / strata layers = $(ratio 'strata dive --ci' 'strata layers')"

@@ -42,22 +42,7 @@ umoci unpack --rootless --image "$W/oci:three" "$W/bundle" >/dev/null 2>&1
 R=$W/bundle/rootfs
 cat "$W"/oci/blobs/sha256/* >/dev/null   # warm the page cache
 
-declare -A WALL PEAK
-run() { # name cmd
-  local name=$1 cmd=$2 i t=$W/time.txt walls=() peaks=() w p
-  for ((i = 0; i <= N; i++)); do
-    /usr/bin/time -f '%e %M' -o "$t" sh -c "$cmd" >/dev/null 2>"$W/err.txt" \
-      || { echo "$name: FAILED: $(tail -3 "$W/err.txt")"; exit 1; }
-    ((i == 0)) && continue
-    read -r w p <"$t"; walls+=("$w"); peaks+=("$p")
-  done
-  local mid=$(( (N + 1) / 2 ))
-  w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
-  p=$(printf '%s\n' "${peaks[@]}" | sort -g | sed -n "${mid}p")
-  WALL[$name]=$w; PEAK[$name]=$p
-  printf '%-30s %6.3f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
-    "$(awk -v p="$p" 'BEGIN{print p/1024}')"
-}
+. benches/lib.sh
 
 FMT='${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
 run "dpkg-query on unpacked tree" "dpkg-query --admindir='$R/var/lib/dpkg' -W -f '$FMT'"
@@ -71,7 +56,6 @@ run "strata sbom, warm" "'$S' --store '$W/oci' sbom --no-layer-history three"
 run "strata sbom, warm history" "'$S' --store '$W/oci' sbom three"
 run "strata sbom spdx-json, warm" "'$S' --store '$W/oci' sbom --format spdx-json three"
 
-ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 echo
 echo "ratios (wall): cold / gzip -dc floor = $(ratio 'strata sbom, cold' 'gzip -dc layers (floor)');" \
   "cold history / gzip -dc floor = $(ratio 'strata sbom, cold history' 'gzip -dc layers (floor)')"

@@ -1,0 +1,32 @@
+# benches/lib.sh: the timing loop the comparison scripts share (sourced; needs W, the
+# scratch directory, and N, the runs). Each case runs N+1 times, the first only warming
+# the page cache; the median wall time and peak RSS are kept in WALL[name] / PEAK[name]
+# and printed with every run's time.
+declare -A WALL PEAK
+
+# run NAME CMD: CMD (a shell command line) timed by /usr/bin/time around it.
+run() { _measure "$1" "/usr/bin/time -f '%e %M' -o '$W/time.txt' sh -c $(printf '%q' "$2")"; }
+
+# run_timed NAME CMD: CMD times itself (`/usr/bin/time -f '%e %M' -o "$W/time.txt"`
+# inside it, around one program: under `script`, say, so the pty is not counted).
+run_timed() { _measure "$1" "$2"; }
+
+_measure() {
+  local name=$1 cmd=$2 i t=$W/time.txt walls=() peaks=() w p
+  for ((i = 0; i <= N; i++)); do
+    rm -f "$t"
+    bash -c "$cmd" >"$W/out.txt" 2>"$W/err.txt" || { echo "$name: FAILED: $(tail -3 "$W/err.txt")"; exit 1; }
+    [ -s "$t" ] || { echo "$name: no timing: $(tail -3 "$W/out.txt")"; exit 1; }
+    ((i == 0)) && continue
+    read -r w p <"$t"; walls+=("$w"); peaks+=("$p")
+  done
+  local mid=$(( (N + 1) / 2 ))
+  w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
+  p=$(printf '%s\n' "${peaks[@]}" | sort -g | sed -n "${mid}p")
+  WALL[$name]=$w; PEAK[$name]=$p
+  printf '%-31s %6.3f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
+    "$(awk -v p="$p" 'BEGIN{print p/1024}')"
+}
+
+# ratio A B: WALL[A] / WALL[B], as "1.23x".
+ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
