@@ -178,7 +178,7 @@ impl LayerIndex {
         put_varint(&mut out, self.headers.len() as u64);
         for h in &self.headers {
             put_bytes(&mut out, &h.path);
-            out.push(kind_tag(h.kind));
+            out.push(h.kind.code());
             for v in [u64::from(h.mode), h.uid, h.gid] {
                 put_varint(&mut out, v);
             }
@@ -246,7 +246,7 @@ impl LayerIndex {
         let mut headers = Vec::new();
         for ordinal in 0..n {
             let path = c.bytes()?.to_vec();
-            let kind = kind_of(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
+            let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
             let mode = c.u32v()?;
             let (uid, gid) = (c.varint()?, c.varint()?);
             let mtime = c.time()?;
@@ -294,31 +294,6 @@ impl LayerIndex {
         }
         Ok(LayerIndex { headers, compression, diff_id, size, compressed })
     }
-}
-
-fn kind_tag(k: EntryKind) -> u8 {
-    match k {
-        EntryKind::File => 0,
-        EntryKind::Dir => 1,
-        EntryKind::Symlink => 2,
-        EntryKind::Hardlink => 3,
-        EntryKind::Char => 4,
-        EntryKind::Block => 5,
-        EntryKind::Fifo => 6,
-    }
-}
-
-fn kind_of(t: u8) -> Option<EntryKind> {
-    Some(match t {
-        0 => EntryKind::File,
-        1 => EntryKind::Dir,
-        2 => EntryKind::Symlink,
-        3 => EntryKind::Hardlink,
-        4 => EntryKind::Char,
-        5 => EntryKind::Block,
-        6 => EntryKind::Fifo,
-        _ => return None,
-    })
 }
 
 /// Building from indexes.

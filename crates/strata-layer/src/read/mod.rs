@@ -99,6 +99,36 @@ pub enum EntryKind {
     Fifo,
 }
 
+impl EntryKind {
+    /// The one-byte code strata's own binary records (layer indexes, union dumps) give
+    /// this kind.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            EntryKind::File => 0,
+            EntryKind::Dir => 1,
+            EntryKind::Symlink => 2,
+            EntryKind::Hardlink => 3,
+            EntryKind::Char => 4,
+            EntryKind::Block => 5,
+            EntryKind::Fifo => 6,
+        }
+    }
+
+    /// The kind of a [`EntryKind::code`], if it is one.
+    pub(crate) fn from_code(code: u8) -> Option<EntryKind> {
+        Some(match code {
+            0 => EntryKind::File,
+            1 => EntryKind::Dir,
+            2 => EntryKind::Symlink,
+            3 => EntryKind::Hardlink,
+            4 => EntryKind::Char,
+            5 => EntryKind::Block,
+            6 => EntryKind::Fifo,
+            _ => return None,
+        })
+    }
+}
+
 /// A modification time: seconds since the epoch and nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Mtime {

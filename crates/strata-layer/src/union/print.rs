@@ -22,15 +22,7 @@ impl HeaderPrint {
     /// Add one entry (its link target counts for symlinks and hard links only).
     pub(crate) fn add(&mut self, kind: EntryKind, path: &[u8], link: &[u8], size: u64) {
         let link = if matches!(kind, EntryKind::Symlink | EntryKind::Hardlink) { link } else { &[] };
-        let tag: u8 = match kind {
-            EntryKind::File => 0,
-            EntryKind::Dir => 1,
-            EntryKind::Symlink => 2,
-            EntryKind::Hardlink => 3,
-            EntryKind::Char => 4,
-            EntryKind::Block => 5,
-            EntryKind::Fifo => 6,
-        };
+        let tag = kind.code();
         let d = &mut self.digester;
         d.update(&[tag]);
         d.update(&(path.len() as u64).to_le_bytes());
