@@ -154,7 +154,7 @@ fn a_later_entry_through_a_replaced_name_fails_as_in_order() {
 }
 
 #[test]
-fn the_environment_variable_turns_parallel_creation_off_and_the_tree_is_the_same() {
+fn files_rewritten_across_layers_and_a_whited_out_directory_give_the_sequential_tree() {
     // Directories in several layers, files re-written across them.
     let sb = Sandbox::new();
     let mut l1 = vec![dir("a"), dir("b")];
