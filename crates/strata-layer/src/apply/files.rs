@@ -17,12 +17,12 @@
 //! Directory mtimes (and deferred modes) are set once every writer is done.
 
 use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex};
@@ -214,8 +214,13 @@ impl Queue {
 
     /// Hand over a created file: `false` if the writers are gone.
     pub(super) fn send(&mut self, fd: OwnedFd, content: Vec<u8>, node: &Node, cx: Ctx<'_>, layer: &Arc<str>) -> bool {
-        let job =
-            Job { target: Target::Created(fd), content, node: node.clone(), layer: layer.clone(), entry: cx.entry.into() };
+        let job = Job {
+            target: Target::Created(fd),
+            content,
+            node: node.clone(),
+            layer: layer.clone(),
+            entry: cx.entry.into(),
+        };
         self.next = (self.next + 1) % self.writers.len();
         self.writers[self.next].send(job).is_ok()
     }
