@@ -725,15 +725,17 @@ fn classify(url: &str, e: ureq::Error) -> Error {
 }
 
 /// Whether an I/O error is a TLS failure: rustls reports handshake failures as I/O errors
-/// wrapping its own error (native-tls's come as `ureq::Error::NativeTls`).
+/// wrapping its own error.
+#[cfg(feature = "rustls")]
 fn is_tls_io(io: &std::io::Error) -> bool {
-    #[cfg(feature = "rustls")]
-    return io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
-    #[cfg(not(feature = "rustls"))]
-    return {
-        let _ = io;
-        false
-    };
+    io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// Whether an I/O error is a TLS failure: never with native-tls alone, whose failures come
+/// as `ureq::Error::NativeTls`.
+#[cfg(not(feature = "rustls"))]
+fn is_tls_io(_: &std::io::Error) -> bool {
+    false
 }
 
 /// Pick the challenge to answer: bearer if offered, else basic.
