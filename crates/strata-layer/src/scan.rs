@@ -415,6 +415,28 @@ pub(crate) trait Visitor {
     /// Return `true` to descend into a directory.
     fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool>;
 
+    /// Whether this visitor reads the content of every regular file it is shown (the tree
+    /// writer): then a threaded walk reads small files ahead ([`ReadAhead`]) and hands
+    /// them to [`Visitor::visit_read`]. By default it does not.
+    fn reads_files(&self) -> bool {
+        false
+    }
+
+    /// [`Visitor::visit`], with the content and layer xattrs of a regular file when a walk
+    /// thread read them ahead (only for a visitor that [`Visitor::reads_files`]; `None`
+    /// means read it yourself, as without threads). By default, `visit`.
+    fn visit_read(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        rel: &Path,
+        st: &Stat,
+        ahead: Option<ReadAhead>,
+    ) -> Result<bool> {
+        drop(ahead);
+        self.visit(dir, name, rel, st)
+    }
+
     /// Called after the last entry of a directory the walk descended into (the root
     /// included, with the empty path).
     fn leave(&mut self, _rel: &Path) -> Result<()> {
@@ -437,7 +459,9 @@ pub(crate) trait Visitor {
 /// [`walk_threads`] threads (a few subdirectories ahead at each level of the walk): a
 /// walk of many small files is mostly those system calls. The visitor still sees every
 /// entry on this thread, in the same order, with the same errors at the same entries
-/// as a walk on one thread; only the moment each `lstat` is taken moves earlier.
+/// as a walk on one thread; only the moment each `lstat` is taken moves earlier. For a
+/// visitor that [`Visitor::reads_files`], the threads also read small regular files
+/// ahead (see [`ReadAhead`]).
 pub(crate) fn walk(root: &Path, v: &mut impl Visitor) -> Result<Stat> {
     walk_with(root, v, walk_threads())
 }
@@ -460,28 +484,132 @@ pub(crate) fn walk_with(root: &Path, v: &mut impl Visitor, threads: usize) -> Re
     let st = fstat(fd.as_fd()).map_err(|e| io_err("stat", root, e))?;
     let mut rel = PathBuf::new();
     if threads == 0 {
-        walk_dir(list(fd), st.dev, &mut rel, v, None)?;
+        walk_dir(list(fd, None), st.dev, &mut rel, v, None)?;
         return Ok(st);
     }
+    let budget = v.reads_files().then(|| std::sync::Arc::new(Budget::new(READ_AHEAD_BYTES)));
     std::thread::scope(|s| -> Result<()> {
-        let ahead = Ahead::start(s, threads).map_err(|e| io_err("start the walk threads", root, e))?;
-        walk_dir(list(fd), st.dev, &mut rel, v, Some(&ahead))
+        let ahead = Ahead::start(s, threads, budget).map_err(|e| io_err("start the walk threads", root, e))?;
+        walk_dir(list(fd, None), st.dev, &mut rel, v, Some(&ahead))
     })?;
     Ok(st)
+}
+
+/// Largest regular file a walk thread reads ahead: beyond it, the open and read system
+/// calls are small against the bytes, and the visitor reads the file itself (streaming).
+pub(crate) const READ_AHEAD_FILE_MAX: u64 = 128 << 10;
+/// Most bytes of file content read ahead and not yet taken by the visitor, over all the
+/// walk's threads and listings: the memory read-ahead may use. A file that would go over
+/// is left for the visitor to read (no thread ever waits for room).
+pub(crate) const READ_AHEAD_BYTES: usize = 16 << 20;
+
+/// The bytes of file content read ahead and not yet released, against a limit.
+pub(crate) struct Budget {
+    used: std::sync::atomic::AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Budget { used: std::sync::atomic::AtomicUsize::new(0), limit }
+    }
+
+    /// Take `bytes` of the budget if they fit.
+    fn charge(self: &std::sync::Arc<Self>, bytes: usize) -> Option<Charge> {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&n| n <= self.limit)
+            })
+            .ok()?;
+        Some(Charge { budget: self.clone(), bytes })
+    }
+
+    /// Bytes currently charged.
+    #[cfg(test)]
+    fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+struct Charge {
+    budget: std::sync::Arc<Budget>,
+    bytes: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A small regular file read by a walk thread before the visitor reached it: the same
+/// inode as its `lstat` (checked on the open fd), exactly the size that `lstat` gave, its
+/// layer xattrs read through the same fd. Anything unexpected on the way (the file gone,
+/// replaced, grown or shrunk, an error) gives no `ReadAhead`, and the visitor reads the
+/// file as it would without threads, meeting the same errors.
+pub(crate) struct ReadAhead {
+    /// The file's bytes.
+    pub content: Vec<u8>,
+    /// Its extended attributes kept in layers ([`keep_xattr`]).
+    pub xattrs: BTreeMap<OsString, Vec<u8>>,
+    _charge: Charge,
+}
+
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead").field("len", &self.content.len()).finish_non_exhaustive()
+    }
+}
+
+/// Read the regular file `name` of `dir` ahead if its `lstat` `st` says it is small
+/// enough and the budget has room (see [`ReadAhead`]).
+pub(crate) fn read_ahead(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    st: &Stat,
+    budget: &std::sync::Arc<Budget>,
+) -> Option<ReadAhead> {
+    use std::io::Read;
+    if st.kind != FileKind::File || st.size == 0 || st.size > READ_AHEAD_FILE_MAX {
+        return None;
+    }
+    let len = usize::try_from(st.size).ok()?;
+    let charge = budget.charge(len)?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?;
+    let now = fstat(fd.as_fd()).ok()?;
+    if now.kind != FileKind::File || now.id() != st.id() || now.size != st.size {
+        return None;
+    }
+    let xattrs = layer_xattrs_fd(fd.as_fd(), Path::new(name)).ok()?;
+    let mut content = vec![0u8; len];
+    let mut f = File::from(fd);
+    f.read_exact(&mut content).ok()?;
+    Some(ReadAhead { content, xattrs, _charge: charge })
+}
+
+/// One name of a listed directory: its `lstat`, and its content when read ahead.
+struct Listed1 {
+    name: OsString,
+    st: rustix::io::Result<Stat>,
+    ahead: Option<ReadAhead>,
 }
 
 /// A directory listed: its fd (as the `Dir` that read it) and each name with its
 /// `lstat`, sorted bytewise.
 struct Listing {
     dir: Dir,
-    entries: Vec<(OsString, rustix::io::Result<Stat>)>,
+    entries: Vec<Listed1>,
 }
 
 /// A listing, or the operation that failed and how.
 type Listed = std::result::Result<Listing, (&'static str, Errno)>;
 
-/// List the directory `fd` owns and `lstat` every entry.
-fn list(fd: OwnedFd) -> Listed {
+/// List the directory `fd` owns and `lstat` every entry, reading small files ahead
+/// against `budget` when there is one.
+fn list(fd: OwnedFd, budget: Option<&std::sync::Arc<Budget>>) -> Listed {
     let read = |e| ("read directory", e);
     let (dir, names) = list_owned(fd).map_err(read)?;
     let dfd = dir.fd().map_err(read)?;
@@ -489,7 +617,11 @@ fn list(fd: OwnedFd) -> Listed {
         .into_iter()
         .map(|name| {
             let st = stat_at(dfd, &name);
-            (name, st)
+            let ahead = match (&st, budget) {
+                (Ok(st), Some(b)) => read_ahead(dfd, &name, st, b),
+                _ => None,
+            };
+            Listed1 { name, st, ahead }
         })
         .collect();
     Ok(Listing { dir, entries })
@@ -508,25 +640,37 @@ struct Ahead {
     window: usize,
 }
 
+/// A listing thread's loop: list the directories sent, reading files ahead against
+/// `budget` when there is one.
+fn lister(rx: &std::sync::Mutex<std::sync::mpsc::Receiver<ListJob>>, budget: Option<&std::sync::Arc<Budget>>) {
+    loop {
+        // A poisoned lock means another lister panicked: stop too.
+        let job = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => return,
+        };
+        // The sender is dropped when the walk ends: then stop.
+        let Ok((fd, back)) = job else { return };
+        // The walk may have stopped waiting (an error): nothing to do then.
+        let _ = back.send(list(fd, budget));
+    }
+}
+
 impl Ahead {
-    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, threads: usize) -> std::io::Result<Ahead> {
+    /// Start `threads` listing threads; with a `budget`, they read small files ahead.
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        threads: usize,
+        budget: Option<std::sync::Arc<Budget>>,
+    ) -> std::io::Result<Ahead> {
         let (tx, rx) = std::sync::mpsc::channel::<ListJob>();
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
-            std::thread::Builder::new().name(format!("strata-walk-{i}")).spawn_scoped(scope, move || {
-                loop {
-                    // A poisoned lock means another lister panicked: stop too.
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    // The sender is dropped when the walk ends: then stop.
-                    let Ok((fd, back)) = job else { return };
-                    // The walk may have stopped waiting (an error): nothing to do then.
-                    let _ = back.send(list(fd));
-                }
-            })?;
+            let budget = budget.clone();
+            std::thread::Builder::new()
+                .name(format!("strata-walk-{i}"))
+                .spawn_scoped(scope, move || lister(&rx, budget.as_ref()))?;
         }
         Ok(Ahead { jobs: tx, window: 2 * threads })
     }
@@ -552,19 +696,22 @@ fn walk_dir(listing: Listed, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor, 
         Some(_) => entries
             .iter()
             .enumerate()
-            .filter(|(_, (_, st))| st.as_ref().is_ok_and(|st| st.kind == FileKind::Dir && st.dev == dev))
+            .filter(|(_, e)| e.st.as_ref().is_ok_and(|st| st.kind == FileKind::Dir && st.dev == dev))
             .map(|(i, _)| i)
             .collect(),
         None => Vec::new(),
     };
     let mut pending: std::collections::VecDeque<(usize, Pending)> = std::collections::VecDeque::new();
     let mut next_sub = 0;
-    for (i, (name, st)) in entries.iter().enumerate() {
+    // Entries are taken out of the listing as visited, so content read ahead is freed
+    // (and its budget given back) as soon as the visitor is done with it.
+    let mut entries = entries;
+    for i in 0..entries.len() {
         if let Some(a) = ahead {
             while pending.len() < a.window
                 && let Some(&j) = subdirs.get(next_sub)
             {
-                let name = entries.get(j).map(|(n, _)| n.as_os_str()).unwrap_or_default();
+                let name = entries.get(j).map(|e| e.name.as_os_str()).unwrap_or_default();
                 pending.push_back((j, a.submit(dir, name)));
                 next_sub += 1;
             }
@@ -574,6 +721,9 @@ fn walk_dir(listing: Listed, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor, 
             Some((j, _)) if *j == i => pending.pop_front().map(|(_, p)| p),
             _ => None,
         };
+        let Some(entry) = entries.get_mut(i) else { break };
+        let content = entry.ahead.take();
+        let (name, st) = (entry.name.as_os_str(), &entry.st);
         rel.push(name);
         let st = match st {
             Ok(st) => *st,
@@ -586,11 +736,11 @@ fn walk_dir(listing: Listed, dev: u64, rel: &mut PathBuf, v: &mut impl Visitor, 
         };
         if st.kind == FileKind::Dir && st.dev != dev {
             v.mount_point(dir, name, rel, &st)?;
-        } else if v.visit(dir, name, rel, &st)? && st.kind == FileKind::Dir {
+        } else if v.visit_read(dir, name, rel, &st, content)? && st.kind == FileKind::Dir {
             let listing = match started {
                 // The listing threads only stop early on a panic.
                 Some(p) => p.recv().unwrap_or(Err(("read directory", Errno::IO))),
-                None => open_dir_at(dir, name).map_err(|e| ("open directory", e)).and_then(list),
+                None => open_dir_at(dir, name).map_err(|e| ("open directory", e)).and_then(|fd| list(fd, None)),
             };
             walk_dir(listing, dev, rel, v, ahead)?;
         }
@@ -682,5 +832,139 @@ mod tests {
         let e2 = walk_with(t.path(), &mut many, 2).unwrap_err().to_string();
         assert_eq!(e1, e2);
         assert_eq!(one.0, many.0);
+    }
+
+    /// The lstat a listing thread took, then `change` applied before the read-ahead.
+    fn ahead_after(change: impl FnOnce(&Path)) -> Option<ReadAhead> {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), b"hello").unwrap();
+        let dir = open_root(t.path()).unwrap();
+        let st = stat_at(dir.as_fd(), OsStr::new("f")).unwrap();
+        change(&t.path().join("f"));
+        let budget = std::sync::Arc::new(Budget::new(1 << 20));
+        let a = read_ahead(dir.as_fd(), OsStr::new("f"), &st, &budget);
+        // What is charged is what is held.
+        assert_eq!(budget.used(), a.as_ref().map_or(0, |a| a.content.len()));
+        a
+    }
+
+    #[test]
+    fn a_file_that_changed_since_its_lstat_is_not_read_ahead() {
+        let same = ahead_after(|_| {}).expect("an unchanged file is read ahead");
+        assert_eq!(same.content, b"hello");
+        // Rewritten in place with the same size: the same inode, read as it is now (as
+        // the writer reading it at its turn would).
+        assert_eq!(ahead_after(|p| std::fs::write(p, b"HELLO").unwrap()).unwrap().content, b"HELLO");
+        // Grown, shrunk, gone, replaced by another file or by a fifo (which must not block):
+        // left to the visitor, which meets the change itself.
+        assert!(ahead_after(|p| std::fs::write(p, b"hello, world").unwrap()).is_none());
+        assert!(ahead_after(|p| std::fs::write(p, b"he").unwrap()).is_none());
+        assert!(ahead_after(|p| std::fs::remove_file(p).unwrap()).is_none());
+        assert!(
+            ahead_after(|p| {
+                // Moved aside, not removed: a removed inode's number may be reused at once.
+                std::fs::rename(p, p.with_extension("old")).unwrap();
+                std::fs::write(p, b"other").unwrap();
+            })
+            .is_none()
+        );
+        assert!(
+            ahead_after(|p| {
+                std::fs::remove_file(p).unwrap();
+                rustix::fs::mknodat(rustix::fs::CWD, p, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+            })
+            .is_none()
+        );
+        assert!(
+            ahead_after(|p| {
+                std::fs::remove_file(p).unwrap();
+                std::os::unix::fs::symlink("/etc/passwd", p).unwrap();
+            })
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn read_ahead_stays_within_its_budget() {
+        let t = tempfile::tempdir().unwrap();
+        for i in 0..4 {
+            std::fs::write(t.path().join(format!("f{i}")), vec![b'x'; 1000]).unwrap();
+        }
+        std::fs::write(t.path().join("big"), vec![b'x'; READ_AHEAD_FILE_MAX as usize + 1]).unwrap();
+        std::fs::write(t.path().join("empty"), b"").unwrap();
+        let dir = open_root(t.path()).unwrap();
+        let budget = std::sync::Arc::new(Budget::new(2500));
+        let take = |name: &str| {
+            let st = stat_at(dir.as_fd(), OsStr::new(name)).unwrap();
+            read_ahead(dir.as_fd(), OsStr::new(name), &st, &budget)
+        };
+        let a = take("f0").unwrap();
+        let b = take("f1").unwrap();
+        // No room for a third: the visitor reads it.
+        assert!(take("f2").is_none());
+        assert_eq!(budget.used(), 2000);
+        drop(a);
+        assert!(take("f3").is_some_and(|c| c.content.len() == 1000));
+        // Too big, or nothing to read: never read ahead.
+        drop(b);
+        assert!(take("big").is_none());
+        assert!(take("empty").is_none());
+        assert_eq!(budget.used(), 0);
+    }
+
+    /// Records what a reading visitor is handed: each file's bytes and whether they were
+    /// read ahead.
+    #[derive(Default)]
+    struct Reader {
+        files: Vec<(PathBuf, Vec<u8>)>,
+        ahead: usize,
+    }
+
+    impl Visitor for Reader {
+        fn reads_files(&self) -> bool {
+            true
+        }
+        fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool> {
+            self.visit_read(dir, name, rel, st, None)
+        }
+        fn visit_read(
+            &mut self,
+            dir: BorrowedFd<'_>,
+            name: &OsStr,
+            rel: &Path,
+            st: &Stat,
+            ahead: Option<ReadAhead>,
+        ) -> Result<bool> {
+            if st.kind == FileKind::File {
+                let bytes = match ahead {
+                    Some(a) => {
+                        self.ahead += 1;
+                        a.content
+                    }
+                    None => {
+                        let fd = rustix::fs::openat(dir, name, OFlags::RDONLY, Mode::empty()).unwrap();
+                        let mut v = Vec::new();
+                        std::io::Read::read_to_end(&mut File::from(fd), &mut v).unwrap();
+                        v
+                    }
+                };
+                self.files.push((rel.to_path_buf(), bytes));
+            }
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn files_read_ahead_are_the_files_a_walk_on_one_thread_reads() {
+        let t = tree();
+        let mut one = Reader::default();
+        walk_with(t.path(), &mut one, 0).unwrap();
+        assert_eq!(one.ahead, 0);
+        for threads in [1, 3] {
+            let mut many = Reader::default();
+            walk_with(t.path(), &mut many, threads).unwrap();
+            assert_eq!(many.files, one.files, "{threads} threads");
+            assert!(many.ahead > 0, "{threads} threads read nothing ahead");
+        }
     }
 }

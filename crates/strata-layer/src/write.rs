@@ -16,7 +16,7 @@ use crate::entry::{EntryKind, EntryMeta, Timestamp, tar_order};
 use crate::error::{Error, Result};
 use crate::header::{self, BLOCK, Header};
 use crate::path::{Class, OPAQUE_MARKER, WHITEOUT_PREFIX, classify, normalize};
-use crate::scan::{self, FileKind, Stat, Visitor};
+use crate::scan::{self, FileKind, ReadAhead, Stat, Visitor};
 
 /// Default gzip level: libdeflate's level 4, which compresses as well as zlib's default
 /// level 6 (what `gzip`, `pigz` and most image tools use): on the Debian minbase rootfs
@@ -380,6 +380,29 @@ impl<W: Write> LayerWriter<W> {
         Ok(())
     }
 
+    /// [`LayerWriter::append_file`] of content already in memory (`content.len()` must be
+    /// `meta.size`): no copy through the writer's buffer.
+    pub(crate) fn append_content(&mut self, meta: &EntryMeta, content: &[u8]) -> Result<()> {
+        if meta.kind != EntryKind::File || content.len() as u64 != meta.size {
+            return Err(Error::Unrepresentable {
+                path: meta.path.clone(),
+                reason: format!(
+                    "append_content of {} bytes for a {} of size {}",
+                    content.len(),
+                    meta.kind.name(),
+                    meta.size
+                ),
+            });
+        }
+        self.append_header(meta)?;
+        self.put(content)?;
+        let rem = content.len() % BLOCK;
+        if rem != 0 {
+            self.put(&[0u8; BLOCK][..BLOCK - rem])?;
+        }
+        Ok(())
+    }
+
     /// Append a whiteout for `path`: `.wh.<name>` in its parent directory, which deletes
     /// `path` as lower layers left it.
     pub fn append_whiteout(&mut self, path: &Path) -> Result<()> {
@@ -558,6 +581,18 @@ pub(crate) fn check_same(rel: &Path, seen: &Stat, now: &Stat) -> Result<()> {
 /// as links (the first path of each group in tar order carries the content), sockets
 /// skipped. Reads through directory fds and never follows a symlink.
 pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result<(LayerInfo, W)> {
+    write_tree_with(root, sink, opts, scan::walk_threads())
+}
+
+/// [`write_tree`] with `walk_threads` threads listing directories and reading small
+/// files ahead of the writer (0: everything on the calling thread). The output does not
+/// depend on it.
+pub(crate) fn write_tree_with<W: Write>(
+    root: &Path,
+    sink: W,
+    opts: &WriteOptions,
+    walk_threads: usize,
+) -> Result<(LayerInfo, W)> {
     let mut w = LayerWriter::new(sink, opts)?;
     let root_fd = scan::open_root(root)?;
     let st = scan::fstat(root_fd.as_fd()).map_err(|e| scan::io_err("stat", root, e))?;
@@ -569,21 +604,45 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
         w: LayerWriter<W>,
         links: HashMap<(u64, u64), PathBuf>,
     }
+    /// Where a regular file's content comes from.
+    enum Content {
+        /// Read ahead by a walk thread.
+        Ahead(ReadAhead),
+        /// Opened here, read while written.
+        Open(std::fs::File),
+    }
     impl<W: Write> Visitor for Tree<'_, W> {
+        fn reads_files(&self) -> bool {
+            true
+        }
+
         fn visit(&mut self, dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, st: &Stat) -> Result<bool> {
+            self.visit_read(dir, name, rel, st, None)
+        }
+
+        fn visit_read(
+            &mut self,
+            dir: BorrowedFd<'_>,
+            name: &OsStr,
+            rel: &Path,
+            st: &Stat,
+            ahead: Option<ReadAhead>,
+        ) -> Result<bool> {
             if st.kind == FileKind::Socket {
                 return Ok(false);
             }
             // A file with content is opened first and its xattrs read through the fd
-            // (no path lookup); a second name of a hard link is not opened.
+            // (no path lookup), unless a walk thread did both already; a second name of
+            // a hard link is not opened.
             let linked = st.nlink > 1 && self.links.contains_key(&st.id());
-            let file = if st.kind == FileKind::File && st.size > 0 && !linked {
-                Some(open_checked(dir, name, rel, st)?)
-            } else {
-                None
+            let mut file = match ahead {
+                _ if st.kind != FileKind::File || st.size == 0 || linked => None,
+                Some(a) => Some(Content::Ahead(a)),
+                None => Some(Content::Open(open_checked(dir, name, rel, st)?)),
             };
-            let mut meta = match &file {
-                Some(f) => scan::entry_meta(rel, st, None, scan::layer_xattrs_fd(f.as_fd(), rel)?)?,
+            let mut meta = match &mut file {
+                Some(Content::Ahead(a)) => scan::entry_meta(rel, st, None, std::mem::take(&mut a.xattrs))?,
+                Some(Content::Open(f)) => scan::entry_meta(rel, st, None, scan::layer_xattrs_fd(f.as_fd(), rel)?)?,
                 None => scan::full_meta(self.root, Some((dir, name)), rel, st)?,
             };
             if st.kind == FileKind::File && st.nlink > 1 {
@@ -595,16 +654,16 @@ pub fn write_tree<W: Write>(root: &Path, sink: W, opts: &WriteOptions) -> Result
                 }
                 self.links.insert(st.id(), rel.to_path_buf());
             }
-            if let Some(mut f) = file {
-                self.w.append_file(&meta, &mut f)?;
-            } else {
-                self.w.append(&meta)?;
+            match file {
+                Some(Content::Ahead(a)) => self.w.append_content(&meta, &a.content)?,
+                Some(Content::Open(mut f)) => self.w.append_file(&meta, &mut f)?,
+                None => self.w.append(&meta)?,
             }
             Ok(true)
         }
     }
     let mut t = Tree { root, w, links: HashMap::new() };
-    scan::walk(root, &mut t)?;
+    scan::walk_with(root, &mut t, walk_threads)?;
     t.w.finish()
 }
 
@@ -626,5 +685,45 @@ impl<W: Write> LayerWriter<W> {
             },
             sink,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree of many small files over several directories (more than the walk lists
+    /// ahead), with files too big to read ahead, empty files, hard links, symlinks and
+    /// xattrs where the file system keeps them.
+    fn tree() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for d in 0..12 {
+            let dir = t.path().join(format!("d{d}/e{}", d % 3));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 0..40 {
+                let len = (d * 40 + f) * 37 % 3000;
+                std::fs::write(dir.join(format!("f{f}")), vec![b'a' + (f % 26) as u8; len]).unwrap();
+            }
+            std::fs::write(dir.join("big"), vec![d as u8; scan::READ_AHEAD_FILE_MAX as usize + 1 + d]).unwrap();
+            std::fs::hard_link(dir.join("f1"), dir.join("link")).unwrap();
+            std::os::unix::fs::symlink("f2", dir.join("sym")).unwrap();
+            // Best effort: tmpfs and ext4 keep user xattrs, some file systems do not.
+            let _ = rustix::fs::setxattr(dir.join("f3"), "user.k", b"v", rustix::fs::XattrFlags::empty());
+        }
+        t
+    }
+
+    #[test]
+    fn write_tree_writes_the_same_bytes_with_and_without_read_ahead() {
+        let t = tree();
+        let opts = WriteOptions::default();
+        let (info, one) = write_tree_with(t.path(), Vec::new(), &opts, 0).unwrap();
+        for threads in [1, 2, 4] {
+            let (info2, many) = write_tree_with(t.path(), Vec::new(), &opts, threads).unwrap();
+            assert_eq!(info2, info, "{threads} threads");
+            assert!(many == one, "{threads} threads: the blobs differ");
+        }
+        // Every file is in it, links as links.
+        assert_eq!(info.entries, 1 + 12 * 2 + 12 * 43);
     }
 }
