@@ -437,7 +437,11 @@ fn shallow_check(
     let Some(size) = size else {
         // Foreign layers and subjects may legitimately live elsewhere.
         if !mt.is_foreign_layer() && slot != Slot::Subject {
-            report.problems.push(Problem::Dangling { digest: desc.digest.clone(), media_type: mt.clone(), referrer: referrer() });
+            report.problems.push(Problem::Dangling {
+                digest: desc.digest.clone(),
+                media_type: mt.clone(),
+                referrer: referrer(),
+            });
         }
         return Ok(false);
     };
