@@ -230,39 +230,48 @@ impl Store {
     /// order). Sizes come from the layers' records: listing reads no layer (see
     /// [`Store::layer_size`]).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
-        let index = self.backend.index()?;
+        // Entries by target, not a descriptor each (see [`Backend::index_entries`]).
+        let index = self.backend.index_entries()?;
         // Each distinct image once, from its summary (see [`crate::summary`]): on a big
-        // store, no blob read per image.
+        // store, no blob read per image. A target is opened through its first entry.
         let platform = Platform::host();
         let mut summaries = Summaries::load(self);
-        let mut slots: std::collections::HashMap<(&Digest, &MediaType), usize> = std::collections::HashMap::new();
+        let mut slots: Vec<Option<usize>> = vec![None; index.targets.len()];
         let mut shown: Vec<Result<Summary>> = Vec::new();
         let mut targets: Vec<&Descriptor> = Vec::new();
-        let mut entry = Vec::with_capacity(index.manifests.len());
-        for d in &index.manifests {
-            let slot = *slots.entry((&d.digest, &d.media_type)).or_insert_with(|| {
-                shown.push(summaries.get(d, &platform, Check::Blobs));
-                targets.push(d);
-                shown.len() - 1
-            });
+        let mut entry = Vec::with_capacity(index.entries.len());
+        for e in &index.entries {
+            let slot = match slots[e.target] {
+                Some(s) => s,
+                None => {
+                    let d = e.full.as_ref().unwrap_or(&index.targets[e.target]);
+                    shown.push(summaries.get(d, &platform, Check::Blobs));
+                    targets.push(&index.targets[e.target]);
+                    slots[e.target] = Some(shown.len() - 1);
+                    shown.len() - 1
+                }
+            };
             entry.push(slot);
         }
         summaries.save(targets);
         let mut out = Vec::new();
         let mut row_slot = Vec::new();
-        for (d, &slot) in index.manifests.iter().zip(&entry) {
-            if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
-                continue;
+        for (e, &slot) in index.entries.iter().zip(&entry) {
+            // Entries with no more than a target and a ref name are images, always.
+            if let Some(d) = &e.full {
+                if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
+                    continue;
+                }
+                // The entries that keep containers' images are not images of their own.
+                if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
+                    continue;
+                }
+                // Nor are artifacts attached to images (referrers: SBOMs, signatures).
+                if d.ref_name().is_none() && d.artifact_type.is_some() {
+                    continue;
+                }
             }
-            // The entries that keep containers' images are not images of their own.
-            if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
-                continue;
-            }
-            // Nor are artifacts attached to images (referrers: SBOMs, signatures).
-            if d.ref_name().is_none() && d.artifact_type.is_some() {
-                continue;
-            }
-            let name = d.ref_name().map(str::to_owned);
+            let name = e.name.clone();
             let (repository, tag) = match &name {
                 Some(n) => resolve::split_name(n),
                 None => ("<none>".to_owned(), "<none>".to_owned()),
@@ -276,7 +285,7 @@ impl Store {
                 repository,
                 tag,
                 id,
-                digest: d.digest.clone(),
+                digest: index.targets[e.target].digest.clone(),
                 created,
                 size: *size.as_ref().unwrap_or(&0),
                 stored_size,

@@ -292,69 +292,56 @@ pub(crate) fn check(
         .collect();
 
     let index = store.index()?;
-    // Ref name -> the digests it names, in index order of first appearance.
-    let mut names: HashMap<&str, (usize, BTreeSet<&Digest>)> = HashMap::new();
+    // Ref name -> its first entry, the digest that names and any others it names (no
+    // set allocated for the usual name of one digest).
+    let mut names: HashMap<&str, (usize, &Digest, BTreeSet<&Digest>)> = HashMap::new();
     for (i, d) in index.manifests.iter().enumerate() {
         if let Some(name) = d.ref_name() {
-            names.entry(name).or_insert_with(|| (i, BTreeSet::new())).1.insert(&d.digest);
+            let (_, first, others) = names.entry(name).or_insert_with(|| (i, &d.digest, BTreeSet::new()));
+            if *first != &d.digest {
+                others.insert(&d.digest);
+            }
         }
     }
-    let mut ambiguous: Vec<(usize, &str, usize)> =
-        names.iter().filter(|(_, (_, ds))| ds.len() > 1).map(|(n, (i, ds))| (*i, *n, ds.len())).collect();
+    let mut ambiguous: Vec<(usize, &str, usize)> = names
+        .iter()
+        .filter(|(_, (_, _, others))| !others.is_empty())
+        .map(|(n, (i, _, others))| (*i, *n, others.len() + 1))
+        .collect();
     ambiguous.sort_unstable();
     for (_, name, count) in ambiguous {
         report.problems.push(Problem::AmbiguousRef { name: name.to_owned(), count });
     }
 
-    let mut work: Vec<(Descriptor, Referrer, Slot)> = index
-        .manifests
-        .iter()
-        .map(|d| (d.clone(), Referrer::Index(d.ref_name().map(str::to_owned)), Slot::IndexEntry))
-        .collect();
-    work.extend(index.subject.clone().map(|d| (d, Referrer::Index(None), Slot::Subject)));
     let mut parsed = BTreeSet::new();
     // Blob sizes, each looked up once however many descriptors name it.
     let mut sizes: HashMap<Digest, Option<u64>> = HashMap::new();
+    // Index entries first, each on its own (its problems name its ref), without copying
+    // it: a big index has many entries (a tag each) for few targets, and what a target
+    // leads to is followed once, below.
+    // (descriptor, what points at it, its slot, whether its shallow checks are done)
+    let mut work: Vec<(Descriptor, Referrer, Slot, bool)> = Vec::new();
+    let mut queued: HashMap<(&Digest, &MediaType), ()> = HashMap::new();
+    for d in &index.manifests {
+        let referrer = || Referrer::Index(d.ref_name().map(str::to_owned));
+        if shallow_check(store, d, Slot::IndexEntry, &referrer, &mut sizes, report)?
+            && !corrupt.contains(&d.digest)
+            && queued.insert((&d.digest, &d.media_type), ()).is_none()
+        {
+            work.push((d.clone(), referrer(), Slot::IndexEntry, true));
+        }
+    }
+    work.extend(index.subject.clone().map(|d| (d, Referrer::Index(None), Slot::Subject, false)));
     // The diff_id counts of the configs parsed, and (manifest, config, layers) to
     // compare them with once every config is known.
     let mut diff_ids: HashMap<Digest, usize> = HashMap::new();
     let mut layer_counts: Vec<(Digest, Digest, usize)> = Vec::new();
     let mut sniffed = BTreeSet::new();
-    while let Some((desc, referrer, slot)) = work.pop() {
-        report.descriptors_checked += 1;
+    while let Some((desc, referrer, slot, checked)) = work.pop() {
+        if !checked && !shallow_check(store, &desc, slot, &|| referrer.clone(), &mut sizes, report)? {
+            continue;
+        }
         let mt = &desc.media_type;
-        if let Some(wanted) = slot.wrong_kind(mt) {
-            report.problems.push(Problem::WrongKind {
-                digest: desc.digest.clone(),
-                media_type: mt.clone(),
-                referrer: referrer.clone(),
-                wanted,
-            });
-        }
-        let size = match sizes.get(&desc.digest) {
-            Some(s) => *s,
-            None => *sizes.entry(desc.digest.clone()).or_insert(store.stat(&desc.digest)?),
-        };
-        let Some(size) = size else {
-            // Foreign layers and subjects may legitimately live elsewhere.
-            if !mt.is_foreign_layer() && slot != Slot::Subject {
-                report.problems.push(Problem::Dangling {
-                    digest: desc.digest.clone(),
-                    media_type: mt.clone(),
-                    referrer,
-                });
-            }
-            continue;
-        };
-        if size != desc.size {
-            report.problems.push(Problem::SizeMismatch {
-                digest: desc.digest.clone(),
-                expected: desc.size,
-                actual: size,
-                referrer,
-            });
-            continue;
-        }
         if corrupt.contains(&desc.digest) {
             continue;
         }
@@ -401,13 +388,13 @@ pub(crate) fn check(
                 if m.config.media_type.is_config() {
                     layer_counts.push((desc.digest.clone(), m.config.digest.clone(), m.layers.len()));
                 }
-                work.push((m.config, me.clone(), Slot::Config));
-                work.extend(m.layers.into_iter().map(|l| (l, me.clone(), Slot::Layer)));
-                work.extend(m.subject.map(|s| (s, me.clone(), Slot::Subject)));
+                work.push((m.config, me.clone(), Slot::Config, false));
+                work.extend(m.layers.into_iter().map(|l| (l, me.clone(), Slot::Layer, false)));
+                work.extend(m.subject.map(|s| (s, me.clone(), Slot::Subject, false)));
             }
             Ok(ManifestOrIndex::Index(i)) => {
-                work.extend(i.manifests.into_iter().map(|d| (d, me.clone(), Slot::IndexEntry)));
-                work.extend(i.subject.map(|s| (s, me.clone(), Slot::Subject)));
+                work.extend(i.manifests.into_iter().map(|d| (d, me.clone(), Slot::IndexEntry, false)));
+                work.extend(i.subject.map(|s| (s, me.clone(), Slot::Subject, false)));
             }
         }
     }
@@ -421,6 +408,53 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+/// The checks of one descriptor that need no more than its blob's size: its media type
+/// in its slot, the blob there, of the size it says. Whether to look further.
+fn shallow_check(
+    store: &dyn Backend,
+    desc: &Descriptor,
+    slot: Slot,
+    referrer: &dyn Fn() -> Referrer,
+    sizes: &mut HashMap<Digest, Option<u64>>,
+    report: &mut FsckReport,
+) -> Result<bool> {
+    report.descriptors_checked += 1;
+    let mt = &desc.media_type;
+    if let Some(wanted) = slot.wrong_kind(mt) {
+        report.problems.push(Problem::WrongKind {
+            digest: desc.digest.clone(),
+            media_type: mt.clone(),
+            referrer: referrer(),
+            wanted,
+        });
+    }
+    let size = match sizes.get(&desc.digest) {
+        Some(s) => *s,
+        None => *sizes.entry(desc.digest.clone()).or_insert(store.stat(&desc.digest)?),
+    };
+    let Some(size) = size else {
+        // Foreign layers and subjects may legitimately live elsewhere.
+        if !mt.is_foreign_layer() && slot != Slot::Subject {
+            report.problems.push(Problem::Dangling {
+                digest: desc.digest.clone(),
+                media_type: mt.clone(),
+                referrer: referrer(),
+            });
+        }
+        return Ok(false);
+    };
+    if size != desc.size {
+        report.problems.push(Problem::SizeMismatch {
+            digest: desc.digest.clone(),
+            expected: desc.size,
+            actual: size,
+            referrer: referrer(),
+        });
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Compare a layer blob's magic bytes with the compression its media type declares, as

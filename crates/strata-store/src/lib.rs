@@ -24,7 +24,7 @@ pub use oci_dir::OciDir;
 pub use ranges::{ByteRange, RangeStore};
 pub use record::{ImageRecord, LayerRecord, RecordKind, RecordUpdate};
 pub use referrers::Referrers;
-pub use store::{Backend, BlobStore, MAX_DOCUMENT_SIZE, validate_ref_name};
+pub use store::{Backend, BlobStore, IndexEntries, IndexEntry, MAX_DOCUMENT_SIZE, validate_ref_name};
 
 /// The traits, for `use strata_store::prelude::*;`: their methods need them in scope.
 pub mod prelude {

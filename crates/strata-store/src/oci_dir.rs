@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use strata_spec::{Algorithm, Descriptor, Digest, Index, MediaType};
@@ -18,7 +18,7 @@ use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{RecordKind, RecordUpdate};
-use crate::store::{Backend, BlobStore};
+use crate::store::{Backend, BlobStore, IndexEntries, IndexEntry};
 use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
@@ -603,10 +603,21 @@ impl OciDir {
             self.replace_file(&self.table_path(), &table.encode())?;
             self.cache_table(table);
         }
-        // Settle: a later change of index.json gets a later ctime.
-        let settle = key.changed() + TIMESTAMP_TICK;
-        if let Ok(wait) = settle.duration_since(SystemTime::now()) {
-            std::thread::sleep(wait.min(2 * TIMESTAMP_TICK));
+        // Settle: a later change of index.json gets a later ctime. Done once a file
+        // touched now (the lock file, whose times mean nothing) gets a later ctime than
+        // index.json's: the clock files are stamped with has moved on. That takes a tick
+        // of it (4 ms at HZ=250, 1 ms at HZ=1000), or nothing where the kernel stamps
+        // fine-grained times; at most a [`TIMESTAMP_TICK`] past the ctime, as before.
+        let probe = OpenOptions::new().write(true).open(self.private_dir().join("index.lock")).ok();
+        let clock_moved = || {
+            probe.as_ref().is_some_and(|p| {
+                p.set_times(fs::FileTimes::new().set_modified(SystemTime::now())).is_ok()
+                    && p.metadata().is_ok_and(|md| FileKey::of(&md).ctime > key.ctime)
+            })
+        };
+        let give_up = Instant::now() + 2 * TIMESTAMP_TICK;
+        while !clock_moved() && !settled(&key) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_micros(250));
         }
         Ok(())
     }
@@ -847,6 +858,20 @@ impl Backend for OciDir {
             if seen.insert((c.table.digest(i), c.table.media_type(i).to_string())) {
                 out.push(c.descriptor(self, i)?);
             }
+        }
+        Ok(out)
+    }
+
+    fn index_entries(&self) -> Result<IndexEntries> {
+        let c = self.current(true)?;
+        let t = &c.table;
+        let mut out = IndexEntries {
+            targets: (0..t.targets()).map(|k| t.target_descriptor(k)).collect(),
+            entries: Vec::with_capacity(t.len()),
+        };
+        for i in 0..t.len() {
+            let full = if t.is_simple_entry(i) { None } else { Some(c.descriptor(self, i)?) };
+            out.entries.push(IndexEntry { name: t.name(i).map(str::to_owned), target: t.target(i), full });
         }
         Ok(out)
     }

@@ -277,6 +277,14 @@ pub trait Backend: BlobStore {
         Ok(out)
     }
 
+    /// Every entry of the index, in index order, with the distinct targets (media type,
+    /// digest, size) they point at listed once: what a listing of a big index needs,
+    /// without a [`Descriptor`] per entry when the entry holds no more than a target and
+    /// a ref name (an [`OciDir`](crate::OciDir) reads them from its index table).
+    fn index_entries(&self) -> Result<IndexEntries> {
+        Ok(IndexEntries::of(self.index()?.manifests))
+    }
+
     /// Remove ref `name` only while another ref points at the same digest and media
     /// type (the content stays tagged), atomically; otherwise change nothing. Returns
     /// the removed descriptor, or `None` when nothing was removed (no such ref, several
@@ -344,4 +352,58 @@ pub fn validate_ref_name(name: &str) -> Result<()> {
         return bad("contains a control character");
     }
     Ok(())
+}
+
+/// The entries of an index with their targets shared ([`Backend::index_entries`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexEntries {
+    /// The distinct targets, in order of first use: descriptors with a media type,
+    /// digest and size only.
+    pub targets: Vec<Descriptor>,
+    /// The entries, in index order.
+    pub entries: Vec<IndexEntry>,
+}
+
+/// One entry of [`IndexEntries`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    /// Its ref name, if any.
+    pub name: Option<String>,
+    /// What it points at: a position in [`IndexEntries::targets`].
+    pub target: usize,
+    /// The entry whole, when it has more than its target and ref name (other
+    /// annotations, a platform, an artifact type...).
+    pub full: Option<Descriptor>,
+}
+
+impl IndexEntries {
+    /// The entries of `manifests` (an index's).
+    pub fn of(manifests: Vec<Descriptor>) -> IndexEntries {
+        let mut out = IndexEntries::default();
+        let mut seen: std::collections::HashMap<(String, Digest, u64), usize> = std::collections::HashMap::new();
+        for d in manifests {
+            let next = out.targets.len();
+            let target = *seen.entry((d.media_type.to_string(), d.digest.clone(), d.size)).or_insert_with(|| {
+                out.targets.push(Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size));
+                next
+            });
+            let name = d.ref_name().map(str::to_owned);
+            let full = (!crate::table::is_simple(&d)).then_some(d);
+            out.entries.push(IndexEntry { name, target, full });
+        }
+        out
+    }
+
+    /// The descriptor of entry `i` as the index holds it.
+    pub fn descriptor(&self, i: usize) -> Descriptor {
+        let e = &self.entries[i];
+        if let Some(d) = &e.full {
+            return d.clone();
+        }
+        let mut d = self.targets[e.target].clone();
+        if let Some(n) = &e.name {
+            d.set_annotation(ANNOTATION_REF_NAME, n);
+        }
+        d
+    }
 }

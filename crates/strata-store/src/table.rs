@@ -10,8 +10,8 @@
 //!   current `index.json` is stale and is rebuilt from `index.json`, so another tool
 //!   editing the index (in place or by renaming a new file over it) is seen at once.
 //! - A change within one tick of the file-timestamp clock leaves mtime and ctime as they
-//!   were. strata's own writers therefore return only once a tick has passed since their
-//!   rename, and a reader stores a table it built only when the index it read was older
+//!   were. strata's own writers therefore return only once that clock has moved past
+//!   their rename's ctime (a file they touch then gets a later ctime), and a reader stores a table it built only when the index it read was older
 //!   than a tick: any later edit, in place and of the same size, moves the ctime (which
 //!   no tool can set back).
 //! - Each entry holds its byte range in `index.json`: a change rewrites `index.json` by
@@ -262,6 +262,17 @@ impl Table {
         self.names.get(start..start + e.name_len as usize)
     }
 
+    /// Whether entry `i` holds no more than its target and ref name.
+    pub(crate) fn is_simple_entry(&self, i: usize) -> bool {
+        self.entries[i].simple
+    }
+
+    /// Target `k` (below [`Table::targets`]) as a descriptor.
+    pub(crate) fn target_descriptor(&self, k: usize) -> Descriptor {
+        let (mt, digest, size) = &self.targets[k];
+        Descriptor::new(mt.clone(), digest.clone(), *size)
+    }
+
     /// The digest of target `k` (below [`Table::targets`]).
     pub(crate) fn target_digest(&self, k: usize) -> &Digest {
         &self.targets[k].1
@@ -420,7 +431,7 @@ enum Last {
 }
 
 /// Whether a descriptor is all the table holds of a simple entry.
-fn is_simple(d: &Descriptor) -> bool {
+pub(crate) fn is_simple(d: &Descriptor) -> bool {
     d.urls.is_none()
         && d.platform.is_none()
         && d.artifact_type.is_none()

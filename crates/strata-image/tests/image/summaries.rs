@@ -134,3 +134,43 @@ fn an_image_another_tool_added_to_index_json_is_listed() {
     assert_eq!(row.size, spare.size().unwrap());
     assert_eq!(store.image("spare:1").unwrap().inspect().unwrap().parent, top.id().to_string());
 }
+
+/// Right after strata changed a tag, another tool rewrites `index.json` with the same
+/// size (two tags renamed: in place, then by renaming a new file over it): the listing,
+/// lookups and inspect's tags follow `index.json`, not strata's table.
+#[test]
+fn index_json_rewritten_by_another_tool_between_commands_is_seen() {
+    let tmp = scratch();
+    let root = tmp.path().join("s");
+    let (store, [base, child, _, _]) = chain(&root, &tmp.path().join("extra"));
+    let path = root.join("index.json");
+    for in_place in [true, false] {
+        // strata writes (its table and summaries are kept), then the other tool at once.
+        store.tag(&base, "base:latest").unwrap();
+        observe(&store);
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        let edited = text.replace("\"base:latest\"", "\"bass:latest\"").replace("\"child:latest\"", "\"chill:latest\"");
+        assert_eq!(edited.len(), text.len());
+        assert_ne!(edited, text);
+        if in_place {
+            let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut f, edited.as_bytes()).unwrap();
+        } else {
+            let tmp_index = root.join("index.json.tmp");
+            fs::write(&tmp_index, &edited).unwrap();
+            fs::rename(&tmp_index, &path).unwrap();
+        }
+        let what = format!("in place: {in_place}");
+        let rows = store.images().unwrap();
+        let id_of = |name: &str| rows.iter().find(|r| r.name.as_deref() == Some(name)).and_then(|r| r.id.clone());
+        assert_eq!(id_of("bass:latest").as_ref(), Some(base.id()), "{what}");
+        assert_eq!(id_of("chill:latest").as_ref(), Some(child.id()), "{what}");
+        assert_eq!((id_of("base:latest"), id_of("child:latest")), (None, None), "{what}");
+        assert!(store.image("base").is_err(), "{what}");
+        assert_eq!(store.image("chill").unwrap().inspect().unwrap().repo_tags, ["chill:latest"], "{what}");
+        // Back to strata's names for the next round.
+        store.untag("bass:latest").unwrap();
+        store.untag("chill:latest").unwrap();
+        store.tag(&child, "child:latest").unwrap();
+    }
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use strata_store::spec::{ANNOTATION_REF_NAME, Descriptor, Index, Platform};
-use strata_store::{Backend, Error, MemoryStore, OciDir};
+use strata_store::{Backend, Error, IndexEntries, MemoryStore, OciDir};
 
 use crate::common::write_image;
 
@@ -44,6 +44,11 @@ fn ref_changes_through_the_table_match_the_whole_index_model() {
         let bytes = index_file(&root);
         assert_eq!(bytes, b.to_canonical_json(), "step {step} ({what}): index.json is not canonical");
         assert_eq!(Index::from_slice(&bytes).unwrap(), b);
+        // The entries by target say the same as the whole index.
+        let entries = oci.index_entries().unwrap();
+        assert_eq!(entries, IndexEntries::of(b.manifests.clone()), "step {step} ({what})");
+        let back: Vec<Descriptor> = (0..entries.entries.len()).map(|i| entries.descriptor(i)).collect();
+        assert_eq!(back, b.manifests, "step {step} ({what})");
     };
     for round in 0..3 {
         for (k, (o, m)) in imgs.iter().enumerate() {
@@ -93,10 +98,12 @@ fn an_edited_index_json_is_never_answered_from_a_stale_table() {
     drop(f);
     assert!(matches!(store.resolve_ref("x:aaaa"), Err(Error::RefNotFound(_))));
     assert_eq!(store.resolve_ref("x:cccc").unwrap().digest, a.manifest.digest);
+    let names = |e: IndexEntries| e.entries.into_iter().map(|e| e.name.unwrap()).collect::<Vec<_>>();
+    assert_eq!(names(store.index_entries().unwrap()), ["x:cccc", "x:bbbb"]);
     // A change goes from the edited index, not the old table.
     store.set_ref("x:dddd", &b.manifest).unwrap();
-    let names: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["x:cccc", "x:bbbb", "x:dddd"]);
+    let listed: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(listed, ["x:cccc", "x:bbbb", "x:dddd"]);
     assert_eq!(Index::from_slice(&index_file(&root)).unwrap(), store.index().unwrap());
 
     // A new file renamed over it (as umoci and skopeo write), with the entries swapped.
@@ -105,8 +112,9 @@ fn an_edited_index_json_is_never_answered_from_a_stale_table() {
     let tmp = root.join("index.json.new");
     fs::write(&tmp, index.to_canonical_json()).unwrap();
     fs::rename(&tmp, root.join("index.json")).unwrap();
-    let names: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["x:dddd", "x:bbbb", "x:cccc"]);
+    let listed: Vec<String> = store.refs().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(listed, ["x:dddd", "x:bbbb", "x:cccc"]);
+    assert_eq!(names(store.index_entries().unwrap()), listed);
     store.remove_ref("x:bbbb").unwrap();
     assert_eq!(store.index().unwrap().manifests.len(), 2);
 
