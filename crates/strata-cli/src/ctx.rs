@@ -68,7 +68,11 @@ impl Ctx {
                 path.display()
             );
         }
-        Store::open_or_create(&path).with_context(|| format!("open store {}", path.display()))
+        // Layers that load, pull and commit take in get their scan record from the read
+        // the store makes of them, so the first `sbom`/`scan` after them reads no blob.
+        Ok(Store::open_or_create(&path)
+            .with_context(|| format!("open store {}", path.display()))?
+            .with_indexer(std::sync::Arc::new(strata_scan::ScanIndexer)))
     }
 }
 
