@@ -220,7 +220,7 @@ fn an_attached_sbom_is_listed_pushed_through_the_tag_schema_and_pulled_back() {
     assert_eq!(v["Referrers"].as_array().unwrap().len(), 0, "{v}");
 }
 
-/// The layer blob digests of `reference`, from an inventory read without the cache.
+/// The layer blob digests an inventory (`--json sbom`) lists.
 fn layer_digests(inventory: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(inventory).unwrap();
     v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()
@@ -274,6 +274,11 @@ fn import_commit_load_and_pull_fill_the_scan_cache() {
         let other = Env::new();
         other.ok(&["load", "-i", tar.to_str().unwrap()]);
         assert_scanned_on_arrival(&other, "deb:2");
+        // Turned off: the records are left to the first scan.
+        let off = Env::new();
+        let out = off.cmd(&["load", "-i", tar.to_str().unwrap()]).env("STRATA_SCAN_CACHE", "off").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!off.store().join(".strata/records/scan").exists(), "{format}: STRATA_SCAN_CACHE=off wrote records");
     }
 
     // Pull, from a registry, into a fresh store.
