@@ -2,11 +2,12 @@
 # Scale benchmark (issue 17): a store with 250,000 index entries, a layer of a million
 # small files, a layer of one 8 GiB file. Prints every figure with its goal.
 #
-#   usage: benches/scale.sh [index|files|big|all] ...
+#   usage: benches/scale.sh [index|files|unpack|big|all] ...
 #
 # env: SCRATCH (default /dev/shm/strata-scale: tmpfs, so disk speed is left out),
 #      ENTRIES (250000), FILES (1000000), BIG_GIB (8), BIG_RANDOM (set: the big file is
-#      random bytes, not sparse), STRATA (a built binary).
+#      random bytes, not sparse), STRATA (a built binary), ROUNDS (3: rounds of the
+#      unpack part).
 #
 # index  benches/scale/gen_index.py writes a layout of 2,000 images (500 chains of 4,
 #        each image built on the one before) with ENTRIES tags between them, straight
@@ -20,6 +21,10 @@
 #        directory, `export`) peak RSS (goal <= 64 MiB + 64 bytes per path), commit after
 #        a 1-file change (goal <= 0.25 s per 100k files), import against
 #        `tar -c | pigz -6` (goal <= 1.0x).
+# unpack the files part's unpack --raw figure alone, in ROUNDS interleaved rounds (tar
+#        -xzf, unpack --raw, and unpack --raw with STRATA_UNPACK_SEQUENTIAL=1: every file
+#        created on one thread, as before issue 17), the median of each and the ratio
+#        of the medians (goal <= 0.6x); not part of `all` (files measures it once).
 # big    a layer holding one BIG_GIB GiB file (sparse on the source side): import
 #        (commit of a directory), unpack --raw, save, load, push and pull (a loopback
 #        docker-registry), each with its peak RSS (goal <= 64 MiB) and its throughput
@@ -32,6 +37,7 @@ W=${SCRATCH:-/dev/shm/strata-scale}
 ENTRIES=${ENTRIES:-250000}
 FILES=${FILES:-1000000}
 BIG_GIB=${BIG_GIB:-8}
+ROUNDS=${ROUNDS:-3}
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=(all)
 for t in python3 tar pigz sha256sum /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
@@ -78,11 +84,9 @@ if is index; then
   rm -rf "$L" "$W/index-w"
 fi
 
-if is files; then
-  echo "== files: $FILES files"
-  T=$W/tree F=$W/files
-  rm -rf "$T" "$F"; mkdir -p "$F"
-  python3 - "$T" "$FILES" <<'EOF'
+# make_tree DIR: the files part's tree of FILES small files.
+make_tree() {
+  python3 - "$1" "$FILES" <<'EOF'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
@@ -92,6 +96,13 @@ for i in range(n):
     with open(os.path.join(d, f"f{i}"), "wb") as f:
         f.write(b"x" * (i * 7919 % 2048))
 EOF
+}
+
+if is files; then
+  echo "== files: $FILES files"
+  T=$W/tree F=$W/files
+  rm -rf "$T" "$F"; mkdir -p "$F"
+  make_tree "$T"
   export STRATA_STORE=$F/store
   timed "strata import tree" "$S" import "$T" many:1; IMPORT=$WALL
   timed "tar -c tree | pigz -6" sh -c "tar -C '$T' -c . | pigz -6 >'$F/tree.tgz'"; PIGZ=$WALL
@@ -117,6 +128,33 @@ EOF
   echo "  commit / find floor: $(ratio "$COMMIT" "$WALL")"
   unset STRATA_STORE
   rm -rf "$T" "$F"
+fi
+
+if [[ " ${PARTS[*]} " == *" unpack "* ]]; then
+  echo "== unpack: $FILES files, $ROUNDS rounds"
+  T=$W/tree F=$W/unpack
+  rm -rf "$T" "$F"; mkdir -p "$F"
+  make_tree "$T"
+  export STRATA_STORE=$F/store
+  "$S" import "$T" many:1 >/dev/null
+  rm -rf "$T"
+  BLOB=$(ls -S "$STRATA_STORE"/blobs/sha256/* | head -1)
+  cat "$BLOB" >/dev/null
+  TARS=() RAWS=() SEQS=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    rm -rf "$F/x"; mkdir "$F/x"; sync
+    timed "round $r: tar -xzf layer" tar -C "$F/x" -xzf "$BLOB"; TARS+=("$WALL"); rm -rf "$F/x"
+    timed "round $r: strata unpack --raw" "$S" unpack --raw many:1 "$F/raw"; RAWS+=("$WALL"); rm -rf "$F/raw"
+    timed "round $r: unpack --raw, sequential create" env STRATA_UNPACK_SEQUENTIAL=1 "$S" unpack --raw many:1 "$F/raw"
+    SEQS+=("$WALL"); rm -rf "$F/raw"
+  done
+  median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+  TARX=$(median "${TARS[@]}") RAW=$(median "${RAWS[@]}") SEQ=$(median "${SEQS[@]}")
+  echo "  medians: tar -xzf $TARX s, unpack --raw $RAW s, sequential create $SEQ s"
+  goal "unpack --raw / tar -xzf" "$(ratio "$RAW" "$TARX")" 0.6
+  echo "  sequential create / tar -xzf: $(ratio "$SEQ" "$TARX")"
+  unset STRATA_STORE
+  rm -rf "$F"
 fi
 
 if is big; then

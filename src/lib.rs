@@ -15,7 +15,13 @@
 //! | `scan` | strata-scan | `scan` | package inventory, SBOMs, offline vulnerability matching |
 //!
 //! The three features are off by default: the core alone has no HTTP/TLS stack, no
-//! Dockerfile builder and no SQLite. Enable the ones you use. [`serde_json`] (the JSON of configs and
+//! Dockerfile builder and no SQLite. Enable the ones you use. The registry's TLS backend
+//! is a feature too: `rustls` (the default: ring, Mozilla's roots compiled in) or
+//! `native-tls` (the system's OpenSSL and roots; `default-features = false`, and with
+//! both on native-tls is used); `registry::TLS_BACKEND`
+//! says which one a build has. Neither compiles anything unless `registry` is on. The
+//! default `zstd` feature reads and writes zstd layers through the C zstd library;
+//! without it a zstd layer is a typed error (`layer::Error::UnsupportedCompression`). [`serde_json`] (the JSON of configs and
 //! inspect output) and [`Compression`] are re-exported for the public types that use
 //! them.
 //!

@@ -197,7 +197,9 @@ fn glob_paths(src: &SourceRoot<'_>, pattern: &str) -> Result<Vec<PathBuf>> {
             names.sort();
             for n in names {
                 let name = n.to_string_lossy();
-                if glob_match(comp, &name, false).map_err(|e| Error::Instruction(format!("{pattern:?}: {e}")))? {
+                if glob_match(comp, &name, false)
+                    .map_err(|e| Error::Pattern { pattern: pattern.to_owned(), reason: e.to_string() })?
+                {
                     next.push(base.join(&n));
                 }
             }
@@ -429,13 +431,11 @@ pub(crate) fn plan(
     items: &[(SourceItem, bool)],
     dest: &str,
     policy: &CopyPolicy,
-    keyword: &str,
+    keyword: &'static str,
 ) -> Result<Vec<Planned>> {
     let dir_dest = dest.ends_with('/');
     if items.len() > 1 && !dir_dest {
-        return Err(Error::Instruction(format!(
-            "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
-        )));
+        return Err(Error::NotADirectoryDestination { keyword });
     }
     let mut out: BTreeMap<PathBuf, Planned> = BTreeMap::new();
     let made_owner = policy.chown.unwrap_or((0, 0));
@@ -490,7 +490,7 @@ pub(crate) fn plan(
                 t.push(l);
             }
             if t.as_os_str().is_empty() {
-                return Err(Error::Instruction(format!("{keyword}: cannot copy a file over the root directory")));
+                return Err(Error::FileOverRoot { keyword });
             }
             target_dir = t.parent().map(Path::to_path_buf).unwrap_or_default();
             file_target = Some(t);

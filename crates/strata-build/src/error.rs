@@ -95,9 +95,104 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// An instruction whose arguments are wrong once substituted.
-    #[error("{0}")]
-    Instruction(String),
+    /// A flag of an instruction whose value is wrong once substituted (`--platform`,
+    /// `--mount`, `--chmod`, `--checksum`, `--network`, `--from`).
+    #[error("{flag}={value}: {reason}")]
+    Flag {
+        /// The flag, with its dashes.
+        flag: &'static str,
+        /// Its value, substituted.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A stage that does not start with `FROM`, or a `FROM` where an instruction of a
+    /// stage belongs (an `ONBUILD FROM` trigger in a base image's config).
+    #[error("{text}: FROM only starts a stage (it is not allowed inside one, nor as an ONBUILD trigger)")]
+    MisplacedFrom {
+        /// The instruction as written.
+        text: String,
+    },
+    /// `RUN` with nothing to run (an empty exec form).
+    #[error("RUN with an empty command")]
+    EmptyCommand,
+    /// A here-document of `RUN` named so that it cannot be a file name.
+    #[error("heredoc name {name:?} is not a file name")]
+    HeredocName {
+        /// The name as written.
+        name: String,
+    },
+    /// `COPY`/`ADD` of more than one source to a destination that is not a directory.
+    #[error(
+        "When using {keyword} with more than one source file, the destination must be a directory and end with a /"
+    )]
+    NotADirectoryDestination {
+        /// `COPY` or `ADD`.
+        keyword: &'static str,
+    },
+    /// `COPY`/`ADD` of a file over the root directory.
+    #[error("{keyword}: cannot copy a file over the root directory")]
+    FileOverRoot {
+        /// `COPY` or `ADD`.
+        keyword: &'static str,
+    },
+    /// A `COPY` source is a URL: only `ADD` fetches.
+    #[error("{url}: COPY sources can't be URLs")]
+    UrlInCopy {
+        /// The source as written.
+        url: String,
+    },
+    /// A source pattern that is not a valid glob.
+    #[error("{pattern:?}: {reason}")]
+    Pattern {
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `ADD` of a local archive in a compression strata does not read.
+    #[error("{path}: {format} archives are not supported by ADD (use gzip, zstd or plain tar)", path = path.display())]
+    UnsupportedArchive {
+        /// The source as written.
+        path: PathBuf,
+        /// `bzip2` or `xz`.
+        format: &'static str,
+    },
+    /// `COPY --from` or a bind mount names a stage that has no image to give.
+    #[error("stage {name:?} {problem}")]
+    StageUnusable {
+        /// The stage as named.
+        name: String,
+        /// Why it cannot be used.
+        problem: StageProblem,
+    },
+    /// The build ends in a stage that made no image.
+    #[error("the build made no image: the target stage is FROM scratch with no instructions")]
+    NoImage,
+    /// A secret or SSH agent that `RUN --mount` needs and the build cannot give.
+    #[error("{kind} {id:?}: {problem}")]
+    Secret {
+        /// `secret` or `ssh agent`.
+        kind: &'static str,
+        /// The id.
+        id: String,
+        /// What is wrong.
+        problem: SecretProblem,
+    },
+    /// A `RUN --mount` whose target or source cannot be mounted.
+    #[error("mount: {problem}")]
+    Mount {
+        /// What is wrong.
+        problem: MountProblem,
+    },
+    /// `--cache-from` names an image that is not a strata build cache.
+    #[error("--cache-from {reference}: not a strata build cache (artifactType {artifact_type})")]
+    NotACache {
+        /// The reference as given.
+        reference: String,
+        /// The artifact type a build cache has.
+        artifact_type: &'static str,
+    },
     /// A `COPY`/`ADD` source that is not in the context (or is excluded by `.dockerignore`).
     #[error("{path}: not found in the build context (or excluded by .dockerignore)")]
     SourceNotFound {
@@ -225,6 +320,68 @@ pub enum Error {
     /// An I/O operation failed: what, where, and the OS error (its source).
     #[error(transparent)]
     Io(#[from] strata_spec::IoError),
+}
+
+/// Why a stage cannot give an image ([`Error::StageUnusable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StageProblem {
+    /// It is `FROM scratch` with nothing in it.
+    #[error("is an empty scratch stage")]
+    EmptyScratch,
+    /// It comes later in the Dockerfile.
+    #[error("is not built yet (it comes later)")]
+    NotBuiltYet,
+}
+
+/// What is wrong with a secret or SSH agent ([`Error::Secret`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretProblem {
+    /// `required=true` and the build was not given it: the flag that gives it.
+    #[error("is required but was not given ({hint})")]
+    NotGiven {
+        /// The `strata build` flag that gives it.
+        hint: String,
+    },
+    /// Its source is an environment variable that is not set.
+    #[error("environment variable {var} is not set")]
+    EnvUnset {
+        /// The variable.
+        var: String,
+    },
+    /// `env=VAR` and the secret is not UTF-8 text.
+    #[error("as {var}: not UTF-8 text")]
+    NotText {
+        /// The variable it was to go in.
+        var: String,
+    },
+}
+
+/// What is wrong with a `RUN --mount` ([`Error::Mount`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MountProblem {
+    /// The target is `/`.
+    #[error("a mount cannot cover the root directory")]
+    CoversRoot,
+    /// A file source on a directory in the image, or a directory on a file.
+    #[error("target {target}: a {} in the image, the source is {}", if *source_is_dir { "file" } else { "directory" }, if *source_is_dir { "a directory" } else { "a file" })]
+    KindMismatch {
+        /// The target as written.
+        target: String,
+        /// Whether the source is a directory.
+        source_is_dir: bool,
+    },
+    /// A bind source that matches more than one path.
+    #[error("bind mount source {path:?} must name one path, not a pattern")]
+    SourcePattern {
+        /// The source as written.
+        path: String,
+    },
+    /// A bind mount with no source at all.
+    #[error("bind mount without a source")]
+    NoSource,
 }
 
 impl Error {

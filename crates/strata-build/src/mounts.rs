@@ -23,7 +23,7 @@ use strata_spec::Digest;
 
 use crate::copy::{self, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::{Ignore, Mount, MountKind, Sharing};
-use crate::error::{Error, Result};
+use crate::error::{Error, MountProblem, Result, SecretProblem};
 use crate::run::{RunMount, RunMountKind};
 use crate::tree::{DiskView, Node, resolve};
 
@@ -42,9 +42,11 @@ impl SecretSource {
     fn read(&self, id: &str) -> Result<Vec<u8>> {
         match self {
             SecretSource::File(p) => fs::read(p).map_err(Error::io("read secret", p)),
-            SecretSource::Env(v) => std::env::var_os(v)
-                .map(|s| s.into_encoded_bytes())
-                .ok_or_else(|| Error::Instruction(format!("secret {id:?}: environment variable {v} is not set"))),
+            SecretSource::Env(v) => std::env::var_os(v).map(|s| s.into_encoded_bytes()).ok_or_else(|| Error::Secret {
+                kind: "secret",
+                id: id.to_owned(),
+                problem: SecretProblem::EnvUnset { var: v.clone() },
+            }),
             SecretSource::Value(b) => Ok(b.clone()),
         }
     }
@@ -110,7 +112,7 @@ pub(crate) fn context_origin(context: &Path, ignore: &Ignore, source: &str, memo
     let mut items = copy::expand_sources(&src, &[source.to_owned()], memo, &mut |_| {})?;
     match items.len() {
         1 => Ok(Origin::Context(items.remove(0))),
-        _ => Err(Error::Instruction(format!("bind mount source {source:?} must name one path, not a pattern"))),
+        _ => Err(Error::Mount { problem: MountProblem::SourcePattern { path: source.to_owned() } }),
     }
 }
 
@@ -176,18 +178,16 @@ impl Active {
         let r = resolve(&DiskView(rootfs), Path::new(target), true)?;
         if r.missing.is_empty() {
             if r.existing.as_os_str().is_empty() {
-                return Err(Error::Instruction("a mount cannot cover the root directory".into()));
+                return Err(Error::Mount { problem: MountProblem::CoversRoot });
             }
             let ok = match r.node {
                 Some(Node::Dir) => is_dir,
                 _ => !is_dir,
             };
             if !ok {
-                return Err(Error::Instruction(format!(
-                    "mount target {target}: a {} in the image, the source is {}",
-                    if is_dir { "file" } else { "directory" },
-                    if is_dir { "a directory" } else { "a file" }
-                )));
+                return Err(Error::Mount {
+                    problem: MountProblem::KindMismatch { target: target.to_owned(), source_is_dir: is_dir },
+                });
             }
             return Ok(r.existing);
         }
@@ -251,15 +251,22 @@ fn activate_into(active: &mut Active, prepared: &[Prepared], rootfs: &Path, inpu
                 let value = match inputs.secrets.get(&id) {
                     Some(s) => s.read(&id)?,
                     None if m.required => {
-                        return Err(Error::Instruction(format!(
-                            "secret {id:?} is required but was not given (strata build --secret id={id},src=FILE)"
-                        )));
+                        return Err(Error::Secret {
+                            kind: "secret",
+                            problem: SecretProblem::NotGiven {
+                                hint: format!("strata build --secret id={id},src=FILE"),
+                            },
+                            id,
+                        });
                     }
                     None => continue,
                 };
                 if let Some(var) = &m.env {
-                    let text = String::from_utf8(value.clone())
-                        .map_err(|_| Error::Instruction(format!("secret {id:?} as {var}: not UTF-8 text")))?;
+                    let text = String::from_utf8(value.clone()).map_err(|_| Error::Secret {
+                        kind: "secret",
+                        id: id.clone(),
+                        problem: SecretProblem::NotText { var: var.clone() },
+                    })?;
                     active.env.push(format!("{var}={text}"));
                 }
                 if let Some(target) = m.effective_target() {
@@ -276,9 +283,11 @@ fn activate_into(active: &mut Active, prepared: &[Prepared], rootfs: &Path, inpu
             MountKind::Ssh => {
                 let Some(sock) = inputs.ssh.get(&id) else {
                     if m.required {
-                        return Err(Error::Instruction(format!(
-                            "ssh agent {id:?} is required but was not given (strata build --ssh {id}=SOCKET)"
-                        )));
+                        return Err(Error::Secret {
+                            kind: "ssh agent",
+                            problem: SecretProblem::NotGiven { hint: format!("strata build --ssh {id}=SOCKET") },
+                            id,
+                        });
                     }
                     continue;
                 };
@@ -362,7 +371,7 @@ fn bind_source(active: &mut Active, inputs: &Inputs<'_>, p: &Prepared) -> Result
             }
             Ok(root.join(r.existing))
         }
-        Origin::None => Err(Error::Instruction("bind mount without a source".into())),
+        Origin::None => Err(Error::Mount { problem: MountProblem::NoSource }),
     }
 }
 
@@ -370,7 +379,7 @@ fn bind_source(active: &mut Active, inputs: &Inputs<'_>, p: &Prepared) -> Result
 /// never the context itself.
 fn materialize(item: &SourceItem, out: &Path) -> Result<()> {
     if !item.is_dir {
-        let e = item.entries.first().ok_or_else(|| Error::Instruction("empty bind source".into()))?;
+        let e = item.entries.first().ok_or_else(|| Error::Mount { problem: MountProblem::NoSource })?;
         copy_entry(e, out)?;
         return Ok(());
     }

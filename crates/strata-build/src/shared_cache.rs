@@ -183,9 +183,7 @@ impl Imported {
             };
             let index = Index::from_slice(&bytes)?;
             if index.artifact_type.as_ref().map(MediaType::as_str) != Some(CACHE_ARTIFACT_TYPE) {
-                return Err(Error::Instruction(format!(
-                    "--cache-from {spec}: not a strata build cache (artifactType {CACHE_ARTIFACT_TYPE})"
-                )));
+                return Err(Error::NotACache { reference: spec.to_string(), artifact_type: CACHE_ARTIFACT_TYPE });
             }
             let at = imported.origins.len();
             imported.origins.push(origin);

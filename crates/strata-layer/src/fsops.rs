@@ -19,7 +19,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -54,7 +54,10 @@ pub(crate) struct Root {
     fd: OwnedFd,
     resolver: Resolver,
     /// Normalised path of the cached directory, and the directory.
-    cache: Option<(Vec<u8>, Rc<Dir>)>,
+    cache: Option<(Vec<u8>, Arc<Dir>)>,
+    /// Real paths of the directories [`Root::parent`] made (missing parents), until
+    /// taken by [`Root::take_made`].
+    made: Vec<PathBuf>,
 }
 
 impl Root {
@@ -80,7 +83,7 @@ impl Root {
         if resolver == Resolver::Openat2 && !openat2_works(&fd) {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "openat2 with RESOLVE_IN_ROOT is not available"));
         }
-        Ok(Root { fd, resolver, cache: None })
+        Ok(Root { fd, resolver, cache: None, made: Vec::new() })
     }
 
     /// The resolver in use (never `Auto`).
@@ -150,7 +153,7 @@ impl Root {
     /// The parent directory of `rel` (non-empty) and its last component, the parent
     /// from the cache when it is the same as last time. With `create`, missing parent
     /// directories are made (mode 0755, owned by the caller).
-    pub(crate) fn parent<'p>(&mut self, rel: &'p Path, create: bool) -> io::Result<(Rc<Dir>, &'p OsStr)> {
+    pub(crate) fn parent<'p>(&mut self, rel: &'p Path, create: bool) -> io::Result<(Arc<Dir>, &'p OsStr)> {
         let name = rel.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
         let parent = rel.parent().unwrap_or(Path::new(""));
         let key = parent.as_os_str().as_bytes();
@@ -159,14 +162,33 @@ impl Root {
         {
             return Ok((dir.clone(), name));
         }
-        let dir = if create { self.ensure_dir(parent)? } else { self.open_dir(parent)? };
-        let dir = Rc::new(dir);
+        let dir = if create {
+            let mut made = std::mem::take(&mut self.made);
+            let dir = self.ensure_dir(parent, &mut made);
+            self.made = made;
+            dir?
+        } else {
+            self.open_dir(parent)?
+        };
+        let dir = Arc::new(dir);
         self.cache = Some((key.to_vec(), dir.clone()));
         Ok((dir, name))
     }
 
-    /// Open directory `rel`, creating it and its missing ancestors (mode 0755).
-    pub(crate) fn ensure_dir(&self, rel: &Path) -> io::Result<Dir> {
+    /// Whether [`Root::parent`] of `rel` is the cached directory (no file system call).
+    pub(crate) fn is_cached(&self, rel: &Path) -> bool {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        self.cache.as_ref().is_some_and(|(k, _)| k == parent.as_os_str().as_bytes())
+    }
+
+    /// The real paths of the directories [`Root::parent`] made since last asked.
+    pub(crate) fn take_made(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.made)
+    }
+
+    /// Open directory `rel`, creating it and its missing ancestors (mode 0755); the real
+    /// path of each directory made is pushed to `made`.
+    fn ensure_dir(&self, rel: &Path, made: &mut Vec<PathBuf>) -> io::Result<Dir> {
         match self.open_dir(rel) {
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
             r => return r,
@@ -174,9 +196,10 @@ impl Root {
         let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "root directory is missing"));
         };
-        let p = self.ensure_dir(parent)?;
+        let p = self.ensure_dir(parent, made)?;
         match rustix::fs::mkdirat(&p.fd, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => {}
+            Ok(()) => made.push(p.path.join(name)),
+            Err(Errno::EXIST) => {}
             Err(e) => return Err(errno(e)),
         }
         // A dangling symlink in the way gives EEXIST above and ENOENT here: an error.

@@ -1,5 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+compile_error!(
+    "strata-registry needs a TLS backend: enable its `rustls` feature (the default) or `native-tls` \
+     (with the facade: `strata` features `rustls` or `native-tls` beside `registry`)"
+);
+
 mod auth;
 mod client;
 mod error;
@@ -10,7 +16,7 @@ mod push;
 mod referrers;
 
 pub use auth::{AuthFile, Credentials};
-pub use client::{RegistryOptions, http_agent};
+pub use client::{RegistryOptions, TLS_BACKEND, http_agent};
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};

@@ -129,7 +129,7 @@ impl Builder<'_> {
 
     fn from(&self, index: usize, s: &Spanned) -> Result<State> {
         let Instruction::From { image, platform, .. } = &s.instruction else {
-            return Err(Error::Instruction("not a FROM instruction".into()));
+            return Err(Error::MisplacedFrom { text: s.text.clone() });
         };
         // Every global ARG counts as used once a stage starts.
         lock(&self.used_args).extend(self.scope.globals.keys().cloned());
@@ -288,20 +288,23 @@ impl Builder<'_> {
         if stale {
             st.work = None;
         }
-        if st.work.is_none() {
-            let dir = self.tempdir()?;
-            let rootfs = dir.path().join("rootfs");
-            match &st.image {
-                Some(img) => {
-                    self.complete(img)?;
-                    img.unpack_raw(&rootfs, &UnpackOptions::default().rootless(false))?;
+        let work = match st.work.take() {
+            Some(w) => w,
+            None => {
+                let dir = self.tempdir()?;
+                let rootfs = dir.path().join("rootfs");
+                match &st.image {
+                    Some(img) => {
+                        self.complete(img)?;
+                        img.unpack_raw(&rootfs, &UnpackOptions::default().rootless(false))?;
+                    }
+                    None => std::fs::create_dir(&rootfs).map_err(Error::io("mkdir", &rootfs))?,
                 }
-                None => std::fs::create_dir(&rootfs).map_err(Error::io("mkdir", &rootfs))?,
+                let snapshot = Snapshot::capture(&rootfs)?;
+                WorkDir { _dir: dir, rootfs, snapshot, image: want }
             }
-            let snapshot = Snapshot::capture(&rootfs)?;
-            st.work = Some(WorkDir { _dir: dir, rootfs, snapshot, image: want });
-        }
-        st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))
+        };
+        Ok(st.work.insert(work))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -320,7 +323,7 @@ impl Builder<'_> {
             .map_err(|reason| Error::CannotRun { platform: st.platform.to_string(), reason })?;
         let RunPlan { args, mut env, network, script, .. } = run;
         if args.is_empty() {
-            return Err(Error::Instruction("RUN with an empty command".into()));
+            return Err(Error::EmptyCommand);
         }
         let temp_base = self.opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
         let cache_root = self.cache_mount_root();
@@ -360,7 +363,7 @@ impl Builder<'_> {
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
                     .map_err(Error::io("chmod", &file))?;
                 if name.contains('/') || name == ".." || name == "." {
-                    return Err(Error::Instruction(format!("heredoc name {name:?} is not a file name")));
+                    return Err(Error::HeredocName { name: name.clone() });
                 }
                 active.mounts.push(RunMount {
                     target: PathBuf::from(format!("dev/pipes/{name}")),
@@ -394,7 +397,8 @@ impl Builder<'_> {
             st.work = None;
             return Err(Error::RunFailed { command, code });
         }
-        let work = st.work.as_mut().ok_or_else(|| Error::Instruction("no working rootfs".into()))?;
+        // The tree the command changed (the image is the same, so no new unpack).
+        let work = self.work(st)?;
         let source = Source::Since { root: &work.rootfs, snapshot: &work.snapshot };
         let committed = self.store.commit(base, source, commit_opts)?;
         work.snapshot = Snapshot::capture(&work.rootfs)?;

@@ -400,9 +400,7 @@ pub fn build_dockerfile(
     let image = match result {
         Some(i) => i,
         None => {
-            return Err(Error::Instruction(
-                "the build made no image: the target stage is FROM scratch with no instructions".into(),
-            ));
+            return Err(Error::NoImage);
         }
     };
     // The result is whole in the store, whatever came from an imported cache.

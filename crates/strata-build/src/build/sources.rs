@@ -15,7 +15,7 @@ use super::plan::{CopyPlan, MountPlan};
 use super::{Builder, Event, lock};
 use crate::copy::{self, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::MountKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StageProblem};
 use crate::fetch;
 use crate::mounts::{self, Origin, Prepared};
 
@@ -162,8 +162,10 @@ impl Builder<'_> {
         if let Some(i) = self.df.stage_index(name) {
             return match lock(&self.stages).get(i).cloned() {
                 Some(Some(Some(img))) => Ok(img),
-                Some(Some(None)) => Err(Error::Instruction(format!("stage {name:?} is an empty scratch stage"))),
-                _ => Err(Error::Instruction(format!("stage {name:?} is not built yet (it comes later)"))),
+                Some(Some(None)) => {
+                    Err(Error::StageUnusable { name: name.to_owned(), problem: StageProblem::EmptyScratch })
+                }
+                _ => Err(Error::StageUnusable { name: name.to_owned(), problem: StageProblem::NotBuiltYet }),
             };
         }
         self.base_image(name, Some(platform))
@@ -181,11 +183,15 @@ impl Builder<'_> {
             let mut f = std::fs::File::open(&e.abs).map_err(Error::io("open", &e.abs))?;
             std::io::Read::read(&mut f, &mut head).map_err(Error::io("read", &e.abs))?
         };
-        if head[..n].starts_with(b"BZh") || head[..n].starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(Error::Instruction(format!(
-                "{}: bzip2 and xz archives are not supported by ADD (use gzip, zstd or plain tar)",
-                item.name.display()
-            )));
+        let format = if head[..n].starts_with(b"BZh") {
+            Some("bzip2")
+        } else if head[..n].starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Some("xz")
+        } else {
+            None
+        };
+        if let Some(format) = format {
+            return Err(Error::UnsupportedArchive { path: item.name.clone(), format });
         }
         if !is_tar(&e.abs) {
             return Ok(None);

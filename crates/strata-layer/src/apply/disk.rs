@@ -2,14 +2,13 @@
 //! inside the root by [`crate::fsops::Root`]; every operation works on `(parent fd,
 //! name)` and never follows the last component; replacing is unlink + create.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
@@ -40,8 +39,12 @@ pub(super) struct Disk {
     rootless: bool,
     /// How file metadata is set (shared with the file writer's thread).
     pub(super) meta: Arc<Meta>,
-    /// The file writer's queue, when files are finished on a second thread.
+    /// The writers' queue, when files are finished on writer threads.
     pub(super) files: Option<Queue>,
+    /// When writers may create files: the directories this unpack made, by real path,
+    /// each with the names the calling thread made in it. Only regular files made by
+    /// writers can be at another name (see `files`).
+    fresh: Option<BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>>,
     /// The name of the layer being applied.
     layer: Arc<str>,
     /// Directory metadata to set last.
@@ -63,6 +66,7 @@ impl Disk {
             rootless,
             meta: Arc::new(Meta { rootless, ..Meta::default() }),
             files: None,
+            fresh: None,
             layer: Arc::from(""),
             dirs: Dirs::new(path),
             recorded: BTreeMap::new(),
@@ -71,6 +75,44 @@ impl Disk {
             skipped: 0,
             skipped_bytes: 0,
         }
+    }
+
+    /// Let the writers create small files in directories this unpack makes (needs
+    /// [`Disk::files`]).
+    pub(super) fn parallel_create(&mut self) {
+        self.fresh = Some(BTreeMap::new());
+        // An empty root counts as made here (an unpack into a new directory).
+        if fsops::list_dir(self.root.fd()).is_ok_and(|names| names.is_empty()) {
+            self.made_dir(Path::new(""));
+        }
+    }
+
+    /// Wait until every file handed over to be created exists (and is written): call
+    /// before anything but handing over looks at or changes names in the tree.
+    fn settle(&self) -> io::Result<()> {
+        match &self.files {
+            Some(q) if !q.settle() => Err(io::Error::other("the file writer thread stopped")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The directory at real path `real` was just made, empty.
+    fn made_dir(&mut self, real: &Path) {
+        if let Some(fresh) = &mut self.fresh {
+            fresh.insert(key(real).to_vec(), BTreeSet::new());
+        }
+    }
+
+    /// This thread made `name` in the directory at real path `dir`.
+    fn made_name(&mut self, dir: &Path, name: &OsStr) {
+        if let Some(set) = self.fresh.as_mut().and_then(|f| f.get_mut(key(dir))) {
+            set.insert(name.as_bytes().to_vec());
+        }
+    }
+
+    /// Whether a writer may create `name` in the directory at real path `dir`.
+    fn may_hand_over(&self, dir: &Path, name: &OsStr) -> bool {
+        self.fresh.as_ref().and_then(|f| f.get(key(dir))).is_some_and(|set| !set.contains(name.as_bytes()))
     }
 
     /// Start a layer; returns its position.
@@ -107,6 +149,9 @@ impl Disk {
     fn forget(&mut self, real: &Path) {
         self.dirs.forget_under(real);
         super::dirs::forget_under(&mut self.recorded, real);
+        if let Some(fresh) = &mut self.fresh {
+            super::dirs::forget_under(fresh, real);
+        }
     }
 
     /// Remove whatever is at `name` in `dir` (the real path `real`) to make room.
@@ -182,7 +227,7 @@ impl Disk {
         // Made with its permission bits (and u+rwx rootless, see `dir_meta`).
         let initial = Mode::from_raw_mode(if self.rootless { node.mode & 0o777 | 0o700 } else { node.mode & 0o777 });
         match rustix::fs::mkdirat(dir, name, initial) {
-            Ok(()) => {}
+            Ok(()) => self.made_dir(real),
             Err(Errno::EXIST) => {
                 let st = fsops::lstat(dir, name).map_err(cx.fs("stat"))?;
                 // An existing directory is kept (merged); anything else, a symlink above
@@ -190,6 +235,7 @@ impl Disk {
                 if !st.as_ref().is_some_and(|st| fsops::file_type(st) == FileType::Directory) {
                     self.remove_existing(dir, name, real).map_err(cx.fs("remove existing"))?;
                     rustix::fs::mkdirat(dir, name, initial).map_err(cx.errno("mkdir"))?;
+                    self.made_dir(real);
                 }
             }
             Err(e) => return Err(cx.errno("mkdir")(e)),
@@ -258,13 +304,24 @@ impl Disk {
     }
 }
 
+/// The whole content of a small file, read from the tar.
+fn read_all(data: &mut dyn Data, size: u64) -> Result<Vec<u8>> {
+    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    data.read_data(&mut |_, chunk| {
+        content.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(content)
+}
+
 /// A directory resolved inside the root, with its real path.
-pub(super) type DiskDir = Rc<Dir>;
+pub(super) type DiskDir = Arc<Dir>;
 
 impl UnionTree for Disk {
     type Dir = DiskDir;
 
     fn root(&mut self) -> io::Result<DiskDir> {
+        self.settle()?;
         let fd = rustix::fs::openat(
             self.root.fd(),
             c".",
@@ -272,24 +329,37 @@ impl UnionTree for Disk {
             Mode::empty(),
         )
         .map_err(errno)?;
-        Ok(Rc::new(Dir { fd, path: PathBuf::new() }))
+        Ok(Arc::new(Dir { fd, path: PathBuf::new() }))
     }
 
     fn parent(&mut self, path: &Path, create: bool) -> io::Result<DiskDir> {
-        self.root.parent(path, create).map(|(dir, _)| dir)
+        if !self.root.is_cached(path) {
+            self.settle()?;
+        }
+        let dir = self.root.parent(path, create).map(|(dir, _)| dir);
+        for made in self.root.take_made() {
+            if let (Some(parent), Some(name)) = (made.parent(), made.file_name()) {
+                self.made_name(parent, name);
+            }
+            self.made_dir(&made);
+        }
+        dir
     }
 
     fn find(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<Option<Found>> {
+        self.settle()?;
         Ok(fsops::lstat(dir.fd.as_fd(), name)?
             .map(|st| if fsops::file_type(&st) == FileType::Directory { Found::Dir } else { Found::Other }))
     }
 
     fn subdir(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<DiskDir> {
+        self.settle()?;
         let fd = fsops::open_subdir(dir.fd.as_fd(), name)?;
-        Ok(Rc::new(Dir { fd, path: dir.path.join(name) }))
+        Ok(Arc::new(Dir { fd, path: dir.path.join(name) }))
     }
 
     fn children(&mut self, dir: &DiskDir) -> io::Result<Vec<(OsString, bool)>> {
+        self.settle()?;
         let mut out = Vec::new();
         for (name, ft) in fsops::list_dir(dir.fd.as_fd())? {
             let name = OsString::from_vec(name);
@@ -307,11 +377,16 @@ impl UnionTree for Disk {
     }
 
     fn remove(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<()> {
+        self.settle()?;
         self.remove_existing(dir.fd.as_fd(), name, &dir.path.join(name))
     }
 
     fn make_dir(&mut self, dir: &DiskDir, name: &OsStr) -> io::Result<()> {
-        rustix::fs::mkdirat(dir.fd.as_fd(), name, Mode::from_raw_mode(0o755)).map_err(errno)
+        self.settle()?;
+        rustix::fs::mkdirat(dir.fd.as_fd(), name, Mode::from_raw_mode(0o755)).map_err(errno)?;
+        self.made_name(&dir.path, name);
+        self.made_dir(&dir.path.join(name));
+        Ok(())
     }
 
     fn create(&mut self, d: &DiskDir, name: &OsStr, node: &Node, data: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
@@ -320,19 +395,32 @@ impl UnionTree for Disk {
         // What is kept about a path (directory metadata, recorded owners) is kept under
         // this name, the one it has in the final tree.
         let real = &d.path.join(name);
+        let small = |node: &Node| node.sparse.is_none() && node.size <= QUEUED_MAX;
+        if matches!(node.kind, NodeKind::File)
+            && small(node)
+            && !self.dead(node.ordinal)
+            && self.may_hand_over(&d.path, name)
+            && let Some(queue) = &mut self.files
+        {
+            // Created, written and closed by a writer; this thread goes on.
+            let content = read_all(data, node.size)?;
+            if queue.failed() || !queue.send_create(d, name, content, node, cx, &self.layer) {
+                return Err(cx.fs("hand over to the file writer")(io::Error::other("the file writer thread stopped")));
+            }
+            self.record(real, node.uid, node.gid, None);
+            return Ok(());
+        }
+        self.settle().map_err(cx.fs("wait for the file writers"))?;
+        self.made_name(&d.path, name);
         match &node.kind {
             NodeKind::File if self.dead(node.ordinal) => self.skip(dir, name, real, data, cx)?,
             NodeKind::Dir => self.dir(dir, name, real, node, cx)?,
             NodeKind::File => {
                 let fd = self.create_file(dir, name, real, node.mode, cx)?;
-                match &self.files {
-                    Some(queue) if node.sparse.is_none() && node.size <= QUEUED_MAX => {
+                match &mut self.files {
+                    Some(queue) if small(node) => {
                         // Read here (the tar is read in order), written there.
-                        let mut content = Vec::with_capacity(usize::try_from(node.size).unwrap_or(0));
-                        data.read_data(&mut |_, chunk| {
-                            content.extend_from_slice(chunk);
-                            Ok(())
-                        })?;
+                        let content = read_all(data, node.size)?;
                         if queue.failed() || !queue.send(fd, content, node, cx, &self.layer) {
                             return Err(cx.fs("hand over to the file writer")(io::Error::other(
                                 "the file writer thread stopped",
@@ -401,6 +489,8 @@ impl UnionTree for Disk {
     ) -> Result<()> {
         let dir = d.fd.as_fd();
         let real = &d.path.join(name);
+        self.settle().map_err(cx.fs("wait for the file writers"))?;
+        self.made_name(&d.path, name);
         if self.dead(node.ordinal) {
             return self.skip(dir, name, real, data, cx);
         }
@@ -424,6 +514,7 @@ impl UnionTree for Disk {
     /// The entry naming the root itself (`./`): its metadata goes to the root (umoci
     /// CVE-2021-29136: a root replaced by a symlink).
     fn set_root(&mut self, node: &Node, cx: Ctx<'_>) -> Result<()> {
+        self.settle().map_err(cx.fs("wait for the file writers"))?;
         let fd = rustix::fs::openat(
             self.root.fd(),
             c".",

@@ -3,7 +3,7 @@
 //! Each layer is read as stored (compressed) and decompressed on a second thread (a
 //! [`LayerStream`]); the calling thread hashes the tar and runs the union rules
 //! ([`crate::union`]) on the directory ([`Disk`], every path resolved inside the root by
-//! [`crate::fsops`]). See the crate documentation for the semantics and
+//! [`crate::fsops`]); writer threads create, write and close small files (`files`). See the crate documentation for the semantics and
 //! `docs/security.md` for the threat model.
 
 mod dirs;
@@ -55,6 +55,12 @@ pub struct ApplyOptions {
     /// Decompress and hash on the calling thread instead of a second one (slower; for
     /// debugging and fuzzing).
     pub single_thread: bool,
+    /// Create every file on the calling thread, in layer order, as a single thread
+    /// would (writer threads only write and close them). By default small files in
+    /// directories the unpack made are created by the writer threads too, which gives
+    /// the same tree faster; this is for comparisons and debugging (also set by the
+    /// environment variable `STRATA_UNPACK_SEQUENTIAL=1`).
+    pub sequential_create: bool,
     /// Entries not to write because a later layer deletes or replaces them, planned
     /// from these same layers' headers (see [`Plan`]). Each layer's headers are checked
     /// against the plan's.
@@ -86,6 +92,12 @@ impl ApplyOptions {
     /// Set [`ApplyOptions::single_thread`].
     pub fn single_thread(mut self, single_thread: bool) -> Self {
         self.single_thread = single_thread;
+        self
+    }
+
+    /// Set [`ApplyOptions::sequential_create`].
+    pub fn sequential_create(mut self, sequential: bool) -> Self {
+        self.sequential_create = sequential;
         self
     }
 
@@ -201,21 +213,27 @@ where
     let mut reports = Vec::new();
     // Each layer's decompression starts while the layer before it is still being
     // written, so the pipeline never drains at a layer boundary; small files are
-    // written and closed on another thread (see `files`). The applier lives inside the
-    // scope: an error or a panic drops it, and with it the file writer's queue, so the
-    // scope's threads always end.
+    // created, written and closed on writer threads (see `files`). The applier lives
+    // inside the scope: an error or a panic drops it, and with it the writers' queue, so
+    // the scope's threads always end.
     let mut a = std::thread::scope(|s| -> Result<Applier> {
         let mut a = a;
         let scope = (!opts.single_thread).then_some(s);
-        let writer = match scope {
+        let writers = match scope {
             Some(s) => {
-                let (queue, handle) = files::Queue::start(s, a.disk.meta.clone()).map_err(|source| {
-                    Error::Io(strata_spec::IoError::new("start the file writer thread", root.to_path_buf(), source))
-                })?;
+                let (queue, handles) =
+                    files::Queue::start(s, a.disk.meta.clone(), files::default_writers()).map_err(|source| {
+                        Error::Io(strata_spec::IoError::new("start the file writer thread", root.to_path_buf(), source))
+                    })?;
                 a.disk.files = Some(queue);
-                Some(handle)
+                let sequential =
+                    opts.sequential_create || std::env::var_os("STRATA_UNPACK_SEQUENTIAL").is_some_and(|v| v == "1");
+                if !sequential {
+                    a.disk.parallel_create();
+                }
+                handles
             }
-            None => None,
+            None => Vec::new(),
         };
         let layers: Vec<LayerSource<R>> = layers.into_iter().collect();
         let count = layers.len();
@@ -240,15 +258,19 @@ where
                 }
             }
         }
-        // Every file written and closed before directory times are set; the writer's
+        // Every file written and closed before directory times are set; a writer's
         // own error explains a failed hand-over.
         a.disk.files = None;
-        if let Some(handle) = writer {
+        let mut first = None;
+        for handle in writers {
             match handle.join() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => first = first.or(Some(e)),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
+        }
+        if let Some(e) = first {
+            return Err(e);
         }
         applied.map(|()| a)
     })?;

@@ -321,7 +321,9 @@ impl<'a> Scope<'a> {
     /// `change` with the stage's ENV and ARG values substituted, as docker's builder
     /// expands its instruction (the same expansion `docker commit --change` gets).
     fn expand(&self, vars: &Vars, change: &Change) -> Result<Change> {
-        change.expand(self.lexer, &|n| vars.lookup(n)).map_err(|e| Error::Instruction(e.reason))
+        change
+            .expand(self.lexer, &|n| vars.lookup(n))
+            .map_err(|e| Error::Substitution { word: e.input, reason: e.reason })
     }
 
     /// `FROM image [--platform=p]`: the global `ARG`s substituted, and the platform
@@ -338,7 +340,11 @@ impl<'a> Scope<'a> {
         let platform = match platform {
             Some(p) => {
                 let p = word(p)?;
-                Some(Platform::parse(&p).map_err(|e| Error::Instruction(format!("--platform={p}: {e}")))?)
+                Some(Platform::parse(&p).map_err(|e| Error::Flag {
+                    flag: "--platform",
+                    reason: e.to_string(),
+                    value: p,
+                })?)
             }
             None => self.opts.platform.clone(),
         };
@@ -351,7 +357,7 @@ impl<'a> Scope<'a> {
         let mut used_args = Vec::new();
         let config_step = |created_by: String| Action::Config { created_by };
         let action = match instruction {
-            Instruction::From { .. } => return Err(Error::Instruction("FROM inside a stage".into())),
+            Instruction::From { image, .. } => return Err(Error::MisplacedFrom { text: format!("FROM {image}") }),
             Instruction::Arg(args) => {
                 let mut parts = Vec::new();
                 for (k, default) in args {
@@ -492,7 +498,11 @@ impl<'a> Scope<'a> {
                 Network::Host
             }
             Some(other) => {
-                return Err(Error::Instruction(format!("--network={other}: expected default, none or host")));
+                return Err(Error::Flag {
+                    flag: "--network",
+                    value: other.to_owned(),
+                    reason: "expected default, none or host".into(),
+                });
             }
         };
         if run.security.as_deref() == Some("insecure") {
@@ -504,13 +514,19 @@ impl<'a> Scope<'a> {
     /// One `RUN --mount=...`, substituted and parsed.
     fn run_mount(&self, vars: &Vars, raw: &str) -> Result<MountPlan> {
         let spec = self.subst(vars, raw)?;
-        let mount = Mount::parse(&spec).map_err(|e| Error::Instruction(format!("--mount={spec}: {e}")))?;
+        let mount = Mount::parse(&spec).map_err(|e| Error::Flag {
+            flag: "--mount",
+            value: spec.clone(),
+            reason: e.to_string(),
+        })?;
         let from = match (mount.kind, &mount.from) {
             (MountKind::Bind, Some(from)) => Some(self.subst(vars, from)?),
             (MountKind::Cache, Some(_)) => {
-                return Err(Error::Instruction(format!(
-                    "--mount={spec}: a cache mount seeded from a stage (from=) is not supported"
-                )));
+                return Err(Error::Flag {
+                    flag: "--mount",
+                    value: spec,
+                    reason: "a cache mount seeded from a stage (from=) is not supported".into(),
+                });
             }
             _ => None,
         };
@@ -550,15 +566,17 @@ impl<'a> Scope<'a> {
         let chmod = match &args.chmod {
             Some(m) => {
                 let m = self.subst(vars, m)?;
-                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| {
-                    Error::Instruction(format!("--chmod={m}: not an octal mode (symbolic modes are not supported)"))
+                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| Error::Flag {
+                    flag: "--chmod",
+                    value: m.clone(),
+                    reason: "not an octal mode (symbolic modes are not supported)".into(),
                 })?)
             }
             None => None,
         };
         for s in sources.iter().filter(|s| fetch::is_url(s)) {
             if keyword != "ADD" {
-                return Err(Error::Instruction(format!("{s}: COPY sources can't be URLs")));
+                return Err(Error::UrlInCopy { url: s.clone() });
             }
             if !self.opts.fetch.enabled {
                 return Err(Error::UrlSource { url: s.clone() });
@@ -571,17 +589,27 @@ impl<'a> Scope<'a> {
             Some(c) => {
                 let c = self.subst(vars, c)?;
                 if !matches!(sources.as_slice(), [one] if fetch::is_http(one)) {
-                    return Err(Error::Instruction(format!(
-                        "--checksum={c}: needs exactly one source, an http:// or https:// URL"
-                    )));
+                    return Err(Error::Flag {
+                        flag: "--checksum",
+                        value: c,
+                        reason: "needs exactly one source, an http:// or https:// URL".into(),
+                    });
                 }
-                Some(Digest::parse(&c).map_err(|e| Error::Instruction(format!("--checksum={c}: {e}")))?)
+                Some(Digest::parse(&c).map_err(|e| Error::Flag {
+                    flag: "--checksum",
+                    reason: e.to_string(),
+                    value: c,
+                })?)
             }
             None => None,
         };
         let from = match &args.from {
-            Some(_) if !heredocs.is_empty() => {
-                return Err(Error::Instruction("COPY --from cannot copy a here-document".into()));
+            Some(f) if !heredocs.is_empty() => {
+                return Err(Error::Flag {
+                    flag: "--from",
+                    value: f.clone(),
+                    reason: "COPY --from cannot copy a here-document".into(),
+                });
             }
             Some(f) => Some(self.subst(vars, f)?),
             None => None,

@@ -302,7 +302,7 @@ fn from_takes_global_args() {
         let got = plan(dockerfile, args).unwrap_or_else(|e| panic!("{dockerfile:?}: {e}"));
         assert_eq!(got, FromPlan { name: (*name).to_owned(), platform: platform.clone() }, "{dockerfile:?}");
     }
-    assert!(matches!(plan("FROM --platform=nope/x/y/z x", &[]), Err(Error::Instruction(_))));
+    assert!(matches!(plan("FROM --platform=nope/x/y/z x", &[]), Err(Error::Flag { flag: "--platform", .. })));
 }
 
 #[test]
@@ -391,22 +391,35 @@ fn bad_instructions_are_typed_errors() {
     let cases: &[(&str, &BuildOptions, Check)] = &[
         ("RUN --network=host true", &none, |e| matches!(e, Error::Entitlement { .. })),
         ("RUN --security=insecure true", &none, |e| matches!(e, Error::Entitlement { .. })),
-        ("RUN --mount=type=cache,from=x,target=/c true", &none, |e| matches!(e, Error::Instruction(_))),
-        ("RUN --mount=type=nope,target=/c true", &none, |e| matches!(e, Error::Instruction(_))),
-        ("COPY https://example.com/a /d", &fetch, |e| matches!(e, Error::Instruction(_))),
+        ("RUN --mount=type=cache,from=x,target=/c true", &none, |e| matches!(e, Error::Flag { flag: "--mount", .. })),
+        ("RUN --mount=type=nope,target=/c true", &none, |e| matches!(e, Error::Flag { flag: "--mount", .. })),
+        ("COPY https://example.com/a /d", &fetch, |e| matches!(e, Error::UrlInCopy { .. })),
         ("ADD https://example.com/a /d", &none, |e| matches!(e, Error::UrlSource { .. })),
-        ("COPY --chmod=u+x a /d", &none, |e| matches!(e, Error::Instruction(_))),
-        ("COPY --chmod=17777 a /d", &none, |e| matches!(e, Error::Instruction(_))),
-        ("ADD --checksum=sha256:00 a /d", &fetch, |e| matches!(e, Error::Instruction(_))),
-        ("COPY --from=x <<EOF /d\nhi\nEOF", &none, |e| matches!(e, Error::Instruction(_))),
+        ("COPY --chmod=u+x a /d", &none, |e| matches!(e, Error::Flag { flag: "--chmod", .. })),
+        ("COPY --chmod=17777 a /d", &none, |e| matches!(e, Error::Flag { flag: "--chmod", .. })),
+        ("ADD --checksum=sha256:00 a /d", &fetch, |e| matches!(e, Error::Flag { flag: "--checksum", .. })),
+        ("COPY --from=x <<EOF /d\nhi\nEOF", &none, |e| matches!(e, Error::Flag { flag: "--from", .. })),
         ("COPY ${X:?unset} /d", &none, |e| matches!(e, Error::Substitution { .. })),
-        ("ENV A=${X:?unset}", &none, |e| matches!(e, Error::Instruction(_))),
+        ("ENV A=${X:?unset}", &none, |e| matches!(e, Error::Substitution { .. })),
     ];
     for (body, opts, check) in cases {
         match last_with(body, opts) {
             Ok(step) => panic!("{body:?}: planned {:?}", step.action),
             Err(e) => assert!(check(&e), "{body:?}: {e:?}"),
         }
+    }
+}
+
+#[test]
+fn from_inside_a_stage_is_a_typed_error() {
+    // What an `ONBUILD FROM x` trigger in a base image's config would hand the planner.
+    let df = parse("FROM scratch\nFROM busybox AS b\n");
+    let opts = BuildOptions::default();
+    let scope = Scope::with_platform_args(&df, &opts, platform());
+    let from = &df.stages[1].from;
+    match scope.instruction(&Vars::of_base(None, None), &from.instruction) {
+        Err(Error::MisplacedFrom { text }) => assert_eq!(text, "FROM busybox"),
+        other => panic!("{other:?}"),
     }
 }
 

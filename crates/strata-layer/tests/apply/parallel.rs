@@ -1,0 +1,225 @@
+//! Small files created on writer threads (the default) give the tree the calling
+//! thread alone gives (`ApplyOptions::sequential_create`): the ordering rules a single
+//! thread keeps by construction, each checked on its own, then on random layers.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use proptest::prelude::*;
+use strata_layer::{ApplyOptions, Ownership};
+use strata_testkit::{Compare, Tree};
+
+use crate::util::*;
+
+/// How each tree is compared: everything but the mtimes of directories a whiteout or a
+/// missing parent touched (set at the time of the run).
+fn compare() -> Compare {
+    Compare { nlink: true, ..Compare::default() }
+}
+
+/// Apply `layers` with parallel creation (into `sb.root`) and without (`sb.root2`);
+/// both must succeed with the same tree or fail with the same error (returned).
+fn both(sb: &Sandbox, layers: &[Vec<E>], ownership: Ownership) -> Result<(), String> {
+    let run = |root: &Path, sequential: bool| {
+        let opts = ApplyOptions::default().ownership(ownership).sequential_create(sequential);
+        apply(root, layers, &opts).map(|_| Tree::capture(root).unwrap()).map_err(|e| e.to_string())
+    };
+    let parallel = run(&sb.root, false);
+    let sequential = run(&sb.root2, true);
+    sb.assert_outside_unchanged("parallel creation");
+    match (parallel, sequential) {
+        (Ok(p), Ok(s)) => {
+            let d = p.diff(&s, &compare());
+            assert!(d.is_empty(), "parallel and sequential creation disagree: {d:#?}");
+            Ok(())
+        }
+        (Err(p), Err(s)) => {
+            let s = s.replace(sb.root2.to_str().unwrap(), sb.root.to_str().unwrap());
+            assert_eq!(p, s, "parallel and sequential creation fail differently");
+            Err(p)
+        }
+        (p, s) => panic!("parallel {:?} vs sequential {:?}", p.map(|_| ()), s.map(|_| ())),
+    }
+}
+
+/// Many files in a few directories, so that every writer has work in flight.
+fn many(dir: &str, n: usize) -> Vec<E> {
+    (0..n).map(|i| file(&format!("{dir}/f{i}"), format!("{dir} {i}").as_bytes())).collect()
+}
+
+fn read(root: &Path, p: &str) -> Vec<u8> {
+    std::fs::read(root.join(p)).unwrap()
+}
+
+#[test]
+fn a_file_written_twice_ends_as_the_later_entry() {
+    let sb = Sandbox::new();
+    let mut l = vec![dir("d")];
+    l.extend(many("d", 200));
+    l.push(file("d/f7", b"second"));
+    l.push(file("d/f7", b"third").mode(0o600));
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    assert_eq!(read(&sb.root, "d/f7"), b"third");
+    let meta = std::fs::symlink_metadata(sb.root.join("d/f7")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    assert_eq!(read(&sb.root, "d/f8"), b"d 8");
+}
+
+#[test]
+fn a_hard_link_to_a_file_created_just_before_shares_its_inode() {
+    let sb = Sandbox::new();
+    let mut l = vec![dir("d"), dir("e")];
+    l.extend(many("d", 100));
+    l.push(file("d/target", b"linked"));
+    l.push(link("e/h", "d/target"));
+    // In the same directory (the cached parent: nothing else waits for the writers).
+    for i in 0..100 {
+        l.push(file(&format!("d/t{i}"), format!("t{i}").as_bytes()));
+        l.push(link(&format!("d/h{i}"), &format!("d/t{i}")));
+    }
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    for i in [0, 50, 99] {
+        assert_eq!(read(&sb.root, &format!("d/h{i}")), format!("t{i}").as_bytes());
+    }
+    let a = std::fs::symlink_metadata(sb.root.join("d/target")).unwrap();
+    let b = std::fs::symlink_metadata(sb.root.join("e/h")).unwrap();
+    assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()));
+    assert_eq!(a.nlink(), 2);
+    assert_eq!(read(&sb.root, "e/h"), b"linked");
+}
+
+#[test]
+fn a_later_layer_whites_out_files_an_earlier_one_created_in_parallel() {
+    let sb = Sandbox::new();
+    let mut l1 = vec![dir("d"), dir("k")];
+    l1.extend(many("d", 100));
+    l1.extend(many("k", 10));
+    // This layer's own whiteout does not remove what this layer made.
+    l1.push(wh("k/f3"));
+    let l2 = vec![wh("d/f5"), opq("k"), file("k/new", b"new"), file("d/f6", b"replaced")];
+    both(&sb, &[l1, l2], Ownership::Auto).unwrap();
+    assert!(!sb.root.join("d/f5").exists());
+    assert_eq!(read(&sb.root, "d/f6"), b"replaced");
+    assert_eq!(read(&sb.root, "d/f7"), b"d 7");
+    let mut k: Vec<_> = std::fs::read_dir(sb.root.join("k")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    k.sort();
+    assert_eq!(k, ["new"]);
+}
+
+#[test]
+fn a_restrictive_directory_mode_is_set_after_its_children() {
+    for ownership in [Ownership::Auto, Ownership::Record] {
+        let sb = Sandbox::new();
+        let mut l = vec![dir("ro").mode(0o555).mtime(1_000_000)];
+        l.extend(many("ro", 150));
+        l.push(dir("ro/sub").mode(0o500));
+        l.extend(many("ro/sub", 20));
+        both(&sb, &[l], ownership).unwrap();
+        let meta = std::fs::symlink_metadata(sb.root.join("ro")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o555, "{ownership:?}");
+        assert_eq!(meta.mtime(), 1_000_000, "{ownership:?}");
+        assert_eq!(read(&sb.root, "ro/f149"), b"ro 149");
+        assert_eq!(read(&sb.root, "ro/sub/f19"), b"ro/sub 19");
+        // Writable again so the sandbox can be removed.
+        for d in ["ro/sub", "ro"] {
+            std::fs::set_permissions(sb.root.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(sb.root2.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn names_change_kind_in_one_layer_as_in_order() {
+    let sb = Sandbox::new();
+    let mut l = vec![dir("d")];
+    l.extend(many("d", 50));
+    // A file handed over, then a directory, a symlink and a file again at its name.
+    l.extend([dir("d/f1"), file("d/f1/inner", b"in"), sym("d/f2", "f3"), file("d/f4", b"x"), dir("d/f4")]);
+    l.extend([sym("d/s", "."), file("d/s", b"was a symlink"), file("d/f5", b"again")]);
+    // Parents no entry declared (made on the way), then a file where one of them is.
+    l.extend([file("p/q/r", b"deep"), file("p/q/s", b"deep2"), file("p/q", b"flat"), file("p/t", b"t")]);
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    assert_eq!(read(&sb.root, "d/f1/inner"), b"in");
+    assert_eq!(std::fs::read_link(sb.root.join("d/f2")).unwrap(), Path::new("f3"));
+    assert!(sb.root.join("d/f4").is_dir());
+    assert_eq!(read(&sb.root, "d/s"), b"was a symlink");
+    assert_eq!(read(&sb.root, "d/f5"), b"again");
+    assert_eq!(read(&sb.root, "p/q"), b"flat");
+    assert_eq!(read(&sb.root, "p/t"), b"t");
+}
+
+#[test]
+fn a_later_entry_through_a_replaced_name_fails_as_in_order() {
+    // `d/x` becomes a file (handed over); `d/x/y` then needs it to be a directory.
+    let sb = Sandbox::new();
+    let mut l = vec![dir("d")];
+    l.extend(many("d", 50));
+    l.extend([file("d/x", b"file"), file("d/x/y", b"under a file")]);
+    let err = both(&sb, &[l], Ownership::Auto).unwrap_err();
+    assert!(err.contains("d/x/y"), "{err}");
+}
+
+#[test]
+fn files_rewritten_across_layers_and_a_whited_out_directory_give_the_sequential_tree() {
+    // Directories in several layers, files re-written across them.
+    let sb = Sandbox::new();
+    let mut l1 = vec![dir("a"), dir("b")];
+    l1.extend(many("a", 120));
+    l1.extend(many("b", 120));
+    let mut l2 = vec![dir("a"), dir("c")];
+    l2.extend(many("a", 60).into_iter().map(|e| e.mode(0o640)));
+    l2.extend(many("c", 60));
+    l2.push(wh("b"));
+    both(&sb, &[l1, l2], Ownership::Auto).unwrap();
+    assert!(!sb.root.join("b").exists());
+    let meta = std::fs::symlink_metadata(sb.root.join("a/f10")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(read(&sb.root, "a/f100"), b"a 100");
+}
+
+/// Paths the random layers use: few, so that entries collide often.
+const PATHS: &[&str] = &["d/a", "d/b", "d/c", "d/e/a", "d/e/b", "d/e", "f/a", "f", "g/h/a", "a"];
+
+fn entry() -> impl Strategy<Value = (u8, usize, usize, u8)> {
+    (0u8..10, 0..PATHS.len(), 0..PATHS.len(), any::<u8>())
+}
+
+fn build(spec: &[(u8, usize, usize, u8)]) -> Vec<E> {
+    spec.iter()
+        .map(|&(kind, p, t, byte)| {
+            let (p, t) = (PATHS[p], PATHS[t]);
+            match kind {
+                // Mostly files, as in the layers this is for.
+                0..=4 => file(p, &vec![byte; usize::from(byte % 7)]).mode(0o600 | u32::from(byte & 0o77)),
+                5 => dir(p).mode(0o700 | u32::from(byte & 0o55)),
+                6 => link(p, t),
+                7 => sym(p, t),
+                8 => wh(p),
+                _ => opq(p),
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..strata_testkit::proptest_config(256) })]
+
+    #[test]
+    fn parallel_creation_gives_the_sequential_tree(
+        layers in proptest::collection::vec(proptest::collection::vec(entry(), 1..24), 1..4),
+        rootless in any::<bool>(),
+    ) {
+        let ownership = if rootless { Ownership::Record } else { Ownership::Auto };
+        let sb = Sandbox::new();
+        // Every layer starts with its directories, then its random entries.
+        let built: Vec<Vec<E>> = layers
+            .iter()
+            .map(|l| {
+                let mut v = vec![dir("d"), dir("d/e"), dir("f")];
+                v.extend(build(l));
+                v
+            })
+            .collect();
+        let _ = both(&sb, &built, ownership);
+    }
+}
