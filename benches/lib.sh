@@ -11,6 +11,15 @@ run() { _measure "$1" "/usr/bin/time -f '%e %M' -o '$W/time.txt' sh -c $(printf 
 # inside it, around one program: under `script`, say, so the pty is not counted).
 run_timed() { _measure "$1" "$2"; }
 
+# run_batch NAME K CMD: CMD run K times back to back under one /usr/bin/time, the time
+# divided by K: for commands near the 10 ms resolution of /usr/bin/time (peak RSS is the
+# largest of the K runs).
+run_batch() {
+  local k=$2 loop
+  loop="for i in \$(seq $k); do $3; done"
+  _measure "$1" "/usr/bin/time -f '%e %M' -o '$W/batch.txt' sh -c $(printf '%q' "$loop") && awk -v k=$k '{printf \"%.5f %s\\n\", \$1 / k, \$2}' '$W/batch.txt' >'$W/time.txt'"
+}
+
 _measure() {
   local name=$1 cmd=$2 i t=$W/time.txt walls=() peaks=() w p
   for ((i = 0; i <= N; i++)); do
@@ -24,7 +33,7 @@ _measure() {
   w=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "${mid}p")
   p=$(printf '%s\n' "${peaks[@]}" | sort -g | sed -n "${mid}p")
   WALL[$name]=$w; PEAK[$name]=$p
-  printf '%-31s %6.3f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
+  printf '%-31s %7.4f s  (%s)  peak %5.1f MiB\n' "$name" "$w" "$(printf '%s\n' "${walls[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')" \
     "$(awk -v p="$p" 'BEGIN{print p/1024}')"
 }
 

@@ -68,7 +68,14 @@ impl Ctx {
                 path.display()
             );
         }
-        Store::open_or_create(&path).with_context(|| format!("open store {}", path.display()))
+        let store = Store::open_or_create(&path).with_context(|| format!("open store {}", path.display()))?;
+        // Layers that load, pull and commit take in get their scan record from the read
+        // the store makes of them, so the first `sbom`/`scan` after them reads no blob;
+        // STRATA_SCAN_CACHE=off leaves that to the first scan.
+        if std::env::var_os("STRATA_SCAN_CACHE").is_some_and(|v| v == "off") {
+            return Ok(store);
+        }
+        Ok(store.with_indexer(std::sync::Arc::new(strata_scan::ScanIndexer)))
     }
 }
 

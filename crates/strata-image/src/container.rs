@@ -465,6 +465,7 @@ impl Container {
             &opts,
         )?;
         let img = self.store.image_at(&done.manifest, &base_img.config().platform())?;
+        self.store.index_layers(&img)?;
         Ok(img.with_name(done.tag))
     }
 }

@@ -68,6 +68,7 @@ fn commit_input(store: &Store, base: Option<&Base>, input: LayerInput<'_>, opts:
     };
     let platform = done.config.platform();
     let img = store.image_at(&done.manifest, &platform)?;
+    store.index_layers(&img)?;
     Ok(img.with_name(done.tag))
 }
 

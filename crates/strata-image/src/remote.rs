@@ -30,6 +30,7 @@ impl Store {
         let pulled = strata_registry::pull(self.backend(), reference, options, progress)?;
         let image =
             self.image_at(&pulled.descriptor, &options.platform.clone().unwrap_or_else(strata_spec::Platform::host))?;
+        self.index_layers(&image)?;
         Ok((image.with_name(Some(pulled.ref_name.clone())), pulled))
     }
 

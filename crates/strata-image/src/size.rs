@@ -61,6 +61,10 @@ impl Store {
 /// decompressed and hashed in one pass; an uncompressed one is its own `diff_id`, and
 /// only its headers are read (its data is seeked over).
 pub(crate) fn measure_layer(store: &Store, desc: &Descriptor) -> Result<LayerRecord> {
+    // The store's indexer gets the layer from this same read (a load's only one).
+    if let Some(ix) = store.indexer_for(&desc.digest) {
+        return crate::indexer::read_indexed(store, desc, None, ix);
+    }
     let name = desc.digest.to_string();
     let compression = desc.media_type.layer_compression().unwrap_or(Compression::None);
     // Every byte is checked another way: the decompressed stream against the diff_id

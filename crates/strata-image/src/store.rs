@@ -22,6 +22,8 @@ use crate::summary::{Check, Summaries, Summary};
 pub struct Store {
     backend: Arc<dyn strata_store::Backend>,
     path: Option<PathBuf>,
+    /// Handed each layer the store takes in ([`Store::with_indexer`]).
+    pub(crate) indexer: Option<Arc<dyn crate::indexer::LayerIndexer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -93,7 +95,7 @@ impl Store {
 
     /// Wrap any blob store backend.
     pub fn from_backend(backend: Arc<dyn strata_store::Backend>, path: Option<PathBuf>) -> Store {
-        Store { backend, path }
+        Store { backend, path, indexer: None }
     }
 
     /// The backend, for blob-level work.

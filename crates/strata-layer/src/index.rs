@@ -135,6 +135,12 @@ impl LayerIndex {
         self.compression
     }
 
+    /// The layer's size as docker reports it: the sizes its entries declare, added up
+    /// ([`crate::read::content_size`] of the same layer).
+    pub fn content_size(&self) -> u64 {
+        self.headers.iter().fold(0u64, |t, h| t.saturating_add(h.declared_size))
+    }
+
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.headers.len()

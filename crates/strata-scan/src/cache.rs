@@ -18,12 +18,12 @@
 use std::collections::HashMap;
 use std::io::BufReader;
 
-use strata_image::Image;
+use strata_image::{Image, LayerIndexer, Store};
 use strata_layer::read::EntryKind;
-use strata_layer::{LayerIndex, LayerSource, Limits};
+use strata_layer::{IndexedLayer, LayerIndex, LayerSource, Limits};
 use strata_spec::{Descriptor, Digest};
-use strata_store::RecordKind;
 use strata_store::record::MAX_SCAN_RECORD_SIZE;
+use strata_store::{Backend, RecordKind};
 
 use crate::catalog;
 use crate::error::Result;
@@ -74,12 +74,7 @@ pub(crate) fn layers(image: &Image, use_cache: bool) -> Result<(Vec<LayerData>, 
     let read = read_layers(image, &pairs, &missing)?;
     for (i, data) in missing.iter().zip(read) {
         if write {
-            let bytes = encode(&data);
-            if bytes.len() as u64 <= MAX_SCAN_RECORD_SIZE {
-                // A cache that cannot be written costs the next scan time, not this one
-                // its result.
-                let _ = backend.update_record(RecordKind::Scan, &pairs[*i].0.digest, &mut |_| Ok(Some(bytes.clone())));
-            }
+            put(backend, &pairs[*i].0.digest, &data);
         }
         slots[*i] = Some(data);
     }
@@ -134,11 +129,49 @@ fn read_layers(image: &Image, pairs: &[(&Descriptor, &Digest)], which: &[usize])
 fn read_layer(image: &Image, desc: &Descriptor, diff_id: &Digest) -> Result<LayerData> {
     let blob = image.store().backend().open_descriptor(desc).map_err(strata_image::Error::from)?;
     let src = LayerSource::from_descriptor(desc, Some(diff_id.clone()), BufReader::with_capacity(1 << 16, blob));
-    let mut keep = |path: &[u8], _size: u64| {
-        strata_layer::path::normalize(path).ok().and_then(|p| p.to_str().map(catalog::wanted)).unwrap_or(false)
-    };
+    let mut keep = |path: &[u8], _size: u64| kept(path);
     let read = LayerIndex::read(src, &Limits::default(), MAX_CACHED_FILE, &mut keep)?;
     Ok(LayerData { index: read.index, files: read.files.into_iter().collect() })
+}
+
+/// Whether a record keeps the content of the file named `path` in a layer's tar.
+fn kept(path: &[u8]) -> bool {
+    strata_layer::path::normalize(path).ok().and_then(|p| p.to_str().map(catalog::wanted)).unwrap_or(false)
+}
+
+/// Write the record of the layer blob `layer`.
+fn put(backend: &dyn Backend, layer: &Digest, data: &LayerData) {
+    let bytes = encode(data);
+    if bytes.len() as u64 <= MAX_SCAN_RECORD_SIZE {
+        // A cache that cannot be written costs the next scan time, not this one its
+        // result.
+        let _ = backend.update_record(RecordKind::Scan, layer, &mut |_| Ok(Some(bytes.clone())));
+    }
+}
+
+/// The scan cache as a store's [`LayerIndexer`]: set on a store
+/// ([`Store::with_indexer`](strata_image::Store::with_indexer)), it writes the scan
+/// record of each layer the store takes in (`load`, `pull`, `commit`) from the read the
+/// store makes of it, so that the first scan after them reads no layer blob.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanIndexer;
+
+impl LayerIndexer for ScanIndexer {
+    fn wants(&self, store: &Store, layer: &Digest) -> bool {
+        !matches!(store.backend().record(RecordKind::Scan, layer), Ok(Some(_)))
+    }
+
+    fn keep(&self, path: &[u8], _size: u64) -> bool {
+        kept(path)
+    }
+
+    fn max_file(&self) -> u64 {
+        MAX_CACHED_FILE
+    }
+
+    fn indexed(&self, store: &Store, layer: &Descriptor, read: IndexedLayer) {
+        put(store.backend(), &layer.digest, &LayerData { index: read.index, files: read.files.into_iter().collect() });
+    }
 }
 
 /// The record of a layer.

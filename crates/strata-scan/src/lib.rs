@@ -11,6 +11,7 @@ mod sbom;
 pub mod version;
 pub mod vuln;
 
+pub use cache::ScanIndexer;
 pub use catalog::python::normalize as normalize_python_name;
 pub use error::{Error, Result};
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};

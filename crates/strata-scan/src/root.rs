@@ -158,7 +158,7 @@ impl Root for TreeRoot<'_> {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        self.tree.stat(path).is_ok_and(|e| matches!(e.meta.kind, EntryKind::Dir))
+        self.tree.is_dir(path)
     }
 
     fn is_file(&self, path: &str) -> bool {
@@ -166,7 +166,7 @@ impl Root for TreeRoot<'_> {
     }
 
     fn layer(&self, path: &str) -> Option<usize> {
-        self.tree.stat(path).ok().map(|e| e.layer)
+        self.tree.layer_of(path)
     }
 
     fn files(&self) -> Vec<String> {

@@ -219,3 +219,76 @@ fn an_attached_sbom_is_listed_pushed_through_the_tag_schema_and_pulled_back() {
         serde_json::from_str(&env.ok(&["--store", third.to_str().unwrap(), "--json", "pull", &dest])).unwrap();
     assert_eq!(v["Referrers"].as_array().unwrap().len(), 0, "{v}");
 }
+
+/// The layer blob digests an inventory (`--json sbom`) lists.
+fn layer_digests(inventory: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(inventory).unwrap();
+    v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The first `sbom` of `reference` in `env`'s store reads no layer blob: every layer
+/// already has its scan record, and the scan says exactly what a `--no-cache` one says.
+fn assert_scanned_on_arrival(env: &Env, reference: &str) {
+    let cold = env.ok(&["--json", "sbom", "--no-cache", reference]);
+    let digests = layer_digests(&cold);
+    assert!(!digests.is_empty(), "{cold}");
+    let store = env.store();
+    let mut hidden = Vec::new();
+    for d in &digests {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        let record = store.join(".strata/records/scan/sha256").join(hex);
+        assert!(record.is_file(), "{reference}: no scan record for layer {d}");
+        // Moved away: a scan that reads the layer fails.
+        let blob = store.join("blobs/sha256").join(hex);
+        let to = env.path(&format!("hidden-{hex}"));
+        fs::rename(&blob, &to).unwrap();
+        hidden.push((blob, to));
+    }
+    assert_ne!(env.run(&["sbom", "--no-cache", reference]).code, 0, "the layers are not gone");
+    assert_eq!(env.ok(&["--json", "sbom", reference]), cold, "{reference}: warm scan differs from --no-cache");
+    for (blob, to) in hidden {
+        fs::rename(to, blob).unwrap();
+    }
+}
+
+#[test]
+fn import_commit_load_and_pull_fill_the_scan_cache() {
+    let env = Env::new();
+    debian_image(&env);
+    assert_scanned_on_arrival(&env, "deb:1");
+
+    // Commit: a container adds a package on top.
+    env.ok(&["unpack", "deb:1", "c"]);
+    let status = env.path("c/rootfs/var/lib/dpkg/status");
+    let mut text = fs::read_to_string(&status).unwrap();
+    text.push_str("Package: baz\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.1-2\n\n");
+    fs::write(&status, text).unwrap();
+    env.ok(&["commit", "c", "deb:2"]);
+    assert_scanned_on_arrival(&env, "deb:2");
+    assert!(env.ok(&["sbom", "deb:2"]).contains("baz"));
+
+    // Load, from both archive formats, into fresh stores.
+    for format in ["docker-archive", "oci-archive"] {
+        let tar = env.path(&format!("deb2-{format}.tar"));
+        env.ok(&["save", "--format", format, "-o", tar.to_str().unwrap(), "deb:2"]);
+        let other = Env::new();
+        other.ok(&["load", "-i", tar.to_str().unwrap()]);
+        assert_scanned_on_arrival(&other, "deb:2");
+        // Turned off: the records are left to the first scan.
+        let off = Env::new();
+        let out = off.cmd(&["load", "-i", tar.to_str().unwrap()]).env("STRATA_SCAN_CACHE", "off").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!off.store().join(".strata/records/scan").exists(), "{format}: STRATA_SCAN_CACHE=off wrote records");
+    }
+
+    // Pull, from a registry, into a fresh store.
+    if !strata_testkit::require_tool("docker-registry") {
+        return;
+    }
+    let reg = Registry::start("", "");
+    let remote = format!("{}/deb:2", reg.host());
+    env.ok(&["push", "deb:2", &remote]);
+    let other = Env::new();
+    other.ok(&["pull", &remote]);
+    assert_scanned_on_arrival(&other, &remote);
+}

@@ -231,6 +231,20 @@ impl MergedTree {
         Ok(self.entry(self.tree.path(k), ino, n))
     }
 
+    /// Whether `path` is a directory (a last symlink not followed), as [`MergedTree::stat`]
+    /// says, without building the entry: for callers asking it of thousands of paths.
+    pub fn is_dir(&self, path: impl AsRef<Path>) -> bool {
+        let Ok(k) = self.lookup(path.as_ref(), false) else { return false };
+        self.tree.get(k).is_some_and(|(_, n)| n.kind() == Kind::Dir)
+    }
+
+    /// The layer of the entry at `path` (a last symlink not followed), as
+    /// [`MergedTree::stat`] says, without building the entry.
+    pub fn layer_of(&self, path: impl AsRef<Path>) -> Option<usize> {
+        let k = self.lookup(path.as_ref(), false).ok()?;
+        self.tree.get(k).map(|(_, n)| n.layer())
+    }
+
     /// The entries directly in directory `dir` (symlinks followed), sorted by name.
     pub fn list(&self, dir: impl AsRef<Path>) -> Result<Vec<MergedEntry>> {
         let dir = dir.as_ref();

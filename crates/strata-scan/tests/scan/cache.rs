@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata_scan::{Inventory, SbomFormat, SbomOptions, ScanOptions, render};
+use strata_scan::{Inventory, SbomFormat, SbomOptions, ScanIndexer, ScanOptions, render};
 
 use crate::fixture::{image, store, write};
 use crate::sbom::mixed_image;
@@ -151,5 +151,39 @@ fn gc_removes_the_records_of_layers_gone() {
     assert!(report.records_removed >= records.len(), "{report:?}");
     for r in &records {
         assert!(!r.exists(), "{} outlived its layer", r.display());
+    }
+}
+
+/// A store given the [`ScanIndexer`] writes each layer's record when it takes the layer
+/// in (import and append here; load from both archive formats), and a scan from those
+/// records, with every layer blob moved away, says what a cold scan says.
+#[test]
+fn the_scan_indexer_fills_the_cache_on_import_append_and_load() {
+    let (dir, store) = store();
+    let store = store.with_indexer(std::sync::Arc::new(ScanIndexer));
+    let img = mixed_image(dir.path(), &store);
+    let assert_warm = |img: &strata_image::Image, store: &strata_image::Store, dir: &Path| {
+        for l in img.layers() {
+            assert!(record_path(store, &l.digest).is_file(), "no record for {}", l.digest);
+        }
+        let want = Inventory::of_image(img, &cold()).unwrap();
+        let moved = hide_layers(img, dir);
+        assert!(Inventory::of_image(img, &cold()).is_err());
+        assert_eq!(Inventory::of_image(img, &ScanOptions::default()).unwrap(), want);
+        unhide(moved);
+    };
+    assert_warm(&img, &store, dir.path());
+    for format in [strata_image::ArchiveFormat::DockerArchive, strata_image::ArchiveFormat::OciArchive] {
+        let tar = store.save(&["mixed:1"], format, Vec::new()).unwrap();
+        let (other_dir, other) = crate::fixture::store();
+        let other = other.with_indexer(std::sync::Arc::new(ScanIndexer));
+        other.load(&tar[..]).unwrap();
+        assert_warm(&other.image("mixed:1").unwrap(), &other, other_dir.path());
+        // Without the indexer, load leaves the records to the first scan.
+        let (_plain_dir, plain) = crate::fixture::store();
+        plain.load(&tar[..]).unwrap();
+        for l in plain.image("mixed:1").unwrap().layers() {
+            assert!(!record_path(&plain, &l.digest).exists(), "a store without the indexer wrote a record");
+        }
     }
 }
