@@ -81,7 +81,7 @@ else
 fi
 
 # Filling the scan cache on arrival (load, commit), against the same command with it off
-# (STRATA_SCAN_CACHE=off) in the same run: load of `three` from an OCI archive (gzip
+# (the default; STRATA_SCAN_CACHE=fill turns filling on) in the same run: load of `three` from an OCI archive (gzip
 # layers: the diff_id check inflates each layer, the index is taken from that read) and
 # from a docker-archive (plain layers: measured by their headers alone when off, read
 # and hashed whole when on), each into a new store on tmpfs; commit of a one-file change
@@ -90,15 +90,15 @@ fi
 "$S" --store "$W/oci" save --format oci-archive -o "$W/three-oci.tar" three
 "$S" --store "$W/oci" save --format docker-archive -o "$W/three-docker.tar" three
 for f in oci docker; do
-  run "load $f-archive, cache off" "rm -rf '$W/ld'; STRATA_SCAN_CACHE=off '$S' --store '$W/ld' load -i '$W/three-$f.tar'"
-  run "load $f-archive, cache filled" "rm -rf '$W/ld'; '$S' --store '$W/ld' load -i '$W/three-$f.tar'"
+  run "load $f-archive, cache off" "rm -rf '$W/ld'; '$S' --store '$W/ld' load -i '$W/three-$f.tar'"
+  run "load $f-archive, cache filled" "rm -rf '$W/ld'; STRATA_SCAN_CACHE=fill '$S' --store '$W/ld' load -i '$W/three-$f.tar'"
 done
 rm -rf "$W/ld" "$W/c"
 "$S" --store "$W/oci" unpack --rootless three "$W/c" >/dev/null
 # A new 1 MiB file for every commit, so that no run finds its layer indexed already.
 NEW="head -c 1048576 /dev/urandom >'$W/c/rootfs/blob.bin'"
-run "commit, cache off" "$NEW; STRATA_SCAN_CACHE=off '$S' --store '$W/oci' commit '$W/c' three-commit:off"
-run "commit, cache filled" "$NEW; '$S' --store '$W/oci' commit '$W/c' three-commit:on"
+run "commit, cache off" "$NEW; '$S' --store '$W/oci' commit '$W/c' three-commit:off"
+run "commit, cache filled" "$NEW; STRATA_SCAN_CACHE=fill '$S' --store '$W/oci' commit '$W/c' three-commit:on"
 echo "ratios (wall): load oci-archive filled / off = $(ratio 'load oci-archive, cache filled' 'load oci-archive, cache off');" \
   "load docker-archive filled / off = $(ratio 'load docker-archive, cache filled' 'load docker-archive, cache off');" \
   "commit filled / off = $(ratio 'commit, cache filled' 'commit, cache off')"

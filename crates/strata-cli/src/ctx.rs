@@ -69,13 +69,14 @@ impl Ctx {
             );
         }
         let store = Store::open_or_create(&path).with_context(|| format!("open store {}", path.display()))?;
-        // Layers that load, pull and commit take in get their scan record from the read
-        // the store makes of them, so the first `sbom`/`scan` after them reads no blob;
-        // STRATA_SCAN_CACHE=off leaves that to the first scan.
-        if std::env::var_os("STRATA_SCAN_CACHE").is_some_and(|v| v == "off") {
-            return Ok(store);
+        // STRATA_SCAN_CACHE=fill: layers that load, pull and commit take in get their scan
+        // record from a read of them, so the first `sbom`/`scan` after them reads no blob.
+        // Not the default: it doubles the time of a commit and of a docker-archive load
+        // (docs/benchmarks.md, "Scan"); otherwise the first scan writes the records.
+        if std::env::var_os("STRATA_SCAN_CACHE").is_some_and(|v| v == "fill") {
+            return Ok(store.with_indexer(std::sync::Arc::new(strata_scan::ScanIndexer)));
         }
-        Ok(store.with_indexer(std::sync::Arc::new(strata_scan::ScanIndexer)))
+        Ok(store)
     }
 }
 

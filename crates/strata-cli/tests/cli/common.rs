@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 /// and a HOME of its own (no credentials or store of the machine's leak in).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Environment variables every command of this Env gets.
+    pub vars: Vec<(&'static str, &'static str)>,
 }
 
 /// What a run printed.
@@ -21,7 +23,13 @@ pub struct Run {
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env { dir: tempfile::tempdir().unwrap(), vars: Vec::new() }
+    }
+
+    /// This Env with `name=value` set for each of its commands.
+    pub fn with_var(mut self, name: &'static str, value: &'static str) -> Env {
+        self.vars.push((name, value));
+        self
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -57,6 +65,7 @@ impl Env {
             .env_remove("DOCKER_CONFIG")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null());
+        c.envs(self.vars.iter().copied());
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
