@@ -170,7 +170,7 @@ pub enum Error {
     #[error("the build made no image: the target stage is FROM scratch with no instructions")]
     NoImage,
     /// A secret or SSH agent that `RUN --mount` needs and the build cannot give.
-    #[error("{kind} {id:?}: {problem}")]
+    #[error("{kind} {id:?} {problem}")]
     Secret {
         /// `secret` or `ssh agent`.
         kind: &'static str,
@@ -345,13 +345,13 @@ pub enum SecretProblem {
         hint: String,
     },
     /// Its source is an environment variable that is not set.
-    #[error("environment variable {var} is not set")]
+    #[error("needs environment variable {var}, which is not set")]
     EnvUnset {
         /// The variable.
         var: String,
     },
     /// `env=VAR` and the secret is not UTF-8 text.
-    #[error("as {var}: not UTF-8 text")]
+    #[error("is not UTF-8 text, so it cannot go in {var}")]
     NotText {
         /// The variable it was to go in.
         var: String,
