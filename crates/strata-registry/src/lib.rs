@@ -6,6 +6,7 @@ compile_error!(
      (with the facade: `strata` features `rustls` or `native-tls` beside `registry`)"
 );
 
+mod agent;
 mod auth;
 mod client;
 mod error;
@@ -15,8 +16,9 @@ mod pull;
 mod push;
 mod referrers;
 
+pub use agent::{TLS_BACKEND, http_agent};
 pub use auth::{AuthFile, Credentials};
-pub use client::{RegistryOptions, TLS_BACKEND, http_agent};
+pub use client::RegistryOptions;
 pub use error::{Error, RegistryError, Result};
 pub use progress::{Event, NoProgress, Progress, SkipReason};
 pub use pull::{DEFAULT_CONCURRENCY, PullOptions, Pulled, fetch_blobs, fetch_document, pull};
