@@ -79,6 +79,12 @@ impl Reference {
         Ok(r)
     }
 
+    /// Whether `tag` is a valid tag (`[\w][\w.-]{0,127}`): a reference `repo:tag`
+    /// is valid when `repo` is and its tag is, whatever the other.
+    pub fn is_valid_tag(tag: &str) -> bool {
+        valid_tag(tag)
+    }
+
     /// A reference from its parts (validated).
     pub fn from_parts(
         registry: &str,

@@ -9,7 +9,7 @@ use strata_spec::{Compression, Descriptor, Digest, ImageConfig, ManifestOrIndex,
 
 use crate::error::{Error, Result};
 use crate::gc::TempFile;
-use crate::store::{Backend, MAX_DOCUMENT_SIZE};
+use crate::store::{Backend, IndexEntries, MAX_DOCUMENT_SIZE};
 
 /// What points at a blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -277,6 +277,20 @@ pub(crate) fn check(
     options: &FsckOptions,
     report: &mut FsckReport,
 ) -> Result<()> {
+    let index = store.index()?;
+    check_entries(store, blobs, &IndexEntries::of(index.manifests), index.subject, options, report)
+}
+
+/// [`check`] of an index given as its entries (`index`) and its `subject`: a store that
+/// reads them from a table of the index builds no descriptor per entry.
+pub(crate) fn check_entries(
+    store: &dyn Backend,
+    blobs: &[Digest],
+    index: &IndexEntries,
+    subject: Option<Descriptor>,
+    options: &FsckOptions,
+    report: &mut FsckReport,
+) -> Result<()> {
     if options.rehash {
         for digest in blobs {
             rehash(store, digest, report);
@@ -291,15 +305,15 @@ pub(crate) fn check(
         })
         .collect();
 
-    let index = store.index()?;
     // Ref name -> its first entry, the digest that names and any others it names (no
     // set allocated for the usual name of one digest).
-    let mut names: HashMap<&str, (usize, &Digest, BTreeSet<&Digest>)> = HashMap::new();
-    for (i, d) in index.manifests.iter().enumerate() {
-        if let Some(name) = d.ref_name() {
-            let (_, first, others) = names.entry(name).or_insert_with(|| (i, &d.digest, BTreeSet::new()));
-            if *first != &d.digest {
-                others.insert(&d.digest);
+    let mut names: HashMap<&str, (usize, &Digest, BTreeSet<&Digest>)> = HashMap::with_capacity(index.entries.len());
+    for (i, e) in index.entries.iter().enumerate() {
+        if let Some(name) = e.name.as_deref() {
+            let digest = &index.targets[e.target].digest;
+            let (_, first, others) = names.entry(name).or_insert_with(|| (i, digest, BTreeSet::new()));
+            if *first != digest {
+                others.insert(digest);
             }
         }
     }
@@ -322,24 +336,37 @@ pub(crate) fn check(
     // (descriptor, what points at it, its slot, whether its shallow checks are done)
     let mut work: Vec<(Descriptor, Referrer, Slot, bool)> = Vec::new();
     let mut queued: HashMap<(&Digest, &MediaType), ()> = HashMap::new();
-    for d in &index.manifests {
-        let referrer = || Referrer::Index(d.ref_name().map(str::to_owned));
-        if shallow_check(store, d, Slot::IndexEntry, &referrer, &mut sizes, report)?
+    // Per target: its blob's size, and whether it is queued (its entries pass or fail
+    // alike: what is checked of an entry is its target's).
+    let mut target_size: Vec<Option<Option<u64>>> = vec![None; index.targets.len()];
+    let mut target_queued = vec![false; index.targets.len()];
+    for (i, e) in index.entries.iter().enumerate() {
+        let d = e.full.as_deref().unwrap_or(&index.targets[e.target]);
+        let referrer = || Referrer::Index(e.name.clone());
+        let size = match target_size[e.target] {
+            Some(s) => s,
+            None => *target_size[e.target].insert(blob_size(store, &d.digest, &mut sizes)?),
+        };
+        if shallow_check(d, Slot::IndexEntry, &referrer, size, report)
             && !corrupt.contains(&d.digest)
+            && !std::mem::replace(&mut target_queued[e.target], true)
             && queued.insert((&d.digest, &d.media_type), ()).is_none()
         {
-            work.push((d.clone(), referrer(), Slot::IndexEntry, true));
+            work.push((index.descriptor(i), referrer(), Slot::IndexEntry, true));
         }
     }
-    work.extend(index.subject.clone().map(|d| (d, Referrer::Index(None), Slot::Subject, false)));
+    work.extend(subject.map(|d| (d, Referrer::Index(None), Slot::Subject, false)));
     // The diff_id counts of the configs parsed, and (manifest, config, layers) to
     // compare them with once every config is known.
     let mut diff_ids: HashMap<Digest, usize> = HashMap::new();
     let mut layer_counts: Vec<(Digest, Digest, usize)> = Vec::new();
     let mut sniffed = BTreeSet::new();
     while let Some((desc, referrer, slot, checked)) = work.pop() {
-        if !checked && !shallow_check(store, &desc, slot, &|| referrer.clone(), &mut sizes, report)? {
-            continue;
+        if !checked {
+            let size = blob_size(store, &desc.digest, &mut sizes)?;
+            if !shallow_check(&desc, slot, &|| referrer.clone(), size, report) {
+                continue;
+            }
         }
         let mt = &desc.media_type;
         if corrupt.contains(&desc.digest) {
@@ -410,16 +437,25 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// The checks of one descriptor that need no more than its blob's size: its media type
-/// in its slot, the blob there, of the size it says. Whether to look further.
+/// The size of the blob `digest` (`None`: the store has none), each looked up once.
+fn blob_size(store: &dyn Backend, digest: &Digest, sizes: &mut HashMap<Digest, Option<u64>>) -> Result<Option<u64>> {
+    if let Some(s) = sizes.get(digest) {
+        return Ok(*s);
+    }
+    let s = store.stat(digest)?;
+    sizes.insert(digest.clone(), s);
+    Ok(s)
+}
+
+/// The checks of one descriptor that need no more than its blob's size (`size`): its
+/// media type in its slot, the blob there, of the size it says. Whether to look further.
 fn shallow_check(
-    store: &dyn Backend,
     desc: &Descriptor,
     slot: Slot,
     referrer: &dyn Fn() -> Referrer,
-    sizes: &mut HashMap<Digest, Option<u64>>,
+    size: Option<u64>,
     report: &mut FsckReport,
-) -> Result<bool> {
+) -> bool {
     report.descriptors_checked += 1;
     let mt = &desc.media_type;
     if let Some(wanted) = slot.wrong_kind(mt) {
@@ -430,10 +466,6 @@ fn shallow_check(
             wanted,
         });
     }
-    let size = match sizes.get(&desc.digest) {
-        Some(s) => *s,
-        None => *sizes.entry(desc.digest.clone()).or_insert(store.stat(&desc.digest)?),
-    };
     let Some(size) = size else {
         // Foreign layers and subjects may legitimately live elsewhere.
         if !mt.is_foreign_layer() && slot != Slot::Subject {
@@ -443,7 +475,7 @@ fn shallow_check(
                 referrer: referrer(),
             });
         }
-        return Ok(false);
+        return false;
     };
     if size != desc.size {
         report.problems.push(Problem::SizeMismatch {
@@ -452,9 +484,9 @@ fn shallow_check(
             actual: size,
             referrer: referrer(),
         });
-        return Ok(false);
+        return false;
     }
-    Ok(true)
+    true
 }
 
 /// Compare a layer blob's magic bytes with the compression its media type declares, as

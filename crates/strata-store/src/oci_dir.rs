@@ -38,7 +38,8 @@ const BLOB_MODE: u32 = 0o644;
 /// of `index.json` this long after another has a later ctime (see [`crate::table`]).
 const TIMESTAMP_TICK: Duration = Duration::from_millis(10);
 /// First bytes of a cache file ([`Backend::cache`]), with its format version.
-const CACHE_MAGIC: &[u8] = b"strata cache 1\n";
+/// (Version 2: the checksum of [`crate::table`] reads four words at a time.)
+const CACHE_MAGIC: &[u8] = b"strata cache 2\n";
 /// The largest cache file read or written.
 const MAX_CACHE_SIZE: u64 = 256 << 20;
 
@@ -233,6 +234,18 @@ impl OciDir {
     /// Atomically replace `dest` with `bytes`: temp file, fsync, rename, fsync the dir.
     fn replace_file(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
         self.replace_file_with(dest, &mut |f| f.write_all(bytes)).map(drop)
+    }
+
+    /// Replace `dest`, a file that checks itself (a checksum) and can be rebuilt, with
+    /// `bytes`: temp file and rename, no fsync (a crash may leave it torn, and then it
+    /// fails its check and is rebuilt).
+    fn replace_cache_file(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        let mut tmp = self.temp_file("cache-")?;
+        let tmp_path = tmp.path().to_path_buf();
+        tmp.as_file_mut().write_all(bytes).map_err(Error::io("write", &tmp_path))?;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
+        tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
+        Ok(())
     }
 
     /// Atomically replace `dest` with what `fill` writes; returns the new file.
@@ -452,9 +465,42 @@ impl Current {
             .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
     }
 
-    /// The entries named `name`.
+    /// The entries named `name`, in index order.
     fn named(&self, name: &str) -> Vec<usize> {
-        (0..self.table.len()).filter(|&i| self.table.name(i) == Some(name)).collect()
+        self.table.named(name)
+    }
+
+    /// The refs of the entries at `positions`, with their descriptors.
+    fn refs_at(&self, dir: &OciDir, positions: &[usize]) -> Result<Vec<(String, Descriptor)>> {
+        let mut out = Vec::with_capacity(positions.len());
+        for &i in positions {
+            if let Some(n) = self.table.name(i) {
+                out.push((n.to_owned(), self.descriptor(dir, i)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The index without its entries.
+    fn shell(&self, dir: &OciDir) -> Result<Index> {
+        self.table
+            .shell(&self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
+    }
+
+    /// The entries with their targets listed once ([`Backend::index_entries`]).
+    fn entries(&self, dir: &OciDir) -> Result<IndexEntries> {
+        let t = &self.table;
+        let mut out = IndexEntries {
+            targets: (0..t.targets()).map(|k| t.target_descriptor(k)).collect(),
+            entries: Vec::with_capacity(t.len()),
+        };
+        for i in 0..t.len() {
+            let full = if t.is_simple_entry(i) { None } else { Some(Box::new(self.descriptor(dir, i)?)) };
+            out.entries.push(IndexEntry { name: t.name(i).map(str::to_owned), target: t.target(i), full });
+        }
+        Ok(out)
     }
 
     fn descriptor(&self, dir: &OciDir, i: usize) -> Result<Descriptor> {
@@ -511,7 +557,7 @@ impl OciDir {
             if let Some(table) = self.cached_table(key) {
                 return Ok(Current { file, table });
             }
-            if let Some(table) = self.stored_table().filter(|t| t.key == key) {
+            if let Some(table) = self.stored_table().filter(|t| t.key() == key) {
                 return Ok(Current { file, table: self.cache_table(table) });
             }
             let mut bytes = Vec::with_capacity(usize::try_from(key.size).unwrap_or(0));
@@ -537,7 +583,7 @@ impl OciDir {
     /// `seen` again under the lock, when `index.json` has not changed since.
     fn current_again(&self, seen: Current) -> Result<Current> {
         let (file, key) = self.open_index()?;
-        if key == seen.table.key {
+        if key == seen.table.key() {
             return Ok(Current { file, table: seen.table });
         }
         self.current(false)
@@ -545,7 +591,7 @@ impl OciDir {
 
     fn cached_table(&self, key: FileKey) -> Option<Arc<Table>> {
         let cache = TABLE.lock().unwrap_or_else(|p| p.into_inner());
-        cache.as_ref().filter(|(layout, t)| *layout == self.key && t.key == key).map(|(_, t)| t.clone())
+        cache.as_ref().filter(|(layout, t)| *layout == self.key && t.key() == key).map(|(_, t)| t.clone())
     }
 
     fn cache_table(&self, table: Table) -> Arc<Table> {
@@ -566,8 +612,8 @@ impl OciDir {
             return;
         }
         let Some(_lock) = self.try_lock("index.lock") else { return };
-        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == table.key) {
-            let _ = self.replace_file(&self.table_path(), &table.encode());
+        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == table.key()) {
+            let _ = self.replace_cache_file(&self.table_path(), table.encode());
         }
     }
 
@@ -593,14 +639,14 @@ impl OciDir {
         let file = file?;
         let Some(mut table) = table else { return Ok(()) };
         let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
-        if key.size != table.key.size {
+        if key.size != table.key().size {
             // Cannot happen; the next read builds the table from index.json anyway.
             let _ = fs::remove_file(self.table_path());
             return Ok(());
         }
-        table.key = key;
+        table.set_key(key);
         if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
-            self.replace_file(&self.table_path(), &table.encode())?;
+            self.replace_cache_file(&self.table_path(), table.encode())?;
             self.cache_table(table);
         }
         // Settle: a later change of index.json gets a later ctime. Done once a file
@@ -831,6 +877,16 @@ impl Backend for OciDir {
         Ok(out)
     }
 
+    fn refs_named(&self, name: &str) -> Result<Vec<(String, Descriptor)>> {
+        let c = self.current(true)?;
+        c.refs_at(self, &c.named(name))
+    }
+
+    fn refs_containing(&self, part: &str) -> Result<Vec<(String, Descriptor)>> {
+        let c = self.current(true)?;
+        c.refs_at(self, &c.table.named_with(part))
+    }
+
     fn refs_to(&self, digests: &[&Digest]) -> Result<Vec<(String, Descriptor)>> {
         let c = self.current(true)?;
         let t = &c.table;
@@ -863,17 +919,7 @@ impl Backend for OciDir {
     }
 
     fn index_entries(&self) -> Result<IndexEntries> {
-        let c = self.current(true)?;
-        let t = &c.table;
-        let mut out = IndexEntries {
-            targets: (0..t.targets()).map(|k| t.target_descriptor(k)).collect(),
-            entries: Vec::with_capacity(t.len()),
-        };
-        for i in 0..t.len() {
-            let full = if t.is_simple_entry(i) { None } else { Some(c.descriptor(self, i)?) };
-            out.entries.push(IndexEntry { name: t.name(i).map(str::to_owned), target: t.target(i), full });
-        }
-        Ok(out)
+        self.current(true)?.entries(self)
     }
 
     fn put_ref_entry(&self, name: &str, entry: &Descriptor) -> Result<Option<Descriptor>> {
@@ -907,9 +953,12 @@ impl Backend for OciDir {
         let c = self.current_again(seen)?;
         let [at] = c.named(name)[..] else { return Ok(None) };
         let t = &c.table;
-        let shared = (0..t.len()).any(|i| {
-            i != at && t.name(i).is_some() && t.digest(i) == t.digest(at) && t.media_type(i) == t.media_type(at)
-        });
+        // The targets of the same content (the same digest and media type; the size may
+        // differ), then one pass over the entries' targets.
+        let same: Vec<bool> = (0..t.targets())
+            .map(|k| t.target_digest(k) == t.digest(at) && t.target_media_type(k) == t.media_type(at))
+            .collect();
+        let shared = (0..t.len()).any(|i| i != at && same[t.target(i)] && t.has_name(i));
         if !shared {
             return Ok(None);
         }
@@ -989,7 +1038,13 @@ impl Backend for OciDir {
         let mut report = FsckReport::default();
         let (digests, strays) = self.scan_blobs()?;
         report.problems.extend(strays);
-        fsck::check(self, &digests, options, &mut report)?;
+        // The entries from the table (a descriptor built only for those with more than a
+        // target and a ref name) and the subject, of one version of `index.json`.
+        let c = self.current(true)?;
+        let entries = c.entries(self)?;
+        let subject = c.shell(self)?.subject;
+        drop(c);
+        fsck::check_entries(self, &digests, &entries, subject, options, &mut report)?;
         self.check_records(&mut report)?;
         report.temp_files = self.temp_files()?;
         Ok(report)
@@ -1049,13 +1104,8 @@ impl Backend for OciDir {
         if !self.keeps_records() || bytes.len() as u64 > MAX_CACHE_SIZE - 64 {
             return;
         }
-        // No fsync: a cache torn by a crash fails its checksum and is rebuilt.
-        let Ok(mut tmp) = self.temp_file("cache-") else { return };
-        let sealed = crate::table::seal(CACHE_MAGIC, bytes);
-        if tmp.as_file_mut().write_all(&sealed).is_ok() {
-            let _ = tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE));
-            let _ = tmp.persist(path);
-        }
+        // Best effort: a cache that is not kept is rebuilt.
+        let _ = self.replace_cache_file(&path, &crate::table::seal(CACHE_MAGIC, bytes));
     }
 }
 

@@ -237,5 +237,48 @@ fn refs_to_answers_as_refs_where() {
         assert_eq!(got, s.refs_where(&mut |_, d| d == a || d == b).unwrap());
         assert_eq!(got.len(), 5);
         assert!(s.refs_to(&[]).unwrap().is_empty());
+        // By whole name and by part of a name, as the scan of every name answers.
+        for name in ["r1:0", "r2:1", "r2:2", "nope", ""] {
+            assert_eq!(s.refs_named(name).unwrap(), s.refs_where(&mut |n, _| n == name).unwrap(), "{name}");
+        }
+        for part in ["r", "2:", ":1", "1:1", "x", ""] {
+            let scan = s.refs_where(&mut |n, _| n.contains(part)).unwrap();
+            assert_eq!(s.refs_containing(part).unwrap(), scan, "{part}");
+        }
     }
+}
+
+/// A table of the first format (or any that does not decode) under the current key is
+/// not read: lookups answer from `index.json`, and the lookup keeps a table of the
+/// current format in its place.
+#[test]
+fn a_table_of_an_older_format_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("l");
+    let store = OciDir::create(&root).unwrap();
+    let imgs: Vec<_> = (0..3).map(|i| write_image(&store, &format!("i{i}"))).collect();
+    for k in 0..300 {
+        store.set_ref(&format!("r{}:t{k}", k % 7), &imgs[k % 3].manifest).unwrap();
+    }
+    let table = root.join(".strata/index.table");
+    let current = fs::read(&table).unwrap();
+    let magic = b"strata index table 2\n";
+    assert!(current.starts_with(magic));
+    let mut old = b"strata index table 1\n".to_vec();
+    old.extend_from_slice(&current[magic.len()..]);
+    fs::write(&table, &old).unwrap();
+    // Settled (a reader keeps only a table of an index older than a timestamp tick),
+    // and this process's table of the layout forgotten (it keeps one, of the layout
+    // looked at last): the lookups below read the table file.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let other = OciDir::create(dir.path().join("m")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert!(other.refs().unwrap().is_empty());
+    let again = OciDir::open(&root).unwrap();
+    for k in [0, 150, 299] {
+        let name = format!("r{}:t{k}", k % 7);
+        assert_eq!(again.resolve_ref(&name).unwrap().digest, imgs[k % 3].manifest.digest, "{name}");
+    }
+    assert_eq!(again.refs_containing("r3:").unwrap().len(), 43);
+    assert!(fs::read(&table).unwrap().starts_with(magic), "the table was not rebuilt");
 }
