@@ -1,6 +1,8 @@
 //! Turning what a user types (`tomcat02:1.0`, `ubuntu`, `sha256:…`, `3f2a9c`) into a
 //! descriptor in the store.
 
+use std::collections::HashMap;
+
 use strata_spec::{AnyReference, DEFAULT_TAG, Descriptor, Digest, Reference, ReferenceError};
 
 /// How a name matched.
@@ -21,17 +23,25 @@ pub(crate) enum Match {
 }
 
 /// [`classify`] against the refs of `store`, reading only those that can match: the name
-/// as typed, and names that hold the last component of its repository path (every
-/// spelling of a reference does: `ubuntu`, `library/ubuntu`,
-/// `docker.io/library/ubuntu:latest`). On a big index this is a scan of the names, not
-/// the building of every descriptor.
+/// as typed, and, when no ref has that name, the names that hold the last component of
+/// its repository path (every spelling of a reference does: `ubuntu`, `library/ubuntu`,
+/// `docker.io/library/ubuntu:latest`). A name as typed wins over every other spelling
+/// in [`classify`], so those are looked for only when it names nothing. On a big index
+/// this is a lookup in the store's index table, not the building of every descriptor.
 pub(crate) fn classify_in(store: &dyn strata_store::Backend, input: &str) -> strata_store::Result<Match> {
     let last = match AnyReference::parse(input) {
         Ok(AnyReference::Digest(d)) => return Ok(Match::Digest(d)),
         Ok(AnyReference::Named(r)) => r.repository().rsplit('/').next().map(str::to_owned),
         Err(_) => None,
     };
-    let refs = store.refs_where(&mut |n, _| n == input || last.as_deref().is_some_and(|l| n.contains(l)))?;
+    let exact = store.refs_named(input)?;
+    if !exact.is_empty() {
+        return Ok(classify(&exact, input));
+    }
+    let refs = match last {
+        Some(l) => store.refs_containing(&l)?,
+        None => Vec::new(),
+    };
     Ok(classify(&refs, input))
 }
 
@@ -123,6 +133,34 @@ pub fn split_name(name: &str) -> (String, String) {
     }
 }
 
+/// [`split_name`] for many names (a listing of a big index, many tags per repository):
+/// the repository part of a `repository:tag` name is parsed once, and the tag of each
+/// other name of that repository checked on its own.
+#[derive(Debug, Default)]
+pub(crate) struct NameSplitter {
+    /// Repository part as written -> its familiar name, for names that parsed.
+    repositories: HashMap<String, String>,
+}
+
+impl NameSplitter {
+    /// What [`split_name`] says of `name`.
+    pub(crate) fn split(&mut self, name: &str) -> (String, String) {
+        // `repository:tag`, no digest: the reference grammar checks the two parts apart
+        // (the tag has no `/`, `:` or `@`), so a repository part that parsed once with
+        // one tag parses with any valid tag, to the same repository.
+        let parts = name.rsplit_once(':').filter(|(_, tag)| !name.contains('@') && Reference::is_valid_tag(tag));
+        let Some((repository, tag)) = parts else { return split_name(name) };
+        if let Some(familiar) = self.repositories.get(repository) {
+            return (familiar.clone(), tag.to_owned());
+        }
+        let split = split_name(name);
+        if split.1 == tag {
+            self.repositories.insert(repository.to_owned(), split.0.clone());
+        }
+        split
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +235,42 @@ mod tests {
         assert!(new_tag("Base_v1").is_err());
         assert_eq!(split_name("tomcat02:1.0"), ("tomcat02".into(), "1.0".into()));
         assert_eq!(split_name("base"), ("<none>".into(), "base".into()));
+    }
+
+    /// The splitter answers as `split_name` does, name for name, in any order: valid and
+    /// invalid tags of one repository, registries with ports, digests, bare tags.
+    #[test]
+    fn the_name_splitter_splits_as_split_name() {
+        let digest = format!("base@{}", Digest::sha256_of(b"m"));
+        let names = [
+            "tomcat02:1.0",
+            "tomcat02:2.0",
+            "tomcat02:Bad/tag",
+            "tomcat02:-bad",
+            "docker.io/library/ubuntu:22.04",
+            "ubuntu:22.04",
+            "docker.io/library/ubuntu:latest",
+            "127.0.0.1:5000/base:v1",
+            "127.0.0.1:5000/base:v2",
+            "127.0.0.1:5000/base",
+            "localhost:5000",
+            "localhost:5001",
+            "Bad:Tag",
+            "Bad:tag",
+            "a:b:c",
+            "a:b:d",
+            "latest",
+            "scale/f1-l2:t7",
+            "scale/f1-l2:t8",
+            &digest,
+            "base:v1@sha256:0000",
+        ];
+        let mut splitter = NameSplitter::default();
+        for round in 0..2 {
+            for name in names.iter().rev().chain(names.iter()) {
+                assert_eq!(splitter.split(name), split_name(name), "{name} (round {round})");
+            }
+        }
     }
 
     #[test]

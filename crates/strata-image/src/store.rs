@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use strata_spec::time::parse_rfc3339;
 use strata_spec::{Descriptor, Digest, Index, ManifestOrIndex, MediaType, Platform};
-use strata_store::{GcOptions, GcReport, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
+use strata_store::{GcOptions, GcReport, IndexEntries, IndexEntry, MAX_DOCUMENT_SIZE, MemoryStore, OciDir};
 
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -246,7 +246,7 @@ impl Store {
             let slot = match slots[e.target] {
                 Some(s) => s,
                 None => {
-                    let d = e.full.as_ref().unwrap_or(&index.targets[e.target]);
+                    let d = e.full.as_deref().unwrap_or(&index.targets[e.target]);
                     shown.push(summaries.get(d, &platform, Check::Blobs));
                     targets.push(&index.targets[e.target]);
                     slots[e.target] = Some(shown.len() - 1);
@@ -256,53 +256,6 @@ impl Store {
             entry.push(slot);
         }
         summaries.save(targets);
-        let mut out = Vec::new();
-        let mut row_slot = Vec::new();
-        for (e, &slot) in index.entries.iter().zip(&entry) {
-            // Entries with no more than a target and a ref name are images, always.
-            if let Some(d) = &e.full {
-                if d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some() {
-                    continue;
-                }
-                // The entries that keep containers' images are not images of their own.
-                if d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some() {
-                    continue;
-                }
-                // Nor are artifacts attached to images (referrers: SBOMs, signatures).
-                if d.ref_name().is_none() && d.artifact_type.is_some() {
-                    continue;
-                }
-            }
-            let name = e.name.clone();
-            let (repository, tag) = match &name {
-                Some(n) => resolve::split_name(n),
-                None => ("<none>".to_owned(), "<none>".to_owned()),
-            };
-            let (id, created, stored_size, size) = match &shown[slot] {
-                Ok(s) => (Some(s.id.clone()), s.created.clone(), s.stored_size, s.size.clone()),
-                Err(e) => (None, None, 0, Err(e.to_string())),
-            };
-            out.push(ImageSummary {
-                name,
-                repository,
-                tag,
-                id,
-                digest: index.targets[e.target].digest.clone(),
-                created,
-                size: *size.as_ref().unwrap_or(&0),
-                stored_size,
-                problem: size.err(),
-                intermediate: false,
-            });
-            row_slot.push(slot);
-        }
-        // Untagged images something is built on are intermediate (few: only untagged ones
-        // are compared with the others).
-        let opened: Vec<&Summary> = shown.iter().filter_map(|r| r.as_ref().ok()).collect();
-        for s in out.iter_mut().filter(|s| s.name.is_none()) {
-            let Some(mine) = opened.iter().find(|o| s.id.as_ref() == Some(&o.id)) else { continue };
-            s.intermediate = opened.iter().any(|o| o.lineage.is_child_of(&mine.lineage));
-        }
         // Docker sorts by creation time in whole seconds, newest first; a time that is
         // missing or does not parse counts as Go's zero time, the oldest there is.
         // (Stable, and each image's time parsed once: not once per row.)
@@ -313,12 +266,58 @@ impl Store {
                 created.and_then(parse_rfc3339).map_or(crate::inspect::GO_ZERO_TIME, |t| t.0)
             })
             .collect();
-        // Positions are sorted, not rows: a row is big to move.
-        let mut order: Vec<usize> = (0..out.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(when[row_slot[i]]));
-        let mut rows: Vec<Option<ImageSummary>> = out.into_iter().map(Some).collect();
-        Ok(order.into_iter().filter_map(|i| rows[i].take()).collect())
+        let IndexEntries { targets, mut entries } = index;
+        // The entries listed, sorted before their rows are made: a row is big to move.
+        let mut listed: Vec<usize> = (0..entries.len()).filter(|&i| is_listed(&entries[i])).collect();
+        listed.sort_by_key(|&i| std::cmp::Reverse(when[entry[i]]));
+        let mut out = Vec::with_capacity(listed.len());
+        // Each repository's name parsed once, not once per tag.
+        let mut names = resolve::NameSplitter::default();
+        for i in listed {
+            let e = &mut entries[i];
+            let name = e.name.take();
+            let (repository, tag) = match &name {
+                Some(n) => names.split(n),
+                None => ("<none>".to_owned(), "<none>".to_owned()),
+            };
+            let (id, created, stored_size, size) = match &shown[entry[i]] {
+                Ok(s) => (Some(s.id.clone()), s.created.clone(), s.stored_size, s.size.clone()),
+                Err(e) => (None, None, 0, Err(e.to_string())),
+            };
+            out.push(ImageSummary {
+                name,
+                repository,
+                tag,
+                id,
+                digest: targets[e.target].digest.clone(),
+                created,
+                size: *size.as_ref().unwrap_or(&0),
+                stored_size,
+                problem: size.err(),
+                intermediate: false,
+            });
+        }
+        // Untagged images something is built on are intermediate (few: only untagged ones
+        // are compared with the others).
+        let opened: Vec<&Summary> = shown.iter().filter_map(|r| r.as_ref().ok()).collect();
+        for s in out.iter_mut().filter(|s| s.name.is_none()) {
+            let Some(mine) = opened.iter().find(|o| s.id.as_ref() == Some(&o.id)) else { continue };
+            s.intermediate = opened.iter().any(|o| o.lineage.is_child_of(&mine.lineage));
+        }
+        Ok(out)
     }
+}
+
+/// Whether `images` lists an index entry: entries with no more than a target and a ref
+/// name are images, always; of the others, not build cache entries, the entries that
+/// keep containers' images (not images of their own), nor artifacts attached to images
+/// (referrers: SBOMs, signatures).
+fn is_listed(e: &IndexEntry) -> bool {
+    let Some(d) = &e.full else { return true };
+    let build_cache = d.ref_name().is_none() && d.annotation(ANNOTATION_BUILD_CACHE).is_some();
+    let container = d.annotation(crate::containers::ANNOTATION_CONTAINER).is_some();
+    let artifact = d.ref_name().is_none() && d.artifact_type.is_some();
+    !(build_cache || container || artifact)
 }
 
 /// Tags and removal.

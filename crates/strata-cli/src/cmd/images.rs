@@ -73,9 +73,10 @@ struct CellCache(HashMap<Option<Digest>, ImageCells>);
 
 impl CellCache {
     fn cells(&mut self, s: &ImageSummary, no_trunc: bool) -> &ImageCells {
-        self.0.entry(s.id.clone()).or_insert_with(|| {
+        // Looked up by reference first: no copy of the id per row.
+        if !self.0.contains_key(&s.id) {
             let created = s.created.as_deref().unwrap_or_default();
-            ImageCells {
+            let cells = ImageCells {
                 id: match &s.id {
                     Some(d) if no_trunc => d.to_string(),
                     Some(d) => d.short().to_owned(),
@@ -84,8 +85,10 @@ impl CellCache {
                 created_at: docker_time(created),
                 created_since: or_na(since(created)),
                 size: human_size(s.size),
-            }
-        })
+            };
+            self.0.insert(s.id.clone(), cells);
+        }
+        &self.0[&s.id]
     }
 }
 
@@ -158,10 +161,12 @@ fn select<'l>(
             continue;
         }
         // Strictly older than each `before`, strictly newer than each `since`; an image
-        // without a creation time is older than any.
-        let created = s.created.as_deref().and_then(parse_rfc3339);
-        if !before.iter().all(|b| created < *b) || !since.iter().all(|x| created > *x) {
-            continue;
+        // without a creation time is older than any. (Parsed only when asked for.)
+        if !before.is_empty() || !since.is_empty() {
+            let created = s.created.as_deref().and_then(parse_rfc3339);
+            if !before.iter().all(|b| created < *b) || !since.iter().all(|x| created > *x) {
+                continue;
+            }
         }
         if !filters.labels.is_empty() {
             let labels = labels_of.entry(&s.digest).or_insert_with(|| {

@@ -87,7 +87,7 @@ fn a_damaged_or_truncated_summary_cache_is_ignored_and_rebuilt() {
         bad[at] ^= 0x20;
         damaged.push(bad);
     }
-    damaged.push(b"strata cache 1\nnot summaries at all".to_vec());
+    damaged.push(b"strata cache 2\nnot summaries at all".to_vec());
     for (k, bad) in damaged.iter().enumerate() {
         fs::write(cache_file(&root), bad).unwrap();
         assert_eq!(observe(&store), cold, "damage {k}");
