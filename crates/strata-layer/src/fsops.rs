@@ -154,6 +154,21 @@ impl Root {
     /// from the cache when it is the same as last time. With `create`, missing parent
     /// directories are made (mode 0755, owned by the caller).
     pub(crate) fn parent<'p>(&mut self, rel: &'p Path, create: bool) -> io::Result<(Arc<Dir>, &'p OsStr)> {
+        self.parent_as(rel, create, false)
+    }
+
+    /// [`Root::parent`] when no symlink is on the way: the directories looked into are
+    /// then exactly the parent's ancestors as `rel` names them. `None` when a symlink is
+    /// on the way (nothing followed), with the fallback resolver (which cannot tell
+    /// without following), or on any error (for [`Root::parent`] to give).
+    pub(crate) fn parent_lexical<'p>(&mut self, rel: &'p Path, create: bool) -> Option<(Arc<Dir>, &'p OsStr)> {
+        if self.resolver != Resolver::Openat2 {
+            return None;
+        }
+        self.parent_as(rel, create, true).ok()
+    }
+
+    fn parent_as<'p>(&mut self, rel: &'p Path, create: bool, lexical: bool) -> io::Result<(Arc<Dir>, &'p OsStr)> {
         let name = rel.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
         let parent = rel.parent().unwrap_or(Path::new(""));
         let key = parent.as_os_str().as_bytes();
@@ -164,15 +179,25 @@ impl Root {
         }
         let dir = if create {
             let mut made = std::mem::take(&mut self.made);
-            let dir = self.ensure_dir(parent, &mut made);
+            let dir = self.ensure_dir(parent, &mut made, lexical);
             self.made = made;
             dir?
         } else {
-            self.open_dir(parent)?
+            self.open_dir_as(parent, lexical)?
         };
         let dir = Arc::new(dir);
         self.cache = Some((key.to_vec(), dir.clone()));
         Ok((dir, name))
+    }
+
+    /// [`Root::open_dir`], or with `lexical` only when no symlink is on the way
+    /// (`ELOOP` otherwise).
+    fn open_dir_as(&self, rel: &Path, lexical: bool) -> io::Result<Dir> {
+        if !lexical || rel.as_os_str().is_empty() {
+            return self.open_dir(rel);
+        }
+        let fd = self.openat2(rel, ResolveFlags::NO_SYMLINKS).map_err(errno)?;
+        Ok(Dir { fd, path: rel.to_path_buf() })
     }
 
     /// Whether [`Root::parent`] of `rel` is the cached directory (no file system call).
@@ -188,22 +213,22 @@ impl Root {
 
     /// Open directory `rel`, creating it and its missing ancestors (mode 0755); the real
     /// path of each directory made is pushed to `made`.
-    fn ensure_dir(&self, rel: &Path, made: &mut Vec<PathBuf>) -> io::Result<Dir> {
-        match self.open_dir(rel) {
+    fn ensure_dir(&self, rel: &Path, made: &mut Vec<PathBuf>, lexical: bool) -> io::Result<Dir> {
+        match self.open_dir_as(rel, lexical) {
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
             r => return r,
         }
         let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, "root directory is missing"));
         };
-        let p = self.ensure_dir(parent, made)?;
+        let p = self.ensure_dir(parent, made, lexical)?;
         match rustix::fs::mkdirat(&p.fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) => made.push(p.path.join(name)),
             Err(Errno::EXIST) => {}
             Err(e) => return Err(errno(e)),
         }
         // A dangling symlink in the way gives EEXIST above and ENOENT here: an error.
-        self.open_dir(rel)
+        self.open_dir_as(rel, lexical)
     }
 }
 

@@ -89,11 +89,15 @@ impl Disk {
 
     /// Wait until every file handed over to be created exists (and is written): call
     /// before anything but handing over looks at or changes names in the tree.
-    fn settle(&self) -> io::Result<()> {
-        match &self.files {
-            Some(q) if !q.settle() => Err(io::Error::other("the file writer thread stopped")),
-            _ => Ok(()),
-        }
+    fn settle(&mut self) -> io::Result<()> {
+        let settled = self.files.as_mut().is_none_or(Queue::settle);
+        if settled { Ok(()) } else { Err(io::Error::other("the file writer thread stopped")) }
+    }
+
+    /// Wait for the creations handed over that an operation on `name` in `dir` could
+    /// meet (see `Queue::pending_at`); those elsewhere go on.
+    fn settle_for(&mut self, dir: &Path, name: &OsStr) -> io::Result<()> {
+        if self.files.as_mut().is_some_and(|q| q.pending_at(dir, name)) { self.settle() } else { Ok(()) }
     }
 
     /// The directory at real path `real` was just made, empty.
@@ -304,16 +308,6 @@ impl Disk {
     }
 }
 
-/// The whole content of a small file, read from the tar.
-fn read_all(data: &mut dyn Data, size: u64) -> Result<Vec<u8>> {
-    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    data.read_data(&mut |_, chunk| {
-        content.extend_from_slice(chunk);
-        Ok(())
-    })?;
-    Ok(content)
-}
-
 /// A directory resolved inside the root, with its real path.
 pub(super) type DiskDir = Arc<Dir>;
 
@@ -333,10 +327,25 @@ impl UnionTree for Disk {
     }
 
     fn parent(&mut self, path: &Path, create: bool) -> io::Result<DiskDir> {
-        if !self.root.is_cached(path) {
-            self.settle()?;
-        }
-        let dir = self.root.parent(path, create).map(|(dir, _)| dir);
+        // Another directory than the last one: its resolution looks into its ancestors
+        // only, when no symlink is on the way, and need not wait for creations handed
+        // over elsewhere (the next directory's files are handed over while the last
+        // one's are still being made). Otherwise it waits for all of them.
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let lexical = if !self.root.is_cached(path) && self.files.as_mut().is_some_and(|q| !q.pending_above(parent)) {
+            self.root.parent_lexical(path, create)
+        } else {
+            None
+        };
+        let dir = match lexical {
+            Some((dir, _)) => Ok(dir),
+            None => {
+                if !self.root.is_cached(path) {
+                    self.settle()?;
+                }
+                self.root.parent(path, create).map(|(dir, _)| dir)
+            }
+        };
         for made in self.root.take_made() {
             if let (Some(parent), Some(name)) = (made.parent(), made.file_name()) {
                 self.made_name(parent, name);
@@ -391,10 +400,6 @@ impl UnionTree for Disk {
 
     fn create(&mut self, d: &DiskDir, name: &OsStr, node: &Node, data: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
         let dir = d.fd.as_fd();
-        // Where the entry really is: the layer's name for it may go through symlinks.
-        // What is kept about a path (directory metadata, recorded owners) is kept under
-        // this name, the one it has in the final tree.
-        let real = &d.path.join(name);
         let small = |node: &Node| node.sparse.is_none() && node.size <= QUEUED_MAX;
         if matches!(node.kind, NodeKind::File)
             && small(node)
@@ -403,14 +408,19 @@ impl UnionTree for Disk {
             && let Some(queue) = &mut self.files
         {
             // Created, written and closed by a writer; this thread goes on.
-            let content = read_all(data, node.size)?;
-            if queue.failed() || !queue.send_create(d, name, content, node, cx, &self.layer) {
+            if queue.failed() || !queue.send_create(d, name, data, node, cx, &self.layer)? {
                 return Err(cx.fs("hand over to the file writer")(io::Error::other("the file writer thread stopped")));
             }
-            self.record(real, node.uid, node.gid, None);
+            if self.rootless {
+                self.record(&d.path.join(name), node.uid, node.gid, None);
+            }
             return Ok(());
         }
-        self.settle().map_err(cx.fs("wait for the file writers"))?;
+        // Where the entry really is: the layer's name for it may go through symlinks.
+        // What is kept about a path (directory metadata, recorded owners) is kept under
+        // this name, the one it has in the final tree.
+        let real = &d.path.join(name);
+        self.settle_for(&d.path, name).map_err(cx.fs("wait for the file writers"))?;
         self.made_name(&d.path, name);
         match &node.kind {
             NodeKind::File if self.dead(node.ordinal) => self.skip(dir, name, real, data, cx)?,
@@ -420,8 +430,7 @@ impl UnionTree for Disk {
                 match &mut self.files {
                     Some(queue) if small(node) => {
                         // Read here (the tar is read in order), written there.
-                        let content = read_all(data, node.size)?;
-                        if queue.failed() || !queue.send(fd, content, node, cx, &self.layer) {
+                        if queue.failed() || !queue.send(fd, data, node, cx, &self.layer)? {
                             return Err(cx.fs("hand over to the file writer")(io::Error::other(
                                 "the file writer thread stopped",
                             )));
@@ -489,7 +498,14 @@ impl UnionTree for Disk {
     ) -> Result<()> {
         let dir = d.fd.as_fd();
         let real = &d.path.join(name);
-        self.settle().map_err(cx.fs("wait for the file writers"))?;
+        // The target may be a name handed over in its directory.
+        let wait = match &mut self.files {
+            Some(q) => q.pending_at(&d.path, name) || q.pending_in(&tdir.path),
+            None => false,
+        };
+        if wait {
+            self.settle().map_err(cx.fs("wait for the file writers"))?;
+        }
         self.made_name(&d.path, name);
         if self.dead(node.ordinal) {
             return self.skip(dir, name, real, data, cx);

@@ -4,12 +4,17 @@
 //!
 //! - In a directory this unpack made (see `Disk::fresh`), a small regular file whose name
 //!   the calling thread has not made itself is created by a writer too: the calling
-//!   thread hands over `(directory, name)` and goes on. Every name the calling thread
-//!   touches otherwise (a directory, a symlink, a hard link, a whiteout, a lookup that
-//!   is not the cached parent) waits first until every creation handed over is done
-//!   ([`Queue::settle`]), so each of its operations sees the tree a single thread would
-//!   have made; creations of one name go to one writer, in layer order, so a file
-//!   written twice ends as the later entry says.
+//!   thread hands over `(directory, name)` and goes on. Before the calling thread
+//!   touches a name itself, it waits until every creation handed over is done
+//!   ([`Queue::settle`]) if it could meet one of them: when it makes, replaces or links
+//!   a name in a directory with creations not done, or a name whose subtree holds such
+//!   a directory (replacing it removes the subtree); when it resolves a directory below
+//!   one, or through a symlink (which may lead anywhere); and for whiteouts, opaque
+//!   markers and the root. So each of its operations sees the tree a single thread
+//!   would have made, while a new directory's files are handed over as the last one's
+//!   are still being made. Creations of one name go to one writer, in layer order, so a
+//!   file written twice ends as the later entry says. Files go over in batches
+//!   (`BATCH`) whose buffers come back to be refilled.
 //! - Elsewhere the calling thread creates the file in layer order and hands over its fd
 //!   to be written and closed.
 //!
@@ -19,9 +24,11 @@
 use std::ffi::OsStr;
 use std::hash::{Hash, Hasher};
 use std::io;
+use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -32,14 +39,19 @@ use rustix::io::Errno;
 
 use crate::error::Result;
 use crate::fsops::{self, Dir, errno};
-use crate::union::{Ctx, Node};
+use crate::union::{Ctx, Data, Node};
 
 /// Files up to this size go to the writer threads (bigger ones are written at once:
 /// they are few, and bandwidth, not per-file work, is their cost).
 pub(super) const QUEUED_MAX: u64 = 256 << 10;
-/// Files queued at most, over all writers (with [`QUEUED_MAX`]: 16 MiB of content in
-/// flight at most, and one file more per writer being written).
-const QUEUE: usize = 64;
+/// Files handed to a writer at once: a sleeping writer is woken once per batch, not
+/// once per file (with a million small files, a million futex calls less).
+const BATCH: usize = 16;
+/// Content bytes that end a batch early.
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches queued per writer. In flight per writer at most: one batch being filled, these,
+/// and one being written, each under [`BATCH_BYTES`] + [`QUEUED_MAX`]: 2 MiB.
+const DEPTH: usize = 2;
 
 /// Writer threads by default: the calling thread parses and hashes, another inflates;
 /// more writers than this only wait on each other's directory locks.
@@ -121,19 +133,40 @@ impl Meta {
     }
 }
 
-/// Where a job's file is: already created (its fd), or to create as `name` in `dir`.
+/// Where a job's file is: already created (its fd), or to create as the name at
+/// `name` (of the batch's bytes) in `dir` (`pending` counts the creations in `dir` not
+/// done yet).
 enum Target {
     Created(OwnedFd),
-    Create { dir: Arc<Dir>, name: Box<OsStr> },
+    Create { dir: Arc<Dir>, name: Range<usize>, pending: Arc<AtomicUsize> },
 }
 
-/// A small file to finish (and maybe create) on a writer thread.
+/// A small file to finish (and maybe create) on a writer thread; its content and the
+/// entry's name (for errors) are ranges of its batch's bytes.
 struct Job {
     target: Target,
-    content: Vec<u8>,
+    content: Range<usize>,
     node: Node,
     layer: Arc<str>,
-    entry: Box<[u8]>,
+    entry: Range<usize>,
+}
+
+/// Jobs for one writer, sent together, with their names and contents in one buffer:
+/// a batch goes to its writer and comes back empty to be filled again, so handing over
+/// a file allocates nothing.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// Append `b` to the bytes: where it is.
+    fn put(&mut self, b: &[u8]) -> Range<usize> {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        at..self.bytes.len()
+    }
 }
 
 /// Creations handed over and not yet done, and whether a writer stopped: what
@@ -175,10 +208,17 @@ impl Drop for FailOnDrop<'_> {
 
 /// The sending side, held by the applier while the writer threads run.
 pub(super) struct Queue {
-    writers: Vec<SyncSender<Job>>,
+    writers: Vec<SyncSender<Batch>>,
+    /// Each writer's batch being filled.
+    batches: Vec<Batch>,
+    /// Batches the writers are done with.
+    empty: Receiver<Batch>,
     pending: Arc<Pending>,
     /// Where the next fill job goes (round robin).
     next: usize,
+    /// The directories creations were handed over in, each with its count of those not
+    /// done, the latest last (those done are dropped as they are seen).
+    handed: Vec<(Arc<Dir>, Arc<AtomicUsize>)>,
 }
 
 /// The writer threads' handles: join each (after dropping the [`Queue`]) for its error.
@@ -193,18 +233,22 @@ impl Queue {
     ) -> io::Result<(Queue, Handles<'scope>)> {
         let writers = writers.max(1);
         let pending = Arc::new(Pending::default());
+        // Every batch there is: one being filled, those queued and one being written,
+        // per writer.
+        let (back, empty) = sync_channel(writers * (DEPTH + 2));
         let mut senders = Vec::with_capacity(writers);
         let mut handles = Vec::with_capacity(writers);
         for i in 0..writers {
-            let (tx, rx) = sync_channel((QUEUE / writers).max(1));
-            let (meta, pending) = (meta.clone(), pending.clone());
+            let (tx, rx) = sync_channel(DEPTH);
+            let (meta, pending, back) = (meta.clone(), pending.clone(), back.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("strata-files-{i}"))
-                .spawn_scoped(scope, move || run(&rx, &meta, &pending))?;
+                .spawn_scoped(scope, move || run(&rx, &back, &meta, &pending))?;
             senders.push(tx);
             handles.push(handle);
         }
-        Ok((Queue { writers: senders, pending, next: 0 }, handles))
+        let batches = (0..writers).map(|_| Batch::default()).collect();
+        Ok((Queue { writers: senders, batches, empty, pending, next: 0, handed: Vec::new() }, handles))
     }
 
     /// Whether a writer stopped on an error (join it to have the error).
@@ -212,57 +256,168 @@ impl Queue {
         self.pending.failed.load(Ordering::Acquire)
     }
 
-    /// Hand over a created file: `false` if the writers are gone.
-    pub(super) fn send(&mut self, fd: OwnedFd, content: Vec<u8>, node: &Node, cx: Ctx<'_>, layer: &Arc<str>) -> bool {
-        let job = Job {
-            target: Target::Created(fd),
-            content,
-            node: node.clone(),
-            layer: layer.clone(),
-            entry: cx.entry.into(),
-        };
-        self.next = (self.next + 1) % self.writers.len();
-        self.writers[self.next].send(job).is_ok()
+    /// Add a job to writer `w`'s batch: its content read from `data` and its entry's
+    /// name into the batch's bytes, then `target` made of the batch (to put a name
+    /// there too). Sends the batch when it is full. `Ok(false)` if the writers are gone.
+    fn push(
+        &mut self,
+        w: usize,
+        data: &mut dyn Data,
+        node: &Node,
+        cx: Ctx<'_>,
+        layer: &Arc<str>,
+        target: impl FnOnce(&mut Batch) -> Target,
+    ) -> Result<bool> {
+        let Some(batch) = self.batches.get_mut(w) else { return Ok(false) };
+        let at = batch.bytes.len();
+        data.read_data(&mut |_, chunk| {
+            batch.bytes.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        let content = at..batch.bytes.len();
+        let entry = batch.put(cx.entry);
+        let target = target(batch);
+        batch.jobs.push(Job { target, content, node: node.clone(), layer: layer.clone(), entry });
+        if batch.jobs.len() < BATCH && batch.bytes.len() < BATCH_BYTES {
+            return Ok(true);
+        }
+        Ok(self.flush(w))
     }
 
-    /// Hand over a file to create as `name` in `dir`: `false` if the writers are gone.
-    /// Every creation of one name in one directory goes to the same writer, in the
-    /// order handed over; the caller calls [`Queue::settle`] before it touches the
-    /// directory's names itself.
+    /// Send writer `w`'s batch: `false` if the writers are gone.
+    fn flush(&mut self, w: usize) -> bool {
+        let (Some(batch), Some(tx)) = (self.batches.get_mut(w), self.writers.get(w)) else { return false };
+        if batch.jobs.is_empty() {
+            return true;
+        }
+        let next = self.empty.try_recv().unwrap_or_default();
+        tx.send(std::mem::replace(batch, next)).is_ok()
+    }
+
+    fn flush_all(&mut self) -> bool {
+        (0..self.writers.len()).all(|w| self.flush(w))
+    }
+
+    /// Send what is left to the writers and let them finish: the end of a successful
+    /// apply (dropping the queue instead drops what was not sent). Join the writers for
+    /// their errors.
+    pub(super) fn close(mut self) {
+        self.flush_all();
+    }
+
+    /// Hand over a created file, its content read from `data`: `Ok(false)` if the
+    /// writers are gone.
+    pub(super) fn send(
+        &mut self,
+        fd: OwnedFd,
+        data: &mut dyn Data,
+        node: &Node,
+        cx: Ctx<'_>,
+        layer: &Arc<str>,
+    ) -> Result<bool> {
+        self.next = (self.next + 1) % self.writers.len();
+        self.push(self.next, data, node, cx, layer, |_| Target::Created(fd))
+    }
+
+    /// Hand over a file to create as `name` in `dir`, its content read from `data`:
+    /// `Ok(false)` if the writers are gone. Every creation of one name in one directory
+    /// goes to the same writer, in the order handed over; the caller waits for them
+    /// ([`Queue::settle`]) before it touches the names they could meet itself.
     pub(super) fn send_create(
         &mut self,
         dir: &Arc<Dir>,
         name: &OsStr,
-        content: Vec<u8>,
+        data: &mut dyn Data,
         node: &Node,
         cx: Ctx<'_>,
         layer: &Arc<str>,
-    ) -> bool {
+    ) -> Result<bool> {
         let mut h = std::hash::DefaultHasher::new();
         (dir.path.as_os_str(), name).hash(&mut h);
         let writer = usize::try_from(h.finish() % self.writers.len() as u64).unwrap_or(0);
-        let target = Target::Create { dir: dir.clone(), name: name.into() };
-        let job = Job { target, content, node: node.clone(), layer: layer.clone(), entry: cx.entry.into() };
+        let in_dir = match self.handed.last() {
+            Some((d, n)) if Arc::ptr_eq(d, dir) => n.clone(),
+            _ => {
+                let n = Arc::new(AtomicUsize::new(0));
+                self.handed.push((dir.clone(), n.clone()));
+                n
+            }
+        };
+        // Counted before it can be done. A job never sent (the content could not be
+        // read, or the writers are gone) is never done: the apply fails then, and a
+        // wait gives up once a writer stopped.
+        in_dir.fetch_add(1, Ordering::AcqRel);
         self.pending.creates.fetch_add(1, Ordering::AcqRel);
-        if self.writers[writer].send(job).is_ok() {
-            return true;
+        let dir = dir.clone();
+        self.push(writer, data, node, cx, layer, |b| Target::Create {
+            dir,
+            name: b.put(name.as_bytes()),
+            pending: in_dir,
+        })
+    }
+
+    /// Whether a directory with creations handed over and not done yet has a real path
+    /// for which `f` says yes (the directories whose creations are all done are dropped).
+    fn any_pending(&mut self, f: impl Fn(&[u8]) -> bool) -> bool {
+        self.handed.retain(|(_, n)| n.load(Ordering::Acquire) != 0);
+        self.handed.iter().any(|(d, _)| f(d.path.as_os_str().as_bytes()))
+    }
+
+    /// Whether creations handed over and not done yet are in a directory that resolving
+    /// `dir` (a real path: no symlink on the way) looks into: one of its ancestors.
+    /// Another directory's creations cannot change what that resolution finds or makes.
+    pub(super) fn pending_above(&mut self, dir: &Path) -> bool {
+        let dir = dir.as_os_str().as_bytes();
+        self.any_pending(|d| under(dir, d))
+    }
+
+    /// Whether creations handed over and not done yet are in the directory at real path
+    /// `dir` (one may be `name`), in `dir/name` or under it (which replacing `name`
+    /// removes): what an operation on `name` in `dir` must wait for.
+    pub(super) fn pending_at(&mut self, dir: &Path, name: &OsStr) -> bool {
+        let dir = dir.as_os_str().as_bytes();
+        let mut child = dir.to_vec();
+        if !child.is_empty() {
+            child.push(b'/');
         }
-        self.pending.creates.fetch_sub(1, Ordering::AcqRel);
-        false
+        child.extend_from_slice(name.as_bytes());
+        self.any_pending(|d| d == dir || d == child.as_slice() || under(d, &child))
+    }
+
+    /// Whether creations handed over and not done yet are in the directory at real path
+    /// `dir` itself.
+    pub(super) fn pending_in(&mut self, dir: &Path) -> bool {
+        let dir = dir.as_os_str().as_bytes();
+        self.any_pending(|d| d == dir)
     }
 
     /// Wait until every creation handed over is done: `false` if a writer stopped.
-    pub(super) fn settle(&self) -> bool {
+    pub(super) fn settle(&mut self) -> bool {
+        if !self.flush_all() {
+            return false;
+        }
         let p = &self.pending;
         if p.creates.load(Ordering::Acquire) == 0 {
+            self.handed.clear();
             return !self.failed();
         }
         let mut guard = p.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while p.creates.load(Ordering::Acquire) != 0 && !self.failed() {
             guard = p.changed.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        drop(guard);
+        self.handed.clear();
         !self.failed()
     }
+}
+
+/// Whether the real path `p` is strictly under the real path `ancestor` (every path
+/// but the root is under the root, the empty path).
+fn under(p: &[u8], ancestor: &[u8]) -> bool {
+    if ancestor.is_empty() {
+        return !p.is_empty();
+    }
+    p.len() > ancestor.len() && p.starts_with(ancestor) && p.get(ancestor.len()) == Some(&b'/')
 }
 
 /// Create `name` in `dir` for writing, never through what is there. Only regular files
@@ -286,23 +441,38 @@ fn create(dir: BorrowedFd<'_>, name: &OsStr, mode: u32, cx: Ctx<'_>) -> Result<O
     rustix::fs::openat(dir, name, flags, mode).map_err(cx.errno("create"))
 }
 
-fn run(rx: &Receiver<Job>, meta: &Meta, pending: &Pending) -> Result<()> {
+fn run(rx: &Receiver<Batch>, back: &SyncSender<Batch>, meta: &Meta, pending: &Pending) -> Result<()> {
     let mut armed = FailOnDrop(pending, true);
-    while let Ok(job) = rx.recv() {
-        let cx = Ctx { layer: &job.layer, entry: &job.entry };
-        let (fd, created) = match job.target {
-            Target::Created(fd) => (fd, false),
-            Target::Create { dir, name } => (create(dir.fd.as_fd(), &name, job.node.mode, cx)?, true),
-        };
-        let f = std::fs::File::from(fd);
-        f.write_all_at(&job.content, 0).map_err(cx.fs("write"))?;
-        meta.file(f.as_fd(), &job.node, cx)?;
-        // Closed before the creation counts as done.
-        drop(f);
-        if created {
-            pending.created();
+    while let Ok(mut batch) = rx.recv() {
+        for job in batch.jobs.drain(..) {
+            finish(job, &batch.bytes, meta, pending)?;
         }
+        batch.bytes.clear();
+        // Dropped when the queue is gone or has enough.
+        let _ = back.try_send(batch);
     }
     armed.1 = false;
+    Ok(())
+}
+
+/// Create (maybe), write and close one file (`bytes`: its batch's).
+fn finish(job: Job, bytes: &[u8], meta: &Meta, pending: &Pending) -> Result<()> {
+    let get = |r: &Range<usize>| bytes.get(r.clone()).unwrap_or_default();
+    let cx = Ctx { layer: &job.layer, entry: get(&job.entry) };
+    let (fd, in_dir) = match job.target {
+        Target::Created(fd) => (fd, None),
+        Target::Create { dir, name, pending } => {
+            (create(dir.fd.as_fd(), OsStr::from_bytes(get(&name)), job.node.mode, cx)?, Some(pending))
+        }
+    };
+    let f = std::fs::File::from(fd);
+    f.write_all_at(get(&job.content), 0).map_err(cx.fs("write"))?;
+    meta.file(f.as_fd(), &job.node, cx)?;
+    // Closed before the creation counts as done.
+    drop(f);
+    if let Some(n) = in_dir {
+        n.fetch_sub(1, Ordering::AcqRel);
+        pending.created();
+    }
     Ok(())
 }

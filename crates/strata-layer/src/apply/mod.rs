@@ -260,7 +260,11 @@ where
         }
         // Every file written and closed before directory times are set; a writer's
         // own error explains a failed hand-over.
-        a.disk.files = None;
+        if let Some(queue) = a.disk.files.take()
+            && applied.is_ok()
+        {
+            queue.close();
+        }
         let mut first = None;
         for handle in writers {
             match handle.join() {

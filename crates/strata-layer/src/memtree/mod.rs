@@ -365,6 +365,11 @@ impl Tree {
         self.inodes.iter().enumerate().filter(|(_, i)| i.nlink > 0).map(|(n, i)| (n as u32, i))
     }
 
+    /// Inode `ino`, if it is live.
+    pub(crate) fn inode(&self, ino: u32) -> Option<&Inode> {
+        self.inodes.get(ino as usize).filter(|i| i.nlink > 0)
+    }
+
     /// The entries, as `(layer, position in its tar stream)`, whose contents are in
     /// the final tree: the regular files some path still names.
     pub(crate) fn live_sources(&self) -> std::collections::HashSet<(usize, u64)> {

@@ -1,6 +1,6 @@
 //! Export: the flattened tree as one tar, its contents streamed from the layers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -75,8 +75,10 @@ impl ExportOptions {
 /// One layer being read by the export.
 struct Cursor<'s> {
     stream: LayerStream<'s>,
-    /// Content the export still needs from this layer: (offset, size, inode), by offset.
-    needed: VecDeque<(u64, u64, usize)>,
+    /// The inodes whose content the export needs from this layer, by offset (4 bytes
+    /// a file: the tree has their offsets and sizes), and how many of them are done.
+    needed: Vec<u32>,
+    done: usize,
 }
 
 impl Cursor<'_> {
@@ -186,6 +188,19 @@ impl MergedTree {
         self.tree.extra(ino).and_then(|e| e.sparse.as_ref())
     }
 
+    /// Where the content of inode `ino` is, if the export copies it from a layer (a
+    /// non-empty regular file).
+    fn needs_content(&self, ino: u32) -> Option<crate::memtree::DataSource> {
+        self.tree.inode(ino).filter(|n| n.kind() == Kind::File && n.size > 0).and_then(Inode::source)
+    }
+
+    /// The offset and stored size of the content of inode `ino` in its layer.
+    fn stored_at(&self, ino: u32) -> Option<(u64, u64)> {
+        let src = self.needs_content(ino)?;
+        let n = self.tree.inode(ino)?;
+        Some((src.offset, stored_size(n, self.sparse_of(ino))))
+    }
+
     /// Write the flattened tree as one tar (`docker export`, `crane export`) in a single
     /// pass: a [`LayerInfo`] with its `diff_id` and the blob's `digest`, compressed as
     /// `opts` says ([`strata_spec::Compression::None`] for a plain tar). See
@@ -256,18 +271,18 @@ impl MergedTree {
     {
         let mut report = ExportReport::default();
         // What each layer must give, in the order it holds it.
-        let mut needed: Vec<VecDeque<(u64, u64, usize)>> = vec![VecDeque::new(); self.layers.len()];
-        for (ino, n) in self.tree.inodes() {
-            if n.kind() == Kind::File
-                && n.size > 0
-                && let Some(src) = n.source()
+        let mut needed: Vec<Vec<u32>> = vec![Vec::new(); self.layers.len()];
+        for (ino, _) in self.tree.inodes() {
+            if let Some(src) = self.needs_content(ino)
                 && let Some(v) = needed.get_mut(src.layer)
             {
-                v.push_back((src.offset, stored_size(n, self.sparse_of(ino)), ino as usize));
+                v.push(ino);
             }
         }
         for v in &mut needed {
-            v.make_contiguous().sort_unstable();
+            v.shrink_to_fit();
+            // Inodes are mostly numbered in layer order already: nearly sorted.
+            v.sort_unstable_by_key(|&ino| (self.needs_content(ino).map_or(0, |s| s.offset), ino));
         }
         // Dropped on every return, so that decompressing threads blocked on a full
         // channel see it closed and end before the scope joins them.
@@ -327,7 +342,7 @@ impl MergedTree {
                     let stream = LayerStream::start(scope, dec, &opts)?;
                     report.layers_read += 1;
                     let needed = needed.get_mut(src.layer).map(std::mem::take).unwrap_or_default();
-                    slot.insert(Cursor { stream, needed })
+                    slot.insert(Cursor { stream, needed, done: 0 })
                 }
                 None => return Err(not_found(&e.meta.path, Errno::NOENT)),
             };
@@ -337,24 +352,28 @@ impl MergedTree {
             };
             // Content of this layer before this one goes to the spool: the export needs
             // it later (each is needed once, and what was written already was passed).
-            while let Some(&(off, size, other)) = cursor.needed.front() {
+            while let Some(&other) = cursor.needed.get(cursor.done) {
+                let Some((off, size)) = self.stored_at(other) else {
+                    cursor.done += 1;
+                    continue;
+                };
                 if off >= src.offset {
                     break;
                 }
-                cursor.needed.pop_front();
-                if other == ino {
+                cursor.done += 1;
+                if other == ino32 {
                     continue;
                 }
                 if let Err(e) = cursor.skip_to(off, &mut buf) {
                     return Err(changed(cursor, e));
                 }
-                if let Err(e) = spool.put(cursor, other, size, opts.spool_dir.as_deref(), &mut buf)? {
+                if let Err(e) = spool.put(cursor, other as usize, size, opts.spool_dir.as_deref(), &mut buf)? {
                     return Err(changed(cursor, e));
                 }
                 report.spooled_bytes += size;
             }
-            if cursor.needed.front().is_some_and(|&(off, _, i)| off == src.offset && i == ino) {
-                cursor.needed.pop_front();
+            if cursor.needed.get(cursor.done) == Some(&ino32) {
+                cursor.done += 1;
             }
             if cursor.stream.position() > src.offset {
                 return Err(Error::LayerChanged { layer: layer_name(), reason: "content offsets out of order".into() });

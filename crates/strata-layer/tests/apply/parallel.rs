@@ -177,6 +177,104 @@ fn files_rewritten_across_layers_and_a_whited_out_directory_give_the_sequential_
     assert_eq!(read(&sb.root, "a/f100"), b"a 100");
 }
 
+/// A tree shaped like the scale benchmark's: directories declared before their files,
+/// the next directory's files handed over while the last one's are still being made.
+fn tree(top: usize, sub: usize, files: usize) -> Vec<E> {
+    let mut l = Vec::new();
+    for d in 0..top {
+        l.push(dir(&format!("d{d}")));
+        for e in 0..sub {
+            let at = format!("d{d}/e{e}");
+            l.push(dir(&at).mtime(1_000 + e as u64));
+            l.extend(many(&at, files));
+        }
+    }
+    l
+}
+
+#[test]
+fn directories_switched_without_waiting_give_the_sequential_tree() {
+    let sb = Sandbox::new();
+    let mut l = tree(3, 4, 40);
+    // Back to a directory whose files may still be in the making, one name rewritten.
+    l.push(file("d0/e0/f3", b"rewritten").mode(0o600));
+    l.push(file("d2/e3/new", b"new"));
+    l.push(file("d0/e1/f4", b"again"));
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    assert_eq!(read(&sb.root, "d0/e0/f3"), b"rewritten");
+    assert_eq!(read(&sb.root, "d0/e1/f4"), b"again");
+    assert_eq!(read(&sb.root, "d2/e3/f39"), b"d2/e3 39");
+    let meta = std::fs::symlink_metadata(sb.root.join("d1/e2")).unwrap();
+    assert_eq!(meta.mtime(), 1_002);
+}
+
+#[test]
+fn a_path_through_a_symlink_waits_for_the_files_behind_it() {
+    let sb = Sandbox::new();
+    let mut l = vec![dir("a")];
+    l.extend(many("a", 60));
+    // `s/f3` is `a/f3`, handed over a moment ago: the later entry wins.
+    l.extend([sym("s", "a"), file("s/f3", b"through the symlink"), file("s/g/h", b"made under a")]);
+    l.extend(many("b", 30));
+    l.push(file("s/f5", b"again through"));
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    assert_eq!(read(&sb.root, "a/f3"), b"through the symlink");
+    assert_eq!(read(&sb.root, "a/f5"), b"again through");
+    assert_eq!(read(&sb.root, "a/g/h"), b"made under a");
+}
+
+#[test]
+fn replacing_a_directory_whose_files_are_being_made_waits_for_them() {
+    let sb = Sandbox::new();
+    let mut l = vec![dir("a"), dir("a/b")];
+    l.extend(many("a/b", 80));
+    l.extend(many("c", 40));
+    // The directory `a` (its files still in the making) becomes a symlink, then a file.
+    l.extend([sym("a", "c"), file("x/y", b"elsewhere"), file("a", b"now a file")]);
+    l.extend(many("d", 40));
+    l.push(dir("d/f7"));
+    both(&sb, &[l], Ownership::Auto).unwrap();
+    assert_eq!(read(&sb.root, "a"), b"now a file");
+    assert!(sb.root.join("d/f7").is_dir());
+    assert_eq!(read(&sb.root, "c/f39"), b"c 39");
+}
+
+#[test]
+fn parallel_created_files_keep_their_metadata() {
+    for ownership in [Ownership::Auto, Ownership::Record] {
+        let sb = Sandbox::new();
+        let mut l = Vec::new();
+        for d in 0..4 {
+            l.push(dir(&format!("m{d}")));
+            for i in 0..50u32 {
+                let e = file(&format!("m{d}/f{i}"), format!("{d} {i}").as_bytes())
+                    .mode([0o644, 0o600, 0o4755, 0o2711, 0o1777][i as usize % 5])
+                    .owner(u64::from(i % 3) * 1000, u64::from(i % 2) * 1000)
+                    .mtime(1_600_000_000 + u64::from(i));
+                l.push(if i % 7 == 0 { e.xattr("user.strata", format!("v{i}").as_bytes()) } else { e });
+            }
+        }
+        // A hard link, from another directory, to a file a writer made.
+        l.push(link("m3/h", "m0/f10"));
+        // What rootless mode records, from a run of its own (`both` gives only the tree).
+        let report = apply(&Sandbox::new().root, &[l.clone()], &ApplyOptions::default().ownership(ownership)).unwrap();
+        both(&sb, &[l], ownership).unwrap();
+        let meta = std::fs::symlink_metadata(sb.root.join("m2/f12")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o4755, "{ownership:?}");
+        assert_eq!(meta.mtime(), 1_600_000_012, "{ownership:?}");
+        let meta = std::fs::symlink_metadata(sb.root.join("m1/f13")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o2711, "{ownership:?}");
+        if report.rootless {
+            let r = report.recorded.get(Path::new("m1/f13")).unwrap();
+            assert_eq!((r.uid, r.gid), (1000, 1000));
+        } else {
+            assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+        }
+        let (a, b) = (sb.root.join("m0/f10"), sb.root.join("m3/h"));
+        assert_eq!(std::fs::symlink_metadata(a).unwrap().ino(), std::fs::symlink_metadata(b).unwrap().ino());
+    }
+}
+
 /// Paths the random layers use: few, so that entries collide often.
 const PATHS: &[&str] = &["d/a", "d/b", "d/c", "d/e/a", "d/e/b", "d/e", "f/a", "f", "g/h/a", "a"];
 
@@ -208,15 +306,24 @@ proptest! {
     fn parallel_creation_gives_the_sequential_tree(
         layers in proptest::collection::vec(proptest::collection::vec(entry(), 1..24), 1..4),
         rootless in any::<bool>(),
+        fill in any::<bool>(),
     ) {
         let ownership = if rootless { Ownership::Record } else { Ownership::Auto };
         let sb = Sandbox::new();
-        // Every layer starts with its directories, then its random entries.
+        // Every layer starts with its directories, then its random entries; with
+        // `fill`, each entry follows files in `g/h` (one of the random paths' parents),
+        // so that the writers have whole batches in the making when it comes.
         let built: Vec<Vec<E>> = layers
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(n, l)| {
                 let mut v = vec![dir("d"), dir("d/e"), dir("f")];
-                v.extend(build(l));
+                for (i, e) in build(l).into_iter().enumerate() {
+                    if fill {
+                        v.extend((0..20).map(|j| file(&format!("g/h/n{n}-{i}-{j}"), b"fill")));
+                    }
+                    v.push(e);
+                }
                 v
             })
             .collect();
