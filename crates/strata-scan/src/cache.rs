@@ -136,7 +136,7 @@ fn read_layer(image: &Image, desc: &Descriptor, diff_id: &Digest) -> Result<Laye
 
 /// Whether a record keeps the content of the file named `path` in a layer's tar.
 fn kept(path: &[u8]) -> bool {
-    strata_layer::path::normalize(path).ok().and_then(|p| p.to_str().map(catalog::wanted)).unwrap_or(false)
+    strata_layer::path::normalized(path).ok().is_some_and(|p| std::str::from_utf8(&p).is_ok_and(catalog::wanted))
 }
 
 /// Write the record of the layer blob `layer`.
@@ -190,21 +190,28 @@ pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    let sum = Digest::sha256_of(&out);
-    out.extend_from_slice(sum.hex().as_bytes());
+    seal(&mut out);
     out
+}
+
+/// End a record with its checksum: the sha256 of all before, 64 hex digits.
+pub(crate) fn seal(out: &mut Vec<u8>) {
+    let sum = Digest::sha256_of(out);
+    out.extend_from_slice(sum.hex().as_bytes());
+}
+
+/// The body of a record ended by [`seal`], when its checksum is right.
+pub(crate) fn unseal(bytes: &[u8]) -> Option<&[u8]> {
+    let body = bytes.get(..bytes.len().checked_sub(64)?)?;
+    let sum = bytes.get(body.len()..)?;
+    (sum == Digest::sha256_of(body).hex().as_bytes()).then_some(body)
 }
 
 /// A record's layer, when every check passes: its checksum and version, its index, its
 /// `diff_id` equal to `diff_id`, and each file a regular, not sparse entry of the index
 /// with the same size.
 pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
-    let body = bytes.get(..bytes.len().checked_sub(64)?)?;
-    let sum = bytes.get(body.len()..)?;
-    if sum != Digest::sha256_of(body).hex().as_bytes() {
-        return None;
-    }
-    let mut c = body;
+    let mut c = unseal(bytes)?;
     if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
         return None;
     }
@@ -230,7 +237,7 @@ pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
     c.is_empty().then_some(LayerData { index, files })
 }
 
-fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+pub(crate) fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if c.len() < n {
         return None;
     }
@@ -239,6 +246,6 @@ fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn u64_of(c: &mut &[u8]) -> Option<u64> {
+pub(crate) fn u64_of(c: &mut &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(take(c, 8)?.try_into().ok()?))
 }
