@@ -16,7 +16,7 @@
 //! magic "STRSINV\0" | version u32 | crate version (len u64, bytes)
 //! | manifest digest (len u64, bytes) | inventories u64
 //! | (layer_history u8, JSON length u64, the Inventory as JSON)*
-//! | sha256 of all before, 64 hex digits
+//! | crc32 of all before, u32
 //! ```
 
 use strata_image::Image;
