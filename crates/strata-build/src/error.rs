@@ -172,8 +172,8 @@ pub enum Error {
     /// A secret or SSH agent that `RUN --mount` needs and the build cannot give.
     #[error("{kind} {id:?} {problem}")]
     Secret {
-        /// `secret` or `ssh agent`.
-        kind: &'static str,
+        /// A secret or an SSH agent.
+        kind: SecretKind,
         /// The id.
         id: String,
         /// What is wrong.
@@ -332,6 +332,25 @@ pub enum StageProblem {
     /// It comes later in the Dockerfile.
     #[error("is not built yet (it comes later)")]
     NotBuiltYet,
+}
+
+/// What `RUN --mount` asked for that the build cannot give ([`Error::Secret`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// `--mount=type=secret`: given with `strata build --secret`.
+    Secret,
+    /// `--mount=type=ssh`: an agent socket given with `strata build --ssh`.
+    SshAgent,
+}
+
+impl std::fmt::Display for SecretKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretKind::Secret => "secret",
+            SecretKind::SshAgent => "ssh agent",
+        })
+    }
 }
 
 /// What is wrong with a secret or SSH agent ([`Error::Secret`]).

@@ -16,7 +16,7 @@ mod tree;
 mod users;
 
 pub use build::{BuildOptions, Built, DEFAULT_PATH, Event, build, build_dockerfile};
-pub use error::{Error, MountProblem, Result, SecretProblem, StageProblem};
+pub use error::{Error, MountProblem, Result, SecretKind, SecretProblem, StageProblem};
 pub use fetch::{DEFAULT_FETCH_LIMIT, FetchOptions};
 pub use mounts::SecretSource;
 pub use oci_run::OciRunner;

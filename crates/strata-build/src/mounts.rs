@@ -23,7 +23,7 @@ use strata_spec::Digest;
 
 use crate::copy::{self, HashMemo, SourceItem, SourceRoot};
 use crate::dockerfile::{Ignore, Mount, MountKind, Sharing};
-use crate::error::{Error, MountProblem, Result, SecretProblem};
+use crate::error::{Error, MountProblem, Result, SecretKind, SecretProblem};
 use crate::run::{RunMount, RunMountKind};
 use crate::tree::{DiskView, Node, resolve};
 
@@ -43,7 +43,7 @@ impl SecretSource {
         match self {
             SecretSource::File(p) => fs::read(p).map_err(Error::io("read secret", p)),
             SecretSource::Env(v) => std::env::var_os(v).map(|s| s.into_encoded_bytes()).ok_or_else(|| Error::Secret {
-                kind: "secret",
+                kind: SecretKind::Secret,
                 id: id.to_owned(),
                 problem: SecretProblem::EnvUnset { var: v.clone() },
             }),
@@ -252,7 +252,7 @@ fn activate_into(active: &mut Active, prepared: &[Prepared], rootfs: &Path, inpu
                     Some(s) => s.read(&id)?,
                     None if m.required => {
                         return Err(Error::Secret {
-                            kind: "secret",
+                            kind: SecretKind::Secret,
                             problem: SecretProblem::NotGiven {
                                 hint: format!("strata build --secret id={id},src=FILE"),
                             },
@@ -263,7 +263,7 @@ fn activate_into(active: &mut Active, prepared: &[Prepared], rootfs: &Path, inpu
                 };
                 if let Some(var) = &m.env {
                     let text = String::from_utf8(value.clone()).map_err(|_| Error::Secret {
-                        kind: "secret",
+                        kind: SecretKind::Secret,
                         id: id.clone(),
                         problem: SecretProblem::NotText { var: var.clone() },
                     })?;
@@ -284,7 +284,7 @@ fn activate_into(active: &mut Active, prepared: &[Prepared], rootfs: &Path, inpu
                 let Some(sock) = inputs.ssh.get(&id) else {
                     if m.required {
                         return Err(Error::Secret {
-                            kind: "ssh agent",
+                            kind: SecretKind::SshAgent,
                             problem: SecretProblem::NotGiven { hint: format!("strata build --ssh {id}=SOCKET") },
                             id,
                         });

@@ -42,5 +42,8 @@ pub use store::{ANNOTATION_BUILD_CACHE, ImageSummary, Store};
 pub use strata_commit::{Change, CommitOptions, Committed, Source};
 pub use strata_layer::{ApplyReport, Changes, LayerBuilder, WriteOptions};
 pub use strata_spec::{Compression, Digest, Family, Platform, Reference};
+/// The store backend's error, as [`Error::Store`] carries it: callers match its variants
+/// (`GcAborted`, `ReadOnly`...) without depending on strata-store themselves.
+pub use strata_store::Error as StoreError;
 pub use strata_store::{FsckOptions, FsckReport, GcOptions, GcReport, Lease, Problem};
 pub use tags::Tag;

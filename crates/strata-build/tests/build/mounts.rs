@@ -203,6 +203,11 @@ RUN --mount=type=ssh,id=work,target=/tmp/agent sh -c 'test -S /tmp/agent && echo
         assert!(img.merged().unwrap().stat(Path::new(p)).is_err(), "{p} is in the image");
     }
     let ctx = context("FROM bb:1\nRUN --mount=type=ssh,id=other,required true\n", &[]);
-    let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err().to_string();
-    assert!(e.contains("--ssh other=SOCKET"), "{e}");
+    let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err();
+    assert!(
+        matches!(e.root_cause(), strata_build::Error::Secret { kind: strata_build::SecretKind::SshAgent, id, .. } if id == "other"),
+        "{e:?}"
+    );
+    let e = e.to_string();
+    assert!(e.contains(": ssh agent \"other\" is required") && e.contains("--ssh other=SOCKET"), "{e}");
 }

@@ -268,6 +268,10 @@ fn run_mounts_are_parsed_checked_and_keyed() {
     let ctx = context("FROM base:1\nRUN --mount=type=secret,id=tok,required true\n", &[]);
     let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err();
     assert!(e.to_string().contains("secret \"tok\" is required"), "{e}");
+    assert!(
+        matches!(e.root_cause(), strata_build::Error::Secret { kind: strata_build::SecretKind::Secret, id, problem: strata_build::SecretProblem::NotGiven { .. } } if id == "tok"),
+        "{e:?}"
+    );
     let ctx = context("FROM base:1\nRUN --mount=type=cache,target=/c,sharing=sometimes true\n", &[]);
     let e = build_logged(&store, ctx.path(), &opts).0.unwrap_err();
     assert!(e.to_string().contains("sharing"), "{e}");

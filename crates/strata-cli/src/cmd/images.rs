@@ -499,8 +499,8 @@ pub fn gc(ctx: &Ctx, dry_run: bool, force: bool) -> Result<ExitCode> {
     let store = ctx.read_store()?;
     let opts = strata_image::GcOptions { dry_run, force, ..strata_image::GcOptions::default() };
     let r = match store.gc_with(&opts) {
-        Err(strata_image::Error::Store(e @ strata_store::Error::GcAborted { .. })) if !force => {
-            let missing = matches!(&e, strata_store::Error::GcAborted { source, .. } if matches!(**source, strata_store::Error::NotFound(_)));
+        Err(strata_image::Error::Store(e @ strata_image::StoreError::GcAborted { .. })) if !force => {
+            let missing = matches!(&e, strata_image::StoreError::GcAborted { source, .. } if matches!(**source, strata_image::StoreError::NotFound(_)));
             let hint = if missing { " (--force collects what only the missing image kept)" } else { "" };
             anyhow::bail!("{e}{hint}");
         }
