@@ -93,8 +93,18 @@ pub enum Class {
     AufsMeta,
 }
 
+/// Whether `path` may have a component that is a whiteout, an opaque marker or AUFS
+/// metadata (all start with [`WHITEOUT_PREFIX`]): false for most names, which are then
+/// plain without looking at their components one by one.
+pub(crate) fn names_whiteout(path: &[u8]) -> bool {
+    path.windows(WHITEOUT_PREFIX.len()).any(|w| w == WHITEOUT_PREFIX.as_bytes())
+}
+
 /// Classify a path produced by [`normalize`].
 pub fn classify(path: &Path) -> Result<Class, NameProblem> {
+    if !names_whiteout(path.as_os_str().as_bytes()) {
+        return Ok(Class::Plain);
+    }
     // AUFS metadata directories may appear as a parent component too.
     if path.iter().any(|c| {
         let b = c.as_bytes();

@@ -276,6 +276,16 @@ impl MergedTree {
         self.tree.walk_tar_order().filter_map(|(k, p)| self.tree.get(k).map(|(ino, n)| self.entry(p, ino, n)))
     }
 
+    /// The paths of the regular files of the final tree, in tar order: what
+    /// [`MergedTree::iter`] gives of them, without building the other entries or any
+    /// entry's metadata.
+    pub fn file_paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.tree
+            .walk_tar_order()
+            .filter(|(k, _)| self.tree.get(*k).is_some_and(|(_, n)| n.kind() == Kind::File))
+            .map(|(_, p)| path_buf(p))
+    }
+
     /// The files some layer wrote that the final tree no longer has, by path, the most
     /// bytes wasted first (then by path). Their bytes add up to [`Analysis::bytes_wasted`].
     pub fn wasted_files(&self) -> Vec<WastedFile> {
