@@ -4,7 +4,10 @@
 # (the floor: dpkg reading its own database from disk), in one run; and a check that the
 # two package lists are the same.
 #
-#   usage: [STRATA_BIN=...] [BATCH=20] benches/scan.sh [CORPUS=/tmp/corpus] [RUNS=5]
+#   usage: [STRATA_BIN=...] [BATCH=20] [WARM_ONLY=1] benches/scan.sh [CORPUS=/tmp/corpus] [RUNS=5]
+#
+# WARM_ONLY=1: only dpkg-query and the warm scans, and the check (no cold scans, no
+# load or commit): what a change to the warm path needs, in a minute.
 #
 # Corpus: /work/shared/bench/make_corpus.sh (or any OCI layout with tag `three` holding
 # a dpkg database). Cases (1 warm-up + RUNS timed runs; median wall seconds and median
@@ -18,10 +21,14 @@
 #   strata sbom, cold             --no-cache: every layer read once (headers, and the
 #                                 package databases kept on the way), folded from that
 #   strata sbom, cold history     the same, with the layer history (no second read)
-#   strata sbom, warm             the per-layer scan cache filled (by the warm-up run):
-#                                 no layer blob read, the fold made from the records
+#   strata sbom, warm             the image scanned before (by the warm-up run): its
+#                                 inventory read from the image's scan record alone
 #   strata sbom, warm history     the same, with the layer history
 #   strata sbom spdx-json, warm   the same, written as SPDX 2.3
+#   strata sbom, layer records    --no-image-cache: the per-layer scan cache alone (a new
+#                                 image made of known layers): no layer blob read, the
+#                                 fold made from the layers' records
+#   ..., layer records history    the same, with the layer history
 # Goals from the issue: within 2x of dpkg-query with the headers read once; peak RSS
 # <= 64 MiB. The layout is a copy; `strata tag` on it first makes it a store strata
 # writes to (strata never adds its records to a layout it has only read).
@@ -50,20 +57,32 @@ FMT='${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
 run_batch "dpkg-query on unpacked tree" "$B" "dpkg-query --admindir='$R/var/lib/dpkg' -W -f '$FMT' >/dev/null"
 M=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="three") | .digest' "$W/oci/index.json" | sed 's/sha256://')
 LAYERS=$(jq -r '.layers[].digest' "$W/oci/blobs/sha256/$M" | sed "s|sha256:|$W/oci/blobs/sha256/|" | tr '\n' ' ')
-run "gzip -dc layers (floor)" "cat $LAYERS | gzip -dc | wc -c"
-command -v pigz >/dev/null && run "pigz -dc layers (floor)" "cat $LAYERS | pigz -dc | wc -c"
-run "strata sbom, cold" "'$S' --store '$W/oci' sbom --no-cache --no-layer-history three"
-run "strata sbom, cold history" "'$S' --store '$W/oci' sbom --no-cache three"
+if [ -z "${WARM_ONLY:-}" ]; then
+  run "gzip -dc layers (floor)" "cat $LAYERS | gzip -dc | wc -c"
+  command -v pigz >/dev/null && run "pigz -dc layers (floor)" "cat $LAYERS | pigz -dc | wc -c"
+  run "strata sbom, cold" "'$S' --store '$W/oci' sbom --no-cache --no-layer-history three"
+  run "strata sbom, cold history" "'$S' --store '$W/oci' sbom --no-cache three"
+fi
 run_batch "strata sbom, warm" "$B" "'$S' --store '$W/oci' sbom --no-layer-history three >/dev/null"
 run_batch "strata sbom, warm history" "$B" "'$S' --store '$W/oci' sbom three >/dev/null"
 run_batch "strata sbom spdx-json, warm" "$B" "'$S' --store '$W/oci' sbom --format spdx-json three >/dev/null"
+run_batch "strata sbom, layer records" "$B" "'$S' --store '$W/oci' sbom --no-image-cache --no-layer-history three >/dev/null"
+run_batch "sbom, layer records history" "$B" "'$S' --store '$W/oci' sbom --no-image-cache three >/dev/null"
 
 echo
-echo "ratios (wall): cold / gzip -dc floor = $(ratio 'strata sbom, cold' 'gzip -dc layers (floor)');" \
+[ -z "${WARM_ONLY:-}" ] && echo "ratios (wall): cold / gzip -dc floor = $(ratio 'strata sbom, cold' 'gzip -dc layers (floor)');" \
   "cold history / gzip -dc floor = $(ratio 'strata sbom, cold history' 'gzip -dc layers (floor)')"
 echo "ratios (wall): warm / dpkg-query = $(ratio 'strata sbom, warm' 'dpkg-query on unpacked tree');" \
-  "warm history / dpkg-query = $(ratio 'strata sbom, warm history' 'dpkg-query on unpacked tree')"
-echo "scan records: $(du -sh "$W/oci/.strata/records/scan" | cut -f1) for $(ls "$W/oci/.strata/records/scan/sha256" | wc -l) layers"
+  "warm history / dpkg-query = $(ratio 'strata sbom, warm history' 'dpkg-query on unpacked tree');" \
+  "spdx-json / dpkg-query = $(ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree')"
+echo "ratios (CPU):  warm / dpkg-query = $(cpu_ratio 'strata sbom, warm' 'dpkg-query on unpacked tree');" \
+  "warm history / dpkg-query = $(cpu_ratio 'strata sbom, warm history' 'dpkg-query on unpacked tree');" \
+  "spdx-json / dpkg-query = $(cpu_ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree')"
+echo "ratios (layer records alone): wall $(ratio 'strata sbom, layer records' 'dpkg-query on unpacked tree')," \
+  "with history $(ratio 'sbom, layer records history' 'dpkg-query on unpacked tree');" \
+  "CPU $(cpu_ratio 'strata sbom, layer records' 'dpkg-query on unpacked tree')," \
+  "with history $(cpu_ratio 'sbom, layer records history' 'dpkg-query on unpacked tree')"
+echo "scan records: $(du -sh "$W/oci/.strata/records/scan" | cut -f1) for $(ls "$W/oci/.strata/records/scan/sha256" | wc -l) records (3 layers, 1 image)"
 
 # The proof: the same packages, versions and architectures as dpkg-query.
 dpkg-query --admindir="$R/var/lib/dpkg" -W -f "$FMT" | awk '$1 == "ii" {print $2, $3, $4}' | sort >"$W/want.txt"
@@ -79,6 +98,7 @@ if cmp -s "$W/want.txt" "$W/got.txt"; then
 else
   echo "check: FAILED, strata and dpkg-query differ:"; diff "$W/want.txt" "$W/got.txt" | head -20; exit 1
 fi
+[ -n "${WARM_ONLY:-}" ] && exit 0
 
 # Filling the scan cache on arrival (load, commit), against the same command with it off
 # (the default; STRATA_SCAN_CACHE=fill turns filling on) in the same run: load of `three` from an OCI archive (gzip

@@ -442,6 +442,10 @@ the same image.")]
         /// Read every layer, neither using nor writing the store's per-layer scan cache
         #[arg(long)]
         no_cache: bool,
+        /// Make the inventory from the layers' scan records, neither using nor writing
+        /// the image's own (the whole inventory, kept by the last scan of the image)
+        #[arg(long)]
+        no_image_cache: bool,
         /// Also store the SBOM in the store as an artifact of the image (image-spec 1.1
         /// referrers: its subject is the image's manifest), in --format spdx-json (the
         /// default here) or cyclonedx-json; prints the artifact's digest

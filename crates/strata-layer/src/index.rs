@@ -386,6 +386,14 @@ mod tests {
         let b: Vec<MergedEntryView> = from_layers.iter().map(view).collect();
         assert_eq!(a, b);
         assert!(from_indexes.stat("var/old").is_err(), "the whiteout was not applied");
+        // The regular files' paths alone, as the entries say them.
+        let files: Vec<std::path::PathBuf> = from_layers
+            .iter()
+            .filter(|e| matches!(e.meta.kind, crate::entry::EntryKind::File))
+            .map(|e| e.meta.path)
+            .collect();
+        assert_eq!(files.len(), 3, "{files:?}");
+        assert_eq!(from_indexes.file_paths().collect::<Vec<_>>(), files);
         let followed = from_indexes.stat_follow("usr/lib/os-release").unwrap();
         assert_eq!(followed.source.map(|s| (s.layer, s.entry)), Some((1, kept[1][0].0)));
         // Reading a file opens its layer, as for a tree folded from the layers.

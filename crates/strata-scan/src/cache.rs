@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! magic "STRSCAN\0" | version u32 | index length u64 | LayerIndex bytes
-//! | files u64 | (ordinal u64, length u64, bytes)* | sha256 of all before, 64 hex digits
+//! | files u64 | (ordinal u64, length u64, bytes)* | crc32 of all before, u32
 //! ```
 
 use std::collections::HashMap;
@@ -30,8 +30,9 @@ use crate::error::Result;
 
 const MAGIC: &[u8; 8] = b"STRSCAN\0";
 /// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
-/// bumps it too, so that an older record is read again rather than trusted.
-const VERSION: u32 = 1;
+/// bumps it too, so that an older record is read again rather than trusted. 2: a crc32
+/// at the end instead of a sha256.
+const VERSION: u32 = 2;
 /// The largest file kept in a record: larger databases are read from the layer.
 const MAX_CACHED_FILE: u64 = 64 << 20;
 
@@ -136,7 +137,7 @@ fn read_layer(image: &Image, desc: &Descriptor, diff_id: &Digest) -> Result<Laye
 
 /// Whether a record keeps the content of the file named `path` in a layer's tar.
 fn kept(path: &[u8]) -> bool {
-    strata_layer::path::normalize(path).ok().and_then(|p| p.to_str().map(catalog::wanted)).unwrap_or(false)
+    strata_layer::path::normalized(path).ok().is_some_and(|p| std::str::from_utf8(&p).is_ok_and(catalog::wanted))
 }
 
 /// Write the record of the layer blob `layer`.
@@ -190,21 +191,30 @@ pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
-    let sum = Digest::sha256_of(&out);
-    out.extend_from_slice(sum.hex().as_bytes());
+    seal(&mut out);
     out
+}
+
+/// End a record with its checksum: the crc32 of all before, u32. A record is a cache
+/// of what its blob says, named by the blob's digest: the checksum finds damage (a torn
+/// or truncated file, a flipped bit), which a CRC does as well as a cryptographic hash
+/// at a tenth of the cost; whoever can write the record could write any hash with it.
+pub(crate) fn seal(out: &mut Vec<u8>) {
+    let sum = libdeflater::crc32(out);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// The body of a record ended by [`seal`], when its checksum is right.
+pub(crate) fn unseal(bytes: &[u8]) -> Option<&[u8]> {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    (u32::from_le_bytes(sum.try_into().ok()?) == libdeflater::crc32(body)).then_some(body)
 }
 
 /// A record's layer, when every check passes: its checksum and version, its index, its
 /// `diff_id` equal to `diff_id`, and each file a regular, not sparse entry of the index
 /// with the same size.
 pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
-    let body = bytes.get(..bytes.len().checked_sub(64)?)?;
-    let sum = bytes.get(body.len()..)?;
-    if sum != Digest::sha256_of(body).hex().as_bytes() {
-        return None;
-    }
-    let mut c = body;
+    let mut c = unseal(bytes)?;
     if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
         return None;
     }
@@ -230,7 +240,7 @@ pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
     c.is_empty().then_some(LayerData { index, files })
 }
 
-fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+pub(crate) fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if c.len() < n {
         return None;
     }
@@ -239,6 +249,6 @@ fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn u64_of(c: &mut &[u8]) -> Option<u64> {
+pub(crate) fn u64_of(c: &mut &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(take(c, 8)?.try_into().ok()?))
 }

@@ -3,18 +3,19 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_image::Image;
 use strata_layer::{LayerIndex, MergeOptions, MergedTree};
 
 use crate::cache::{self, CacheStats};
 use crate::catalog;
 use crate::error::Result;
+use crate::image_cache;
 use crate::package::{Distro, Package};
 use crate::root::{Root, TreeRoot};
 
 /// Something the inventory could not tell, said plainly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Warning {
     /// The image has an RPM database in a format strata does not read (Berkeley DB
@@ -39,7 +40,7 @@ impl std::fmt::Display for Warning {
 }
 
 /// One layer of the image, as the inventory names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRef {
     /// The layer blob's digest.
     pub digest: String,
@@ -63,11 +64,17 @@ pub struct ScanOptions {
     /// not read, and a layer read has its record written (when the store keeps
     /// records). On by default; off, every layer is read and nothing is written.
     pub cache: bool,
+    /// With [`ScanOptions::cache`], also keep the whole inventory of each image scanned
+    /// in the store, named by its manifest digest, and take it from there next time:
+    /// then neither a layer nor a layer's record is read, nor the layers folded. On by
+    /// default; off, the inventory is made from the layers' records (what a new image
+    /// made of known layers costs) and the image's is neither read nor written.
+    pub image_cache: bool,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { layer_history: true, cache: true }
+        ScanOptions { layer_history: true, cache: true, image_cache: true }
     }
 }
 
@@ -75,6 +82,12 @@ impl ScanOptions {
     /// Set [`ScanOptions::cache`].
     pub fn cache(mut self, on: bool) -> Self {
         self.cache = on;
+        self
+    }
+
+    /// Set [`ScanOptions::image_cache`].
+    pub fn image_cache(mut self, on: bool) -> Self {
+        self.image_cache = on;
         self
     }
 
@@ -86,7 +99,7 @@ impl ScanOptions {
 }
 
 /// Everything installed in an image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     /// The image's name, when it was opened by one.
     pub image: Option<String>,
@@ -140,6 +153,10 @@ impl Inventory {
 
     /// [`Inventory::of_image`], with how many layers came from the cache.
     pub(crate) fn of_image_counted(image: &Image, opts: &ScanOptions) -> Result<(Inventory, CacheStats)> {
+        let image_cache = opts.cache && opts.image_cache;
+        if image_cache && let Some(inv) = image_cache::get(image, opts) {
+            return Ok((inv, CacheStats { hits: image.layers().len(), misses: 0 }));
+        }
         let (layers, stats) = cache::layers(image, opts.cache)?;
         let indexes: Vec<&LayerIndex> = layers.iter().map(|l| &l.index).collect();
         let names: Vec<String> = image.layers().iter().map(|d| d.digest.to_string()).collect();
@@ -164,6 +181,9 @@ impl Inventory {
             attribute_layers(&indexes, &mut inv.packages);
         }
         inv.sort();
+        if image_cache {
+            image_cache::put(image, opts, &inv);
+        }
         Ok((inv, stats))
     }
 
@@ -194,8 +214,8 @@ fn attribute_layers(layers: &[&LayerIndex], packages: &mut [Package]) {
     let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); packages.len()];
     for (l, index) in layers.iter().enumerate() {
         for e in index.entries() {
-            let Ok(path) = strata_layer::path::normalize(e.path) else { continue };
-            let Some(path) = path.to_str() else { continue };
+            let Ok(path) = strata_layer::path::normalized(e.path) else { continue };
+            let Ok(path) = std::str::from_utf8(&path) else { continue };
             // A whiteout changes the file it deletes.
             let path = match path.rsplit_once('/') {
                 Some((dir, base)) => match base.strip_prefix(".wh.") {

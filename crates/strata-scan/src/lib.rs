@@ -3,6 +3,7 @@
 mod cache;
 mod catalog;
 mod error;
+mod image_cache;
 mod inventory;
 mod license;
 mod package;

@@ -1,9 +1,9 @@
 //! What the inventory holds: packages, the distribution, package URLs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kind of package database a package came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Debian and Ubuntu: `var/lib/dpkg/status` or `status.d/*`.
@@ -32,7 +32,7 @@ impl Kind {
 }
 
 /// The distribution, from `etc/os-release` (or `usr/lib/os-release`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Distro {
     /// `ID`: `debian`, `alpine`, `fedora`...
     pub id: String,
@@ -78,7 +78,7 @@ fn unquote(v: &str) -> String {
 }
 
 /// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// Which database it came from.
     pub kind: Kind,

@@ -170,11 +170,7 @@ impl Root for TreeRoot<'_> {
     }
 
     fn files(&self) -> Vec<String> {
-        self.tree
-            .iter()
-            .filter(|e| matches!(e.meta.kind, EntryKind::File))
-            .filter_map(|e| e.meta.path.to_str().map(str::to_owned))
-            .collect()
+        self.tree.file_paths().filter_map(|p| p.into_os_string().into_string().ok()).collect()
     }
 }
 

@@ -140,7 +140,17 @@ fn subject_name(inv: &Inventory) -> String {
 
 /// A digest of the inventory (what makes document identifiers unique and stable).
 fn content_id(inv: &Inventory) -> Digest {
-    Digest::sha256_of(&serde_json::to_vec(inv).unwrap_or_default())
+    // The digest of the inventory's JSON, hashed as it is written (it is as large as the
+    // files every package owns).
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, strata_spec::HashingWriter::new(std::io::sink()));
+    match serde_json::to_writer(&mut w, inv)
+        .map_err(std::io::Error::from)
+        .and_then(|()| w.into_inner().map_err(|e| e.into_error()))
+    {
+        Ok(h) => h.finish().1,
+        // Writing to a sink does not fail; were it to, the digest of nothing, as before.
+        Err(_) => Digest::sha256_of(b""),
+    }
 }
 
 fn layer_note(inv: &Inventory, p: &Package) -> Option<String> {

@@ -9,7 +9,8 @@
 //!   from or went to.
 //! - A scan index ([`RecordKind::Scan`]), named by a layer blob's digest: what a scanner
 //!   (strata-scan) read from the layer, in the scanner's own binary format, so that the
-//!   next scan of any image holding the layer reads no blob. The store neither reads nor
+//!   next scan of any image holding the layer reads no blob; or named by a manifest's
+//!   digest: what the scanner found in that image. The store neither reads nor
 //!   checks its content; the scanner checks it (a checksum, its `diff_id`) and rebuilds a
 //!   damaged one.
 //!
@@ -42,7 +43,7 @@ pub enum RecordKind {
     /// An [`ImageRecord`], named by the digest a tag points at.
     Image,
     /// A scanner's index of a layer (opaque to the store), named by the layer blob's
-    /// digest.
+    /// digest, or what it found in an image, named by the manifest's digest.
     Scan,
 }
 

@@ -103,8 +103,11 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             dive::dive(ctx, &source, &pull, ci, ci_config.as_deref(), json_file.as_deref(), flags)
         }
         Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
-        Command::Sbom { reference, format, output, no_layer_history, no_cache, attach } => {
-            let opts = strata_scan::ScanOptions::default().layer_history(!no_layer_history).cache(!no_cache);
+        Command::Sbom { reference, format, output, no_layer_history, no_cache, no_image_cache, attach } => {
+            let opts = strata_scan::ScanOptions::default()
+                .layer_history(!no_layer_history)
+                .cache(!no_cache)
+                .image_cache(!no_image_cache);
             scan::sbom(ctx, &reference, &format, output.as_deref(), &opts, attach)
         }
         Command::Referrers { reference, artifact_type } => scan::referrers(ctx, &reference, artifact_type.as_deref()),

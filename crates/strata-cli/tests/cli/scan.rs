@@ -246,6 +246,12 @@ fn assert_scanned_on_arrival(env: &Env, reference: &str) {
     }
     assert_ne!(env.run(&["sbom", "--no-cache", reference]).code, 0, "the layers are not gone");
     assert_eq!(env.ok(&["--json", "sbom", reference]), cold, "{reference}: warm scan differs from --no-cache");
+    // That scan kept the image's inventory: from it, and from the layers' records alone.
+    let digest = serde_json::from_str::<serde_json::Value>(&cold).unwrap()["digest"].as_str().unwrap().to_owned();
+    let image_record = store.join(".strata/records/scan/sha256").join(digest.strip_prefix("sha256:").unwrap());
+    assert!(image_record.is_file(), "{reference}: no scan record for the image");
+    assert_eq!(env.ok(&["--json", "sbom", reference]), cold, "{reference}: the image's record differs");
+    assert_eq!(env.ok(&["--json", "sbom", "--no-image-cache", reference]), cold, "{reference}: layers' records differ");
     for (blob, to) in hidden {
         fs::rename(to, blob).unwrap();
     }

@@ -558,6 +558,9 @@ impl Tree {
     /// `openat2(RESOLVE_IN_ROOT)` would ([`resolve::resolve`], the applier's own walk);
     /// the last component is followed too when `follow_last`.
     pub(crate) fn walk(&self, path: &[u8], follow_last: bool) -> std::result::Result<u32, Errno> {
+        if let Some(r) = self.walk_plain(path, follow_last) {
+            return r;
+        }
         let r = resolve::resolve(self, path, b'/', follow_last)?;
         match r.end {
             End::Root => Ok(ROOT),
@@ -571,6 +574,35 @@ impl Tree {
                 Ok(n)
             }
         }
+    }
+
+    /// [`Tree::walk`] of a path that meets no symlink to follow and no `..` (most
+    /// paths): the same answer, without the resolver's bookkeeping (a vector of
+    /// components and the real path, for every lookup of the fold and of the merged
+    /// view). `None` when the resolver has to walk it.
+    fn walk_plain(&self, path: &[u8], follow_last: bool) -> Option<std::result::Result<u32, Errno>> {
+        let mut n = ROOT;
+        let mut comps = path.split(|&b| b == b'/').peekable();
+        while let Some(c) = comps.next() {
+            match c {
+                b"" | b"." => continue,
+                b".." => return None,
+                _ => {}
+            }
+            // As the resolver says it: the last of all components, empty ones included
+            // (`a/` goes through `a`).
+            let last = comps.peek().is_none();
+            let Some((k, (_, i))) = self.child(n, c).and_then(|k| Some((k, self.get(k)?))) else {
+                return Some(Err(Errno::NOENT));
+            };
+            match i.kind() {
+                Kind::Dir => n = k,
+                Kind::Symlink if follow_last || !last => return None,
+                _ if last => return Some(Ok(k)),
+                _ => return Some(Err(Errno::NOTDIR)),
+            }
+        }
+        Some(Ok(n))
     }
 
     /// The directory `path` resolves to.
@@ -651,11 +683,6 @@ impl Lookup for Tree {
 
 /// An entry of a layer: the layer's index and the entry's position in its tar stream.
 pub(crate) type EntryId = (usize, u64);
-
-/// The path `p` (normalised) as the tree's walks take it.
-pub(crate) fn path_bytes(p: &Path) -> &[u8] {
-    p.as_os_str().as_bytes()
-}
 
 /// A path from the bytes the tree gives.
 pub(crate) fn path_buf(b: Vec<u8>) -> PathBuf {

@@ -22,7 +22,7 @@ use crate::diff::Changes;
 use crate::entry::EntryMeta;
 use crate::error::{Error, Result};
 use crate::fold::{MergeOptions, fold_sources};
-use crate::memtree::{DataSource, Inode, Kind, Tree, path_buf, path_bytes};
+use crate::memtree::{DataSource, Inode, Kind, Tree, path_buf};
 use crate::path;
 use crate::read::Limits;
 use crate::source::LayerSource;
@@ -211,14 +211,14 @@ impl MergedTree {
     /// followed as the applier follows them), the last component followed when
     /// `follow`.
     pub(crate) fn lookup(&self, path: &Path, follow: bool) -> Result<u32> {
-        let norm = path::normalize(path.as_os_str().as_bytes()).map_err(|p| Error::PathNotFound {
+        let norm = path::normalized(path.as_os_str().as_bytes()).map_err(|p| Error::PathNotFound {
             path: path.to_path_buf(),
             reason: match p {
                 path::NameProblem::Nul => "path has a NUL byte",
                 _ => "path has a '..' component",
             },
         })?;
-        self.tree.walk(path_bytes(&norm), follow).map_err(|e| not_found(path, e))
+        self.tree.walk(&norm, follow).map_err(|e| not_found(path, e))
     }
 
     /// The entry at `path` (`/etc/passwd` and `etc/passwd` alike), like `lstat` inside
@@ -274,6 +274,16 @@ impl MergedTree {
     /// Every path of the final tree, the root first, in tar order ([`crate::tar_order`]).
     pub fn iter(&self) -> impl Iterator<Item = MergedEntry> + '_ {
         self.tree.walk_tar_order().filter_map(|(k, p)| self.tree.get(k).map(|(ino, n)| self.entry(p, ino, n)))
+    }
+
+    /// The paths of the regular files of the final tree, in tar order: what
+    /// [`MergedTree::iter`] gives of them, without building the other entries or any
+    /// entry's metadata.
+    pub fn file_paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.tree
+            .walk_tar_order()
+            .filter(|(k, _)| self.tree.get(*k).is_some_and(|(_, n)| n.kind() == Kind::File))
+            .map(|(_, p)| path_buf(p))
     }
 
     /// The files some layer wrote that the final tree no longer has, by path, the most

@@ -136,7 +136,8 @@ pub(crate) fn classify(h: Header, layer: &str) -> Result<Classified> {
     }
     // A whiteout prefix in a parent component: `.wh.x/y` names nothing a union file
     // system can hold, and `.wh.../x` has fooled appliers into `../x`.
-    if let Some(parent) = path.parent()
+    if path::names_whiteout(path.as_os_str().as_bytes())
+        && let Some(parent) = path.parent()
         && parent.iter().any(|c| c.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()))
     {
         return Err(unsafe_entry(layer, &raw, "whiteout prefix in a parent directory".into()));

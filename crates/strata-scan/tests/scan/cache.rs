@@ -9,21 +9,27 @@ use strata_scan::{Inventory, SbomFormat, SbomOptions, ScanIndexer, ScanOptions, 
 use crate::fixture::{image, store, write};
 use crate::sbom::mixed_image;
 
-fn cold() -> ScanOptions {
+pub(crate) fn cold() -> ScanOptions {
     ScanOptions::default().cache(false)
+}
+
+/// The per-layer cache alone: the inventory made from the layers' records, the image's
+/// own record neither read nor written.
+pub(crate) fn layers_only() -> ScanOptions {
+    ScanOptions::default().image_cache(false)
 }
 
 fn blob_path(store: &strata_image::Store, d: &strata_spec::Digest) -> PathBuf {
     store.path().unwrap().join("blobs").join(d.algorithm().name()).join(d.hex())
 }
 
-fn record_path(store: &strata_image::Store, d: &strata_spec::Digest) -> PathBuf {
+pub(crate) fn record_path(store: &strata_image::Store, d: &strata_spec::Digest) -> PathBuf {
     store.path().unwrap().join(".strata/records/scan").join(d.algorithm().name()).join(d.hex())
 }
 
 /// Move the image's layer blobs away (returned, to put back): a scan that reads a
 /// layer fails.
-fn hide_layers(img: &strata_image::Image, dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+pub(crate) fn hide_layers(img: &strata_image::Image, dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     let mut moved = Vec::new();
     for (i, d) in img.layers().iter().enumerate() {
         let from = blob_path(img.store(), &d.digest);
@@ -34,13 +40,13 @@ fn hide_layers(img: &strata_image::Image, dir: &Path) -> Vec<(PathBuf, PathBuf)>
     moved
 }
 
-fn unhide(moved: Vec<(PathBuf, PathBuf)>) {
+pub(crate) fn unhide(moved: Vec<(PathBuf, PathBuf)>) {
     for (from, to) in moved {
         std::fs::rename(to, from).unwrap();
     }
 }
 
-fn sboms(inv: &Inventory) -> Vec<Vec<u8>> {
+pub(crate) fn sboms(inv: &Inventory) -> Vec<Vec<u8>> {
     let opts = SbomOptions::default().created(1_700_000_000);
     [SbomFormat::SpdxJson, SbomFormat::CycloneDxJson, SbomFormat::Table]
         .iter()
@@ -57,16 +63,17 @@ fn warm_scan_reads_no_layer_blob_and_says_the_same() {
     for l in img.layers() {
         assert!(!record_path(&store, &l.digest).exists(), "--no-cache wrote a record");
     }
-    let first = Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    let first = Inventory::of_image(&img, &layers_only()).unwrap();
     assert_eq!(first, want[0]);
     for l in img.layers() {
         assert!(record_path(&store, &l.digest).is_file(), "no record for {}", l.digest);
     }
+    assert!(!record_path(&store, img.digest()).exists(), "image_cache(false) wrote the image's record");
     let moved = hide_layers(&img, dir.path());
     // Without the cache the layers are needed: they are really gone.
     assert!(Inventory::of_image(&img, &cold()).is_err());
     for (history, want) in [true, false].into_iter().zip(&want) {
-        let warm = Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap();
+        let warm = Inventory::of_image(&img, &layers_only().layer_history(history)).unwrap();
         assert_eq!(&warm, want, "layer_history {history}");
         assert_eq!(sboms(&warm), sboms(want), "layer_history {history}");
     }
@@ -81,7 +88,7 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
     let (dir, store) = store();
     let img = mixed_image(dir.path(), &store);
     let want = Inventory::of_image(&img, &cold()).unwrap();
-    Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    Inventory::of_image(&img, &layers_only()).unwrap();
     let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
     let good: Vec<Vec<u8>> = records.iter().map(|r| std::fs::read(r).unwrap()).collect();
     let damages: [(&str, Damage); 4] = [
@@ -99,13 +106,13 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
             damage(&mut b);
             std::fs::write(r, b).unwrap();
         }
-        assert_eq!(Inventory::of_image(&img, &ScanOptions::default()).unwrap(), want, "{what}");
+        assert_eq!(Inventory::of_image(&img, &layers_only()).unwrap(), want, "{what}");
         // Rebuilt: the next scan needs no layer.
         for (r, g) in records.iter().zip(&good) {
             assert_eq!(&std::fs::read(r).unwrap(), g, "{what}: record not rebuilt");
         }
         let moved = hide_layers(&img, dir.path());
-        assert_eq!(Inventory::of_image(&img, &ScanOptions::default()).unwrap(), want, "{what}");
+        assert_eq!(Inventory::of_image(&img, &layers_only()).unwrap(), want, "{what}");
         unhide(moved);
     }
 }
@@ -127,11 +134,11 @@ fn a_record_of_another_layer_is_not_trusted() {
     );
     let img_a = image(&store, "a:1", &[&a]);
     let img_b = image(&store, "b:1", &[&b]);
-    Inventory::of_image(&img_a, &ScanOptions::default()).unwrap();
+    Inventory::of_image(&img_a, &layers_only()).unwrap();
     // A's record where B's would be: its diff_id is not B's.
     let (ra, rb) = (record_path(&store, &img_a.layers()[0].digest), record_path(&store, &img_b.layers()[0].digest));
     std::fs::copy(&ra, &rb).unwrap();
-    let inv = Inventory::of_image(&img_b, &ScanOptions::default()).unwrap();
+    let inv = Inventory::of_image(&img_b, &layers_only()).unwrap();
     let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["beta"]);
     assert_eq!(inv, Inventory::of_image(&img_b, &cold()).unwrap());
@@ -143,14 +150,16 @@ fn gc_removes_the_records_of_layers_gone() {
     let (dir, store) = store();
     let img = mixed_image(dir.path(), &store);
     Inventory::of_image(&img, &ScanOptions::default()).unwrap();
-    let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
+    // The layers' records and the image's.
+    let records: Vec<PathBuf> =
+        img.layers().iter().map(|l| &l.digest).chain([img.digest()]).map(|d| record_path(&store, d)).collect();
     store.gc(false).unwrap();
     assert!(records.iter().all(|r| r.is_file()), "gc removed the records of a live image");
     store.untag("mixed:1").unwrap();
     let report = store.gc(false).unwrap();
     assert!(report.records_removed >= records.len(), "{report:?}");
     for r in &records {
-        assert!(!r.exists(), "{} outlived its layer", r.display());
+        assert!(!r.exists(), "{} outlived its blob", r.display());
     }
 }
 
@@ -169,7 +178,7 @@ fn the_scan_indexer_fills_the_cache_on_import_append_and_load() {
         let want = Inventory::of_image(img, &cold()).unwrap();
         let moved = hide_layers(img, dir);
         assert!(Inventory::of_image(img, &cold()).is_err());
-        assert_eq!(Inventory::of_image(img, &ScanOptions::default()).unwrap(), want);
+        assert_eq!(Inventory::of_image(img, &layers_only()).unwrap(), want);
         unhide(moved);
     };
     assert_warm(&img, &store, dir.path());

@@ -3,6 +3,7 @@
 
 mod cache;
 mod fixture;
+mod image_cache;
 mod inventory;
 mod sbom;
 mod version;

@@ -1,0 +1,93 @@
+//! The per-image inventory cache: a scan of an image scanned before reads neither its
+//! layers nor their records and says exactly what a cold scan says, under whatever name
+//! the image is opened by; a damaged record, or another image's, is never trusted.
+
+use strata_scan::{Inventory, ScanOptions};
+
+use crate::cache::{cold, hide_layers, layers_only, record_path, sboms, unhide};
+use crate::fixture::{image, store, write};
+use crate::sbom::mixed_image;
+
+/// Move the layers' scan records away too: only the image's record is left.
+fn hide_layer_records(img: &strata_image::Image) {
+    for l in img.layers() {
+        std::fs::remove_file(record_path(img.store(), &l.digest)).unwrap();
+    }
+}
+
+#[test]
+fn a_scanned_image_is_answered_from_its_record_alone() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    let want: Vec<Inventory> =
+        [true, false].iter().map(|&h| Inventory::of_image(&img, &cold().layer_history(h)).unwrap()).collect();
+    assert!(!record_path(&store, img.digest()).exists(), "--no-cache wrote the image's record");
+    // Both settings of layer_history kept in the one record.
+    for (history, want) in [true, false].into_iter().zip(&want) {
+        assert_eq!(&Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap(), want);
+    }
+    assert!(record_path(&store, img.digest()).is_file(), "no record for the image");
+    hide_layer_records(&img);
+    let moved = hide_layers(&img, dir.path());
+    for (history, want) in [true, false].into_iter().zip(&want) {
+        let warm = Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap();
+        assert_eq!(&warm, want, "layer_history {history}");
+        assert_eq!(sboms(&warm), sboms(want), "layer_history {history}");
+    }
+    // Without it the layers (or their records) are needed: they are really gone.
+    assert!(Inventory::of_image(&img, &layers_only()).is_err());
+    // Opened by another name: the inventory says that name.
+    store.tag(&img, "other:2").unwrap();
+    let other = store.image("other:2").unwrap();
+    let inv = Inventory::of_image(&other, &ScanOptions::default()).unwrap();
+    assert_eq!(inv.image.as_deref(), Some("other:2"));
+    assert_eq!(Inventory { image: want[0].image.clone(), ..inv }, want[0]);
+    unhide(moved);
+}
+
+/// A way of damaging a record's bytes.
+type Damage = fn(&mut Vec<u8>);
+
+#[test]
+fn a_damaged_image_record_is_ignored_and_rebuilt() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    let want = Inventory::of_image(&img, &cold()).unwrap();
+    Inventory::of_image(&img, &ScanOptions::default()).unwrap();
+    let record = record_path(&store, img.digest());
+    let good = std::fs::read(&record).unwrap();
+    let damages: [(&str, Damage); 4] = [
+        ("truncated", |b| b.truncate(b.len() / 2)),
+        ("empty", |b| b.clear()),
+        ("a byte flipped", |b| {
+            let i = b.len() / 3;
+            b[i] ^= 0x40;
+        }),
+        ("garbage", |b| *b = b"not a scan record".to_vec()),
+    ];
+    for (what, damage) in damages {
+        let mut b = good.clone();
+        damage(&mut b);
+        std::fs::write(&record, b).unwrap();
+        assert_eq!(Inventory::of_image(&img, &ScanOptions::default()).unwrap(), want, "{what}");
+        assert_eq!(std::fs::read(&record).unwrap(), good, "{what}: record not rebuilt");
+    }
+}
+
+#[test]
+fn another_images_record_is_not_trusted() {
+    let (dir, store) = store();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let status =
+        |name: &str| format!("Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n");
+    write(&a, "var/lib/dpkg/status", status("alpha"));
+    write(&b, "var/lib/dpkg/status", status("beta"));
+    let (img_a, img_b) = (image(&store, "a:1", &[&a]), image(&store, "b:1", &[&b]));
+    Inventory::of_image(&img_a, &ScanOptions::default()).unwrap();
+    // A's record where B's would be: it is A's inventory, named by A's manifest.
+    std::fs::copy(record_path(&store, img_a.digest()), record_path(&store, img_b.digest())).unwrap();
+    let inv = Inventory::of_image(&img_b, &ScanOptions::default()).unwrap();
+    let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["beta"]);
+    assert_eq!(inv, Inventory::of_image(&img_b, &cold()).unwrap());
+}
