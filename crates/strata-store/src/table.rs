@@ -989,6 +989,48 @@ mod tests {
         (0..t.len()).map(|i| t.name(i).map(str::to_owned)).collect()
     }
 
+    /// A table whose bytes were changed and sealed again (its checksum is no secret: any
+    /// local writer can make one that checks out) is refused or, where the changed
+    /// bytes still fit the bounds `decode` checks, answers every question without a
+    /// panic: the table is read from a file under the layout, which is input.
+    #[test]
+    fn forged_tables_are_refused_or_answer_without_panics() {
+        let manifests: Vec<Descriptor> = (0..60).map(entry).collect();
+        let json = index_of(&manifests);
+        let built = Table::build(&json, key(json.len() as u64)).expect("builds");
+        let good = built.encode().to_vec();
+        let body = good.len() - 8;
+        let mut rng = Lcg(0x5eed);
+        let (mut refused, mut kept) = (0, 0);
+        for round in 0..4000 {
+            let mut bytes = good[..body].to_vec();
+            // One to four bytes anywhere after the magic, to any value; every tenth
+            // round a field's high byte, so that counts and offsets go out of range.
+            for _ in 0..=rng.below(4) {
+                let at = MAGIC.len() + rng.below(body - MAGIC.len());
+                bytes[at] = if round % 10 == 0 { 0xff } else { rng.below(256) as u8 };
+            }
+            seal_in_place(&mut bytes);
+            let Some(t) = Table::decode(bytes) else {
+                refused += 1;
+                continue;
+            };
+            kept += 1;
+            for i in 0..t.len() {
+                let _ = (t.name(i), t.has_name(i), t.is_simple_entry(i), t.digest(i), t.media_type(i));
+                let k = t.target(i);
+                let _ = (t.target_digest(k), t.target_media_type(k), t.target_descriptor(k));
+                if let Some(n) = t.name(i) {
+                    let _ = (t.named(n), t.named_with(n));
+                }
+            }
+            let _ = (t.named("dup"), t.named_with("repo"), t.named_with(""), t.named("none-such"));
+        }
+        // Both kinds happened: the test saw forgeries decode checks refuse and ones
+        // that pass them (a flipped byte inside a name or a digest's hex).
+        assert!(refused > 0 && kept > 0, "refused {refused}, kept {kept}");
+    }
+
     /// Lookups by whole name (binary search) and by part of a name (one search of the
     /// names) find exactly the entries a scan of every name finds, in index order; a
     /// part that spans two names finds neither.
