@@ -1,0 +1,280 @@
+//! The index and its table: `index.json` as opened with its [`Table`], the table kept in
+//! `.strata/index.table` and in memory, and how a change replaces `index.json` (whole,
+//! or spliced around the entries it changes) and then waits out the timestamp tick.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use strata_spec::{Descriptor, Index};
+
+use super::{MAX_INDEX_SIZE, OciDir, TABLE, TIMESTAMP_TICK};
+use crate::error::{Error, Result};
+use crate::store::{IndexEntries, IndexEntry};
+use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
+
+/// `index.json` as opened, with its table.
+pub(super) struct Current {
+    pub(super) file: File,
+    pub(super) table: Arc<Table>,
+}
+
+impl Current {
+    pub(super) fn index(&self, dir: &OciDir) -> Result<Index> {
+        self.table
+            .index(&self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
+    }
+
+    /// The entries named `name`, in index order.
+    pub(super) fn named(&self, name: &str) -> Vec<usize> {
+        self.table.named(name)
+    }
+
+    /// The refs of the entries at `positions`, with their descriptors.
+    pub(super) fn refs_at(&self, dir: &OciDir, positions: &[usize]) -> Result<Vec<(String, Descriptor)>> {
+        let mut out = Vec::with_capacity(positions.len());
+        for &i in positions {
+            if let Some(n) = self.table.name(i) {
+                out.push((n.to_owned(), self.descriptor(dir, i)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The index without its entries.
+    pub(super) fn shell(&self, dir: &OciDir) -> Result<Index> {
+        self.table
+            .shell(&self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
+    }
+
+    /// The entries with their targets listed once ([`Backend::index_entries`]).
+    pub(super) fn entries(&self, dir: &OciDir) -> Result<IndexEntries> {
+        let t = &self.table;
+        let mut out = IndexEntries {
+            targets: (0..t.targets()).map(|k| t.target_descriptor(k)).collect(),
+            entries: Vec::with_capacity(t.len()),
+        };
+        for i in 0..t.len() {
+            let full = if t.is_simple_entry(i) { None } else { Some(Box::new(self.descriptor(dir, i)?)) };
+            out.entries.push(IndexEntry { name: t.name(i).map(str::to_owned), target: t.target(i), full });
+        }
+        Ok(out)
+    }
+
+    pub(super) fn descriptor(&self, dir: &OciDir, i: usize) -> Result<Descriptor> {
+        self.table
+            .descriptor(i, &self.file)
+            .map_err(Error::io("read", dir.index_path()))?
+            .map_err(|source| Error::BadIndex { path: dir.index_path(), source })
+    }
+}
+
+/// # The index and its table (see [`crate::table`])
+impl OciDir {
+    /// Where the cache `name` is kept: `.strata/<name>.cache` (none for a name with
+    /// other than letters, digits and `-`).
+    pub(super) fn cache_path(&self, name: &str) -> Option<PathBuf> {
+        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        ok.then(|| self.private_dir().join(format!("{name}.cache")))
+    }
+
+    pub(super) fn table_path(&self) -> PathBuf {
+        self.private_dir().join(TABLE_FILE)
+    }
+
+    pub(super) fn open_index(&self) -> Result<(File, FileKey)> {
+        let path = self.index_path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::InvalidLayout { path, reason: "no index.json".into() });
+            }
+            Err(e) => return Err(Error::io("open", path)(e)),
+        };
+        let md = file.metadata().map_err(Error::io("stat", &path))?;
+        if !md.is_file() {
+            return Err(Error::InvalidLayout { path, reason: "index.json is not a regular file".into() });
+        }
+        if md.len() > MAX_INDEX_SIZE {
+            return Err(Error::InvalidLayout {
+                path,
+                reason: format!("{} bytes, over the limit of {MAX_INDEX_SIZE}", md.len()),
+            });
+        }
+        Ok((file, FileKey::of(&md)))
+    }
+
+    /// `index.json` and its table: the stored one when it is this `index.json`'s, else
+    /// built from it (and stored, when `store` and the index is settled: see
+    /// [`crate::table`]).
+    pub(super) fn current(&self, store: bool) -> Result<Current> {
+        let path = self.index_path();
+        // An index replaced while being read is read again; a few times at most.
+        for _ in 0..4 {
+            let (file, key) = self.open_index()?;
+            if let Some(table) = self.cached_table(key) {
+                return Ok(Current { file, table });
+            }
+            if let Some(table) = self.stored_table().filter(|t| t.key() == key) {
+                return Ok(Current { file, table: self.cache_table(table) });
+            }
+            let mut bytes = Vec::with_capacity(usize::try_from(key.size).unwrap_or(0));
+            (&file).take(MAX_INDEX_SIZE + 1).read_to_end(&mut bytes).map_err(Error::io("read", &path))?;
+            let after = FileKey::of(&file.metadata().map_err(Error::io("stat", &path))?);
+            if after != key || bytes.len() as u64 != key.size {
+                continue;
+            }
+            let table = Table::build(&bytes, key).map_err(|source| Error::BadIndex { path: path.clone(), source })?;
+            // Kept (on disk, and for the next lookup of this handle) only when settled: a
+            // same-size edit in this timestamp tick would not change the key.
+            if !settled(&key) {
+                return Ok(Current { file, table: Arc::new(table) });
+            }
+            if store {
+                self.store_table(&table);
+            }
+            return Ok(Current { file, table: self.cache_table(table) });
+        }
+        Err(Error::InvalidLayout { path, reason: "index.json kept changing while being read".into() })
+    }
+
+    /// `seen` again under the lock, when `index.json` has not changed since.
+    pub(super) fn current_again(&self, seen: Current) -> Result<Current> {
+        let (file, key) = self.open_index()?;
+        if key == seen.table.key() {
+            return Ok(Current { file, table: seen.table });
+        }
+        self.current(false)
+    }
+
+    pub(super) fn cached_table(&self, key: FileKey) -> Option<Arc<Table>> {
+        let cache = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+        cache.as_ref().filter(|(layout, t)| *layout == self.key && t.key() == key).map(|(_, t)| t.clone())
+    }
+
+    pub(super) fn cache_table(&self, table: Table) -> Arc<Table> {
+        let table = Arc::new(table);
+        *TABLE.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.key, table.clone()));
+        table
+    }
+
+    pub(super) fn stored_table(&self) -> Option<Table> {
+        let file = File::open(self.table_path()).ok()?;
+        Table::read(&file).ok().flatten()
+    }
+
+    /// Keep a table a reader built, when strata keeps its files in this layout and no
+    /// writer is at work (best effort: the table is only a cache).
+    pub(super) fn store_table(&self, table: &Table) {
+        if !self.private_dir().is_dir() {
+            return;
+        }
+        let Some(_lock) = self.try_lock("index.lock") else { return };
+        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == table.key()) {
+            let _ = self.replace_cache_file(&self.table_path(), table.encode());
+        }
+    }
+
+    /// Replace `index.json` with what `fill` writes (it returns the new file's table),
+    /// then store the table, keyed by the new file; returns once a timestamp tick has
+    /// passed since the rename. Called under `index.lock`.
+    pub(super) fn replace_index(&self, fill: &mut dyn FnMut(&mut File) -> Result<Table>) -> Result<()> {
+        match self.write_index(fill)? {
+            Some((file, table)) => self.settle_index(&file, table),
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`OciDir::replace_index`]: `index.json` replaced with what
+    /// `fill` writes; returns the new file and its table (`None` when the table cannot
+    /// be kept: the next read builds it).
+    pub(super) fn write_index(
+        &self,
+        fill: &mut dyn FnMut(&mut File) -> Result<Table>,
+    ) -> Result<Option<(File, Table)>> {
+        let mut table = None;
+        let mut failed = None;
+        let file = self.replace_file_with(&self.index_path(), &mut |f| match fill(f) {
+            Ok(t) => {
+                table = Some(t);
+                Ok(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                Err(io::Error::other("index not written"))
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let file = file?;
+        let Some(table) = table else { return Ok(None) };
+        Ok(Some((file, table)))
+    }
+
+    /// The second half of [`OciDir::replace_index`]: the new file's table stored, keyed
+    /// by it, and the timestamp clock waited for.
+    pub(super) fn settle_index(&self, file: &File, mut table: Table) -> Result<()> {
+        let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
+        if key.size != table.key().size {
+            // Cannot happen; the next read builds the table from index.json anyway.
+            let _ = fs::remove_file(self.table_path());
+            return Ok(());
+        }
+        table.set_key(key);
+        if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
+            self.replace_cache_file(&self.table_path(), table.encode())?;
+            self.cache_table(table);
+        }
+        // Settle: a later change of index.json gets a later ctime. Done once a file
+        // touched now (the lock file, whose times mean nothing) gets a later ctime than
+        // index.json's: the clock files are stamped with has moved on. That takes a tick
+        // of it (4 ms at HZ=250, 1 ms at HZ=1000), or nothing where the kernel stamps
+        // fine-grained times; at most a [`TIMESTAMP_TICK`] past the ctime, as before.
+        let probe = OpenOptions::new().write(true).open(self.private_dir().join("index.lock")).ok();
+        let clock_moved = || {
+            probe.as_ref().is_some_and(|p| {
+                p.set_times(fs::FileTimes::new().set_modified(SystemTime::now())).is_ok()
+                    && p.metadata().is_ok_and(|md| FileKey::of(&md).ctime > key.ctime)
+            })
+        };
+        let give_up = Instant::now() + 2 * TIMESTAMP_TICK;
+        while !clock_moved() && !settled(&key) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_micros(250));
+        }
+        Ok(())
+    }
+
+    /// Rewrite the index without the entries `remove` and with `insert` at `at`,
+    /// copying the rest as it is. Called under `index.lock`.
+    ///
+    /// The old `index.json` is gone from the directory once the new one is renamed over
+    /// it, and `c` holds its last reference: closing it frees the file, which on a big
+    /// index is a good part of a tag's time (56 MB at 250,000 entries: about as long as
+    /// writing the table), so a second thread closes it while this one stores the table
+    /// and waits for the clock.
+    pub(super) fn splice_index(&self, c: Current, remove: &[usize], at: usize, insert: &[NewEntry]) -> Result<()> {
+        let written = self.write_index(&mut |out| {
+            c.table.splice(&c.file, remove, at, insert, out).map_err(Error::io("write", self.index_path()))
+        })?;
+        let Some((file, table)) = written else { return Ok(()) };
+        // When no thread can be started, `c` is dropped here, on this one.
+        let release = std::thread::Builder::new().name("index-release".into()).spawn(move || drop(c)).ok();
+        let settled = self.settle_index(&file, table);
+        if let Some(release) = release {
+            let _ = release.join();
+        }
+        settled
+    }
+}
+
+/// Whether an index with this key was last changed more than a timestamp tick ago.
+pub(super) fn settled(key: &FileKey) -> bool {
+    SystemTime::now().duration_since(key.changed()).is_ok_and(|age| age > TIMESTAMP_TICK)
+}
