@@ -81,7 +81,21 @@ fn warm_scan_reads_no_layer_blob_and_says_the_same() {
 }
 
 /// A way of damaging a record's bytes.
-type Damage = fn(&mut Vec<u8>);
+pub(crate) type Damage = fn(&mut Vec<u8>);
+
+/// The damages every scan record (a layer's, an image's) must survive: each is ignored
+/// and rebuilt.
+pub(crate) fn damages() -> [(&'static str, Damage); 4] {
+    [
+        ("truncated", |b| b.truncate(b.len() / 2)),
+        ("empty", |b| b.clear()),
+        ("a byte flipped", |b| {
+            let i = b.len() / 3;
+            b[i] ^= 0x40;
+        }),
+        ("garbage", |b| *b = b"not a scan record".to_vec()),
+    ]
+}
 
 #[test]
 fn a_damaged_record_is_ignored_and_rebuilt() {
@@ -91,16 +105,7 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
     Inventory::of_image(&img, &layers_only()).unwrap();
     let records: Vec<PathBuf> = img.layers().iter().map(|l| record_path(&store, &l.digest)).collect();
     let good: Vec<Vec<u8>> = records.iter().map(|r| std::fs::read(r).unwrap()).collect();
-    let damages: [(&str, Damage); 4] = [
-        ("truncated", |b| b.truncate(b.len() / 2)),
-        ("empty", |b| b.clear()),
-        ("a byte flipped", |b| {
-            let i = b.len() / 3;
-            b[i] ^= 0x40;
-        }),
-        ("garbage", |b| *b = b"not a scan record".to_vec()),
-    ];
-    for (what, damage) in damages {
+    for (what, damage) in damages() {
         for (r, g) in records.iter().zip(&good) {
             let mut b = g.clone();
             damage(&mut b);

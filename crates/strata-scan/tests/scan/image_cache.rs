@@ -4,7 +4,7 @@
 
 use strata_scan::{Inventory, ScanOptions};
 
-use crate::cache::{cold, hide_layers, layers_only, record_path, sboms, unhide};
+use crate::cache::{cold, damages, hide_layers, layers_only, record_path, sboms, unhide};
 use crate::fixture::{image, store, write};
 use crate::sbom::mixed_image;
 
@@ -45,9 +45,6 @@ fn a_scanned_image_is_answered_from_its_record_alone() {
     unhide(moved);
 }
 
-/// A way of damaging a record's bytes.
-type Damage = fn(&mut Vec<u8>);
-
 #[test]
 fn a_damaged_image_record_is_ignored_and_rebuilt() {
     let (dir, store) = store();
@@ -56,16 +53,7 @@ fn a_damaged_image_record_is_ignored_and_rebuilt() {
     Inventory::of_image(&img, &ScanOptions::default()).unwrap();
     let record = record_path(&store, img.digest());
     let good = std::fs::read(&record).unwrap();
-    let damages: [(&str, Damage); 4] = [
-        ("truncated", |b| b.truncate(b.len() / 2)),
-        ("empty", |b| b.clear()),
-        ("a byte flipped", |b| {
-            let i = b.len() / 3;
-            b[i] ^= 0x40;
-        }),
-        ("garbage", |b| *b = b"not a scan record".to_vec()),
-    ];
-    for (what, damage) in damages {
+    for (what, damage) in damages() {
         let mut b = good.clone();
         damage(&mut b);
         std::fs::write(&record, b).unwrap();
