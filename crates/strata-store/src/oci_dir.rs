@@ -869,7 +869,7 @@ impl Backend for OciDir {
         }
         let mut bytes = Vec::with_capacity(usize::try_from(len).ok()?);
         file.take(MAX_CACHE_SIZE).read_to_end(&mut bytes).ok()?;
-        crate::table::unseal(CACHE_MAGIC, &bytes).map(<[u8]>::to_vec)
+        crate::codec::unseal(CACHE_MAGIC, &bytes).map(<[u8]>::to_vec)
     }
 
     fn put_cache(&self, name: &str, bytes: &[u8]) {
@@ -878,7 +878,7 @@ impl Backend for OciDir {
             return;
         }
         // Best effort: a cache that is not kept is rebuilt.
-        let _ = self.replace_cache_file(&path, &crate::table::seal(CACHE_MAGIC, bytes));
+        let _ = self.replace_cache_file(&path, &crate::codec::seal(CACHE_MAGIC, bytes));
     }
 }
 

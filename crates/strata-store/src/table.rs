@@ -32,7 +32,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 
-use crate::codec::{Reader, put_str, put_u64};
+use crate::codec::{Reader, put_str, put_u64, seal_in_place, unseal};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, Document, Index, MediaType};
@@ -871,59 +871,10 @@ impl Table {
     }
 }
 
-/// Append the checksum of `bytes` (which start with their magic) to them: [`seal`] in
-/// place.
-fn seal_in_place(bytes: &mut Vec<u8>) {
-    let sum = checksum(bytes);
-    bytes.extend_from_slice(&sum.to_le_bytes());
-}
-
-/// `body` framed as a file strata keeps beside the layout: `magic`, the body, and a
-/// checksum of both.
-pub(crate) fn seal(magic: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut o = Vec::with_capacity(magic.len() + body.len() + 8);
-    o.extend_from_slice(magic);
-    o.extend_from_slice(body);
-    let sum = checksum(&o);
-    o.extend_from_slice(&sum.to_le_bytes());
-    o
-}
-
-/// The body of a file [`seal`] made with `magic`, if it checks out.
-pub(crate) fn unseal<'a>(magic: &[u8], bytes: &'a [u8]) -> Option<&'a [u8]> {
-    let (framed, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
-    if checksum(framed) != u64::from_le_bytes(sum.try_into().ok()?) {
-        return None;
-    }
-    framed.strip_prefix(magic)
-}
-
-/// A 64-bit checksum of `bytes` (four lanes of 8-byte words, each multiplied and
-/// rotated in, so that the lanes run side by side: a 10 MB table in about a millisecond;
-/// the lanes are folded together, then the bytes past the last 32 go in). It catches a
-/// damaged or truncated table; it is no defence against someone forging one, who could
-/// as well edit `index.json`.
-fn checksum(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let seed = bytes.len() as u64 ^ K;
-    let mut lanes = [seed, seed.rotate_left(16), seed.rotate_left(32), seed.rotate_left(48)];
-    let mut chunks = bytes.chunks_exact(32);
-    for c in &mut chunks {
-        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
-            let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            *lane = (lane.rotate_left(23) ^ w).wrapping_mul(K);
-        }
-    }
-    let mut h = lanes[0] ^ lanes[1].rotate_left(17) ^ lanes[2].rotate_left(31) ^ lanes[3].rotate_left(47);
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(23) ^ u64::from(b)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::seal;
 
     fn key(size: u64) -> FileKey {
         FileKey { dev: 1, ino: 2, size, mtime: (3, 4), ctime: (5, 6) }
