@@ -29,8 +29,8 @@ use crate::source::LayerSource;
 use crate::sparse::SparseMap;
 use crate::union::Header;
 
-const MAGIC: &[u8; 8] = b"STRLIDX\0";
-const VERSION: u32 = 1;
+pub(crate) const MAGIC: &[u8; 8] = b"STRLIDX\0";
+pub(crate) const VERSION: u32 = 1;
 /// Headers per message to the fold (as the layer scan sends them).
 const BATCH: usize = 512;
 

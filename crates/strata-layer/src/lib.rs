@@ -29,6 +29,7 @@ mod scan;
 pub mod snapshot;
 mod source;
 pub mod sparse;
+mod stack;
 mod stats;
 mod stream;
 mod union;
@@ -52,6 +53,7 @@ pub use scan::FileKind;
 pub use snapshot::{RecordedDevice, RecordedOwner, RecordedOwners, Snapshot, SnapshotEntry};
 pub use source::LayerSource;
 pub use sparse::SparseMap;
+pub use stack::{IndexRef, IndexedNode, MergedIndex};
 pub use stats::LayerStats;
 pub use stream::{Finished, HashOn, LayerStream, StreamOptions};
 pub use write::{

@@ -20,7 +20,7 @@ use std::io::BufReader;
 
 use strata_image::{Image, LayerIndexer, Store};
 use strata_layer::read::EntryKind;
-use strata_layer::{IndexedLayer, LayerIndex, LayerSource, Limits};
+use strata_layer::{IndexRef, IndexedLayer, LayerIndex, LayerSource, Limits};
 use strata_spec::{Descriptor, Digest};
 use strata_store::record::MAX_SCAN_RECORD_SIZE;
 use strata_store::{Backend, RecordKind};
@@ -53,23 +53,25 @@ pub(crate) struct CacheStats {
     pub(crate) misses: usize,
 }
 
-/// Every layer of `image`, base first: from its record when `use_cache` and the record
-/// is sound, else read from the blob (and its record written, when `use_cache` and the
-/// store keeps records).
-pub(crate) fn layers(image: &Image, use_cache: bool) -> Result<(Vec<LayerData>, CacheStats)> {
+/// The scan record of each layer of `image` the store has, unchecked.
+pub(crate) fn records(image: &Image) -> Vec<Option<Vec<u8>>> {
+    let backend = image.store().backend();
+    image.layers().iter().map(|desc| backend.record(RecordKind::Scan, &desc.digest).ok().flatten()).collect()
+}
+
+/// Every layer of `image`, base first: from its record (`records`, as [`records`]
+/// reads them; all `None` without the cache) when it is sound, else read from the blob
+/// (and its record written, when `use_cache` and the store keeps records).
+pub(crate) fn layers_from(
+    image: &Image,
+    use_cache: bool,
+    records: Vec<Option<Vec<u8>>>,
+) -> Result<(Vec<LayerData>, CacheStats)> {
     let backend = image.store().backend();
     let write = use_cache && backend.keeps_records();
     let pairs: Vec<(&Descriptor, &Digest)> = image.layers().iter().zip(&image.config().rootfs.diff_ids).collect();
-    let mut slots: Vec<Option<LayerData>> = pairs
-        .iter()
-        .map(|(desc, diff_id)| {
-            if !use_cache {
-                return None;
-            }
-            let bytes = backend.record(RecordKind::Scan, &desc.digest).ok().flatten()?;
-            decode(&bytes, diff_id)
-        })
-        .collect();
+    let mut slots: Vec<Option<LayerData>> =
+        pairs.iter().zip(records).map(|((_, diff_id), bytes)| decode(&bytes?, diff_id)).collect();
     let hits = slots.iter().filter(|s| s.is_some()).count();
     let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
     let read = read_layers(image, &pairs, &missing)?;
@@ -210,16 +212,34 @@ pub(crate) fn unseal(bytes: &[u8]) -> Option<&[u8]> {
     (u32::from_le_bytes(sum.try_into().ok()?) == libdeflater::crc32(body)).then_some(body)
 }
 
+/// A layer's record read in place ([`decode_ref`]).
+pub(crate) struct RecordRef<'a> {
+    /// The layer's index.
+    pub(crate) index: IndexRef<'a>,
+    /// Its serialised form.
+    pub(crate) index_bytes: &'a [u8],
+    /// The content of the files kept, by entry ordinal.
+    pub(crate) files: HashMap<u64, &'a [u8]>,
+}
+
 /// A record's layer, when every check passes: its checksum and version, its index, its
 /// `diff_id` equal to `diff_id`, and each file a regular, not sparse entry of the index
 /// with the same size.
 pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
+    let r = decode_ref(bytes, diff_id)?;
+    let index = LayerIndex::from_bytes(r.index_bytes).ok()?;
+    Some(LayerData { index, files: r.files.into_iter().map(|(o, b)| (o, b.to_vec())).collect() })
+}
+
+/// [`decode`], borrowing the index and the files from `bytes`.
+pub(crate) fn decode_ref<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
     let mut c = unseal(bytes)?;
     if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
         return None;
     }
     let n = usize::try_from(u64_of(&mut c)?).ok()?;
-    let index = LayerIndex::from_bytes(take(&mut c, n)?).ok()?;
+    let index_bytes = take(&mut c, n)?;
+    let index = IndexRef::from_bytes(index_bytes).ok()?;
     if index.diff_id() != diff_id {
         return None;
     }
@@ -233,11 +253,11 @@ pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
             return None;
         }
         let content = take(&mut c, usize::try_from(len).ok()?)?;
-        if files.insert(ordinal, content.to_vec()).is_some() {
+        if files.insert(ordinal, content).is_some() {
             return None;
         }
     }
-    c.is_empty().then_some(LayerData { index, files })
+    c.is_empty().then_some(RecordRef { index, index_bytes, files })
 }
 
 pub(crate) fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {

@@ -5,14 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use strata_image::Image;
-use strata_layer::{LayerIndex, MergeOptions, MergedTree};
+use strata_layer::{LayerIndex, MergeOptions, MergedIndex, MergedTree};
 
 use crate::cache::{self, CacheStats};
 use crate::catalog;
 use crate::error::Result;
 use crate::image_cache;
 use crate::package::{Distro, Package};
-use crate::root::{Root, TreeRoot};
+use crate::root::{IndexRoot, Root, TreeRoot};
 
 /// Something the inventory could not tell, said plainly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,13 +157,62 @@ impl Inventory {
         if image_cache && let Some(inv) = image_cache::get(image, opts) {
             return Ok((inv, CacheStats { hits: image.layers().len(), misses: 0 }));
         }
-        let (layers, stats) = cache::layers(image, opts.cache)?;
+        let records = if opts.cache { cache::records(image) } else { vec![None; image.layers().len()] };
+        if records.iter().all(Option::is_some)
+            && let Some(inv) = Inventory::from_records(image, opts, &records)?
+        {
+            if image_cache {
+                image_cache::put(image, opts, &inv);
+            }
+            return Ok((inv, CacheStats { hits: image.layers().len(), misses: 0 }));
+        }
+        let (layers, stats) = cache::layers_from(image, opts.cache, records)?;
         let indexes: Vec<&LayerIndex> = layers.iter().map(|l| &l.index).collect();
         let names: Vec<String> = image.layers().iter().map(|d| d.digest.to_string()).collect();
         let tree = MergedTree::from_indexes(&indexes, &names, &MergeOptions::default())?;
         let cached: Vec<&HashMap<u64, Vec<u8>>> = layers.iter().map(|l| &l.files).collect();
         let root = TreeRoot { tree: &tree, image, cached: &cached };
-        let mut inv = Inventory::of_root(&root)?;
+        let inv = Inventory::of_root(&root)?;
+        let entries = indexes.iter().map(|i| i.entries().map(|e| e.path));
+        let inv = Inventory::finish(image, opts, inv, entries);
+        if image_cache {
+            image_cache::put(image, opts, &inv);
+        }
+        Ok((inv, stats))
+    }
+
+    /// The inventory of `image` from its layers' scan records (`records`, one for every
+    /// layer) without folding them ([`MergedIndex`]); `None` when a record fails a check
+    /// or the layers' union is not plain enough for that, and the layers must be folded.
+    fn from_records(image: &Image, opts: &ScanOptions, records: &[Option<Vec<u8>>]) -> Result<Option<Inventory>> {
+        let mut indexes = Vec::with_capacity(records.len());
+        let mut cached = Vec::with_capacity(records.len());
+        let mut serialised = Vec::with_capacity(records.len());
+        for (bytes, diff_id) in records.iter().zip(&image.config().rootfs.diff_ids) {
+            let Some(r) = bytes.as_deref().and_then(|b| cache::decode_ref(b, diff_id)) else { return Ok(None) };
+            indexes.push(r.index);
+            cached.push(r.files);
+            serialised.push(r.index_bytes);
+        }
+        if indexes.len() != image.layers().len() {
+            return Ok(None);
+        }
+        let Some(view) = MergedIndex::new(&indexes) else { return Ok(None) };
+        let root = IndexRoot { view: &view, image, cached: &cached, indexes: &serialised, tree: Default::default() };
+        let inv = Inventory::of_root(&root)?;
+        let entries = indexes.iter().map(|i| i.entries().map(|e| e.path));
+        Ok(Some(Inventory::finish(image, opts, inv, entries)))
+    }
+
+    /// The image's part of an inventory made by [`Inventory::of_root`] on its final
+    /// tree: its layers, name and digest, and (with [`ScanOptions::layer_history`]) each
+    /// package's layers from every layer's entries (`entries`, base first).
+    fn finish<'p, E: Iterator<Item = &'p [u8]>>(
+        image: &Image,
+        opts: &ScanOptions,
+        mut inv: Inventory,
+        entries: impl Iterator<Item = E>,
+    ) -> Inventory {
         let mut history = image.config().history().iter().filter(|h| !h.is_empty_layer());
         inv.layers = image
             .layers()
@@ -178,13 +227,10 @@ impl Inventory {
         inv.image = image.name().map(str::to_owned);
         inv.digest = Some(image.digest().to_string());
         if opts.layer_history && image.layers().len() > 1 {
-            attribute_layers(&indexes, &mut inv.packages);
+            attribute_layers(entries, &mut inv.packages);
         }
         inv.sort();
-        if image_cache {
-            image_cache::put(image, opts, &inv);
-        }
-        Ok((inv, stats))
+        inv
     }
 
     fn sort(&mut self) {
@@ -204,7 +250,7 @@ impl Inventory {
 /// layers that wrote (or whited out) one of its files or its own record: the first is
 /// where it was introduced, the others changed it. A package that has neither (an entry
 /// in a shared database, owning no file) keeps the layer the final tree gives it.
-fn attribute_layers(layers: &[&LayerIndex], packages: &mut [Package]) {
+fn attribute_layers<'p, E: Iterator<Item = &'p [u8]>>(layers: impl Iterator<Item = E>, packages: &mut [Package]) {
     let mut owners: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, p) in packages.iter().enumerate() {
         for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
@@ -212,9 +258,9 @@ fn attribute_layers(layers: &[&LayerIndex], packages: &mut [Package]) {
         }
     }
     let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); packages.len()];
-    for (l, index) in layers.iter().enumerate() {
-        for e in index.entries() {
-            let Ok(path) = strata_layer::path::normalized(e.path) else { continue };
+    for (l, paths) in layers.enumerate() {
+        for raw in paths {
+            let Ok(path) = strata_layer::path::normalized(raw) else { continue };
             let Ok(path) = std::str::from_utf8(&path) else { continue };
             // A whiteout changes the file it deletes.
             let path = match path.rsplit_once('/') {

@@ -4,10 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read};
 
+use std::cell::OnceCell;
 use strata_image::{Image, MergedView};
-use strata_layer::MergedTree;
+
+use strata_layer::read::EntryKind as TarKind;
 use strata_layer::read::{Limits, TarReader};
 use strata_layer::{Decoder, EntryKind};
+use strata_layer::{LayerIndex, MergeOptions, MergedIndex, MergedTree};
 
 use crate::error::{Error, Result};
 
@@ -45,6 +48,11 @@ pub trait Root {
     fn layer(&self, path: &str) -> Option<usize>;
     /// Every regular file's path, in a stable order.
     fn files(&self) -> Vec<String>;
+    /// The paths of [`Root::files`] that `wanted` accepts, in the same order: a root
+    /// that can find them without listing every file does.
+    fn files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.files().into_iter().filter(|f| wanted(f)).collect()
+    }
 }
 
 /// The final tree of an image as a [`Root`]: a merged tree, the image whose layers it
@@ -171,6 +179,112 @@ impl Root for TreeRoot<'_> {
 
     fn files(&self) -> Vec<String> {
         self.tree.file_paths().filter_map(|p| p.into_os_string().into_string().ok()).collect()
+    }
+}
+
+/// The final tree of an image as a [`Root`], answered from its layers' scan records
+/// without folding them ([`MergedIndex`]): the files the records keep are read from
+/// them; any other file is read through the merged tree folded from the records, made
+/// the first time one is asked for (a database reached through a symlink to a file the
+/// records do not keep, or one above their size limit).
+pub(crate) struct IndexRoot<'a> {
+    pub(crate) view: &'a MergedIndex<'a>,
+    pub(crate) image: &'a Image,
+    /// The kept files, by layer, then entry ordinal.
+    pub(crate) cached: &'a [HashMap<u64, &'a [u8]>],
+    /// The layers' indexes, serialised, for the fold.
+    pub(crate) indexes: &'a [&'a [u8]],
+    pub(crate) tree: OnceCell<MergedTree>,
+}
+
+impl IndexRoot<'_> {
+    /// A file the records keep: the regular file (or the file a symlink leads to) at
+    /// `path`.
+    fn cached(&self, path: &str) -> Option<&[u8]> {
+        let n = self.view.stat_follow(path.as_bytes())?;
+        let src = n.source.filter(|_| n.kind == TarKind::File)?;
+        self.cached.get(src.layer)?.get(&src.entry).copied()
+    }
+
+    /// The merged tree folded from the records, for what they do not keep.
+    fn folded(&self) -> Result<TreeRoot<'_>> {
+        if self.tree.get().is_none() {
+            let mut indexes = Vec::with_capacity(self.indexes.len());
+            for b in self.indexes {
+                indexes.push(LayerIndex::from_bytes(b)?);
+            }
+            let refs: Vec<&LayerIndex> = indexes.iter().collect();
+            let names: Vec<String> = self.image.layers().iter().map(|d| d.digest.to_string()).collect();
+            let tree = MergedTree::from_indexes(&refs, &names, &MergeOptions::default())?;
+            let _ = self.tree.set(tree);
+        }
+        let tree = self.tree.get().ok_or_else(|| Error::Read {
+            path: String::new(),
+            source: std::io::Error::other("the merged tree was not made"),
+        })?;
+        Ok(TreeRoot { tree, image: self.image, cached: &[] })
+    }
+
+    /// Whether the fold has to read `path`: a regular file the records do not keep (its
+    /// size checked), or a symlink.
+    fn needs_fold(&self, path: &str) -> Result<bool> {
+        let Some(n) = self.view.stat(path.as_bytes()) else { return Ok(false) };
+        match n.kind {
+            TarKind::File if n.size > MAX_DATABASE_SIZE => {
+                Err(Error::TooLarge { path: path.to_owned(), size: n.size, limit: MAX_DATABASE_SIZE })
+            }
+            TarKind::File | TarKind::Symlink => Ok(true),
+            _ => Ok(false),
+        }
+    }
+}
+
+impl Root for IndexRoot<'_> {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(b) = self.cached(path) {
+            return Ok(Some(b.to_vec()));
+        }
+        if !self.needs_fold(path)? {
+            return Ok(None);
+        }
+        self.folded()?.read(path)
+    }
+
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::new();
+        let mut rest = Vec::new();
+        for p in paths {
+            if let Some(b) = self.cached(p) {
+                out.insert(p.clone(), b.to_vec());
+            } else if self.needs_fold(p)? {
+                rest.push(p.clone());
+            }
+        }
+        if !rest.is_empty() {
+            out.extend(self.folded()?.read_many(&rest)?);
+        }
+        Ok(out)
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        self.view.is_dir(path.as_bytes())
+    }
+
+    fn is_file(&self, path: &str) -> bool {
+        self.view.stat_follow(path.as_bytes()).is_some_and(|n| n.kind == TarKind::File)
+    }
+
+    fn layer(&self, path: &str) -> Option<usize> {
+        self.view.layer_of(path.as_bytes())
+    }
+
+    fn files(&self) -> Vec<String> {
+        self.files_where(&|_| true)
+    }
+
+    fn files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        let mut ok = |p: &[u8]| std::str::from_utf8(p).is_ok_and(wanted);
+        self.view.file_paths_where(&mut ok).into_iter().filter_map(|p| String::from_utf8(p.to_vec()).ok()).collect()
     }
 }
 

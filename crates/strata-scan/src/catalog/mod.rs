@@ -14,8 +14,8 @@ use crate::root::Root;
 
 /// What the catalogers found so far.
 pub(crate) struct Found {
-    /// Every regular file of the root (listed once, shared by the catalogers that
-    /// look for file names).
+    /// The regular files of the root that the catalogers look for by name ([`listed`]:
+    /// listed once, shared by them).
     pub files: Vec<String>,
     pub packages: Vec<Package>,
     pub warnings: Vec<Warning>,
@@ -59,9 +59,17 @@ pub(crate) fn wanted(path: &str) -> bool {
     path.ends_with(".dist-info/METADATA") || path.ends_with(".dist-info/RECORD") || npm::is_package_json(path)
 }
 
+/// Whether a cataloger looks for the regular file at `path` by its name (rather than
+/// reading a known path): what [`Found::files`] lists.
+fn listed(path: &str) -> bool {
+    path.strip_prefix(dpkg::STATUS_D).is_some_and(|r| r.starts_with('/'))
+        || path.ends_with(".dist-info/METADATA")
+        || npm::is_package_json(path)
+}
+
 /// Run every cataloger.
 pub(crate) fn all(root: &dyn Root, distro: Option<&Distro>) -> Result<Found> {
-    let mut found = Found { files: root.files(), packages: Vec::new(), warnings: Vec::new() };
+    let mut found = Found { files: root.files_where(&listed), packages: Vec::new(), warnings: Vec::new() };
     dpkg::catalog(root, distro, &mut found)?;
     apk::catalog(root, distro, &mut found)?;
     rpm::catalog(root, distro, &mut found)?;
