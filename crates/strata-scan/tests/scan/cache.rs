@@ -201,3 +201,84 @@ fn the_scan_indexer_fills_the_cache_on_import_append_and_load() {
         }
     }
 }
+
+/// A Debian-like image of three layers made from tar entries: `/lib` a symlink to
+/// `usr/lib` (the `.list` files name `/lib/...`), a hard link, then a layer that whites
+/// out a package's files and makes a directory opaque, and one that upgrades a package
+/// (its `.list` and files rewritten) and adds a Python distribution. With `through`, the
+/// top layer also writes a file through the `/lib` symlink, which the fold alone handles.
+fn layered_image(store: &strata_image::Store, tag: &str, through: bool) -> strata_image::Image {
+    use strata_image::{CommitOptions, LayerInput};
+    use strata_layer::LayerBuilder;
+    let status = |pkgs: &[(&str, &str)]| {
+        pkgs.iter()
+            .map(|(n, v)| format!("Package: {n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {v}\n\n"))
+            .collect::<String>()
+    };
+    let mut a = LayerBuilder::new();
+    a.file("usr/lib/os-release", b"ID=debian\nVERSION_ID=\"12\"\n".to_vec());
+    a.symlink("etc/os-release", "../usr/lib/os-release");
+    a.symlink("lib", "usr/lib");
+    a.file("var/lib/dpkg/status", status(&[("libc6", "2.36-9"), ("tool", "1.0-1"), ("gone", "0.1-1")]));
+    a.file("var/lib/dpkg/info/libc6:amd64.list", "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libc.so.6\n");
+    a.file("usr/lib/x86_64-linux-gnu/libc.so.6", b"libc".to_vec());
+    a.file("var/lib/dpkg/info/tool.list", "/usr/bin/tool\n/usr/bin/tool2\n/opt/tool/data\n");
+    a.file("usr/bin/tool", b"tool".to_vec());
+    a.hardlink("usr/bin/tool2", "usr/bin/tool");
+    a.file("opt/tool/data", b"data".to_vec());
+    a.file("opt/tool/cache", b"cache".to_vec());
+    a.file("var/lib/dpkg/info/gone.list", "/usr/share/gone/file\n");
+    a.file("usr/share/gone/file", b"g".to_vec());
+    let mut b = LayerBuilder::new();
+    b.whiteout("usr/share/gone");
+    b.whiteout("opt/tool/.wh..opq");
+    b.file("opt/tool/data", b"data, new".to_vec());
+    b.whiteout("usr/bin/tool2");
+    let mut c = LayerBuilder::new();
+    c.file("var/lib/dpkg/status", status(&[("libc6", "2.36-9+deb12u1"), ("tool", "1.0-1"), ("gone", "0.1-1")]));
+    c.file("usr/lib/x86_64-linux-gnu/libc.so.6", b"libc, patched".to_vec());
+    c.file(
+        "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+        b"Name: six\nVersion: 1.16.0\nLicense: MIT\n\n".to_vec(),
+    );
+    c.file("usr/lib/python3/dist-packages/six-1.16.0.dist-info/RECORD", b"six.py,,\n".to_vec());
+    c.file("usr/lib/python3/dist-packages/six.py", b"# six".to_vec());
+    if through {
+        c.file("lib/x86_64-linux-gnu/libextra.so", b"extra".to_vec());
+    }
+    let opts = CommitOptions::default().tag(tag);
+    let mut img = store.import(LayerInput::Files(&a), &opts).unwrap();
+    for l in [&b, &c] {
+        img = img.append(LayerInput::Files(l), &opts).unwrap();
+    }
+    img
+}
+
+#[test]
+fn the_inventory_from_the_layers_records_is_the_cold_one() {
+    let (dir, store) = store();
+    for (tag, through) in [("plain", false), ("through-a-symlink", true)] {
+        let img = layered_image(&store, tag, through);
+        let want: Vec<Inventory> =
+            [true, false].iter().map(|&h| Inventory::of_image(&img, &cold().layer_history(h)).unwrap()).collect();
+        // The fixture says what it should: `tool` was changed by the second layer (a
+        // file rewritten under the opaque directory, its hard link whited out), libc6
+        // owns its files through the `/lib` symlink, and the Python package is found.
+        let pkg = |n: &str| want[0].packages.iter().find(|p| p.name == n).unwrap();
+        assert_eq!((pkg("tool").layer, pkg("tool").changed_in.clone()), (Some(0), vec![1]), "{tag}");
+        assert!(pkg("libc6").files.contains(&"lib/x86_64-linux-gnu/libc.so.6".to_owned()), "{tag}");
+        assert_eq!(pkg("libc6").version, "2.36-9+deb12u1", "{tag}");
+        assert!(want[0].packages.iter().any(|p| p.name == "six"), "{tag}");
+        // The first scan writes the records (and reads the layers); the next one reads
+        // the records alone.
+        let first = Inventory::of_image(&img, &layers_only()).unwrap();
+        assert_eq!(first, want[0], "{tag}");
+        let moved = hide_layers(&img, dir.path());
+        for (history, want) in [true, false].into_iter().zip(&want) {
+            let warm = Inventory::of_image(&img, &layers_only().layer_history(history)).unwrap();
+            assert_eq!(&warm, want, "{tag}, layer_history {history}");
+            assert_eq!(sboms(&warm), sboms(want), "{tag}, layer_history {history}");
+        }
+        unhide(moved);
+    }
+}
