@@ -409,6 +409,15 @@ impl<'a> MergedIndex<'a> {
         out
     }
 
+    /// What layer `l` writes or whites out, each path normalised once, in no order: the
+    /// normalised names of its entries, a whiteout as the path it deletes (opaque
+    /// markers and the root left out).
+    pub fn layer_paths(&self, l: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        self.layers.get(l).into_iter().flat_map(|m| {
+            m.by_path.keys().copied().filter(|p| !p.is_empty()).chain(m.whiteouts.iter().map(Vec::as_slice))
+        })
+    }
+
     fn raw(&self, l: usize, i: u32) -> &RawEntry<'a> {
         &self.indexes[l].entries[i as usize]
     }
@@ -721,6 +730,23 @@ mod tests {
         let want: Vec<Vec<u8>> = tree.file_paths().map(|p| p.into_os_string().into_encoded_bytes()).collect();
         assert_eq!(files, want);
         assert!(view.file_paths_where(&mut |p| p.ends_with(b"new")) == vec![&b"opt/app/new"[..]]);
+        // Each layer's paths: its entries' names normalised, a whiteout as what it deletes.
+        for (l, r) in refs.iter().enumerate() {
+            let mut want: Vec<Vec<u8>> = r
+                .entries()
+                .map(|e| path::normalize(e.path).unwrap())
+                .filter_map(|p| match path::classify(&p).unwrap() {
+                    Class::Plain if !p.as_os_str().is_empty() => Some(p),
+                    Class::Whiteout { target } => Some(target),
+                    _ => None,
+                })
+                .map(|p| p.into_os_string().into_encoded_bytes())
+                .collect();
+            let mut got: Vec<Vec<u8>> = view.layer_paths(l).map(<[u8]>::to_vec).collect();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "layer {l}");
+        }
     }
 
     #[test]

@@ -200,7 +200,9 @@ impl Inventory {
         let Some(view) = MergedIndex::new(&indexes) else { return Ok(None) };
         let root = IndexRoot { view: &view, image, cached: &cached, indexes: &serialised, tree: Default::default() };
         let inv = Inventory::of_root(&root)?;
-        let entries = indexes.iter().map(|i| i.entries().map(|e| e.path));
+        // Each layer's paths as the view has them already normalised (the same as
+        // `attribute_layers` makes of the entries' names, a whiteout as what it deletes).
+        let entries = (0..indexes.len()).map(|l| view.layer_paths(l));
         Ok(Some(Inventory::finish(image, opts, inv, entries)))
     }
 
