@@ -265,6 +265,10 @@ impl<'a> MergedIndex<'a> {
     /// The merged view of `indexes` (base first), when their union is plain (see the
     /// module documentation); `None` when it is not, and the layers must be folded.
     pub fn new(indexes: &'a [IndexRef<'a>]) -> Option<MergedIndex<'a>> {
+        // More layers than a merged tree holds: the fold's error.
+        if indexes.len() > crate::memtree::MAX_LAYERS {
+            return None;
+        }
         let mut layers: Vec<LayerMap<'a>> = Vec::with_capacity(indexes.len());
         let mut root_layer = 0;
         for (l, index) in indexes.iter().enumerate() {
