@@ -27,7 +27,8 @@
 #   strata sbom spdx-json, warm   the same, written as SPDX 2.3
 #   strata sbom, layer records    --no-image-cache: the per-layer scan cache alone (a new
 #                                 image made of known layers): no layer blob read, the
-#                                 fold made from the layers' records
+#                                 lookups answered from the layers' records (no fold
+#                                 when their union is plain, as the corpus's is)
 #   ..., layer records history    the same, with the layer history
 # Goals from the issue: within 2x of dpkg-query with the headers read once; peak RSS
 # <= 64 MiB. The layout is a copy; `strata tag` on it first makes it a store strata
