@@ -15,11 +15,20 @@
 //! ```text
 //! magic "STRSINV\0" | version u32 | crate version (len u64, bytes)
 //! | manifest digest (len u64, bytes) | inventories u64
-//! | (layer_history u8, JSON length u64, the Inventory as JSON)*
+//! | (layer_history u8, name (len u64, as JSON), content id (len u64, digest)
+//!    , JSON length u64, the Inventory as JSON without its name)*
 //! | crc32 of all before, u32
 //! ```
+//!
+//! The content id is [`Inventory::content_id`] of the inventory named by the name beside
+//! it (the one the image was opened by when the record was written, as the JSON of
+//! [`Inventory::image`]: `null` or a string): what the SBOMs derive their identifiers
+//! from, kept so that an SBOM from the record does not write the inventory as JSON again
+//! to hash it. An image opened by another name gets it from the JSON in the record,
+//! hashed with that name in place of `null` (the name is the JSON's first field).
 
 use strata_image::Image;
+use strata_spec::{Algorithm, Digest, Digester};
 use strata_store::RecordKind;
 use strata_store::record::MAX_SCAN_RECORD_SIZE;
 
@@ -29,27 +38,49 @@ use crate::inventory::{Inventory, ScanOptions};
 const MAGIC: &[u8; 8] = b"STRSINV\0";
 /// The record format, and what the catalogers find: bump it with any change to what an
 /// inventory holds for the same image, so that an older record is not trusted.
-const VERSION: u32 = 1;
+/// 2: each inventory has its name and content id beside it.
+const VERSION: u32 = 2;
+
+/// How the JSON of an inventory without a name begins (`image` is its first field).
+const NAMELESS: &[u8] = b"{\"image\":null";
+
+/// One inventory of a record.
+#[derive(Clone, Copy)]
+struct Variant<'a> {
+    /// [`ScanOptions::layer_history`] when it was made.
+    history: bool,
+    /// The name it was made under, as JSON.
+    name: &'a [u8],
+    /// [`Inventory::content_id`] under that name, as a digest string.
+    id: &'a [u8],
+    /// The inventory as JSON, without a name.
+    json: &'a [u8],
+}
 
 /// The inventory of `image` for `opts`, when the store has a sound record of it. Its
-/// [`Inventory::image`] is the name `image` was opened by.
+/// [`Inventory::image`] is the name `image` was opened by, and its
+/// [`Inventory::content_id`] is set.
 pub(crate) fn get(image: &Image, opts: &ScanOptions) -> Option<Inventory> {
     let bytes = image.store().backend().record(RecordKind::Scan, image.digest()).ok().flatten()?;
-    let json = variants(&bytes, image)?.into_iter().find(|(h, _)| *h == opts.layer_history)?.1;
-    let mut inv: Inventory = serde_json::from_slice(json).ok()?;
-    if inv.digest.as_deref() != Some(image.digest().as_str()) {
+    let v = variants(&bytes, image)?.into_iter().find(|v| v.history == opts.layer_history)?;
+    let mut inv: Inventory = serde_json::from_slice(v.json).ok()?;
+    if inv.digest.as_deref() != Some(image.digest().as_str()) || inv.image.is_some() {
         return None;
     }
     inv.image = image.name().map(str::to_owned);
+    let name = serde_json::to_vec(&inv.image).ok()?;
+    inv.content_id =
+        if name == v.name { Digest::parse(std::str::from_utf8(v.id).ok()?).ok() } else { named_id(v.json, &name) };
     Some(inv)
 }
 
 /// Keep `inv`, the inventory of `image` for `opts`, beside the one for the other
-/// [`ScanOptions::layer_history`] setting, if the record has it.
-pub(crate) fn put(image: &Image, opts: &ScanOptions, inv: &Inventory) {
+/// [`ScanOptions::layer_history`] setting, if the record has it. Returns its
+/// [`Inventory::content_id`] when it was kept.
+pub(crate) fn put(image: &Image, opts: &ScanOptions, inv: &Inventory) -> Option<Digest> {
     let backend = image.store().backend();
     if !backend.keeps_records() {
-        return;
+        return None;
     }
     // The name it was opened by is not the image's: it is set again on reading.
     let named = inv.image.is_some();
@@ -61,24 +92,41 @@ pub(crate) fn put(image: &Image, opts: &ScanOptions, inv: &Inventory) {
     } else {
         inv
     };
-    let Ok(json) = serde_json::to_vec(inv) else { return };
+    let json = serde_json::to_vec(inv).ok()?;
+    let name = serde_json::to_vec(&image.name()).ok()?;
+    let id = named_id(&json, &name)?;
+    let id_str = id.to_string();
+    let new = Variant { history: opts.layer_history, name: &name, id: id_str.as_bytes(), json: &json };
     // A cache that cannot be written costs the next scan time, not this one its result.
     let _ = backend.update_record(RecordKind::Scan, image.digest(), &mut |old| {
-        let mut all: Vec<(bool, &[u8])> = old
+        let mut all: Vec<Variant<'_>> = old
             .and_then(|b| variants(b, image))
             .unwrap_or_default()
             .into_iter()
-            .filter(|(h, _)| *h != opts.layer_history)
+            .filter(|v| v.history != new.history)
             .collect();
-        all.push((opts.layer_history, &json));
-        all.sort_by_key(|(h, _)| *h);
+        all.push(new);
+        all.sort_by_key(|v| v.history);
         let bytes = encode(image, &all);
         Ok((bytes.len() as u64 <= MAX_SCAN_RECORD_SIZE).then_some(bytes))
     });
+    Some(id)
 }
 
-fn encode(image: &Image, all: &[(bool, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(all.iter().map(|(_, j)| j.len() + 9).sum::<usize>() + 256);
+/// The digest of the JSON of an inventory named `name` (as JSON) whose JSON without a
+/// name is `json`: `json` with `name` in place of its `null`, hashed as it goes.
+fn named_id(json: &[u8], name: &[u8]) -> Option<Digest> {
+    let rest = json.strip_prefix(NAMELESS)?;
+    let mut d = Digester::new(Algorithm::Sha256);
+    d.update(&NAMELESS[..NAMELESS.len() - b"null".len()]);
+    d.update(name);
+    d.update(rest);
+    Some(d.finish())
+}
+
+fn encode(image: &Image, all: &[Variant<'_>]) -> Vec<u8> {
+    let size = all.iter().map(|v| v.name.len() + v.id.len() + v.json.len() + 25).sum::<usize>();
+    let mut out = Vec::with_capacity(size + 256);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     for part in [env!("CARGO_PKG_VERSION").as_bytes(), image.digest().as_str().as_bytes()] {
@@ -86,18 +134,19 @@ fn encode(image: &Image, all: &[(bool, &[u8])]) -> Vec<u8> {
         out.extend_from_slice(part);
     }
     out.extend_from_slice(&(all.len() as u64).to_le_bytes());
-    for (history, json) in all {
-        out.push(u8::from(*history));
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(json);
+    for v in all {
+        out.push(u8::from(v.history));
+        for part in [v.name, v.id, v.json] {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(part);
+        }
     }
     seal(&mut out);
     out
 }
 
-/// The inventories of a record of `image` (by [`ScanOptions::layer_history`]), when
-/// every check passes.
-fn variants<'a>(bytes: &'a [u8], image: &Image) -> Option<Vec<(bool, &'a [u8])>> {
+/// The inventories of a record of `image`, when every check passes.
+fn variants<'a>(bytes: &'a [u8], image: &Image) -> Option<Vec<Variant<'a>>> {
     let mut c = unseal(bytes)?;
     if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
         return None;
@@ -116,8 +165,12 @@ fn variants<'a>(bytes: &'a [u8], image: &Image) -> Option<Vec<(bool, &'a [u8])>>
             [1] => true,
             _ => return None,
         };
-        let n = usize::try_from(u64_of(&mut c)?).ok()?;
-        out.push((history, take(&mut c, n)?));
+        let mut part = || -> Option<&'a [u8]> {
+            let n = usize::try_from(u64_of(&mut c)?).ok()?;
+            take(&mut c, n)
+        };
+        let (name, id, json) = (part()?, part()?, part()?);
+        out.push(Variant { history, name, id, json });
     }
     (c.is_empty() && out.len() as u64 == count).then_some(out)
 }

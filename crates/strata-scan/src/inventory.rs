@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use strata_image::Image;
 use strata_layer::{LayerIndex, MergeOptions, MergedIndex, MergedTree};
+use strata_spec::Digest;
 
 use crate::cache::{self, CacheStats};
 use crate::catalog;
@@ -99,7 +100,7 @@ impl ScanOptions {
 }
 
 /// Everything installed in an image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     /// The image's name, when it was opened by one.
     pub image: Option<String>,
@@ -113,6 +114,23 @@ pub struct Inventory {
     pub packages: Vec<Package>,
     /// What could not be read.
     pub warnings: Vec<Warning>,
+    /// The digest of this inventory's JSON (`serde_json`, compact), from which the SBOMs'
+    /// unique identifiers are derived, when a scan already knows it: set by
+    /// [`Inventory::of_image`] when it reads or writes the image's scan record, so that
+    /// an SBOM need not write the inventory as JSON again to hash it. Not part of the
+    /// JSON, nor compared by `==`. Set it to `None` after changing any other field (the
+    /// SBOM writers then hash the inventory as it is).
+    #[serde(skip)]
+    pub content_id: Option<Digest>,
+}
+
+impl PartialEq for Inventory {
+    /// The same contents ([`Inventory::content_id`], derived from them, is not compared).
+    fn eq(&self, other: &Inventory) -> bool {
+        let Inventory { image, digest, distro, layers, packages, warnings, content_id: _ } = self;
+        (image, digest, distro, layers, packages, warnings)
+            == (&other.image, &other.digest, &other.distro, &other.layers, &other.packages, &other.warnings)
+    }
 }
 
 impl Inventory {
@@ -137,8 +155,15 @@ impl Inventory {
             p.layer = it.next();
             p.changed_in = it.collect();
         }
-        let mut inv =
-            Inventory { image: None, digest: None, distro, layers: Vec::new(), packages, warnings: found.warnings };
+        let mut inv = Inventory {
+            image: None,
+            digest: None,
+            distro,
+            layers: Vec::new(),
+            packages,
+            warnings: found.warnings,
+            content_id: None,
+        };
         inv.sort();
         Ok(inv)
     }
@@ -161,8 +186,9 @@ impl Inventory {
         if records.iter().all(Option::is_some)
             && let Some(inv) = Inventory::from_records(image, opts, &records)?
         {
+            let mut inv = inv;
             if image_cache {
-                image_cache::put(image, opts, &inv);
+                inv.content_id = image_cache::put(image, opts, &inv);
             }
             return Ok((inv, CacheStats { hits: image.layers().len(), misses: 0 }));
         }
@@ -174,9 +200,9 @@ impl Inventory {
         let root = TreeRoot { tree: &tree, image, cached: &cached };
         let inv = Inventory::of_root(&root)?;
         let entries = indexes.iter().map(|i| i.entries().map(|e| e.path));
-        let inv = Inventory::finish(image, opts, inv, entries);
+        let mut inv = Inventory::finish(image, opts, inv, entries);
         if image_cache {
-            image_cache::put(image, opts, &inv);
+            inv.content_id = image_cache::put(image, opts, &inv);
         }
         Ok((inv, stats))
     }

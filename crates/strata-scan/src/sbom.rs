@@ -138,8 +138,12 @@ fn subject_name(inv: &Inventory) -> String {
     inv.image.clone().or_else(|| inv.digest.clone()).unwrap_or_else(|| "rootfs".to_owned())
 }
 
-/// A digest of the inventory (what makes document identifiers unique and stable).
+/// A digest of the inventory (what makes document identifiers unique and stable): the
+/// digest of its JSON, [`Inventory::content_id`] when the scan knew it.
 fn content_id(inv: &Inventory) -> Digest {
+    if let Some(d) = &inv.content_id {
+        return d.clone();
+    }
     // The digest of the inventory's JSON, hashed as it is written (it is as large as the
     // files every package owns).
     let mut w = std::io::BufWriter::with_capacity(1 << 16, strata_spec::HashingWriter::new(std::io::sink()));

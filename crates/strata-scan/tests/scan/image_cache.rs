@@ -24,7 +24,11 @@ fn a_scanned_image_is_answered_from_its_record_alone() {
     assert!(!record_path(&store, img.digest()).exists(), "--no-cache wrote the image's record");
     // Both settings of layer_history kept in the one record.
     for (history, want) in [true, false].into_iter().zip(&want) {
-        assert_eq!(&Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap(), want);
+        let first = Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap();
+        assert_eq!(&first, want);
+        // The content id of the inventory just written: its SBOMs are those of its JSON.
+        assert!(first.content_id.is_some(), "layer_history {history}");
+        assert_eq!(sboms(&first), sboms(want), "layer_history {history}");
     }
     assert!(record_path(&store, img.digest()).is_file(), "no record for the image");
     hide_layer_records(&img);
@@ -32,6 +36,9 @@ fn a_scanned_image_is_answered_from_its_record_alone() {
     for (history, want) in [true, false].into_iter().zip(&want) {
         let warm = Inventory::of_image(&img, &ScanOptions::default().layer_history(history)).unwrap();
         assert_eq!(&warm, want, "layer_history {history}");
+        // The SBOMs' identifiers from the content id kept in the record, the same as
+        // those of the cold inventory (which has none and hashes its JSON).
+        assert!(warm.content_id.is_some() && want.content_id.is_none(), "layer_history {history}");
         assert_eq!(sboms(&warm), sboms(want), "layer_history {history}");
     }
     // Without it the layers (or their records) are needed: they are really gone.
@@ -41,7 +48,15 @@ fn a_scanned_image_is_answered_from_its_record_alone() {
     let other = store.image("other:2").unwrap();
     let inv = Inventory::of_image(&other, &ScanOptions::default()).unwrap();
     assert_eq!(inv.image.as_deref(), Some("other:2"));
-    assert_eq!(Inventory { image: want[0].image.clone(), ..inv }, want[0]);
+    assert_eq!(Inventory { image: want[0].image.clone(), ..inv.clone() }, want[0]);
+    // Its content id is that of the inventory under that name, not the record's name.
+    assert_eq!(sboms(&inv), sboms(&Inventory { content_id: None, ..inv.clone() }));
+    assert_ne!(inv.content_id, Inventory::of_image(&img, &ScanOptions::default()).unwrap().content_id);
+    // Opened by its digest.
+    let by_digest = store.image(img.digest().as_str()).unwrap();
+    let inv = Inventory::of_image(&by_digest, &ScanOptions::default()).unwrap();
+    assert!(inv.content_id.is_some());
+    assert_eq!(sboms(&inv), sboms(&Inventory { content_id: None, ..inv.clone() }));
     unhide(moved);
 }
 
