@@ -70,9 +70,18 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(b.try_into().map_err(|_| self.bad("truncated"))?))
     }
     pub(crate) fn varint(&mut self) -> Result<u64> {
+        // Most values of an index (lengths, kinds, ids, small sizes) fit in one byte:
+        // read it without the loop (the records' decoding is mostly varints).
+        if let Some(&b) = self.buf.get(self.pos)
+            && b & 0x80 == 0
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
+            let Some(&b) = self.buf.get(self.pos) else { return Err(self.bad("truncated")) };
+            self.pos += 1;
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);

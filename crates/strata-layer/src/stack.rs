@@ -609,6 +609,38 @@ mod tests {
     use super::*;
     use crate::{LayerBuilder, LayerIndex, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions};
 
+    #[test]
+    fn is_normal_agrees_with_normalized() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"a",
+            b"a/b",
+            b"/a",
+            b"a/",
+            b"a//b",
+            b".",
+            b"..",
+            b"./a",
+            b"a/.",
+            b"a/..",
+            b"a/../b",
+            b"a/./b",
+            b".a",
+            b"a/.b/..c",
+            b"...",
+            b"a/.../b",
+            b"a\0b",
+            b"a/b\0",
+            b"\0",
+            b"//",
+            b"usr/lib/x86_64",
+        ];
+        for &p in cases {
+            let agree = path::normalized(p).is_ok_and(|n| n == p);
+            assert_eq!(is_normal(p), agree, "{:?}", String::from_utf8_lossy(p));
+        }
+    }
+
     /// Layers as a Debian image has them (merged /usr through symlinks, hard links),
     /// then whiteouts, an opaque directory, a directory replaced by a file and one by a
     /// symlink, a file replaced by a directory in a layer of its own.

@@ -12,7 +12,7 @@ pub const INSTALLED: &str = "lib/apk/db/installed";
 
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
     let Some(bytes) = root.read(INSTALLED)? else { return Ok(()) };
-    let text = String::from_utf8_lossy(&bytes);
+    let text = super::text(&bytes);
     for p in parse(&text, distro) {
         found.packages.push(p);
     }

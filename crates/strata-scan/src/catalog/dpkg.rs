@@ -18,7 +18,7 @@ pub(crate) const DOC: &str = "usr/share/doc";
 
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
     if let Some(bytes) = root.read(STATUS)? {
-        let text = String::from_utf8_lossy(&bytes);
+        let text = super::text(&bytes);
         let packages = parse(&text, STATUS, distro);
         let lists = |p: &Package| {
             let arch = p.arch.clone().unwrap_or_default();
@@ -29,10 +29,10 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
         let wanted: Vec<String> = packages.iter().flat_map(|p| lists(p).into_iter().chain([copyright(p)])).collect();
         let contents = root.read_many(&wanted)?;
         for mut p in packages {
-            p.license = contents.get(&copyright(&p)).and_then(|b| dep5_license(&String::from_utf8_lossy(b)));
+            p.license = contents.get(&copyright(&p)).and_then(|b| dep5_license(&super::text(b)));
             for l in lists(&p) {
                 if let Some(b) = contents.get(&l) {
-                    p.files = owned_files(root, String::from_utf8_lossy(b).lines());
+                    p.files = owned_files(root, super::text(b).lines());
                     p.record = Some(l);
                     break;
                 }
@@ -55,10 +55,10 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
             continue;
         }
         let Some(bytes) = contents.get(f) else { continue };
-        let text = String::from_utf8_lossy(bytes);
+        let text = super::text(bytes);
         for mut p in parse(&text, f, distro) {
             if let Some(b) = contents.get(&format!("{f}.md5sums")) {
-                let text = String::from_utf8_lossy(b);
+                let text = super::text(b);
                 let paths = text.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p));
                 p.files = owned_files(root, paths);
             }

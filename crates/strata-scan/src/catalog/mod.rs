@@ -25,10 +25,21 @@ pub(crate) struct Found {
 const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
 
 /// The distribution of a root.
+/// A database's bytes as text, bad UTF-8 replaced (`String::from_utf8_lossy`), checked
+/// by `str::from_utf8` first: it goes through ASCII a word at a time, the lossy decoder a
+/// byte at a time, and the databases are mostly ASCII (a Debian image's `.list` and
+/// copyright files are megabytes).
+pub(crate) fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 pub(crate) fn distro(root: &dyn Root) -> Result<Option<Distro>> {
     for p in OS_RELEASE {
         if let Some(b) = root.read(p)? {
-            return Ok(Distro::parse(&String::from_utf8_lossy(&b)));
+            return Ok(Distro::parse(&text(&b)));
         }
     }
     Ok(None)

@@ -14,7 +14,7 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
     let contents = root.read_many(&wanted)?;
     for meta in metas {
         let Some(bytes) = contents.get(&meta) else { continue };
-        let text = String::from_utf8_lossy(bytes);
+        let text = super::text(bytes);
         let Some(headers) = stanzas(&text, true).into_iter().next() else { continue };
         let (Some(name), Some(version)) = (field(&headers, "Name"), field(&headers, "Version")) else { continue };
         let license = field(&headers, "License-Expression")
@@ -32,7 +32,7 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
         let site = dist_info.rsplit_once('/').map_or("", |(s, _)| s);
         let mut files = Vec::new();
         if let Some(rec) = contents.get(&format!("{dist_info}/RECORD")) {
-            for line in String::from_utf8_lossy(rec).lines() {
+            for line in super::text(rec).lines() {
                 if let Some(p) = record_path(line).and_then(|p| join(site, &p)) {
                     files.push(p);
                 }

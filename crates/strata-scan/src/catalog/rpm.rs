@@ -136,7 +136,7 @@ impl Header {
                     let rest = data.get(at..).ok_or_else(|| format!("tag {tag}: offset {at} outside the data"))?;
                     let end =
                         rest.iter().position(|&b| b == 0).ok_or_else(|| format!("tag {tag}: unterminated string"))?;
-                    out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+                    out.push(super::text(&rest[..end]).into_owned());
                     at += end + 1;
                 }
                 Ok(out)
