@@ -226,23 +226,30 @@ fn plain(name: &[u8]) -> Option<&[u8]> {
 /// Whether `path` is in normal form already ([`path::normalized`] would give it back):
 /// no NUL, no empty, `.` or `..` component. One pass, for the lookups' hot path.
 fn is_normal(path: &[u8]) -> bool {
+    // What the current component is so far: `run` dots (0 to 2) and nothing else, or
+    // NAMED (anything else). A `/` or the end after 0-2 dots is an empty, `.` or `..`
+    // component. Every byte but NUL, `.` and `/` (all at most `/`) just names: one
+    // compare for most bytes (a fifth fewer instructions than matching each component
+    // against the three forms at each `/`).
+    const NAMED: u8 = 3;
     if path.is_empty() {
         return true;
     }
-    let mut start = 0;
-    for (i, &b) in path.iter().enumerate() {
+    let mut run = 0;
+    for &b in path {
+        if b > b'/' {
+            run = NAMED;
+            continue;
+        }
         match b {
+            b'/' if run < NAMED => return false,
+            b'/' => run = 0,
+            b'.' if run < NAMED => run += 1,
             0 => return false,
-            b'/' => {
-                if matches!(&path[start..i], b"" | b"." | b"..") {
-                    return false;
-                }
-                start = i + 1;
-            }
-            _ => {}
+            _ => run = NAMED,
         }
     }
-    !matches!(&path[start..], b"" | b"." | b"..")
+    run == NAMED
 }
 
 fn parent_of(p: &[u8]) -> &[u8] {
@@ -611,32 +618,17 @@ mod tests {
 
     #[test]
     fn is_normal_agrees_with_normalized() {
-        let cases: &[&[u8]] = &[
-            b"",
-            b"a",
-            b"a/b",
-            b"/a",
-            b"a/",
-            b"a//b",
-            b".",
-            b"..",
-            b"./a",
-            b"a/.",
-            b"a/..",
-            b"a/../b",
-            b"a/./b",
-            b".a",
-            b"a/.b/..c",
-            b"...",
-            b"a/.../b",
-            b"a\0b",
-            b"a/b\0",
-            b"\0",
-            b"//",
-            b"usr/lib/x86_64",
-        ];
-        for &p in cases {
-            let agree = path::normalized(p).is_ok_and(|n| n == p);
+        // Every name of up to 6 bytes from the bytes that matter and two that do not.
+        let alphabet = [b'a', b'-', b'.', b'/', 0];
+        let mut names: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last = names.clone();
+        for _ in 0..6 {
+            last = last.iter().flat_map(|n| alphabet.iter().map(move |&b| [&n[..], &[b]].concat())).collect();
+            names.extend(last.iter().cloned());
+        }
+        names.push(b"usr/share/doc/libc6/changelog.Debian.gz".to_vec());
+        for p in &names {
+            let agree = path::normalized(p).is_ok_and(|n| n == &p[..]);
             assert_eq!(is_normal(p), agree, "{:?}", String::from_utf8_lossy(p));
         }
     }
