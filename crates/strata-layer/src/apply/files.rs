@@ -68,7 +68,7 @@ const DEPTH: usize = 1024;
 const SPARE: usize = 4;
 
 /// Writer threads by default: the calling thread parses and hashes, another inflates;
-/// more writers than this only wait on each other's directory locks.
+/// more writers than this only take turns on the cores.
 pub(super) fn default_writers() -> usize {
     match std::env::var("STRATA_UNPACK_WRITERS").ok().and_then(|v| v.parse::<usize>().ok()) {
         Some(n) if n > 0 => n.min(16),
