@@ -55,9 +55,9 @@ const BATCH_BYTES: usize = 256 << 10;
 /// (contents and names) plus [`JOB_COST`] a file; at most this plus one batch (under
 /// [`BATCH_BYTES`] + [`QUEUED_MAX`]) is in flight per writer. Files go to writers by a
 /// hash of their names, so one writer's queue fills before another's now and then:
-/// with two batches a writer (before issue 17's third round) the calling thread waited
-/// on a full queue while the other writer ran dry, and an unpack of small files kept
-/// 1.6 of 2 cores busy; with a few thousand small files a writer, 1.9 (`perf sched`).
+/// with two batches a writer the calling thread waited on a full queue while the other
+/// writer ran dry, and an unpack of small files asked for 1.5-1.9 of 2 cores; with a
+/// few thousand small files a writer, 1.9-2.0 (`perf sched`, docs/benchmarks.md).
 const LOOKAHEAD: usize = 4 << 20;
 /// What a queued file counts for besides its bytes (its job and node).
 const JOB_COST: usize = 256;
