@@ -242,12 +242,19 @@ impl OciDir {
     /// `bytes`: temp file and rename, no fsync (a crash may leave it torn, and then it
     /// fails its check and is rebuilt).
     fn replace_cache_file(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = self.stage_cache_file(bytes)?;
+        tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
+        Ok(())
+    }
+
+    /// The first half of [`OciDir::replace_cache_file`]: `bytes` in a temporary file,
+    /// to be renamed into place.
+    fn stage_cache_file(&self, bytes: &[u8]) -> Result<NamedTempFile> {
         let mut tmp = self.temp_file("cache-")?;
         let tmp_path = tmp.path().to_path_buf();
         tmp.as_file_mut().write_all(bytes).map_err(Error::io("write", &tmp_path))?;
         tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
-        tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
-        Ok(())
+        Ok(tmp)
     }
 
     /// Atomically replace `dest` with what `fill` writes; returns the new file.

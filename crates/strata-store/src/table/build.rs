@@ -60,7 +60,7 @@ pub(super) struct Builder {
     /// Where the names start in `bytes`.
     pub(super) names_at: usize,
     pub(super) targets: Vec<(MediaType, Digest, u64)>,
-    pub(super) seen: HashMap<(String, String, u64), u32>,
+    seen: HashMap<(String, String, u64), u32>,
 }
 
 impl Builder {
@@ -110,6 +110,20 @@ impl Builder {
         }
         self.next += 1;
         Ok(self.next - 1)
+    }
+
+    /// Append entry `self.next` as `e` says, its name already among the names.
+    pub(super) fn put_record(&mut self, e: Entry) -> io::Result<()> {
+        if self.next >= self.n {
+            return Err(io::Error::other("more index entries than counted"));
+        }
+        let t = e.target | if e.simple { SIMPLE } else { 0 };
+        let at = HEADER + self.next * RECORD;
+        for (k, v) in [e.off, e.len, t, e.name_start, e.name_len].into_iter().enumerate() {
+            self.bytes[at + k * 4..at + k * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        self.next += 1;
+        Ok(())
     }
 
     pub(super) fn entry(&self, i: usize) -> Entry {

@@ -1,14 +1,16 @@
-//! Changing a table and its `index.json` together: the unchanged byte ranges of the
-//! index copied as they are (by the kernel where it can), the new entries written
-//! between them, and the new table made on the way.
+//! Changing a table and its `index.json` together: a plan of the new `index.json` (the
+//! unchanged byte ranges of the old one, the new entries between them) and the new
+//! table are made first, in memory; the plan is then written, the ranges copied by the
+//! kernel where it can, while the caller does something else with the table (writes it
+//! out on another thread: a tag at 250,000 entries does both in the time of the copy).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use strata_spec::{ANNOTATION_REF_NAME, Descriptor};
+use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, MediaType};
 
-use super::build::Builder;
-use super::{Table, u32_at};
+use super::build::{Builder, small};
+use super::{NO_NAME, Table, u32_at};
 
 /// A new entry for [`Table::splice`]: its descriptor (with the ref name, if any).
 pub(crate) struct NewEntry {
@@ -17,84 +19,63 @@ pub(crate) struct NewEntry {
 
 /// # Changing
 impl Table {
-    /// Write to `out` the index that `index` (the file this table describes) becomes
-    /// when the entries `remove` (sorted positions) go and `insert` come in at position
-    /// `at` (before the old entry `at`; the end when `at` is the number of entries):
-    /// the unchanged byte ranges are copied as they are. Returns the new table, keyed
-    /// by `index`'s key (with the new size) until the caller sets the new file's.
-    pub(crate) fn splice(
-        &self,
-        index: &File,
-        remove: &[usize],
-        at: usize,
-        insert: &[NewEntry],
-        out: &mut File,
-    ) -> io::Result<Table> {
-        let mut remove: Vec<usize> = remove.iter().copied().filter(|&i| i < self.n).collect();
-        remove.dedup();
-        let n = self.n - remove.len() + insert.len();
-        let mut w = Splicer { src: index, out, pending: (0, 0), out_pos: 0 };
+    /// Plan the index that `index.json` (the file this table describes) becomes when
+    /// the entries `remove` (positions) go and `insert` come in at position `at`
+    /// (before the old entry `at`; the end when `at` is the number of entries): the
+    /// unchanged byte ranges are copied as they are ([`Plan::write`]). Takes time in
+    /// the number of changes, not of entries.
+    pub(crate) fn plan_splice(&self, remove: &[usize], at: usize, insert: &[NewEntry]) -> io::Result<Plan> {
+        let parts = self.parts(remove, at, insert.len());
+        let (w, _) = self.lay_out(&parts, insert)?;
+        Ok(Plan { pieces: w.pieces })
+    }
+
+    /// The table of the index [`Table::plan_splice`] plans for the same change, keyed
+    /// by this one's key (with the new size) until the caller sets the new file's:
+    /// the kept entries' records and names copied a run at a time, their offsets moved
+    /// by what comes before them; the same bytes a fresh build of the new index gives.
+    pub(crate) fn splice(&self, remove: &[usize], at: usize, insert: &[NewEntry]) -> io::Result<Table> {
+        let parts = self.parts(remove, at, insert.len());
+        let (w, placed) = self.lay_out(&parts, insert)?;
+        let kept: usize = parts.iter().map(|p| if let Part::Run(a, b) = *p { b - a } else { 0 }).sum();
+        let n = kept + insert.len();
         let mut b = Builder::new(n, self.names_len + 64 * insert.len());
         b.targets = self.targets.clone();
-        for (k, (mt, d, s)) in self.targets.iter().enumerate() {
-            b.seen.insert((mt.to_string(), d.to_string(), *s), u32::try_from(k).unwrap_or(u32::MAX));
-        }
         // Old position -> new (u32::MAX: removed), and the positions of the new entries.
-        let mut moved = Vec::with_capacity(self.n);
+        let mut moved = vec![u32::MAX; self.n];
         let mut added = Vec::with_capacity(insert.len());
-        // The head, through `[`.
-        w.old(0, self.open + 1)?;
-        let mut last = Last::Head;
-        let mut removed = remove.iter().copied().peekable();
-        for i in 0..=self.n {
-            if i == at {
-                for e in insert {
-                    let bytes = strata_spec::to_canonical_json(&e.desc).map_err(io::Error::other)?;
-                    if last != Last::Head {
-                        w.bytes(b",")?;
+        let mut next_insert = insert.iter().zip(&placed.inserted);
+        for (part, shift) in parts.iter().zip(&placed.shifts) {
+            match *part {
+                Part::Run(first, end) => {
+                    // The run's names, as one range of the old names section.
+                    let names_from = self.entry(first).name_start as usize;
+                    let last = self.entry(end - 1);
+                    let names_to =
+                        last.name_start as usize + if last.name_len == NO_NAME { 0 } else { last.name_len as usize };
+                    let name_shift = (b.bytes.len() - b.names_at) as i64 - names_from as i64;
+                    let names = self
+                        .bytes
+                        .get(self.names_at + names_from..self.names_at + names_to)
+                        .ok_or_else(|| io::Error::other("index table names out of range"))?;
+                    b.bytes.extend_from_slice(names);
+                    for (i, to) in moved.iter_mut().enumerate().take(end).skip(first) {
+                        let mut e = self.entry(i);
+                        e.off = small(i64::from(e.off).wrapping_add(*shift) as u64)?;
+                        e.name_start = small(i64::from(e.name_start).wrapping_add(name_shift) as u64)?;
+                        *to = b.next as u32;
+                        b.put_record(e)?;
                     }
-                    let off = w.out_pos;
-                    w.bytes(&bytes)?;
-                    let d = &e.desc;
-                    let target = b.target(&d.media_type, &d.digest, d.size);
-                    let name = d.ref_name().map(str::as_bytes);
-                    added.push(b.push(off, bytes.len() as u64, target, name, is_simple(d))?);
-                    last = Last::New;
+                }
+                Part::Insert => {
+                    for (e, &(off, len)) in next_insert.by_ref() {
+                        let d = &e.desc;
+                        let target = target_of(&mut b.targets, d);
+                        added.push(b.push(off, len, target, d.ref_name().map(str::as_bytes), is_simple(d))?);
+                    }
                 }
             }
-            if i == self.n {
-                break;
-            }
-            if removed.peek() == Some(&i) {
-                removed.next();
-                moved.push(u32::MAX);
-                continue;
-            }
-            let e = self.entry(i);
-            let (start, end) = (u64::from(e.off), u64::from(e.off) + u64::from(e.len));
-            let follows = match last {
-                Last::Head => i == 0,
-                Last::Old(j) => j + 1 == i,
-                Last::New => false,
-            };
-            let off = if follows {
-                // Right after its old neighbour (or the head): the separator comes along.
-                w.extend(start, end)
-            } else {
-                if last != Last::Head {
-                    w.bytes(b",")?;
-                }
-                let off = w.out_pos;
-                w.old(start, end)?;
-                off
-            };
-            moved.push(b.push(off, u64::from(e.len), e.target, self.name_bytes(i), e.simple)? as u32);
-            last = Last::Old(i);
         }
-        w.flush()?;
-        let close = w.out_pos;
-        w.old(self.close, self.key.size)?;
-        w.flush()?;
         // The old order by name holds for the entries kept (positions only shift), and
         // the new named entries go in where they sort.
         let mut by_name: Vec<u32> = Vec::with_capacity(self.by_name_n + insert.len());
@@ -108,7 +89,158 @@ impl Table {
         b.drop_unused_targets();
         let mut key = self.key;
         key.size = w.out_pos;
-        b.finish(key, self.open, close, by_name)
+        b.finish(key, self.open, placed.close, by_name)
+    }
+
+    /// The new index as parts, in order: runs of old entries that stay neighbours
+    /// (split by the removed ones and by `at`), and where the `inserted` new ones go.
+    fn parts(&self, remove: &[usize], at: usize, inserted: usize) -> Vec<Part> {
+        let mut remove: Vec<usize> = remove.iter().copied().filter(|&i| i < self.n).collect();
+        remove.sort_unstable();
+        remove.dedup();
+        let at = at.min(self.n);
+        let mut parts = Vec::with_capacity(remove.len() + 3);
+        let run = |parts: &mut Vec<Part>, from: usize, to: usize| {
+            // [from, to) without the removed entries.
+            let mut a = from;
+            for &r in remove.iter().filter(|&&r| r >= from && r < to) {
+                if r > a {
+                    parts.push(Part::Run(a, r));
+                }
+                a = r + 1;
+            }
+            if to > a {
+                parts.push(Part::Run(a, to));
+            }
+        };
+        run(&mut parts, 0, at);
+        if inserted > 0 {
+            parts.push(Part::Insert);
+        }
+        run(&mut parts, at, self.n);
+        parts
+    }
+
+    /// Lay the parts out in the new file: its pieces, and where each part landed.
+    fn lay_out(&self, parts: &[Part], insert: &[NewEntry]) -> io::Result<(Splicer, Placed)> {
+        let mut w = Splicer { pieces: Vec::new(), pending: (0, 0), out_pos: 0 };
+        let mut placed = Placed { shifts: Vec::with_capacity(parts.len()), inserted: Vec::new(), close: 0 };
+        // The head, through `[`.
+        w.old(0, self.open + 1);
+        let mut last = Last::Head;
+        for part in parts {
+            match *part {
+                Part::Run(first, end) => {
+                    let e = self.entry(first);
+                    let start = u64::from(e.off);
+                    let follows = match last {
+                        Last::Head => first == 0,
+                        Last::Old(j) => j + 1 == first,
+                        Last::New => false,
+                    };
+                    let out = if follows {
+                        // Right after its old neighbour (or the head): the separator
+                        // comes along.
+                        w.extend(start, start)
+                    } else {
+                        if last != Last::Head {
+                            w.bytes(b",");
+                        }
+                        let out = w.out_pos;
+                        w.old(start, start);
+                        out
+                    };
+                    // The rest of the run follows, separators and all.
+                    let l = self.entry(end - 1);
+                    w.extend(u64::from(l.off), u64::from(l.off) + u64::from(l.len));
+                    placed.shifts.push(out as i64 - start as i64);
+                    last = Last::Old(end - 1);
+                }
+                Part::Insert => {
+                    for e in insert {
+                        let bytes = strata_spec::to_canonical_json(&e.desc).map_err(io::Error::other)?;
+                        if last != Last::Head {
+                            w.bytes(b",");
+                        }
+                        placed.inserted.push((w.out_pos, bytes.len() as u64));
+                        w.bytes(&bytes);
+                        last = Last::New;
+                    }
+                    placed.shifts.push(0);
+                }
+            }
+        }
+        w.flush();
+        placed.close = w.out_pos;
+        w.old(self.close, self.key.size);
+        w.flush();
+        Ok((w, placed))
+    }
+}
+
+/// A part of a new index: a run of old entries (`[first, end)`, neighbours in the old
+/// index and the new), or the new entries.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Run(usize, usize),
+    Insert,
+}
+
+/// Where [`Table::lay_out`] put the parts.
+struct Placed {
+    /// Per part: how far a run's bytes moved (0 for the new entries).
+    shifts: Vec<i64>,
+    /// The new entries' offsets and lengths.
+    inserted: Vec<(u64, u64)>,
+    /// Where the `]` of the new index is.
+    close: u64,
+}
+
+/// The position of `d`'s target (media type, digest, size) in `targets`, added if new.
+fn target_of(targets: &mut Vec<(MediaType, Digest, u64)>, d: &Descriptor) -> u32 {
+    let found = targets.iter().position(|(mt, dg, s)| *s == d.size && dg == &d.digest && mt == &d.media_type);
+    let k = found.unwrap_or_else(|| {
+        targets.push((d.media_type.clone(), d.digest.clone(), d.size));
+        targets.len() - 1
+    });
+    u32::try_from(k).unwrap_or(u32::MAX)
+}
+
+/// What a new `index.json` is made of, in order.
+pub(crate) struct Plan {
+    pieces: Vec<Piece>,
+}
+
+/// A part of a new `index.json`.
+enum Piece {
+    /// A byte range of the old one.
+    Old(u64, u64),
+    /// New bytes.
+    New(Vec<u8>),
+}
+
+impl Plan {
+    /// Write the new index to `out` (at its current position), the old one's ranges read
+    /// from `index`; the kernel copies them where it can. Fails if `index` turns out
+    /// shorter than its table said.
+    pub(crate) fn write(&self, index: &File, out: &mut File) -> io::Result<()> {
+        for piece in &self.pieces {
+            match *piece {
+                Piece::Old(start, end) => {
+                    let mut src = index;
+                    src.seek(SeekFrom::Start(start))?;
+                    let copied = io::copy(&mut src.take(end - start), out)?;
+                    if copied != end - start {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "index.json shrank while being copied",
+                        ));
+                    }
+                }
+                Piece::New(ref bytes) => out.write_all(bytes)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -131,27 +263,25 @@ pub(crate) fn is_simple(d: &Descriptor) -> bool {
         && d.annotations.as_ref().is_none_or(|a| a.len() == 1 && a.contains_key(ANNOTATION_REF_NAME))
 }
 
-/// Writes a file made of ranges of another file and new bytes; ranges that follow each
-/// other are copied in one go (by the kernel, where it can).
-pub(super) struct Splicer<'a> {
-    src: &'a File,
-    out: &'a mut File,
-    /// The source range waiting to be copied.
+/// Plans a file made of ranges of another file and new bytes; ranges that follow each
+/// other become one.
+pub(super) struct Splicer {
+    pieces: Vec<Piece>,
+    /// The source range waiting to become a piece.
     pending: (u64, u64),
     /// Bytes of output so far, the pending range included.
     out_pos: u64,
 }
 
-impl Splicer<'_> {
+impl Splicer {
     /// Copy `[start, end)` of the source next.
-    pub(super) fn old(&mut self, start: u64, end: u64) -> io::Result<()> {
+    pub(super) fn old(&mut self, start: u64, end: u64) {
         if self.pending.1 != start {
-            self.flush()?;
+            self.flush();
             self.pending = (start, start);
         }
         self.pending.1 = end;
         self.out_pos += end - start;
-        Ok(())
     }
 
     /// Copy the source on from where the pending range ends through `end` (the bytes
@@ -163,24 +293,17 @@ impl Splicer<'_> {
         at
     }
 
-    pub(super) fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.flush()?;
-        self.out.write_all(bytes)?;
+    pub(super) fn bytes(&mut self, bytes: &[u8]) {
+        self.flush();
+        self.pieces.push(Piece::New(bytes.to_vec()));
         self.out_pos += bytes.len() as u64;
-        Ok(())
     }
 
-    pub(super) fn flush(&mut self) -> io::Result<()> {
+    pub(super) fn flush(&mut self) {
         let (start, end) = self.pending;
         if end > start {
-            let mut src = self.src;
-            src.seek(SeekFrom::Start(start))?;
-            let copied = io::copy(&mut src.take(end - start), self.out)?;
-            if copied != end - start {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "index.json shrank while being copied"));
-            }
+            self.pieces.push(Piece::Old(start, end));
         }
         self.pending = (end, end);
-        Ok(())
     }
 }
