@@ -10,12 +10,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::dirs::Dirs;
-use super::files::{Meta, QUEUED_MAX, Queue, XattrTarget};
+use super::files::{Creator, Meta, QUEUED_MAX, Queue, Told, XattrTarget};
 use super::{Device, Recorded};
 use crate::error::Result;
 use crate::fsops::{self, Dir, Resolver, Root, errno};
@@ -33,6 +34,17 @@ pub(super) fn key(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
 }
 
+/// A directory this unpack made, where writers may create files.
+#[derive(Default)]
+struct Fresh {
+    /// The names the calling thread made in it. Only regular files made by writers can
+    /// be at another name (see `files`).
+    names: BTreeSet<Vec<u8>>,
+    /// The group a file created in it gets, when its metadata was set here and says so,
+    /// and whether a file of it was found so (see `files::Told`).
+    told: Option<(u32, Arc<AtomicBool>)>,
+}
+
 /// The root directory being written, and what is kept about it until the end.
 pub(super) struct Disk {
     root: Root,
@@ -41,10 +53,8 @@ pub(super) struct Disk {
     pub(super) meta: Arc<Meta>,
     /// The writers' queue, when files are finished on writer threads.
     pub(super) files: Option<Queue>,
-    /// When writers may create files: the directories this unpack made, by real path,
-    /// each with the names the calling thread made in it. Only regular files made by
-    /// writers can be at another name (see `files`).
-    fresh: Option<BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>>,
+    /// When writers may create files: the directories this unpack made, by real path.
+    fresh: Option<BTreeMap<Vec<u8>, Fresh>>,
     /// The name of the layer being applied.
     layer: Arc<str>,
     /// Directory metadata to set last.
@@ -64,7 +74,7 @@ impl Disk {
         Disk {
             root,
             rootless,
-            meta: Arc::new(Meta { rootless, ..Meta::default() }),
+            meta: Arc::new(Meta::new(rootless, Creator::of_process())),
             files: None,
             fresh: None,
             layer: Arc::from(""),
@@ -103,20 +113,31 @@ impl Disk {
     /// The directory at real path `real` was just made, empty.
     fn made_dir(&mut self, real: &Path) {
         if let Some(fresh) = &mut self.fresh {
-            fresh.insert(key(real).to_vec(), BTreeSet::new());
+            fresh.insert(key(real).to_vec(), Fresh::default());
         }
     }
 
     /// This thread made `name` in the directory at real path `dir`.
     fn made_name(&mut self, dir: &Path, name: &OsStr) {
-        if let Some(set) = self.fresh.as_mut().and_then(|f| f.get_mut(key(dir))) {
-            set.insert(name.as_bytes().to_vec());
+        if let Some(f) = self.fresh.as_mut().and_then(|f| f.get_mut(key(dir))) {
+            f.names.insert(name.as_bytes().to_vec());
         }
     }
 
-    /// Whether a writer may create `name` in the directory at real path `dir`.
-    fn may_hand_over(&self, dir: &Path, name: &OsStr) -> bool {
-        self.fresh.as_ref().and_then(|f| f.get(key(dir))).is_some_and(|set| !set.contains(name.as_bytes()))
+    /// Whether a writer may create `name` in the directory at real path `dir`, and if
+    /// so what the file will be created with, when that can be told (`mode`: the
+    /// permission bits asked for).
+    fn may_hand_over(&self, dir: &Path, name: &OsStr, mode: u32) -> Option<Option<Told>> {
+        let f = self.fresh.as_ref().and_then(|f| f.get(key(dir)))?;
+        if f.names.contains(name.as_bytes()) {
+            return None;
+        }
+        Some(f.told.as_ref().zip(self.meta.creator).map(|((gid, verified), c)| Told {
+            uid: c.uid,
+            gid: *gid,
+            mode: mode & 0o777 & !c.umask,
+            verified: verified.clone(),
+        }))
     }
 
     /// Start a layer; returns its position.
@@ -266,6 +287,18 @@ impl Disk {
         }
         self.meta.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
         self.dirs.declare(real, node.mtime, deferred.then_some(node.mode), (st.st_dev, st.st_ino));
+        if let (Some(creator), Some(f)) = (self.meta.creator, self.fresh.as_mut().and_then(|f| f.get_mut(key(real)))) {
+            // What files created in it get: its group when it is set-group-ID (its mode
+            // is now `now`), and a mode the umask decides unless a default ACL (set just
+            // now, or inherited when it was made) decides it.
+            let gid = if chown { node.gid } else { st.st_gid };
+            let no_default_acl = matches!(
+                rustix::fs::fgetxattr_query(fd, "system.posix_acl_default"),
+                Err(Errno::NODATA | Errno::OPNOTSUPP)
+            );
+            let gid = if now & 0o2000 != 0 { gid } else { creator.gid };
+            f.told = no_default_acl.then(|| (gid, Arc::new(AtomicBool::new(false))));
+        }
         Ok(())
     }
 
@@ -404,11 +437,12 @@ impl UnionTree for Disk {
         if matches!(node.kind, NodeKind::File)
             && small(node)
             && !self.dead(node.ordinal)
-            && self.may_hand_over(&d.path, name)
+            && self.files.is_some()
+            && let Some(told) = self.may_hand_over(&d.path, name, node.mode & 0o777)
             && let Some(queue) = &mut self.files
         {
             // Created, written and closed by a writer; this thread goes on.
-            if queue.failed() || !queue.send_create(d, name, data, node, cx, &self.layer)? {
+            if queue.failed() || !queue.send_create((d, name), data, node, told, cx, &self.layer)? {
                 return Err(cx.fs("hand over to the file writer")(io::Error::other("the file writer thread stopped")));
             }
             if self.rootless {
@@ -443,7 +477,7 @@ impl UnionTree for Disk {
                             // A hole at the end: the size says where the file ends.
                             f.set_len(node.size).map_err(cx.fs("truncate"))?;
                         }
-                        self.meta.file(f.as_fd(), node, cx)?;
+                        self.meta.file(f.as_fd(), node, None, cx)?;
                     }
                 }
                 self.record(real, node.uid, node.gid, None);
@@ -461,7 +495,7 @@ impl UnionTree for Disk {
                     _ => Device::Block { major: *major, minor: *minor },
                 };
                 let fd = self.create_file(dir, name, real, node.mode, cx)?;
-                self.meta.file(fd.as_fd(), node, cx)?;
+                self.meta.file(fd.as_fd(), node, None, cx)?;
                 self.record(real, node.uid, node.gid, Some(device));
             }
             NodeKind::Char(..) | NodeKind::Block(..) | NodeKind::Fifo => {

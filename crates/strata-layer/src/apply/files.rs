@@ -14,7 +14,9 @@
 //!   would have made, while a new directory's files are handed over as the last one's
 //!   are still being made. Creations of one name go to one writer, in layer order, so a
 //!   file written twice ends as the later entry says. Files go over in batches
-//!   (`BATCH`) whose buffers come back to be refilled.
+//!   (`BATCH`) whose buffers come back to be refilled; each writer's queue is bounded
+//!   by bytes (`LOOKAHEAD`), deep enough that the calling thread rarely waits on one
+//!   writer while another has nothing to do.
 //! - Elsewhere the calling thread creates the file in layer order and hands over its fd
 //!   to be written and closed.
 //!
@@ -49,12 +51,24 @@ pub(super) const QUEUED_MAX: u64 = 256 << 10;
 const BATCH: usize = 16;
 /// Content bytes that end a batch early.
 const BATCH_BYTES: usize = 256 << 10;
-/// Batches queued per writer. In flight per writer at most: one batch being filled, these,
-/// and one being written, each under [`BATCH_BYTES`] + [`QUEUED_MAX`]: 2 MiB.
-const DEPTH: usize = 2;
+/// What each writer may have queued and not yet written: the bytes of its batches
+/// (contents and names) plus [`JOB_COST`] a file; at most this plus one batch (under
+/// [`BATCH_BYTES`] + [`QUEUED_MAX`]) is in flight per writer. Files go to writers by a
+/// hash of their names, so one writer's queue fills before another's now and then:
+/// with two batches a writer the calling thread waited on a full queue while the other
+/// writer ran dry, and an unpack of small files asked for 1.5-1.9 of 2 cores; with a
+/// few thousand small files a writer, 1.9-2.0 (`perf sched`, docs/benchmarks.md).
+const LOOKAHEAD: usize = 4 << 20;
+/// What a queued file counts for besides its bytes (its job and node).
+const JOB_COST: usize = 256;
+/// Batches a writer's channel holds: more than [`LOOKAHEAD`] can fill with batches of
+/// [`BATCH`] small files, so the byte count is what bounds the queue.
+const DEPTH: usize = 1024;
+/// Empty batches kept per writer to be filled again (more are dropped).
+const SPARE: usize = 4;
 
 /// Writer threads by default: the calling thread parses and hashes, another inflates;
-/// more writers than this only wait on each other's directory locks.
+/// more writers than this only take turns on the cores.
 pub(super) fn default_writers() -> usize {
     match std::env::var("STRATA_UNPACK_WRITERS").ok().and_then(|v| v.parse::<usize>().ok()) {
         Some(n) if n > 0 => n.min(16),
@@ -74,6 +88,51 @@ pub(super) struct Meta {
     /// Extended attributes refused (`EOPNOTSUPP`, or `EPERM`/`EACCES` rootless) and
     /// skipped.
     pub(super) xattrs_skipped: AtomicU64,
+    /// Who creates files, when the process's umask could be read: what a file created
+    /// here gets can then be told without an `fstat` (see [`Told`]).
+    pub(super) creator: Option<Creator>,
+    /// A file created as [`Told`] turned out otherwise: every file is asked (`fstat`)
+    /// from then on.
+    told_wrong: AtomicBool,
+}
+
+/// This process as the creator of files: its effective ids and umask.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Creator {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) umask: u32,
+}
+
+impl Creator {
+    /// This process, if its umask can be read (`/proc/self/status`, Linux 4.7 and
+    /// later: setting the umask to read it would change it for every thread).
+    pub(super) fn of_process() -> Option<Creator> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:"))?.trim();
+        Some(Creator {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            umask: u32::from_str_radix(umask, 8).ok()?,
+        })
+    }
+}
+
+/// What a regular file this process creates (`O_CREAT | O_EXCL`) with permission
+/// bits `mode` gets, told instead of asked (an `fstat` less a file): the owner is the
+/// effective uid, the group the directory's when it is set-group-ID and the effective
+/// gid otherwise, and the mode `mode & !umask` when the directory has no default ACL.
+/// `Disk` tells it for the directories whose metadata it set itself. Until one file of
+/// the directory was asked and found as told (`verified`), each file is asked; one found
+/// otherwise (a file system that decides owners or modes itself) stops all telling.
+#[derive(Debug, Clone)]
+pub(super) struct Told {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    /// Its permission bits as created (the umask applied).
+    pub(super) mode: u32,
+    /// Whether a file of its directory was found as told.
+    pub(super) verified: Arc<AtomicBool>,
 }
 
 /// Where extended attributes go: an open file, or a name in a directory (not followed).
@@ -84,6 +143,10 @@ pub(super) enum XattrTarget<'a> {
 }
 
 impl Meta {
+    pub(super) fn new(rootless: bool, creator: Option<Creator>) -> Meta {
+        Meta { rootless, creator, ..Meta::default() }
+    }
+
     pub(super) fn set_xattrs(&self, target: XattrTarget<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
         for (k, v) in &node.xattrs {
             let name = OsStr::from_bytes(k);
@@ -116,16 +179,33 @@ impl Meta {
             .map_err(cx.errno("chown"))
     }
 
-    /// Owner, mode, xattrs and mtime of a regular file, on its fd (in this order: chown
-    /// clears setuid bits, and writing clears file capabilities). One `fstat` tells
-    /// which of `fchown` and `fchmod` are needed: most files are created right already.
-    pub(super) fn file(&self, fd: BorrowedFd<'_>, node: &Node, cx: Ctx<'_>) -> Result<()> {
-        let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
-        let chown = !self.rootless && (st.st_uid, st.st_gid) != (node.uid, node.gid);
+    /// Owner, mode, xattrs and mtime of a regular file just created, on its fd (in this
+    /// order: chown clears setuid bits, and writing clears file capabilities). What it
+    /// was created with, told or asked (one `fstat`), says which of `fchown` and
+    /// `fchmod` are needed: most files are created right already.
+    pub(super) fn file(&self, fd: BorrowedFd<'_>, node: &Node, told: Option<&Told>, cx: Ctx<'_>) -> Result<()> {
+        let (uid, gid, mode) = match told {
+            Some(t) if t.verified.load(Ordering::Acquire) && !self.told_wrong.load(Ordering::Acquire) => {
+                (t.uid, t.gid, t.mode)
+            }
+            _ => {
+                let st = rustix::fs::fstat(fd).map_err(cx.errno("stat"))?;
+                let asked = (st.st_uid, st.st_gid, st.st_mode & 0o7777);
+                if let Some(t) = told {
+                    if asked == (t.uid, t.gid, t.mode) {
+                        t.verified.store(true, Ordering::Release);
+                    } else {
+                        self.told_wrong.store(true, Ordering::Release);
+                    }
+                }
+                asked
+            }
+        };
+        let chown = !self.rootless && (uid, gid) != (node.uid, node.gid);
         if chown {
             self.chown_fd(fd, node, cx)?;
         }
-        if chown || st.st_mode & 0o7777 != node.mode {
+        if chown || mode != node.mode {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(node.mode)).map_err(cx.errno("chmod"))?;
         }
         self.set_xattrs(XattrTarget::Fd(fd), node, cx)?;
@@ -135,10 +215,10 @@ impl Meta {
 
 /// Where a job's file is: already created (its fd), or to create as the name at
 /// `name` (of the batch's bytes) in `dir` (`pending` counts the creations in `dir` not
-/// done yet).
+/// done yet; `told`: what the file will be created with, when it can be told).
 enum Target {
     Created(OwnedFd),
-    Create { dir: Arc<Dir>, name: Range<usize>, pending: Arc<AtomicUsize> },
+    Create { dir: Arc<Dir>, name: Range<usize>, pending: Arc<AtomicUsize>, told: Option<Told> },
 }
 
 /// A small file to finish (and maybe create) on a writer thread; its content and the
@@ -158,9 +238,15 @@ struct Job {
 struct Batch {
     jobs: Vec<Job>,
     bytes: Vec<u8>,
+    /// What it counts for against its writer's [`LOOKAHEAD`], set when it is sent.
+    cost: usize,
 }
 
 impl Batch {
+    fn cost(&self) -> usize {
+        self.bytes.len() + self.jobs.len() * JOB_COST
+    }
+
     /// Append `b` to the bytes: where it is.
     fn put(&mut self, b: &[u8]) -> Range<usize> {
         let at = self.bytes.len();
@@ -194,27 +280,39 @@ impl Pending {
 }
 
 /// Marks the writers failed unless disarmed: a writer that returns an error or panics
-/// must not leave [`Queue::settle`] waiting.
-struct FailOnDrop<'a>(&'a Pending, bool);
+/// must not leave [`Queue::settle`] waiting, nor the calling thread waiting for room
+/// in its queue (woken by an empty batch sent back).
+struct FailOnDrop<'a>(&'a Pending, &'a SyncSender<Batch>, bool);
 
 impl Drop for FailOnDrop<'_> {
     fn drop(&mut self) {
-        if self.1 {
+        if self.2 {
             self.0.failed.store(true, Ordering::Release);
             self.0.wake();
+            let _ = self.1.try_send(Batch::default());
         }
     }
 }
 
+/// One writer as the calling thread sees it.
+struct Lane {
+    tx: SyncSender<Batch>,
+    /// The cost of the batches sent to it and not yet written (see [`LOOKAHEAD`]).
+    queued: Arc<AtomicUsize>,
+    /// The batch being filled for it.
+    batch: Batch,
+}
+
 /// The sending side, held by the applier while the writer threads run.
 pub(super) struct Queue {
-    writers: Vec<SyncSender<Batch>>,
-    /// Each writer's batch being filled.
-    batches: Vec<Batch>,
-    /// Batches the writers are done with.
+    lanes: Vec<Lane>,
+    /// Batches the writers are done with (each one sent back also says that a writer's
+    /// queue has room again).
     empty: Receiver<Batch>,
+    /// Empty batches kept to be filled again.
+    spare: Vec<Batch>,
     pending: Arc<Pending>,
-    /// Where the next fill job goes (round robin).
+    /// Where the next created file goes (round robin).
     next: usize,
     /// The directories creations were handed over in, each with its count of those not
     /// done, the latest last (those done are dropped as they are seen).
@@ -233,22 +331,21 @@ impl Queue {
     ) -> io::Result<(Queue, Handles<'scope>)> {
         let writers = writers.max(1);
         let pending = Arc::new(Pending::default());
-        // Every batch there is: one being filled, those queued and one being written,
-        // per writer.
-        let (back, empty) = sync_channel(writers * (DEPTH + 2));
-        let mut senders = Vec::with_capacity(writers);
+        // Batches that come back beyond these are dropped.
+        let (back, empty) = sync_channel(writers * SPARE);
+        let mut lanes = Vec::with_capacity(writers);
         let mut handles = Vec::with_capacity(writers);
         for i in 0..writers {
             let (tx, rx) = sync_channel(DEPTH);
-            let (meta, pending, back) = (meta.clone(), pending.clone(), back.clone());
+            let queued = Arc::new(AtomicUsize::new(0));
+            let (meta, pending, back, done) = (meta.clone(), pending.clone(), back.clone(), queued.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("strata-files-{i}"))
-                .spawn_scoped(scope, move || run(&rx, &back, &meta, &pending))?;
-            senders.push(tx);
+                .spawn_scoped(scope, move || run(&rx, &back, &done, &meta, &pending))?;
+            lanes.push(Lane { tx, queued, batch: Batch::default() });
             handles.push(handle);
         }
-        let batches = (0..writers).map(|_| Batch::default()).collect();
-        Ok((Queue { writers: senders, batches, empty, pending, next: 0, handed: Vec::new() }, handles))
+        Ok((Queue { lanes, empty, spare: Vec::new(), pending, next: 0, handed: Vec::new() }, handles))
     }
 
     /// Whether a writer stopped on an error (join it to have the error).
@@ -268,7 +365,7 @@ impl Queue {
         layer: &Arc<str>,
         target: impl FnOnce(&mut Batch) -> Target,
     ) -> Result<bool> {
-        let Some(batch) = self.batches.get_mut(w) else { return Ok(false) };
+        let Some(batch) = self.lanes.get_mut(w).map(|l| &mut l.batch) else { return Ok(false) };
         let at = batch.bytes.len();
         data.read_data(&mut |_, chunk| {
             batch.bytes.extend_from_slice(chunk);
@@ -284,18 +381,39 @@ impl Queue {
         Ok(self.flush(w))
     }
 
-    /// Send writer `w`'s batch: `false` if the writers are gone.
+    /// Send writer `w`'s batch, once its queue has room for it: `false` if the writers
+    /// are gone.
     fn flush(&mut self, w: usize) -> bool {
-        let (Some(batch), Some(tx)) = (self.batches.get_mut(w), self.writers.get(w)) else { return false };
-        if batch.jobs.is_empty() {
+        let Some(lane) = self.lanes.get_mut(w) else { return false };
+        if lane.batch.jobs.is_empty() {
             return true;
         }
-        let next = self.empty.try_recv().unwrap_or_default();
-        tx.send(std::mem::replace(batch, next)).is_ok()
+        let cost = lane.batch.cost();
+        loop {
+            let queued = lane.queued.load(Ordering::Acquire);
+            if queued == 0 || queued + cost <= LOOKAHEAD {
+                break;
+            }
+            if self.pending.failed.load(Ordering::Acquire) {
+                return false;
+            }
+            // Every batch a writer finishes comes back here (or finds the channel full,
+            // and then this does not wait).
+            match self.empty.recv() {
+                Ok(b) if self.spare.len() < SPARE => self.spare.push(b),
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        lane.queued.fetch_add(cost, Ordering::AcqRel);
+        let next = self.spare.pop().or_else(|| self.empty.try_recv().ok()).unwrap_or_default();
+        let mut batch = std::mem::replace(&mut lane.batch, next);
+        batch.cost = cost;
+        lane.tx.send(batch).is_ok()
     }
 
     fn flush_all(&mut self) -> bool {
-        (0..self.writers.len()).all(|w| self.flush(w))
+        (0..self.lanes.len()).all(|w| self.flush(w))
     }
 
     /// Send what is left to the writers and let them finish: the end of a successful
@@ -315,26 +433,30 @@ impl Queue {
         cx: Ctx<'_>,
         layer: &Arc<str>,
     ) -> Result<bool> {
-        self.next = (self.next + 1) % self.writers.len();
+        self.next = (self.next + 1) % self.lanes.len();
         self.push(self.next, data, node, cx, layer, |_| Target::Created(fd))
     }
 
-    /// Hand over a file to create as `name` in `dir`, its content read from `data`:
+    /// Hand over a file to create as `name` in `dir`, its content read from `data`
+    /// (`told`: what it will be created with, if that can be told):
     /// `Ok(false)` if the writers are gone. Every creation of one name in one directory
     /// goes to the same writer, in the order handed over; the caller waits for them
-    /// ([`Queue::settle`]) before it touches the names they could meet itself.
+    /// ([`Queue::settle`]) before it touches the names they could meet itself. (Giving
+    /// each directory to one writer instead, so that writers never create in one
+    /// directory at once, was measured for issue 17: the directory's lock costs under
+    /// 1% of the CPU on tmpfs, and one large directory then had one writer.)
     pub(super) fn send_create(
         &mut self,
-        dir: &Arc<Dir>,
-        name: &OsStr,
+        (dir, name): (&Arc<Dir>, &OsStr),
         data: &mut dyn Data,
         node: &Node,
+        told: Option<Told>,
         cx: Ctx<'_>,
         layer: &Arc<str>,
     ) -> Result<bool> {
         let mut h = std::hash::DefaultHasher::new();
         (dir.path.as_os_str(), name).hash(&mut h);
-        let writer = usize::try_from(h.finish() % self.writers.len() as u64).unwrap_or(0);
+        let writer = usize::try_from(h.finish() % self.lanes.len() as u64).unwrap_or(0);
         let in_dir = match self.handed.last() {
             Some((d, n)) if Arc::ptr_eq(d, dir) => n.clone(),
             _ => {
@@ -353,6 +475,7 @@ impl Queue {
             dir,
             name: b.put(name.as_bytes()),
             pending: in_dir,
+            told,
         })
     }
 
@@ -441,17 +564,24 @@ fn create(dir: BorrowedFd<'_>, name: &OsStr, mode: u32, cx: Ctx<'_>) -> Result<O
     rustix::fs::openat(dir, name, flags, mode).map_err(cx.errno("create"))
 }
 
-fn run(rx: &Receiver<Batch>, back: &SyncSender<Batch>, meta: &Meta, pending: &Pending) -> Result<()> {
-    let mut armed = FailOnDrop(pending, true);
+fn run(
+    rx: &Receiver<Batch>,
+    back: &SyncSender<Batch>,
+    queued: &AtomicUsize,
+    meta: &Meta,
+    pending: &Pending,
+) -> Result<()> {
+    let mut armed = FailOnDrop(pending, back, true);
     while let Ok(mut batch) = rx.recv() {
         for job in batch.jobs.drain(..) {
             finish(job, &batch.bytes, meta, pending)?;
         }
         batch.bytes.clear();
+        queued.fetch_sub(batch.cost, Ordering::AcqRel);
         // Dropped when the queue is gone or has enough.
         let _ = back.try_send(batch);
     }
-    armed.1 = false;
+    armed.2 = false;
     Ok(())
 }
 
@@ -459,15 +589,15 @@ fn run(rx: &Receiver<Batch>, back: &SyncSender<Batch>, meta: &Meta, pending: &Pe
 fn finish(job: Job, bytes: &[u8], meta: &Meta, pending: &Pending) -> Result<()> {
     let get = |r: &Range<usize>| bytes.get(r.clone()).unwrap_or_default();
     let cx = Ctx { layer: &job.layer, entry: get(&job.entry) };
-    let (fd, in_dir) = match job.target {
-        Target::Created(fd) => (fd, None),
-        Target::Create { dir, name, pending } => {
-            (create(dir.fd.as_fd(), OsStr::from_bytes(get(&name)), job.node.mode, cx)?, Some(pending))
+    let (fd, in_dir, told) = match job.target {
+        Target::Created(fd) => (fd, None, None),
+        Target::Create { dir, name, pending, told } => {
+            (create(dir.fd.as_fd(), OsStr::from_bytes(get(&name)), job.node.mode, cx)?, Some(pending), told)
         }
     };
     let f = std::fs::File::from(fd);
     f.write_all_at(get(&job.content), 0).map_err(cx.fs("write"))?;
-    meta.file(f.as_fd(), &job.node, cx)?;
+    meta.file(f.as_fd(), &job.node, told.as_ref(), cx)?;
     // Closed before the creation counts as done.
     drop(f);
     if let Some(n) = in_dir {

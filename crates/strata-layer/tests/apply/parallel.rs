@@ -275,6 +275,52 @@ fn parallel_created_files_keep_their_metadata() {
     }
 }
 
+/// A POSIX default ACL (`system.posix_acl_default`, version 2) granting the owner `rwx`
+/// and the group and others nothing: a file created under it gets `mode & 0o700`, the
+/// umask left out.
+const OWNER_ONLY_DEFAULT_ACL: [u8; 28] = [
+    2, 0, 0, 0, // version
+    0x01, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, // ACL_USER_OBJ rwx
+    0x04, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // ACL_GROUP_OBJ ---
+    0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, // ACL_OTHER ---
+];
+
+/// The writers skip the `fstat` of a file they create when its owner and mode can be
+/// told beforehand; each case here is one where a wrong guess would leave the wrong
+/// owner or mode: a set-group-ID directory (files get its group), bits the umask
+/// clears, a default ACL (the umask is not applied; the ACL takes bits away).
+#[test]
+fn files_created_without_asking_get_the_owner_and_mode_of_their_entry() {
+    for ownership in [Ownership::Auto, Ownership::Record] {
+        let sb = Sandbox::new();
+        let mut l = vec![
+            dir("sg").mode(0o2775).owner(0, 1000),
+            dir("acl").xattr("system.posix_acl_default", &OWNER_ONLY_DEFAULT_ACL),
+        ];
+        for d in ["sg", "acl", "plain"] {
+            if d == "plain" {
+                l.push(dir(d));
+            }
+            for i in 0..40u32 {
+                let mode = [0o644, 0o666, 0o777, 0o640, 0o4755][i as usize % 5];
+                l.push(file(&format!("{d}/f{i}"), b"x").mode(mode).owner(0, u64::from(i % 2) * 1000));
+            }
+        }
+        let report = apply(&sb.root, &[l.clone()], &ApplyOptions::default().ownership(ownership)).unwrap();
+        for d in ["sg", "acl", "plain"] {
+            for i in 0..40u32 {
+                let meta = std::fs::symlink_metadata(sb.root.join(format!("{d}/f{i}"))).unwrap();
+                let mode = [0o644, 0o666, 0o777, 0o640, 0o4755][i as usize % 5];
+                assert_eq!(meta.permissions().mode() & 0o7777, mode, "{d}/f{i} {ownership:?}");
+                if !report.rootless {
+                    assert_eq!(meta.gid(), (i % 2) * 1000, "{d}/f{i}");
+                }
+            }
+        }
+        both(&Sandbox::new(), &[l], ownership).unwrap();
+    }
+}
+
 /// Paths the random layers use: few, so that entries collide often.
 const PATHS: &[&str] = &["d/a", "d/b", "d/c", "d/e/a", "d/e/b", "d/e", "f/a", "f", "g/h/a", "a"];
 
