@@ -220,6 +220,67 @@ impl LayerIndex {
     /// Parse the serialised form, checking it throughout (an
     /// [`Error::InvalidIndex`] for anything damaged, truncated or of another version).
     pub fn from_bytes(bytes: &[u8]) -> Result<LayerIndex> {
+        let mut p = Parser::new(bytes)?;
+        let mut headers = Vec::new();
+        while let Some(e) = p.next_entry()? {
+            headers.push(Header {
+                path: e.path.to_vec(),
+                kind: e.kind,
+                mode: e.mode,
+                uid: e.uid,
+                gid: e.gid,
+                mtime: e.mtime,
+                size: e.size,
+                declared_size: e.declared_size,
+                dev: e.dev,
+                link: e.link.to_vec(),
+                xattrs: e.xattrs.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect(),
+                sparse: e.sparse,
+                ordinal: e.ordinal,
+                offset: e.offset,
+            });
+        }
+        let Parser { compression, diff_id, size, compressed, .. } = p;
+        Ok(LayerIndex { headers, compression, diff_id, size, compressed })
+    }
+}
+
+/// The serialised form of a [`LayerIndex`], read in place: its head checked and read by
+/// [`Parser::new`], then one entry a call ([`Parser::next_entry`]). The one reader of the
+/// format: [`LayerIndex::from_bytes`] copies what it gives, [`crate::IndexRef`] keeps
+/// the borrowed names.
+pub(crate) struct Parser<'a> {
+    c: Cursor<'a>,
+    pub(crate) compression: Compression,
+    pub(crate) diff_id: Digest,
+    pub(crate) size: u64,
+    pub(crate) compressed: u64,
+    /// Entries in all, and read so far.
+    pub(crate) n: u64,
+    next: u64,
+}
+
+/// One entry as the serialised index has it, borrowed from it.
+pub(crate) struct RawHeader<'a> {
+    pub(crate) path: &'a [u8],
+    pub(crate) kind: EntryKind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    pub(crate) mtime: Mtime,
+    pub(crate) size: u64,
+    pub(crate) declared_size: u64,
+    pub(crate) dev: (u32, u32),
+    pub(crate) link: &'a [u8],
+    pub(crate) xattrs: Vec<(&'a [u8], &'a [u8])>,
+    pub(crate) sparse: Option<SparseMap>,
+    pub(crate) ordinal: u64,
+    pub(crate) offset: u64,
+}
+
+impl<'a> Parser<'a> {
+    /// Check the framing (length, magic, checksum, version) and read the head.
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Parser<'a>> {
         if bytes.len() < MAGIC.len() + 4 + 4 {
             return Err(bad("too short".into()));
         }
@@ -249,56 +310,63 @@ impl LayerIndex {
         let size = c.varint()?;
         let compressed = c.varint()?;
         let n = c.varint()?;
-        let mut headers = Vec::new();
-        for ordinal in 0..n {
-            let path = c.bytes()?.to_vec();
-            let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
-            let mode = c.u32v()?;
-            let (uid, gid) = (c.varint()?, c.varint()?);
-            let mtime = c.time()?;
-            let (size, declared_size) = (c.varint()?, c.varint()?);
-            let dev = (c.u32v()?, c.u32v()?);
-            let link = c.bytes()?.to_vec();
-            let nx = c.len()?;
-            let mut xattrs = Vec::with_capacity(nx.min(64));
-            for _ in 0..nx {
-                xattrs.push((c.bytes()?.to_vec(), c.bytes()?.to_vec()));
+        Ok(Parser { c, compression, diff_id, size, compressed, n, next: 0 })
+    }
+
+    /// The next entry; `None` after the last, once the bytes are checked to end there.
+    pub(crate) fn next_entry(&mut self) -> Result<Option<RawHeader<'a>>> {
+        let c = &mut self.c;
+        if self.next == self.n {
+            if !c.at_end() {
+                return Err(bad("bytes after the last entry".into()));
             }
-            let sparse = match c.u8()? {
-                0 => None,
-                1 => {
-                    let ns = c.len()?;
-                    let mut segs = Vec::with_capacity(ns.min(1024));
-                    for _ in 0..ns {
-                        segs.push((c.varint()?, c.varint()?));
-                    }
-                    Some(SparseMap::new(segs, size).ok_or_else(|| bad(format!("entry {ordinal}: bad sparse map")))?)
+            return Ok(None);
+        }
+        let ordinal = self.next;
+        self.next += 1;
+        let path = c.bytes()?;
+        let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
+        let mode = c.u32v()?;
+        let (uid, gid) = (c.varint()?, c.varint()?);
+        let mtime = c.time()?;
+        let (size, declared_size) = (c.varint()?, c.varint()?);
+        let dev = (c.u32v()?, c.u32v()?);
+        let link = c.bytes()?;
+        let nx = c.len()?;
+        let mut xattrs = Vec::with_capacity(nx.min(64));
+        for _ in 0..nx {
+            xattrs.push((c.bytes()?, c.bytes()?));
+        }
+        let sparse = match c.u8()? {
+            0 => None,
+            1 => {
+                let ns = c.len()?;
+                let mut segs = Vec::with_capacity(ns.min(1024));
+                for _ in 0..ns {
+                    segs.push((c.varint()?, c.varint()?));
                 }
-                t => return Err(bad(format!("entry {ordinal}: unknown sparse tag {t}"))),
-            };
-            let offset = c.varint()?;
-            let mtime = Mtime { secs: mtime.sec, nanos: mtime.nsec };
-            headers.push(Header {
-                path,
-                kind,
-                mode,
-                uid,
-                gid,
-                mtime,
-                size,
-                declared_size,
-                dev,
-                link,
-                xattrs,
-                sparse,
-                ordinal,
-                offset,
-            });
-        }
-        if !c.at_end() {
-            return Err(bad("bytes after the last entry".into()));
-        }
-        Ok(LayerIndex { headers, compression, diff_id, size, compressed })
+                Some(SparseMap::new(segs, size).ok_or_else(|| bad(format!("entry {ordinal}: bad sparse map")))?)
+            }
+            t => return Err(bad(format!("entry {ordinal}: unknown sparse tag {t}"))),
+        };
+        let offset = c.varint()?;
+        let mtime = Mtime { secs: mtime.sec, nanos: mtime.nsec };
+        Ok(Some(RawHeader {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            size,
+            declared_size,
+            dev,
+            link,
+            xattrs,
+            sparse,
+            ordinal,
+            offset,
+        }))
     }
 }
 

@@ -20,14 +20,12 @@ use hashbrown::{HashMap, HashSet};
 use rustix::io::Errno;
 use strata_spec::Digest;
 
-use crate::codec::Cursor;
-use crate::error::{Error, Result};
-use crate::index::{IndexEntry, MAGIC, VERSION};
+use crate::error::Result;
+use crate::index::{IndexEntry, Parser, RawHeader};
 use crate::memtree::DataSource;
 use crate::path::{self, Class};
 use crate::read::EntryKind;
 use crate::resolve::{self, End, Lookup, Node};
-use crate::sparse::SparseMap;
 
 /// One entry of an [`IndexRef`], borrowed from the serialised index.
 #[derive(Debug, Clone, Copy)]
@@ -50,73 +48,19 @@ pub struct IndexRef<'a> {
     diff_id: Digest,
 }
 
-fn bad(reason: String) -> Error {
-    Error::InvalidIndex { reason }
-}
-
 impl<'a> IndexRef<'a> {
     /// Parse the serialised form of a [`crate::LayerIndex`], checking it throughout (an
-    /// [`Error::InvalidIndex`] for anything damaged, truncated or of another version).
+    /// [`crate::Error::InvalidIndex`] for anything damaged, truncated or of another
+    /// version).
     pub fn from_bytes(bytes: &'a [u8]) -> Result<IndexRef<'a>> {
-        if bytes.len() < MAGIC.len() + 4 + 4 {
-            return Err(bad("too short".into()));
+        let mut p = Parser::new(bytes)?;
+        // An entry takes 16 bytes or more: no more room than the bytes can fill.
+        let mut entries = Vec::with_capacity(usize::try_from(p.n).unwrap_or(0).min(bytes.len() / 16));
+        while let Some(e) = p.next_entry()? {
+            let RawHeader { path, link, kind, size, uid, gid, offset, .. } = e;
+            entries.push(RawEntry { path, link, kind, size, sparse: e.sparse.is_some(), uid, gid, offset });
         }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        if body.get(..MAGIC.len()) != Some(&MAGIC[..]) {
-            return Err(bad("not a strata layer index (bad magic)".into()));
-        }
-        let want = u32::from_le_bytes(crc.try_into().map_err(|_| bad("truncated".into()))?);
-        if libdeflater::crc32(body) != want {
-            return Err(bad("checksum mismatch (file damaged)".into()));
-        }
-        let mut c = Cursor::new(body, MAGIC.len(), bad);
-        let version = c.u32()?;
-        if version != VERSION {
-            return Err(bad(format!("version {version} is not supported (this build reads {VERSION})")));
-        }
-        if c.u8()? > 2 {
-            return Err(bad("unknown compression".into()));
-        }
-        let diff_id = std::str::from_utf8(c.bytes()?)
-            .ok()
-            .and_then(|s| Digest::parse(s).ok())
-            .ok_or_else(|| bad("diff_id is not a digest".into()))?;
-        let _size = c.varint()?;
-        let _compressed = c.varint()?;
-        let n = c.len()?;
-        let mut entries = Vec::with_capacity(n);
-        for ordinal in 0..n {
-            let path = c.bytes()?;
-            let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
-            let _mode = c.u32v()?;
-            let (uid, gid) = (c.varint()?, c.varint()?);
-            let _mtime = c.time()?;
-            let (size, _declared) = (c.varint()?, c.varint()?);
-            let _dev = (c.u32v()?, c.u32v()?);
-            let link = c.bytes()?;
-            for _ in 0..c.len()? {
-                c.bytes()?;
-                c.bytes()?;
-            }
-            let sparse = match c.u8()? {
-                0 => false,
-                1 => {
-                    let ns = c.len()?;
-                    let mut segs = Vec::with_capacity(ns.min(1024));
-                    for _ in 0..ns {
-                        segs.push((c.varint()?, c.varint()?));
-                    }
-                    SparseMap::new(segs, size).ok_or_else(|| bad(format!("entry {ordinal}: bad sparse map")))?;
-                    true
-                }
-                t => return Err(bad(format!("entry {ordinal}: unknown sparse tag {t}"))),
-            };
-            let offset = c.varint()?;
-            entries.push(RawEntry { path, link, kind, size, sparse, uid, gid, offset });
-        }
-        if !c.at_end() {
-            return Err(bad("bytes after the last entry".into()));
-        }
+        let diff_id = p.diff_id;
         Ok(IndexRef { entries, diff_id })
     }
 
