@@ -188,7 +188,7 @@ impl OciDir {
     /// passed since the rename. Called under `index.lock`.
     pub(super) fn replace_index(&self, fill: &mut dyn FnMut(&mut File) -> Result<Table>) -> Result<()> {
         match self.write_index(fill)? {
-            Some((file, table)) => self.settle_index(&file, table),
+            Some((file, table)) => self.settle_index(&file, table, None),
             None => Ok(()),
         }
     }
@@ -221,28 +221,25 @@ impl OciDir {
     }
 
     /// The second half of [`OciDir::replace_index`]: the new file's table stored, keyed
-    /// by it, and the timestamp clock waited for.
-    pub(super) fn settle_index(&self, file: &File, mut table: Table) -> Result<()> {
-        let Some(key) = self.new_key(file, &mut table)? else { return Ok(()) };
+    /// by it (from `staged`, its bytes already in a temporary file with the old key,
+    /// when given), and the timestamp clock waited for.
+    pub(super) fn settle_index(&self, file: &File, mut table: Table, staged: Option<NamedTempFile>) -> Result<()> {
+        let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
+        if key.size != table.key().size {
+            // Cannot happen; the next read builds the table from index.json anyway.
+            let _ = fs::remove_file(self.table_path());
+            return Ok(());
+        }
+        table.set_key(key);
         if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
-            self.replace_cache_file(&self.table_path(), table.encode())?;
+            match staged {
+                Some(tmp) => self.commit_staged_table(tmp, &table)?,
+                None => self.replace_cache_file(&self.table_path(), table.encode())?,
+            }
             self.cache_table(table);
         }
         self.wait_for_clock(key);
         Ok(())
-    }
-
-    /// Key `table` by `file`, the `index.json` just written; `None` (and no stored
-    /// table) when the sizes disagree, which cannot happen: the next read builds the
-    /// table from `index.json` anyway.
-    fn new_key(&self, file: &File, table: &mut Table) -> Result<Option<FileKey>> {
-        let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
-        if key.size != table.key().size {
-            let _ = fs::remove_file(self.table_path());
-            return Ok(None);
-        }
-        table.set_key(key);
-        Ok(Some(key))
     }
 
     /// Settle: a later change of index.json gets a later ctime than `key`'s. Done once a
@@ -282,7 +279,7 @@ impl OciDir {
             let copying = std::thread::Builder::new().name("index-copy".into()).spawn_scoped(s, copy).ok();
             // A table not made or staged is not stored: the next read builds it from
             // index.json.
-            let staged = c.table.splice(remove, at, insert).ok().and_then(|t| {
+            let staged = c.table.splice(&plan, insert).ok().and_then(|t| {
                 let tmp = self.stage_cache_file(t.encode()).ok()?;
                 Some((t, tmp))
             });
@@ -298,19 +295,13 @@ impl OciDir {
         let file = written?;
         // When no thread can be started, `c` is dropped here, on this one.
         let release = std::thread::Builder::new().name("index-release".into()).spawn(move || drop(c)).ok();
-        let stored = (|| {
-            let Some((mut table, tmp)) = staged else {
+        let stored = match staged {
+            Some((table, tmp)) => self.settle_index(&file, table, Some(tmp)),
+            None => {
                 let _ = fs::remove_file(self.table_path());
-                return Ok(());
-            };
-            let Some(key) = self.new_key(&file, &mut table)? else { return Ok(()) };
-            if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
-                self.commit_staged_table(tmp, &table)?;
-                self.cache_table(table);
+                Ok(())
             }
-            self.wait_for_clock(key);
-            Ok(())
-        })();
+        };
         if let Some(release) = release {
             let _ = release.join();
         }

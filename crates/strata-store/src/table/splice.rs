@@ -26,17 +26,17 @@ impl Table {
     /// the number of changes, not of entries.
     pub(crate) fn plan_splice(&self, remove: &[usize], at: usize, insert: &[NewEntry]) -> io::Result<Plan> {
         let parts = self.parts(remove, at, insert.len());
-        let (w, _) = self.lay_out(&parts, insert)?;
-        Ok(Plan { pieces: w.pieces })
+        let (w, placed) = self.lay_out(&parts, insert)?;
+        Ok(Plan { pieces: w.pieces, parts, placed, len: w.out_pos })
     }
 
-    /// The table of the index [`Table::plan_splice`] plans for the same change, keyed
-    /// by this one's key (with the new size) until the caller sets the new file's:
-    /// the kept entries' records and names copied a run at a time, their offsets moved
-    /// by what comes before them; the same bytes a fresh build of the new index gives.
-    pub(crate) fn splice(&self, remove: &[usize], at: usize, insert: &[NewEntry]) -> io::Result<Table> {
-        let parts = self.parts(remove, at, insert.len());
-        let (w, placed) = self.lay_out(&parts, insert)?;
+    /// The table of the index `plan` (made by [`Table::plan_splice`] with the same
+    /// `insert`) describes, keyed by this one's key (with the new size) until the caller
+    /// sets the new file's: the kept entries' records and names copied a run at a time,
+    /// their offsets moved by what comes before them; the same bytes a fresh build of
+    /// the new index gives.
+    pub(crate) fn splice(&self, plan: &Plan, insert: &[NewEntry]) -> io::Result<Table> {
+        let Plan { parts, placed, len, .. } = plan;
         let kept: usize = parts.iter().map(|p| if let Part::Run(a, b) = *p { b - a } else { 0 }).sum();
         let n = kept + insert.len();
         let mut b = Builder::new(n, self.names_len + 64 * insert.len());
@@ -88,7 +88,7 @@ impl Table {
         b.merge_by_name(&mut by_name, &added);
         b.drop_unused_targets();
         let mut key = self.key;
-        key.size = w.out_pos;
+        key.size = *len;
         b.finish(key, self.open, placed.close, by_name)
     }
 
@@ -209,6 +209,11 @@ fn target_of(targets: &mut Vec<(MediaType, Digest, u64)>, d: &Descriptor) -> u32
 /// What a new `index.json` is made of, in order.
 pub(crate) struct Plan {
     pieces: Vec<Piece>,
+    /// The parts the pieces were laid out from, where they landed, and the new size:
+    /// what [`Table::splice`] makes the new table from.
+    parts: Vec<Part>,
+    placed: Placed,
+    len: u64,
 }
 
 /// A part of a new `index.json`.
