@@ -11,12 +11,13 @@
 //! rules and errors are the reference: for plain layers both give the same answers.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::OsStr;
+use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use rustix::io::Errno;
 use strata_spec::Digest;
 
@@ -26,6 +27,8 @@ use crate::memtree::DataSource;
 use crate::path::{self, Class};
 use crate::read::EntryKind;
 use crate::resolve::{self, End, Lookup, Node};
+use crate::union::Found as Is;
+use crate::union::rule::{Says, Seen};
 
 /// One entry of an [`IndexRef`], borrowed from the serialised index.
 #[derive(Debug, Clone, Copy)]
@@ -110,17 +113,44 @@ pub struct IndexedNode {
     pub size: u64,
 }
 
-/// One layer, by normalised path.
-struct LayerMap<'a> {
-    /// Plain entries: path -> position in the layer.
-    by_path: HashMap<&'a [u8], u32>,
-    /// Directories under which the layer has something (ancestors of its paths), and
-    /// the directories it makes opaque.
-    dirs: HashSet<&'a [u8]>,
-    /// Paths it whites out.
-    whiteouts: HashSet<Vec<u8>>,
-    /// Directories it makes opaque (the empty path is the root).
-    opaque: HashSet<&'a [u8]>,
+/// No say, no slot: the end of a list.
+const NONE: u32 = u32::MAX;
+
+/// What one layer says about one path (see [`rule::Says`]), in the shared table.
+#[derive(Debug, Clone, Copy)]
+struct Say {
+    layer: u32,
+    /// The position of the layer's entry at the path, or [`NONE`].
+    entry: u32,
+    /// [`UNDER`], [`WHITEOUT`], [`OPAQUE`], [`WHITEOUT_BELOW`].
+    bits: u8,
+    /// The say of the next layer up that names the path, or [`NONE`].
+    next: u32,
+}
+
+/// The layer has entries below the path.
+const UNDER: u8 = 1;
+/// The layer whites the path out.
+const WHITEOUT: u8 = 2;
+/// The layer makes the path an opaque directory.
+const OPAQUE: u8 = 4;
+/// The layer whites out something below the path (which must then be a directory).
+const WHITEOUT_BELOW: u8 = 8;
+
+/// What [`MergedIndex::parent`] found for a directory, remembered in its slot.
+const PARENT_UNKNOWN: u32 = u32::MAX;
+const PARENT_OTHER: u32 = u32::MAX - 1;
+
+/// One path some layer names, with what each layer says about it.
+struct Slot<'a> {
+    /// The normalised path (a whiteout's target is the only one not borrowed).
+    path: Cow<'a, [u8]>,
+    /// The say of the lowest layer naming it, and of the highest.
+    first: u32,
+    last: u32,
+    /// The directory's floor once looked up as a parent ([`PARENT_UNKNOWN`],
+    /// [`PARENT_OTHER`] when it is not a directory).
+    parent: Cell<u32>,
 }
 
 /// A directory met as a parent, remembered.
@@ -132,17 +162,31 @@ enum Parent {
     Other,
 }
 
+/// Where the names of a directory asked for are: the slot of its real path when a
+/// symlink leads to it (`None`: the path asked for), and its floor.
+type DirAt = Option<(Option<u32>, usize)>;
+
 /// Lookups in the union of layers from their indexes (see the module documentation).
+///
+/// Every path any layer names is in one table, hashed once, with what each layer says
+/// about it (its entry, a whiteout, an opaque marker, entries below it): a lookup hashes
+/// the path once and composes the union rules ([`rule::Seen::after`], which the fold's
+/// rules are made of too) over those layers only.
 pub struct MergedIndex<'a> {
     indexes: &'a [IndexRef<'a>],
-    layers: Vec<LayerMap<'a>>,
-    /// The last layer that declared the root.
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    slots: Vec<Slot<'a>>,
+    says: Vec<Say>,
+    /// Each layer's entries and whiteouts, as slots, for [`MergedIndex::layer_paths`].
+    written: Vec<Vec<u32>>,
+    /// The last layer that declared the root, the last one that made it opaque.
     root_layer: usize,
-    /// Parent directories looked up so far, by real path.
-    parents: RefCell<HashMap<Vec<u8>, Parent>>,
-    /// [`MergedIndex::dir`] of the paths asked so far.
-    #[allow(clippy::type_complexity)]
-    dirs: RefCell<HashMap<Vec<u8>, Option<(Option<Vec<u8>>, usize)>>>,
+    root_floor: usize,
+    /// [`MergedIndex::dir`] of the paths asked so far that are not directories of
+    /// their own (a symlink on the way), and of the last one asked.
+    dirs: RefCell<HashMap<Vec<u8>, DirAt>>,
+    last_dir: RefCell<(Vec<u8>, DirAt)>,
 }
 
 /// The normal form of a name as stored, borrowed: `./` and `/` in front and `/` at the
@@ -212,6 +256,62 @@ fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The table being made, layer after layer.
+struct Builder<'a> {
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    slots: Vec<Slot<'a>>,
+    says: Vec<Say>,
+}
+
+impl<'a> Builder<'a> {
+    fn find(&self, hash: u64, p: &[u8]) -> Option<u32> {
+        self.table.find(hash, |&s| self.slots[s as usize].path.as_ref() == p).copied()
+    }
+
+    /// The say of layer `l` about `p` (made, with its slot, when there is none yet).
+    fn say(&mut self, p: Cow<'a, [u8]>, l: u32) -> (u32, u32) {
+        let hash = self.hasher.hash_one(p.as_ref());
+        let slot = match self.find(hash, &p) {
+            Some(s) => s,
+            None => {
+                let s = self.slots.len() as u32;
+                self.slots.push(Slot { path: p, first: NONE, last: NONE, parent: Cell::new(PARENT_UNKNOWN) });
+                let (slots, hasher) = (&self.slots, &self.hasher);
+                self.table.insert_unique(hash, s, |&s| hasher.hash_one(slots[s as usize].path.as_ref()));
+                s
+            }
+        };
+        let last = self.slots[slot as usize].last;
+        if last != NONE && self.says[last as usize].layer == l {
+            return (slot, last);
+        }
+        let id = self.says.len() as u32;
+        self.says.push(Say { layer: l, entry: NONE, bits: 0, next: NONE });
+        let s = &mut self.slots[slot as usize];
+        if s.last == NONE {
+            s.first = id;
+        } else {
+            self.says[s.last as usize].next = id;
+        }
+        s.last = id;
+        (slot, id)
+    }
+
+    /// Mark the strict ancestors of `p` with `bit` for layer `l`, nearest first, until
+    /// one has it already.
+    fn mark_ancestors(&mut self, p: &'a [u8], l: u32, bit: u8) {
+        for a in ancestors(p) {
+            let (_, say) = self.say(Cow::Borrowed(a), l);
+            let b = &mut self.says[say as usize].bits;
+            if *b & bit != 0 {
+                break;
+            }
+            *b |= bit;
+        }
+    }
+}
+
 impl<'a> MergedIndex<'a> {
     /// The merged view of `indexes` (base first), when their union is plain (see the
     /// module documentation); `None` when it is not, and the layers must be folded.
@@ -220,15 +320,21 @@ impl<'a> MergedIndex<'a> {
         if indexes.len() > crate::memtree::MAX_LAYERS {
             return None;
         }
-        let mut layers: Vec<LayerMap<'a>> = Vec::with_capacity(indexes.len());
-        let mut root_layer = 0;
+        let names: usize = indexes.iter().map(|i| i.entries.len()).sum();
+        let mut b = Builder {
+            table: HashTable::with_capacity(names + names / 8),
+            hasher: DefaultHashBuilder::default(),
+            slots: Vec::with_capacity(names + names / 8),
+            says: Vec::with_capacity(names + names / 8),
+        };
+        let mut written = Vec::with_capacity(indexes.len());
+        let (mut root_layer, mut root_floor) = (0, 0);
         for (l, index) in indexes.iter().enumerate() {
-            let mut m = LayerMap {
-                by_path: HashMap::with_capacity(index.entries.len()),
-                dirs: HashSet::new(),
-                whiteouts: HashSet::new(),
-                opaque: HashSet::new(),
-            };
+            let lu = l as u32;
+            let start = b.says.len();
+            let mut mine = Vec::with_capacity(index.entries.len());
+            // The parent of the last entry, whose ancestors are marked already.
+            let mut last_parent: Option<&'a [u8]> = None;
             for (i, e) in index.entries.iter().enumerate() {
                 let p = plain(e.path)?;
                 if path::names_whiteout(p) {
@@ -237,10 +343,23 @@ impl<'a> MergedIndex<'a> {
                     }
                     match path::classify(Path::new(OsStr::from_bytes(p))).ok()? {
                         Class::Whiteout { target } => {
-                            m.whiteouts.insert(target.into_os_string().into_encoded_bytes());
+                            let target = target.into_os_string().into_encoded_bytes();
+                            let (slot, say) = b.say(Cow::Owned(target), lu);
+                            if b.says[say as usize].bits & WHITEOUT == 0 {
+                                b.says[say as usize].bits |= WHITEOUT;
+                                mine.push(slot);
+                            }
+                            b.mark_ancestors(p, lu, WHITEOUT_BELOW);
                         }
                         Class::Opaque { .. } => {
-                            m.opaque.insert(parent_of(p));
+                            let d = parent_of(p);
+                            if d.is_empty() {
+                                root_floor = l;
+                            } else {
+                                let (_, say) = b.say(Cow::Borrowed(d), lu);
+                                b.says[say as usize].bits |= OPAQUE;
+                                b.mark_ancestors(d, lu, UNDER);
+                            }
                         }
                         _ => return None,
                     }
@@ -261,59 +380,75 @@ impl<'a> MergedIndex<'a> {
                     EntryKind::Symlink if e.link.is_empty() || e.link.contains(&0) => return None,
                     EntryKind::Hardlink => {
                         let t = plain(e.link)?;
-                        let &ti = m.by_path.get(t)?;
-                        if t == p || index.entries.get(ti as usize)?.kind != EntryKind::File {
+                        let s = b.find(b.hasher.hash_one(t), t)?;
+                        let last = b.says[b.slots[s as usize].last as usize];
+                        if t == p || last.layer != lu || index.entries.get(last.entry as usize)?.kind != EntryKind::File
+                        {
                             return None;
                         }
                     }
                     _ => {}
                 }
-                if m.by_path.insert(p, u32::try_from(i).ok()?).is_some() {
+                let (slot, say) = b.say(Cow::Borrowed(p), lu);
+                if b.says[say as usize].entry != NONE {
                     return None;
                 }
-            }
-            let mut dirs: HashSet<&'a [u8]> = HashSet::new();
-            let named = m.by_path.keys().copied().chain(m.opaque.iter().copied());
-            for p in named {
-                for a in ancestors(p) {
-                    if !dirs.insert(a) {
-                        break;
+                b.says[say as usize].entry = u32::try_from(i).ok().filter(|&i| i != NONE)?;
+                mine.push(slot);
+                let parent = parent_of(p);
+                if last_parent != Some(parent) {
+                    if !parent.is_empty() {
+                        let (_, say) = b.say(Cow::Borrowed(parent), lu);
+                        if b.says[say as usize].bits & UNDER == 0 {
+                            b.says[say as usize].bits |= UNDER;
+                            b.mark_ancestors(parent, lu, UNDER);
+                        }
                     }
+                    last_parent = Some(parent);
                 }
             }
-            dirs.extend(m.opaque.iter().copied().filter(|d| !d.is_empty()));
-            m.dirs = dirs;
             // A layer that whites out what it makes itself: the fold's rules decide.
-            if m.whiteouts.iter().any(|w| m.by_path.contains_key(&w[..]) || m.dirs.contains(&w[..])) {
+            if b.says[start..].iter().any(|s| s.bits & WHITEOUT != 0 && (s.entry != NONE || s.bits & (UNDER | OPAQUE) != 0))
+            {
                 return None;
             }
-            layers.push(m);
+            written.push(mine);
         }
         // No layer puts anything under (or whites out anything under) a path that is
         // not a directory in it or below it: no symlink to walk, no file to replace.
-        for (l, m) in layers.iter().enumerate() {
-            let whiteout_parents = m.whiteouts.iter().flat_map(|w| ancestors(w));
-            for d in m.dirs.iter().copied().chain(whiteout_parents) {
-                for (lower, index) in layers[..=l].iter().zip(indexes) {
-                    if lower.by_path.get(d).is_some_and(|&i| index.entries[i as usize].kind != EntryKind::Dir) {
-                        return None;
-                    }
+        for s in &b.slots {
+            let mut not_dir = false;
+            let mut at = s.first;
+            while at != NONE {
+                let say = b.says[at as usize];
+                if say.entry != NONE && indexes[say.layer as usize].entries[say.entry as usize].kind != EntryKind::Dir {
+                    not_dir = true;
                 }
+                if not_dir && say.bits & (UNDER | OPAQUE | WHITEOUT_BELOW) != 0 {
+                    return None;
+                }
+                at = say.next;
             }
         }
+        let Builder { table, hasher, slots, says } = b;
         Some(MergedIndex {
             indexes,
-            layers,
+            table,
+            hasher,
+            slots,
+            says,
+            written,
             root_layer,
-            parents: RefCell::new(HashMap::new()),
+            root_floor,
             dirs: RefCell::new(HashMap::new()),
+            last_dir: RefCell::new((Vec::new(), None)),
         })
     }
 }
 
 /// A path found, with what the lookups need besides.
 #[derive(Clone, Copy)]
-struct Found<'a> {
+struct Hit<'a> {
     node: IndexedNode,
     /// A symlink's target.
     link: &'a [u8],
@@ -348,16 +483,25 @@ impl<'a> MergedIndex<'a> {
 
     /// The paths of the regular files of the final tree that `wanted` accepts, in tar
     /// order ([`crate::tar_order`]), as [`crate::MergedTree::file_paths`] lists them.
-    pub fn file_paths_where(&self, wanted: &mut dyn FnMut(&[u8]) -> bool) -> Vec<&'a [u8]> {
+    pub fn file_paths_where(&self, wanted: &mut dyn FnMut(&[u8]) -> bool) -> Vec<&[u8]> {
         let mut out = Vec::new();
-        for (l, m) in self.layers.iter().enumerate() {
-            for (&p, &i) in &m.by_path {
-                if !matches!(self.raw(l, i).kind, EntryKind::File | EntryKind::Hardlink) || !wanted(p) {
-                    continue;
-                }
-                if self.node(p).is_some_and(|f| f.at == Some((l, i))) {
-                    out.push(p);
-                }
+        for (s, slot) in self.slots.iter().enumerate() {
+            let mut file = false;
+            let mut at = slot.first;
+            while at != NONE {
+                let say = self.says[at as usize];
+                file |= say.entry != NONE
+                    && matches!(self.raw(say.layer as usize, say.entry).kind, EntryKind::File | EntryKind::Hardlink);
+                at = say.next;
+            }
+            if !file || !wanted(&slot.path) {
+                continue;
+            }
+            if let Parent::Dir { floor } = self.parent(parent_of(&slot.path))
+                && let Some(Hit { at: Some((l, i)), .. }) = self.hit(s as u32, floor)
+                && matches!(self.raw(l, i).kind, EntryKind::File | EntryKind::Hardlink)
+            {
+                out.push(slot.path.as_ref());
             }
         }
         out.sort_by(|a, b| crate::tar_order(Path::new(OsStr::from_bytes(a)), Path::new(OsStr::from_bytes(b))));
@@ -368,39 +512,42 @@ impl<'a> MergedIndex<'a> {
     /// normalised names of its entries, a whiteout as the path it deletes (opaque
     /// markers and the root left out).
     pub fn layer_paths(&self, l: usize) -> impl Iterator<Item = &[u8]> + '_ {
-        self.layers.get(l).into_iter().flat_map(|m| {
-            m.by_path.keys().copied().filter(|p| !p.is_empty()).chain(m.whiteouts.iter().map(Vec::as_slice))
-        })
+        self.written.get(l).into_iter().flatten().map(|&s| self.slots[s as usize].path.as_ref())
     }
 
     fn raw(&self, l: usize, i: u32) -> &RawEntry<'a> {
         &self.indexes[l].entries[i as usize]
     }
 
-    fn root(&self) -> Found<'a> {
+    fn root(&self) -> Hit<'a> {
         let node = IndexedNode { kind: EntryKind::Dir, layer: self.root_layer, source: None, size: 0 };
-        Found { node, link: &[], at: None }
+        Hit { node, link: &[], at: None }
     }
 
-    fn lookup(&self, path: &[u8], follow: bool) -> Option<Found<'a>> {
+    fn slot(&self, p: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(p);
+        self.table.find(hash, |&s| self.slots[s as usize].path.as_ref() == p).copied()
+    }
+
+    fn lookup(&self, path: &[u8], follow: bool) -> Option<Hit<'a>> {
         let norm = if is_normal(path) { Cow::Borrowed(path) } else { path::normalized(path).ok()? };
         if norm.is_empty() {
             return Some(self.root());
         }
         // The parent directory, resolved once for all the names looked up in it.
         let (real, floor) = self.dir(parent_of(&norm))?;
-        let p = match real {
-            None => Cow::Borrowed(&norm[..]),
-            Some(mut real) => {
+        let f = match real {
+            None => self.slot(&norm).and_then(|s| self.hit(s, floor)),
+            Some(real) => {
                 let name = norm.rsplit(|&b| b == b'/').next().unwrap_or_default();
-                if !real.is_empty() {
-                    real.push(b'/');
-                }
-                real.extend_from_slice(name);
-                Cow::Owned(real)
+                let real = &self.slots[real as usize].path;
+                let mut p = Vec::with_capacity(real.len() + 1 + name.len());
+                p.extend_from_slice(real);
+                p.push(b'/');
+                p.extend_from_slice(name);
+                self.slot(&p).and_then(|s| self.hit(s, floor))
             }
         };
-        let f = self.node_in(&p, floor);
         if !(follow && f.is_some_and(|f| f.node.kind == EntryKind::Symlink)) {
             return f;
         }
@@ -413,79 +560,117 @@ impl<'a> MergedIndex<'a> {
     }
 
     /// The directory the normalised path `d` leads to (every symlink on the way
-    /// followed, as the resolver does): its real path (`None` when it is `d`), and the
-    /// layer from which its content shows; `None` when it leads to no directory.
-    /// Remembered by `d`.
-    #[allow(clippy::type_complexity)]
-    fn dir(&self, d: &[u8]) -> Option<(Option<Vec<u8>>, usize)> {
-        if let Some(r) = self.dirs.borrow().get(d) {
-            return r.clone();
+    /// followed, as the resolver does): the slot of its real path (`None` when it is
+    /// `d`), and the layer from which its content shows; `None` when it leads to no
+    /// directory. Remembered.
+    fn dir(&self, d: &[u8]) -> DirAt {
+        {
+            let last = self.last_dir.borrow();
+            if last.0 == d {
+                return last.1;
+            }
         }
         let r = match self.parent(d) {
             Parent::Dir { floor } => Some((None, floor)),
-            Parent::Other => match resolve::resolve(self, d, b'/', true) {
-                Ok(r) => match self.parent(&r.path) {
-                    Parent::Dir { floor } if !matches!(r.end, End::Other) => Some((Some(r.path), floor)),
-                    _ => None,
-                },
-                Err(_) => None,
-            },
+            Parent::Other => {
+                let known = self.dirs.borrow().get(d).copied();
+                match known {
+                    Some(r) => r,
+                    None => {
+                        let r = match resolve::resolve(self, d, b'/', true) {
+                            Ok(r) if !matches!(r.end, End::Other) => match self.parent(&r.path) {
+                                Parent::Dir { floor } if r.path.is_empty() => Some((None, floor)),
+                                Parent::Dir { floor } => self.slot(&r.path).map(|s| (Some(s), floor)),
+                                Parent::Other => None,
+                            },
+                            _ => None,
+                        };
+                        self.dirs.borrow_mut().insert(d.to_vec(), r);
+                        r
+                    }
+                }
+            }
         };
-        self.dirs.borrow_mut().insert(d.to_vec(), r.clone());
+        let mut last = self.last_dir.borrow_mut();
+        last.0.clear();
+        last.0.extend_from_slice(d);
+        last.1 = r;
         r
     }
 
     /// What is at the real path `p` (no symlink on the way, no `..`).
-    fn node(&self, p: &[u8]) -> Option<Found<'a>> {
+    fn node(&self, p: &[u8]) -> Option<Hit<'a>> {
         match self.parent(parent_of(p)) {
-            Parent::Dir { floor } => self.node_in(p, floor),
+            Parent::Dir { floor } => self.hit(self.slot(p)?, floor),
             Parent::Other => None,
         }
     }
 
-    /// The directory at the real path `d`, remembered.
+    /// The directory at the real path `d`, remembered in its slot.
     fn parent(&self, d: &[u8]) -> Parent {
         if d.is_empty() {
-            let floor = (0..self.layers.len()).rev().find(|&l| self.layers[l].opaque.contains(&b""[..])).unwrap_or(0);
-            return Parent::Dir { floor };
+            return Parent::Dir { floor: self.root_floor };
         }
-        if let Some(p) = self.parents.borrow().get(d) {
-            return *p;
+        let Some(s) = self.slot(d) else { return Parent::Other };
+        let slot = &self.slots[s as usize];
+        match slot.parent.get() {
+            PARENT_UNKNOWN => {}
+            PARENT_OTHER => return Parent::Other,
+            floor => return Parent::Dir { floor: floor as usize },
         }
         let r = match self.parent(parent_of(d)) {
-            Parent::Dir { floor } => match self.node_in(d, floor) {
-                Some(f) if f.node.kind == EntryKind::Dir => Parent::Dir { floor: floor.max(self.local_floor(d)) },
+            Parent::Dir { floor } => match self.seen(s, floor).0 {
+                Seen::Dir { floor, .. } => Parent::Dir { floor },
                 _ => Parent::Other,
             },
             Parent::Other => Parent::Other,
         };
-        self.parents.borrow_mut().insert(d.to_vec(), r);
+        slot.parent.set(match r {
+            Parent::Dir { floor } => floor as u32,
+            Parent::Other => PARENT_OTHER,
+        });
         r
     }
 
-    /// Below which layer nothing shows under directory `d` for what the layers do to
-    /// `d` itself: made opaque (its layer's own entries stay), whited out or replaced by
-    /// a non-directory (all of that layer goes).
-    fn local_floor(&self, d: &[u8]) -> usize {
-        let mut floor = 0;
-        for (l, m) in self.layers.iter().enumerate() {
-            if m.opaque.contains(d) {
-                floor = floor.max(l);
+    /// What the layers from `floor` up leave at the path of slot `s` (the union rules,
+    /// [`Seen::after`], over what each says), and the entry that made it when it is not
+    /// a directory.
+    fn seen(&self, s: u32, floor: usize) -> (Seen, Option<(usize, u32)>) {
+        let mut seen = Seen::Nothing;
+        let mut entry = None;
+        let mut at = self.slots[s as usize].first;
+        while at != NONE {
+            let say = self.says[at as usize];
+            at = say.next;
+            let l = say.layer as usize;
+            if l < floor {
+                continue;
             }
-            let replaced = m.by_path.get(d).is_some_and(|&i| self.raw(l, i).kind != EntryKind::Dir);
-            if replaced || m.whiteouts.contains(d) {
-                floor = floor.max(l + 1);
+            let kind = (say.entry != NONE).then(|| self.raw(l, say.entry).kind);
+            let says = Says {
+                entry: kind.map(|k| if k == EntryKind::Dir { Is::Dir } else { Is::Other }),
+                under: say.bits & UNDER != 0,
+                whiteout: say.bits & WHITEOUT != 0,
+                opaque: say.bits & OPAQUE != 0,
+            };
+            seen = seen.after(l, says);
+            if matches!(seen, Seen::Other { layer } if layer == l) {
+                entry = Some((l, say.entry));
             }
         }
-        floor
+        (seen, entry)
     }
 
-    /// What is at the real path `p`, its parent a directory whose content shows from
-    /// layer `floor` up: the top layer that has it, unless one above whites it out.
-    fn node_in(&self, p: &[u8], floor: usize) -> Option<Found<'a>> {
-        for l in (floor..self.layers.len()).rev() {
-            let m = &self.layers[l];
-            if let Some(&i) = m.by_path.get(p) {
+    /// What is at the path of slot `s`, its parent a directory whose content shows from
+    /// layer `floor` up.
+    fn hit(&self, s: u32, floor: usize) -> Option<Hit<'a>> {
+        let (seen, entry) = self.seen(s, floor);
+        let dir = |layer| IndexedNode { kind: EntryKind::Dir, layer, source: None, size: 0 };
+        match (seen, entry) {
+            (Seen::Nothing, _) => None,
+            (Seen::Dir { layer, .. }, _) => Some(Hit { node: dir(layer), link: &[], at: None }),
+            (Seen::Other { .. }, None) => None,
+            (Seen::Other { layer: l, .. }, Some((_, i))) => {
                 let e = self.raw(l, i);
                 let file = |i: u32, e: &RawEntry<'a>| IndexedNode {
                     kind: EntryKind::File,
@@ -494,50 +679,32 @@ impl<'a> MergedIndex<'a> {
                     size: e.size,
                 };
                 let node = match e.kind {
-                    EntryKind::Dir => IndexedNode { kind: EntryKind::Dir, layer: l, source: None, size: 0 },
                     EntryKind::File => file(i, e),
                     EntryKind::Hardlink => {
-                        let t = plain(e.link)?;
-                        let &ti = m.by_path.get(t)?;
+                        // A file earlier in the same layer (`new` checked it).
+                        let t = self.slot(plain(e.link)?)?;
+                        let last = self.says[self.slots[t as usize].last as usize];
+                        let ti = if last.layer as usize == l { last.entry } else { self.say_of(t, l)?.entry };
                         file(ti, self.raw(l, ti))
                     }
                     k => IndexedNode { kind: k, layer: l, source: None, size: 0 },
                 };
-                return Some(Found { node, link: e.link, at: Some((l, i)) });
-            }
-            if m.dirs.contains(p) {
-                let node =
-                    IndexedNode { kind: EntryKind::Dir, layer: self.dir_layer(p, floor, l), source: None, size: 0 };
-                return Some(Found { node, link: &[], at: None });
-            }
-            if m.whiteouts.contains(p) {
-                return None;
+                Some(Hit { node, link: e.link, at: Some((l, i)) })
             }
         }
-        None
     }
 
-    /// The layer of the directory at `p` that layer `top` has without declaring it:
-    /// the last layer of its run down to `floor` that declared it, else the first that
-    /// needed it (as the fold makes a missing parent, and a directory entry over a
-    /// directory sets its layer).
-    fn dir_layer(&self, p: &[u8], floor: usize, top: usize) -> usize {
-        let mut lowest = top;
-        for l in (floor..top).rev() {
-            let m = &self.layers[l];
-            if let Some(&i) = m.by_path.get(p) {
-                if self.raw(l, i).kind == EntryKind::Dir {
-                    return l;
-                }
-                break;
+    /// What layer `l` says about the path of slot `s`.
+    fn say_of(&self, s: u32, l: usize) -> Option<Say> {
+        let mut at = self.slots[s as usize].first;
+        while at != NONE {
+            let say = self.says[at as usize];
+            if say.layer as usize == l {
+                return Some(say);
             }
-            if m.dirs.contains(p) {
-                lowest = l;
-            } else if m.whiteouts.contains(p) {
-                break;
-            }
+            at = say.next;
         }
-        lowest
+        None
     }
 }
 
