@@ -266,6 +266,10 @@ impl Union {
                 }
                 tree.make_dir(&parent, name).map_err(cx.fs("mkdir"))?;
             }
+            // The layer has this directory now, whatever order its entries come in: an
+            // opaque marker of an ancestor (or a whiteout of it) later in the layer
+            // keeps it, as it would if the marker came after.
+            self.add(dir_path);
             tree.subdir(&parent, name).map_err(cx.fs("open directory"))?
         };
         self.clear_lower(tree, &dir, dir_path, cx)
