@@ -190,8 +190,9 @@ pub struct MergedIndex<'a> {
 }
 
 /// The normal form of a name as stored, borrowed: `./` and `/` in front and `/` at the
-/// end dropped. `None` when it needs more (an empty or `.` component inside, `..`, NUL).
-fn plain(name: &[u8]) -> Option<&[u8]> {
+/// end dropped, and whether a component of it starts with [`path::WHITEOUT_PREFIX`].
+/// `None` when it needs more (an empty or `.` component inside, `..`, NUL).
+fn plain(name: &[u8]) -> Option<(&[u8], bool)> {
     let mut s = name;
     loop {
         if let Some(r) = s.strip_prefix(b"./") {
@@ -206,14 +207,21 @@ fn plain(name: &[u8]) -> Option<&[u8]> {
         s = r;
     }
     if s == b"." {
-        return Some(&[]);
+        return Some((&[], false));
     }
-    is_normal(s).then_some(s)
+    scan(s).map(|wh| (s, wh))
 }
 
 /// Whether `path` is in normal form already ([`path::normalized`] would give it back):
 /// no NUL, no empty, `.` or `..` component. One pass, for the lookups' hot path.
 fn is_normal(path: &[u8]) -> bool {
+    scan(path).is_some()
+}
+
+/// `None` when `path` is not in normal form (see [`is_normal`]), else whether one of its
+/// components starts with [`path::WHITEOUT_PREFIX`] (a whiteout, an opaque marker or
+/// AUFS metadata, which [`path::classify`] tells apart), found in the same pass.
+fn scan(path: &[u8]) -> Option<bool> {
     // What the current component is so far: `run` dots (0 to 2) and nothing else, or
     // NAMED (anything else). A `/` or the end after 0-2 dots is an empty, `.` or `..`
     // component. Every byte but NUL, `.` and `/` (all at most `/`) just names: one
@@ -221,23 +229,46 @@ fn is_normal(path: &[u8]) -> bool {
     // against the three forms at each `/`).
     const NAMED: u8 = 3;
     if path.is_empty() {
-        return true;
+        return Some(false);
     }
+    // Eight bytes at a time: the first byte of them that is at most `/` (exact for
+    // the lowest byte flagged, bit tricks' "hasless"), the ones before it just name.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut run = 0;
-    for &b in path {
+    let mut whiteout = false;
+    let mut i = 0;
+    while i < path.len() {
+        if let Some(chunk) = path.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+            let x = u64::from_le_bytes(chunk);
+            let low = x.wrapping_sub(ONES * u64::from(b'/' + 1)) & !x & HIGH;
+            let k = if low == 0 { 8 } else { (low.trailing_zeros() / 8) as usize };
+            if k > 0 {
+                run = NAMED;
+                i += k;
+                continue;
+            }
+        }
+        let b = path[i];
+        i += 1;
         if b > b'/' {
             run = NAMED;
             continue;
         }
         match b {
-            b'/' if run < NAMED => return false,
+            b'/' if run < NAMED => return None,
             b'/' => run = 0,
-            b'.' if run < NAMED => run += 1,
-            0 => return false,
+            b'.' if run < NAMED => {
+                if run == 0 && path[i - 1..].starts_with(path::WHITEOUT_PREFIX.as_bytes()) {
+                    whiteout = true;
+                }
+                run += 1;
+            }
+            0 => return None,
             _ => run = NAMED,
         }
     }
-    run == NAMED
+    (run == NAMED).then_some(whiteout)
 }
 
 fn parent_of(p: &[u8]) -> &[u8] {
@@ -337,8 +368,8 @@ impl<'a> MergedIndex<'a> {
             // The parent of the last entry, whose ancestors are marked already.
             let mut last_parent: Option<&'a [u8]> = None;
             for (i, e) in index.entries.iter().enumerate() {
-                let p = plain(e.path)?;
-                if path::names_whiteout(p) {
+                let (p, whiteout) = plain(e.path)?;
+                if whiteout {
                     if ancestors(p).any(|a| a.rsplit(|&b| b == b'/').next().is_some_and(|n| n.starts_with(b".wh."))) {
                         return None;
                     }
@@ -381,7 +412,7 @@ impl<'a> MergedIndex<'a> {
                 match e.kind {
                     EntryKind::Symlink if e.link.is_empty() || e.link.contains(&0) => return None,
                     EntryKind::Hardlink => {
-                        let t = plain(e.link)?;
+                        let (t, _) = plain(e.link)?;
                         let s = b.find(b.hasher.hash_one(t), t)?;
                         let last = b.says[b.slots[s as usize].last as usize];
                         if t == p || last.layer != lu || index.entries.get(last.entry as usize)?.kind != EntryKind::File
@@ -569,14 +600,20 @@ impl<'a> MergedIndex<'a> {
     }
 
     fn lookup(&self, path: &[u8], follow: bool) -> Option<Hit<'a>> {
-        let norm = if is_normal(path) { Cow::Borrowed(path) } else { path::normalized(path).ok()? };
+        // A path some layer names, as asked: in normal form already (every path of the
+        // table is), and hashed once. Any other is put in normal form first.
+        let known = self.slot(path);
+        let norm =
+            if known.is_some() || is_normal(path) { Cow::Borrowed(path) } else { path::normalized(path).ok()? };
         if norm.is_empty() {
             return Some(self.root());
         }
         // The parent directory, resolved once for all the names looked up in it.
         let (real, floor) = self.dir(parent_of(&norm))?;
         let f = match real {
-            None => self.slot(&norm).and_then(|s| self.hit(s, floor)),
+            None => {
+                known.or_else(|| if norm == path { None } else { self.slot(&norm) }).and_then(|s| self.hit(s, floor))
+            }
             Some(NONE) => {
                 self.slot(norm.rsplit(|&b| b == b'/').next().unwrap_or_default()).and_then(|s| self.hit(s, floor))
             }
@@ -622,13 +659,16 @@ impl<'a> MergedIndex<'a> {
                 match known {
                     Some(r) => r,
                     None => {
-                        let r = match resolve::resolve(self, d, b'/', true) {
-                            Ok(r) if !matches!(r.end, End::Other) => match self.parent(&r.path) {
-                                Parent::Dir { floor } if r.path.is_empty() => Some((Some(NONE), floor)),
-                                Parent::Dir { floor } => self.slot(&r.path).map(|s| (Some(s), floor)),
-                                Parent::Other => None,
+                        let r = match self.through_parent(d) {
+                            Some(r) => Some(r),
+                            None => match resolve::resolve(self, d, b'/', true) {
+                                Ok(r) if !matches!(r.end, End::Other) => match self.parent(&r.path) {
+                                    Parent::Dir { floor } if r.path.is_empty() => Some((Some(NONE), floor)),
+                                    Parent::Dir { floor } => self.slot(&r.path).map(|s| (Some(s), floor)),
+                                    Parent::Other => None,
+                                },
+                                _ => None,
                             },
-                            _ => None,
                         };
                         self.dirs.borrow_mut().insert(d.to_vec(), r);
                         r
@@ -641,6 +681,31 @@ impl<'a> MergedIndex<'a> {
         last.0.extend_from_slice(d);
         last.1 = r;
         r
+    }
+
+    /// [`MergedIndex::dir`] of `d` from its parent's when a symlink on the way leads
+    /// the parent elsewhere and `d` is a plain directory there (`lib/x86_64-linux-gnu`
+    /// through `lib`): no walk of the resolver. `None` when it is not that simple.
+    fn through_parent(&self, d: &[u8]) -> Option<(Option<u32>, usize)> {
+        let (pd, name) = match d.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&d[..i], &d[i + 1..]),
+            None => return None,
+        };
+        if name == b".." || name == b"." {
+            return None;
+        }
+        let (Some(real), _) = self.dir(pd)? else { return None };
+        let mut p = Vec::new();
+        if real != NONE {
+            p.extend_from_slice(&self.slots[real as usize].path);
+            p.push(b'/');
+        }
+        p.extend_from_slice(name);
+        let s = self.slot(&p)?;
+        match self.parent(&p) {
+            Parent::Dir { floor } => Some((Some(s), floor)),
+            Parent::Other => None,
+        }
     }
 
     /// What is at the real path `p` (no symlink on the way, no `..`).
@@ -727,7 +792,7 @@ impl<'a> MergedIndex<'a> {
                     EntryKind::File => file(i, e),
                     EntryKind::Hardlink => {
                         // A file earlier in the same layer (`new` checked it).
-                        let t = self.slot(plain(e.link)?)?;
+                        let t = self.slot(plain(e.link)?.0)?;
                         let last = self.says[self.slots[t as usize].last as usize];
                         let ti = if last.layer as usize == l { last.entry } else { self.say_of(t, l)?.entry };
                         file(ti, self.raw(l, ti))
@@ -783,10 +848,26 @@ mod tests {
             last = last.iter().flat_map(|n| alphabet.iter().map(move |&b| [&n[..], &[b]].concat())).collect();
             names.extend(last.iter().cloned());
         }
+        // Longer, for the eight-bytes-at-a-time pass: each short name after, before and
+        // between long runs of plain bytes.
+        let long: Vec<Vec<u8>> = names
+            .iter()
+            .flat_map(|n| {
+                let run = b"abcdefghij".to_vec();
+                [[&run[..], n].concat(), [n, &run[..]].concat(), [&run[..], n, &run[..], n].concat()]
+            })
+            .collect();
+        names.extend(long);
         names.push(b"usr/share/doc/libc6/changelog.Debian.gz".to_vec());
+        names.push("usr/share/\u{e9}t\u{e9}/.wh.d\u{e9}j\u{e0}-vu".as_bytes().to_vec());
+        for p in ["a/.wh.b", ".wh..wh..opq", "a/b.wh.c", "a/.wh..wh.plnk/x", "a/.w", "a/.wh"] {
+            names.push(p.as_bytes().to_vec());
+        }
         for p in &names {
             let agree = path::normalized(p).is_ok_and(|n| n == &p[..]);
             assert_eq!(is_normal(p), agree, "{:?}", String::from_utf8_lossy(p));
+            let whiteout = p.split(|&b| b == b'/').any(|c| c.starts_with(b".wh."));
+            assert_eq!(scan(p), agree.then_some(whiteout), "{:?}", String::from_utf8_lossy(p));
         }
     }
 

@@ -113,38 +113,40 @@ impl Seen {
     /// the layers [`crate::MergedIndex`] answers gives what any order of the tar gives.
     pub(crate) fn after(self, layer: usize, says: Says) -> Seen {
         let mut seen = self;
-        let mut made = Made::default();
-        let events = [
-            says.whiteout.then_some(Event::Whiteout),
-            says.opaque.then_some(Event::Opaque),
-            says.entry.map(Event::Entry),
-            says.under.then_some(Event::Under),
-        ];
-        for event in events.into_iter().flatten() {
-            seen = match effect(seen.found(), event, made) {
-                Effect::Keep => seen,
-                Effect::Delete => Seen::Nothing,
-                Effect::ClearLower => match seen {
-                    Seen::Dir { layer: made_by, .. } => Seen::Dir { layer: made_by, floor: layer },
-                    _ => Seen::Dir { layer, floor: layer },
-                },
-                Effect::MakeDir => Seen::Dir { layer, floor: layer },
-                Effect::Replace => match event {
-                    Event::Entry(Found::Other) => Seen::Other { layer },
-                    _ => Seen::Dir { layer, floor: layer },
-                },
-                Effect::Merge => match seen {
-                    Seen::Dir { floor, .. } => Seen::Dir { layer, floor },
-                    _ => Seen::Dir { layer, floor: layer },
-                },
-            };
-            match event {
-                Event::Entry(_) => made.entry = true,
-                Event::Under => made.under = true,
-                _ => {}
-            }
+        if says.whiteout {
+            seen = seen.then(layer, Event::Whiteout, Made::default());
+        }
+        if says.opaque {
+            seen = seen.then(layer, Event::Opaque, Made::default());
+        }
+        if let Some(k) = says.entry {
+            seen = seen.then(layer, Event::Entry(k), Made::default());
+        }
+        if says.under {
+            seen = seen.then(layer, Event::Under, Made { entry: says.entry.is_some(), under: false });
         }
         seen
+    }
+
+    /// What is at the path after `event` of layer `layer` ([`effect`]).
+    fn then(self, layer: usize, event: Event, made: Made) -> Seen {
+        match effect(self.found(), event, made) {
+            Effect::Keep => self,
+            Effect::Delete => Seen::Nothing,
+            Effect::ClearLower => match self {
+                Seen::Dir { layer: made_by, .. } => Seen::Dir { layer: made_by, floor: layer },
+                _ => Seen::Dir { layer, floor: layer },
+            },
+            Effect::MakeDir => Seen::Dir { layer, floor: layer },
+            Effect::Replace => match event {
+                Event::Entry(Found::Other) => Seen::Other { layer },
+                _ => Seen::Dir { layer, floor: layer },
+            },
+            Effect::Merge => match self {
+                Seen::Dir { floor, .. } => Seen::Dir { layer, floor },
+                _ => Seen::Dir { layer, floor: layer },
+            },
+        }
     }
 }
 
