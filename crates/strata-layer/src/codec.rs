@@ -53,14 +53,14 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| self.bad("truncated"))?;
         let s = self.buf.get(self.pos..end).ok_or_else(|| self.bad("truncated"))?;
         self.pos = end;
         Ok(s)
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?.first().copied().unwrap_or(0))
     }
@@ -72,7 +72,7 @@ impl<'a> Cursor<'a> {
         let b = self.take(8)?;
         Ok(u64::from_le_bytes(b.try_into().map_err(|_| self.bad("truncated"))?))
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
         // Most values of an index (lengths, kinds, ids, small sizes) fit in one byte:
         // read it without the loop (the records' decoding is mostly varints), inline
@@ -99,11 +99,11 @@ impl<'a> Cursor<'a> {
         }
         Err(self.bad("varint longer than 10 bytes"))
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn u32v(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).map_err(|_| self.bad("value out of range"))
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn len(&mut self) -> Result<usize> {
         let n = usize::try_from(self.varint()?).map_err(|_| self.bad("length out of range"))?;
         if n > self.buf.len() - self.pos {
@@ -112,12 +112,12 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
     /// Bytes written by [`put_bytes`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.len()?;
         self.take(n)
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn time(&mut self) -> Result<Timestamp> {
         let sec = unzigzag(self.varint()?);
         let nsec = self.u32v()?;

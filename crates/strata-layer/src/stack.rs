@@ -242,11 +242,16 @@ fn scan(path: &[u8]) -> Option<bool> {
         if let Some(chunk) = path.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
             let x = u64::from_le_bytes(chunk);
             let low = x.wrapping_sub(ONES * u64::from(b'/' + 1)) & !x & HIGH;
-            let k = if low == 0 { 8 } else { (low.trailing_zeros() / 8) as usize };
+            if low == 0 {
+                run = NAMED;
+                i += 8;
+                continue;
+            }
+            // The bytes before the one flagged name; that one is looked at below.
+            let k = (low.trailing_zeros() / 8) as usize;
             if k > 0 {
                 run = NAMED;
                 i += k;
-                continue;
             }
         }
         let b = path[i];
@@ -467,7 +472,8 @@ impl<'a> MergedIndex<'a> {
         }
         // An opaque marker keeps the lower directories leading to what its layer adds
         // (with their layer) when that layer does not declare them: a directory only
-        // needed there that a lower layer also had is left to the fold.
+        // needed there (or made opaque too) that a lower layer also had is left to the
+        // fold.
         let opaque_at = |p: &[u8], l: u32| {
             if p.is_empty() {
                 return root_opaque.contains(&l);
@@ -491,7 +497,7 @@ impl<'a> MergedIndex<'a> {
                 let say = b.says[at as usize];
                 if named_below
                     && say.entry == NONE
-                    && say.bits & UNDER != 0
+                    && say.bits & (UNDER | OPAQUE) != 0
                     && (opaque_at(b"", say.layer) || ancestors(&s.path).any(|a| opaque_at(a, say.layer)))
                 {
                     return None;
@@ -660,7 +666,7 @@ impl<'a> MergedIndex<'a> {
                     Some(r) => r,
                     None => {
                         let r = match self.through_parent(d) {
-                            Some(r) => Some(r),
+                            Some(r) => r,
                             None => match resolve::resolve(self, d, b'/', true) {
                                 Ok(r) if !matches!(r.end, End::Other) => match self.parent(&r.path) {
                                     Parent::Dir { floor } if r.path.is_empty() => Some((Some(NONE), floor)),
@@ -683,28 +689,33 @@ impl<'a> MergedIndex<'a> {
         r
     }
 
-    /// [`MergedIndex::dir`] of `d` from its parent's when a symlink on the way leads
-    /// the parent elsewhere and `d` is a plain directory there (`lib/x86_64-linux-gnu`
-    /// through `lib`): no walk of the resolver. `None` when it is not that simple.
-    fn through_parent(&self, d: &[u8]) -> Option<(Option<u32>, usize)> {
+    /// [`MergedIndex::dir`] of `d`, not a directory of its own, from its parent's:
+    /// nothing there (most names asked for that are not in the image), a directory a
+    /// symlink on the way leads the parent to (`lib/x86_64-linux-gnu` through `lib`), or
+    /// something else. `None` when `d` itself is a symlink: the resolver follows it.
+    fn through_parent(&self, d: &[u8]) -> Option<DirAt> {
         let (pd, name) = match d.iter().rposition(|&b| b == b'/') {
             Some(i) => (&d[..i], &d[i + 1..]),
-            None => return None,
+            None => (&[][..], d),
         };
-        if name == b".." || name == b"." {
-            return None;
-        }
-        let (Some(real), _) = self.dir(pd)? else { return None };
-        let mut p = Vec::new();
-        if real != NONE {
-            p.extend_from_slice(&self.slots[real as usize].path);
-            p.push(b'/');
-        }
-        p.extend_from_slice(name);
-        let s = self.slot(&p)?;
-        match self.parent(&p) {
-            Parent::Dir { floor } => Some((Some(s), floor)),
-            Parent::Other => None,
+        let Some((real, _)) = self.dir(pd) else { return Some(None) };
+        let p = match real {
+            None => Cow::Borrowed(d),
+            Some(NONE) => Cow::Borrowed(name),
+            Some(r) => {
+                let mut p = self.slots[r as usize].path.to_vec();
+                p.push(b'/');
+                p.extend_from_slice(name);
+                Cow::Owned(p)
+            }
+        };
+        match self.node(&p) {
+            Some(h) if h.node.kind == EntryKind::Symlink => None,
+            Some(h) if h.node.kind == EntryKind::Dir => match (self.slot(&p), self.parent(&p)) {
+                (Some(s), Parent::Dir { floor }) => Some(Some((real.map(|_| s), floor))),
+                _ => Some(None),
+            },
+            _ => Some(None),
         }
     }
 
@@ -1142,6 +1153,18 @@ mod tests {
                 "an opaque directory whose layer adds to a lower directory in it, undeclared",
                 vec![vec![d("o"), d("o/d"), f("o/d/x")], vec![f("o/.wh..wh..opq"), f("o/d/y")]],
                 vec!["o/d/x", "o/d"],
+                false,
+            ),
+            (
+                "an opaque directory made in a layer that then makes the root opaque",
+                vec![vec![f("x")], vec![f("c/a/.wh..wh..opq"), f(".wh..wh..opq")]],
+                vec!["c/a", "c", "x"],
+                true,
+            ),
+            (
+                "a lower directory made opaque in a layer that makes the root opaque",
+                vec![vec![d("c"), f("c/x")], vec![f("c/.wh..wh..opq"), f(".wh..wh..opq")]],
+                vec!["c", "c/x"],
                 false,
             ),
             (
