@@ -27,7 +27,7 @@ use rustix::io::Errno;
 use strata_spec::Digest;
 
 use crate::error::Result;
-use crate::index::{IndexEntry, Parser, RawHeader};
+use crate::index::{IndexEntry, Lean, Parser};
 use crate::memtree::DataSource;
 use crate::path::{self, Class};
 use crate::read::EntryKind;
@@ -64,9 +64,9 @@ impl<'a> IndexRef<'a> {
         let mut p = Parser::new(bytes)?;
         // An entry takes 16 bytes or more: no more room than the bytes can fill.
         let mut entries = Vec::with_capacity(usize::try_from(p.n).unwrap_or(0).min(bytes.len() / 16));
-        while let Some(e) = p.next_entry()? {
-            let RawHeader { path, link, kind, size, uid, gid, offset, .. } = e;
-            entries.push(RawEntry { path, link, kind, size, sparse: e.sparse.is_some(), uid, gid, offset });
+        while let Some(e) = p.next_lean()? {
+            let Lean { path, link, kind, size, sparse, uid, gid, offset, .. } = e;
+            entries.push(RawEntry { path, link, kind, size, sparse, uid, gid, offset });
         }
         let diff_id = p.diff_id;
         Ok(IndexRef { entries, diff_id })
@@ -127,7 +127,7 @@ struct Say {
     layer: u32,
     /// The position of the layer's entry at the path, or [`NONE`].
     entry: u32,
-    /// [`UNDER`], [`WHITEOUT`], [`OPAQUE`], [`WHITEOUT_BELOW`].
+    /// [`UNDER`], [`WHITEOUT`], [`OPAQUE`], [`WHITEOUT_BELOW`], [`DIR`].
     bits: u8,
     /// The say of the next layer up that names the path, or [`NONE`].
     next: u32,
@@ -141,6 +141,8 @@ const WHITEOUT: u8 = 2;
 const OPAQUE: u8 = 4;
 /// The layer whites out something below the path (which must then be a directory).
 const WHITEOUT_BELOW: u8 = 8;
+/// The layer's entry at the path is a directory.
+const DIR: u8 = 16;
 
 /// What [`MergedIndex::parent`] found for a directory, remembered in its slot.
 const PARENT_UNKNOWN: u32 = u32::MAX;
@@ -437,6 +439,9 @@ impl<'a> MergedIndex<'a> {
                     return None;
                 }
                 b.says[say as usize].entry = u32::try_from(i).ok().filter(|&i| i != NONE)?;
+                if e.kind == EntryKind::Dir {
+                    b.says[say as usize].bits |= DIR;
+                }
                 mine.push(slot);
                 let parent = parent_of(p);
                 if last_parent != Some(parent) {
@@ -466,7 +471,7 @@ impl<'a> MergedIndex<'a> {
             let mut at = s.first;
             while at != NONE {
                 let say = b.says[at as usize];
-                if say.entry != NONE && indexes[say.layer as usize].entries[say.entry as usize].kind != EntryKind::Dir {
+                if say.entry != NONE && say.bits & DIR == 0 {
                     not_dir = true;
                 }
                 if not_dir && say.bits & (UNDER | OPAQUE | WHITEOUT_BELOW) != 0 {
@@ -772,9 +777,8 @@ impl<'a> MergedIndex<'a> {
             if l < floor {
                 continue;
             }
-            let kind = (say.entry != NONE).then(|| self.raw(l, say.entry).kind);
             let says = Says {
-                entry: kind.map(|k| if k == EntryKind::Dir { Is::Dir } else { Is::Other }),
+                entry: (say.entry != NONE).then_some(if say.bits & DIR != 0 { Is::Dir } else { Is::Other }),
                 under: say.bits & UNDER != 0,
                 whiteout: say.bits & WHITEOUT != 0,
                 opaque: say.bits & OPAQUE != 0,
