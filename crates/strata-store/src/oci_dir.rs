@@ -22,6 +22,7 @@ use crate::store::{Backend, BlobStore, IndexEntries};
 use crate::table::{FileKey, NewEntry, Table};
 
 mod index;
+mod spare;
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
