@@ -3,7 +3,7 @@
 //! or spliced around the entries it changes) and then waits out the timestamp tick.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,44 +183,22 @@ impl OciDir {
         }
     }
 
-    /// Replace `index.json` with what `fill` writes (it returns the new file's table),
-    /// then store the table, keyed by the new file; returns once a timestamp tick has
-    /// passed since the rename. Called under `index.lock`.
-    pub(super) fn replace_index(&self, fill: &mut dyn FnMut(&mut File) -> Result<Table>) -> Result<()> {
-        match self.write_index(fill)? {
-            Some((file, table)) => self.settle_index(&file, table, None, Spare::NONE),
-            None => Ok(()),
-        }
+    /// Replace `index.json` (the file `replaced` describes) with `bytes`, over the
+    /// spare when it can be (see `spare.rs`), then store the table, keyed by the new
+    /// file; returns once a timestamp tick has passed since the rename. Called under
+    /// `index.lock`.
+    pub(super) fn replace_index(&self, replaced: &FileKey, bytes: &[u8]) -> Result<()> {
+        let table = Table::build(bytes, FileKey::of_size(bytes.len() as u64))
+            .map_err(|source| Error::BadIndex { path: self.index_path(), source })?;
+        let written = self.write_new_index(self.take_spare().map(|t| (t, 0)), &|out, _| {
+            out.write_all(bytes)?;
+            out.set_len(bytes.len() as u64)
+        })?;
+        let (file, spare) = self.install_index(written, 0, replaced)?;
+        self.settle_index(&file, table, None, spare)
     }
 
-    /// The first half of [`OciDir::replace_index`]: `index.json` replaced with what
-    /// `fill` writes; returns the new file and its table (`None` when the table cannot
-    /// be kept: the next read builds it).
-    pub(super) fn write_index(
-        &self,
-        fill: &mut dyn FnMut(&mut File) -> Result<Table>,
-    ) -> Result<Option<(File, Table)>> {
-        let mut table = None;
-        let mut failed = None;
-        let file = self.replace_file_with(&self.index_path(), &mut |f| match fill(f) {
-            Ok(t) => {
-                table = Some(t);
-                Ok(())
-            }
-            Err(e) => {
-                failed = Some(e);
-                Err(io::Error::other("index not written"))
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let file = file?;
-        let Some(table) = table else { return Ok(None) };
-        Ok(Some((file, table)))
-    }
-
-    /// The second half of [`OciDir::replace_index`]: the new file's table stored, keyed
+    /// After a change: the new file's table stored, keyed
     /// by it and knowing `spare` (from `staged`, its bytes already in a temporary file
     /// with the old keys, when given), and the timestamp clock waited for.
     pub(super) fn settle_index(

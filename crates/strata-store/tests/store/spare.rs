@@ -39,8 +39,8 @@ fn check(root: &Path, mem: &MemoryStore, what: &str) {
 
 /// With no one reading, consecutive changes alternate between two files: the one a
 /// change replaced is the one the next writes over (the feature at work), and every
-/// index is the canonical one, whether the change appends, re-points in the middle or
-/// removes near the start.
+/// index is the canonical one, whether the change appends, re-points in the middle,
+/// removes near the start or rewrites the whole index.
 #[test]
 fn changes_write_over_the_replaced_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,6 +74,17 @@ fn changes_write_over_the_replaced_index() {
             assert_eq!(ino(&index), inodes[k - 1], "change {k}: the spare was not written over");
         }
     }
+    // A whole-index update goes the same way.
+    let (before, spare_before) = (ino(&index), ino(&spare));
+    for s in [&oci as &dyn Backend, &mem] {
+        s.update_index(&mut |i| {
+            i.manifests.reverse();
+            Ok(())
+        })
+        .unwrap();
+    }
+    check(&root, &mem, "update_index");
+    assert_eq!((ino(&index), ino(&spare)), (spare_before, before), "update_index did not write over the spare");
     assert_eq!(fs::metadata(&spare).unwrap().nlink(), 1);
     assert!(!root.join(".strata/index.spare-next").exists());
 }
