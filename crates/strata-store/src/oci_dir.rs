@@ -53,8 +53,10 @@ const MAX_CACHE_SIZE: u64 = 256 << 20;
 /// <root>/index.json           the image index; refs are org.opencontainers.image.ref.name
 /// <root>/blobs/<alg>/<hex>    blobs
 /// <root>/.strata/             strata's locks, temp files, records (see
-///                             [`crate::record`]) and the index table (a compact copy
-///                             of index.json's entries, see `table.rs`), created on
+///                             [`crate::record`]), the index table (a compact copy
+///                             of index.json's entries, see `table.rs`) and the
+///                             spare (the index.json the last change replaced, which
+///                             the next writes over: `oci_dir/spare.rs`), created on
 ///                             first write
 /// ```
 ///

@@ -1,6 +1,7 @@
 //! The index and its table: `index.json` as opened with its [`Table`], the table kept in
 //! `.strata/index.table` and in memory, and how a change replaces `index.json` (whole,
-//! or spliced around the entries it changes) and then waits out the timestamp tick.
+//! or spliced around the entries it changes; over the spare when it can: `spare.rs`) and
+//! then waits out the timestamp tick.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};

@@ -18,6 +18,9 @@
 //!   copying the unchanged ranges (in the kernel) around the entries it removes or adds,
 //!   and descriptors with more than a media type, digest, size and ref name are read
 //!   from their range when needed.
+//! - It also says which file the spare is (`.strata/index.spare`, the `index.json` the
+//!   change before replaced) and how many first bytes it shares with the `index.json`
+//!   the table describes: the next change writes over the spare from there on.
 //! - The file ends with a checksum of its bytes; a table that does not check out, or
 //!   whose ranges do not fit the index, is ignored and rebuilt.
 //! - It is read in place: fixed-size entry records, the ref names in one section and
