@@ -19,9 +19,10 @@ use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{RecordKind, RecordUpdate};
 use crate::store::{Backend, BlobStore, IndexEntries};
-use crate::table::{FileKey, NewEntry, Table};
+use crate::table::{NewEntry, Table};
 
 mod index;
+mod spare;
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -629,12 +630,7 @@ impl Backend for OciDir {
         let mut new = old.clone();
         f(&mut new)?;
         if new != old {
-            let bytes = new.to_canonical_json();
-            self.replace_index(&mut |out| {
-                out.write_all(&bytes).map_err(Error::io("write", self.index_path()))?;
-                Table::build(&bytes, FileKey::of_size(bytes.len() as u64))
-                    .map_err(|source| Error::BadIndex { path: self.index_path(), source })
-            })?;
+            self.replace_index(&c.table.key(), &new.to_canonical_json())?;
         }
         Ok(new)
     }

@@ -225,27 +225,48 @@ enum Piece {
 }
 
 impl Plan {
-    /// Write the new index to `out` (at its current position), the old one's ranges read
-    /// from `index`; the kernel copies them where it can. Fails if `index` turns out
-    /// shorter than its table said.
-    pub(crate) fn write(&self, index: &File, out: &mut File) -> io::Result<()> {
+    /// Write the new index to `out` from byte `from` on (the bytes before it are there
+    /// already), the old one's ranges read from `index`; the kernel copies them where
+    /// it can. `out` is cut to the new length. Fails if `index` turns out shorter than
+    /// its table said.
+    pub(crate) fn write_from(&self, index: &File, out: &mut File, from: u64) -> io::Result<()> {
+        out.seek(SeekFrom::Start(from))?;
+        let mut pos = 0;
         for piece in &self.pieces {
+            let len = match *piece {
+                Piece::Old(start, end) => end - start,
+                Piece::New(ref bytes) => bytes.len() as u64,
+            };
+            let skip = from.saturating_sub(pos).min(len);
+            pos += len;
+            if skip == len {
+                continue;
+            }
             match *piece {
                 Piece::Old(start, end) => {
                     let mut src = index;
-                    src.seek(SeekFrom::Start(start))?;
-                    let copied = io::copy(&mut src.take(end - start), out)?;
-                    if copied != end - start {
+                    src.seek(SeekFrom::Start(start + skip))?;
+                    let copied = io::copy(&mut src.take(end - start - skip), out)?;
+                    if copied != end - start - skip {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "index.json shrank while being copied",
                         ));
                     }
                 }
-                Piece::New(ref bytes) => out.write_all(bytes)?,
+                Piece::New(ref bytes) => out.write_all(&bytes[skip as usize..])?,
             }
         }
-        Ok(())
+        out.set_len(self.len)
+    }
+
+    /// How many first bytes the new index has in common with the old one: the old
+    /// file's bytes it starts with, where they were.
+    pub(crate) fn same_prefix(&self) -> u64 {
+        match self.pieces.first() {
+            Some(&Piece::Old(0, end)) => end,
+            _ => 0,
+        }
     }
 }
 
