@@ -124,6 +124,30 @@ impl Builder {
         Ok(())
     }
 
+    /// Append the records `records` (whole records, as a table holds them, their names
+    /// already among the names), their offsets in `index.json` moved by `shift` and their
+    /// names' starts by `name_shift`: copied as they are when both are 0 (the entries
+    /// before a change).
+    pub(super) fn put_records(&mut self, records: &[u8], shift: i64, name_shift: i64) -> io::Result<()> {
+        let count = records.len() / RECORD;
+        if self.next + count > self.n || !records.len().is_multiple_of(RECORD) {
+            return Err(io::Error::other("more index entries than counted"));
+        }
+        let at = HEADER + self.next * RECORD;
+        let out = &mut self.bytes[at..at + records.len()];
+        out.copy_from_slice(records);
+        if shift != 0 || name_shift != 0 {
+            for r in out.chunks_exact_mut(RECORD) {
+                for (field, by) in [(0, shift), (12, name_shift)] {
+                    let v = small(i64::from(u32_at(r, field)).wrapping_add(by) as u64)?;
+                    r[field..field + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        self.next += count;
+        Ok(())
+    }
+
     pub(super) fn entry(&self, i: usize) -> Entry {
         entry_at(&self.bytes, HEADER + i * RECORD)
     }

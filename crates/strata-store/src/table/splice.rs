@@ -9,8 +9,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, MediaType};
 
-use super::build::{Builder, small};
-use super::{NO_NAME, Table, u32_at};
+use super::build::Builder;
+use super::{HEADER, NO_NAME, RECORD, Table, u32_at};
 
 /// A new entry for [`Table::splice`]: its descriptor (with the ref name, if any).
 pub(crate) struct NewEntry {
@@ -59,13 +59,11 @@ impl Table {
                         .get(self.names_at + names_from..self.names_at + names_to)
                         .ok_or_else(|| io::Error::other("index table names out of range"))?;
                     b.bytes.extend_from_slice(names);
-                    for (i, to) in moved.iter_mut().enumerate().take(end).skip(first) {
-                        let mut e = self.entry(i);
-                        e.off = small(i64::from(e.off).wrapping_add(*shift) as u64)?;
-                        e.name_start = small(i64::from(e.name_start).wrapping_add(name_shift) as u64)?;
-                        *to = b.next as u32;
-                        b.put_record(e)?;
+                    let start = b.next as u32;
+                    for (to, k) in moved[first..end].iter_mut().zip(start..) {
+                        *to = k;
                     }
+                    b.put_records(&self.bytes[HEADER + first * RECORD..HEADER + end * RECORD], *shift, name_shift)?;
                 }
                 Part::Insert => {
                     for (e, &(off, len)) in next_insert.by_ref() {
@@ -86,7 +84,12 @@ impl Table {
             }
         }
         b.merge_by_name(&mut by_name, &added);
-        b.drop_unused_targets();
+        // Targets are numbered in order of first use: only a removed entry (which can
+        // leave a target unused) or a new target (which may be used first before old
+        // ones) changes that numbering.
+        if kept < self.n || b.targets.len() != self.targets.len() {
+            b.drop_unused_targets();
+        }
         let mut key = self.key;
         key.size = *len;
         b.finish(key, self.open, placed.close, by_name)
