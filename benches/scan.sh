@@ -25,6 +25,7 @@
 #                                 inventory read from the image's scan record alone
 #   strata sbom, warm history     the same, with the layer history
 #   strata sbom spdx-json, warm   the same, written as SPDX 2.3
+#   ... cyclonedx-json, warm      the same, written as CycloneDX 1.5
 #   strata sbom, layer records    --no-image-cache: the per-layer scan cache alone (a new
 #                                 image made of known layers): no layer blob read, the
 #                                 lookups answered from the layers' records (no fold
@@ -67,6 +68,7 @@ fi
 run_batch "strata sbom, warm" "$B" "'$S' --store '$W/oci' sbom --no-layer-history three >/dev/null"
 run_batch "strata sbom, warm history" "$B" "'$S' --store '$W/oci' sbom three >/dev/null"
 run_batch "strata sbom spdx-json, warm" "$B" "'$S' --store '$W/oci' sbom --format spdx-json three >/dev/null"
+run_batch "strata sbom cyclonedx-json, warm" "$B" "'$S' --store '$W/oci' sbom --format cyclonedx-json three >/dev/null"
 run_batch "strata sbom, layer records" "$B" "'$S' --store '$W/oci' sbom --no-image-cache --no-layer-history three >/dev/null"
 run_batch "sbom, layer records history" "$B" "'$S' --store '$W/oci' sbom --no-image-cache three >/dev/null"
 
@@ -75,10 +77,12 @@ echo
   "cold history / gzip -dc floor = $(ratio 'strata sbom, cold history' 'gzip -dc layers (floor)')"
 echo "ratios (wall): warm / dpkg-query = $(ratio 'strata sbom, warm' 'dpkg-query on unpacked tree');" \
   "warm history / dpkg-query = $(ratio 'strata sbom, warm history' 'dpkg-query on unpacked tree');" \
-  "spdx-json / dpkg-query = $(ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree')"
+  "spdx-json / dpkg-query = $(ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree');" \
+  "cyclonedx-json / dpkg-query = $(ratio 'strata sbom cyclonedx-json, warm' 'dpkg-query on unpacked tree')"
 echo "ratios (CPU):  warm / dpkg-query = $(cpu_ratio 'strata sbom, warm' 'dpkg-query on unpacked tree');" \
   "warm history / dpkg-query = $(cpu_ratio 'strata sbom, warm history' 'dpkg-query on unpacked tree');" \
-  "spdx-json / dpkg-query = $(cpu_ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree')"
+  "spdx-json / dpkg-query = $(cpu_ratio 'strata sbom spdx-json, warm' 'dpkg-query on unpacked tree');" \
+  "cyclonedx-json / dpkg-query = $(cpu_ratio 'strata sbom cyclonedx-json, warm' 'dpkg-query on unpacked tree')"
 echo "ratios (layer records alone): wall $(ratio 'strata sbom, layer records' 'dpkg-query on unpacked tree')," \
   "with history $(ratio 'sbom, layer records history' 'dpkg-query on unpacked tree');" \
   "CPU $(cpu_ratio 'strata sbom, layer records' 'dpkg-query on unpacked tree')," \

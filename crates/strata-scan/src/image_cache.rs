@@ -33,7 +33,10 @@ use strata_store::RecordKind;
 use strata_store::record::MAX_SCAN_RECORD_SIZE;
 
 use crate::cache::{seal, take, u64_of, unseal};
-use crate::inventory::{Inventory, ScanOptions};
+use std::borrow::Cow;
+
+use crate::inventory::{Inventory, ScanOptions, Warning};
+use crate::sbom::{Input, SbomFormat, SbomOptions, render_input, table_of};
 
 const MAGIC: &[u8; 8] = b"STRSINV\0";
 /// The record format, and what the catalogers find: bump it with any change to what an
@@ -61,17 +64,59 @@ struct Variant<'a> {
 /// [`Inventory::image`] is the name `image` was opened by, and its
 /// [`Inventory::content_id`] is set.
 pub(crate) fn get(image: &Image, opts: &ScanOptions) -> Option<Inventory> {
-    let bytes = image.store().backend().record(RecordKind::Scan, image.digest()).ok().flatten()?;
-    let v = variants(&bytes, image)?.into_iter().find(|v| v.history == opts.layer_history)?;
-    let mut inv: Inventory = serde_json::from_slice(v.json).ok()?;
+    let bytes = read(image)?;
+    let (json, content_id) = find(&bytes, image, opts, true)?;
+    let mut inv: Inventory = serde_json::from_slice(json).ok()?;
     if inv.digest.as_deref() != Some(image.digest().as_str()) || inv.image.is_some() {
         return None;
     }
     inv.image = image.name().map(str::to_owned);
-    let name = serde_json::to_vec(&inv.image).ok()?;
-    inv.content_id =
-        if name == v.name { Digest::parse(std::str::from_utf8(v.id).ok()?).ok() } else { named_id(v.json, &name) };
+    inv.content_id = content_id;
     Some(inv)
+}
+
+/// The SBOM of `image` for `opts` in `format` from the store's record of its inventory,
+/// with that inventory's warnings, when the store has a sound record: what
+/// [`crate::render`] makes of [`get`]'s inventory, without making it (the record's
+/// JSON is read into [`Input`], which borrows its strings and skips the files each
+/// package owns).
+pub(crate) fn render(
+    image: &Image,
+    opts: &ScanOptions,
+    format: SbomFormat,
+    sbom: &SbomOptions,
+) -> Option<(Vec<u8>, Vec<Warning>)> {
+    let bytes = read(image)?;
+    let (json, content_id) = find(&bytes, image, opts, format != SbomFormat::Table)?;
+    let mut input: Input<'_> = serde_json::from_slice(json).ok()?;
+    if input.digest.as_deref() != Some(image.digest().as_str()) || input.image.is_some() {
+        return None;
+    }
+    input.image = image.name().map(Cow::Borrowed);
+    let doc = match format {
+        SbomFormat::Table => table_of(&input).into_bytes(),
+        // A record whose content id does not parse: the inventory is made again.
+        _ => render_input(&input, &content_id?, format, sbom),
+    };
+    Some((doc, std::mem::take(&mut input.warnings)))
+}
+
+/// The record of `image`, unchecked.
+fn read(image: &Image) -> Option<Vec<u8>> {
+    image.store().backend().record(RecordKind::Scan, image.digest()).ok().flatten()
+}
+
+/// The JSON of the inventory for `opts` in `bytes`, a record of `image`, when every
+/// check passes; with its [`Inventory::content_id`] under the name `image` was opened
+/// by, if `id` asks for it (hashing the JSON when that is not the name in the record).
+fn find<'a>(bytes: &'a [u8], image: &Image, opts: &ScanOptions, id: bool) -> Option<(&'a [u8], Option<Digest>)> {
+    let v = variants(bytes, image)?.into_iter().find(|v| v.history == opts.layer_history)?;
+    if !id {
+        return Some((v.json, None));
+    }
+    let name = serde_json::to_vec(&image.name()).ok()?;
+    let id = if name == v.name { Digest::parse(std::str::from_utf8(v.id).ok()?).ok() } else { named_id(v.json, &name) };
+    Some((v.json, id))
 }
 
 /// Keep `inv`, the inventory of `image` for `opts`, beside the one for the other

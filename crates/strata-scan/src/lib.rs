@@ -20,8 +20,8 @@ pub use license::{SpdxLicense, spdx_license};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
 pub use root::{DirRoot, MAX_DATABASE_SIZE, PathStat, Root};
 pub use sbom::{
-    ANNOTATION_CREATED, SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, attach, cyclonedx, is_spdx_expression,
-    render, spdx, table,
+    ANNOTATION_CREATED, Rendered, SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, attach, cyclonedx,
+    is_spdx_expression, render, render_image, spdx, table,
 };
 pub use vuln::{AdvisoryDb, Finding, Severity, match_inventory};
 

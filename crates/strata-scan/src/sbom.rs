@@ -6,12 +6,15 @@
 //! `serialNumber`) are derived from the image digest and the SBOM's content, so they
 //! are stable too.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use strata_spec::Digest;
 
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, ScanOptions, Warning};
 use crate::license::spdx_license;
-use crate::package::Package;
+use crate::package::Kind;
 
 /// The tool named as the SBOMs' creator.
 pub const TOOL_NAME: &str = "strata";
@@ -93,11 +96,43 @@ impl SbomOptions {
 
 /// Write the inventory in `format`.
 pub fn render(inv: &Inventory, format: SbomFormat, opts: &SbomOptions) -> Vec<u8> {
+    let input = Input::of(inv);
     match format {
-        SbomFormat::SpdxJson => to_json(&spdx(inv, opts)),
-        SbomFormat::CycloneDxJson => to_json(&cyclonedx(inv, opts)),
-        SbomFormat::Table => table(inv).into_bytes(),
+        SbomFormat::Table => table_of(&input).into_bytes(),
+        _ => render_input(&input, &content_id(inv), format, opts),
     }
+}
+
+/// An SBOM made by [`render_image`], and what its inventory could not tell.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Rendered {
+    /// The document, as [`render`] writes it.
+    pub document: Vec<u8>,
+    /// [`Inventory::warnings`] of the image's inventory.
+    pub warnings: Vec<Warning>,
+}
+
+/// The SBOM of `image` in `format`: what [`render`] makes of
+/// [`Inventory::of_image`]`(image, scan)`, the same bytes, with that inventory's
+/// warnings. When the store has the image's own scan record
+/// ([`ScanOptions::image_cache`]) the document is written from the record's JSON without
+/// making the inventory: the files each package owns, which no format lists, are
+/// skipped rather than decoded.
+pub fn render_image(
+    image: &strata_image::Image,
+    scan: &ScanOptions,
+    format: SbomFormat,
+    opts: &SbomOptions,
+) -> crate::Result<Rendered> {
+    if scan.cache
+        && scan.image_cache
+        && let Some((document, warnings)) = crate::image_cache::render(image, scan, format, opts)
+    {
+        return Ok(Rendered { document, warnings });
+    }
+    let inv = Inventory::of_image(image, scan)?;
+    Ok(Rendered { document: render(&inv, format, opts), warnings: inv.warnings })
 }
 
 /// The annotation of an attached SBOM that says when it was made (image-spec's
@@ -127,15 +162,13 @@ pub fn attach(
     Ok(image.attach(kind.clone(), kind, &doc, notes)?)
 }
 
-fn to_json(v: &Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+/// Pretty JSON and a newline.
+fn to_json(v: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 << 16);
+    // Writing to memory does not fail, nor do these documents (their keys are strings).
+    let _ = serde_json::to_writer_pretty(&mut out, v);
     out.push(b'\n');
     out
-}
-
-/// The image's name for documents: its name, else its digest.
-fn subject_name(inv: &Inventory) -> String {
-    inv.image.clone().or_else(|| inv.digest.clone()).unwrap_or_else(|| "rootfs".to_owned())
 }
 
 /// A digest of the inventory (what makes document identifiers unique and stable): the
@@ -155,19 +188,6 @@ fn content_id(inv: &Inventory) -> Digest {
         // Writing to a sink does not fail; were it to, the digest of nothing, as before.
         Err(_) => Digest::sha256_of(b""),
     }
-}
-
-fn layer_note(inv: &Inventory, p: &Package) -> Option<String> {
-    let l = p.layer?;
-    let mut s = format!("layer {l}");
-    if let Some(r) = inv.layers.get(l) {
-        s.push_str(&format!(" ({})", r.diff_id));
-    }
-    if !p.changed_in.is_empty() {
-        let c: Vec<String> = p.changed_in.iter().map(usize::to_string).collect();
-        s.push_str(&format!("; changed in layers {}", c.join(", ")));
-    }
-    Some(s)
 }
 
 /// Whether `s` reads as an SPDX license expression (ids joined by AND, OR, WITH, with
@@ -196,115 +216,320 @@ pub fn is_spdx_expression(s: &str) -> bool {
     !expect_id && depth == 0
 }
 
+/// What the SBOM writers read of an inventory: its fields borrowed, from an
+/// [`Inventory`] ([`Input::of`]) or straight from the JSON of one (the image's scan
+/// record: the owned files, which no SBOM names, are skipped rather than decoded).
+#[derive(Deserialize)]
+pub(crate) struct Input<'a> {
+    #[serde(borrow)]
+    pub(crate) image: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(crate) digest: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    distro: Option<DistroInput<'a>>,
+    #[serde(borrow)]
+    layers: Vec<LayerInput<'a>>,
+    #[serde(borrow)]
+    packages: Vec<PackageInput<'a>>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+#[derive(Deserialize)]
+struct DistroInput<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    version_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pretty_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct LayerInput<'a> {
+    #[serde(borrow)]
+    diff_id: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct PackageInput<'a> {
+    kind: Kind,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+    #[serde(borrow)]
+    arch: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    license: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    purl: Cow<'a, str>,
+    #[serde(borrow)]
+    location: Cow<'a, str>,
+    layer: Option<usize>,
+    changed_in: Vec<usize>,
+}
+
+impl<'a> Input<'a> {
+    /// `inv`'s fields, borrowed (its warnings are left out: only the record's are read).
+    pub(crate) fn of(inv: &'a Inventory) -> Input<'a> {
+        let b = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
+        Input {
+            image: b(&inv.image),
+            digest: b(&inv.digest),
+            distro: inv.distro.as_ref().map(|d| DistroInput {
+                id: Cow::Borrowed(&d.id),
+                version_id: b(&d.version_id),
+                pretty_name: b(&d.pretty_name),
+            }),
+            layers: inv.layers.iter().map(|l| LayerInput { diff_id: Cow::Borrowed(&l.diff_id) }).collect(),
+            packages: inv
+                .packages
+                .iter()
+                .map(|p| PackageInput {
+                    kind: p.kind,
+                    name: Cow::Borrowed(&p.name),
+                    version: Cow::Borrowed(&p.version),
+                    arch: b(&p.arch),
+                    source: b(&p.source),
+                    license: b(&p.license),
+                    purl: Cow::Borrowed(&p.purl),
+                    location: Cow::Borrowed(&p.location),
+                    layer: p.layer,
+                    changed_in: p.changed_in.clone(),
+                })
+                .collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The image's name for documents: its name, else its digest.
+    fn subject_name(&self) -> &str {
+        self.image.as_deref().or(self.digest.as_deref()).unwrap_or("rootfs")
+    }
+
+    fn layer_note(&self, p: &PackageInput<'_>) -> Option<String> {
+        let l = p.layer?;
+        let mut s = format!("layer {l}");
+        if let Some(r) = self.layers.get(l) {
+            s.push_str(&format!(" ({})", r.diff_id));
+        }
+        if !p.changed_in.is_empty() {
+            let c: Vec<String> = p.changed_in.iter().map(usize::to_string).collect();
+            s.push_str(&format!("; changed in layers {}", c.join(", ")));
+        }
+        Some(s)
+    }
+}
+
+/// `input` in `format`; `id` is the content id of its inventory
+/// ([`Inventory::content_id`]), which only the JSON formats use.
+pub(crate) fn render_input(input: &Input<'_>, id: &Digest, format: SbomFormat, opts: &SbomOptions) -> Vec<u8> {
+    match format {
+        SbomFormat::SpdxJson => to_json(&spdx_doc(input, id, opts)),
+        SbomFormat::CycloneDxJson => to_json(&cyclonedx_doc(input, id, opts)),
+        SbomFormat::Table => table_of(input).into_bytes(),
+    }
+}
+
+// The documents, written straight from these structures. Their fields are in the
+// order of their JSON keys, sorted (as `serde_json::Value`'s map keeps them, which
+// made the documents before): the tests check that both give the same bytes.
+
+/// SPDX 2.3.
+#[derive(Serialize)]
+struct SpdxDoc<'a> {
+    #[serde(rename = "SPDXID")]
+    spdx_id: &'static str,
+    #[serde(rename = "creationInfo")]
+    creation_info: SpdxCreationInfo,
+    #[serde(rename = "dataLicense")]
+    data_license: &'static str,
+    #[serde(rename = "documentNamespace")]
+    document_namespace: String,
+    #[serde(rename = "hasExtractedLicensingInfos", skip_serializing_if = "Vec::is_empty")]
+    has_extracted_licensing_infos: Vec<SpdxExtractedLicense>,
+    name: &'a str,
+    packages: Vec<SpdxPackage<'a>>,
+    relationships: Vec<SpdxRelationship>,
+    #[serde(rename = "spdxVersion")]
+    spdx_version: &'static str,
+}
+
+#[derive(Serialize)]
+struct SpdxCreationInfo {
+    created: String,
+    creators: [String; 1],
+}
+
+#[derive(Serialize)]
+struct SpdxExtractedLicense {
+    #[serde(rename = "extractedText")]
+    extracted_text: String,
+    #[serde(rename = "licenseId")]
+    license_id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct SpdxPackage<'a> {
+    #[serde(rename = "SPDXID")]
+    spdx_id: Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
+    #[serde(rename = "copyrightText")]
+    copyright_text: &'static str,
+    #[serde(rename = "downloadLocation")]
+    download_location: &'static str,
+    #[serde(rename = "externalRefs", skip_serializing_if = "Option::is_none")]
+    external_refs: Option<[SpdxExternalRef<'a>; 1]>,
+    #[serde(rename = "filesAnalyzed")]
+    files_analyzed: bool,
+    #[serde(rename = "licenseComments", skip_serializing_if = "Option::is_none")]
+    license_comments: Option<String>,
+    #[serde(rename = "licenseConcluded")]
+    license_concluded: &'static str,
+    #[serde(rename = "licenseDeclared")]
+    license_declared: Cow<'static, str>,
+    name: &'a str,
+    #[serde(rename = "primaryPackagePurpose")]
+    primary_package_purpose: &'static str,
+    #[serde(rename = "sourceInfo", skip_serializing_if = "Option::is_none")]
+    source_info: Option<String>,
+    #[serde(rename = "versionInfo")]
+    version_info: &'a str,
+}
+
+impl<'a> SpdxPackage<'a> {
+    /// A package as SPDX says it of the image and its operating system.
+    fn whole(id: &'static str, name: &'a str, version: &'a str, purpose: &'static str) -> Self {
+        SpdxPackage {
+            spdx_id: Cow::Borrowed(id),
+            comment: None,
+            copyright_text: NOASSERTION,
+            download_location: NOASSERTION,
+            external_refs: None,
+            files_analyzed: false,
+            license_comments: None,
+            license_concluded: NOASSERTION,
+            license_declared: Cow::Borrowed(NOASSERTION),
+            name,
+            primary_package_purpose: purpose,
+            source_info: None,
+            version_info: version,
+        }
+    }
+}
+
+const NOASSERTION: &str = "NOASSERTION";
+
+#[derive(Serialize)]
+struct SpdxExternalRef<'a> {
+    #[serde(rename = "referenceCategory")]
+    reference_category: &'static str,
+    #[serde(rename = "referenceLocator")]
+    reference_locator: &'a str,
+    #[serde(rename = "referenceType")]
+    reference_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct SpdxRelationship {
+    #[serde(rename = "relatedSpdxElement")]
+    related_spdx_element: Cow<'static, str>,
+    #[serde(rename = "relationshipType")]
+    relationship_type: &'static str,
+    #[serde(rename = "spdxElementId")]
+    spdx_element_id: &'static str,
+}
+
 /// The SPDX 2.3 document.
 pub fn spdx(inv: &Inventory, opts: &SbomOptions) -> Value {
-    let name = subject_name(inv);
-    let mut packages = vec![json!({
-        "SPDXID": "SPDXRef-Image",
-        "name": name,
-        "versionInfo": inv.digest.clone().unwrap_or_default(),
-        "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": false,
-        "primaryPackagePurpose": "CONTAINER",
-        "licenseConcluded": "NOASSERTION",
-        "licenseDeclared": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
-    })];
+    serde_json::to_value(spdx_doc(&Input::of(inv), &content_id(inv), opts)).unwrap_or_default()
+}
+
+fn spdx_doc<'a>(inv: &'a Input<'a>, id: &Digest, opts: &SbomOptions) -> SpdxDoc<'a> {
+    let name = inv.subject_name();
+    let mut packages = Vec::with_capacity(inv.packages.len() + 2);
+    packages.push(SpdxPackage::whole("SPDXRef-Image", name, inv.digest.as_deref().unwrap_or_default(), "CONTAINER"));
     // LicenseRef- identifiers used, and the names they stand for.
     let mut extracted: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT",
-        "relationshipType": "DESCRIBES",
-        "relatedSpdxElement": "SPDXRef-Image",
-    })];
+    let contains = |id: Cow<'static, str>| SpdxRelationship {
+        related_spdx_element: id,
+        relationship_type: "CONTAINS",
+        spdx_element_id: "SPDXRef-Image",
+    };
+    let mut relationships = Vec::with_capacity(inv.packages.len() + 2);
+    relationships.push(SpdxRelationship {
+        related_spdx_element: Cow::Borrowed("SPDXRef-Image"),
+        relationship_type: "DESCRIBES",
+        spdx_element_id: "SPDXRef-DOCUMENT",
+    });
     if let Some(d) = &inv.distro {
-        packages.push(json!({
-            "SPDXID": "SPDXRef-OperatingSystem",
-            "name": d.id,
-            "versionInfo": d.version_id.clone().unwrap_or_default(),
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "primaryPackagePurpose": "OPERATING_SYSTEM",
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-        }));
-        relationships.push(json!({
-            "spdxElementId": "SPDXRef-Image",
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": "SPDXRef-OperatingSystem",
-        }));
+        packages.push(SpdxPackage::whole(
+            "SPDXRef-OperatingSystem",
+            &d.id,
+            d.version_id.as_deref().unwrap_or_default(),
+            "OPERATING_SYSTEM",
+        ));
+        relationships.push(contains(Cow::Borrowed("SPDXRef-OperatingSystem")));
     }
     for (i, p) in inv.packages.iter().enumerate() {
         let id = format!("SPDXRef-Package-{}-{i}", p.kind.purl_type());
-        let mut pkg = json!({
-            "SPDXID": id,
-            "name": p.name,
-            "versionInfo": p.version,
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "primaryPackagePurpose": "LIBRARY",
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-            "sourceInfo": format!("read from /{}", p.location),
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": p.purl,
-            }],
-        });
-        if let Some(l) = &p.license {
+        let mut pkg = SpdxPackage {
+            spdx_id: Cow::Owned(id.clone()),
+            comment: inv.layer_note(p),
+            external_refs: Some([SpdxExternalRef {
+                reference_category: "PACKAGE-MANAGER",
+                reference_locator: &p.purl,
+                reference_type: "purl",
+            }]),
+            primary_package_purpose: "LIBRARY",
+            source_info: Some(format!("read from /{}", p.location)),
+            ..SpdxPackage::whole("", &p.name, &p.version, "")
+        };
+        if let Some(l) = p.license.as_deref() {
             let spdx = spdx_license(p.kind, l);
             if let Some(s) = &spdx {
-                pkg["licenseDeclared"] = json!(s.expression);
                 for (id, name) in &s.refs {
                     extracted.entry(id.clone()).or_insert_with(|| name.clone());
                 }
             }
-            if spdx.is_none_or(|s| s.expression != *l) {
-                pkg["licenseComments"] = json!(format!("as the package database states it: {l}"));
+            if spdx.as_ref().is_none_or(|s| s.expression != *l) {
+                pkg.license_comments = Some(format!("as the package database states it: {l}"));
+            }
+            if let Some(s) = spdx {
+                pkg.license_declared = Cow::Owned(s.expression);
             }
         }
-        if let Some(note) = layer_note(inv, p) {
-            pkg["comment"] = json!(note);
-        }
         packages.push(pkg);
-        relationships.push(json!({
-            "spdxElementId": "SPDXRef-Image",
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
+        relationships.push(contains(Cow::Owned(id)));
     }
-    let mut doc = json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": name,
-        "documentNamespace": format!("https://strata.invalid/spdx/{}", content_id(inv).hex()),
-        "creationInfo": {
-            "created": opts.timestamp(),
-            "creators": [format!("Tool: {TOOL_NAME}-{TOOL_VERSION}")],
+    SpdxDoc {
+        spdx_id: "SPDXRef-DOCUMENT",
+        creation_info: SpdxCreationInfo {
+            created: opts.timestamp(),
+            creators: [format!("Tool: {TOOL_NAME}-{TOOL_VERSION}")],
         },
-        "packages": packages,
-        "relationships": relationships,
-    });
-    if !extracted.is_empty() {
-        doc["hasExtractedLicensingInfos"] = extracted
+        data_license: "CC0-1.0",
+        document_namespace: format!("https://strata.invalid/spdx/{}", id.hex()),
+        has_extracted_licensing_infos: extracted
             .into_iter()
-            .map(|(id, name)| {
-                json!({
-                    "licenseId": id,
-                    "name": name,
-                    "extractedText": format!(
-                        "The license a Debian machine-readable copyright file (DEP-5) names \"{name}\", which \
-                         has no SPDX identifier; its text is in the package's copyright file."
-                    ),
-                })
+            .map(|(id, name)| SpdxExtractedLicense {
+                extracted_text: format!(
+                    "The license a Debian machine-readable copyright file (DEP-5) names \"{name}\", which has no \
+                     SPDX identifier; its text is in the package's copyright file."
+                ),
+                license_id: id,
+                name,
             })
-            .collect();
+            .collect(),
+        name,
+        packages,
+        relationships,
+        spdx_version: "SPDX-2.3",
     }
-    doc
 }
 
 /// A UUID (version 5 layout) from a digest: stable for the same content.
@@ -318,77 +543,167 @@ fn uuid_from(d: &Digest) -> String {
     format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
 }
 
+/// CycloneDX 1.5.
+#[derive(Serialize)]
+struct CdxDoc<'a> {
+    #[serde(rename = "bomFormat")]
+    bom_format: &'static str,
+    components: Vec<CdxComponent<'a>>,
+    metadata: CdxMetadata<'a>,
+    #[serde(rename = "serialNumber")]
+    serial_number: String,
+    #[serde(rename = "specVersion")]
+    spec_version: &'static str,
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct CdxMetadata<'a> {
+    component: CdxComponent<'a>,
+    timestamp: String,
+    tools: CdxTools,
+}
+
+#[derive(Serialize)]
+struct CdxTools {
+    components: [CdxTool; 1],
+}
+
+#[derive(Serialize)]
+struct CdxTool {
+    name: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct CdxComponent<'a> {
+    #[serde(rename = "bom-ref")]
+    bom_ref: Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    licenses: Option<[CdxLicense<'a>; 1]>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<Vec<CdxProperty<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purl: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: &'a str,
+}
+
+/// A license choice: an SPDX expression, or a license by name.
+#[derive(Serialize)]
+struct CdxLicense<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expression: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: Option<CdxLicenseName<'a>>,
+}
+
+#[derive(Serialize)]
+struct CdxLicenseName<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct CdxProperty<'a> {
+    name: &'static str,
+    value: Cow<'a, str>,
+}
+
 /// The CycloneDX 1.5 document.
 pub fn cyclonedx(inv: &Inventory, opts: &SbomOptions) -> Value {
-    let mut components = Vec::new();
+    serde_json::to_value(cyclonedx_doc(&Input::of(inv), &content_id(inv), opts)).unwrap_or_default()
+}
+
+fn cyclonedx_doc<'a>(inv: &'a Input<'a>, id: &Digest, opts: &SbomOptions) -> CdxDoc<'a> {
+    let mut components = Vec::with_capacity(inv.packages.len() + 1);
     if let Some(d) = &inv.distro {
-        components.push(json!({
-            "type": "operating-system",
-            "bom-ref": "os",
-            "name": d.id,
-            "version": d.version_id.clone().unwrap_or_default(),
-            "description": d.pretty_name.clone().unwrap_or_default(),
-        }));
+        components.push(CdxComponent {
+            bom_ref: Cow::Borrowed("os"),
+            description: Some(d.pretty_name.as_deref().unwrap_or_default()),
+            licenses: None,
+            name: &d.id,
+            properties: None,
+            purl: None,
+            kind: "operating-system",
+            version: d.version_id.as_deref().unwrap_or_default(),
+        });
     }
     for (i, p) in inv.packages.iter().enumerate() {
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": format!("pkg-{i}"),
-            "name": p.name,
-            "version": p.version,
-            "purl": p.purl,
-        });
-        if let Some(l) = &p.license {
-            c["licenses"] = match spdx_license(p.kind, l) {
+        let licenses = p.license.as_deref().map(|l| {
+            let by_name = CdxLicense { expression: None, license: Some(CdxLicenseName { name: l }) };
+            [match spdx_license(p.kind, l) {
                 // One name with no SPDX identifier: the name as stated.
-                Some(s) if s.refs.len() == 1 && s.refs[0].0 == s.expression => json!([{ "license": { "name": l } }]),
-                Some(s) => json!([{ "expression": s.expression }]),
-                None => json!([{ "license": { "name": l } }]),
-            };
-        }
+                Some(s) if s.refs.len() == 1 && s.refs[0].0 == s.expression => by_name,
+                Some(s) => CdxLicense { expression: Some(s.expression), license: None },
+                None => by_name,
+            }]
+        });
+        let prop = |name: &'static str, value: Cow<'a, str>| CdxProperty { name, value };
         let mut props = vec![
-            json!({ "name": "strata:package:type", "value": p.kind.purl_type() }),
-            json!({ "name": "strata:location", "value": format!("/{}", p.location) }),
+            prop("strata:package:type", Cow::Borrowed(p.kind.purl_type())),
+            prop("strata:location", Cow::Owned(format!("/{}", p.location))),
         ];
         if let Some(a) = &p.arch {
-            props.push(json!({ "name": "strata:package:arch", "value": a }));
+            props.push(prop("strata:package:arch", Cow::Borrowed(a)));
         }
         if let Some(s) = &p.source {
-            props.push(json!({ "name": "strata:package:source", "value": s }));
+            props.push(prop("strata:package:source", Cow::Borrowed(s)));
         }
         if let Some(l) = p.layer {
-            props.push(json!({ "name": "strata:layer:index", "value": l.to_string() }));
+            props.push(prop("strata:layer:index", Cow::Owned(l.to_string())));
             if let Some(r) = inv.layers.get(l) {
-                props.push(json!({ "name": "strata:layer:diff_id", "value": r.diff_id }));
+                props.push(prop("strata:layer:diff_id", Cow::Borrowed(&r.diff_id)));
             }
         }
         for l in &p.changed_in {
-            props.push(json!({ "name": "strata:layer:changed", "value": l.to_string() }));
+            props.push(prop("strata:layer:changed", Cow::Owned(l.to_string())));
         }
-        c["properties"] = json!(props);
-        components.push(c);
+        components.push(CdxComponent {
+            bom_ref: Cow::Owned(format!("pkg-{i}")),
+            description: None,
+            licenses,
+            name: &p.name,
+            properties: Some(props),
+            purl: Some(&p.purl),
+            kind: "library",
+            version: &p.version,
+        });
     }
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
-        "serialNumber": format!("urn:uuid:{}", uuid_from(&content_id(inv))),
-        "version": 1,
-        "metadata": {
-            "timestamp": opts.timestamp(),
-            "tools": { "components": [{ "type": "application", "name": TOOL_NAME, "version": TOOL_VERSION }] },
-            "component": {
-                "type": "container",
-                "bom-ref": "image",
-                "name": subject_name(inv),
-                "version": inv.digest.clone().unwrap_or_default(),
+    CdxDoc {
+        bom_format: "CycloneDX",
+        components,
+        metadata: CdxMetadata {
+            component: CdxComponent {
+                bom_ref: Cow::Borrowed("image"),
+                description: None,
+                licenses: None,
+                name: inv.subject_name(),
+                properties: None,
+                purl: None,
+                kind: "container",
+                version: inv.digest.as_deref().unwrap_or_default(),
             },
+            timestamp: opts.timestamp(),
+            tools: CdxTools { components: [CdxTool { name: TOOL_NAME, kind: "application", version: TOOL_VERSION }] },
         },
-        "components": components,
-    })
+        serial_number: format!("urn:uuid:{}", uuid_from(id)),
+        spec_version: "1.5",
+        version: 1,
+    }
 }
 
 /// The table: one package a row.
 pub fn table(inv: &Inventory) -> String {
+    table_of(&Input::of(inv))
+}
+
+pub(crate) fn table_of(inv: &Input<'_>) -> String {
     let mut rows = vec![["NAME".to_owned(), "VERSION".to_owned(), "TYPE".to_owned(), "LAYER".to_owned()]];
     for p in &inv.packages {
         let layer = match p.layer {
@@ -398,7 +713,7 @@ pub fn table(inv: &Inventory) -> String {
             }
             None => "-".to_owned(),
         };
-        rows.push([p.name.clone(), p.version.clone(), p.kind.purl_type().to_owned(), layer]);
+        rows.push([p.name.to_string(), p.version.to_string(), p.kind.purl_type().to_owned(), layer]);
     }
     format_table(&rows)
 }

@@ -19,9 +19,10 @@ use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
 use crate::record::{RecordKind, RecordUpdate};
 use crate::store::{Backend, BlobStore, IndexEntries};
-use crate::table::{FileKey, NewEntry, Table};
+use crate::table::{NewEntry, Table};
 
 mod index;
+mod spare;
 
 /// The `oci-layout` file's content written by [`OciDir::create`].
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -52,8 +53,10 @@ const MAX_CACHE_SIZE: u64 = 256 << 20;
 /// <root>/index.json           the image index; refs are org.opencontainers.image.ref.name
 /// <root>/blobs/<alg>/<hex>    blobs
 /// <root>/.strata/             strata's locks, temp files, records (see
-///                             [`crate::record`]) and the index table (a compact copy
-///                             of index.json's entries, see `table.rs`), created on
+///                             [`crate::record`]), the index table (a compact copy
+///                             of index.json's entries, see `table.rs`) and the
+///                             spare (the index.json the last change replaced, which
+///                             the next writes over: `oci_dir/spare.rs`), created on
 ///                             first write
 /// ```
 ///
@@ -629,12 +632,7 @@ impl Backend for OciDir {
         let mut new = old.clone();
         f(&mut new)?;
         if new != old {
-            let bytes = new.to_canonical_json();
-            self.replace_index(&mut |out| {
-                out.write_all(&bytes).map_err(Error::io("write", self.index_path()))?;
-                Table::build(&bytes, FileKey::of_size(bytes.len() as u64))
-                    .map_err(|source| Error::BadIndex { path: self.index_path(), source })
-            })?;
+            self.replace_index(&c.table.key(), &new.to_canonical_json())?;
         }
         Ok(new)
     }

@@ -36,9 +36,20 @@ pub fn sbom(
     }
     let store = if attach { ctx.write_store()? } else { ctx.read_store()? };
     let img = store.image(reference)?;
-    let inv = inventory(ctx, &img, scan)?;
     // One creation time for the file written and the artifact stored.
     let opts = SbomOptions::from_env().pinned();
+    if !attach && !ctx.json {
+        // Straight from the image's scan record when it has one.
+        let spinner = Bars::new(ctx).spinner("reading packages");
+        let sbom = strata_scan::render_image(&img, scan, format, &opts)?;
+        spinner.finish_and_clear();
+        for w in &sbom.warnings {
+            eprintln!("warning: {w}");
+        }
+        write_out(output, &sbom.document)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let inv = inventory(ctx, &img, scan)?;
     if attach {
         let desc = strata_scan::attach(&img, &inv, format, &opts)?;
         if let Some(p) = output {
@@ -52,18 +63,19 @@ pub fn sbom(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let bytes = if ctx.json {
-        let mut v = serde_json::to_vec_pretty(&inv)?;
-        v.push(b'\n');
-        v
-    } else {
-        strata_scan::render(&inv, format, &opts)
-    };
-    match output {
-        Some(p) => std::fs::write(p, &bytes).with_context(|| format!("write {}", p.display()))?,
-        None => std::io::stdout().lock().write_all(&bytes)?,
-    }
+    let mut bytes = serde_json::to_vec_pretty(&inv)?;
+    bytes.push(b'\n');
+    write_out(output, &bytes)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bytes` to the file `output`, or in one write to stdout.
+fn write_out(output: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match output {
+        Some(p) => std::fs::write(p, bytes).with_context(|| format!("write {}", p.display()))?,
+        None => std::io::stdout().lock().write_all(bytes)?,
+    }
+    Ok(())
 }
 
 pub fn referrers(ctx: &Ctx, reference: &str, artifact_type: Option<&str>) -> Result<ExitCode> {

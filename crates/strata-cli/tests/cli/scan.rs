@@ -221,6 +221,64 @@ fn an_attached_sbom_is_listed_pushed_through_the_tag_schema_and_pulled_back() {
 }
 
 /// The layer blob digests an inventory (`--json sbom`) lists.
+/// A registry with the referrers API (distribution-spec 1.1: `ferro-oci-server`):
+/// `push` sends the attached SBOMs with their subject and the registry answers with
+/// `OCI-Subject`, so nothing goes to the tag schema; the registry's referrers API lists
+/// them (by artifact type too), and `pull --referrers` finds them through it.
+#[test]
+fn attached_sboms_go_through_a_registrys_referrers_api() {
+    for tool in ["ferro-oci-server", "curl"] {
+        if !strata_testkit::require_tool(tool) {
+            return;
+        }
+    }
+    let env = Env::new();
+    debian_image(&env);
+    let mut attached = Vec::new();
+    for format in ["spdx-json", "cyclonedx-json"] {
+        let out = env.ok(&["sbom", "--attach", "--format", format, "-o", &env.path(format).to_string_lossy(), "deb:1"]);
+        attached.push(out.trim().to_owned());
+    }
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "referrers", "deb:1"])).unwrap();
+
+    let reg = Registry::start_with_referrers();
+    let dest = format!("{}/deb:1", reg.host());
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "push", "deb:1", &dest])).unwrap();
+    assert_eq!(v["Referrers"], 2, "{v}");
+    assert_eq!(v["ReferrersTagged"], 0, "the registry has a referrers API: {v}");
+    let subject = v["Digest"].as_str().unwrap().to_owned();
+
+    // The registry's own list: both artifacts, with their artifact types.
+    let base = format!("http://{}/v2/deb", reg.host());
+    let there: serde_json::Value =
+        serde_json::from_slice(&http_get(&format!("{base}/referrers/{subject}")).expect("a referrers API")).unwrap();
+    assert_eq!(there["mediaType"], "application/vnd.oci.image.index.v1+json", "{there}");
+    let mut digests: Vec<&str> =
+        there["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap()).collect();
+    digests.sort();
+    let mut want: Vec<&str> = attached.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(digests, want, "{there}");
+    for d in there["manifests"].as_array().unwrap() {
+        let t = d["artifactType"].as_str().unwrap();
+        assert!(t == "application/spdx+json" || t == "application/vnd.cyclonedx+json", "{d}");
+    }
+    // Nothing went to the tag schema.
+    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
+    assert!(http_get(&format!("{base}/manifests/{tag}")).is_none(), "a referrers tag was pushed");
+
+    // Pulled back through the API: the same artifacts, listed as in the first store.
+    let other = env.path("store2");
+    let other = other.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--store", other, "--json", "pull", "--referrers", &dest])).unwrap();
+    assert_eq!(v["Referrers"].as_array().unwrap().len(), 2, "{v}");
+    let back: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--store", other, "--json", "referrers", &dest])).unwrap();
+    assert_eq!(back["manifests"], listed["manifests"]);
+    env.ok(&["--store", other, "fsck"]);
+}
+
 fn layer_digests(inventory: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(inventory).unwrap();
     v["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()).collect()

@@ -2,7 +2,7 @@
 //! layers nor their records and says exactly what a cold scan says, under whatever name
 //! the image is opened by; a damaged record, or another image's, is never trusted.
 
-use strata_scan::{Inventory, ScanOptions};
+use strata_scan::{Inventory, SbomFormat, SbomOptions, ScanOptions, render_image};
 
 use crate::cache::{cold, damages, hide_layers, layers_only, record_path, sboms, unhide};
 use crate::fixture::{image, store, write};
@@ -93,4 +93,70 @@ fn another_images_record_is_not_trusted() {
     let names: Vec<&str> = inv.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["beta"]);
     assert_eq!(inv, Inventory::of_image(&img_b, &cold()).unwrap());
+}
+
+/// The SBOMs `render_image` writes for `img` under `scan`: SPDX, CycloneDX, the table.
+fn rendered(img: &strata_image::Image, scan: &ScanOptions) -> Vec<Vec<u8>> {
+    let opts = SbomOptions::default().created(1_700_000_000);
+    [SbomFormat::SpdxJson, SbomFormat::CycloneDxJson, SbomFormat::Table]
+        .iter()
+        .map(|f| render_image(img, scan, *f, &opts).unwrap().document)
+        .collect()
+}
+
+#[test]
+fn sboms_from_the_record_are_those_of_the_inventory() {
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    store.tag(&img, "other:2").unwrap();
+    let names = ["mixed:1", "other:2", img.digest().as_str()];
+    // What a cold scan's inventory gives, under each name and layer_history setting.
+    let mut want = Vec::new();
+    for name in names {
+        let by = store.image(name).unwrap();
+        for history in [true, false] {
+            want.push(sboms(&Inventory::of_image(&by, &cold().layer_history(history)).unwrap()));
+        }
+    }
+    // No record yet: made from the layers (and the record written on the way).
+    assert_eq!(rendered(&img, &ScanOptions::default()), want[0]);
+    Inventory::of_image(&img, &ScanOptions::default().layer_history(false)).unwrap();
+    // From the record alone, under every name.
+    hide_layer_records(&img);
+    let moved = hide_layers(&img, dir.path());
+    let mut i = 0;
+    for name in names {
+        let by = store.image(name).unwrap();
+        for history in [true, false] {
+            assert_eq!(rendered(&by, &ScanOptions::default().layer_history(history)), want[i], "{name} {history}");
+            i += 1;
+        }
+    }
+    unhide(moved);
+    // A damaged record: the inventory is made again, the same documents.
+    let record = record_path(&store, img.digest());
+    let good = std::fs::read(&record).unwrap();
+    for (what, damage) in damages() {
+        let mut b = good.clone();
+        damage(&mut b);
+        std::fs::write(&record, b).unwrap();
+        assert_eq!(rendered(&img, &ScanOptions::default()), want[0], "{what}");
+    }
+}
+
+#[test]
+fn sboms_from_the_record_carry_its_warnings() {
+    let (dir, store) = store();
+    let layer = dir.path().join("l");
+    write(&layer, "var/lib/rpm/Packages", "not a database strata reads");
+    let img = image(&store, "rpm:1", &[&layer]);
+    let want = Inventory::of_image(&img, &cold()).unwrap().warnings;
+    assert_eq!(want.len(), 1, "{want:?}");
+    let opts = SbomOptions::default();
+    // Made from the layer, then from the record it wrote.
+    for _ in 0..2 {
+        let r = render_image(&img, &ScanOptions::default(), SbomFormat::Table, &opts).unwrap();
+        assert_eq!(r.warnings, want);
+    }
+    assert!(record_path(&store, img.digest()).is_file());
 }

@@ -125,6 +125,17 @@ fn sboms_are_valid_and_deterministic() {
         "{foo}"
     );
 
+    // The documents are written field by field; their keys come in the order
+    // `serde_json::Value` sorts them in (which wrote them before), so the same bytes.
+    for (doc, value) in [
+        (SbomFormat::SpdxJson, strata_scan::spdx(&inv, &opts)),
+        (SbomFormat::CycloneDxJson, strata_scan::cyclonedx(&inv, &opts)),
+    ] {
+        let mut sorted = serde_json::to_vec_pretty(&value).unwrap();
+        sorted.push(b'\n');
+        assert_eq!(String::from_utf8(render(&inv, doc, &opts)).unwrap(), String::from_utf8(sorted).unwrap());
+    }
+
     let table = String::from_utf8(render(&inv, SbomFormat::Table, &opts)).unwrap();
     assert!(table.starts_with("NAME "), "{table}");
     assert!(table.lines().any(|l| l.starts_with("libssl3") && l.contains("0 (changed: 1)")), "{table}");

@@ -1,9 +1,10 @@
 //! The index and its table: `index.json` as opened with its [`Table`], the table kept in
 //! `.strata/index.table` and in memory, and how a change replaces `index.json` (whole,
-//! or spliced around the entries it changes) and then waits out the timestamp tick.
+//! or spliced around the entries it changes; over the spare when it can: `spare.rs`) and
+//! then waits out the timestamp tick.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tempfile::NamedTempFile;
 use super::{MAX_INDEX_SIZE, OciDir, TABLE, TIMESTAMP_TICK};
 use crate::error::{Error, Result};
 use crate::store::{IndexEntries, IndexEntry};
-use crate::table::{FileKey, NewEntry, TABLE_FILE, Table};
+use crate::table::{FileKey, NewEntry, Spare, TABLE_FILE, Table};
 
 /// `index.json` as opened, with its table.
 pub(super) struct Current {
@@ -183,54 +184,38 @@ impl OciDir {
         }
     }
 
-    /// Replace `index.json` with what `fill` writes (it returns the new file's table),
-    /// then store the table, keyed by the new file; returns once a timestamp tick has
-    /// passed since the rename. Called under `index.lock`.
-    pub(super) fn replace_index(&self, fill: &mut dyn FnMut(&mut File) -> Result<Table>) -> Result<()> {
-        match self.write_index(fill)? {
-            Some((file, table)) => self.settle_index(&file, table, None),
-            None => Ok(()),
-        }
+    /// Replace `index.json` (the file `replaced` describes) with `bytes`, over the
+    /// spare when it can be (see `spare.rs`), then store the table, keyed by the new
+    /// file; returns once a timestamp tick has passed since the rename. Called under
+    /// `index.lock`.
+    pub(super) fn replace_index(&self, replaced: &FileKey, bytes: &[u8]) -> Result<()> {
+        let table = Table::build(bytes, FileKey::of_size(bytes.len() as u64))
+            .map_err(|source| Error::BadIndex { path: self.index_path(), source })?;
+        let written = self.write_new_index(self.take_spare().map(|t| (t, 0)), &|out, _| {
+            out.write_all(bytes)?;
+            out.set_len(bytes.len() as u64)
+        })?;
+        let (file, spare) = self.install_index(written, 0, replaced)?;
+        self.settle_index(&file, table, None, spare)
     }
 
-    /// The first half of [`OciDir::replace_index`]: `index.json` replaced with what
-    /// `fill` writes; returns the new file and its table (`None` when the table cannot
-    /// be kept: the next read builds it).
-    pub(super) fn write_index(
+    /// After a change: the new file's table stored, keyed
+    /// by it and knowing `spare` (from `staged`, its bytes already in a temporary file
+    /// with the old keys, when given), and the timestamp clock waited for.
+    pub(super) fn settle_index(
         &self,
-        fill: &mut dyn FnMut(&mut File) -> Result<Table>,
-    ) -> Result<Option<(File, Table)>> {
-        let mut table = None;
-        let mut failed = None;
-        let file = self.replace_file_with(&self.index_path(), &mut |f| match fill(f) {
-            Ok(t) => {
-                table = Some(t);
-                Ok(())
-            }
-            Err(e) => {
-                failed = Some(e);
-                Err(io::Error::other("index not written"))
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let file = file?;
-        let Some(table) = table else { return Ok(None) };
-        Ok(Some((file, table)))
-    }
-
-    /// The second half of [`OciDir::replace_index`]: the new file's table stored, keyed
-    /// by it (from `staged`, its bytes already in a temporary file with the old key,
-    /// when given), and the timestamp clock waited for.
-    pub(super) fn settle_index(&self, file: &File, mut table: Table, staged: Option<NamedTempFile>) -> Result<()> {
+        file: &File,
+        mut table: Table,
+        staged: Option<NamedTempFile>,
+        spare: Spare,
+    ) -> Result<()> {
         let key = FileKey::of(&file.metadata().map_err(Error::io("stat", self.index_path()))?);
         if key.size != table.key().size {
             // Cannot happen; the next read builds the table from index.json anyway.
             let _ = fs::remove_file(self.table_path());
             return Ok(());
         }
-        table.set_key(key);
+        table.set_keys(key, spare);
         if fs::metadata(self.index_path()).is_ok_and(|md| FileKey::of(&md) == key) {
             match staged {
                 Some(tmp) => self.commit_staged_table(tmp, &table)?,
@@ -238,11 +223,14 @@ impl OciDir {
             }
             self.cache_table(table);
         }
-        self.wait_for_clock(key);
+        // The spare was renamed after index.json: a later edit of either must change
+        // its key.
+        self.wait_for_clock(if spare.key.ctime > key.ctime { spare.key } else { key });
         Ok(())
     }
 
-    /// Settle: a later change of index.json gets a later ctime than `key`'s. Done once a
+    /// Settle: a later change of index.json (or of the file `key` describes) gets a
+    /// later ctime than `key`'s. Done once a
     /// file touched now (the lock file, whose times mean nothing) gets a later ctime
     /// than index.json's: the clock files are stamped with has moved on. That takes a
     /// tick of it (4 ms at HZ=250, 1 ms at HZ=1000), or nothing where the kernel stamps
@@ -264,17 +252,26 @@ impl OciDir {
     /// Rewrite the index without the entries `remove` and with `insert` at `at`,
     /// copying the rest as it is. Called under `index.lock`.
     ///
-    /// On a big index the copy is most of the time (56 MB at 250,000 entries), so it
-    /// runs on a second thread from a plan made first, while this one makes the new
-    /// table and writes it to a temporary file; once `index.json` is in place, only the
-    /// table's key and checksum are written again before it is renamed into place too.
-    /// The old `index.json` is gone from the directory once the new one is renamed over
-    /// it, and `c` holds its last reference: closing it frees the file, which on a big
-    /// index takes a while too, so another thread closes it while this one stores the
-    /// table and waits for the clock.
+    /// The new index is written over the spare when it can be (see `spare.rs`), from
+    /// the first byte it does not already share with the new index on; else to a new
+    /// file. On a big index a full write is most of the time (56 MB at 250,000
+    /// entries), so it runs on a second thread from a plan made first, while this one
+    /// makes the new table and writes it to a temporary file; once `index.json` is in
+    /// place, only the table's keys and checksum are written again before it is renamed
+    /// into place too. `c` holds the replaced `index.json`'s last open file here: when
+    /// it is not kept as the spare, closing it frees the file, which on a big index
+    /// takes a while too, so another thread closes it while this one stores the table
+    /// and waits for the clock.
     pub(super) fn splice_index(&self, c: Current, remove: &[usize], at: usize, insert: &[NewEntry]) -> Result<()> {
         let plan = c.table.plan_splice(remove, at, insert).map_err(Error::io("write", self.index_path()))?;
-        let copy = || self.replace_file_with(&self.index_path(), &mut |out| plan.write(&c.file, out));
+        let spare = std::sync::Mutex::new(self.take_spare().map(|t| {
+            let same = c.table.spare_same(&t.key).min(plan.same_prefix());
+            (t, same)
+        }));
+        let copy = || {
+            let spare = spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+            self.write_new_index(spare, &|out, from| plan.write_from(&c.file, out, from))
+        };
         let (written, staged) = std::thread::scope(|s| {
             let copying = std::thread::Builder::new().name("index-copy".into()).spawn_scoped(s, copy).ok();
             // A table not made or staged is not stored: the next read builds it from
@@ -292,11 +289,11 @@ impl OciDir {
             };
             (written, staged)
         });
-        let file = written?;
+        let (file, spare) = self.install_index(written?, plan.same_prefix(), &c.table.key())?;
         // When no thread can be started, `c` is dropped here, on this one.
         let release = std::thread::Builder::new().name("index-release".into()).spawn(move || drop(c)).ok();
         let stored = match staged {
-            Some((table, tmp)) => self.settle_index(&file, table, Some(tmp)),
+            Some((table, tmp)) => self.settle_index(&file, table, Some(tmp), spare),
             None => {
                 let _ = fs::remove_file(self.table_path());
                 Ok(())
@@ -309,7 +306,7 @@ impl OciDir {
     }
 
     /// The table file written by [`OciDir::stage_cache_file`] with `table`'s bytes
-    /// before its key was set: the key and the checksum (the only bytes that changed)
+    /// before its keys were set: the keys and the checksum (the only bytes that changed)
     /// written again, then renamed into place.
     fn commit_staged_table(&self, tmp: NamedTempFile, table: &Table) -> Result<()> {
         let path = tmp.path().to_path_buf();

@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use strata_spec::{Descriptor, Digest, Document, Index, MediaType};
 
-use super::{Entry, FileKey, HEADER, KEY_AT, MAGIC, NO_NAME, RECORD, SIMPLE, Table, entry_at, json_err, u32_at};
+use super::{
+    COUNTS_AT, Entry, FileKey, HEADER, KEY_AT, MAGIC, NO_NAME, RECORD, SIMPLE, SPARE_AT, Spare, Table, entry_at,
+    json_err, u32_at,
+};
 use crate::codec::{put_str, put_u64, seal_in_place};
 
 /// An index entry as the table's fast path reads it: exactly these fields, a ref name
@@ -121,6 +124,30 @@ impl Builder {
         Ok(())
     }
 
+    /// Append the records `records` (whole records, as a table holds them, their names
+    /// already among the names), their offsets in `index.json` moved by `shift` and their
+    /// names' starts by `name_shift`: copied as they are when both are 0 (the entries
+    /// before a change).
+    pub(super) fn put_records(&mut self, records: &[u8], shift: i64, name_shift: i64) -> io::Result<()> {
+        let count = records.len() / RECORD;
+        if self.next + count > self.n || !records.len().is_multiple_of(RECORD) {
+            return Err(io::Error::other("more index entries than counted"));
+        }
+        let at = HEADER + self.next * RECORD;
+        let out = &mut self.bytes[at..at + records.len()];
+        out.copy_from_slice(records);
+        if shift != 0 || name_shift != 0 {
+            for r in out.chunks_exact_mut(RECORD) {
+                for (field, by) in [(0, shift), (12, name_shift)] {
+                    let v = small(i64::from(u32_at(r, field)).wrapping_add(by) as u64)?;
+                    r[field..field + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        self.next += count;
+        Ok(())
+    }
+
     pub(super) fn entry(&self, i: usize) -> Entry {
         entry_at(&self.bytes, HEADER + i * RECORD)
     }
@@ -182,9 +209,9 @@ impl Builder {
         }
         let names_len = self.bytes.len() - self.names_at;
         self.bytes[self.names_at - 8..self.names_at].copy_from_slice(&(names_len as u64).to_le_bytes());
-        key.put(&mut self.bytes[KEY_AT..KEY_AT + 56]);
+        key.put(&mut self.bytes[KEY_AT..SPARE_AT]);
         for (k, v) in [open, close, self.n as u64].into_iter().enumerate() {
-            let at = KEY_AT + 56 + k * 8;
+            let at = COUNTS_AT + k * 8;
             self.bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
         }
         put_u64(&mut self.bytes, by_name.len() as u64);
@@ -201,6 +228,7 @@ impl Builder {
         seal_in_place(&mut self.bytes);
         Ok(Table {
             key,
+            spare: Spare::NONE,
             open,
             close,
             n: self.n,

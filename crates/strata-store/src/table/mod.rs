@@ -18,6 +18,9 @@
 //!   copying the unchanged ranges (in the kernel) around the entries it removes or adds,
 //!   and descriptors with more than a media type, digest, size and ref name are read
 //!   from their range when needed.
+//! - It also says which file the spare is (`.strata/index.spare`, the `index.json` the
+//!   change before replaced) and how many first bytes it shares with the `index.json`
+//!   the table describes: the next change writes over the spare from there on.
 //! - The file ends with a checksum of its bytes; a table that does not check out, or
 //!   whose ranges do not fit the index, is ignored and rebuilt.
 //! - It is read in place: fixed-size entry records, the ref names in one section and
@@ -46,14 +49,20 @@ fn json_err(source: serde_json::Error) -> strata_spec::Error {
 /// The table's name in `.strata/`.
 pub(crate) const TABLE_FILE: &str = "index.table";
 /// First bytes of a table file, with its format version. Version 2 is read in place
-/// (fixed-size entry records, a by-name section); a table of version 1 fails this check
-/// and is rebuilt from `index.json`.
-const MAGIC: &[u8] = b"strata index table 2\n";
+/// (fixed-size entry records, a by-name section); version 3 adds the spare ([`Spare`]).
+/// A table of another version fails this check and is rebuilt from `index.json`.
+const MAGIC: &[u8] = b"strata index table 3\n";
 /// Where the key starts: right after the magic.
 const KEY_AT: usize = MAGIC.len();
-/// The header: the key (7 numbers), the `[` and `]` offsets and the entry count, 8
-/// bytes each.
-const HEADER: usize = KEY_AT + 10 * 8;
+/// Bytes of a [`FileKey`] as stored: 7 numbers.
+const KEY_LEN: usize = 7 * 8;
+/// Where the spare's key and its same-prefix length start: right after the key.
+const SPARE_AT: usize = KEY_AT + KEY_LEN;
+/// Where the `[` and `]` offsets and the entry count start: after the spare.
+const COUNTS_AT: usize = SPARE_AT + KEY_LEN + 8;
+/// The header: the key, the spare's key and same-prefix length, the `[` and `]` offsets
+/// and the entry count, 8 bytes each.
+const HEADER: usize = COUNTS_AT + 3 * 8;
 /// Bytes of an entry record: its offset and length in `index.json`, its target (the
 /// top bit: [`SIMPLE`]), its name's start and length in the names section; `u32` each
 /// (`index.json` is at most 256 MiB: `MAX_INDEX_SIZE` in `oci_dir.rs`).
@@ -88,7 +97,7 @@ impl FileKey {
     }
 
     /// A key with only a size, for a table whose file is yet to be written.
-    pub(crate) fn of_size(size: u64) -> FileKey {
+    pub(crate) const fn of_size(size: u64) -> FileKey {
         FileKey { dev: 0, ino: 0, size, mtime: (0, 0), ctime: (0, 0) }
     }
 
@@ -102,6 +111,23 @@ impl FileKey {
             // Before 1970: long settled.
             Err(_) => base,
         }
+    }
+
+    /// Whether `other` is the same file with the same bytes as far as `stat` tells
+    /// (everything but the ctime, which a new name moves).
+    pub(crate) fn same_content(&self, other: &FileKey) -> bool {
+        (self.dev, self.ino, self.size, self.mtime) == (other.dev, other.ino, other.size, other.mtime)
+    }
+
+    /// A key as [`FileKey::put`] stored it.
+    fn take(r: &mut Reader<'_>) -> Option<FileKey> {
+        Some(FileKey {
+            dev: r.u64()?,
+            ino: r.u64()?,
+            size: r.u64()?,
+            mtime: (r.i64()?, r.i64()?),
+            ctime: (r.i64()?, r.i64()?),
+        })
     }
 
     fn put(&self, o: &mut [u8]) {
@@ -118,6 +144,22 @@ impl FileKey {
             o[k * 8..k * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
     }
+}
+
+/// What a table knows of the spare: a file holding an earlier version of `index.json`
+/// (the one before the version the table describes), kept so that the next change
+/// writes over its pages instead of filling a new file (see `oci_dir/spare.rs`).
+/// Its first `same` bytes are those of the `index.json` the table describes, as long as
+/// the spare is still the file `key` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spare {
+    pub(crate) key: FileKey,
+    pub(crate) same: u64,
+}
+
+impl Spare {
+    /// No spare known.
+    pub(crate) const NONE: Spare = Spare { key: FileKey::of_size(0), same: 0 };
 }
 
 /// One entry record, decoded.
@@ -158,7 +200,8 @@ fn entry_at(b: &[u8], at: usize) -> Entry {
 /// What a table says of one `index.json`, read in place from the table file's bytes:
 ///
 /// ```text
-/// magic, key (dev, ino, size, mtime, ctime), `[` and `]` offsets, entry count n
+/// magic, key (dev, ino, size, mtime, ctime), the spare's key and same-prefix length,
+/// `[` and `]` offsets, entry count n
 /// n entry records (RECORD bytes each, in index order)
 /// names: their length, then the ref names of the entries, in index order
 /// by name: a count, then the positions of the named entries sorted by name, then position
@@ -171,6 +214,7 @@ fn entry_at(b: &[u8], at: usize) -> Entry {
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     key: FileKey,
+    spare: Spare,
     /// Offsets of the `[` and `]` of the `manifests` array.
     open: u64,
     close: u64,
@@ -194,17 +238,27 @@ impl Table {
         self.key
     }
 
-    /// Key the table by `key` (the `index.json` just written, which it describes).
-    pub(crate) fn set_key(&mut self, key: FileKey) {
+    /// Key the table by `key` (the `index.json` just written, which it describes), with
+    /// what is known of the spare.
+    pub(crate) fn set_keys(&mut self, key: FileKey, spare: Spare) {
         self.key = key;
-        key.put(&mut self.bytes[KEY_AT..KEY_AT + 56]);
+        self.spare = spare;
+        key.put(&mut self.bytes[KEY_AT..SPARE_AT]);
+        spare.key.put(&mut self.bytes[SPARE_AT..SPARE_AT + KEY_LEN]);
+        self.bytes[SPARE_AT + KEY_LEN..COUNTS_AT].copy_from_slice(&spare.same.to_le_bytes());
         self.bytes.truncate(self.bytes.len() - 8);
         seal_in_place(&mut self.bytes);
     }
 
-    /// Where the key is in the table's bytes ([`Table::encode`]).
+    /// Where the keys are in the table's bytes ([`Table::encode`]).
     pub(crate) fn key_range(&self) -> std::ops::Range<usize> {
-        KEY_AT..KEY_AT + 56
+        KEY_AT..COUNTS_AT
+    }
+
+    /// How many first bytes the spare whose key is `spare` has in common with the
+    /// `index.json` this table describes: none unless it is the spare the table knows.
+    pub(crate) fn spare_same(&self, spare: &FileKey) -> u64 {
+        if self.spare.key == *spare && self.spare.key.ino != 0 { self.spare.same } else { 0 }
     }
 
     /// How many entries the index has.
@@ -397,15 +451,13 @@ impl Table {
         let end = bytes.len() - 8;
         let mut r = Reader::new(&bytes[KEY_AT..end]);
         let at = |r: &Reader<'_>| end - r.remaining();
-        let key = FileKey {
-            dev: r.u64()?,
-            ino: r.u64()?,
-            size: r.u64()?,
-            mtime: (r.i64()?, r.i64()?),
-            ctime: (r.i64()?, r.i64()?),
-        };
+        let key = FileKey::take(&mut r)?;
+        let spare = Spare { key: FileKey::take(&mut r)?, same: r.u64()? };
         let (open, close) = (r.u64()?, r.u64()?);
         if open >= close || close >= key.size || key.size > u64::from(u32::MAX) {
+            return None;
+        }
+        if spare.same > spare.key.size || spare.same > key.size {
             return None;
         }
         let n = usize::try_from(r.u64()?).ok()?;
@@ -462,7 +514,7 @@ impl Table {
                 return None;
             }
         }
-        Some(Table { key, open, close, n, targets, bytes, names_at, names_len, by_name_at, by_name_n })
+        Some(Table { key, spare, open, close, n, targets, bytes, names_at, names_len, by_name_at, by_name_n })
     }
 
     /// Read a stored table from `file`. A big one is read by two threads, a half each:
@@ -673,7 +725,7 @@ mod tests {
             let mut out = tempfile::tempfile().unwrap();
             let plan = table.plan_splice(&remove, at, &insert).unwrap();
             let mut spliced = table.splice(&plan, &insert).unwrap();
-            plan.write(&file, &mut out).unwrap();
+            plan.write_from(&file, &mut out, 0).unwrap();
             // The model: the same edit of the whole list.
             let mut next = Vec::new();
             for (i, d) in model.iter().enumerate() {
@@ -693,7 +745,7 @@ mod tests {
             out.read_to_end(&mut bytes).unwrap();
             assert_eq!(bytes, index_of(&model), "step {step}: index.json");
             let k = key(bytes.len() as u64);
-            spliced.set_key(k);
+            spliced.set_keys(k, Spare::NONE);
             let fresh = Table::build(&bytes, k).expect("builds");
             assert_eq!(names(&spliced), names(&fresh), "step {step}");
             assert_eq!(spliced.encode(), fresh.encode(), "step {step}: table bytes");

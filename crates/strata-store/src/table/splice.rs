@@ -9,8 +9,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, MediaType};
 
-use super::build::{Builder, small};
-use super::{NO_NAME, Table, u32_at};
+use super::build::Builder;
+use super::{HEADER, NO_NAME, RECORD, Table, u32_at};
 
 /// A new entry for [`Table::splice`]: its descriptor (with the ref name, if any).
 pub(crate) struct NewEntry {
@@ -59,13 +59,11 @@ impl Table {
                         .get(self.names_at + names_from..self.names_at + names_to)
                         .ok_or_else(|| io::Error::other("index table names out of range"))?;
                     b.bytes.extend_from_slice(names);
-                    for (i, to) in moved.iter_mut().enumerate().take(end).skip(first) {
-                        let mut e = self.entry(i);
-                        e.off = small(i64::from(e.off).wrapping_add(*shift) as u64)?;
-                        e.name_start = small(i64::from(e.name_start).wrapping_add(name_shift) as u64)?;
-                        *to = b.next as u32;
-                        b.put_record(e)?;
+                    let start = b.next as u32;
+                    for (to, k) in moved[first..end].iter_mut().zip(start..) {
+                        *to = k;
                     }
+                    b.put_records(&self.bytes[HEADER + first * RECORD..HEADER + end * RECORD], *shift, name_shift)?;
                 }
                 Part::Insert => {
                     for (e, &(off, len)) in next_insert.by_ref() {
@@ -86,7 +84,12 @@ impl Table {
             }
         }
         b.merge_by_name(&mut by_name, &added);
-        b.drop_unused_targets();
+        // Targets are numbered in order of first use: only a removed entry (which can
+        // leave a target unused) or a new target (which may be used first before old
+        // ones) changes that numbering.
+        if kept < self.n || b.targets.len() != self.targets.len() {
+            b.drop_unused_targets();
+        }
         let mut key = self.key;
         key.size = *len;
         b.finish(key, self.open, placed.close, by_name)
@@ -225,27 +228,48 @@ enum Piece {
 }
 
 impl Plan {
-    /// Write the new index to `out` (at its current position), the old one's ranges read
-    /// from `index`; the kernel copies them where it can. Fails if `index` turns out
-    /// shorter than its table said.
-    pub(crate) fn write(&self, index: &File, out: &mut File) -> io::Result<()> {
+    /// Write the new index to `out` from byte `from` on (the bytes before it are there
+    /// already), the old one's ranges read from `index`; the kernel copies them where
+    /// it can. `out` is cut to the new length. Fails if `index` turns out shorter than
+    /// its table said.
+    pub(crate) fn write_from(&self, index: &File, out: &mut File, from: u64) -> io::Result<()> {
+        out.seek(SeekFrom::Start(from))?;
+        let mut pos = 0;
         for piece in &self.pieces {
+            let len = match *piece {
+                Piece::Old(start, end) => end - start,
+                Piece::New(ref bytes) => bytes.len() as u64,
+            };
+            let skip = from.saturating_sub(pos).min(len);
+            pos += len;
+            if skip == len {
+                continue;
+            }
             match *piece {
                 Piece::Old(start, end) => {
                     let mut src = index;
-                    src.seek(SeekFrom::Start(start))?;
-                    let copied = io::copy(&mut src.take(end - start), out)?;
-                    if copied != end - start {
+                    src.seek(SeekFrom::Start(start + skip))?;
+                    let copied = io::copy(&mut src.take(end - start - skip), out)?;
+                    if copied != end - start - skip {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "index.json shrank while being copied",
                         ));
                     }
                 }
-                Piece::New(ref bytes) => out.write_all(bytes)?,
+                Piece::New(ref bytes) => out.write_all(&bytes[skip as usize..])?,
             }
         }
-        Ok(())
+        out.set_len(self.len)
+    }
+
+    /// How many first bytes the new index has in common with the old one: the old
+    /// file's bytes it starts with, where they were.
+    pub(crate) fn same_prefix(&self) -> u64 {
+        match self.pieces.first() {
+            Some(&Piece::Old(0, end)) => end,
+            _ => 0,
+        }
     }
 }
 

@@ -15,4 +15,5 @@ mod interop;
 mod props;
 mod records;
 mod refs;
+mod spare;
 mod table;

@@ -262,9 +262,9 @@ fn a_table_of_an_older_format_is_rebuilt() {
     }
     let table = root.join(".strata/index.table");
     let current = fs::read(&table).unwrap();
-    let magic = b"strata index table 2\n";
+    let magic = b"strata index table 3\n";
     assert!(current.starts_with(magic));
-    let mut old = b"strata index table 1\n".to_vec();
+    let mut old = b"strata index table 2\n".to_vec();
     old.extend_from_slice(&current[magic.len()..]);
     fs::write(&table, &old).unwrap();
     // Settled (a reader keeps only a table of an index older than a timestamp tick),
