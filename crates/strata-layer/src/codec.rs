@@ -43,6 +43,7 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos, bad }
     }
 
+    #[cold]
     fn bad(&self, reason: &str) -> Error {
         (self.bad)(reason.to_owned())
     }
@@ -52,12 +53,14 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
+    #[inline(always)]
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| self.bad("truncated"))?;
         let s = self.buf.get(self.pos..end).ok_or_else(|| self.bad("truncated"))?;
         self.pos = end;
         Ok(s)
     }
+    #[inline(always)]
     pub(crate) fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?.first().copied().unwrap_or(0))
     }
@@ -69,15 +72,22 @@ impl<'a> Cursor<'a> {
         let b = self.take(8)?;
         Ok(u64::from_le_bytes(b.try_into().map_err(|_| self.bad("truncated"))?))
     }
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
         // Most values of an index (lengths, kinds, ids, small sizes) fit in one byte:
-        // read it without the loop (the records' decoding is mostly varints).
+        // read it without the loop (the records' decoding is mostly varints), inline
+        // at every call, the rest out of line.
         if let Some(&b) = self.buf.get(self.pos)
             && b & 0x80 == 0
         {
             self.pos += 1;
             return Ok(u64::from(b));
         }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else { return Err(self.bad("truncated")) };
@@ -89,9 +99,11 @@ impl<'a> Cursor<'a> {
         }
         Err(self.bad("varint longer than 10 bytes"))
     }
+    #[inline(always)]
     pub(crate) fn u32v(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).map_err(|_| self.bad("value out of range"))
     }
+    #[inline(always)]
     pub(crate) fn len(&mut self) -> Result<usize> {
         let n = usize::try_from(self.varint()?).map_err(|_| self.bad("length out of range"))?;
         if n > self.buf.len() - self.pos {
@@ -100,10 +112,12 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
     /// Bytes written by [`put_bytes`].
+    #[inline(always)]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.len()?;
         self.take(n)
     }
+    #[inline(always)]
     pub(crate) fn time(&mut self) -> Result<Timestamp> {
         let sec = unzigzag(self.varint()?);
         let nsec = self.u32v()?;

@@ -21,6 +21,7 @@ use std::io::Read;
 use strata_spec::{Compression, Digest};
 
 use crate::codec::{Cursor, put_bytes, put_varint, zigzag};
+use crate::entry::Timestamp;
 use crate::error::{Error, Result};
 use crate::fold::{Capture, MergeOptions, Msg, Scanned, fold_layers, scan_with};
 use crate::merged::MergedTree;
@@ -315,41 +316,10 @@ impl<'a> Parser<'a> {
 
     /// The next entry; `None` after the last, once the bytes are checked to end there.
     pub(crate) fn next_entry(&mut self) -> Result<Option<RawHeader<'a>>> {
-        let c = &mut self.c;
-        if self.next == self.n {
-            if !c.at_end() {
-                return Err(bad("bytes after the last entry".into()));
-            }
-            return Ok(None);
-        }
-        let ordinal = self.next;
-        self.next += 1;
-        let path = c.bytes()?;
-        let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
-        let mode = c.u32v()?;
-        let (uid, gid) = (c.varint()?, c.varint()?);
-        let mtime = c.time()?;
-        let (size, declared_size) = (c.varint()?, c.varint()?);
-        let dev = (c.u32v()?, c.u32v()?);
-        let link = c.bytes()?;
-        let nx = c.len()?;
-        let mut xattrs = Vec::with_capacity(nx.min(64));
-        for _ in 0..nx {
-            xattrs.push((c.bytes()?, c.bytes()?));
-        }
-        let sparse = match c.u8()? {
-            0 => None,
-            1 => {
-                let ns = c.len()?;
-                let mut segs = Vec::with_capacity(ns.min(1024));
-                for _ in 0..ns {
-                    segs.push((c.varint()?, c.varint()?));
-                }
-                Some(SparseMap::new(segs, size).ok_or_else(|| bad(format!("entry {ordinal}: bad sparse map")))?)
-            }
-            t => return Err(bad(format!("entry {ordinal}: unknown sparse tag {t}"))),
-        };
-        let offset = c.varint()?;
+        let mut rest = Rest::default();
+        let Some(lean) = self.next_with(&mut rest)? else { return Ok(None) };
+        let Lean { path, kind, uid, gid, size, link, sparse: _, ordinal, offset } = lean;
+        let Rest { mode, mtime, declared_size, dev, xattrs, sparse } = rest;
         let mtime = Mtime { secs: mtime.sec, nanos: mtime.nsec };
         Ok(Some(RawHeader {
             path,
@@ -367,6 +337,123 @@ impl<'a> Parser<'a> {
             ordinal,
             offset,
         }))
+    }
+
+    /// The next entry, what a lookup needs of it ([`crate::IndexRef`]): every field
+    /// read and checked as [`Parser::next_entry`] does, the others kept nowhere.
+    pub(crate) fn next_lean(&mut self) -> Result<Option<Lean<'a>>> {
+        self.next_with(&mut NoRest)
+    }
+
+    /// The one decoder of an entry: what a lookup needs is returned, the rest given to
+    /// `rest` (which keeps it or not).
+    #[inline(always)]
+    fn next_with<R: Keep<'a>>(&mut self, rest: &mut R) -> Result<Option<Lean<'a>>> {
+        let c = &mut self.c;
+        if self.next == self.n {
+            if !c.at_end() {
+                return Err(bad("bytes after the last entry".into()));
+            }
+            return Ok(None);
+        }
+        let ordinal = self.next;
+        self.next += 1;
+        let path = c.bytes()?;
+        let kind = EntryKind::from_code(c.u8()?).ok_or_else(|| bad(format!("entry {ordinal}: unknown kind")))?;
+        rest.mode(c.u32v()?);
+        let (uid, gid) = (c.varint()?, c.varint()?);
+        rest.mtime(c.time()?);
+        let (size, declared_size) = (c.varint()?, c.varint()?);
+        rest.declared_size(declared_size);
+        rest.dev((c.u32v()?, c.u32v()?));
+        let link = c.bytes()?;
+        let nx = c.len()?;
+        rest.xattrs(nx);
+        for _ in 0..nx {
+            rest.xattr(c.bytes()?, c.bytes()?);
+        }
+        let sparse = match c.u8()? {
+            0 => false,
+            1 => {
+                let ns = c.len()?;
+                let mut segs = Vec::with_capacity(ns.min(1024));
+                for _ in 0..ns {
+                    segs.push((c.varint()?, c.varint()?));
+                }
+                let map = SparseMap::new(segs, size).ok_or_else(|| bad(format!("entry {ordinal}: bad sparse map")))?;
+                rest.sparse(map);
+                true
+            }
+            t => return Err(bad(format!("entry {ordinal}: unknown sparse tag {t}"))),
+        };
+        let offset = c.varint()?;
+        Ok(Some(Lean { path, kind, uid, gid, size, link, sparse, ordinal, offset }))
+    }
+}
+
+/// What a lookup needs of an entry of the serialised index, borrowed from it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lean<'a> {
+    pub(crate) path: &'a [u8],
+    pub(crate) kind: EntryKind,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
+    pub(crate) size: u64,
+    pub(crate) link: &'a [u8],
+    /// Whether it is a sparse file.
+    pub(crate) sparse: bool,
+    pub(crate) ordinal: u64,
+    pub(crate) offset: u64,
+}
+
+/// What [`Parser::next_with`] does with the fields a lookup does not need.
+trait Keep<'a> {
+    fn mode(&mut self, _: u32) {}
+    fn mtime(&mut self, _: Timestamp) {}
+    fn declared_size(&mut self, _: u64) {}
+    fn dev(&mut self, _: (u32, u32)) {}
+    fn xattrs(&mut self, _: usize) {}
+    fn xattr(&mut self, _: &'a [u8], _: &'a [u8]) {}
+    fn sparse(&mut self, _: SparseMap) {}
+}
+
+/// Keeps nothing.
+struct NoRest;
+
+impl Keep<'_> for NoRest {}
+
+/// Keeps everything, for a [`RawHeader`].
+#[derive(Default)]
+struct Rest<'a> {
+    mode: u32,
+    mtime: Timestamp,
+    declared_size: u64,
+    dev: (u32, u32),
+    xattrs: Vec<(&'a [u8], &'a [u8])>,
+    sparse: Option<SparseMap>,
+}
+
+impl<'a> Keep<'a> for Rest<'a> {
+    fn mode(&mut self, v: u32) {
+        self.mode = v;
+    }
+    fn mtime(&mut self, v: Timestamp) {
+        self.mtime = v;
+    }
+    fn declared_size(&mut self, v: u64) {
+        self.declared_size = v;
+    }
+    fn dev(&mut self, v: (u32, u32)) {
+        self.dev = v;
+    }
+    fn xattrs(&mut self, n: usize) {
+        self.xattrs.reserve(n.min(64));
+    }
+    fn xattr(&mut self, k: &'a [u8], v: &'a [u8]) {
+        self.xattrs.push((k, v));
+    }
+    fn sparse(&mut self, m: SparseMap) {
+        self.sparse = Some(m);
     }
 }
 

@@ -141,6 +141,10 @@ impl Inventory {
         let found = catalog::all(root, distro.as_ref())?;
         let mut packages = found.packages;
         for p in &mut packages {
+            // A cataloger that looked its files up already gave their layers.
+            if p.layer.is_some() {
+                continue;
+            }
             let mut seen = BTreeSet::new();
             for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
                 if let Some(l) = root.layer(f) {

@@ -18,7 +18,7 @@ pub use error::{Error, Result};
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
 pub use license::{SpdxLicense, spdx_license};
 pub use package::{Distro, Kind, Package, purl, purl_encode};
-pub use root::{DirRoot, MAX_DATABASE_SIZE, Root};
+pub use root::{DirRoot, MAX_DATABASE_SIZE, PathStat, Root};
 pub use sbom::{
     ANNOTATION_CREATED, Rendered, SbomFormat, SbomOptions, TOOL_NAME, TOOL_VERSION, attach, cyclonedx,
     is_spdx_expression, render, render_image, spdx, table,

@@ -46,6 +46,12 @@ pub trait Root {
     /// The layer that made the file at `path` (not following a last symlink), when
     /// there is one.
     fn layer(&self, path: &str) -> Option<usize>;
+    /// What is at `path` (a last symlink not followed), in one lookup: whether it is a
+    /// directory ([`Root::is_dir`]) and its layer ([`Root::layer`]); `None` when nothing
+    /// is there.
+    fn stat(&self, path: &str) -> Option<PathStat> {
+        self.layer(path).map(|layer| PathStat { is_dir: self.is_dir(path), layer })
+    }
     /// Every regular file's path, in a stable order.
     fn files(&self) -> Vec<String>;
     /// The paths of [`Root::files`] that `wanted` accepts, in the same order: a root
@@ -53,6 +59,15 @@ pub trait Root {
     fn files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.files().into_iter().filter(|f| wanted(f)).collect()
     }
+}
+
+/// What is at a path of a [`Root`] ([`Root::stat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathStat {
+    /// Whether it is a directory (a last symlink not followed).
+    pub is_dir: bool,
+    /// The layer that made it.
+    pub layer: usize,
 }
 
 /// The final tree of an image as a [`Root`]: a merged tree, the image whose layers it
@@ -177,6 +192,12 @@ impl Root for TreeRoot<'_> {
         self.tree.layer_of(path)
     }
 
+    fn stat(&self, path: &str) -> Option<PathStat> {
+        // Two lookups of the folded tree are cheaper than the entry `stat` builds.
+        let layer = self.tree.layer_of(path)?;
+        Some(PathStat { is_dir: self.tree.is_dir(path), layer })
+    }
+
     fn files(&self) -> Vec<String> {
         self.tree.file_paths().filter_map(|p| p.into_os_string().into_string().ok()).collect()
     }
@@ -278,6 +299,11 @@ impl Root for IndexRoot<'_> {
         self.view.layer_of(path.as_bytes())
     }
 
+    fn stat(&self, path: &str) -> Option<PathStat> {
+        let n = self.view.stat(path.as_bytes())?;
+        Some(PathStat { is_dir: n.kind == TarKind::Dir, layer: n.layer })
+    }
+
     fn files(&self) -> Vec<String> {
         self.files_where(&|_| true)
     }
@@ -307,6 +333,10 @@ impl Root for MergedView {
 
     fn layer(&self, path: &str) -> Option<usize> {
         TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.layer(path)
+    }
+
+    fn stat(&self, path: &str) -> Option<PathStat> {
+        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.stat(path)
     }
 
     fn files(&self) -> Vec<String> {
@@ -359,6 +389,11 @@ impl Root for DirRoot {
 
     fn layer(&self, path: &str) -> Option<usize> {
         std::fs::symlink_metadata(self.dir.join(path)).ok().map(|_| 0)
+    }
+
+    fn stat(&self, path: &str) -> Option<PathStat> {
+        let m = std::fs::symlink_metadata(self.dir.join(path)).ok()?;
+        Some(PathStat { is_dir: m.is_dir(), layer: 0 })
     }
 
     fn files(&self) -> Vec<String> {

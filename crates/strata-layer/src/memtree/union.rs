@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::diff::{Change, ChangeKind};
+use crate::union::rule::{Effect, Event, Made, effect};
 
 /// What the fold records for a [`crate::Plan`].
 #[derive(Default)]
@@ -75,8 +76,8 @@ impl MemTree {
 
     /// Count a path this layer writes: modified when the lower layers (or an earlier
     /// entry of this layer) have it, added when not.
-    fn count_change(&mut self, dir: u32, name: &[u8]) -> ChangeKind {
-        if self.tree.child(dir, name).is_some() {
+    fn count_change(&mut self, exists: bool) -> ChangeKind {
+        if exists {
             self.stats.paths_modified += 1;
             ChangeKind::Modified
         } else {
@@ -231,14 +232,15 @@ impl UnionTree for MemTree {
 
     fn create(&mut self, dir: &u32, name: &OsStr, node: &Node, _: &mut dyn Data, cx: Ctx<'_>) -> Result<()> {
         let name = name.as_bytes();
+        let existing = self.tree.child(*dir, name);
+        let lower = existing.map(|c| if self.tree.is_dir(c) { Found::Dir } else { Found::Other });
+        let event = Event::Entry(if matches!(node.kind, NodeKind::Dir) { Found::Dir } else { Found::Other });
+        if let (Some(c), Effect::Merge) = (existing, effect(lower, event, Made::default())) {
+            self.dir_meta(c, node);
+            return Ok(());
+        }
         let (inode, extra) = match &node.kind {
-            NodeKind::Dir => {
-                if let Some(c) = self.tree.child(*dir, name).filter(|&c| self.tree.is_dir(c)) {
-                    self.dir_meta(c, node);
-                    return Ok(());
-                }
-                inode_of(node, Kind::Dir)
-            }
+            NodeKind::Dir => inode_of(node, Kind::Dir),
             NodeKind::File => {
                 let entry = u32::try_from(node.ordinal).map_err(|_| Error::LimitExceeded {
                     layer: cx.layer.to_owned(),
@@ -263,7 +265,7 @@ impl UnionTree for MemTree {
             NodeKind::Fifo => inode_of(node, Kind::Fifo),
             NodeKind::HardLink(_) => return Err(cx.unsafe_entry("a hard link is made by link(), not create()".into())),
         };
-        let change = self.count_change(*dir, name);
+        let change = self.count_change(existing.is_some());
         self.replace(*dir, name, inode, extra).map_err(cx.errno("create"))?;
         self.record(*dir, name, change);
         Ok(())
@@ -294,7 +296,7 @@ impl UnionTree for MemTree {
             return Err(cx.errno("link")(Errno::PERM));
         }
         let source = n.source().map(|s| (s.layer, s.entry));
-        let change = self.count_change(*dir, name);
+        let change = self.count_change(self.tree.child(*dir, name).is_some());
         self.tree.link(*dir, name, ino).map_err(cx.errno("link"))?;
         self.record(*dir, name, change);
         if let Some(rec) = &mut self.records {

@@ -20,6 +20,7 @@
 mod classify;
 mod pathset;
 mod print;
+pub(crate) mod rule;
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -230,42 +231,45 @@ impl Union {
         }
     }
 
-    /// `.wh.<name>`: delete `target` as the lower layers left it.
+    /// `.wh.<name>`: delete `target` as the lower layers left it ([`rule::effect`]).
     fn whiteout<T: UnionTree>(&mut self, tree: &mut T, target: &Path, cx: Ctx<'_>) -> Result<()> {
-        let added = self.made.contains(key(target));
+        let made = rule::Made { entry: self.made.contains(key(target)), under: false };
         let dir = match tree.parent(target, false) {
             Ok(d) => d,
-            Err(e) if added || is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(()),
+            Err(e) if made.entry || is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) => return Ok(()),
             Err(e) => return Err(cx.fs("resolve whiteout parent")(e)),
         };
         let name = last_name(target);
-        let Some(found) = tree.find(&dir, name).map_err(cx.fs("stat"))? else { return Ok(()) };
-        if found == Found::Dir && (added || self.has_added_under(target)) {
-            // A directory this layer declared or put things in: only the lower content goes.
-            let sub = tree.subdir(&dir, name).map_err(cx.fs("open directory"))?;
-            self.clear_lower(tree, &sub, target, cx)
-        } else if added {
-            Ok(())
-        } else {
-            tree.remove(&dir, name).map_err(cx.fs("remove"))
+        let found = tree.find(&dir, name).map_err(cx.fs("stat"))?;
+        let made = rule::Made { under: found == Some(Found::Dir) && self.has_added_under(target), ..made };
+        match rule::effect(found, rule::Event::Whiteout, made) {
+            rule::Effect::ClearLower => {
+                let sub = tree.subdir(&dir, name).map_err(cx.fs("open directory"))?;
+                self.clear_lower(tree, &sub, target, cx)
+            }
+            rule::Effect::Delete => tree.remove(&dir, name).map_err(cx.fs("remove")),
+            _ => Ok(()),
         }
     }
 
-    /// `.wh..wh..opq` in `dir_path`: hide what lower layers put there.
+    /// `.wh..wh..opq` in `dir_path`: hide what lower layers put there ([`rule::effect`]).
     fn opaque<T: UnionTree>(&mut self, tree: &mut T, dir_path: &Path, cx: Ctx<'_>) -> Result<()> {
         let dir = if dir_path.as_os_str().is_empty() {
             tree.root().map_err(cx.fs("open root"))?
         } else {
             let parent = tree.parent(dir_path, true).map_err(cx.fs("resolve parent directory"))?;
             let name = last_name(dir_path);
-            match tree.find(&parent, name).map_err(cx.fs("stat"))? {
-                Some(Found::Dir) => {}
-                Some(Found::Other) => {
+            let found = tree.find(&parent, name).map_err(cx.fs("stat"))?;
+            if rule::effect(found, rule::Event::Opaque, rule::Made::default()) == rule::Effect::MakeDir {
+                if found.is_some() {
                     tree.remove(&parent, name).map_err(cx.fs("remove existing"))?;
-                    tree.make_dir(&parent, name).map_err(cx.fs("mkdir"))?;
                 }
-                None => tree.make_dir(&parent, name).map_err(cx.fs("mkdir"))?,
+                tree.make_dir(&parent, name).map_err(cx.fs("mkdir"))?;
             }
+            // The layer has this directory now, whatever order its entries come in: an
+            // opaque marker of an ancestor (or a whiteout of it) later in the layer
+            // keeps it, as it would if the marker came after.
+            self.add(dir_path);
             tree.subdir(&parent, name).map_err(cx.fs("open directory"))?
         };
         self.clear_lower(tree, &dir, dir_path, cx)

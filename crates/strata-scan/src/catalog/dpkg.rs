@@ -2,6 +2,8 @@
 //! `var/lib/dpkg/info/<name>[:<arch>].list`), and `var/lib/dpkg/status.d/<name>` as
 //! distroless images write it (files in `<name>.md5sums`).
 
+use std::collections::BTreeSet;
+
 use super::Found;
 use super::control::{field, stanzas};
 use crate::error::Result;
@@ -32,7 +34,9 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
             p.license = contents.get(&copyright(&p)).and_then(|b| dep5_license(&super::text(b)));
             for l in lists(&p) {
                 if let Some(b) = contents.get(&l) {
-                    p.files = owned_files(root, super::text(b).lines());
+                    let layers;
+                    (p.files, layers) = owned_files(root, super::text(b).lines());
+                    set_layers(root, &mut p, layers, &l);
                     p.record = Some(l);
                     break;
                 }
@@ -60,7 +64,9 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
             if let Some(b) = contents.get(&format!("{f}.md5sums")) {
                 let text = super::text(b);
                 let paths = text.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p));
-                p.files = owned_files(root, paths);
+                let layers;
+                (p.files, layers) = owned_files(root, paths);
+                set_layers(root, &mut p, layers, f);
             }
             p.record = Some(f.to_owned());
             found.packages.push(p);
@@ -112,17 +118,35 @@ pub(crate) fn dep5_license(text: &str) -> Option<String> {
 }
 
 /// The paths of a `.list` or `.md5sums` file, without the leading `/`, directories left
-/// out (every package lists `/usr`; a directory says nothing about who made it).
-fn owned_files<'a>(root: &dyn Root, lines: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = lines
-        .map(|l| l.trim_end().trim_start_matches('/'))
-        .filter(|l| !l.is_empty() && *l != ".")
-        .filter(|l| !root.is_dir(l))
-        .map(str::to_owned)
-        .collect();
+/// out (every package lists `/usr`; a directory says nothing about who made it), and the
+/// layers of those that are there: one lookup per line ([`Root::stat`]).
+fn owned_files<'a>(root: &dyn Root, lines: impl Iterator<Item = &'a str>) -> (Vec<String>, BTreeSet<usize>) {
+    let mut layers = BTreeSet::new();
+    let mut out: Vec<String> = Vec::new();
+    for l in lines.map(|l| l.trim_end().trim_start_matches('/')).filter(|l| !l.is_empty() && *l != ".") {
+        match root.stat(l) {
+            Some(s) if s.is_dir => continue,
+            Some(s) => {
+                layers.insert(s.layer);
+            }
+            None => {}
+        }
+        out.push(l.to_owned());
+    }
     out.sort();
     out.dedup();
-    out
+    (out, layers)
+}
+
+/// A package's layers from those of its files and of its own record, as
+/// [`crate::Inventory::of_root`] gives them (which then need not look its files up
+/// again): the first introduced it, the others changed it. Left unset when neither is
+/// in the tree.
+fn set_layers(root: &dyn Root, p: &mut Package, mut layers: BTreeSet<usize>, record: &str) {
+    layers.extend(root.layer(record));
+    let mut it = layers.into_iter();
+    p.layer = it.next();
+    p.changed_in = it.collect();
 }
 
 /// The packages of a status file's text, in file order: those whose `Status` says they
