@@ -233,7 +233,7 @@ impl Builder {
             close,
             n: self.n,
             targets: self.targets,
-            bytes: self.bytes,
+            bytes: self.bytes.into(),
             names_at: self.names_at,
             names_len,
             by_name_at,

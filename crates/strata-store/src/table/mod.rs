@@ -37,7 +37,10 @@ use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, Document, Index, Medi
 use crate::codec::{Reader, seal_in_place, unseal};
 
 mod build;
+mod bytes;
 mod splice;
+
+use bytes::Bytes;
 
 pub(crate) use splice::{NewEntry, is_simple};
 
@@ -69,8 +72,6 @@ const HEADER: usize = COUNTS_AT + 3 * 8;
 const RECORD: usize = 20;
 /// Target bit of an entry that holds no more than its target and ref name.
 const SIMPLE: u32 = 1 << 31;
-/// Tables of this many bytes or more are read by two threads.
-const PARALLEL_READ: usize = 1 << 20;
 /// An entry without a ref name has this name length.
 const NO_NAME: u32 = u32::MAX;
 
@@ -222,7 +223,7 @@ pub(crate) struct Table {
     /// Distinct (media type, digest, size) of the entries.
     targets: Vec<(MediaType, Digest, u64)>,
     /// The table file, checksum included.
-    bytes: Vec<u8>,
+    bytes: Bytes,
     /// Where the names section's bytes start, and its length.
     names_at: usize,
     names_len: usize,
@@ -243,11 +244,12 @@ impl Table {
     pub(crate) fn set_keys(&mut self, key: FileKey, spare: Spare) {
         self.key = key;
         self.spare = spare;
-        key.put(&mut self.bytes[KEY_AT..SPARE_AT]);
-        spare.key.put(&mut self.bytes[SPARE_AT..SPARE_AT + KEY_LEN]);
-        self.bytes[SPARE_AT + KEY_LEN..COUNTS_AT].copy_from_slice(&spare.same.to_le_bytes());
-        self.bytes.truncate(self.bytes.len() - 8);
-        seal_in_place(&mut self.bytes);
+        let bytes = self.bytes.built();
+        key.put(&mut bytes[KEY_AT..SPARE_AT]);
+        spare.key.put(&mut bytes[SPARE_AT..SPARE_AT + KEY_LEN]);
+        bytes[SPARE_AT + KEY_LEN..COUNTS_AT].copy_from_slice(&spare.same.to_le_bytes());
+        bytes.truncate(bytes.len() - 8);
+        seal_in_place(bytes);
     }
 
     /// Where the keys are in the table's bytes ([`Table::encode`]).
@@ -446,7 +448,8 @@ impl Table {
     /// A stored table, if `bytes` is one that checks out (checksum, bounds, entries in
     /// order inside the `manifests` array, names UTF-8, by-name positions of named
     /// entries). The bytes become the table: nothing is copied out of them.
-    pub(crate) fn decode(bytes: Vec<u8>) -> Option<Table> {
+    fn decode(bytes: impl Into<Bytes>) -> Option<Table> {
+        let bytes = bytes.into();
         unseal(MAGIC, &bytes)?;
         let end = bytes.len() - 8;
         let mut r = Reader::new(&bytes[KEY_AT..end]);
@@ -517,29 +520,9 @@ impl Table {
         Some(Table { key, spare, open, close, n, targets, bytes, names_at, names_len, by_name_at, by_name_n })
     }
 
-    /// Read a stored table from `file`. A big one is read by two threads, a half each:
-    /// most of a read's time is the kernel filling fresh pages, which the two do side
-    /// by side (at 250,000 entries, 10.5 MB: 12-17 ms down to 8-10 ms on a loaded host).
+    /// Read a stored table from `file` (a big one is mapped: see `bytes.rs`).
     pub(crate) fn read(file: &File) -> io::Result<Option<Table>> {
-        let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
-        let mut bytes = vec![0u8; len];
-        let (head, tail) = bytes.split_at_mut(len / 2);
-        let read_at = |buf: &mut [u8], at: usize| file.read_exact_at(buf, at as u64);
-        if len < PARALLEL_READ {
-            read_at(head, 0)?;
-            read_at(tail, len / 2)?;
-        } else {
-            std::thread::scope(|s| {
-                // No thread (the system is out of them): an error, and the caller reads
-                // index.json instead.
-                let other = std::thread::Builder::new()
-                    .name("table-read".into())
-                    .spawn_scoped(s, move || read_at(tail, len / 2))?;
-                read_at(head, 0)?;
-                other.join().unwrap_or_else(|_| Err(io::Error::other("reading thread panicked")))
-            })?;
-        }
-        Ok(Table::decode(bytes))
+        Ok(Table::decode(Bytes::of(file)?))
     }
 }
 
@@ -757,14 +740,15 @@ mod tests {
         }
     }
 
-    /// A table big enough to be read by two threads reads back as it was written; a
-    /// byte damaged in either half, or the file cut short or grown, is refused.
+    /// A table big enough to be mapped reads back as it was written (and so does a
+    /// small one, read); a byte damaged anywhere, or the file cut short or grown, is
+    /// refused.
     #[test]
     fn a_big_table_reads_back_and_damage_in_either_half_is_refused() {
         let json = index_of(&(0..40_000).map(entry).collect::<Vec<_>>());
         let t = Table::build(&json, key(json.len() as u64)).expect("builds");
         let bytes = t.encode().to_vec();
-        assert!(bytes.len() >= PARALLEL_READ, "{} bytes: not read in two halves", bytes.len());
+        assert!(bytes.len() >= 1 << 20, "{} bytes: not mapped", bytes.len());
         let read = |b: &[u8]| {
             let mut f = tempfile::tempfile().unwrap();
             f.write_all(b).unwrap();
@@ -778,6 +762,13 @@ mod tests {
         }
         assert!(read(&bytes[..bytes.len() - 1]).is_none());
         assert!(read(&[&bytes[..], b"x"].concat()).is_none());
+        let little = index_of(&(0..50).map(entry).collect::<Vec<_>>());
+        let t = Table::build(&little, key(little.len() as u64)).expect("builds");
+        let bytes = t.encode().to_vec();
+        assert_eq!(read(&bytes).expect("reads").encode(), &bytes[..]);
+        let mut bad = bytes.clone();
+        bad[bytes.len() / 2] ^= 0x40;
+        assert!(read(&bad).is_none());
     }
 
     /// A table of the first format (an entry vector and a name copy to decode) is not
