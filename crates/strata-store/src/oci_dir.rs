@@ -668,8 +668,9 @@ impl Backend for OciDir {
         let t = &c.table;
         let wanted: Vec<bool> = (0..t.targets()).map(|k| digests.contains(&t.target_digest(k))).collect();
         let mut out = Vec::new();
-        for i in 0..t.len() {
-            if let Some(n) = t.name(i).filter(|_| wanted[t.target(i)]) {
+        // The target first: a name is checked to be UTF-8 only for the entries wanted.
+        for i in (0..t.len()).filter(|&i| wanted[t.target(i)]) {
+            if let Some(n) = t.name(i) {
                 out.push((n.to_owned(), c.descriptor(self, i)?));
             }
         }
