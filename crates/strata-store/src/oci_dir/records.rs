@@ -27,10 +27,7 @@ impl OciDir {
 
     /// Every file under `.strata/records/<kind>/`: the digest it names, or why it names
     /// none (a stray).
-    fn scan_records(
-        &self,
-        kind: RecordKind,
-    ) -> Result<Vec<(PathBuf, std::result::Result<Digest, &'static str>)>> {
+    fn scan_records(&self, kind: RecordKind) -> Result<Vec<(PathBuf, std::result::Result<Digest, &'static str>)>> {
         let dir = self.records_dir().join(kind.name());
         let mut out = Vec::new();
         let algs = match fs::read_dir(&dir) {
