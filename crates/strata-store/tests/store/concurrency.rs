@@ -1,7 +1,9 @@
-//! Eight processes tag one layout at once while GC runs: no tag lost, nothing reachable removed.
+//! Eight processes tag one layout at once while GC runs and index.json is read: no tag
+//! lost, nothing reachable removed, no read torn.
 
 use std::collections::BTreeSet;
 
+use strata_store::spec::Index;
 use strata_store::{Backend, BlobStore, GcOptions, OciDir};
 
 use crate::child::{TAGS_PER_CHILD, marker, spawn, tag_name, wait_for};
@@ -19,14 +21,24 @@ fn eight_processes_tagging_while_gc_runs_lose_nothing() {
 
     let mut children: Vec<_> = (0..CHILDREN).map(|id| spawn("tagger", &root, id)).collect();
 
-    // GC in this process, over and over, while the children work.
+    // GC in this process, over and over, while the children work; and index.json read
+    // as another tool reads it (no lock): always a whole index, never with fewer entries
+    // than the read before (the children only add), though the file each read opened
+    // may be the next change's spare by the time it is read.
     let mut gc_runs = 0;
     let mut removed = BTreeSet::new();
+    let mut seen = 0;
     loop {
         let running = children.iter_mut().filter_map(|c| c.try_wait().unwrap().is_none().then_some(())).count();
         let report = store.gc(&GcOptions::default()).unwrap();
         gc_runs += 1;
         removed.extend(report.removed.into_iter().map(|(d, _)| d));
+        for _ in 0..4 {
+            let bytes = std::fs::read(root.join("index.json")).unwrap();
+            let index = Index::from_slice(&bytes).unwrap_or_else(|e| panic!("a torn index.json: {e}"));
+            assert!(index.manifests.len() >= seen, "index.json lost entries: {} after {seen}", index.manifests.len());
+            seen = index.manifests.len();
+        }
         if running == 0 {
             break;
         }
