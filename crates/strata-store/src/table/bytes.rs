@@ -31,15 +31,18 @@ impl Bytes {
         Ok(Bytes::Built(buf))
     }
 
-    /// The bytes to change in place (a mapped table is copied first).
-    pub(super) fn built(&mut self) -> &mut Vec<u8> {
-        if let Bytes::Mapped(m) = self {
-            *self = Bytes::Built(m.to_vec());
-        }
+    /// The bytes as a vector to change (a mapped table copied).
+    pub(super) fn into_vec(self) -> Vec<u8> {
         match self {
             Bytes::Built(b) => b,
-            Bytes::Mapped(_) => unreachable!("made a Built above"),
+            Bytes::Mapped(m) => m.to_vec(),
         }
+    }
+}
+
+impl Default for Bytes {
+    fn default() -> Bytes {
+        Bytes::Built(Vec::new())
     }
 }
 

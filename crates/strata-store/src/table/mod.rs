@@ -244,12 +244,13 @@ impl Table {
     pub(crate) fn set_keys(&mut self, key: FileKey, spare: Spare) {
         self.key = key;
         self.spare = spare;
-        let bytes = self.bytes.built();
+        let mut bytes = std::mem::take(&mut self.bytes).into_vec();
         key.put(&mut bytes[KEY_AT..SPARE_AT]);
         spare.key.put(&mut bytes[SPARE_AT..SPARE_AT + KEY_LEN]);
         bytes[SPARE_AT + KEY_LEN..COUNTS_AT].copy_from_slice(&spare.same.to_le_bytes());
         bytes.truncate(bytes.len() - 8);
-        seal_in_place(bytes);
+        seal_in_place(&mut bytes);
+        self.bytes = Bytes::Built(bytes);
     }
 
     /// Where the keys are in the table's bytes ([`Table::encode`]).
