@@ -264,16 +264,14 @@ impl OciDir {
     /// and waits for the clock.
     pub(super) fn splice_index(&self, c: Current, remove: &[usize], at: usize, insert: &[NewEntry]) -> Result<()> {
         let plan = c.table.plan_splice(remove, at, insert).map_err(Error::io("write", self.index_path()))?;
-        let spare = std::sync::Mutex::new(self.take_spare().map(|t| {
+        let spare = self.take_spare().map(|t| {
             let same = c.table.spare_same(&t.key).min(plan.same_prefix());
             (t, same)
-        }));
-        let copy = || {
-            let spare = spare.lock().unwrap_or_else(|p| p.into_inner()).take();
-            self.write_new_index(spare, &|out, from| plan.write_from(&c.file, out, from))
-        };
+        });
+        let copy = |spare| self.write_new_index(spare, &|out, from| plan.write_from(&c.file, out, from));
         let (written, staged) = std::thread::scope(|s| {
-            let copying = std::thread::Builder::new().name("index-copy".into()).spawn_scoped(s, copy).ok();
+            let copying =
+                std::thread::Builder::new().name("index-copy".into()).spawn_scoped(s, move || copy(spare)).ok();
             // A table not made or staged is not stored: the next read builds it from
             // index.json.
             let staged = c.table.splice(&plan, insert).ok().and_then(|t| {
@@ -284,8 +282,9 @@ impl OciDir {
                 Some(t) => t.join().unwrap_or_else(|_| {
                     Err(Error::io("write", self.index_path())(io::Error::other("the copying thread panicked")))
                 }),
-                // No thread could be started: copied on this one.
-                None => copy(),
+                // No thread could be started (the spare went with the closure): a new
+                // file, written on this one.
+                None => copy(None),
             };
             (written, staged)
         });
