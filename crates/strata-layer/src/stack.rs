@@ -216,71 +216,7 @@ fn plain(name: &[u8]) -> Option<(&[u8], bool)> {
     if s == b"." {
         return Some((&[], false));
     }
-    scan(s).map(|wh| (s, wh))
-}
-
-/// Whether `path` is in normal form already ([`path::normalized`] would give it back):
-/// no NUL, no empty, `.` or `..` component. One pass, for the lookups' hot path.
-fn is_normal(path: &[u8]) -> bool {
-    scan(path).is_some()
-}
-
-/// `None` when `path` is not in normal form (see [`is_normal`]), else whether one of its
-/// components starts with [`path::WHITEOUT_PREFIX`] (a whiteout, an opaque marker or
-/// AUFS metadata, which [`path::classify`] tells apart), found in the same pass.
-fn scan(path: &[u8]) -> Option<bool> {
-    // What the current component is so far: `run` dots (0 to 2) and nothing else, or
-    // NAMED (anything else). A `/` or the end after 0-2 dots is an empty, `.` or `..`
-    // component. Every byte but NUL, `.` and `/` (all at most `/`) just names: one
-    // compare for most bytes (a fifth fewer instructions than matching each component
-    // against the three forms at each `/`).
-    const NAMED: u8 = 3;
-    if path.is_empty() {
-        return Some(false);
-    }
-    // Eight bytes at a time: the first byte of them that is at most `/` (exact for
-    // the lowest byte flagged, bit tricks' "hasless"), the ones before it just name.
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut run = 0;
-    let mut whiteout = false;
-    let mut i = 0;
-    while i < path.len() {
-        if let Some(chunk) = path.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
-            let x = u64::from_le_bytes(chunk);
-            let low = x.wrapping_sub(ONES * u64::from(b'/' + 1)) & !x & HIGH;
-            if low == 0 {
-                run = NAMED;
-                i += 8;
-                continue;
-            }
-            // The bytes before the one flagged name; that one is looked at below.
-            let k = (low.trailing_zeros() / 8) as usize;
-            if k > 0 {
-                run = NAMED;
-                i += k;
-            }
-        }
-        let b = path[i];
-        i += 1;
-        if b > b'/' {
-            run = NAMED;
-            continue;
-        }
-        match b {
-            b'/' if run < NAMED => return None,
-            b'/' => run = 0,
-            b'.' if run < NAMED => {
-                if run == 0 && path[i - 1..].starts_with(path::WHITEOUT_PREFIX.as_bytes()) {
-                    whiteout = true;
-                }
-                run += 1;
-            }
-            0 => return None,
-            _ => run = NAMED,
-        }
-    }
-    (run == NAMED).then_some(whiteout)
+    path::scan_normal(s).map(|wh| (s, wh))
 }
 
 fn parent_of(p: &[u8]) -> &[u8] {
@@ -619,8 +555,11 @@ impl<'a> MergedIndex<'a> {
         // A path some layer names, as asked: in normal form already (every path of the
         // table is), and hashed once. Any other is put in normal form first.
         let known = self.slot(path);
-        let norm =
-            if known.is_some() || is_normal(path) { Cow::Borrowed(path) } else { path::normalized(path).ok()? };
+        let norm = if known.is_some() || path::scan_normal(path).is_some() {
+            Cow::Borrowed(path)
+        } else {
+            path::normalized(path).ok()?
+        };
         if norm.is_empty() {
             return Some(self.root());
         }
@@ -857,39 +796,6 @@ mod tests {
     use super::*;
     use crate::{LayerBuilder, LayerIndex, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions};
     use proptest::prelude::*;
-
-    #[test]
-    fn is_normal_agrees_with_normalized() {
-        // Every name of up to 6 bytes from the bytes that matter and two that do not.
-        let alphabet = [b'a', b'-', b'.', b'/', 0];
-        let mut names: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut last = names.clone();
-        for _ in 0..6 {
-            last = last.iter().flat_map(|n| alphabet.iter().map(move |&b| [&n[..], &[b]].concat())).collect();
-            names.extend(last.iter().cloned());
-        }
-        // Longer, for the eight-bytes-at-a-time pass: each short name after, before and
-        // between long runs of plain bytes.
-        let long: Vec<Vec<u8>> = names
-            .iter()
-            .flat_map(|n| {
-                let run = b"abcdefghij".to_vec();
-                [[&run[..], n].concat(), [n, &run[..]].concat(), [&run[..], n, &run[..], n].concat()]
-            })
-            .collect();
-        names.extend(long);
-        names.push(b"usr/share/doc/libc6/changelog.Debian.gz".to_vec());
-        names.push("usr/share/\u{e9}t\u{e9}/.wh.d\u{e9}j\u{e0}-vu".as_bytes().to_vec());
-        for p in ["a/.wh.b", ".wh..wh..opq", "a/b.wh.c", "a/.wh..wh.plnk/x", "a/.w", "a/.wh"] {
-            names.push(p.as_bytes().to_vec());
-        }
-        for p in &names {
-            let agree = path::normalized(p).is_ok_and(|n| n == &p[..]);
-            assert_eq!(is_normal(p), agree, "{:?}", String::from_utf8_lossy(p));
-            let whiteout = p.split(|&b| b == b'/').any(|c| c.starts_with(b".wh."));
-            assert_eq!(scan(p), agree.then_some(whiteout), "{:?}", String::from_utf8_lossy(p));
-        }
-    }
 
     /// Layers as a Debian image has them (merged /usr through symlinks, hard links),
     /// then whiteouts, an opaque directory, a directory replaced by a file and one by a
