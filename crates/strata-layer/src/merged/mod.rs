@@ -33,7 +33,7 @@ use crate::stats::LayerStats;
 #[non_exhaustive]
 pub struct MergedEntry {
     /// Path (relative, normalised; the root is the empty path), type, mode, owner, size,
-    /// mtime and xattrs. The kind is never [`EntryKind::HardLink`]: the paths of one
+    /// mtime and xattrs. The kind is never [`crate::EntryKind::HardLink`]: the paths of one
     /// inode share it and its metadata, as `lstat` shows them; see
     /// [`MergedEntry::nlink`]. A symlink's mode is `0o777`, as on Linux.
     pub meta: EntryMeta,
