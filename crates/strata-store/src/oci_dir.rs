@@ -266,8 +266,7 @@ impl OciDir {
         let mut tmp = self.temp_file("file-")?;
         let tmp_path = tmp.path().to_path_buf();
         fill(tmp.as_file_mut()).map_err(Error::io("write", &tmp_path))?;
-        tmp.as_file().set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
-        tmp.as_file().sync_all().map_err(Error::io("fsync", &tmp_path))?;
+        finish_file(tmp.as_file(), &tmp_path)?;
         let file = tmp.persist(dest).map_err(|e| Error::io("rename into place", dest)(e.error))?;
         sync_dir(dest.parent().unwrap_or(&self.root))?;
         Ok(file)
@@ -381,6 +380,13 @@ fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
     }
 }
 
+/// A file written whole, before it is renamed into place: world-readable like the blobs
+/// umoci and skopeo write ([`BLOB_MODE`]), and synced.
+fn finish_file(file: &File, path: &Path) -> Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", path))?;
+    file.sync_all().map_err(Error::io("fsync", path))
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
 }
@@ -444,8 +450,7 @@ impl Sink for OciSink {
         }
         let file = tmp.as_file();
         let tmp_path = tmp.path().to_path_buf();
-        file.set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &tmp_path))?;
-        file.sync_all().map_err(Error::io("fsync", &tmp_path))?;
+        finish_file(file, &tmp_path)?;
         tmp.persist(&dest).map_err(|e| Error::io("rename into place", &dest)(e.error))?;
         sync_dir(&alg_dir)?;
         Ok(false)

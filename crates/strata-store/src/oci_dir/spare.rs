@@ -24,12 +24,12 @@
 //! next change) or no spare.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use tempfile::NamedTempFile;
 
-use super::{BLOB_MODE, OciDir, sync_dir};
+use super::{OciDir, finish_file, sync_dir};
 use crate::error::{Error, Result};
 use crate::table::{FileKey, Spare};
 
@@ -95,8 +95,7 @@ impl OciDir {
             Written::Temp(t) => t.as_file_mut(),
         };
         write(file, from).map_err(Error::io("write", &path))?;
-        file.set_permissions(fs::Permissions::from_mode(BLOB_MODE)).map_err(Error::io("chmod", &path))?;
-        file.sync_all().map_err(Error::io("fsync", &path))?;
+        finish_file(file, &path)?;
         Ok(written)
     }
 
