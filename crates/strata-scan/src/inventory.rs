@@ -204,7 +204,7 @@ impl Inventory {
         let root = TreeRoot { tree: &tree, image, cached: &cached };
         let inv = Inventory::of_root(&root)?;
         let entries = indexes.iter().map(|i| i.entries().map(|e| e.path));
-        let mut inv = Inventory::finish(image, opts, inv, entries);
+        let mut inv = Inventory::finish(image, opts, inv, |packages| attribute_layers(entries, packages));
         if image_cache {
             inv.content_id = image_cache::put(image, opts, &inv);
         }
@@ -230,20 +230,28 @@ impl Inventory {
         let Some(view) = MergedIndex::new(&indexes) else { return Ok(None) };
         let root = IndexRoot { view: &view, image, cached: &cached, indexes: &serialised, tree: Default::default() };
         let inv = Inventory::of_root(&root)?;
-        // Each layer's paths as the view has them already normalised (the same as
-        // `attribute_layers` makes of the entries' names, a whiteout as what it deletes).
-        let entries = (0..indexes.len()).map(|l| view.layer_paths(l));
-        Ok(Some(Inventory::finish(image, opts, inv, entries)))
+        // The layers writing each file, from the view's table (what `attribute_layers`
+        // finds going through every layer's entries).
+        let attribute = |packages: &mut [Package]| {
+            for p in packages {
+                let mut seen = BTreeSet::new();
+                for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+                    seen.extend(view.writers(f.as_bytes()));
+                }
+                set_history(p, seen);
+            }
+        };
+        Ok(Some(Inventory::finish(image, opts, inv, attribute)))
     }
 
     /// The image's part of an inventory made by [`Inventory::of_root`] on its final
     /// tree: its layers, name and digest, and (with [`ScanOptions::layer_history`]) each
-    /// package's layers from every layer's entries (`entries`, base first).
-    fn finish<'p, E: Iterator<Item = &'p [u8]>>(
+    /// package's layers from the layers that wrote its files (`attribute`).
+    fn finish(
         image: &Image,
         opts: &ScanOptions,
         mut inv: Inventory,
-        entries: impl Iterator<Item = E>,
+        attribute: impl FnOnce(&mut [Package]),
     ) -> Inventory {
         let mut history = image.config().history().iter().filter(|h| !h.is_empty_layer());
         inv.layers = image
@@ -259,7 +267,7 @@ impl Inventory {
         inv.image = image.name().map(str::to_owned);
         inv.digest = Some(image.digest().to_string());
         if opts.layer_history && image.layers().len() > 1 {
-            attribute_layers(entries, &mut inv.packages);
+            attribute(&mut inv.packages);
         }
         inv.sort();
         inv
@@ -310,10 +318,17 @@ fn attribute_layers<'p, E: Iterator<Item = &'p [u8]>>(layers: impl Iterator<Item
         }
     }
     for (p, s) in packages.iter_mut().zip(seen) {
-        let mut it = s.into_iter();
-        if let Some(first) = it.next() {
-            p.layer = Some(first);
-            p.changed_in = it.collect();
-        }
+        set_history(p, s);
+    }
+}
+
+/// A package's layers from those that wrote its files or its record (`seen`): the first
+/// introduced it, the others changed it. Unchanged when none did (an entry in a shared
+/// database, owning no file, keeps the layer the final tree gives it).
+fn set_history(p: &mut Package, seen: BTreeSet<usize>) {
+    let mut it = seen.into_iter();
+    if let Some(first) = it.next() {
+        p.layer = Some(first);
+        p.changed_in = it.collect();
     }
 }

@@ -119,8 +119,6 @@ pub struct MergedIndex<'a> {
     hasher: DefaultHashBuilder,
     slots: Vec<Slot<'a>>,
     says: Vec<Say>,
-    /// Each layer's entries and whiteouts, as slots, for [`MergedIndex::layer_paths`].
-    written: Vec<Vec<u32>>,
     /// The last layer that declared the root, the last one that made it opaque.
     root_layer: usize,
     root_floor: usize,
@@ -240,13 +238,11 @@ impl<'a> MergedIndex<'a> {
             slots: Vec::with_capacity(names + names / 8),
             says: Vec::with_capacity(names + names / 8),
         };
-        let mut written = Vec::with_capacity(indexes.len());
         let (mut root_layer, mut root_floor) = (0, 0);
         let mut root_opaque = Vec::new();
         for (l, index) in indexes.iter().enumerate() {
             let lu = l as u32;
             let start = b.says.len();
-            let mut mine = Vec::with_capacity(index.entries.len());
             // The parent of the last entry, whose ancestors are marked already.
             let mut last_parent: Option<&'a [u8]> = None;
             for (i, e) in index.entries.iter().enumerate() {
@@ -258,11 +254,8 @@ impl<'a> MergedIndex<'a> {
                     match path::classify(Path::new(OsStr::from_bytes(p))).ok()? {
                         Class::Whiteout { target } => {
                             let target = target.into_os_string().into_encoded_bytes();
-                            let (slot, say) = b.say(Cow::Owned(target), lu);
-                            if b.says[say as usize].bits & WHITEOUT == 0 {
-                                b.says[say as usize].bits |= WHITEOUT;
-                                mine.push(slot);
-                            }
+                            let (_, say) = b.say(Cow::Owned(target), lu);
+                            b.says[say as usize].bits |= WHITEOUT;
                             b.mark_ancestors(p, lu, WHITEOUT_BELOW);
                         }
                         Class::Opaque { .. } => {
@@ -304,7 +297,7 @@ impl<'a> MergedIndex<'a> {
                     }
                     _ => {}
                 }
-                let (slot, say) = b.say(Cow::Borrowed(p), lu);
+                let (_, say) = b.say(Cow::Borrowed(p), lu);
                 if b.says[say as usize].entry != NONE {
                     return None;
                 }
@@ -312,7 +305,6 @@ impl<'a> MergedIndex<'a> {
                 if e.kind == EntryKind::Dir {
                     b.says[say as usize].bits |= DIR;
                 }
-                mine.push(slot);
                 let parent = parent_of(p);
                 if last_parent != Some(parent) {
                     if !parent.is_empty() {
@@ -332,7 +324,6 @@ impl<'a> MergedIndex<'a> {
             {
                 return None;
             }
-            written.push(mine);
         }
         // No layer puts anything under (or whites out anything under) a path that is
         // not a directory in it or below it: no symlink to walk, no file to replace.
@@ -393,7 +384,6 @@ impl<'a> MergedIndex<'a> {
             hasher,
             slots,
             says,
-            written,
             root_layer,
             root_floor,
             dirs: RefCell::new(HashMap::new()),
@@ -464,11 +454,23 @@ impl<'a> MergedIndex<'a> {
         out
     }
 
-    /// What layer `l` writes or whites out, each path normalised once, in no order: the
-    /// normalised names of its entries, a whiteout as the path it deletes (opaque
-    /// markers and the root left out).
-    pub fn layer_paths(&self, l: usize) -> impl Iterator<Item = &[u8]> + '_ {
-        self.written.get(l).into_iter().flatten().map(|&s| self.slots[s as usize].path.as_ref())
+    /// The layers that write `path` or white it out, base first: those with an entry
+    /// whose normalised name it is, or a whiteout of it (opaque markers and the root
+    /// name no path here). `path` is looked up as it is: a name not in normal form names
+    /// nothing. One lookup in the table, where going through every layer's entries
+    /// takes them all.
+    pub fn writers(&self, path: &[u8]) -> impl Iterator<Item = usize> + '_ {
+        let mut at = self.slot(path).map_or(NONE, |s| self.slots[s as usize].first);
+        std::iter::from_fn(move || {
+            while at != NONE {
+                let say = self.says[at as usize];
+                at = say.next;
+                if say.entry != NONE || say.bits & WHITEOUT != 0 {
+                    return Some(say.layer as usize);
+                }
+            }
+            None
+        })
     }
 
     fn raw(&self, l: usize, i: u32) -> &RawEntry<'a> {

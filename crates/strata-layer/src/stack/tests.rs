@@ -105,24 +105,28 @@ fn agree(bytes: &[Vec<u8>], extra: &[&str]) -> Option<()> {
     let files: Vec<Vec<u8>> = view.file_paths_where(&mut |_| true).into_iter().map(<[u8]>::to_vec).collect();
     let want: Vec<Vec<u8>> = tree.file_paths().map(|p| p.into_os_string().into_encoded_bytes()).collect();
     assert_eq!(files, want);
-    // Each layer's paths: its entries' names normalised, a whiteout as what it deletes.
+    // The layers writing each path: those with an entry whose name normalises to it,
+    // or a whiteout of it; asked of every path some layer writes, and of one no layer
+    // does.
+    let mut want: std::collections::BTreeMap<Vec<u8>, Vec<usize>> = Default::default();
     for (l, r) in refs.iter().enumerate() {
-        let mut want: Vec<Vec<u8>> = r
-            .entries()
-            .map(|e| path::normalize(e.path).unwrap())
-            .filter_map(|p| match path::classify(&p).unwrap() {
-                Class::Plain if !p.as_os_str().is_empty() => Some(p),
-                Class::Whiteout { target } => Some(target),
-                _ => None,
-            })
-            .map(|p| p.into_os_string().into_encoded_bytes())
-            .collect();
-        let mut got: Vec<Vec<u8>> = view.layer_paths(l).map(<[u8]>::to_vec).collect();
-        want.sort();
-        want.dedup();
-        got.sort();
-        assert_eq!(got, want, "layer {l}");
+        for e in r.entries() {
+            let p = path::normalize(e.path).unwrap();
+            let p = match path::classify(&p).unwrap() {
+                Class::Plain if !p.as_os_str().is_empty() => p,
+                Class::Whiteout { target } => target,
+                _ => continue,
+            };
+            let ls = want.entry(p.into_os_string().into_encoded_bytes()).or_default();
+            if ls.last() != Some(&l) {
+                ls.push(l);
+            }
+        }
     }
+    for (p, ls) in &want {
+        assert_eq!(&view.writers(p).collect::<Vec<_>>(), ls, "writers of {}", String::from_utf8_lossy(p));
+    }
+    assert_eq!(view.writers(b"no/such/path").count(), 0);
     Some(())
 }
 
