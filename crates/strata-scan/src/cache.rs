@@ -12,6 +12,7 @@
 //!
 //! ```text
 //! magic "STRSCAN\0" | version u32 | index length u64 | LayerIndex bytes
+//! | table length u64 | the index's table ([`IndexRef::table`]; empty: none)
 //! | files u64 | (ordinal u64, length u64, bytes)* | crc32 of all before, u32
 //! ```
 
@@ -23,7 +24,7 @@ use strata_layer::read::EntryKind;
 use strata_layer::{IndexRef, IndexedLayer, LayerIndex, LayerSource, Limits};
 use strata_spec::{Descriptor, Digest};
 use strata_store::record::MAX_SCAN_RECORD_SIZE;
-use strata_store::{Backend, RecordKind};
+use strata_store::{Backend, FileBytes, RecordKind};
 
 use crate::catalog;
 use crate::error::Result;
@@ -31,8 +32,9 @@ use crate::error::Result;
 const MAGIC: &[u8; 8] = b"STRSCAN\0";
 /// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
 /// bumps it too, so that an older record is read again rather than trusted. 2: a crc32
-/// at the end instead of a sha256.
-const VERSION: u32 = 2;
+/// at the end instead of a sha256. 3: the index's table, read instead of decoding the
+/// index.
+const VERSION: u32 = 3;
 /// The largest file kept in a record: larger databases are read from the layer.
 const MAX_CACHED_FILE: u64 = 64 << 20;
 
@@ -54,7 +56,7 @@ pub(crate) struct CacheStats {
 }
 
 /// The scan record of each layer of `image` the store has, unchecked.
-pub(crate) fn records(image: &Image) -> Vec<Option<Vec<u8>>> {
+pub(crate) fn records(image: &Image) -> Vec<Option<FileBytes>> {
     let backend = image.store().backend();
     image.layers().iter().map(|desc| backend.record(RecordKind::Scan, &desc.digest).ok().flatten()).collect()
 }
@@ -65,7 +67,7 @@ pub(crate) fn records(image: &Image) -> Vec<Option<Vec<u8>>> {
 pub(crate) fn layers_from(
     image: &Image,
     use_cache: bool,
-    records: Vec<Option<Vec<u8>>>,
+    records: Vec<Option<FileBytes>>,
 ) -> Result<(Vec<LayerData>, CacheStats)> {
     let backend = image.store().backend();
     let write = use_cache && backend.keeps_records();
@@ -180,13 +182,17 @@ impl LayerIndexer for ScanIndexer {
 /// The record of a layer.
 pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
     let index = data.index.to_bytes();
+    let table = IndexRef::from_bytes(&index).map(|r| r.table()).unwrap_or_default();
     let mut files: Vec<(&u64, &Vec<u8>)> = data.files.iter().collect();
     files.sort();
-    let mut out = Vec::with_capacity(index.len() + files.iter().map(|f| f.1.len() + 16).sum::<usize>() + 64);
+    let mut out =
+        Vec::with_capacity(index.len() + table.len() + files.iter().map(|f| f.1.len() + 16).sum::<usize>() + 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(index.len() as u64).to_le_bytes());
-    out.extend_from_slice(&index);
+    for part in [&index, &table] {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part);
+    }
     out.extend_from_slice(&(files.len() as u64).to_le_bytes());
     for (ordinal, bytes) in files {
         out.extend_from_slice(&ordinal.to_le_bytes());
@@ -239,7 +245,11 @@ pub(crate) fn decode_ref<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<Record
     }
     let n = usize::try_from(u64_of(&mut c)?).ok()?;
     let index_bytes = take(&mut c, n)?;
-    let index = IndexRef::from_bytes(index_bytes).ok()?;
+    let n = usize::try_from(u64_of(&mut c)?).ok()?;
+    let table = take(&mut c, n)?;
+    let index =
+        if table.is_empty() { IndexRef::from_bytes(index_bytes) } else { IndexRef::with_table(index_bytes, table) };
+    let index = index.ok()?;
     if index.diff_id() != diff_id {
         return None;
     }

@@ -102,7 +102,7 @@ pub(crate) fn render(
 }
 
 /// The record of `image`, unchecked.
-fn read(image: &Image) -> Option<Vec<u8>> {
+fn read(image: &Image) -> Option<strata_store::FileBytes> {
     image.store().backend().record(RecordKind::Scan, image.digest()).ok().flatten()
 }
 

@@ -214,7 +214,11 @@ impl Inventory {
     /// The inventory of `image` from its layers' scan records (`records`, one for every
     /// layer) without folding them ([`MergedIndex`]); `None` when a record fails a check
     /// or the layers' union is not plain enough for that, and the layers must be folded.
-    fn from_records(image: &Image, opts: &ScanOptions, records: &[Option<Vec<u8>>]) -> Result<Option<Inventory>> {
+    fn from_records(
+        image: &Image,
+        opts: &ScanOptions,
+        records: &[Option<strata_store::FileBytes>],
+    ) -> Result<Option<Inventory>> {
         let mut indexes = Vec::with_capacity(records.len());
         let mut cached = Vec::with_capacity(records.len());
         let mut serialised = Vec::with_capacity(records.len());

@@ -231,7 +231,7 @@ impl<'a> MergedIndex<'a> {
         if indexes.len() > crate::memtree::MAX_LAYERS {
             return None;
         }
-        let names: usize = indexes.iter().map(|i| i.entries.len()).sum();
+        let names: usize = indexes.iter().map(|i| i.len()).sum();
         let mut b = Builder {
             table: HashTable::with_capacity(names + names / 8),
             hasher: DefaultHashBuilder::default(),
@@ -245,8 +245,12 @@ impl<'a> MergedIndex<'a> {
             let start = b.says.len();
             // The parent of the last entry, whose ancestors are marked already.
             let mut last_parent: Option<&'a [u8]> = None;
-            for (i, e) in index.entries.iter().enumerate() {
-                let (p, whiteout) = plain(e.path)?;
+            for (i, e) in index.raw_entries().enumerate() {
+                let e = e?;
+                let (p, whiteout) = match e.plain {
+                    Some(known) => known,
+                    None => plain(e.path)?,
+                };
                 if whiteout {
                     if ancestors(p).any(|a| a.rsplit(|&b| b == b'/').next().is_some_and(|n| n.starts_with(b".wh."))) {
                         return None;
@@ -290,8 +294,7 @@ impl<'a> MergedIndex<'a> {
                         let (t, _) = plain(e.link)?;
                         let s = b.find(b.hasher.hash_one(t), t)?;
                         let last = b.says[b.slots[s as usize].last as usize];
-                        if t == p || last.layer != lu || index.entries.get(last.entry as usize)?.kind != EntryKind::File
-                        {
+                        if t == p || last.layer != lu || index.raw(last.entry as usize)?.kind != EntryKind::File {
                             return None;
                         }
                     }
@@ -437,7 +440,9 @@ impl<'a> MergedIndex<'a> {
             while at != NONE {
                 let say = self.says[at as usize];
                 file |= say.entry != NONE
-                    && matches!(self.raw(say.layer as usize, say.entry).kind, EntryKind::File | EntryKind::Hardlink);
+                    && self
+                        .raw(say.layer as usize, say.entry)
+                        .is_some_and(|e| matches!(e.kind, EntryKind::File | EntryKind::Hardlink));
                 at = say.next;
             }
             if !file || !wanted(&slot.path) {
@@ -445,7 +450,7 @@ impl<'a> MergedIndex<'a> {
             }
             if let Parent::Dir { floor } = self.parent(parent_of(&slot.path))
                 && let Some(Hit { at: Some((l, i)), .. }) = self.hit(s as u32, floor)
-                && matches!(self.raw(l, i).kind, EntryKind::File | EntryKind::Hardlink)
+                && self.raw(l, i).is_some_and(|e| matches!(e.kind, EntryKind::File | EntryKind::Hardlink))
             {
                 out.push(slot.path.as_ref());
             }
@@ -473,8 +478,8 @@ impl<'a> MergedIndex<'a> {
         })
     }
 
-    fn raw(&self, l: usize, i: u32) -> &RawEntry<'a> {
-        &self.indexes[l].entries[i as usize]
+    fn raw(&self, l: usize, i: u32) -> Option<RawEntry<'a>> {
+        self.indexes.get(l)?.raw(i as usize)
     }
 
     fn root(&self) -> Hit<'a> {
@@ -676,7 +681,7 @@ impl<'a> MergedIndex<'a> {
             (Seen::Dir { layer, .. }, _) => Some(Hit { node: dir(layer), link: &[], at: None }),
             (Seen::Other { .. }, None) => None,
             (Seen::Other { layer: l, .. }, Some((_, i))) => {
-                let e = self.raw(l, i);
+                let e = self.raw(l, i)?;
                 let file = |i: u32, e: &RawEntry<'a>| IndexedNode {
                     kind: EntryKind::File,
                     layer: l,
@@ -684,13 +689,13 @@ impl<'a> MergedIndex<'a> {
                     size: e.size,
                 };
                 let node = match e.kind {
-                    EntryKind::File => file(i, e),
+                    EntryKind::File => file(i, &e),
                     EntryKind::Hardlink => {
                         // A file earlier in the same layer (`new` checked it).
                         let t = self.slot(plain(e.link)?.0)?;
                         let last = self.says[self.slots[t as usize].last as usize];
                         let ti = if last.layer as usize == l { last.entry } else { self.say_of(t, l)?.entry };
-                        file(ti, self.raw(l, ti))
+                        file(ti, &self.raw(l, ti)?)
                     }
                     k => IndexedNode { kind: k, layer: l, source: None, size: 0 },
                 };

@@ -54,20 +54,32 @@ fn indexes(layers: &[LayerBuilder]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 /// Every lookup of the view of the serialised indexes `bytes` against the folded
 /// tree's: every path of the tree, every path any layer names, and `extra` (paths
 /// through symlinks, gone, never there). `None` when the view is not made (the
-/// layers are not plain), else the view's answers were checked.
+/// layers are not plain), else the view's answers were checked. Twice: the indexes
+/// decoded, and read with their tables ([`IndexRef::table`]), which must agree on
+/// whether the view is made.
 fn agree(bytes: &[Vec<u8>], extra: &[&str]) -> Option<()> {
+    let decoded: Vec<IndexRef<'_>> = bytes.iter().map(|b| IndexRef::from_bytes(b).unwrap()).collect();
+    let tables: Vec<Vec<u8>> = decoded.iter().map(IndexRef::table).collect();
+    let tabled: Vec<IndexRef<'_>> =
+        bytes.iter().zip(&tables).map(|(b, t)| IndexRef::with_table(b, t).unwrap()).collect();
+    let a = agree_with(bytes, &decoded, extra);
+    let b = agree_with(bytes, &tabled, extra);
+    assert_eq!(a.is_some(), b.is_some(), "the view is made from the decoded indexes or from their tables alike");
+    a
+}
+
+fn agree_with(bytes: &[Vec<u8>], refs: &[IndexRef<'_>], extra: &[&str]) -> Option<()> {
     let owned: Vec<LayerIndex> = bytes.iter().map(|b| LayerIndex::from_bytes(b).unwrap()).collect();
-    let refs: Vec<IndexRef<'_>> = bytes.iter().map(|b| IndexRef::from_bytes(b).unwrap()).collect();
-    for (o, r) in owned.iter().zip(&refs) {
+    for (o, r) in owned.iter().zip(refs) {
         assert_eq!(o.entries().collect::<Vec<_>>(), r.entries().collect::<Vec<_>>());
         assert_eq!(o.diff_id(), r.diff_id());
     }
-    let view = MergedIndex::new(&refs)?;
+    let view = MergedIndex::new(refs)?;
     let names: Vec<String> = (0..owned.len()).map(|i| format!("layer {i}")).collect();
     let tree = MergedTree::from_indexes(&owned.iter().collect::<Vec<_>>(), &names, &MergeOptions::default())
         .expect("plain layers fold");
     let mut paths: Vec<Vec<u8>> = tree.iter().map(|e| e.meta.path.into_os_string().into_encoded_bytes()).collect();
-    for r in &refs {
+    for r in refs {
         paths.extend(r.entries().map(|e| e.path.to_vec()));
     }
     paths.extend(extra.iter().map(|p| p.as_bytes().to_vec()));
@@ -361,5 +373,34 @@ fn layers_that_are_not_plain_are_left_to_the_fold() {
         let (_, bytes) = indexes(&all);
         let refs: Vec<IndexRef<'_>> = bytes.iter().map(|b| IndexRef::from_bytes(b).unwrap()).collect();
         assert!(MergedIndex::new(&refs).is_none());
+    }
+}
+
+#[test]
+fn a_table_that_does_not_fit_its_index_is_not_trusted() {
+    let (_, bytes) = indexes(&layers());
+    let r = IndexRef::from_bytes(&bytes[0]).unwrap();
+    let table = r.table();
+    assert_eq!(IndexRef::with_table(&bytes[0], &table).unwrap().entries().count(), r.len());
+    // Cut short, of another index (another number of entries), of another version.
+    assert!(IndexRef::with_table(&bytes[0], &table[..table.len() - 1]).is_err());
+    assert!(IndexRef::with_table(&bytes[1], &table).is_err());
+    let mut other = table.clone();
+    other[8] ^= 1;
+    assert!(IndexRef::with_table(&bytes[0], &other).is_err());
+    // A row naming bytes beyond the index, or of an unknown kind: no entry there, and
+    // no merged view of a layer missing one.
+    for (at, value) in [(20 + 4, u32::MAX), (20 + 16, u32::MAX - 2), (20 + 48, 0xff)] {
+        let mut bad = table.clone();
+        if at == 20 + 48 {
+            bad[at] = value as u8;
+        } else {
+            bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+        let t = IndexRef::with_table(&bytes[0], &bad).unwrap();
+        assert!(t.entry(0).is_none(), "row damaged at {at}");
+        assert_eq!(t.entries().count(), r.len() - 1);
+        assert!(t.table().is_empty());
+        assert!(MergedIndex::new(&[t]).is_none());
     }
 }
