@@ -3,6 +3,7 @@
 mod blob;
 pub mod codec;
 mod error;
+mod file_bytes;
 mod fsck;
 mod gc;
 pub mod lease;
@@ -16,6 +17,7 @@ mod table;
 
 pub use blob::{BlobInfo, BlobReader, BlobWriter, Expected};
 pub use error::{Error, Result};
+pub use file_bytes::FileBytes;
 pub use fsck::{FsckOptions, FsckReport, Problem, Referrer};
 pub use gc::{GcOptions, GcReport, TempFile};
 pub use lease::Lease;

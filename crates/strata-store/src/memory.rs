@@ -10,6 +10,7 @@ use strata_spec::{Algorithm, Digest, Index, MediaType};
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
 use crate::error::{Error, Result};
+use crate::file_bytes::FileBytes;
 use crate::fsck::{self, FsckOptions, FsckReport};
 use crate::gc::{self, GcOptions, GcReport};
 use crate::lease::{Lease, MemoryLeases};
@@ -172,9 +173,9 @@ impl Backend for MemoryStore {
         Ok(report)
     }
 
-    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>> {
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<FileBytes>> {
         let records = self.inner.records.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(records.get(&(kind, digest.clone())).cloned())
+        Ok(records.get(&(kind, digest.clone())).cloned().map(FileBytes::from))
     }
 
     fn update_record(&self, kind: RecordKind, digest: &Digest, f: &mut RecordUpdate<'_>) -> Result<()> {

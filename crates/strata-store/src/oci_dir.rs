@@ -14,6 +14,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{BlobReader, BlobWriter, Sink};
 use crate::error::{Error, Result};
+use crate::file_bytes::FileBytes;
 use crate::fsck::{self, FsckOptions, FsckReport, Problem};
 use crate::gc::{self, GcOptions, GcReport, TempFile};
 use crate::lease::Lease;
@@ -391,6 +392,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
 }
 
+/// Records of this many bytes or more are mapped rather than read (a layer's scan record
+/// is some hundreds of KiB to a few MiB).
+const RECORD_MAP_FROM: u64 = 64 << 10;
+
 fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(Error::io("open", path))?;
     let len = file.metadata().map_err(Error::io("stat", path))?.len();
@@ -731,7 +736,7 @@ impl Backend for OciDir {
         Ok(report)
     }
 
-    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>> {
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<FileBytes>> {
         let path = self.record_path(kind, digest);
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_file() => {}
@@ -744,12 +749,22 @@ impl Backend for OciDir {
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
             Err(e) => return Err(Error::io("stat", path)(e)),
         }
-        match read_capped(&path, kind.max_size()) {
-            Ok(b) => Ok(Some(b)),
+        let file = match File::open(&path) {
+            Ok(f) => f,
             // Removed by GC since the stat.
-            Err(Error::Io(e)) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open", &path)(e)),
+        };
+        let len = file.metadata().map_err(Error::io("stat", &path))?.len();
+        if len > kind.max_size() {
+            return Err(Error::InvalidLayout {
+                path,
+                reason: format!("{len} bytes, over the limit of {}", kind.max_size()),
+            });
         }
+        // A record is never written in place (it is replaced whole, as `replace_file`
+        // does), so a big one can be mapped.
+        FileBytes::of(&file, len, RECORD_MAP_FROM).map(Some).map_err(Error::io("read", path))
     }
 
     fn update_record(&self, kind: RecordKind, digest: &Digest, f: &mut RecordUpdate<'_>) -> Result<()> {

@@ -13,6 +13,7 @@ use strata_spec::{Algorithm, Digest, Index};
 
 use crate::blob::{BlobReader, BlobWriter, Source};
 use crate::error::{Error, Result};
+use crate::file_bytes::FileBytes;
 use crate::fsck::{self, FsckOptions, FsckReport};
 use crate::gc::{GcOptions, GcReport};
 use crate::lease::{Lease, MemoryLeases};
@@ -192,7 +193,7 @@ impl Backend for RangeStore {
         Ok(report)
     }
 
-    fn record(&self, _: RecordKind, _: &Digest) -> Result<Option<Vec<u8>>> {
+    fn record(&self, _: RecordKind, _: &Digest) -> Result<Option<FileBytes>> {
         Ok(None)
     }
 

@@ -6,6 +6,7 @@ use strata_spec::{ANNOTATION_REF_NAME, Algorithm, Descriptor, Digest, Index};
 
 use crate::blob::{BlobInfo, BlobReader, BlobWriter, Expected};
 use crate::error::{Error, Result, truncate};
+use crate::file_bytes::FileBytes;
 use crate::fsck::{FsckOptions, FsckReport};
 use crate::gc::{GcOptions, GcReport};
 use crate::lease::Lease;
@@ -143,8 +144,8 @@ pub trait Backend: BlobStore {
     }
 
     /// The bytes of the record of `kind` named `digest`, if the store has one (see
-    /// [`crate::record`]).
-    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<Vec<u8>>>;
+    /// [`crate::record`]); a big record's file is mapped rather than copied.
+    fn record(&self, kind: RecordKind, digest: &Digest) -> Result<Option<FileBytes>>;
 
     /// Read-modify-write the record of `kind` named `digest` under an exclusive
     /// cross-process lock: `f` gets the current bytes (`None` when there are none) and

@@ -37,10 +37,12 @@ use strata_spec::{ANNOTATION_REF_NAME, Descriptor, Digest, Document, Index, Medi
 use crate::codec::{Reader, seal_in_place, unseal};
 
 mod build;
-mod bytes;
 mod splice;
 
-use bytes::Bytes;
+/// Tables of this many bytes or more are mapped rather than read.
+const MAP_FROM: u64 = 1 << 20;
+
+use crate::file_bytes::FileBytes as Bytes;
 
 pub(crate) use splice::{NewEntry, is_simple};
 
@@ -250,7 +252,7 @@ impl Table {
         bytes[SPARE_AT + KEY_LEN..COUNTS_AT].copy_from_slice(&spare.same.to_le_bytes());
         bytes.truncate(bytes.len() - 8);
         seal_in_place(&mut bytes);
-        self.bytes = Bytes::Built(bytes);
+        self.bytes = Bytes::from(bytes);
     }
 
     /// Where the keys are in the table's bytes ([`Table::encode`]).
@@ -521,9 +523,9 @@ impl Table {
         Some(Table { key, spare, open, close, n, targets, bytes, names_at, names_len, by_name_at, by_name_n })
     }
 
-    /// Read a stored table from `file` (a big one is mapped: see `bytes.rs`).
+    /// Read a stored table from `file` (a big one is mapped: see `file_bytes.rs`).
     pub(crate) fn read(file: &File) -> io::Result<Option<Table>> {
-        Ok(Table::decode(Bytes::of(file)?))
+        Ok(Table::decode(Bytes::of(file, file.metadata()?.len(), MAP_FROM)?))
     }
 }
 

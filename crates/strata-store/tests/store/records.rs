@@ -134,3 +134,33 @@ fn a_layout_strata_only_reads_gets_no_records() {
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
+
+#[test]
+fn a_big_record_read_keeps_its_bytes_when_the_record_is_replaced() {
+    // Big records (a layer's scan record is hundreds of KiB to MiB) are mapped, not
+    // copied: what was read must stay what it was while the store replaces the record,
+    // on both stores.
+    for (name, store, _dir) in stores() {
+        let img = write_image(&*store, "big");
+        let digest = &img.layer.digest;
+        let old: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let new: Vec<u8> = old.iter().map(|b| b ^ 0xff).collect();
+        store.update_record(RecordKind::Scan, digest, &mut |_| Ok(Some(old.clone()))).unwrap();
+        let read = store.record(RecordKind::Scan, digest).unwrap().unwrap();
+        assert_eq!(&read[..], &old[..], "{name}");
+        store
+            .update_record(RecordKind::Scan, digest, &mut |prev| {
+                assert_eq!(prev, Some(&old[..]));
+                Ok(Some(new.clone()))
+            })
+            .unwrap();
+        assert_eq!(&read[..], &old[..], "{name}: the bytes read before changed");
+        assert_eq!(&store.record(RecordKind::Scan, digest).unwrap().unwrap()[..], &new[..], "{name}");
+        // GC of the layer (nothing refers to it) removes the record; what was read
+        // stays readable.
+        let again = store.record(RecordKind::Scan, digest).unwrap().unwrap();
+        store.gc(&Default::default()).unwrap();
+        assert!(store.record(RecordKind::Scan, digest).unwrap().is_none(), "{name}");
+        assert_eq!(&again[..], &new[..], "{name}");
+    }
+}
