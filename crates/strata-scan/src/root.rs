@@ -1,6 +1,7 @@
 //! What the catalogers read: files of the final tree of an image, by path, without
 //! unpacking it, and the layer each came from.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read};
 
@@ -27,12 +28,12 @@ pub trait Root {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>>;
     /// The contents of many regular files at once (those that exist), by path. A merged
     /// view reads each layer once for all of them, where [`Root::read`] decompresses a
-    /// layer up to the file every time.
-    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    /// layer up to the file every time; files it has in memory already are borrowed.
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Cow<'_, [u8]>>> {
         let mut out = HashMap::new();
         for p in paths {
             if let Some(b) = self.read(p)? {
-                out.insert(p.clone(), b);
+                out.insert(p.clone(), Cow::Owned(b));
             }
         }
         Ok(out)
@@ -118,13 +119,13 @@ impl Root for TreeRoot<'_> {
         read_limited(path, r, MAX_DATABASE_SIZE).map(Some)
     }
 
-    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Cow<'_, [u8]>>> {
         let mut out = HashMap::new();
         // layer -> entry ordinal -> (paths, size)
         let mut wanted: BTreeMap<usize, HashMap<u64, (Vec<&String>, u64)>> = BTreeMap::new();
         for p in paths {
             if let Some(b) = self.cached(p) {
-                out.insert(p.clone(), b.clone());
+                out.insert(p.clone(), Cow::Borrowed(&b[..]));
                 continue;
             }
             let Ok(e) = self.tree.stat(p) else { continue };
@@ -139,7 +140,7 @@ impl Root for TreeRoot<'_> {
                 }
                 (EntryKind::Symlink { .. }, _) => {
                     if let Some(b) = self.read(p)? {
-                        out.insert(p.clone(), b);
+                        out.insert(p.clone(), Cow::Owned(b));
                     }
                 }
                 _ => {}
@@ -169,7 +170,7 @@ impl Root for TreeRoot<'_> {
                             Ok::<(), strata_layer::Error>(())
                         })?;
                         for p in ps {
-                            out.insert(p.clone(), buf.clone());
+                            out.insert(p.clone(), Cow::Owned(buf.clone()));
                         }
                     }
                     None => tar.skip_data()?,
@@ -271,18 +272,19 @@ impl Root for IndexRoot<'_> {
         self.folded()?.read(path)
     }
 
-    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Cow<'_, [u8]>>> {
         let mut out = HashMap::new();
         let mut rest = Vec::new();
         for p in paths {
             if let Some(b) = self.cached(p) {
-                out.insert(p.clone(), b.to_vec());
+                out.insert(p.clone(), Cow::Borrowed(b));
             } else if self.needs_fold(p)? {
                 rest.push(p.clone());
             }
         }
         if !rest.is_empty() {
-            out.extend(self.folded()?.read_many(&rest)?);
+            let folded = self.folded()?;
+            out.extend(folded.read_many(&rest)?.into_iter().map(|(p, b)| (p, Cow::Owned(b.into_owned()))));
         }
         Ok(out)
     }
@@ -319,8 +321,9 @@ impl Root for MergedView {
         TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.read(path)
     }
 
-    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Vec<u8>>> {
-        TreeRoot { tree: self.tree(), image: self.image(), cached: &[] }.read_many(paths)
+    fn read_many(&self, paths: &[String]) -> Result<HashMap<String, Cow<'_, [u8]>>> {
+        let root = TreeRoot { tree: self.tree(), image: self.image(), cached: &[] };
+        Ok(root.read_many(paths)?.into_iter().map(|(p, b)| (p, Cow::Owned(b.into_owned()))).collect())
     }
 
     fn is_dir(&self, path: &str) -> bool {

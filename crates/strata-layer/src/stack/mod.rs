@@ -92,7 +92,14 @@ struct Slot<'a> {
     /// The directory's floor once looked up as a parent ([`PARENT_UNKNOWN`],
     /// [`PARENT_OTHER`] when it is not a directory).
     parent: Cell<u32>,
+    /// The slot of the path's parent directory ([`UP_ROOT`]: the root), when an entry
+    /// made the slot ([`NONE`] otherwise): a lookup of the path finds its parent
+    /// without hashing it.
+    up: u32,
 }
+
+/// [`Slot::up`] of a path at the root.
+const UP_ROOT: u32 = u32::MAX - 1;
 
 /// A directory met as a parent, remembered.
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +159,7 @@ fn plain(name: &[u8]) -> Option<(&[u8], bool)> {
 }
 
 fn parent_of(p: &[u8]) -> &[u8] {
-    p.iter().rposition(|&b| b == b'/').map_or(&[][..], |i| &p[..i])
+    memchr::memrchr(b'/', p).map_or(&[][..], |i| &p[..i])
 }
 
 /// The strict ancestors of `p`, nearest first.
@@ -187,7 +194,7 @@ impl<'a> Builder<'a> {
             Some(s) => s,
             None => {
                 let s = self.slots.len() as u32;
-                self.slots.push(Slot { path: p, first: NONE, last: NONE, parent: Cell::new(PARENT_UNKNOWN) });
+                self.slots.push(Slot { path: p, first: NONE, last: NONE, parent: Cell::new(PARENT_UNKNOWN), up: NONE });
                 let (slots, hasher) = (&self.slots, &self.hasher);
                 self.table.insert_unique(hash, s, |&s| hasher.hash_one(slots[s as usize].path.as_ref()));
                 s
@@ -243,8 +250,10 @@ impl<'a> MergedIndex<'a> {
         for (l, index) in indexes.iter().enumerate() {
             let lu = l as u32;
             let start = b.says.len();
-            // The parent of the last entry, whose ancestors are marked already.
+            // The parent of the last entry, whose ancestors are marked already, and its
+            // slot.
             let mut last_parent: Option<&'a [u8]> = None;
+            let mut last_up = UP_ROOT;
             for (i, e) in index.raw_entries().enumerate() {
                 let e = e?;
                 let (p, whiteout) = match e.plain {
@@ -300,7 +309,20 @@ impl<'a> MergedIndex<'a> {
                     }
                     _ => {}
                 }
-                let (_, say) = b.say(Cow::Borrowed(p), lu);
+                let parent = parent_of(p);
+                if last_parent != Some(parent) {
+                    last_up = UP_ROOT;
+                    if !parent.is_empty() {
+                        let (up, say) = b.say(Cow::Borrowed(parent), lu);
+                        if b.says[say as usize].bits & UNDER == 0 {
+                            b.says[say as usize].bits |= UNDER;
+                            b.mark_ancestors(parent, lu, UNDER);
+                        }
+                        last_up = up;
+                    }
+                    last_parent = Some(parent);
+                }
+                let (slot, say) = b.say(Cow::Borrowed(p), lu);
                 if b.says[say as usize].entry != NONE {
                     return None;
                 }
@@ -308,17 +330,7 @@ impl<'a> MergedIndex<'a> {
                 if e.kind == EntryKind::Dir {
                     b.says[say as usize].bits |= DIR;
                 }
-                let parent = parent_of(p);
-                if last_parent != Some(parent) {
-                    if !parent.is_empty() {
-                        let (_, say) = b.say(Cow::Borrowed(parent), lu);
-                        if b.says[say as usize].bits & UNDER == 0 {
-                            b.says[say as usize].bits |= UNDER;
-                            b.mark_ancestors(parent, lu, UNDER);
-                        }
-                    }
-                    last_parent = Some(parent);
-                }
+                b.slots[slot as usize].up = last_up;
             }
             // A layer that whites out what it makes itself: the fold's rules decide.
             if b.says[start..]
@@ -504,11 +516,36 @@ impl<'a> MergedIndex<'a> {
         if norm.is_empty() {
             return Some(self.root());
         }
-        // The parent directory, resolved once for all the names looked up in it.
-        let (real, floor) = self.dir(parent_of(&norm))?;
-        let f = match real {
+        // The parent directory: the one an entry at the path has (no symlink on the
+        // way), else resolved once for all the names looked up in it.
+        let up = known.map_or(Parent::Other, |s| match self.slots[s as usize].up {
+            NONE => Parent::Other,
+            UP_ROOT => Parent::Dir { floor: self.root_floor },
+            up => self.parent_at(up),
+        });
+        let f = match (known, up) {
+            (Some(s), Parent::Dir { floor }) => self.hit(s, floor),
+            _ => self.through_dir(path, known, &norm)?,
+        };
+        if !(follow && f.is_some_and(|f| f.node.kind == EntryKind::Symlink)) {
+            return f;
+        }
+        // A last symlink to follow: the resolver the fold and the applier use.
+        let r = resolve::resolve(self, &norm, b'/', follow).ok()?;
+        match r.end {
+            End::Root => Some(self.root()),
+            End::Dir(()) | End::Other => self.node(&r.path),
+        }
+    }
+
+    /// What is at the normalised path `norm` (`path` as asked, `known` its slot), its
+    /// parent directory resolved ([`MergedIndex::dir`]); `None` when the parent leads
+    /// to no directory.
+    fn through_dir(&self, path: &[u8], known: Option<u32>, norm: &[u8]) -> Option<Option<Hit<'a>>> {
+        let (real, floor) = self.dir(parent_of(norm))?;
+        Some(match real {
             None => {
-                known.or_else(|| if norm == path { None } else { self.slot(&norm) }).and_then(|s| self.hit(s, floor))
+                known.or_else(|| if norm == path { None } else { self.slot(norm) }).and_then(|s| self.hit(s, floor))
             }
             Some(NONE) => {
                 self.slot(norm.rsplit(|&b| b == b'/').next().unwrap_or_default()).and_then(|s| self.hit(s, floor))
@@ -522,16 +559,7 @@ impl<'a> MergedIndex<'a> {
                 p.extend_from_slice(name);
                 self.slot(&p).and_then(|s| self.hit(s, floor))
             }
-        };
-        if !(follow && f.is_some_and(|f| f.node.kind == EntryKind::Symlink)) {
-            return f;
-        }
-        // A last symlink to follow: the resolver the fold and the applier use.
-        let r = resolve::resolve(self, &norm, b'/', follow).ok()?;
-        match r.end {
-            End::Root => Some(self.root()),
-            End::Dir(()) | End::Other => self.node(&r.path),
-        }
+        })
     }
 
     /// The directory the normalised path `d` leads to (every symlink on the way
@@ -584,7 +612,7 @@ impl<'a> MergedIndex<'a> {
     /// symlink on the way leads the parent to (`lib/x86_64-linux-gnu` through `lib`), or
     /// something else. `None` when `d` itself is a symlink: the resolver follows it.
     fn through_parent(&self, d: &[u8]) -> Option<DirAt> {
-        let (pd, name) = match d.iter().rposition(|&b| b == b'/') {
+        let (pd, name) = match memchr::memrchr(b'/', d) {
             Some(i) => (&d[..i], &d[i + 1..]),
             None => (&[][..], d),
         };
@@ -622,14 +650,27 @@ impl<'a> MergedIndex<'a> {
         if d.is_empty() {
             return Parent::Dir { floor: self.root_floor };
         }
-        let Some(s) = self.slot(d) else { return Parent::Other };
+        match self.slot(d) {
+            Some(s) => self.parent_at(s),
+            None => Parent::Other,
+        }
+    }
+
+    /// [`MergedIndex::parent`] of the path of slot `s`.
+    fn parent_at(&self, s: u32) -> Parent {
         let slot = &self.slots[s as usize];
+        let d: &[u8] = &slot.path;
         match slot.parent.get() {
             PARENT_UNKNOWN => {}
             PARENT_OTHER => return Parent::Other,
             floor => return Parent::Dir { floor: floor as usize },
         }
-        let r = match self.parent(parent_of(d)) {
+        let above = match slot.up {
+            NONE => self.parent(parent_of(d)),
+            UP_ROOT => Parent::Dir { floor: self.root_floor },
+            up => self.parent_at(up),
+        };
+        let r = match above {
             Parent::Dir { floor } => match self.seen(s, floor).0 {
                 Seen::Dir { floor, .. } => Parent::Dir { floor },
                 _ => Parent::Other,

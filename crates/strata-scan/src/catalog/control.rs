@@ -2,15 +2,37 @@
 //! with a space or tab, stanzas separated by blank lines. dpkg's status files and
 //! Python's `METADATA` are written this way.
 
-/// One stanza: fields in order (names as written; look them up with [`field`]).
-pub(crate) type Stanza<'a> = Vec<(&'a str, String)>;
+use std::borrow::Cow;
+
+/// One stanza: fields in order (names as written; look them up with [`field`]). A value
+/// is borrowed from the text unless continuation lines were joined to it.
+pub(crate) type Stanza<'a> = Vec<(&'a str, Cow<'a, str>)>;
+
+/// The lines of `text` without their `\n` (a `\r` before it kept, as `str::lines`
+/// drops it: trimming removes it where it matters), found with `memchr`: the databases
+/// are hundreds of KiB of short lines.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            // `\n` is ASCII: both sides are on character boundaries.
+            Some(i) => (rest.get(..i)?, rest.get(i + 1..)?),
+            None => (rest, ""),
+        };
+        rest = next;
+        Some(line)
+    })
+}
 
 /// The stanzas of `text`. With `first_only`, stop at the first blank line (a
 /// `METADATA` file's body follows its headers).
 pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
     let mut out = Vec::new();
     let mut cur: Stanza<'_> = Vec::new();
-    for line in text.lines() {
+    for line in lines(text) {
         if line.trim().is_empty() {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
@@ -22,13 +44,14 @@ pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
         }
         if line.starts_with([' ', '\t']) {
             if let Some((_, v)) = cur.last_mut() {
+                let v = v.to_mut();
                 v.push('\n');
                 v.push_str(line.trim());
             }
             continue;
         }
         if let Some((k, v)) = line.split_once(':') {
-            cur.push((k.trim(), v.trim().to_owned()));
+            cur.push((k.trim(), Cow::Borrowed(v.trim())));
         }
     }
     if !cur.is_empty() {
@@ -39,7 +62,7 @@ pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
 
 /// The value of field `name` (matched without regard to case, as dpkg does).
 pub(crate) fn field<'s>(stanza: &'s Stanza<'_>, name: &str) -> Option<&'s str> {
-    stanza.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    stanza.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
 }
 
 #[cfg(test)]
@@ -52,5 +75,16 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(field(&s[0], "description"), Some("x\nmore"));
         assert_eq!(field(&s[1], "Package"), Some("b"));
+    }
+
+    #[test]
+    fn lines_are_strs_lines() {
+        for text in ["", "a", "a\n", "a\n\nb", "\n\n", "a\r\nb\r\n", "é\nü\n\nx"] {
+            let want: Vec<&str> = text.split_inclusive('\n').map(|l| l.strip_suffix('\n').unwrap_or(l)).collect();
+            assert_eq!(lines(text).collect::<Vec<_>>(), want, "{text:?}");
+            // As `str::lines` but for a `\r` before `\n`, which it drops.
+            let std: Vec<&str> = text.lines().collect();
+            assert_eq!(lines(text).map(|l| l.strip_suffix('\r').unwrap_or(l)).collect::<Vec<_>>(), std, "{text:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Found;
-use super::control::{field, stanzas};
+use super::control::{field, lines, stanzas};
 use crate::error::Result;
 use crate::package::{Distro, Kind, Package, purl};
 use crate::root::Root;
@@ -35,7 +35,8 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
             for l in lists(&p) {
                 if let Some(b) = contents.get(&l) {
                     let layers;
-                    (p.files, layers) = owned_files(root, super::text(b).lines());
+                    let text = super::text(b);
+                    (p.files, layers) = owned_files(root, lines(&text), line_count(&text));
                     set_layers(root, &mut p, layers, &l);
                     p.record = Some(l);
                     break;
@@ -63,9 +64,9 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
         for mut p in parse(&text, f, distro) {
             if let Some(b) = contents.get(&format!("{f}.md5sums")) {
                 let text = super::text(b);
-                let paths = text.lines().filter_map(|l| l.split_once("  ").map(|(_, p)| p));
+                let paths = lines(&text).filter_map(|l| l.split_once("  ").map(|(_, p)| p));
                 let layers;
-                (p.files, layers) = owned_files(root, paths);
+                (p.files, layers) = owned_files(root, paths, line_count(&text));
                 set_layers(root, &mut p, layers, f);
             }
             p.record = Some(f.to_owned());
@@ -117,12 +118,21 @@ pub(crate) fn dep5_license(text: &str) -> Option<String> {
     }
 }
 
+/// How many lines `text` has, at most: room for its paths.
+fn line_count(text: &str) -> usize {
+    memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1
+}
+
 /// The paths of a `.list` or `.md5sums` file, without the leading `/`, directories left
 /// out (every package lists `/usr`; a directory says nothing about who made it), and the
 /// layers of those that are there: one lookup per line ([`Root::stat`]).
-fn owned_files<'a>(root: &dyn Root, lines: impl Iterator<Item = &'a str>) -> (Vec<String>, BTreeSet<usize>) {
+fn owned_files<'a>(
+    root: &dyn Root,
+    lines: impl Iterator<Item = &'a str>,
+    count: usize,
+) -> (Vec<String>, BTreeSet<usize>) {
     let mut layers = BTreeSet::new();
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(count);
     for l in lines.map(|l| l.trim_end().trim_start_matches('/')).filter(|l| !l.is_empty() && *l != ".") {
         match root.stat(l) {
             Some(s) if s.is_dir => continue,
