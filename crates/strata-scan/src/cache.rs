@@ -13,7 +13,9 @@
 //! ```text
 //! magic "STRSCAN\0" | version u32 | index length u64 | LayerIndex bytes
 //! | table length u64 | the index's table ([`IndexRef::table`]; empty: none)
-//! | files u64 | (ordinal u64, length u64, bytes)* | crc32 of all before, u32
+//! | files u64 | (ordinal u64, length u64, bytes)*
+//! | wanted u64 | ordinal u64 * (the entries whose names the catalogers read, kept or not)
+//! | crc32 of all before, u32
 //! ```
 
 use std::collections::HashMap;
@@ -33,7 +35,7 @@ const MAGIC: &[u8; 8] = b"STRSCAN\0";
 /// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
 /// bumps it too, so that an older record is read again rather than trusted. 2: a crc32
 /// at the end instead of a sha256. 3: the index's table, read instead of decoding the
-/// index.
+/// index, and the entries whose names the catalogers want.
 const VERSION: u32 = 3;
 /// The largest file kept in a record: larger databases are read from the layer.
 const MAX_CACHED_FILE: u64 = 64 << 20;
@@ -199,6 +201,11 @@ pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(bytes);
     }
+    let wanted: Vec<u64> = data.index.entries().filter(|e| kept(e.path)).map(|e| e.ordinal).collect();
+    out.extend_from_slice(&(wanted.len() as u64).to_le_bytes());
+    for ordinal in wanted {
+        out.extend_from_slice(&ordinal.to_le_bytes());
+    }
     seal(&mut out);
     out
 }
@@ -226,6 +233,8 @@ pub(crate) struct RecordRef<'a> {
     pub(crate) index_bytes: &'a [u8],
     /// The content of the files kept, by entry ordinal.
     pub(crate) files: HashMap<u64, &'a [u8]>,
+    /// The entries whose names the catalogers read ([`catalog::wanted`]), kept or not.
+    pub(crate) wanted: Vec<u64>,
 }
 
 /// A record's layer, when every check passes: its checksum and version, its index, its
@@ -267,7 +276,17 @@ pub(crate) fn decode_ref<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<Record
             return None;
         }
     }
-    c.is_empty().then_some(RecordRef { index, index_bytes, files })
+    let count = usize::try_from(u64_of(&mut c)?).ok()?;
+    if count > c.len() / 8 {
+        return None;
+    }
+    let mut wanted = Vec::with_capacity(count);
+    for _ in 0..count {
+        let ordinal = u64_of(&mut c)?;
+        index.entry(ordinal)?;
+        wanted.push(ordinal);
+    }
+    c.is_empty().then_some(RecordRef { index, index_bytes, files, wanted })
 }
 
 pub(crate) fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {

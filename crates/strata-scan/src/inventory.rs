@@ -222,17 +222,26 @@ impl Inventory {
         let mut indexes = Vec::with_capacity(records.len());
         let mut cached = Vec::with_capacity(records.len());
         let mut serialised = Vec::with_capacity(records.len());
+        let mut wanted = Vec::with_capacity(records.len());
         for (bytes, diff_id) in records.iter().zip(&image.config().rootfs.diff_ids) {
             let Some(r) = bytes.as_deref().and_then(|b| cache::decode_ref(b, diff_id)) else { return Ok(None) };
             indexes.push(r.index);
             cached.push(r.files);
             serialised.push(r.index_bytes);
+            wanted.push(r.wanted);
         }
         if indexes.len() != image.layers().len() {
             return Ok(None);
         }
         let Some(view) = MergedIndex::new(&indexes) else { return Ok(None) };
-        let root = IndexRoot { view: &view, image, cached: &cached, indexes: &serialised, tree: Default::default() };
+        let root = IndexRoot {
+            view: &view,
+            image,
+            cached: &cached,
+            wanted: &wanted,
+            indexes: &serialised,
+            tree: Default::default(),
+        };
         let inv = Inventory::of_root(&root)?;
         // The layers writing each file, from the view's table (what `attribute_layers`
         // finds going through every layer's entries).

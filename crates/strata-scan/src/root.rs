@@ -60,6 +60,12 @@ pub trait Root {
     fn files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.files().into_iter().filter(|f| wanted(f)).collect()
     }
+    /// [`Root::files_where`] for a `wanted` that accepts package databases alone (files
+    /// a scan reads, which its cache lists for each layer): a root that knows where
+    /// those are looks there alone. The same answer.
+    fn database_files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.files_where(wanted)
+    }
 }
 
 /// What is at a path of a [`Root`] ([`Root::stat`]).
@@ -214,6 +220,8 @@ pub(crate) struct IndexRoot<'a> {
     pub(crate) image: &'a Image,
     /// The kept files, by layer, then entry ordinal.
     pub(crate) cached: &'a [HashMap<u64, &'a [u8]>],
+    /// The entries whose names the catalogers read, by layer.
+    pub(crate) wanted: &'a [Vec<u64>],
     /// The layers' indexes, serialised, for the fold.
     pub(crate) indexes: &'a [&'a [u8]],
     pub(crate) tree: OnceCell<MergedTree>,
@@ -313,6 +321,16 @@ impl Root for IndexRoot<'_> {
     fn files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
         let mut ok = |p: &[u8]| std::str::from_utf8(p).is_ok_and(wanted);
         self.view.file_paths_where(&mut ok).into_iter().filter_map(|p| String::from_utf8(p.to_vec()).ok()).collect()
+    }
+
+    fn database_files_where(&self, wanted: &dyn Fn(&str) -> bool) -> Vec<String> {
+        let mut ok = |p: &[u8]| std::str::from_utf8(p).is_ok_and(wanted);
+        let entries = self.wanted.iter().enumerate().flat_map(|(l, os)| os.iter().map(move |&o| (l, o)));
+        self.view
+            .file_paths_among(entries, &mut ok)
+            .into_iter()
+            .filter_map(|p| String::from_utf8(p.to_vec()).ok())
+            .collect()
     }
 }
 

@@ -447,6 +447,7 @@ impl<'a> MergedIndex<'a> {
     pub fn file_paths_where(&self, wanted: &mut dyn FnMut(&[u8]) -> bool) -> Vec<&[u8]> {
         let mut out = Vec::new();
         for (s, slot) in self.slots.iter().enumerate() {
+            // Only a path some layer has a regular file at can be one.
             let mut file = false;
             let mut at = slot.first;
             while at != NONE {
@@ -457,18 +458,52 @@ impl<'a> MergedIndex<'a> {
                         .is_some_and(|e| matches!(e.kind, EntryKind::File | EntryKind::Hardlink));
                 at = say.next;
             }
-            if !file || !wanted(&slot.path) {
-                continue;
-            }
-            if let Parent::Dir { floor } = self.parent(parent_of(&slot.path))
-                && let Some(Hit { at: Some((l, i)), .. }) = self.hit(s as u32, floor)
-                && self.raw(l, i).is_some_and(|e| matches!(e.kind, EntryKind::File | EntryKind::Hardlink))
-            {
+            if file && self.final_file(s as u32, wanted) {
                 out.push(slot.path.as_ref());
             }
         }
         out.sort_by(|a, b| crate::tar_order(Path::new(OsStr::from_bytes(a)), Path::new(OsStr::from_bytes(b))));
         out
+    }
+
+    /// [`MergedIndex::file_paths_where`] among the paths of `entries` (each a layer and
+    /// the position of an entry in it) alone: for a caller that knows which entries can
+    /// name what `wanted` accepts (a scan's record lists the entries whose names its
+    /// catalogers read), the same answer without going through every path.
+    pub fn file_paths_among(
+        &self,
+        entries: impl IntoIterator<Item = (usize, u64)>,
+        wanted: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Vec<&[u8]> {
+        let mut slots: Vec<u32> = entries
+            .into_iter()
+            .filter_map(|(l, i)| {
+                let e = self.indexes.get(l)?.raw(usize::try_from(i).ok()?)?;
+                let (p, _) = e.plain.or_else(|| plain(e.path))?;
+                self.slot(p)
+            })
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut out: Vec<&[u8]> = slots
+            .into_iter()
+            .filter(|&s| self.final_file(s, wanted))
+            .map(|s| self.slots[s as usize].path.as_ref())
+            .collect();
+        out.sort_by(|a, b| crate::tar_order(Path::new(OsStr::from_bytes(a)), Path::new(OsStr::from_bytes(b))));
+        out
+    }
+
+    /// Whether the path of slot `s` is a regular file of the final tree that `wanted`
+    /// accepts.
+    fn final_file(&self, s: u32, wanted: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let path = &self.slots[s as usize].path;
+        if !wanted(path) {
+            return false;
+        }
+        let Parent::Dir { floor } = self.parent(parent_of(path)) else { return false };
+        let Some(Hit { at: Some((l, i)), .. }) = self.hit(s, floor) else { return false };
+        self.raw(l, i).is_some_and(|e| matches!(e.kind, EntryKind::File | EntryKind::Hardlink))
     }
 
     /// The layers that write `path` or white it out, base first: those with an entry

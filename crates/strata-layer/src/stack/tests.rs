@@ -117,6 +117,21 @@ fn agree_with(bytes: &[Vec<u8>], refs: &[IndexRef<'_>], extra: &[&str]) -> Optio
     let files: Vec<Vec<u8>> = view.file_paths_where(&mut |_| true).into_iter().map(<[u8]>::to_vec).collect();
     let want: Vec<Vec<u8>> = tree.file_paths().map(|p| p.into_os_string().into_encoded_bytes()).collect();
     assert_eq!(files, want);
+    // Among the entries whose names a predicate accepts: what going through every path
+    // finds with it.
+    for pick in
+        [&(|_: &[u8]| true) as &dyn Fn(&[u8]) -> bool, &|p: &[u8]| p.contains(&b'o'), &|p: &[u8]| p.len() % 2 == 0]
+    {
+        let entries: Vec<(usize, u64)> = refs
+            .iter()
+            .enumerate()
+            .flat_map(|(l, r)| {
+                r.entries().filter(|e| path::normalized(e.path).is_ok_and(|p| pick(&p))).map(move |e| (l, e.ordinal))
+            })
+            .collect();
+        let among = view.file_paths_among(entries, &mut |p| pick(p));
+        assert_eq!(among, view.file_paths_where(&mut |p| pick(p)));
+    }
     // The layers writing each path: those with an entry whose name normalises to it,
     // or a whiteout of it; asked of every path some layer writes, and of one no layer
     // does.

@@ -71,16 +71,17 @@ pub(crate) fn wanted(path: &str) -> bool {
 }
 
 /// Whether a cataloger looks for the regular file at `path` by its name (rather than
-/// reading a known path): what [`Found::files`] lists.
+/// reading a known path): what [`Found::files`] lists. Only paths [`wanted`] accepts
+/// (a scan record's list of them answers).
 fn listed(path: &str) -> bool {
-    path.strip_prefix(dpkg::STATUS_D).is_some_and(|r| r.starts_with('/'))
-        || path.ends_with(".dist-info/METADATA")
-        || npm::is_package_json(path)
+    let in_status_d =
+        path.strip_prefix(dpkg::STATUS_D).and_then(|r| r.strip_prefix('/')).is_some_and(|r| !r.contains('/'));
+    (in_status_d || path.ends_with(".dist-info/METADATA") || npm::is_package_json(path)) && wanted(path)
 }
 
 /// Run every cataloger.
 pub(crate) fn all(root: &dyn Root, distro: Option<&Distro>) -> Result<Found> {
-    let mut found = Found { files: root.files_where(&listed), packages: Vec::new(), warnings: Vec::new() };
+    let mut found = Found { files: root.database_files_where(&listed), packages: Vec::new(), warnings: Vec::new() };
     dpkg::catalog(root, distro, &mut found)?;
     apk::catalog(root, distro, &mut found)?;
     rpm::catalog(root, distro, &mut found)?;
