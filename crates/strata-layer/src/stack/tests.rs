@@ -119,9 +119,9 @@ fn agree_with(bytes: &[Vec<u8>], refs: &[IndexRef<'_>], extra: &[&str]) -> Optio
     assert_eq!(files, want);
     // Among the entries whose names a predicate accepts: what going through every path
     // finds with it.
-    for pick in
-        [&(|_: &[u8]| true) as &dyn Fn(&[u8]) -> bool, &|p: &[u8]| p.contains(&b'o'), &|p: &[u8]| p.len() % 2 == 0]
-    {
+    for pick in [&(|_: &[u8]| true) as &dyn Fn(&[u8]) -> bool, &|p: &[u8]| p.contains(&b'o'), &|p: &[u8]| {
+        p.len().is_multiple_of(2)
+    }] {
         let entries: Vec<(usize, u64)> = refs
             .iter()
             .enumerate()
