@@ -135,28 +135,44 @@ impl Package {
 /// `.-_~` (the purl spec's unreserved set).
 pub fn purl_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    encode_into(&mut out, s);
+    out
+}
+
+/// [`purl_encode`] of `s` appended to `out`.
+fn encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
 /// A package URL: `pkg:TYPE/NAMESPACE/NAME@VERSION?QUALIFIERS`, qualifiers sorted by key
 /// as the spec wants, empty ones left out.
 pub fn purl(kind: Kind, namespace: Option<&str>, name: &str, version: &str, qualifiers: &[(&str, &str)]) -> String {
-    let mut s = format!("pkg:{}/", kind.purl_type());
+    let mut s = String::with_capacity(64 + name.len() + version.len());
+    s.push_str("pkg:");
+    s.push_str(kind.purl_type());
+    s.push('/');
     if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
-        s.push_str(&ns.split('/').map(purl_encode).collect::<Vec<_>>().join("/"));
+        for (i, part) in ns.split('/').enumerate() {
+            if i > 0 {
+                s.push('/');
+            }
+            encode_into(&mut s, part);
+        }
         s.push('/');
     }
-    s.push_str(&purl_encode(name));
+    encode_into(&mut s, name);
     if !version.is_empty() {
         s.push('@');
-        s.push_str(&purl_encode(version));
+        encode_into(&mut s, version);
     }
     let mut q: Vec<_> = qualifiers.iter().filter(|(_, v)| !v.is_empty()).collect();
     q.sort_by_key(|(k, _)| *k);
@@ -164,7 +180,7 @@ pub fn purl(kind: Kind, namespace: Option<&str>, name: &str, version: &str, qual
         s.push(if i == 0 { '?' } else { '&' });
         s.push_str(k);
         s.push('=');
-        s.push_str(&purl_encode(v));
+        encode_into(&mut s, v);
     }
     s
 }
@@ -180,6 +196,9 @@ mod tests {
             "pkg:deb/debian/libc6@1%3A2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12"
         );
         assert_eq!(purl(Kind::Npm, Some("@types"), "node", "20.1.0", &[]), "pkg:npm/%40types/node@20.1.0");
+        // Every byte outside the unreserved set, as two upper-case hex digits.
+        assert_eq!(purl_encode("a b/é~%"), "a%20b%2F%C3%A9~%25");
+        assert_eq!(purl(Kind::Rpm, Some("a/b c"), "n", "", &[("z", "1"), ("a", "")]), "pkg:rpm/a/b%20c/n?z=1");
     }
 
     #[test]
