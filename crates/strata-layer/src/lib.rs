@@ -19,6 +19,7 @@ mod import;
 mod index;
 #[cfg(strata_isal)]
 mod isal;
+mod mem;
 mod memtree;
 mod merged;
 pub mod path;

@@ -245,6 +245,8 @@ impl<'a> MergedIndex<'a> {
             slots: Vec::with_capacity(names + names / 8),
             says: Vec::with_capacity(names + names / 8),
         };
+        crate::mem::prefault(&mut b.slots);
+        crate::mem::prefault(&mut b.says);
         let (mut root_layer, mut root_floor) = (0, 0);
         let mut root_opaque = Vec::new();
         for (l, index) in indexes.iter().enumerate() {
