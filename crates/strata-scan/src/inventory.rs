@@ -146,7 +146,7 @@ impl Inventory {
                 continue;
             }
             let mut seen = BTreeSet::new();
-            for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+            for f in p.files.iter().chain(p.record.as_deref()) {
                 if let Some(l) = root.layer(f) {
                     seen.insert(l);
                 }
@@ -248,7 +248,7 @@ impl Inventory {
         let attribute = |packages: &mut [Package]| {
             for p in packages {
                 let mut seen = BTreeSet::new();
-                for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+                for f in p.files.iter().chain(p.record.as_deref()) {
                     seen.extend(view.writers(f.as_bytes()));
                 }
                 set_history(p, seen);
@@ -306,7 +306,7 @@ impl Inventory {
 fn attribute_layers<'p, E: Iterator<Item = &'p [u8]>>(layers: impl Iterator<Item = E>, packages: &mut [Package]) {
     let mut owners: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, p) in packages.iter().enumerate() {
-        for f in p.files.iter().map(String::as_str).chain(p.record.as_deref()) {
+        for f in p.files.iter().chain(p.record.as_deref()) {
             owners.entry(f).or_default().push(i as u32);
         }
     }

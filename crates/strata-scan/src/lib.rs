@@ -3,6 +3,7 @@
 mod cache;
 mod catalog;
 mod error;
+mod files;
 mod image_cache;
 mod inventory;
 mod license;
@@ -15,6 +16,7 @@ pub mod vuln;
 pub use cache::ScanIndexer;
 pub use catalog::python::normalize as normalize_python_name;
 pub use error::{Error, Result};
+pub use files::Files;
 pub use inventory::{Inventory, LayerRef, ScanOptions, Warning};
 pub use license::{SpdxLicense, spdx_license};
 pub use package::{Distro, Kind, Package, purl, purl_encode};

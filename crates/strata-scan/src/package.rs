@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::Files;
+
 /// The kind of package database a package came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,7 +106,7 @@ pub struct Package {
     /// `info/<name>.list` or `status.d/<name>`, a `METADATA`, a `package.json`).
     pub record: Option<String>,
     /// The files it owns (paths without the leading `/`, directories left out), sorted.
-    pub files: Vec<String>,
+    pub files: Files,
     /// The layer (index, base first) that introduced it, when known.
     pub layer: Option<usize>,
     /// Later layers that changed it (its record or files it owns), in order.

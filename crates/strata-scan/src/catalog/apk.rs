@@ -45,9 +45,8 @@ pub(crate) fn parse(text: &str, distro: Option<&Distro>) -> Vec<Package> {
             q.push(("upstream", o));
         }
         let purl = purl(Kind::Apk, Some(ns), &d.name, &d.version, &q);
-        let mut files = d.files;
-        files.sort();
-        files.dedup();
+        let mut files = crate::Files::from(d.files);
+        files.sort_dedup();
         out.push(Package {
             kind: Kind::Apk,
             name: d.name,

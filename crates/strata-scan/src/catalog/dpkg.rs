@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use super::Found;
 use super::control::{field, lines, stanzas};
 use crate::error::Result;
+use crate::files::Files;
 use crate::package::{Distro, Kind, Package, purl};
 use crate::root::Root;
 
@@ -36,7 +37,7 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
                 if let Some(b) = contents.get(&l) {
                     let layers;
                     let text = super::text(b);
-                    (p.files, layers) = owned_files(root, lines(&text), line_count(&text));
+                    (p.files, layers) = owned_files(root, lines(&text), line_count(&text), text.len());
                     set_layers(root, &mut p, layers, &l);
                     p.record = Some(l);
                     break;
@@ -66,7 +67,7 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
                 let text = super::text(b);
                 let paths = lines(&text).filter_map(|l| l.split_once("  ").map(|(_, p)| p));
                 let layers;
-                (p.files, layers) = owned_files(root, paths, line_count(&text));
+                (p.files, layers) = owned_files(root, paths, line_count(&text), text.len());
                 set_layers(root, &mut p, layers, f);
             }
             p.record = Some(f.to_owned());
@@ -130,9 +131,10 @@ fn owned_files<'a>(
     root: &dyn Root,
     lines: impl Iterator<Item = &'a str>,
     count: usize,
-) -> (Vec<String>, BTreeSet<usize>) {
+    bytes: usize,
+) -> (Files, BTreeSet<usize>) {
     let mut layers = BTreeSet::new();
-    let mut out: Vec<String> = Vec::with_capacity(count);
+    let mut out = Files::with_capacity(count, bytes);
     for l in lines.map(|l| l.trim_end().trim_start_matches('/')).filter(|l| !l.is_empty() && *l != ".") {
         match root.stat(l) {
             Some(s) if s.is_dir => continue,
@@ -141,10 +143,9 @@ fn owned_files<'a>(
             }
             None => {}
         }
-        out.push(l.to_owned());
+        out.push(l);
     }
-    out.sort();
-    out.dedup();
+    out.sort_dedup();
     (out, layers)
 }
 
@@ -203,7 +204,7 @@ pub(crate) fn parse(text: &str, location: &str, distro: Option<&Distro>) -> Vec<
             purl,
             location: location.to_owned(),
             record: None,
-            files: Vec::new(),
+            files: Files::new(),
             layer: None,
             changed_in: Vec::new(),
         });

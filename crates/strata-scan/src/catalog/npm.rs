@@ -46,7 +46,7 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
             license,
             location: f.clone(),
             record: Some(f.clone()),
-            files: Vec::new(),
+            files: crate::Files::new(),
             layer: None,
             changed_in: Vec::new(),
         });

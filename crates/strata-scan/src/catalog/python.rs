@@ -38,8 +38,8 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
                 }
             }
         }
-        files.sort();
-        files.dedup();
+        let mut files = crate::Files::from(files);
+        files.sort_dedup();
         let norm = normalize(name);
         found.packages.push(Package {
             kind: Kind::Python,

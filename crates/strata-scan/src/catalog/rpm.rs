@@ -222,7 +222,7 @@ impl Header {
             purl,
             location: location.to_owned(),
             record: None,
-            files: self.files,
+            files: crate::Files::from(self.files),
             layer: None,
             changed_in: Vec::new(),
         }
