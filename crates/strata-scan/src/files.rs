@@ -164,7 +164,7 @@ mod tests {
         assert!(f.contains("usr/bin/a") && !f.contains("usr/bin"));
         f.sort_dedup();
         assert_eq!(f, ["", "usr/bin/a", "usr/bin/b", "é/x"]);
-        assert_eq!(f.iter().rev().next(), Some("é/x"));
+        assert_eq!(f.iter().next_back(), Some("é/x"));
         let json = serde_json::to_string(&f).unwrap();
         assert_eq!(json, r#"["","usr/bin/a","usr/bin/b","é/x"]"#);
         assert_eq!(serde_json::from_str::<Files>(&json).unwrap(), f);
