@@ -266,7 +266,7 @@ fn the_inventory_from_the_layers_records_is_the_cold_one() {
         // owns its files through the `/lib` symlink, and the Python package is found.
         let pkg = |n: &str| want[0].packages.iter().find(|p| p.name == n).unwrap();
         assert_eq!((pkg("tool").layer, pkg("tool").changed_in.clone()), (Some(0), vec![1]), "{tag}");
-        assert!(pkg("libc6").files.contains(&"lib/x86_64-linux-gnu/libc.so.6".to_owned()), "{tag}");
+        assert!(pkg("libc6").files.contains("lib/x86_64-linux-gnu/libc.so.6"), "{tag}");
         assert_eq!(pkg("libc6").version, "2.36-9+deb12u1", "{tag}");
         assert!(want[0].packages.iter().any(|p| p.name == "six"), "{tag}");
         // The first scan writes the records (and reads the layers); the next one reads
