@@ -20,20 +20,29 @@ pub(crate) const INFO: &str = "var/lib/dpkg/info";
 pub(crate) const DOC: &str = "usr/share/doc";
 
 pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Found) -> Result<()> {
-    if let Some(bytes) = root.read(STATUS)? {
-        let text = super::text(&bytes);
+    // Read as the lists are: lent by a root that has it in memory already.
+    let status = root.read_many(&[STATUS.to_owned()])?;
+    if let Some(bytes) = status.get(STATUS) {
+        let text = super::text(bytes);
         let packages = parse(&text, STATUS, distro);
-        let lists = |p: &Package| {
-            let arch = p.arch.clone().unwrap_or_default();
-            [format!("{INFO}/{}:{arch}.list", p.name), format!("{INFO}/{}.list", p.name)]
-        };
-        let copyright = |p: &Package| format!("{DOC}/{}/copyright", p.name);
+        // Each package's lists (with and without its architecture) and copyright file.
+        let names: Vec<[String; 3]> = packages
+            .iter()
+            .map(|p| {
+                let (name, arch) = (p.name.as_str(), p.arch.as_deref().unwrap_or_default());
+                [
+                    [INFO, "/", name, ":", arch, ".list"].concat(),
+                    [INFO, "/", name, ".list"].concat(),
+                    [DOC, "/", name, "/copyright"].concat(),
+                ]
+            })
+            .collect();
         // The lists and the copyright files in one pass over the layers.
-        let wanted: Vec<String> = packages.iter().flat_map(|p| lists(p).into_iter().chain([copyright(p)])).collect();
+        let wanted: Vec<String> = names.iter().flatten().cloned().collect();
         let contents = root.read_many(&wanted)?;
-        for mut p in packages {
-            p.license = contents.get(&copyright(&p)).and_then(|b| dep5_license(&super::text(b)));
-            for l in lists(&p) {
+        for (mut p, [list_arch, list, copyright]) in packages.into_iter().zip(names) {
+            p.license = contents.get(&copyright).and_then(|b| dep5_license(&super::text(b)));
+            for l in [list_arch, list] {
                 if let Some(b) = contents.get(&l) {
                     let layers;
                     let text = super::text(b);
@@ -165,6 +174,8 @@ fn set_layers(root: &dyn Root, p: &mut Package, mut layers: BTreeSet<usize>, rec
 /// `config-files`, which own no program files).
 pub(crate) fn parse(text: &str, location: &str, distro: Option<&Distro>) -> Vec<Package> {
     let mut out = Vec::new();
+    let ns = distro.map_or("debian", |d| d.id.as_str());
+    let dq = distro.map(Distro::qualifier).unwrap_or_default();
     for s in stanzas(text, false) {
         let (Some(name), Some(version)) = (field(&s, "Package"), field(&s, "Version")) else { continue };
         let state = field(&s, "Status").and_then(|st| st.split_whitespace().nth(2)).unwrap_or("installed");
@@ -182,8 +193,6 @@ pub(crate) fn parse(text: &str, location: &str, distro: Option<&Distro>) -> Vec<
             },
             None => (None, None),
         };
-        let ns = distro.map_or("debian", |d| d.id.as_str());
-        let dq = distro.map(Distro::qualifier).unwrap_or_default();
         let mut q = vec![("arch", arch.as_deref().unwrap_or("")), ("distro", dq.as_str())];
         let upstream = source.as_deref().filter(|s| *s != name).map(|s| match &source_version {
             Some(v) => format!("{s}@{v}"),
