@@ -248,8 +248,15 @@ impl Inventory {
         let attribute = |packages: &mut [Package]| {
             for p in packages {
                 let mut seen = BTreeSet::new();
+                let mut last = None;
                 for f in p.files.iter().chain(p.record.as_deref()) {
-                    seen.extend(view.writers(f.as_bytes()));
+                    for l in view.writers(f.as_bytes()) {
+                        // Mostly the layer of the file before.
+                        if last != Some(l) {
+                            seen.insert(l);
+                            last = Some(l);
+                        }
+                    }
                 }
                 set_history(p, seen);
             }

@@ -143,14 +143,17 @@ fn owned_files<'a>(
     bytes: usize,
 ) -> (Files, BTreeSet<usize>) {
     let mut layers = BTreeSet::new();
+    // Files next to each other are mostly of one layer: the set is asked once for it.
+    let mut last = None;
     let mut out = Files::with_capacity(count, bytes);
     for l in lines.map(|l| l.trim_end().trim_start_matches('/')).filter(|l| !l.is_empty() && *l != ".") {
         match root.stat(l) {
             Some(s) if s.is_dir => continue,
-            Some(s) => {
+            Some(s) if last != Some(s.layer) => {
                 layers.insert(s.layer);
+                last = Some(s.layer);
             }
-            None => {}
+            _ => {}
         }
         out.push(l);
     }
