@@ -45,3 +45,24 @@ ratio() { awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" 'BEGIN{ if (b > 0) printf "%
 
 # cpu_ratio A B: CPU[A] / CPU[B], as "1.23x" ("n/a" without CPU times).
 cpu_ratio() { awk -v a="${CPU[$1]:-}" -v b="${CPU[$2]:-}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
+
+# run_pair NAME ROUNDS K CMD_A CMD_B: CMD_B's wall time over CMD_A's, the two timed in
+# turn (each K times back to back, by the shell's microsecond clock) for ROUNDS rounds
+# after one to warm up; prints and keeps in PAIR[name] the median of the rounds'
+# ratios. A shared machine that slows down or speeds up between two cases timed minutes
+# apart moves a ratio of `run`s; here it moves both sides of each round alike.
+declare -A PAIR
+run_pair() {
+  local name=$1 rounds=$2 k=$3 a=$4 b=$5 i t0 t1 t2 ratios=()
+  for ((i = 0; i <= rounds; i++)); do
+    t0=$EPOCHREALTIME
+    bash -c "for _ in \$(seq $k); do $a; done" >/dev/null 2>&1 || { echo "$name: FAILED: $a"; exit 1; }
+    t1=$EPOCHREALTIME
+    bash -c "for _ in \$(seq $k); do $b; done" >/dev/null 2>&1 || { echo "$name: FAILED: $b"; exit 1; }
+    t2=$EPOCHREALTIME
+    ((i == 0)) && continue
+    ratios+=("$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{printf "%.3f", (c - b) / (b - a)}')")
+  done
+  PAIR[$name]=$(printf '%s\n' "${ratios[@]}" | sort -g | sed -n "$(( (rounds + 1) / 2 ))p")
+  printf '%-44s %sx  (rounds: %s)\n' "$name" "${PAIR[$name]}" "$(printf '%s\n' "${ratios[@]}" | sort -g | tr '\n' ' ' | sed 's/ $//')"
+}

@@ -4,7 +4,7 @@
 # (the floor: dpkg reading its own database from disk), in one run; and a check that the
 # two package lists are the same.
 #
-#   usage: [STRATA_BIN=...] [BATCH=20] [WARM_ONLY=1] benches/scan.sh [CORPUS=/tmp/corpus] [RUNS=5]
+#   usage: [STRATA_BIN=...] [BATCH=20] [ROUNDS=11] [WARM_ONLY=1] benches/scan.sh [CORPUS=/tmp/corpus] [RUNS=5]
 #
 # WARM_ONLY=1: only dpkg-query and the warm scans, and the check (no cold scans, no
 # load or commit): what a change to the warm path needs, in a minute.
@@ -50,13 +50,13 @@ rm -rf "$W"; mkdir -p "$W"
 cp -a "$L" "$W/oci"
 "$S" --store "$W/oci" tag three three-scan-bench >/dev/null
 umoci unpack --rootless --image "$W/oci:three" "$W/bundle" >/dev/null 2>&1
-R=$W/bundle/rootfs
+R_DIR=$W/bundle/rootfs
 cat "$W"/oci/blobs/sha256/* >/dev/null   # warm the page cache
 
 . benches/lib.sh
 
 FMT='${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
-run_batch "dpkg-query on unpacked tree" "$B" "dpkg-query --admindir='$R/var/lib/dpkg' -W -f '$FMT' >/dev/null"
+run_batch "dpkg-query on unpacked tree" "$B" "dpkg-query --admindir='$R_DIR/var/lib/dpkg' -W -f '$FMT' >/dev/null"
 M=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="three") | .digest' "$W/oci/index.json" | sed 's/sha256://')
 LAYERS=$(jq -r '.layers[].digest' "$W/oci/blobs/sha256/$M" | sed "s|sha256:|$W/oci/blobs/sha256/|" | tr '\n' ' ')
 if [ -z "${WARM_ONLY:-}" ]; then
@@ -72,6 +72,15 @@ run_batch "strata sbom cyclonedx-json, warm" "$B" "'$S' --store '$W/oci' sbom --
 run_batch "strata sbom, layer records" "$B" "'$S' --store '$W/oci' sbom --no-image-cache --no-layer-history three >/dev/null"
 run_batch "sbom, layer records history" "$B" "'$S' --store '$W/oci' sbom --no-image-cache three >/dev/null"
 
+echo
+# The same ratios, each side timed in turn (ROUNDS rounds of BATCH runs each): what a
+# machine whose speed drifts between the cases above does not move.
+R=${ROUNDS:-11}
+DQ="dpkg-query --admindir='$R_DIR/var/lib/dpkg' -W -f '$FMT' >/dev/null"
+echo "paired with dpkg-query on the unpacked tree ($R rounds of $B runs each side):"
+run_pair "strata sbom, warm / dpkg-query" "$R" "$B" "$DQ" "'$S' --store '$W/oci' sbom --no-layer-history three >/dev/null"
+run_pair "strata sbom, layer records / dpkg-query" "$R" "$B" "$DQ" "'$S' --store '$W/oci' sbom --no-image-cache --no-layer-history three >/dev/null"
+run_pair "sbom, layer records history / dpkg-query" "$R" "$B" "$DQ" "'$S' --store '$W/oci' sbom --no-image-cache three >/dev/null"
 echo
 [ -z "${WARM_ONLY:-}" ] && echo "ratios (wall): cold / gzip -dc floor = $(ratio 'strata sbom, cold' 'gzip -dc layers (floor)');" \
   "cold history / gzip -dc floor = $(ratio 'strata sbom, cold history' 'gzip -dc layers (floor)')"
@@ -90,7 +99,7 @@ echo "ratios (layer records alone): wall $(ratio 'strata sbom, layer records' 'd
 echo "scan records: $(du -sh "$W/oci/.strata/records/scan" | cut -f1) for $(ls "$W/oci/.strata/records/scan/sha256" | wc -l) records (3 layers, 1 image)"
 
 # The proof: the same packages, versions and architectures as dpkg-query.
-dpkg-query --admindir="$R/var/lib/dpkg" -W -f "$FMT" | awk '$1 == "ii" {print $2, $3, $4}' | sort >"$W/want.txt"
+dpkg-query --admindir="$R_DIR/var/lib/dpkg" -W -f "$FMT" | awk '$1 == "ii" {print $2, $3, $4}' | sort >"$W/want.txt"
 "$S" --store "$W/oci" --json sbom three \
   | jq -r '.packages[] | select(.kind == "deb" and .location == "var/lib/dpkg/status") | "\(.name) \(.version) \(.arch)"' \
   | sort >"$W/got.txt"
