@@ -133,6 +133,8 @@ pub struct MergedIndex<'a> {
     /// their own (a symlink on the way), and of the last one asked (never the root).
     dirs: RefCell<HashMap<Vec<u8>, DirAt>>,
     last_dir: RefCell<(Vec<u8>, DirAt)>,
+    /// A path being put together for a lookup.
+    scratch: RefCell<Vec<u8>>,
 }
 
 /// The normal form of a name as stored, borrowed: `./` and `/` in front and `/` at the
@@ -405,6 +407,7 @@ impl<'a> MergedIndex<'a> {
             root_floor,
             dirs: RefCell::new(HashMap::new()),
             last_dir: RefCell::new((Vec::new(), None)),
+            scratch: RefCell::new(Vec::new()),
         })
     }
 }
@@ -590,11 +593,17 @@ impl<'a> MergedIndex<'a> {
             Some(real) => {
                 let name = norm.rsplit(|&b| b == b'/').next().unwrap_or_default();
                 let real = &self.slots[real as usize].path;
-                let mut p = Vec::with_capacity(real.len() + 1 + name.len());
-                p.extend_from_slice(real);
-                p.push(b'/');
-                p.extend_from_slice(name);
-                self.slot(&p).and_then(|s| self.hit(s, floor))
+                // The real path, in a buffer kept for the next (`lib/...` through a
+                // merged `/usr`, thousands of times in a Debian image).
+                let s = {
+                    let mut p = self.scratch.borrow_mut();
+                    p.clear();
+                    p.extend_from_slice(real);
+                    p.push(b'/');
+                    p.extend_from_slice(name);
+                    self.slot(&p)
+                };
+                s.and_then(|s| self.hit(s, floor))
             }
         })
     }
