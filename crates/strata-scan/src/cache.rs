@@ -183,10 +183,21 @@ impl LayerIndexer for ScanIndexer {
 
 /// The record of a layer.
 pub(crate) fn encode(data: &LayerData) -> Vec<u8> {
+    encode_with(data, MAX_SCAN_RECORD_SIZE)
+}
+
+/// [`encode`], the index's table left out when the record would be over `limit` with it.
+fn encode_with(data: &LayerData, limit: u64) -> Vec<u8> {
     let index = data.index.to_bytes();
-    let table = IndexRef::from_bytes(&index).map(|r| r.table()).unwrap_or_default();
+    let mut table = IndexRef::from_bytes(&index).map(|r| r.table()).unwrap_or_default();
     let mut files: Vec<(&u64, &Vec<u8>)> = data.files.iter().collect();
     files.sort();
+    // A layer so big that its table would take the record over the limit keeps a record
+    // without it (its index is decoded when read) rather than none.
+    let contents: usize = files.iter().map(|f| f.1.len() + 16).sum();
+    if (index.len() + table.len() + contents + data.index.len() * 8 + 64) as u64 > limit {
+        table = Vec::new();
+    }
     let mut out =
         Vec::with_capacity(index.len() + table.len() + files.iter().map(|f| f.1.len() + 16).sum::<usize>() + 64);
     out.extend_from_slice(MAGIC);
@@ -300,4 +311,29 @@ pub(crate) fn take<'a>(c: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 
 pub(crate) fn u64_of(c: &mut &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(take(c, 8)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_layer::{LayerBuilder, WriteOptions};
+
+    #[test]
+    fn a_record_without_its_table_reads_the_same() {
+        let mut b = LayerBuilder::new();
+        b.file("var/lib/dpkg/status", b"Package: a\nVersion: 1\n".to_vec());
+        b.file("usr/bin/a", b"a".to_vec());
+        b.symlink("bin", "usr/bin");
+        let (info, blob) = b.write(Vec::new(), &WriteOptions::default()).unwrap();
+        let src = LayerSource::new("layer", &blob[..]).diff_id(info.diff_id.clone());
+        let read = LayerIndex::read(src, &Limits::default(), MAX_CACHED_FILE, &mut |p, _| kept(p)).unwrap();
+        let data = LayerData { index: read.index, files: read.files.into_iter().collect() };
+        let with = encode(&data);
+        let without = encode_with(&data, 0);
+        assert!(without.len() < with.len(), "the table is left out under the limit");
+        let (a, b) = (decode_ref(&with, &info.diff_id).unwrap(), decode_ref(&without, &info.diff_id).unwrap());
+        assert_eq!(a.index.entries().collect::<Vec<_>>(), b.index.entries().collect::<Vec<_>>());
+        assert_eq!(b.wanted.len(), 1, "the status file is the one database");
+        assert_eq!((a.files, a.wanted), (b.files, b.wanted));
+    }
 }
