@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::deferred::Deferred;
 use crate::filter::parse_filter;
 
 /// strata: OCI container images without a daemon.
@@ -46,26 +47,7 @@ Examples:
   strata images --format 'table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}'
   strata images --format json | jq -r .ID  # one JSON object per line
   strata images -q          # image ids only")]
-    Images {
-        /// Only rows whose reference matches, as a glob (`tomcat`, `tomcat:9*`)
-        #[arg(value_name = "REPOSITORY[:TAG]")]
-        reference: Option<String>,
-        /// Show all images (by default untagged images other images are built on are hidden)
-        #[arg(short, long)]
-        all: bool,
-        /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY,
-        /// label=KEY=VALUE (repeatable; every name must hold)
-        #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = parse_filter)]
-        filters: Vec<(String, String)>,
-        /// Show digests
-        #[arg(long)]
-        digests: bool,
-        /// Show full image ids
-        #[arg(long)]
-        no_trunc: bool,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    Images(Deferred<ImagesArgs>),
 
     /// Show images' configuration and metadata as Docker-compatible JSON (an array)
     #[command(after_help = "\
@@ -73,14 +55,7 @@ Examples:
   strata inspect tomcat02:1.0
   strata inspect tomcat02:1.0 | jq '.[0].RootFS.Layers'
   strata inspect -f '{{.Id}} {{json .Config.Env}}' tomcat02:1.0")]
-    Inspect {
-        /// Images to inspect
-        #[arg(required = true, value_name = "REF")]
-        refs: Vec<String>,
-        /// A Go template run on each image (`{{.Config.Env}}`), or json: the array on one line
-        #[arg(short = 'f', long, value_name = "FORMAT")]
-        format: Option<String>,
-    },
+    Inspect(Deferred<InspectArgs>),
 
     /// Show the history of an image, newest step first
     #[command(after_help = "\
@@ -88,33 +63,13 @@ Examples:
   strata history tomcat02:1.0
   strata history --no-trunc --json tomcat02:1.0
   strata history -H=false --format '{{.CreatedAt}} {{.Size}}' tomcat02:1.0")]
-    History {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// Do not truncate ids and commands
-        #[arg(long)]
-        no_trunc: bool,
-        /// Sizes and dates for people (`-H=false`: bytes and RFC 3339 times)
-        #[arg(short = 'H', long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
-              default_value_t = true, default_missing_value = "true", require_equals = true)]
-        human: bool,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    History(Deferred<HistoryArgs>),
 
     /// Give an image another tag
     #[command(after_help = "\
 Example:
   strata tag tomcat02:1.0 127.0.0.1:5000/tomcat02:1.0")]
-    Tag {
-        /// The image to tag
-        #[arg(value_name = "SRC")]
-        source: String,
-        /// The new tag (`name` means `name:latest`)
-        #[arg(value_name = "DST")]
-        target: String,
-    },
+    Tag(Deferred<TagArgs>),
 
     /// Remove images, like `docker rmi`: untag them, delete the images no tag names any
     /// more, then remove the blobs nothing else uses
@@ -126,32 +81,14 @@ Examples:
 
 An image other images were made on (a commit or build on top of it) is not deleted, even
 with -f: removing its last tag leaves it untagged until its children are gone.")]
-    Rmi {
-        /// Remove an image named by id even when several tags name it (every tag goes)
-        #[arg(short, long)]
-        force: bool,
-        /// Do not delete untagged parents
-        #[arg(long)]
-        no_prune: bool,
-        /// Tags, digests or image ids
-        #[arg(required = true, value_name = "REF")]
-        refs: Vec<String>,
-    },
+    Rmi(Deferred<RmiArgs>),
 
     /// Remove blobs no tag reaches, and stale temp files
     #[command(after_help = "\
 Examples:
   strata gc --dry-run
   strata gc")]
-    Gc {
-        /// Report what would be removed; remove nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Collect even when an image the index lists has lost its manifest: its config
-        /// and layers go too (without it, gc removes nothing then)
-        #[arg(long)]
-        force: bool,
-    },
+    Gc(Deferred<GcArgs>),
 
     /// Check every blob (re-hash) and every reference of the store; exit 1 on problems,
     /// which are printed on stderr (and in --json)
@@ -164,14 +101,7 @@ Examples:
   strata fsck --json
   strata fsck --deep            # also decompress every layer and compare its diff_id
   strata fsck --quick           # structure only: no blob re-hashed (big stores)")]
-    Fsck {
-        /// Decompress every layer and compare it with its diff_id, as unpack does
-        #[arg(long)]
-        deep: bool,
-        /// Do not re-hash blobs (documents and layer headers are still read)
-        #[arg(long)]
-        quick: bool,
-    },
+    Fsck(Deferred<FsckArgs>),
 
     /// Unpack an image into a container bundle (DIR/rootfs, DIR/config.json for runc or
     /// crun, and strata's state), or with --raw the merged rootfs alone into DIR
@@ -181,32 +111,7 @@ Examples:
   runc run -b ./c mycontainer              # run the bundle (or: crun run -b ./c ...)
   strata unpack --raw --rootless ubuntu ./rootfs
   strata unpack --platform linux/arm64 ubuntu ./c")]
-    Unpack {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The target directory (must not exist, or be empty)
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
-        /// Do not chown; record owners and devices instead [default: when not root]
-        #[arg(long)]
-        rootless: bool,
-        /// The merged rootfs alone straight into DIR: no config.json, no bundle state
-        /// (cannot be committed)
-        #[arg(long)]
-        raw: bool,
-        /// Do not write DIR/config.json (the OCI runtime configuration made from the image
-        /// config; its user is looked up in the image's /etc/passwd and /etc/group)
-        #[arg(long, conflicts_with = "raw")]
-        no_runtime_config: bool,
-        /// The platform to pick from a multi-platform image (os/arch[/variant])
-        #[arg(long, value_name = "P")]
-        platform: Option<String>,
-        /// Read the layers' headers first and skip writing the files a later layer
-        /// deletes or replaces
-        #[arg(long, value_enum, default_value_t = Plan::Auto)]
-        plan: Plan,
-    },
+    Unpack(Deferred<UnpackArgs>),
 
     /// Show what changed in a container's or a bundle's rootfs since it was made (A added,
     /// C changed, D deleted)
@@ -215,13 +120,7 @@ Examples:
   strata diff web
   strata diff ./c
   strata diff --format '{{if eq .Kind \"A\"}}{{.Path}}{{end}}' ./c")]
-    Diff {
-        /// A container (name or id), or a bundle directory made by `strata unpack`
-        #[arg(value_name = "CONTAINER|DIR")]
-        dir: PathBuf,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    Diff(Deferred<DiffArgs>),
 
     /// Make a new image from a container's or a bundle's changes
     #[command(after_help = "\
@@ -229,21 +128,7 @@ Examples:
   strata commit -m \"edit webapps dir\" -a xiao web tomcat02:1.0
   strata commit ./c tomcat02:1.0 -m \"edit webapps dir\" -a xiao
   strata commit ./c web:2 -c 'CMD [\"catalina.sh\", \"run\"]' -c 'EXPOSE 8080'")]
-    Commit {
-        /// A container (name or id), or a bundle directory made by `strata unpack` (a
-        /// path that exists is a bundle)
-        #[arg(value_name = "CONTAINER|DIR")]
-        dir: PathBuf,
-        /// The tag of the new image
-        #[arg(value_name = "NEW_REF")]
-        new_ref: String,
-        /// Pause a running container while committing (`--pause=false`: do not)
-        #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
-              default_value_t = true, default_missing_value = "true", require_equals = true)]
-        pause: bool,
-        #[command(flatten)]
-        meta: CommitMeta,
-    },
+    Commit(Deferred<CommitArgs>),
 
     /// Write images to a docker-archive (`docker load` reads it) or an OCI archive
     #[command(after_help = "\
@@ -251,57 +136,27 @@ Examples:
   strata save tomcat02:1.0 -o tomcat02.tar
   strata save tomcat:latest tomcat02:1.0 --format oci-archive -o both.tar
   strata save tomcat02:1.0 -o - | ssh host docker load")]
-    Save {
-        /// Images to save
-        #[arg(required = true, value_name = "REF")]
-        refs: Vec<String>,
-        /// The archive to write (`-` for stdout; the default when stdout is not a terminal)
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Archive format
-        #[arg(long, value_enum, default_value_t = Format::DockerArchive)]
-        format: Format,
-    },
+    Save(Deferred<SaveArgs>),
 
     /// Load images from a docker-archive or OCI archive
     #[command(after_help = "\
 Examples:
   strata load -i tomcat02.tar
   docker save ubuntu | strata load")]
-    Load {
-        /// The archive (`-` or absent: stdin)
-        #[arg(short, long, value_name = "FILE")]
-        input: Option<PathBuf>,
-    },
+    Load(Deferred<LoadArgs>),
 
     /// Make a one-layer image from a directory or a tar (`-`: a tar on stdin)
     #[command(after_help = "\
 Examples:
   strata import ./rootfs tomcat:latest
   tar -C rootfs -c . | strata import - base:1 -c 'CMD [\"/bin/sh\"]' -m imported")]
-    Import {
-        /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
-        #[arg(value_name = "TAR|DIR")]
-        source: PathBuf,
-        /// The tag of the new image
-        #[arg(value_name = "NEW_REF")]
-        new_ref: String,
-        #[command(flatten)]
-        meta: CommitMeta,
-    },
+    Import(Deferred<ImportArgs>),
 
     /// Write an image's merged rootfs as one tar
     #[command(after_help = "\
 Example:
   strata export tomcat02:1.0 -o rootfs.tar")]
-    Export {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The tar to write (`-` for stdout)
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
+    Export(Deferred<ExportArgs>),
 
     /// List a directory of an image's merged tree, without unpacking
     #[command(after_help = "\
@@ -309,42 +164,20 @@ Examples:
   strata ls tomcat02:1.0
   strata ls tomcat02:1.0 /webapps
   strata ls --format '{{.Path}} {{.Uid}}' tomcat02:1.0 /bin")]
-    Ls {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The directory [default: /]
-        #[arg(value_name = "PATH")]
-        path: Option<String>,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    Ls(Deferred<LsArgs>),
 
     /// Print a file of an image's merged tree, without unpacking
     #[command(after_help = "\
 Example:
   strata cat tomcat02:1.0 /webapps/ROOT/index.html")]
-    Cat {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The file
-        #[arg(value_name = "PATH")]
-        path: String,
-    },
+    Cat(Deferred<CatArgs>),
 
     /// Per-layer size, files, wasted bytes and the image's efficiency
     #[command(after_help = "\
 Examples:
   strata layers tomcat02:1.0
   strata layers --format '{{.Digest}} {{.Wasted}}' tomcat02:1.0")]
-    Layers {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    Layers(Deferred<LayersArgs>),
 
     /// What each layer adds and where the wasted bytes are, as dive shows it; `--ci`
     /// checks the image against dive's rules
@@ -374,45 +207,7 @@ panes; arrows or j/k move; ^L/^A show the layer's changes or all since the base;
 folds a directory; ^A ^R ^M ^U show or hide added, removed, modified, unchanged paths;
 / filters by path; ? shows the keys; q quits. NO_COLOR turns colours off. Elsewhere
 the analysis is printed.")]
-    Dive {
-        /// The image: a reference in the store, or one naming a registry
-        /// (`host[:port]/repo:tag`), pulled when the store does not have it; not with
-        /// --archive
-        #[arg(value_name = "REF", required_unless_present = "archive")]
-        reference: Option<String>,
-        /// Read the image from a docker-archive or OCI archive, in place (nothing is
-        /// copied); a compressed archive (.tar.gz, .tar.zst) or a pipe is loaded into a
-        /// temporary store first
-        #[arg(long, value_name = "FILE", conflicts_with = "reference")]
-        archive: Option<PathBuf>,
-        /// No UI: check the rules, print a pass/fail report, exit 1 on failure (also
-        /// when the environment has CI=true)
-        #[arg(long)]
-        ci: bool,
-        /// The rules file [default: .dive-ci in the current directory, when there]
-        #[arg(long, value_name = "FILE")]
-        ci_config: Option<PathBuf>,
-        /// Write the analysis as JSON to this file (also spelled --json FILE, -j FILE,
-        /// as dive does)
-        #[arg(short = 'j', long, value_name = "FILE")]
-        json_file: Option<PathBuf>,
-        /// Rule: fail when the efficiency is below this ratio (0-1), or "disabled"
-        #[arg(long = "lowestEfficiency", alias = "lowest-efficiency", value_name = "RATIO")]
-        lowest_efficiency: Option<String>,
-        /// Rule: fail when more bytes than this are wasted (20MB, 1GiB, 512), or "disabled"
-        #[arg(long = "highestWastedBytes", alias = "highest-wasted-bytes", value_name = "SIZE")]
-        highest_wasted_bytes: Option<String>,
-        /// Rule: fail when wasted bytes / bytes the layers above the base add is above
-        /// this ratio (0-1), or "disabled"
-        #[arg(long = "highestUserWastedPercent", alias = "highest-user-wasted-percent", value_name = "RATIO")]
-        highest_user_wasted_percent: Option<String>,
-        /// Pull REF into the store and keep it there (else a registry reference the
-        /// store does not have goes to a temporary store, deleted after)
-        #[arg(long, conflicts_with = "archive")]
-        keep: bool,
-        #[command(flatten)]
-        registry: RegistryArgs,
-    },
+    Dive(Deferred<DiveArgs>),
 
     /// List the packages of an image as an SBOM (SPDX 2.3 or CycloneDX 1.5 JSON, or a
     /// table), read from its merged view without unpacking
@@ -425,33 +220,7 @@ Examples:
 
 The creation time is SOURCE_DATE_EPOCH when set; everything else is the same bytes for
 the same image.")]
-    Sbom {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// table, spdx-json or cyclonedx-json (--json: the inventory as strata sees it)
-        #[arg(long, default_value = "table")]
-        format: String,
-        /// Write to this file instead of stdout
-        #[arg(short, long, value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
-        /// Layers from the final tree only (do not go through every layer's entries to
-        /// find where each package was introduced and changed)
-        #[arg(long)]
-        no_layer_history: bool,
-        /// Read every layer, neither using nor writing the store's per-layer scan cache
-        #[arg(long)]
-        no_cache: bool,
-        /// Make the inventory from the layers' scan records, neither using nor writing
-        /// the image's own (the whole inventory, kept by the last scan of the image)
-        #[arg(long)]
-        no_image_cache: bool,
-        /// Also store the SBOM in the store as an artifact of the image (image-spec 1.1
-        /// referrers: its subject is the image's manifest), in --format spdx-json (the
-        /// default here) or cyclonedx-json; prints the artifact's digest
-        #[arg(long)]
-        attach: bool,
-    },
+    Sbom(Deferred<SbomArgs>),
 
     /// List the artifacts attached to an image (SBOMs, signatures: manifests whose
     /// subject is the image's manifest), as the registry referrers API lists them
@@ -462,14 +231,7 @@ Examples:
   strata referrers --artifact-type application/spdx+json --json debian:12
 
 --json prints the OCI image index the referrers API returns.")]
-    Referrers {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// Only artifacts of this type (application/spdx+json, application/vnd.cyclonedx+json)
-        #[arg(long, value_name = "TYPE")]
-        artifact_type: Option<String>,
-    },
+    Referrers(Deferred<ReferrersArgs>),
 
     /// Match an image's packages against OSV advisories, offline
     #[command(after_help = "\
@@ -480,74 +242,26 @@ Examples:
 
 --db is a directory of OSV records: .json files and OSV's per-ecosystem .zip files
 (Debian, Alpine, PyPI, npm...), read recursively.")]
-    Scan {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The advisory directory
-        #[arg(long, value_name = "DIR")]
-        db: std::path::PathBuf,
-        /// table, json or sarif
-        #[arg(long, default_value = "table")]
-        format: String,
-        /// Report only findings at or above this severity (unknown, low, medium, high,
-        /// critical)
-        #[arg(long, default_value = "unknown")]
-        severity: String,
-        /// Exit with this code when any finding is reported
-        #[arg(long, value_name = "CODE", default_value_t = 0)]
-        exit_code: u8,
-        /// Read every layer, neither using nor writing the store's per-layer scan cache
-        #[arg(long)]
-        no_cache: bool,
-    },
+    Scan(Deferred<ScanArgs>),
 
     /// Make a one-layer copy of an image (its merged tree)
     #[command(after_help = "\
 Example:
   strata flatten tomcat02:1.0 tomcat02:flat")]
-    Flatten {
-        /// The image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The tag of the new image
-        #[arg(value_name = "NEW_REF")]
-        new_ref: String,
-    },
+    Flatten(Deferred<FlattenArgs>),
 
     /// Make a new image: an image plus a layer from a directory or a tar
     #[command(after_help = "\
 Examples:
   strata append tomcat:latest ./extra tomcat:extra
   strata append tomcat:latest layer.tar.gz tomcat:patched -m \"security fix\"")]
-    Append {
-        /// The base image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
-        #[arg(value_name = "TAR|DIR")]
-        source: PathBuf,
-        /// The tag of the new image
-        #[arg(value_name = "NEW_REF")]
-        new_ref: String,
-        #[command(flatten)]
-        meta: CommitMeta,
-    },
+    Append(Deferred<AppendArgs>),
 
     /// Make a new image with config changes only (no new layer)
     #[command(after_help = "\
 Example:
   strata config tomcat02:1.0 tomcat02:1.1 -c 'ENV JAVA_OPTS=-Xmx512m' -c 'USER tomcat'")]
-    Config {
-        /// The base image
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The tag of the new image
-        #[arg(value_name = "NEW_REF")]
-        new_ref: String,
-        #[command(flatten)]
-        meta: CommitMeta,
-    },
+    Config(Deferred<ConfigArgs>),
 
     /// Download an image from a registry; it is tagged with the reference as given
     #[command(after_help = "\
@@ -555,62 +269,20 @@ Examples:
   strata pull 127.0.0.1:5000/base:latest
   strata pull --platform linux/arm64 registry.example.com/team/app:1.2
   strata pull --all-platforms docker.io/library/alpine:3.20")]
-    Pull {
-        /// The reference (tag or digest)
-        #[arg(value_name = "REF")]
-        reference: String,
-        /// The platform to pick from a multi-platform image [default: this machine's]
-        #[arg(long, value_name = "P", conflicts_with = "all_platforms")]
-        platform: Option<String>,
-        /// Keep the whole multi-platform index and fetch every image it lists
-        #[arg(long)]
-        all_platforms: bool,
-        /// Also fetch the artifacts attached to the image (SBOMs, signatures), from the
-        /// registry's referrers API or its referrers tag schema (`sha256-<hex>` tags)
-        #[arg(long)]
-        referrers: bool,
-        #[command(flatten)]
-        registry: RegistryArgs,
-    },
+    Pull(Deferred<PullArgs>),
 
     /// Upload an image to a registry
     #[command(after_help = "\
 Examples:
   strata push 127.0.0.1:5000/tomcat02:1.0
   strata push tomcat02:1.0 registry.example.com/team/tomcat02:1.0")]
-    Push {
-        /// The local image
-        #[arg(value_name = "LOCAL_REF")]
-        local: String,
-        /// Where to push it [default: LOCAL_REF]
-        #[arg(value_name = "DEST_REF")]
-        dest: Option<String>,
-        /// Leave out the artifacts attached to the image (SBOMs from `strata sbom
-        /// --attach`), which are pushed with it by default: to the referrers API, or as
-        /// the referrers tag schema's `sha256-<hex>` index where the registry has none
-        #[arg(long)]
-        no_referrers: bool,
-        #[command(flatten)]
-        registry: RegistryArgs,
-    },
+    Push(Deferred<PushArgs>),
 
     /// Check credentials against a registry and save them in docker's credentials file
     #[command(after_help = "\
 Example:
   echo \"$PASSWORD\" | strata login registry.example.com -u me --password-stdin")]
-    Login {
-        /// The registry (`host[:port]`)
-        #[arg(value_name = "REGISTRY")]
-        registry: String,
-        /// User name
-        #[arg(short, long, value_name = "USER")]
-        username: String,
-        /// Read the password from stdin
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        #[command(flatten)]
-        registry_args: RegistryArgs,
-    },
+    Login(Deferred<LoginArgs>),
 
     /// Build an image from a Dockerfile and a context directory, like `docker build`
     #[command(after_help = "\
@@ -623,36 +295,7 @@ Examples:
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) strata build -t app:1 .   # reproducible
   strata build --cache-to type=registry,ref=reg.example/app:cache --cache-from type=registry,ref=reg.example/app:cache .
 RUN needs root (namespaces and chroot); every other instruction works without.")]
-    Build {
-        /// The build context: the directory COPY and ADD read from
-        #[arg(value_name = "CONTEXT")]
-        context: PathBuf,
-        /// Tag the result (repeatable)
-        #[arg(short = 't', long = "tag", value_name = "NAME:TAG", value_parser = parse_tag)]
-        tags: Vec<String>,
-        /// The Dockerfile [default: CONTEXT/Dockerfile]
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        file: Option<PathBuf>,
-        /// A build argument (`K=V`, or `K` to take it from the environment; repeatable)
-        #[arg(long = "build-arg", value_name = "K=V")]
-        build_args: Vec<String>,
-        /// Build up to this stage
-        #[arg(long, value_name = "STAGE")]
-        target: Option<String>,
-        /// Run every step; do not use the build cache
-        #[arg(long)]
-        no_cache: bool,
-        /// The network of RUN steps: none (the default) or host
-        #[arg(long, value_enum, default_value_t = NetworkMode::None)]
-        network: NetworkMode,
-        /// Let ADD download http(s) URLs (off: ADD of a URL is an error)
-        #[arg(long)]
-        allow_url_fetch: bool,
-        #[command(flatten)]
-        buildkit: BuildFeatureArgs,
-        #[command(flatten)]
-        registry: RegistryArgs,
-    },
+    Build(Deferred<BuildArgs>),
 
     /// Manage the build cache
     #[command(after_help = "\
@@ -676,46 +319,21 @@ Examples:
 The exit code is the container's; 125 when strata could not run it, 126 when its command
 cannot be executed, 127 when it is not found. The network is a namespace with loopback
 only (docker's none); -p forwards a host port into it. --network host shares the host's.")]
-    Run {
-        /// Run in the background and print the container id
-        #[arg(short, long)]
-        detach: bool,
-        /// Remove the container when it exits
-        #[arg(long)]
-        rm: bool,
-        #[command(flatten)]
-        create: CreateArgs,
-    },
+    Run(Deferred<RunArgs>),
 
     /// Create a container from an image without starting it, like `docker create`
     #[command(after_help = "\
 Examples:
   strata create --name web -p 8080:80 web:1
   strata start -a web")]
-    Create {
-        /// Remove the container when it exits
-        #[arg(long)]
-        rm: bool,
-        #[command(flatten)]
-        create: CreateArgs,
-    },
+    Create(Deferred<CreateArgs>),
 
     /// Start containers; -a attaches to one (its exit code is strata's)
     #[command(after_help = "\
 Examples:
   strata start web
   strata start -a job")]
-    Start {
-        /// Attach stdout and stderr (and stdin with -i) and wait for the container
-        #[arg(short, long)]
-        attach: bool,
-        /// Attach stdin (with -a)
-        #[arg(short, long)]
-        interactive: bool,
-        /// Containers (names or ids)
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Start(Deferred<StartArgs>),
 
     /// List containers (running ones; -a: all), like `docker ps`
     #[command(after_help = "\
@@ -724,16 +342,7 @@ Examples:
   strata ps -q
   strata ps -a --format '{{.Names}}\\t{{.Status}}'
   strata ps --format json")]
-    Ps {
-        /// Show every container (by default only running ones)
-        #[arg(short, long)]
-        all: bool,
-        /// Do not truncate ids and commands
-        #[arg(long)]
-        no_trunc: bool,
-        #[command(flatten)]
-        format: FormatArg,
-    },
+    Ps(Deferred<PsArgs>),
 
     /// Run a command in a running container, like `docker exec`
     #[command(after_help = "\
@@ -741,100 +350,42 @@ Examples:
   strata exec web ls /webapps
   strata exec -it web sh
   strata exec -u nobody -w /tmp -e A=1 web env")]
-    Exec {
-        /// Keep stdin open
-        #[arg(short, long)]
-        interactive: bool,
-        /// A terminal
-        #[arg(short, long)]
-        tty: bool,
-        /// Set an environment variable (repeatable)
-        #[arg(short, long = "env", value_name = "K=V")]
-        env: Vec<String>,
-        /// User (name or uid, [:group])
-        #[arg(short, long, value_name = "USER")]
-        user: Option<String>,
-        /// Working directory in the container
-        #[arg(short, long, value_name = "DIR")]
-        workdir: Option<String>,
-        /// The container
-        #[arg(value_name = "CONTAINER")]
-        container: String,
-        /// The command and its arguments
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
-        command: Vec<String>,
-    },
+    Exec(Deferred<ExecArgs>),
 
     /// Stop running containers: the stop signal (SIGTERM), then SIGKILL after -t seconds
     #[command(after_help = "\
 Example:
   strata stop -t 2 web")]
-    Stop {
-        /// Seconds to wait before SIGKILL
-        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECONDS")]
-        time: u64,
-        /// Containers
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Stop(Deferred<StopArgs>),
 
     /// Send a signal to running containers (default SIGKILL)
     #[command(after_help = "\
 Example:
   strata kill -s HUP web")]
-    Kill {
-        /// The signal (name or number)
-        #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
-        signal: String,
-        /// Containers
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Kill(Deferred<KillArgs>),
 
     /// Remove containers (their rootfs, logs and record), like `docker rm`
     #[command(after_help = "\
 Examples:
   strata rm job
   strata rm -f web          # a running one: killed first")]
-    Rm {
-        /// Kill a running container first
-        #[arg(short, long)]
-        force: bool,
-        /// Containers
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Rm(Deferred<RmArgs>),
 
     /// Print what a container wrote to stdout and stderr
     #[command(after_help = "\
 Example:
   strata logs web")]
-    Logs {
-        /// Keep printing what it writes until it exits
-        #[arg(short, long)]
-        follow: bool,
-        /// The container
-        #[arg(value_name = "CONTAINER")]
-        container: String,
-    },
+    Logs(Deferred<LogsArgs>),
 
     /// Wait for containers to stop; print each one's exit code
     #[command(after_help = "\
 Example:
   strata wait job")]
-    Wait {
-        /// Containers
-        #[arg(required = true, value_name = "CONTAINER")]
-        containers: Vec<String>,
-    },
+    Wait(Deferred<WaitArgs>),
 
     /// The process that runs one container (started by run and start; not for people)
     #[command(hide = true)]
-    ContainerMonitor {
-        /// STORE ID [--attached] [--console-socket PATH]
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<std::ffi::OsString>,
-    },
+    ContainerMonitor(Deferred<ContainerMonitorArgs>),
 
     /// Print a shell completion script
     #[command(after_help = "\
@@ -842,16 +393,626 @@ Examples:
   strata completions bash > /etc/bash_completion.d/strata
   strata completions zsh > \"${fpath[1]}/_strata\"
   strata completions fish > ~/.config/fish/completions/strata.fish")]
-    Completions {
-        /// The shell
-        #[arg(value_enum)]
-        shell: Shell,
-    },
+    Completions(Deferred<CompletionsArgs>),
+}
+
+/// The arguments of `strata images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only rows whose reference matches, as a glob (`tomcat`, `tomcat:9*`)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+    /// Show all images (by default untagged images other images are built on are hidden)
+    #[arg(short, long)]
+    pub all: bool,
+    /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY,
+    /// label=KEY=VALUE (repeatable; every name must hold)
+    #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = parse_filter)]
+    pub filters: Vec<(String, String)>,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Show full image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Images to inspect
+    #[arg(required = true, value_name = "REF")]
+    pub refs: Vec<String>,
+    /// A Go template run on each image (`{{.Config.Env}}`), or json: the array on one line
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// The arguments of `strata history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Sizes and dates for people (`-H=false`: bytes and RFC 3339 times)
+    #[arg(short = 'H', long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true", require_equals = true)]
+    pub human: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image to tag
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// The new tag (`name` means `name:latest`)
+    #[arg(value_name = "DST")]
+    pub target: String,
+}
+
+/// The arguments of `strata rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove an image named by id even when several tags name it (every tag goes)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Do not delete untagged parents
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Tags, digests or image ids
+    #[arg(required = true, value_name = "REF")]
+    pub refs: Vec<String>,
+}
+
+/// The arguments of `strata gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Collect even when an image the index lists has lost its manifest: its config
+    /// and layers go too (without it, gc removes nothing then)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The arguments of `strata fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Decompress every layer and compare it with its diff_id, as unpack does
+    #[arg(long)]
+    pub deep: bool,
+    /// Do not re-hash blobs (documents and layer headers are still read)
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// The arguments of `strata unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The target directory (must not exist, or be empty)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Do not chown; record owners and devices instead [default: when not root]
+    #[arg(long)]
+    pub rootless: bool,
+    /// The merged rootfs alone straight into DIR: no config.json, no bundle state
+    /// (cannot be committed)
+    #[arg(long)]
+    pub raw: bool,
+    /// Do not write DIR/config.json (the OCI runtime configuration made from the image
+    /// config; its user is looked up in the image's /etc/passwd and /etc/group)
+    #[arg(long, conflicts_with = "raw")]
+    pub no_runtime_config: bool,
+    /// The platform to pick from a multi-platform image (os/arch[/variant])
+    #[arg(long, value_name = "P")]
+    pub platform: Option<String>,
+    /// Read the layers' headers first and skip writing the files a later layer
+    /// deletes or replaces
+    #[arg(long, value_enum, default_value_t = Plan::Auto)]
+    pub plan: Plan,
+}
+
+/// The arguments of `strata diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A container (name or id), or a bundle directory made by `strata unpack`
+    #[arg(value_name = "CONTAINER|DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// A container (name or id), or a bundle directory made by `strata unpack` (a
+    /// path that exists is a bundle)
+    #[arg(value_name = "CONTAINER|DIR")]
+    pub dir: PathBuf,
+    /// The tag of the new image
+    #[arg(value_name = "NEW_REF")]
+    pub new_ref: String,
+    /// Pause a running container while committing (`--pause=false`: do not)
+    #[arg(short, long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true", require_equals = true)]
+    pub pause: bool,
+    #[command(flatten)]
+    pub meta: CommitMeta,
+}
+
+/// The arguments of `strata save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Images to save
+    #[arg(required = true, value_name = "REF")]
+    pub refs: Vec<String>,
+    /// The archive to write (`-` for stdout; the default when stdout is not a terminal)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value_t = Format::DockerArchive)]
+    pub format: Format,
+}
+
+/// The arguments of `strata load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The archive (`-` or absent: stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+/// The arguments of `strata import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
+    #[arg(value_name = "TAR|DIR")]
+    pub source: PathBuf,
+    /// The tag of the new image
+    #[arg(value_name = "NEW_REF")]
+    pub new_ref: String,
+    #[command(flatten)]
+    pub meta: CommitMeta,
+}
+
+/// The arguments of `strata export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The tar to write (`-` for stdout)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The arguments of `strata ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The directory [default: /]
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The file
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+/// The arguments of `strata layers`.
+#[derive(Debug, Args)]
+pub struct LayersArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata dive`.
+#[derive(Debug, Args)]
+pub struct DiveArgs {
+    /// The image: a reference in the store, or one naming a registry
+    /// (`host[:port]/repo:tag`), pulled when the store does not have it; not with
+    /// --archive
+    #[arg(value_name = "REF", required_unless_present = "archive")]
+    pub reference: Option<String>,
+    /// Read the image from a docker-archive or OCI archive, in place (nothing is
+    /// copied); a compressed archive (.tar.gz, .tar.zst) or a pipe is loaded into a
+    /// temporary store first
+    #[arg(long, value_name = "FILE", conflicts_with = "reference")]
+    pub archive: Option<PathBuf>,
+    /// No UI: check the rules, print a pass/fail report, exit 1 on failure (also
+    /// when the environment has CI=true)
+    #[arg(long)]
+    pub ci: bool,
+    /// The rules file [default: .dive-ci in the current directory, when there]
+    #[arg(long, value_name = "FILE")]
+    pub ci_config: Option<PathBuf>,
+    /// Write the analysis as JSON to this file (also spelled --json FILE, -j FILE,
+    /// as dive does)
+    #[arg(short = 'j', long, value_name = "FILE")]
+    pub json_file: Option<PathBuf>,
+    /// Rule: fail when the efficiency is below this ratio (0-1), or "disabled"
+    #[arg(long = "lowestEfficiency", alias = "lowest-efficiency", value_name = "RATIO")]
+    pub lowest_efficiency: Option<String>,
+    /// Rule: fail when more bytes than this are wasted (20MB, 1GiB, 512), or "disabled"
+    #[arg(long = "highestWastedBytes", alias = "highest-wasted-bytes", value_name = "SIZE")]
+    pub highest_wasted_bytes: Option<String>,
+    /// Rule: fail when wasted bytes / bytes the layers above the base add is above
+    /// this ratio (0-1), or "disabled"
+    #[arg(long = "highestUserWastedPercent", alias = "highest-user-wasted-percent", value_name = "RATIO")]
+    pub highest_user_wasted_percent: Option<String>,
+    /// Pull REF into the store and keep it there (else a registry reference the
+    /// store does not have goes to a temporary store, deleted after)
+    #[arg(long, conflicts_with = "archive")]
+    pub keep: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The arguments of `strata sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// table, spdx-json or cyclonedx-json (--json: the inventory as strata sees it)
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Write to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Layers from the final tree only (do not go through every layer's entries to
+    /// find where each package was introduced and changed)
+    #[arg(long)]
+    pub no_layer_history: bool,
+    /// Read every layer, neither using nor writing the store's per-layer scan cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Make the inventory from the layers' scan records, neither using nor writing
+    /// the image's own (the whole inventory, kept by the last scan of the image)
+    #[arg(long)]
+    pub no_image_cache: bool,
+    /// Also store the SBOM in the store as an artifact of the image (image-spec 1.1
+    /// referrers: its subject is the image's manifest), in --format spdx-json (the
+    /// default here) or cyclonedx-json; prints the artifact's digest
+    #[arg(long)]
+    pub attach: bool,
+}
+
+/// The arguments of `strata referrers`.
+#[derive(Debug, Args)]
+pub struct ReferrersArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Only artifacts of this type (application/spdx+json, application/vnd.cyclonedx+json)
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
+}
+
+/// The arguments of `strata scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The advisory directory
+    #[arg(long, value_name = "DIR")]
+    pub db: std::path::PathBuf,
+    /// table, json or sarif
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Report only findings at or above this severity (unknown, low, medium, high,
+    /// critical)
+    #[arg(long, default_value = "unknown")]
+    pub severity: String,
+    /// Exit with this code when any finding is reported
+    #[arg(long, value_name = "CODE", default_value_t = 0)]
+    pub exit_code: u8,
+    /// Read every layer, neither using nor writing the store's per-layer scan cache
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// The arguments of `strata flatten`.
+#[derive(Debug, Args)]
+pub struct FlattenArgs {
+    /// The image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The tag of the new image
+    #[arg(value_name = "NEW_REF")]
+    pub new_ref: String,
+}
+
+/// The arguments of `strata append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// The base image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// A directory, a tar file (plain, gzip or zstd), or `-` for a tar on stdin
+    #[arg(value_name = "TAR|DIR")]
+    pub source: PathBuf,
+    /// The tag of the new image
+    #[arg(value_name = "NEW_REF")]
+    pub new_ref: String,
+    #[command(flatten)]
+    pub meta: CommitMeta,
+}
+
+/// The arguments of `strata config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The base image
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The tag of the new image
+    #[arg(value_name = "NEW_REF")]
+    pub new_ref: String,
+    #[command(flatten)]
+    pub meta: CommitMeta,
+}
+
+/// The arguments of `strata pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The reference (tag or digest)
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The platform to pick from a multi-platform image [default: this machine's]
+    #[arg(long, value_name = "P", conflicts_with = "all_platforms")]
+    pub platform: Option<String>,
+    /// Keep the whole multi-platform index and fetch every image it lists
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// Also fetch the artifacts attached to the image (SBOMs, signatures), from the
+    /// registry's referrers API or its referrers tag schema (`sha256-<hex>` tags)
+    #[arg(long)]
+    pub referrers: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The arguments of `strata push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The local image
+    #[arg(value_name = "LOCAL_REF")]
+    pub local: String,
+    /// Where to push it [default: LOCAL_REF]
+    #[arg(value_name = "DEST_REF")]
+    pub dest: Option<String>,
+    /// Leave out the artifacts attached to the image (SBOMs from `strata sbom
+    /// --attach`), which are pushed with it by default: to the referrers API, or as
+    /// the referrers tag schema's `sha256-<hex>` index where the registry has none
+    #[arg(long)]
+    pub no_referrers: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The arguments of `strata login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (`host[:port]`)
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// User name
+    #[arg(short, long, value_name = "USER")]
+    pub username: String,
+    /// Read the password from stdin
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+}
+
+/// The arguments of `strata build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context: the directory COPY and ADD read from
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
+    /// Tag the result (repeatable)
+    #[arg(short = 't', long = "tag", value_name = "NAME:TAG", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+    /// The Dockerfile [default: CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A build argument (`K=V`, or `K` to take it from the environment; repeatable)
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// Build up to this stage
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Run every step; do not use the build cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The network of RUN steps: none (the default) or host
+    #[arg(long, value_enum, default_value_t = NetworkMode::None)]
+    pub network: NetworkMode,
+    /// Let ADD download http(s) URLs (off: ADD of a URL is an error)
+    #[arg(long)]
+    pub allow_url_fetch: bool,
+    #[command(flatten)]
+    pub buildkit: BuildFeatureArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The arguments of `strata run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container id
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub create: ContainerArgs,
+}
+
+/// The arguments of `strata create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub create: ContainerArgs,
+}
+
+/// The arguments of `strata start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach stdout and stderr (and stdin with -i) and wait for the container
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach stdin (with -a)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers (names or ids)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// The arguments of `strata ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show every container (by default only running ones)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+/// The arguments of `strata exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// A terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable (repeatable)
+    #[arg(short, long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// User (name or uid, [:group])
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Working directory in the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// The arguments of `strata stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECONDS")]
+    pub time: u64,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// The arguments of `strata kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The signal (name or number)
+    #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// The arguments of `strata rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill a running container first
+    #[arg(short, long)]
+    pub force: bool,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// The arguments of `strata logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing what it writes until it exits
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// The arguments of `strata wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// The arguments of `strata container-monitor`.
+#[derive(Debug, Args)]
+pub struct ContainerMonitorArgs {
+    /// STORE ID [--attached] [--console-socket PATH]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// The arguments of `strata completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
 }
 
 /// What `run` and `create` take: docker's flags, the image, the command.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub struct ContainerArgs {
     /// Keep stdin open (attached: what strata reads goes to the container)
     #[arg(short, long)]
     pub interactive: bool,

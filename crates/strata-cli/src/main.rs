@@ -10,6 +10,7 @@
 mod cli;
 mod cmd;
 mod ctx;
+mod deferred;
 mod filter;
 mod format;
 mod outfile;

@@ -15,29 +15,36 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, CommitMeta, Shell};
+use crate::cli::{
+    AppendArgs, BuildArgs, CatArgs, Cli, Command, CommitArgs, CommitMeta, CompletionsArgs, ConfigArgs,
+    ContainerMonitorArgs, CreateArgs, DiffArgs, DiveArgs, ExecArgs, ExportArgs, FlattenArgs, FsckArgs, GcArgs,
+    HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, KillArgs, LayersArgs, LoadArgs, LoginArgs, LogsArgs, LsArgs,
+    PsArgs, PullArgs, PushArgs, ReferrersArgs, RmArgs, RmiArgs, RunArgs, SaveArgs, SbomArgs, ScanArgs, Shell,
+    StartArgs, StopArgs, TagArgs, UnpackArgs, WaitArgs,
+};
 use crate::ctx::Ctx;
+use crate::deferred::Deferred;
 
 /// Run one command. `Ok` carries the exit code of a command that ran to the end but has
 /// a verdict to report (`fsck` with problems, `inspect` with a missing image).
 pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
     match command {
-        Command::Images { reference, all, filters, digests, no_trunc, format } => {
+        Command::Images(Deferred(ImagesArgs { reference, all, filters, digests, no_trunc, format })) => {
             let filters = crate::filter::ImageFilters::new(&filters, reference.as_deref())?;
             let how = images::ListImages { filters, all, digests, no_trunc, format: format_of(ctx, format) };
             images::images(ctx, &how)
         }
-        Command::Inspect { refs, format } => {
+        Command::Inspect(Deferred(InspectArgs { refs, format })) => {
             images::inspect(ctx, &refs, format_of(ctx, crate::cli::FormatArg { format }))
         }
-        Command::History { reference, no_trunc, human, format } => {
+        Command::History(Deferred(HistoryArgs { reference, no_trunc, human, format })) => {
             images::history(ctx, &reference, no_trunc, human, format_of(ctx, format).as_deref())
         }
-        Command::Tag { source, target } => images::tag(ctx, &source, &target),
-        Command::Rmi { refs, force, no_prune } => images::rmi(ctx, &refs, force, no_prune),
-        Command::Gc { dry_run, force } => images::gc(ctx, dry_run, force),
-        Command::Fsck { deep, quick } => images::fsck(ctx, deep, quick),
-        Command::Unpack { reference, dir, rootless, raw, no_runtime_config, platform, plan } => {
+        Command::Tag(Deferred(TagArgs { source, target })) => images::tag(ctx, &source, &target),
+        Command::Rmi(Deferred(RmiArgs { refs, force, no_prune })) => images::rmi(ctx, &refs, force, no_prune),
+        Command::Gc(Deferred(GcArgs { dry_run, force })) => images::gc(ctx, dry_run, force),
+        Command::Fsck(Deferred(FsckArgs { deep, quick })) => images::fsck(ctx, deep, quick),
+        Command::Unpack(Deferred(UnpackArgs { reference, dir, rootless, raw, no_runtime_config, platform, plan })) => {
             let plan = match plan {
                 crate::cli::Plan::Auto => strata_image::PlanMode::Auto,
                 crate::cli::Plan::Always => strata_image::PlanMode::Always,
@@ -46,41 +53,57 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             let what = container::UnpackWhat { rootless, raw, runtime_config: !no_runtime_config, plan };
             container::unpack(ctx, &reference, &dir, what, platform.as_deref())
         }
-        Command::Diff { dir, format } => container::diff(ctx, &dir, format_of(ctx, format).as_deref()),
-        Command::Commit { dir, new_ref, meta, pause } => container::commit(ctx, &dir, &new_ref, &meta, pause),
-        Command::Run { detach, rm, create } => run::run(ctx, &create, detach, rm),
-        Command::Create { rm, create } => run::create(ctx, &create, rm),
-        Command::Start { attach, interactive: _, containers } => run::start(ctx, &containers, attach),
-        Command::Ps { all, no_trunc, format } => {
+        Command::Diff(Deferred(DiffArgs { dir, format })) => {
+            container::diff(ctx, &dir, format_of(ctx, format).as_deref())
+        }
+        Command::Commit(Deferred(CommitArgs { dir, new_ref, meta, pause })) => {
+            container::commit(ctx, &dir, &new_ref, &meta, pause)
+        }
+        Command::Run(Deferred(RunArgs { detach, rm, create })) => run::run(ctx, &create, detach, rm),
+        Command::Create(Deferred(CreateArgs { rm, create })) => run::create(ctx, &create, rm),
+        Command::Start(Deferred(StartArgs { attach, interactive: _, containers })) => {
+            run::start(ctx, &containers, attach)
+        }
+        Command::Ps(Deferred(PsArgs { all, no_trunc, format })) => {
             run::ps(ctx, all, ctx.quiet, no_trunc, format_of(ctx, format).as_deref())
         }
-        Command::Exec { interactive: _, tty, env, user, workdir, container, command } => {
+        Command::Exec(Deferred(ExecArgs { interactive: _, tty, env, user, workdir, container, command })) => {
             let opts = run::exec_options(command, tty, env, user, workdir);
             run::exec(ctx, &container, &opts)
         }
-        Command::Stop { time, containers } => run::stop(ctx, &containers, time),
-        Command::Kill { signal, containers } => run::kill(ctx, &containers, &signal),
-        Command::Rm { force, containers } => run::rm(ctx, &containers, force),
-        Command::Logs { follow, container } => run::logs(ctx, &container, follow),
-        Command::Wait { containers } => run::wait(ctx, &containers),
-        Command::ContainerMonitor { args } => {
+        Command::Stop(Deferred(StopArgs { time, containers })) => run::stop(ctx, &containers, time),
+        Command::Kill(Deferred(KillArgs { signal, containers })) => run::kill(ctx, &containers, &signal),
+        Command::Rm(Deferred(RmArgs { force, containers })) => run::rm(ctx, &containers, force),
+        Command::Logs(Deferred(LogsArgs { follow, container })) => run::logs(ctx, &container, follow),
+        Command::Wait(Deferred(WaitArgs { containers })) => run::wait(ctx, &containers),
+        Command::ContainerMonitor(Deferred(ContainerMonitorArgs { args })) => {
             let code = strata_image::containers::monitor_main(args);
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
         }
-        Command::Save { refs, output, format } => archive::save(ctx, &refs, output.as_deref(), format),
-        Command::Load { input } => archive::load(ctx, input.as_deref()),
-        Command::Import { source, new_ref, meta } => archive::import(ctx, &source, &new_ref, &meta),
-        Command::Append { reference, source, new_ref, meta } => {
+        Command::Save(Deferred(SaveArgs { refs, output, format })) => {
+            archive::save(ctx, &refs, output.as_deref(), format)
+        }
+        Command::Load(Deferred(LoadArgs { input })) => archive::load(ctx, input.as_deref()),
+        Command::Import(Deferred(ImportArgs { source, new_ref, meta })) => {
+            archive::import(ctx, &source, &new_ref, &meta)
+        }
+        Command::Append(Deferred(AppendArgs { reference, source, new_ref, meta })) => {
             archive::append(ctx, &reference, &source, &new_ref, &meta)
         }
-        Command::Config { reference, new_ref, meta } => archive::config(ctx, &reference, &new_ref, &meta),
-        Command::Export { reference, output } => merged::export(ctx, &reference, output.as_deref()),
-        Command::Ls { reference, path, format } => {
+        Command::Config(Deferred(ConfigArgs { reference, new_ref, meta })) => {
+            archive::config(ctx, &reference, &new_ref, &meta)
+        }
+        Command::Export(Deferred(ExportArgs { reference, output })) => {
+            merged::export(ctx, &reference, output.as_deref())
+        }
+        Command::Ls(Deferred(LsArgs { reference, path, format })) => {
             merged::ls(ctx, &reference, path.as_deref(), format_of(ctx, format).as_deref())
         }
-        Command::Cat { reference, path } => merged::cat(ctx, &reference, &path),
-        Command::Layers { reference, format } => merged::layers(ctx, &reference, format_of(ctx, format).as_deref()),
-        Command::Dive {
+        Command::Cat(Deferred(CatArgs { reference, path })) => merged::cat(ctx, &reference, &path),
+        Command::Layers(Deferred(LayersArgs { reference, format })) => {
+            merged::layers(ctx, &reference, format_of(ctx, format).as_deref())
+        }
+        Command::Dive(Deferred(DiveArgs {
             reference,
             archive,
             ci,
@@ -91,7 +114,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             highest_user_wasted_percent,
             keep,
             registry,
-        } => {
+        })) => {
             let flags = dive::RuleValues { lowest_efficiency, highest_wasted_bytes, highest_user_wasted_percent };
             let source = match (reference, archive) {
                 (_, Some(a)) => dive::Source::Archive(a),
@@ -102,29 +125,39 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             let pull = dive::Pull { keep, registry: registry::registry_options(&registry) };
             dive::dive(ctx, &source, &pull, ci, ci_config.as_deref(), json_file.as_deref(), flags)
         }
-        Command::Flatten { reference, new_ref } => merged::flatten(ctx, &reference, &new_ref),
-        Command::Sbom { reference, format, output, no_layer_history, no_cache, no_image_cache, attach } => {
+        Command::Flatten(Deferred(FlattenArgs { reference, new_ref })) => merged::flatten(ctx, &reference, &new_ref),
+        Command::Sbom(Deferred(SbomArgs {
+            reference,
+            format,
+            output,
+            no_layer_history,
+            no_cache,
+            no_image_cache,
+            attach,
+        })) => {
             let opts = strata_scan::ScanOptions::default()
                 .layer_history(!no_layer_history)
                 .cache(!no_cache)
                 .image_cache(!no_image_cache);
             scan::sbom(ctx, &reference, &format, output.as_deref(), &opts, attach)
         }
-        Command::Referrers { reference, artifact_type } => scan::referrers(ctx, &reference, artifact_type.as_deref()),
-        Command::Scan { reference, db, format, severity, exit_code, no_cache } => {
+        Command::Referrers(Deferred(ReferrersArgs { reference, artifact_type })) => {
+            scan::referrers(ctx, &reference, artifact_type.as_deref())
+        }
+        Command::Scan(Deferred(ScanArgs { reference, db, format, severity, exit_code, no_cache })) => {
             let opts = strata_scan::ScanOptions::default().cache(!no_cache);
             scan::scan(ctx, &reference, &db, &format, &severity, exit_code, &opts)
         }
-        Command::Pull { reference, platform, all_platforms, referrers, registry } => {
+        Command::Pull(Deferred(PullArgs { reference, platform, all_platforms, referrers, registry })) => {
             registry::pull(ctx, &reference, platform.as_deref(), all_platforms, referrers, &registry)
         }
-        Command::Push { local, dest, no_referrers, registry } => {
+        Command::Push(Deferred(PushArgs { local, dest, no_referrers, registry })) => {
             registry::push(ctx, &local, dest.as_deref(), !no_referrers, &registry)
         }
-        Command::Login { registry, username, password_stdin, registry_args } => {
+        Command::Login(Deferred(LoginArgs { registry, username, password_stdin, registry_args })) => {
             registry::login(ctx, &registry, &username, password_stdin, &registry_args)
         }
-        Command::Build {
+        Command::Build(Deferred(BuildArgs {
             context,
             tags,
             file,
@@ -135,12 +168,12 @@ pub fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
             allow_url_fetch,
             buildkit,
             registry,
-        } => {
+        })) => {
             let flags = build::Flags { no_cache, network, allow_url_fetch, features: buildkit };
             build::build(ctx, &context, &tags, file, &build_args, target, flags, &registry)
         }
         Command::Builder { command: crate::cli::BuilderCommand::Prune { keep } } => build::prune(ctx, keep),
-        Command::Completions { shell } => completions(shell),
+        Command::Completions(Deferred(CompletionsArgs { shell })) => completions(shell),
     }
 }
 

@@ -13,7 +13,7 @@ use strata_image::containers::{
 use strata_image::{ProcessOverrides, human_duration, time_ago};
 use strata_spec::time::parse_rfc3339;
 
-use crate::cli::CreateArgs;
+use crate::cli::ContainerArgs;
 use crate::ctx::Ctx;
 use crate::format::{Format, Listing};
 use crate::output::{docker_time, now, print_json, truncate};
@@ -53,7 +53,7 @@ fn run_failure(e: &anyhow::Error) -> ExitCode {
     fail(e, u8::try_from(code).unwrap_or(RUN_FAILED))
 }
 
-fn create_options(args: &CreateArgs, rm: bool) -> Result<CreateOptions> {
+fn create_options(args: &ContainerArgs, rm: bool) -> Result<CreateOptions> {
     let mut env = Vec::new();
     for file in &args.env_file {
         let text = std::fs::read_to_string(file).with_context(|| format!("open env file {}", file.display()))?;
@@ -88,7 +88,7 @@ fn create_options(args: &CreateArgs, rm: bool) -> Result<CreateOptions> {
     Ok(opts)
 }
 
-fn create_container(ctx: &Ctx, args: &CreateArgs, rm: bool) -> Result<(Containers, ContainerRecord)> {
+fn create_container(ctx: &Ctx, args: &ContainerArgs, rm: bool) -> Result<(Containers, ContainerRecord)> {
     let opts = create_options(args, rm)?;
     let containers = containers(ctx)?;
     let image = containers.store().image(&args.image)?;
@@ -96,7 +96,7 @@ fn create_container(ctx: &Ctx, args: &CreateArgs, rm: bool) -> Result<(Container
     Ok((containers, rec))
 }
 
-pub fn create(ctx: &Ctx, args: &CreateArgs, rm: bool) -> Result<ExitCode> {
+pub fn create(ctx: &Ctx, args: &ContainerArgs, rm: bool) -> Result<ExitCode> {
     match create_container(ctx, args, rm) {
         Ok((_, rec)) => {
             writeln!(std::io::stdout().lock(), "{}", rec.id)?;
@@ -106,7 +106,7 @@ pub fn create(ctx: &Ctx, args: &CreateArgs, rm: bool) -> Result<ExitCode> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &CreateArgs, detach: bool, rm: bool) -> Result<ExitCode> {
+pub fn run(ctx: &Ctx, args: &ContainerArgs, detach: bool, rm: bool) -> Result<ExitCode> {
     let started = (|| -> Result<Result<ContainerRecord, strata_image::containers::Attached>> {
         let (containers, rec) = create_container(ctx, args, rm)?;
         let result =
