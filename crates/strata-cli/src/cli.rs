@@ -36,6 +36,10 @@ pub struct Cli {
 }
 
 /// The commands.
+///
+/// A command's arguments are a struct behind [`Deferred`], added only when clap builds
+/// that command (the one run, its help, completions), not on every run. The variant keeps
+/// the doc comment and `#[command]` attributes (about, after_help); the struct the fields.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List images: repository, tag, image id, created, size
