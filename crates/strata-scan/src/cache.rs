@@ -35,8 +35,9 @@ const MAGIC: &[u8; 8] = b"STRSCAN\0";
 /// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
 /// bumps it too, so that an older record is read again rather than trusted. 2: a crc32
 /// at the end instead of a sha256. 3: the index's table, read instead of decoding the
-/// index, and the entries whose names the catalogers want.
-const VERSION: u32 = 3;
+/// index, and the entries whose names the catalogers want. 4: the table keeps the
+/// layer's says, which the merge reads instead of going through its entries.
+const VERSION: u32 = 4;
 /// The largest file kept in a record: larger databases are read from the layer.
 const MAX_CACHED_FILE: u64 = 64 << 20;
 
