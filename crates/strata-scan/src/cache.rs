@@ -35,8 +35,9 @@ const MAGIC: &[u8; 8] = b"STRSCAN\0";
 /// The record format; a change of what is kept (the files [`catalog::wanted`] selects)
 /// bumps it too, so that an older record is read again rather than trusted. 2: a crc32
 /// at the end instead of a sha256. 3: the index's table, read instead of decoding the
-/// index, and the entries whose names the catalogers want.
-const VERSION: u32 = 3;
+/// index, and the entries whose names the catalogers want. 4: the table keeps the
+/// layer's says, which the merge reads instead of going through its entries.
+const VERSION: u32 = 4;
 /// The largest file kept in a record: larger databases are read from the layer.
 const MAX_CACHED_FILE: u64 = 64 << 20;
 
@@ -259,7 +260,24 @@ pub(crate) fn decode(bytes: &[u8], diff_id: &Digest) -> Option<LayerData> {
 
 /// [`decode`], borrowing the index and the files from `bytes`.
 pub(crate) fn decode_ref<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
-    let mut c = unseal(bytes)?;
+    decode_body(unseal(bytes)?, diff_id)
+}
+
+/// [`decode_ref`] without the checksum, which the caller checks ([`sealed`]) before it
+/// trusts anything made from what this reads (a scan checks it on another core while it
+/// reads the records).
+pub(crate) fn decode_ref_unchecked<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
+    decode_body(bytes.get(..bytes.len().checked_sub(4)?)?, diff_id)
+}
+
+/// Whether `bytes` end with the right checksum ([`seal`]).
+pub(crate) fn sealed(bytes: &[u8]) -> bool {
+    unseal(bytes).is_some()
+}
+
+/// A record's body (its checksum cut off), decoded and checked as [`decode_ref`] says.
+fn decode_body<'a>(body: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
+    let mut c = body;
     if take(&mut c, MAGIC.len())? != MAGIC || u32::from_le_bytes(take(&mut c, 4)?.try_into().ok()?) != VERSION {
         return None;
     }

@@ -8,7 +8,15 @@
 //! | per entry, 56 bytes: path (offset u32, length u32), its normal form (offset u32,
 //!   length u32), link (offset u32, length u32), size u64, offset u64, uid u32, gid u32,
 //!   kind u8, flags u8, 6 zero bytes
+//! | says u64 (u64::MAX: the layer is not plain on its own) | root u64 (1: an entry
+//!   there, 2: an opaque marker there)
+//! | per say, 24 bytes: path (offset u32, length u32), entry u32, up u32, bits u8,
+//!   where u8 (0: the path is in the index, 1: in the names below), 6 zero bytes
+//! | names length u64 | names (whiteouts' targets, which no entry spells)
 //! ```
+//!
+//! The says are what the layer says about each path before the layers are merged
+//! (`super::layer_says`): the merge reads them instead of going through the entries.
 //!
 //! Offsets are into the serialised index; a uid or gid of `u32::MAX` or more is kept as
 //! `u32::MAX` (the merged index takes none of them). The flags: `NORMAL` (the name has
@@ -20,6 +28,9 @@ use strata_spec::Digest;
 use crate::error::{Error, Result};
 use crate::index::{IndexEntry, Lean, Parser};
 use crate::read::EntryKind;
+
+use super::{LayerSay, LayerSays, layer_says};
+use std::borrow::Cow;
 
 /// One entry of an [`IndexRef`], borrowed from the serialised index.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +56,50 @@ pub struct IndexRef<'a> {
     diff_id: Digest,
     /// The serialised index.
     bytes: &'a [u8],
+    /// The layer's says, from its table.
+    says: Option<StoredSays<'a>>,
+}
+
+/// A layer's says as its table keeps them.
+#[derive(Debug, Clone, Copy)]
+enum StoredSays<'a> {
+    /// The layer is not plain on its own.
+    NotPlain,
+    Rows {
+        rows: &'a [u8],
+        names: &'a [u8],
+        root: u64,
+    },
+}
+
+/// A layer's says, found or read from its table ([`IndexRef::stored_says`]).
+pub(super) enum Says<'a> {
+    Built(LayerSays<'a>),
+    Stored { rows: &'a [u8], names: &'a [u8], index: &'a [u8], root: u64 },
+}
+
+impl<'a> Says<'a> {
+    /// Whether the layer has an entry at the root, an opaque marker there.
+    pub(super) fn root(&self) -> (bool, bool) {
+        match self {
+            Says::Built(s) => (s.root_dir, s.root_opaque),
+            Says::Stored { root, .. } => (root & 1 != 0, root & 2 != 0),
+        }
+    }
+
+    /// The says in order (a stored one that does not fit its table: `None`).
+    pub(super) fn into_iter(self) -> Box<dyn Iterator<Item = Option<LayerSay<'a>>> + 'a> {
+        match self {
+            Says::Built(s) => Box::new(s.says.into_iter().map(Some)),
+            Says::Stored { rows, names, index, .. } => Box::new(rows.chunks_exact(SAY).map(move |row| {
+                let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
+                let (off, len) = (u32_at(0) as usize, u32_at(4) as usize);
+                let from = if row[17] == 0 { index } else { names };
+                let path = from.get(off..off.checked_add(len)?)?;
+                Some(LayerSay { path: Cow::Borrowed(path), entry: u32_at(8), up: u32_at(12), bits: row[16] })
+            })),
+        }
+    }
 }
 
 /// Where an [`IndexRef`]'s entries are.
@@ -57,8 +112,9 @@ enum Entries<'a> {
 }
 
 const TABLE_MAGIC: &[u8; 8] = b"STRLTAB\0";
-const TABLE_VERSION: u32 = 1;
+const TABLE_VERSION: u32 = 2;
 const ROW: usize = 56;
+const SAY: usize = 24;
 const NORMAL: u8 = 1;
 const WHITEOUT: u8 = 2;
 const SPARSE: u8 = 4;
@@ -76,7 +132,7 @@ impl<'a> IndexRef<'a> {
             entries.push(RawEntry { path, link, kind, size, sparse, uid, gid, offset, plain: None });
         }
         let diff_id = p.diff_id;
-        Ok(IndexRef { entries: Entries::Decoded(entries), diff_id, bytes })
+        Ok(IndexRef { entries: Entries::Decoded(entries), diff_id, bytes, says: None })
     }
 
     /// The entries as a table of fixed rows (see the module documentation), each name's
@@ -121,13 +177,58 @@ impl<'a> IndexRef<'a> {
             out.extend_from_slice(&id(e.gid).to_le_bytes());
             out.extend_from_slice(&[e.kind.code(), flags, 0, 0, 0, 0, 0, 0]);
         }
+        let Some(says) = layer_says(self) else {
+            out.extend_from_slice(&u64::MAX.to_le_bytes());
+            out.extend_from_slice(&0u64.to_le_bytes());
+            out.extend_from_slice(&0u64.to_le_bytes());
+            return out;
+        };
+        out.extend_from_slice(&(says.says.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(u64::from(says.root_dir) | u64::from(says.root_opaque) << 1).to_le_bytes());
+        let mut names = Vec::new();
+        for say in &says.says {
+            let (off, len, owned) = match &say.path {
+                Cow::Borrowed(p) => {
+                    let off = (p.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+                    match self.bytes.get(off..off.wrapping_add(p.len())) {
+                        Some(inside) if std::ptr::eq(inside.as_ptr(), p.as_ptr()) || p.is_empty() => (off, p.len(), 0),
+                        // A name not borrowed from this index (a decoded entry always is).
+                        _ => {
+                            names.extend_from_slice(p);
+                            (names.len() - p.len(), p.len(), 1)
+                        }
+                    }
+                }
+                Cow::Owned(p) => {
+                    names.extend_from_slice(p);
+                    (names.len() - p.len(), p.len(), 1)
+                }
+            };
+            let (Ok(off), Ok(len)) = (u32::try_from(off), u32::try_from(len)) else { return Vec::new() };
+            for v in [off, len, say.entry, say.up] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&[say.bits, owned, 0, 0, 0, 0, 0, 0]);
+        }
+        out.extend_from_slice(&(names.len() as u64).to_le_bytes());
+        out.extend_from_slice(&names);
         out
+    }
+
+    /// The layer's says as its table keeps them: `None` when it was not read with one,
+    /// `Some(None)` when the layer is not plain on its own.
+    pub(super) fn stored_says(&self) -> Option<Option<Says<'a>>> {
+        match self.says? {
+            StoredSays::NotPlain => Some(None),
+            StoredSays::Rows { rows, names, root } => Some(Some(Says::Stored { rows, names, index: self.bytes, root })),
+        }
     }
 
     /// The index `bytes` read with its `table` ([`IndexRef::table`] of it): its head
     /// and checksum checked as [`IndexRef::from_bytes`] does, the table's head against
-    /// it; each entry is read from its row when asked for, nothing decoded before. A
-    /// row that does not fit the index (a name beyond it, an unknown kind) is no entry.
+    /// it, each row's names inside the index and its kind known (an
+    /// [`crate::Error::InvalidIndex`] otherwise); each entry is read from its row when
+    /// asked for, nothing decoded before.
     pub fn with_table(bytes: &'a [u8], table: &'a [u8]) -> Result<IndexRef<'a>> {
         let p = Parser::new(bytes)?;
         let bad = |reason: &str| Error::InvalidIndex { reason: format!("table: {reason}") };
@@ -136,10 +237,44 @@ impl<'a> IndexRef<'a> {
             return Err(bad("not a table of this version"));
         }
         let n = u64::from_le_bytes(head.get(12..20).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("too short"))?);
-        if n != p.n || rows.len() as u64 != n.saturating_mul(ROW as u64) {
+        let rows_len = usize::try_from(n).ok().and_then(|n| n.checked_mul(ROW)).filter(|_| n == p.n);
+        let Some((rows, rest)) = rows_len.and_then(|l| rows.split_at_checked(l)) else {
             return Err(bad("not as many rows as the index has entries"));
+        };
+        // Every row checked once (its names inside the index, its kind known), so that
+        // each one read later is an entry.
+        let fits = |row: &[u8]| {
+            let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]) as u64;
+            let within = |i: usize| u32_at(i) + u32_at(i + 4) <= bytes.len() as u64;
+            within(0) && within(8) && within(16) && EntryKind::from_code(row[48]).is_some()
+        };
+        if !rows.chunks_exact(ROW).all(fits) {
+            return Err(bad("a row that does not fit the index"));
         }
-        Ok(IndexRef { entries: Entries::Rows(rows), diff_id: p.diff_id, bytes })
+        let mut c = rest;
+        let u64_of = |c: &mut &'a [u8]| -> Result<u64> {
+            let (v, r) = c.split_first_chunk::<8>().ok_or_else(|| bad("truncated"))?;
+            *c = r;
+            Ok(u64::from_le_bytes(*v))
+        };
+        let (count, root) = (u64_of(&mut c)?, u64_of(&mut c)?);
+        let says = if count == u64::MAX {
+            if u64_of(&mut c)? != 0 || !c.is_empty() {
+                return Err(bad("bytes after a layer that is not plain"));
+            }
+            StoredSays::NotPlain
+        } else {
+            let len =
+                usize::try_from(count).ok().and_then(|n| n.checked_mul(SAY)).ok_or_else(|| bad("too many says"))?;
+            let (says, r) = c.split_at_checked(len).ok_or_else(|| bad("truncated says"))?;
+            c = r;
+            let names_len = usize::try_from(u64_of(&mut c)?).map_err(|_| bad("names too long"))?;
+            if c.len() != names_len {
+                return Err(bad("names not as long as said"));
+            }
+            StoredSays::Rows { rows: says, names: c, root }
+        };
+        Ok(IndexRef { entries: Entries::Rows(rows), diff_id: p.diff_id, bytes, says: Some(says) })
     }
 
     /// The entry at position `i`.

@@ -176,6 +176,167 @@ fn ancestors(p: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// What one layer says about one path, before the layers are merged: the position of
+/// its entry there ([`NONE`]: none), the [`Say`] bits, and for an entry, the position in
+/// the layer's list of its parent directory's say ([`UP_ROOT`]: the root; [`NONE`]: not
+/// an entry).
+#[derive(Debug, Clone)]
+pub(super) struct LayerSay<'a> {
+    pub(super) path: Cow<'a, [u8]>,
+    pub(super) entry: u32,
+    pub(super) up: u32,
+    pub(super) bits: u8,
+}
+
+/// One layer's says, a parent directory's before those of the entries under it, and
+/// what it says about the root: an entry there (a directory), an opaque marker there.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LayerSays<'a> {
+    pub(super) says: Vec<LayerSay<'a>>,
+    pub(super) root_dir: bool,
+    pub(super) root_opaque: bool,
+}
+
+/// A layer's says being found ([`layer_says`]).
+struct OneLayer<'a> {
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    says: Vec<LayerSay<'a>>,
+}
+
+impl<'a> OneLayer<'a> {
+    fn find(&self, p: &[u8]) -> Option<u32> {
+        self.table.find(self.hasher.hash_one(p), |&s| self.says[s as usize].path.as_ref() == p).copied()
+    }
+
+    /// The layer's say about `p` (made when there is none yet).
+    fn say(&mut self, p: Cow<'a, [u8]>) -> u32 {
+        let hash = self.hasher.hash_one(p.as_ref());
+        if let Some(&s) = self.table.find(hash, |&s| self.says[s as usize].path.as_ref() == p.as_ref()) {
+            return s;
+        }
+        let s = self.says.len() as u32;
+        self.says.push(LayerSay { path: p, entry: NONE, up: NONE, bits: 0 });
+        let (says, hasher) = (&self.says, &self.hasher);
+        self.table.insert_unique(hash, s, |&s| hasher.hash_one(says[s as usize].path.as_ref()));
+        s
+    }
+
+    /// Mark the strict ancestors of `p` with `bit`, nearest first, until one has it
+    /// already.
+    fn mark_ancestors(&mut self, p: &'a [u8], bit: u8) {
+        for a in ancestors(p) {
+            let say = self.say(Cow::Borrowed(a));
+            let b = &mut self.says[say as usize].bits;
+            if *b & bit != 0 {
+                break;
+            }
+            *b |= bit;
+        }
+    }
+}
+
+/// What `index` says, path by path, when the layer is plain on its own (the checks of
+/// the module documentation that need no other layer: every name normal, no path twice,
+/// hard links only to a regular file earlier in the layer, no whiteout of what the layer
+/// makes itself, ids and links in range); `None` otherwise. [`MergedIndex::new`] merges
+/// these; a layer's table keeps them ([`IndexRef::table`]) so that the merge need not
+/// find them again.
+pub(super) fn layer_says<'a>(index: &IndexRef<'a>) -> Option<LayerSays<'a>> {
+    let n = index.len();
+    let mut t = OneLayer {
+        table: HashTable::with_capacity(n + n / 8),
+        hasher: DefaultHashBuilder::default(),
+        says: Vec::with_capacity(n + n / 8),
+    };
+    let (mut root_dir, mut root_opaque) = (false, false);
+    // The parent of the last entry, whose ancestors are marked already, and its say.
+    let mut last_parent: Option<&'a [u8]> = None;
+    let mut last_up = UP_ROOT;
+    for (i, e) in index.raw_entries().enumerate() {
+        let e = e?;
+        let (p, whiteout) = match e.plain {
+            Some(known) => known,
+            None => plain(e.path)?,
+        };
+        if whiteout {
+            if ancestors(p).any(|a| a.rsplit(|&b| b == b'/').next().is_some_and(|n| n.starts_with(b".wh."))) {
+                return None;
+            }
+            match path::classify(Path::new(OsStr::from_bytes(p))).ok()? {
+                Class::Whiteout { target } => {
+                    let target = target.into_os_string().into_encoded_bytes();
+                    let say = t.say(Cow::Owned(target));
+                    t.says[say as usize].bits |= WHITEOUT;
+                    t.mark_ancestors(p, WHITEOUT_BELOW);
+                }
+                Class::Opaque { .. } => {
+                    let d = parent_of(p);
+                    if d.is_empty() {
+                        root_opaque = true;
+                    } else {
+                        let say = t.say(Cow::Borrowed(d));
+                        t.says[say as usize].bits |= OPAQUE;
+                        t.mark_ancestors(d, UNDER);
+                    }
+                }
+                _ => return None,
+            }
+            continue;
+        }
+        let in_range = |v: u64| u32::try_from(v).is_ok_and(|v| v != u32::MAX);
+        if !in_range(e.uid) || !in_range(e.gid) {
+            return None;
+        }
+        if p.is_empty() {
+            if e.kind != EntryKind::Dir {
+                return None;
+            }
+            root_dir = true;
+            continue;
+        }
+        match e.kind {
+            EntryKind::Symlink if e.link.is_empty() || e.link.contains(&0) => return None,
+            EntryKind::Hardlink => {
+                let (target, _) = plain(e.link)?;
+                let s = t.find(target)?;
+                if target == p || index.raw(t.says[s as usize].entry as usize)?.kind != EntryKind::File {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+        let parent = parent_of(p);
+        if last_parent != Some(parent) {
+            last_up = UP_ROOT;
+            if !parent.is_empty() {
+                let up = t.say(Cow::Borrowed(parent));
+                if t.says[up as usize].bits & UNDER == 0 {
+                    t.says[up as usize].bits |= UNDER;
+                    t.mark_ancestors(parent, UNDER);
+                }
+                last_up = up;
+            }
+            last_parent = Some(parent);
+        }
+        let say = t.say(Cow::Borrowed(p));
+        let s = &mut t.says[say as usize];
+        if s.entry != NONE {
+            return None;
+        }
+        s.entry = u32::try_from(i).ok().filter(|&i| i != NONE)?;
+        if e.kind == EntryKind::Dir {
+            s.bits |= DIR;
+        }
+        s.up = last_up;
+    }
+    // A layer that whites out what it makes itself: the fold's rules decide.
+    if t.says.iter().any(|s| s.bits & WHITEOUT != 0 && (s.entry != NONE || s.bits & (UNDER | OPAQUE) != 0)) {
+        return None;
+    }
+    Some(LayerSays { says: t.says, root_dir, root_opaque })
+}
+
 /// The table being made, layer after layer.
 struct Builder<'a> {
     table: HashTable<u32>,
@@ -189,7 +350,8 @@ impl<'a> Builder<'a> {
         self.table.find(hash, |&s| self.slots[s as usize].path.as_ref() == p).copied()
     }
 
-    /// The say of layer `l` about `p` (made, with its slot, when there is none yet).
+    /// A new say of layer `l` about `p` (its slot made when there is none yet): each
+    /// layer says one thing about a path ([`layer_says`]).
     fn say(&mut self, p: Cow<'a, [u8]>, l: u32) -> (u32, u32) {
         let hash = self.hasher.hash_one(p.as_ref());
         let slot = match self.find(hash, &p) {
@@ -202,10 +364,6 @@ impl<'a> Builder<'a> {
                 s
             }
         };
-        let last = self.slots[slot as usize].last;
-        if last != NONE && self.says[last as usize].layer == l {
-            return (slot, last);
-        }
         let id = self.says.len() as u32;
         self.says.push(Say { layer: l, entry: NONE, bits: 0, next: NONE });
         let s = &mut self.slots[slot as usize];
@@ -217,24 +375,13 @@ impl<'a> Builder<'a> {
         s.last = id;
         (slot, id)
     }
-
-    /// Mark the strict ancestors of `p` with `bit` for layer `l`, nearest first, until
-    /// one has it already.
-    fn mark_ancestors(&mut self, p: &'a [u8], l: u32, bit: u8) {
-        for a in ancestors(p) {
-            let (_, say) = self.say(Cow::Borrowed(a), l);
-            let b = &mut self.says[say as usize].bits;
-            if *b & bit != 0 {
-                break;
-            }
-            *b |= bit;
-        }
-    }
 }
 
 impl<'a> MergedIndex<'a> {
     /// The merged view of `indexes` (base first), when their union is plain (see the
     /// module documentation); `None` when it is not, and the layers must be folded.
+    /// Each layer's says are read from its table when it was read with one
+    /// ([`IndexRef::with_table`]), else found from its entries ([`layer_says`]).
     pub fn new(indexes: &'a [IndexRef<'a>]) -> Option<MergedIndex<'a>> {
         // More layers than a merged tree holds: the fold's error.
         if indexes.len() > crate::memtree::MAX_LAYERS {
@@ -251,97 +398,35 @@ impl<'a> MergedIndex<'a> {
         crate::mem::prefault(&mut b.says);
         let (mut root_layer, mut root_floor) = (0, 0);
         let mut root_opaque = Vec::new();
+        // The slot of each say of the layer being merged, for the entries' parents.
+        let mut slot_of: Vec<u32> = Vec::new();
         for (l, index) in indexes.iter().enumerate() {
             let lu = l as u32;
-            let start = b.says.len();
-            // The parent of the last entry, whose ancestors are marked already, and its
-            // slot.
-            let mut last_parent: Option<&'a [u8]> = None;
-            let mut last_up = UP_ROOT;
-            for (i, e) in index.raw_entries().enumerate() {
-                let e = e?;
-                let (p, whiteout) = match e.plain {
-                    Some(known) => known,
-                    None => plain(e.path)?,
-                };
-                if whiteout {
-                    if ancestors(p).any(|a| a.rsplit(|&b| b == b'/').next().is_some_and(|n| n.starts_with(b".wh."))) {
-                        return None;
-                    }
-                    match path::classify(Path::new(OsStr::from_bytes(p))).ok()? {
-                        Class::Whiteout { target } => {
-                            let target = target.into_os_string().into_encoded_bytes();
-                            let (_, say) = b.say(Cow::Owned(target), lu);
-                            b.says[say as usize].bits |= WHITEOUT;
-                            b.mark_ancestors(p, lu, WHITEOUT_BELOW);
-                        }
-                        Class::Opaque { .. } => {
-                            let d = parent_of(p);
-                            if d.is_empty() {
-                                root_floor = l;
-                                root_opaque.push(lu);
-                            } else {
-                                let (_, say) = b.say(Cow::Borrowed(d), lu);
-                                b.says[say as usize].bits |= OPAQUE;
-                                b.mark_ancestors(d, lu, UNDER);
-                            }
-                        }
-                        _ => return None,
-                    }
-                    continue;
-                }
-                let in_range = |v: u64| u32::try_from(v).is_ok_and(|v| v != u32::MAX);
-                if !in_range(e.uid) || !in_range(e.gid) {
-                    return None;
-                }
-                if p.is_empty() {
-                    if e.kind != EntryKind::Dir {
-                        return None;
-                    }
-                    root_layer = l;
-                    continue;
-                }
-                match e.kind {
-                    EntryKind::Symlink if e.link.is_empty() || e.link.contains(&0) => return None,
-                    EntryKind::Hardlink => {
-                        let (t, _) = plain(e.link)?;
-                        let s = b.find(b.hasher.hash_one(t), t)?;
-                        let last = b.says[b.slots[s as usize].last as usize];
-                        if t == p || last.layer != lu || index.raw(last.entry as usize)?.kind != EntryKind::File {
-                            return None;
-                        }
-                    }
-                    _ => {}
-                }
-                let parent = parent_of(p);
-                if last_parent != Some(parent) {
-                    last_up = UP_ROOT;
-                    if !parent.is_empty() {
-                        let (up, say) = b.say(Cow::Borrowed(parent), lu);
-                        if b.says[say as usize].bits & UNDER == 0 {
-                            b.says[say as usize].bits |= UNDER;
-                            b.mark_ancestors(parent, lu, UNDER);
-                        }
-                        last_up = up;
-                    }
-                    last_parent = Some(parent);
-                }
-                let (slot, say) = b.say(Cow::Borrowed(p), lu);
-                if b.says[say as usize].entry != NONE {
-                    return None;
-                }
-                b.says[say as usize].entry = u32::try_from(i).ok().filter(|&i| i != NONE)?;
-                if e.kind == EntryKind::Dir {
-                    b.says[say as usize].bits |= DIR;
-                }
-                b.slots[slot as usize].up = last_up;
+            let says = match index.stored_says() {
+                Some(stored) => stored?,
+                None => index_ref::Says::Built(layer_says(index)?),
+            };
+            let (root_dir, opaque) = says.root();
+            if root_dir {
+                root_layer = l;
             }
-            // A layer that whites out what it makes itself: the fold's rules decide.
-            if b.says[start..]
-                .iter()
-                .any(|s| s.bits & WHITEOUT != 0 && (s.entry != NONE || s.bits & (UNDER | OPAQUE) != 0))
-            {
-                return None;
+            if opaque {
+                root_floor = l;
+                root_opaque.push(lu);
+            }
+            slot_of.clear();
+            for s in says.into_iter() {
+                let s = s?;
+                let (slot, say) = b.say(s.path, lu);
+                let to = &mut b.says[say as usize];
+                to.entry = s.entry;
+                to.bits = s.bits;
+                match s.up {
+                    NONE => {}
+                    UP_ROOT => b.slots[slot as usize].up = UP_ROOT,
+                    up => b.slots[slot as usize].up = *slot_of.get(up as usize)?,
+                }
+                slot_of.push(slot);
             }
         }
         // No layer puts anything under (or whites out anything under) a path that is

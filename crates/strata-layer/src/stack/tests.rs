@@ -403,8 +403,7 @@ fn a_table_that_does_not_fit_its_index_is_not_trusted() {
     let mut other = table.clone();
     other[8] ^= 1;
     assert!(IndexRef::with_table(&bytes[0], &other).is_err());
-    // A row naming bytes beyond the index, or of an unknown kind: no entry there, and
-    // no merged view of a layer missing one.
+    // A row naming bytes beyond the index, or of an unknown kind: not trusted.
     for (at, value) in [(20 + 4, u32::MAX), (20 + 16, u32::MAX - 2), (20 + 48, 0xff)] {
         let mut bad = table.clone();
         if at == 20 + 48 {
@@ -412,10 +411,27 @@ fn a_table_that_does_not_fit_its_index_is_not_trusted() {
         } else {
             bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
         }
-        let t = IndexRef::with_table(&bytes[0], &bad).unwrap();
-        assert!(t.entry(0).is_none(), "row damaged at {at}");
-        assert_eq!(t.entries().count(), r.len() - 1);
-        assert!(t.table().is_empty());
-        assert!(MergedIndex::new(&[t]).is_none());
+        assert!(IndexRef::with_table(&bytes[0], &bad).is_err(), "row damaged at {at}");
     }
+    // The says: cut short, longer than said, a say naming a path beyond its table: no
+    // table, or no merged view of it.
+    let rows_end = 20 + r.len() * 56;
+    assert!(IndexRef::with_table(&bytes[0], &table[..rows_end + 8]).is_err());
+    let mut longer = table.clone();
+    longer.push(0);
+    assert!(IndexRef::with_table(&bytes[0], &longer).is_err());
+    let mut beyond = table.clone();
+    beyond[rows_end + 16 + 4..rows_end + 16 + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let t = IndexRef::with_table(&bytes[0], &beyond).unwrap();
+    assert!(MergedIndex::new(&[t]).is_none());
+    // A layer not plain on its own says so in its table, and no view is made of it.
+    let mut own = LayerBuilder::new();
+    own.file("srv/a", b"a".to_vec());
+    own.whiteout("srv/a");
+    let (_, own) = indexes(&[own]);
+    let r = IndexRef::from_bytes(&own[0]).unwrap();
+    let table = r.table();
+    let t = IndexRef::with_table(&own[0], &table).unwrap();
+    assert!(matches!(t.stored_says(), Some(None)));
+    assert!(MergedIndex::new(&[t]).is_none());
 }

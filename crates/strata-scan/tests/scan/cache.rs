@@ -123,6 +123,33 @@ fn a_damaged_record_is_ignored_and_rebuilt() {
 }
 
 #[test]
+fn a_record_whose_kept_file_changed_is_not_trusted() {
+    // A change inside a database a record keeps decodes as well as the original: only
+    // the record's checksum (checked beside the reading, on another thread) tells.
+    let (dir, store) = store();
+    let img = mixed_image(dir.path(), &store);
+    let want = Inventory::of_image(&img, &cold()).unwrap();
+    Inventory::of_image(&img, &layers_only()).unwrap();
+    let changed = img
+        .layers()
+        .iter()
+        .map(|l| record_path(&store, &l.digest))
+        .find_map(|r| {
+            let mut b = std::fs::read(&r).unwrap();
+            let at = b.windows(17).position(|w| w == b"Version: 3.0.11-1")?;
+            b[at + 9] = b'4';
+            std::fs::write(&r, &b).unwrap();
+            Some(r)
+        })
+        .expect("a record keeps the status file");
+    let got = Inventory::of_image(&img, &layers_only()).unwrap();
+    assert_eq!(got, want);
+    assert!(got.packages.iter().any(|p| p.version == "3.0.11-1~deb12u2"));
+    // And the record is written again, sound.
+    assert!(!std::fs::read(&changed).unwrap().windows(17).any(|w| w == b"Version: 4.0.11-1"));
+}
+
+#[test]
 fn a_record_of_another_layer_is_not_trusted() {
     let (dir, store) = store();
     let a = dir.path().join("a");
