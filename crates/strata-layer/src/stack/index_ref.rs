@@ -88,16 +88,39 @@ impl<'a> Says<'a> {
     }
 
     /// The says in order (a stored one that does not fit its table: `None`).
-    pub(super) fn into_iter(self) -> Box<dyn Iterator<Item = Option<LayerSay<'a>>> + 'a> {
+    pub(super) fn into_iter(self) -> SaysIter<'a> {
         match self {
-            Says::Built(s) => Box::new(s.says.into_iter().map(Some)),
-            Says::Stored { rows, names, index, .. } => Box::new(rows.chunks_exact(SAY).map(move |row| {
+            Says::Built(s) => SaysIter::Built(s.says.into_iter()),
+            Says::Stored { rows, names, index, .. } => SaysIter::Stored { rows: rows.chunks_exact(SAY), names, index },
+        }
+    }
+}
+
+/// [`Says::into_iter`].
+pub(super) enum SaysIter<'a> {
+    Built(std::vec::IntoIter<LayerSay<'a>>),
+    Stored { rows: std::slice::ChunksExact<'a, u8>, names: &'a [u8], index: &'a [u8] },
+}
+
+impl<'a> Iterator for SaysIter<'a> {
+    type Item = Option<LayerSay<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Option<LayerSay<'a>>> {
+        match self {
+            SaysIter::Built(it) => it.next().map(Some),
+            SaysIter::Stored { rows, names, index } => {
+                let row = rows.next()?;
                 let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
                 let (off, len) = (u32_at(0) as usize, u32_at(4) as usize);
-                let from = if row[17] == 0 { index } else { names };
-                let path = from.get(off..off.checked_add(len)?)?;
-                Some(LayerSay { path: Cow::Borrowed(path), entry: u32_at(8), up: u32_at(12), bits: row[16] })
-            })),
+                let from = if row[17] == 0 { *index } else { *names };
+                Some(from.get(off..off.saturating_add(len)).map(|path| LayerSay {
+                    path: Cow::Borrowed(path),
+                    entry: u32_at(8),
+                    up: u32_at(12),
+                    bits: row[16],
+                }))
+            }
         }
     }
 }
