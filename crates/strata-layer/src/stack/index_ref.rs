@@ -111,13 +111,11 @@ impl<'a> Iterator for SaysIter<'a> {
             SaysIter::Built(it) => it.next().map(Some),
             SaysIter::Stored { rows, names, index } => {
                 let row = rows.next()?;
-                let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
-                let (off, len) = (u32_at(0) as usize, u32_at(4) as usize);
                 let from = if row[17] == 0 { *index } else { *names };
-                Some(from.get(off..off.saturating_add(len)).map(|path| LayerSay {
+                Some(part_of(from, row, 0).map(|path| LayerSay {
                     path: Cow::Borrowed(path),
-                    entry: u32_at(8),
-                    up: u32_at(12),
+                    entry: le32(row, 8),
+                    up: le32(row, 12),
                     bits: row[16],
                 }))
             }
@@ -163,13 +161,9 @@ impl<'a> IndexRef<'a> {
     /// index or checking a name again. A cache keeps it beside the index. Empty when
     /// this index was read with a table one of whose rows does not fit it.
     pub fn table(&self) -> Vec<u8> {
-        let at = |sub: &[u8]| -> [u8; 4] {
-            // Every name is borrowed from `bytes` (an empty one may not be: any
-            // offset does for it).
-            let off = (sub.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
-            let off = if sub.is_empty() || off > self.bytes.len() { 0 } else { off };
-            u32::try_from(off).unwrap_or(u32::MAX).to_le_bytes()
-        };
+        // Every name is borrowed from `bytes` (an empty one may not be: any offset does
+        // for it).
+        let at = |sub: &[u8]| u32::try_from(offset_in(self.bytes, sub).unwrap_or(0)).unwrap_or(u32::MAX).to_le_bytes();
         let len = |sub: &[u8]| u32::try_from(sub.len()).unwrap_or(u32::MAX).to_le_bytes();
         let mut out = Vec::with_capacity(20 + self.len() * ROW);
         out.extend_from_slice(TABLE_MAGIC);
@@ -210,19 +204,12 @@ impl<'a> IndexRef<'a> {
         out.extend_from_slice(&(u64::from(says.root_dir) | u64::from(says.root_opaque) << 1).to_le_bytes());
         let mut names = Vec::new();
         for say in &says.says {
-            let (off, len, owned) = match &say.path {
-                Cow::Borrowed(p) => {
-                    let off = (p.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
-                    match self.bytes.get(off..off.wrapping_add(p.len())) {
-                        Some(inside) if std::ptr::eq(inside.as_ptr(), p.as_ptr()) || p.is_empty() => (off, p.len(), 0),
-                        // A name not borrowed from this index (a decoded entry always is).
-                        _ => {
-                            names.extend_from_slice(p);
-                            (names.len() - p.len(), p.len(), 1)
-                        }
-                    }
-                }
-                Cow::Owned(p) => {
+            // A name of the index where it is, any other (a whiteout's target) below.
+            let p: &[u8] = &say.path;
+            let (off, len, owned) = match offset_in(self.bytes, p) {
+                Some(off) => (off, p.len(), 0),
+                None if p.is_empty() => (0, 0, 0),
+                None => {
                     names.extend_from_slice(p);
                     (names.len() - p.len(), p.len(), 1)
                 }
@@ -267,9 +254,7 @@ impl<'a> IndexRef<'a> {
         // Every row checked once (its names inside the index, its kind known), so that
         // each one read later is an entry.
         let fits = |row: &[u8]| {
-            let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]) as u64;
-            let within = |i: usize| u32_at(i) + u32_at(i + 4) <= bytes.len() as u64;
-            within(0) && within(8) && within(16) && EntryKind::from_code(row[48]).is_some()
+            [0, 8, 16].iter().all(|&i| part_of(bytes, row, i).is_some()) && EntryKind::from_code(row[48]).is_some()
         };
         if !rows.chunks_exact(ROW).all(fits) {
             return Err(bad("a row that does not fit the index"));
@@ -354,12 +339,9 @@ fn view<'a>(i: usize, e: &RawEntry<'a>) -> IndexEntry<'a> {
 /// The entry of a table's `row`, its names parts of the index `bytes`.
 #[inline]
 fn row_entry<'a>(bytes: &'a [u8], row: &[u8; ROW]) -> Option<RawEntry<'a>> {
-    let u32_at = |i: usize| u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
+    let u32_at = |i: usize| le32(row, i);
     let u64_at = |i: usize| u64::from(u32_at(i)) | u64::from(u32_at(i + 4)) << 32;
-    let part = |i: usize| {
-        let (off, len) = (u32_at(i) as usize, u32_at(i + 4) as usize);
-        bytes.get(off..off.checked_add(len)?)
-    };
+    let part = |i: usize| part_of(bytes, row, i);
     let flags = row[49];
     let id = |v: u32| if v == u32::MAX { u64::MAX } else { u64::from(v) };
     Some(RawEntry {
@@ -373,4 +355,25 @@ fn row_entry<'a>(bytes: &'a [u8], row: &[u8; ROW]) -> Option<RawEntry<'a>> {
         offset: u64_at(32),
         plain: if flags & NORMAL != 0 { Some((part(8)?, flags & WHITEOUT != 0)) } else { None },
     })
+}
+
+/// The little-endian `u32` at `i` of a table's row (the caller's offsets are inside
+/// the row's fixed size).
+#[inline]
+fn le32(row: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]])
+}
+
+/// The bytes of `from` that a row's (offset u32, length u32) at `i` names, when they
+/// are inside it.
+#[inline]
+fn part_of<'a>(from: &'a [u8], row: &[u8], i: usize) -> Option<&'a [u8]> {
+    let (off, len) = (le32(row, i) as usize, le32(row, i + 4) as usize);
+    from.get(off..off.checked_add(len)?)
+}
+
+/// Where the non-empty `sub` starts in `base`, when it is a part of it.
+fn offset_in(base: &[u8], sub: &[u8]) -> Option<usize> {
+    let off = (sub.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
+    (!sub.is_empty() && off.checked_add(sub.len())? <= base.len()).then_some(off)
 }
