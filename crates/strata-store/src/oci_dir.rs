@@ -398,13 +398,7 @@ const RECORD_MAP_FROM: u64 = 64 << 10;
 
 fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(Error::io("open", path))?;
-    let len = file.metadata().map_err(Error::io("stat", path))?.len();
-    if len > limit {
-        return Err(Error::InvalidLayout {
-            path: path.to_path_buf(),
-            reason: format!("{len} bytes, over the limit of {limit}"),
-        });
-    }
+    let len = len_capped(&file, path, limit)?;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(limit + 1).read_to_end(&mut bytes).map_err(Error::io("read", path))?;
     if bytes.len() as u64 > limit {
@@ -414,6 +408,18 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>> {
         });
     }
     Ok(bytes)
+}
+
+/// The length of the open `file` at `path`, when it is at most `limit`.
+fn len_capped(file: &File, path: &Path, limit: u64) -> Result<u64> {
+    let len = file.metadata().map_err(Error::io("stat", path))?.len();
+    if len > limit {
+        return Err(Error::InvalidLayout {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes, over the limit of {limit}"),
+        });
+    }
+    Ok(len)
 }
 
 /// Where an [`OciDir`] blob is written: a locked temp file in `.strata/tmp/`.
@@ -755,13 +761,7 @@ impl Backend for OciDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("open", &path)(e)),
         };
-        let len = file.metadata().map_err(Error::io("stat", &path))?.len();
-        if len > kind.max_size() {
-            return Err(Error::InvalidLayout {
-                path,
-                reason: format!("{len} bytes, over the limit of {}", kind.max_size()),
-            });
-        }
+        let len = len_capped(&file, &path, kind.max_size())?;
         // A record is never written in place (it is replaced whole, as `replace_file`
         // does), so a big one can be mapped.
         FileBytes::of(&file, len, RECORD_MAP_FROM).map(Some).map_err(Error::io("read", path))
