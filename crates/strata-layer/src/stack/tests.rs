@@ -1,6 +1,7 @@
 //! The merged index against the fold: the same answers on every path of plain layers.
 
 use super::*;
+use crate::path::Class;
 use crate::{LayerBuilder, LayerIndex, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions};
 use proptest::prelude::*;
 
