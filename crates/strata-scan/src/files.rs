@@ -59,20 +59,31 @@ impl Files {
         self.ends.push(self.buf.len());
     }
 
+    /// `paths` sorted, each once, in a buffer of their exact size: what a catalog
+    /// gathers from a database in its own order (a dpkg list is nearly sorted already)
+    /// is copied once, into the result, rather than into a [`Files`] first and sorted
+    /// from there.
+    pub fn sorted<'a>(paths: impl IntoIterator<Item = &'a str>) -> Files {
+        let mut v: Vec<&str> = paths.into_iter().collect();
+        if !v.is_sorted_by(|a, b| a < b) {
+            // Runs of sorted names: a run-aware sort merges them.
+            v.sort();
+            v.dedup();
+        }
+        let mut out = Files::with_capacity(v.len(), v.iter().map(|p| p.len()).sum());
+        for p in v {
+            out.push(p);
+        }
+        out
+    }
+
     /// Sort the paths and keep each once (nothing moves when they are so already, as a
     /// package database lists them mostly).
     pub fn sort_dedup(&mut self) {
         if self.iter().zip(self.iter().skip(1)).all(|(a, b)| a < b) {
             return;
         }
-        let mut paths: Vec<&str> = self.iter().collect();
-        paths.sort();
-        paths.dedup();
-        let mut out = Files::with_capacity(paths.len(), self.buf.len());
-        for p in paths {
-            out.push(p);
-        }
-        *self = out;
+        *self = Files::sorted(self.iter());
     }
 }
 
@@ -171,5 +182,11 @@ mod tests {
         assert!(serde_json::from_str::<Files>(r#"["a", 1]"#).is_err());
         assert_eq!(Files::from(vec!["a".to_owned()]), ["a"]);
         assert_eq!(format!("{f:?}"), r#"["", "usr/bin/a", "usr/bin/b", "é/x"]"#);
+        // Sorted and deduplicated from borrowed paths, in one buffer of their size.
+        let s = Files::sorted(["b/c", "a", "b/c", "b", "a"]);
+        assert_eq!(s, ["a", "b", "b/c"]);
+        assert_eq!(s.buf.len(), 5);
+        assert_eq!(Files::sorted(["a", "b"]), ["a", "b"]);
+        assert!(Files::sorted([]).is_empty());
     }
 }

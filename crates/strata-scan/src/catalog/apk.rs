@@ -45,8 +45,7 @@ pub(crate) fn parse(text: &str, distro: Option<&Distro>) -> Vec<Package> {
             q.push(("upstream", o));
         }
         let purl = purl(Kind::Apk, Some(ns), &d.name, &d.version, &q);
-        let mut files = crate::Files::from(d.files);
-        files.sort_dedup();
+        let files = crate::Files::sorted(d.files.iter().map(String::as_str));
         out.push(Package {
             kind: Kind::Apk,
             name: d.name,

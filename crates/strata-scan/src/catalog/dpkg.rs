@@ -46,7 +46,7 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
                 if let Some(b) = contents.get(&l) {
                     let layers;
                     let text = super::text(b);
-                    (p.files, layers) = owned_files(root, lines(&text), line_count(&text), text.len());
+                    (p.files, layers) = owned_files(root, lines(&text), line_count(&text));
                     set_layers(root, &mut p, layers, &l);
                     p.record = Some(l);
                     break;
@@ -76,7 +76,7 @@ pub(crate) fn catalog(root: &dyn Root, distro: Option<&Distro>, found: &mut Foun
                 let text = super::text(b);
                 let paths = lines(&text).filter_map(|l| l.split_once("  ").map(|(_, p)| p));
                 let layers;
-                (p.files, layers) = owned_files(root, paths, line_count(&text), text.len());
+                (p.files, layers) = owned_files(root, paths, line_count(&text));
                 set_layers(root, &mut p, layers, f);
             }
             p.record = Some(f.to_owned());
@@ -136,16 +136,11 @@ fn line_count(text: &str) -> usize {
 /// The paths of a `.list` or `.md5sums` file, without the leading `/`, directories left
 /// out (every package lists `/usr`; a directory says nothing about who made it), and the
 /// layers of those that are there: one lookup per line ([`Root::stat`]).
-fn owned_files<'a>(
-    root: &dyn Root,
-    lines: impl Iterator<Item = &'a str>,
-    count: usize,
-    bytes: usize,
-) -> (Files, BTreeSet<usize>) {
+fn owned_files<'a>(root: &dyn Root, lines: impl Iterator<Item = &'a str>, count: usize) -> (Files, BTreeSet<usize>) {
     let mut layers = BTreeSet::new();
     // Files next to each other are mostly of one layer: the set is asked once for it.
     let mut last = None;
-    let mut out = Files::with_capacity(count, bytes);
+    let mut paths = Vec::with_capacity(count);
     for l in lines.map(|l| l.trim_end().trim_start_matches('/')).filter(|l| !l.is_empty() && *l != ".") {
         match root.stat(l) {
             Some(s) if s.is_dir => continue,
@@ -155,10 +150,9 @@ fn owned_files<'a>(
             }
             _ => {}
         }
-        out.push(l);
+        paths.push(l);
     }
-    out.sort_dedup();
-    (out, layers)
+    (Files::sorted(paths), layers)
 }
 
 /// A package's layers from those of its files and of its own record, as

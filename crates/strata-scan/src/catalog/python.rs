@@ -38,8 +38,7 @@ pub(crate) fn catalog(root: &dyn Root, found: &mut Found) -> Result<()> {
                 }
             }
         }
-        let mut files = crate::Files::from(files);
-        files.sort_dedup();
+        let files = crate::Files::sorted(files.iter().map(String::as_str));
         let norm = normalize(name);
         found.packages.push(Package {
             kind: Kind::Python,
