@@ -310,8 +310,8 @@ impl Root for IndexRoot<'_> {
     }
 
     fn stat(&self, path: &str) -> Option<PathStat> {
-        let n = self.view.stat(path.as_bytes())?;
-        Some(PathStat { is_dir: n.kind == TarKind::Dir, layer: n.layer })
+        let (layer, is_dir) = self.view.layer_and_is_dir(path.as_bytes())?;
+        Some(PathStat { is_dir, layer })
     }
 
     fn files(&self) -> Vec<String> {

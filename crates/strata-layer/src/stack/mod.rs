@@ -83,6 +83,7 @@ const DIR: u8 = 16;
 /// What [`MergedIndex::parent`] found for a directory, remembered in its slot.
 const PARENT_UNKNOWN: u32 = u32::MAX;
 const PARENT_OTHER: u32 = u32::MAX - 1;
+const PARENT_MISSING: u32 = u32::MAX - 2;
 
 /// One path some layer names, with what each layer says about it.
 struct Slot<'a> {
@@ -92,7 +93,8 @@ struct Slot<'a> {
     first: u32,
     last: u32,
     /// The directory's floor once looked up as a parent ([`PARENT_UNKNOWN`],
-    /// [`PARENT_OTHER`] when it is not a directory).
+    /// [`PARENT_MISSING`] when nothing is there, [`PARENT_OTHER`] when something else
+    /// is).
     parent: Cell<u32>,
     /// The slot of the path's parent directory ([`UP_ROOT`]: the root), when an entry
     /// made the slot ([`NONE`] otherwise): a lookup of the path finds its parent
@@ -108,7 +110,11 @@ const UP_ROOT: u32 = u32::MAX - 1;
 enum Parent {
     /// A directory; lower layers than this one cannot show anything under it.
     Dir { floor: usize },
-    /// A symlink (the resolver walks it), missing, or not a directory.
+    /// Nothing: the path, or a directory above it, is not in the final tree (a
+    /// whiteout took it); nothing can be under it either.
+    Missing,
+    /// A symlink (the resolver walks it), something else, or a path no layer names
+    /// (which a symlink on the way may lead somewhere).
     Other,
 }
 
@@ -137,6 +143,8 @@ pub struct MergedIndex<'a> {
     last_dir: RefCell<(Vec<u8>, DirAt)>,
     /// A path being put together for a lookup.
     scratch: RefCell<Vec<u8>>,
+    /// The slot of the last path a lookup found ([`MergedIndex::slot_near`]).
+    near: Cell<u32>,
 }
 
 /// The normal form of a name as stored, borrowed: `./` and `/` in front and `/` at the
@@ -334,6 +342,7 @@ impl<'a> MergedIndex<'a> {
             dirs: RefCell::new(HashMap::new()),
             last_dir: RefCell::new((Vec::new(), None)),
             scratch: RefCell::new(Vec::new()),
+            near: Cell::new(NONE),
         })
     }
 }
@@ -371,6 +380,27 @@ impl<'a> MergedIndex<'a> {
     /// The layer of the entry at `path` (a last symlink not followed).
     pub fn layer_of(&self, path: &[u8]) -> Option<usize> {
         self.stat(path).map(|n| n.layer)
+    }
+
+    /// [`MergedIndex::stat`]'s `layer`, and whether its `kind` is a directory: for a
+    /// path some layer names under a directory (most paths asked for), told by what
+    /// the layers say there, without reading the entry. A scanner asking for the
+    /// layer of each file a package owns asks this thousands of times.
+    pub fn layer_and_is_dir(&self, path: &[u8]) -> Option<(usize, bool)> {
+        if let Some(s) = self.slot_near(path) {
+            match self.up(s) {
+                Parent::Dir { floor } => {
+                    return match self.seen(s, floor) {
+                        (Seen::Nothing, _) | (Seen::Other { .. }, None) => None,
+                        (Seen::Dir { layer, .. }, _) => Some((layer, true)),
+                        (Seen::Other { layer }, Some(_)) => Some((layer, false)),
+                    };
+                }
+                Parent::Missing => return None,
+                Parent::Other => {}
+            }
+        }
+        self.stat(path).map(|n| (n.layer, n.kind == EntryKind::Dir))
     }
 
     /// The paths of the regular files of the final tree that `wanted` accepts, in tar
@@ -470,10 +500,37 @@ impl<'a> MergedIndex<'a> {
         self.table.find(hash, |&s| self.slots[s as usize].path.as_ref() == p).copied()
     }
 
+    /// The slot of `p`, tried first at the one after the last this found: the paths
+    /// asked one after the other (a package's files) are mostly next to each other in
+    /// a layer, as slots are, and a comparison is cheaper than hashing. A path has one
+    /// slot, so a slot whose path is `p` is its slot.
+    fn slot_near(&self, p: &[u8]) -> Option<u32> {
+        let next = self.near.get().wrapping_add(1);
+        if self.slots.get(next as usize).is_some_and(|s| s.path.as_ref() == p) {
+            self.near.set(next);
+            return Some(next);
+        }
+        let s = self.slot(p);
+        if let Some(s) = s {
+            self.near.set(s);
+        }
+        s
+    }
+
+    /// The directory above the path of slot `s` when an entry made the slot (no
+    /// symlink on the way), else [`Parent::Other`].
+    fn up(&self, s: u32) -> Parent {
+        match self.slots[s as usize].up {
+            NONE => Parent::Other,
+            UP_ROOT => Parent::Dir { floor: self.root_floor },
+            up => self.parent_at(up),
+        }
+    }
+
     fn lookup(&self, path: &[u8], follow: bool) -> Option<Hit<'a>> {
         // A path some layer names, as asked: in normal form already (every path of the
         // table is), and hashed once. Any other is put in normal form first.
-        let known = self.slot(path);
+        let known = self.slot_near(path);
         let norm = if known.is_some() || path::scan_normal(path).is_some() {
             Cow::Borrowed(path)
         } else {
@@ -484,13 +541,10 @@ impl<'a> MergedIndex<'a> {
         }
         // The parent directory: the one an entry at the path has (no symlink on the
         // way), else resolved once for all the names looked up in it.
-        let up = known.map_or(Parent::Other, |s| match self.slots[s as usize].up {
-            NONE => Parent::Other,
-            UP_ROOT => Parent::Dir { floor: self.root_floor },
-            up => self.parent_at(up),
-        });
+        let up = known.map_or(Parent::Other, |s| self.up(s));
         let f = match (known, up) {
             (Some(s), Parent::Dir { floor }) => self.hit(s, floor),
+            (_, Parent::Missing) => return None,
             _ => self.through_dir(path, known, &norm)?,
         };
         if !(follow && f.is_some_and(|f| f.node.kind == EntryKind::Symlink)) {
@@ -550,6 +604,7 @@ impl<'a> MergedIndex<'a> {
         }
         let r = match self.parent(d) {
             Parent::Dir { floor } => Some((None, floor)),
+            Parent::Missing => None,
             Parent::Other => {
                 let known = self.dirs.borrow().get(d).copied();
                 match known {
@@ -561,7 +616,7 @@ impl<'a> MergedIndex<'a> {
                                 Ok(r) if !matches!(r.end, End::Other) => match self.parent(&r.path) {
                                     Parent::Dir { floor } if r.path.is_empty() => Some((Some(NONE), floor)),
                                     Parent::Dir { floor } => self.slot(&r.path).map(|s| (Some(s), floor)),
-                                    Parent::Other => None,
+                                    Parent::Missing | Parent::Other => None,
                                 },
                                 _ => None,
                             },
@@ -613,7 +668,7 @@ impl<'a> MergedIndex<'a> {
     fn node(&self, p: &[u8]) -> Option<Hit<'a>> {
         match self.parent(parent_of(p)) {
             Parent::Dir { floor } => self.hit(self.slot(p)?, floor),
-            Parent::Other => None,
+            Parent::Missing | Parent::Other => None,
         }
     }
 
@@ -635,6 +690,7 @@ impl<'a> MergedIndex<'a> {
         match slot.parent.get() {
             PARENT_UNKNOWN => {}
             PARENT_OTHER => return Parent::Other,
+            PARENT_MISSING => return Parent::Missing,
             floor => return Parent::Dir { floor: floor as usize },
         }
         let above = match slot.up {
@@ -645,12 +701,14 @@ impl<'a> MergedIndex<'a> {
         let r = match above {
             Parent::Dir { floor } => match self.seen(s, floor).0 {
                 Seen::Dir { floor, .. } => Parent::Dir { floor },
-                _ => Parent::Other,
+                Seen::Nothing => Parent::Missing,
+                Seen::Other { .. } => Parent::Other,
             },
-            Parent::Other => Parent::Other,
+            other => other,
         };
         slot.parent.set(match r {
             Parent::Dir { floor } => floor as u32,
+            Parent::Missing => PARENT_MISSING,
             Parent::Other => PARENT_OTHER,
         });
         r

@@ -114,6 +114,8 @@ fn agree_with(bytes: &[Vec<u8>], refs: &[IndexRef<'_>], extra: &[&str]) -> Optio
         assert_eq!(got(view.stat_follow(p)), want(true), "stat_follow {name}");
         assert_eq!(view.is_dir(p), tree.is_dir(OsStr::from_bytes(p)), "is_dir {name}");
         assert_eq!(view.layer_of(p), tree.layer_of(OsStr::from_bytes(p)), "layer_of {name}");
+        let layer_and_is_dir = tree.layer_of(OsStr::from_bytes(p)).map(|l| (l, tree.is_dir(OsStr::from_bytes(p))));
+        assert_eq!(view.layer_and_is_dir(p), layer_and_is_dir, "layer_and_is_dir {name}");
     }
     let files: Vec<Vec<u8>> = view.file_paths_where(&mut |_| true).into_iter().map(<[u8]>::to_vec).collect();
     let want: Vec<Vec<u8>> = tree.file_paths().map(|p| p.into_os_string().into_encoded_bytes()).collect();
@@ -249,6 +251,15 @@ fn the_union_rules_case_by_case() {
     // What, the layers, paths to look up besides, whether the view is made.
     type Case<'c> = (&'c str, Vec<Vec<Raw>>, Vec<&'c str>, bool);
     let cases: Vec<Case<'_>> = vec![
+        (
+            "a directory tree whited out: nothing under it, however deep, asked in any order",
+            vec![
+                vec![d("w"), d("w/d"), f("w/d/x"), d("w/d/e"), f("w/d/e/y"), f("w/d/e/z"), f("w/k")],
+                vec![f("w/.wh.d")],
+            ],
+            vec!["w/d/e/z", "w/d/e/y", "w/d/e", "w/d/x", "w/d/e/y/q", "w/k", "w/d"],
+            true,
+        ),
         (
             "a directory whited out, then made again (declared, and only needed)",
             vec![
