@@ -65,11 +65,23 @@ impl Files {
     /// from there.
     pub fn sorted<'a>(paths: impl IntoIterator<Item = &'a str>) -> Files {
         let mut v: Vec<&str> = paths.into_iter().collect();
-        if !v.is_sorted_by(|a, b| a < b) {
-            // Runs of sorted names: a run-aware sort merges them.
-            v.sort();
-            v.dedup();
+        // Each path out of place moved to where it goes in the sorted ones before it
+        // (a binary search and one move): a dpkg list has a few, a sort would allocate
+        // its scratch for each package. Past a budget of moves, a sort.
+        let mut budget = 4 * v.len() + 4096;
+        for i in 1..v.len() {
+            if v[i - 1] < v[i] {
+                continue;
+            }
+            let at = v[..i].partition_point(|p| *p < v[i]);
+            if i - at > budget {
+                v.sort();
+                break;
+            }
+            budget -= i - at;
+            v[at..=i].rotate_right(1);
         }
+        v.dedup();
         let mut out = Files::with_capacity(v.len(), v.iter().map(|p| p.len()).sum());
         for p in v {
             out.push(p);
@@ -163,6 +175,33 @@ impl<'de> Deserialize<'de> for Files {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(strata_testkit::proptest_config(256))]
+
+        /// Whatever the order (sorted runs with a few paths out of place, as a package
+        /// database lists them, or none at all): what a sort and a dedup give.
+        #[test]
+        fn sorted_is_a_sort_and_a_dedup(
+            runs in prop::collection::vec(prop::collection::vec("[ab/]{0,4}", 0..40), 0..6),
+            stray in prop::collection::vec("[ab/]{0,4}", 0..8),
+        ) {
+            let mut paths: Vec<String> = Vec::new();
+            for mut r in runs {
+                r.sort();
+                paths.extend(r);
+            }
+            for (i, p) in stray.into_iter().enumerate() {
+                paths.insert((i * 7) % (paths.len() + 1), p);
+            }
+            let mut want = paths.clone();
+            want.sort();
+            want.dedup();
+            let got = Files::sorted(paths.iter().map(String::as_str));
+            prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn paths_in_one_buffer() {
@@ -188,5 +227,11 @@ mod tests {
         assert_eq!(s.buf.len(), 5);
         assert_eq!(Files::sorted(["a", "b"]), ["a", "b"]);
         assert!(Files::sorted([]).is_empty());
+        // Out of place far and often: past the budget of moves, the same answer.
+        let many: Vec<String> = (0..20_000).rev().map(|i| format!("p/{i:05}")).collect();
+        let s = Files::sorted(many.iter().map(String::as_str).chain(["p/00007", "a"]));
+        assert_eq!(s.len(), 20_001);
+        assert_eq!((s.get(0), s.get(1), s.get(20_000)), (Some("a"), Some("p/00000"), Some("p/19999")));
+        assert!(s.iter().zip(s.iter().skip(1)).all(|(a, b)| a < b));
     }
 }
