@@ -387,20 +387,21 @@ impl<'a> MergedIndex<'a> {
     /// the layers say there, without reading the entry. A scanner asking for the
     /// layer of each file a package owns asks this thousands of times.
     pub fn layer_and_is_dir(&self, path: &[u8]) -> Option<(usize, bool)> {
-        if let Some(s) = self.slot_near(path) {
-            match self.up(s) {
-                Parent::Dir { floor } => {
-                    return match self.seen(s, floor) {
-                        (Seen::Nothing, _) | (Seen::Other { .. }, None) => None,
-                        (Seen::Dir { layer, .. }, _) => Some((layer, true)),
-                        (Seen::Other { layer }, Some(_)) => Some((layer, false)),
-                    };
-                }
-                Parent::Missing => return None,
-                Parent::Other => {}
+        let known = self.slot_near(path);
+        let (s, floor) = match known.map(|s| (s, self.up(s))) {
+            Some((s, Parent::Dir { floor })) => (s, floor),
+            Some((_, Parent::Missing)) => return None,
+            // Through a symlink on the way (`lib/...` through a merged `/usr`).
+            _ if known.is_some() || (!path.is_empty() && path::scan_normal(path).is_some()) => {
+                self.through_dir(path, known, path)??
             }
+            _ => return self.stat(path).map(|n| (n.layer, n.kind == EntryKind::Dir)),
+        };
+        match self.seen(s, floor) {
+            (Seen::Nothing, _) | (Seen::Other { .. }, None) => None,
+            (Seen::Dir { layer, .. }, _) => Some((layer, true)),
+            (Seen::Other { layer }, Some(_)) => Some((layer, false)),
         }
-        self.stat(path).map(|n| (n.layer, n.kind == EntryKind::Dir))
     }
 
     /// The paths of the regular files of the final tree that `wanted` accepts, in tar
@@ -545,7 +546,7 @@ impl<'a> MergedIndex<'a> {
         let f = match (known, up) {
             (Some(s), Parent::Dir { floor }) => self.hit(s, floor),
             (_, Parent::Missing) => return None,
-            _ => self.through_dir(path, known, &norm)?,
+            _ => self.through_dir(path, known, &norm)?.and_then(|(s, floor)| self.hit(s, floor)),
         };
         if !(follow && f.is_some_and(|f| f.node.kind == EntryKind::Symlink)) {
             return f;
@@ -558,34 +559,34 @@ impl<'a> MergedIndex<'a> {
         }
     }
 
-    /// What is at the normalised path `norm` (`path` as asked, `known` its slot), its
-    /// parent directory resolved ([`MergedIndex::dir`]); `None` when the parent leads
-    /// to no directory.
-    fn through_dir(&self, path: &[u8], known: Option<u32>, norm: &[u8]) -> Option<Option<Hit<'a>>> {
+    /// The slot of the real path of the normalised path `norm` (`path` as asked,
+    /// `known` its slot), its parent directory resolved ([`MergedIndex::dir`]), and the
+    /// floor of that directory: `Some(None)` when no layer names the real path, `None`
+    /// when the parent leads to no directory.
+    fn through_dir(&self, path: &[u8], known: Option<u32>, norm: &[u8]) -> Option<Option<(u32, usize)>> {
         let (real, floor) = self.dir(parent_of(norm))?;
-        Some(match real {
-            None => {
-                known.or_else(|| if norm == path { None } else { self.slot(norm) }).and_then(|s| self.hit(s, floor))
+        Some(
+            match real {
+                None => known.or_else(|| if norm == path { None } else { self.slot(norm) }),
+                Some(NONE) => self.slot(norm.rsplit(|&b| b == b'/').next().unwrap_or_default()),
+                Some(real) => {
+                    let name = norm.rsplit(|&b| b == b'/').next().unwrap_or_default();
+                    let real = &self.slots[real as usize].path;
+                    // The real path, in a buffer kept for the next (`lib/...` through a
+                    // merged `/usr`, thousands of times in a Debian image).
+                    let s = {
+                        let mut p = self.scratch.borrow_mut();
+                        p.clear();
+                        p.extend_from_slice(real);
+                        p.push(b'/');
+                        p.extend_from_slice(name);
+                        self.slot(&p)
+                    };
+                    s
+                }
             }
-            Some(NONE) => {
-                self.slot(norm.rsplit(|&b| b == b'/').next().unwrap_or_default()).and_then(|s| self.hit(s, floor))
-            }
-            Some(real) => {
-                let name = norm.rsplit(|&b| b == b'/').next().unwrap_or_default();
-                let real = &self.slots[real as usize].path;
-                // The real path, in a buffer kept for the next (`lib/...` through a
-                // merged `/usr`, thousands of times in a Debian image).
-                let s = {
-                    let mut p = self.scratch.borrow_mut();
-                    p.clear();
-                    p.extend_from_slice(real);
-                    p.push(b'/');
-                    p.extend_from_slice(name);
-                    self.slot(&p)
-                };
-                s.and_then(|s| self.hit(s, floor))
-            }
-        })
+            .map(|s| (s, floor)),
+        )
     }
 
     /// The directory the normalised path `d` leads to (every symlink on the way
