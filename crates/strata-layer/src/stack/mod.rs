@@ -574,15 +574,12 @@ impl<'a> MergedIndex<'a> {
                     let real = &self.slots[real as usize].path;
                     // The real path, in a buffer kept for the next (`lib/...` through a
                     // merged `/usr`, thousands of times in a Debian image).
-                    let s = {
-                        let mut p = self.scratch.borrow_mut();
-                        p.clear();
-                        p.extend_from_slice(real);
-                        p.push(b'/');
-                        p.extend_from_slice(name);
-                        self.slot(&p)
-                    };
-                    s
+                    let mut p = self.scratch.borrow_mut();
+                    p.clear();
+                    p.extend_from_slice(real);
+                    p.push(b'/');
+                    p.extend_from_slice(name);
+                    self.slot(&p)
                 }
             }
             .map(|s| (s, floor)),
