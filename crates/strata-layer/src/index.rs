@@ -282,6 +282,16 @@ pub(crate) struct RawHeader<'a> {
 impl<'a> Parser<'a> {
     /// Check the framing (length, magic, checksum, version) and read the head.
     pub(crate) fn new(bytes: &'a [u8]) -> Result<Parser<'a>> {
+        Parser::framed(bytes, true)
+    }
+
+    /// [`Parser::new`] without the checksum, for bytes the caller checks some other way
+    /// (an index inside a record under the record's checksum).
+    pub(crate) fn new_unchecked(bytes: &'a [u8]) -> Result<Parser<'a>> {
+        Parser::framed(bytes, false)
+    }
+
+    fn framed(bytes: &'a [u8], checksum: bool) -> Result<Parser<'a>> {
         if bytes.len() < MAGIC.len() + 4 + 4 {
             return Err(bad("too short".into()));
         }
@@ -290,7 +300,7 @@ impl<'a> Parser<'a> {
             return Err(bad("not a strata layer index (bad magic)".into()));
         }
         let want = u32::from_le_bytes(crc.try_into().map_err(|_| bad("truncated".into()))?);
-        if libdeflater::crc32(body) != want {
+        if checksum && libdeflater::crc32(body) != want {
             return Err(bad("checksum mismatch (file damaged)".into()));
         }
         let mut c = Cursor::new(body, MAGIC.len(), bad);

@@ -240,7 +240,22 @@ impl<'a> IndexRef<'a> {
     /// [`crate::Error::InvalidIndex`] otherwise); each entry is read from its row when
     /// asked for, nothing decoded before.
     pub fn with_table(bytes: &'a [u8], table: &'a [u8]) -> Result<IndexRef<'a>> {
-        let p = Parser::new(bytes)?;
+        IndexRef::read_with_table(bytes, table, true)
+    }
+
+    /// [`IndexRef::with_table`] for an index and a table whose bytes the caller checks
+    /// some other way (a scan record holds both under one checksum, which a scan checks
+    /// on another core while it reads them): the index's own checksum is not computed
+    /// and the rows are not checked up front, only as each is read (a row that does not
+    /// fit the index reads as no entry, and leaves [`super::MergedIndex::new`] to the
+    /// fold); the framing of both is checked as before. Reading a record touches then
+    /// the rows it asks for, not every byte of the index twice.
+    pub fn with_table_unchecked(bytes: &'a [u8], table: &'a [u8]) -> Result<IndexRef<'a>> {
+        IndexRef::read_with_table(bytes, table, false)
+    }
+
+    fn read_with_table(bytes: &'a [u8], table: &'a [u8], check: bool) -> Result<IndexRef<'a>> {
+        let p = if check { Parser::new(bytes)? } else { Parser::new_unchecked(bytes)? };
         let bad = |reason: &str| Error::InvalidIndex { reason: format!("table: {reason}") };
         let (head, rows) = table.split_at_checked(20).ok_or_else(|| bad("too short"))?;
         if &head[..8] != TABLE_MAGIC || head[8..12] != TABLE_VERSION.to_le_bytes() {
@@ -256,7 +271,7 @@ impl<'a> IndexRef<'a> {
         let fits = |row: &[u8]| {
             [0, 8, 16].iter().all(|&i| part_of(bytes, row, i).is_some()) && EntryKind::from_code(row[48]).is_some()
         };
-        if !rows.chunks_exact(ROW).all(fits) {
+        if check && !rows.chunks_exact(ROW).all(fits) {
             return Err(bad("a row that does not fit the index"));
         }
         let mut c = rest;

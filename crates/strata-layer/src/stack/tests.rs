@@ -424,7 +424,21 @@ fn a_table_that_does_not_fit_its_index_is_not_trusted() {
             bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
         }
         assert!(IndexRef::with_table(&bytes[0], &bad).is_err(), "row damaged at {at}");
+        // Left to the caller's checksum: read, and the damaged row is no entry.
+        let t = IndexRef::with_table_unchecked(&bytes[0], &bad).unwrap();
+        assert_eq!(t.entries().count(), r.len() - 1, "row damaged at {at}");
+        assert!(t.raw(0).is_none());
     }
+    // The index's own checksum: checked by with_table, left to the caller by
+    // with_table_unchecked, which still reads the framing.
+    let mut damaged = bytes[0].clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0x55;
+    assert!(IndexRef::with_table(&damaged, &table).is_err());
+    assert!(IndexRef::with_table_unchecked(&damaged, &table).is_ok());
+    assert!(IndexRef::with_table_unchecked(&damaged[..10], &table).is_err());
+    assert!(IndexRef::with_table_unchecked(&bytes[1], &table).is_err());
+    assert_eq!(IndexRef::with_table_unchecked(&bytes[0], &table).unwrap().entries().count(), r.len());
     // The says: cut short, longer than said, a say naming a path beyond its table: no
     // table, or no merged view of it.
     let rows_end = 20 + r.len() * 56;
