@@ -474,7 +474,7 @@ impl<'a> MergedIndex<'a> {
     /// nothing. One lookup in the table, where going through every layer's entries
     /// takes them all.
     pub fn writers(&self, path: &[u8]) -> impl Iterator<Item = usize> + '_ {
-        let mut at = self.slot(path).map_or(NONE, |s| self.slots[s as usize].first);
+        let mut at = self.slot_near(path).map_or(NONE, |s| self.slots[s as usize].first);
         std::iter::from_fn(move || {
             while at != NONE {
                 let say = self.says[at as usize];

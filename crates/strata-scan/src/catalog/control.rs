@@ -30,8 +30,17 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
 /// The stanzas of `text`. With `first_only`, stop at the first blank line (a
 /// `METADATA` file's body follows its headers).
 pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
+    stanzas_keeping(text, first_only, |_| true)
+}
+
+/// [`stanzas`] with only the fields whose names `keep` accepts: the others' values (a
+/// package's description, its conffiles) are neither copied nor joined, and a stanza
+/// with none of them is left out.
+pub(crate) fn stanzas_keeping<'a>(text: &'a str, first_only: bool, keep: impl Fn(&str) -> bool) -> Vec<Stanza<'a>> {
     let mut out = Vec::new();
     let mut cur: Stanza<'_> = Vec::new();
+    // Whether the field the continuation lines belong to is kept.
+    let mut kept = false;
     for line in lines(text) {
         if line.trim().is_empty() {
             if !cur.is_empty() {
@@ -40,10 +49,11 @@ pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
                     return out;
                 }
             }
+            kept = false;
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if let Some((_, v)) = cur.last_mut() {
+            if kept && let Some((_, v)) = cur.last_mut() {
                 let v = v.to_mut();
                 v.push('\n');
                 v.push_str(line.trim());
@@ -51,7 +61,11 @@ pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
             continue;
         }
         if let Some((k, v)) = line.split_once(':') {
-            cur.push((k.trim(), Cow::Borrowed(v.trim())));
+            let k = k.trim();
+            kept = keep(k);
+            if kept {
+                cur.push((k, Cow::Borrowed(v.trim())));
+            }
         }
     }
     if !cur.is_empty() {
@@ -60,7 +74,6 @@ pub(crate) fn stanzas(text: &str, first_only: bool) -> Vec<Stanza<'_>> {
     out
 }
 
-/// The value of field `name` (matched without regard to case, as dpkg does).
 pub(crate) fn field<'s>(stanza: &'s Stanza<'_>, name: &str) -> Option<&'s str> {
     stanza.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
 }
@@ -75,6 +88,11 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(field(&s[0], "description"), Some("x\nmore"));
         assert_eq!(field(&s[1], "Package"), Some("b"));
+        // Kept fields only: the others' continuation lines go nowhere, a stanza with none
+        // kept is left out.
+        let text = "Package: a\nDescription: x\n more\nVersion: 1\n\nDescription: y\n z\n\nPackage: c\n";
+        let s = stanzas_keeping(text, false, |k| matches!(k, "Package" | "Version"));
+        assert_eq!(s, vec![vec![("Package", "a".into()), ("Version", "1".into())], vec![("Package", "c".into())]]);
     }
 
     #[test]

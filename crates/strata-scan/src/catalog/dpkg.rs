@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Found;
-use super::control::{field, lines, stanzas};
+use super::control::{field, lines, stanzas, stanzas_keeping};
 use crate::error::Result;
 use crate::files::Files;
 use crate::package::{Distro, Kind, Package, purl};
@@ -173,7 +173,10 @@ pub(crate) fn parse(text: &str, location: &str, distro: Option<&Distro>) -> Vec<
     let mut out = Vec::new();
     let ns = distro.map_or("debian", |d| d.id.as_str());
     let dq = distro.map(Distro::qualifier).unwrap_or_default();
-    for s in stanzas(text, false) {
+    // The fields read below (a status file is mostly descriptions and conffiles).
+    let read =
+        |k: &str| ["Package", "Version", "Status", "Architecture", "Source"].iter().any(|f| k.eq_ignore_ascii_case(f));
+    for s in stanzas_keeping(text, false, read) {
         let (Some(name), Some(version)) = (field(&s, "Package"), field(&s, "Version")) else { continue };
         let state = field(&s, "Status").and_then(|st| st.split_whitespace().nth(2)).unwrap_or("installed");
         if matches!(state, "not-installed" | "config-files") {
