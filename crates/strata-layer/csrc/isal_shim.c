@@ -2,16 +2,64 @@
  *
  * Rust sees an opaque pointer and two calls, so the layout of `struct inflate_state`
  * (which changes between ISA-L versions) is only ever known to the C compiler, from the
- * installed header. */
+ * installed header.
+ *
+ * libisal is loaded the first time a gzip layer is inflated (dlopen of the library with
+ * the installed header's major version), not linked: every run of a program that
+ * inflates nothing (most of strata's commands) skips mapping and relocating it, and a
+ * machine without the library inflates with zlib-rs rather than failing to start. */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <isa-l/igzip_lib.h>
+#if defined(__has_include)
+#if __has_include(<isa-l.h>)
+#include <isa-l.h>
+#endif
+#endif
+#ifndef ISAL_MAJOR_VERSION
+#define ISAL_MAJOR_VERSION 2
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
+static void (*isal_init_fn)(struct inflate_state *);
+static int (*isal_inflate_fn)(struct inflate_state *);
+static pthread_once_t loaded = PTHREAD_ONCE_INIT;
+
+static void load(void)
+{
+	void *lib = dlopen("libisal.so." STR(ISAL_MAJOR_VERSION), RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		return;
+	}
+	void *init = dlsym(lib, "isal_inflate_init");
+	void *run = dlsym(lib, "isal_inflate");
+	if (init == NULL || run == NULL) {
+		dlclose(lib);
+		return;
+	}
+	isal_init_fn = (void (*)(struct inflate_state *))init;
+	isal_inflate_fn = (int (*)(struct inflate_state *))run;
+}
+
+/* Whether libisal could be loaded (tried once, on the first call). */
+int strata_isal_available(void)
+{
+	pthread_once(&loaded, load);
+	return isal_inflate_fn != NULL;
+}
+
+/* A fresh state, or NULL (out of memory, or no libisal: see strata_isal_available). */
 void *strata_isal_new(void)
 {
+	if (!strata_isal_available()) {
+		return NULL;
+	}
 	struct inflate_state *s = malloc(sizeof(*s));
 	if (s != NULL) {
-		isal_inflate_init(s);
+		isal_init_fn(s);
 		s->crc_flag = ISAL_DEFLATE;
 	}
 	return s;
@@ -37,7 +85,7 @@ int strata_isal_inflate(void *p, const uint8_t *in, uint32_t in_len, uint8_t *ou
 	s->avail_in = in_len;
 	s->next_out = out;
 	s->avail_out = out_len;
-	ret = isal_inflate(s);
+	ret = isal_inflate_fn(s);
 	*consumed = in_len - s->avail_in;
 	*produced = out_len - s->avail_out;
 	*done = s->block_state == ISAL_BLOCK_FINISH;

@@ -175,10 +175,11 @@ pub(crate) enum Inflater {
 }
 
 impl Default for Inflater {
-    /// ISA-L when built in, unless `STRATA_INFLATE=zlib-rs` says otherwise (to compare).
+    /// ISA-L when built in and the system's libisal loads (the first time this is
+    /// asked), unless `STRATA_INFLATE=zlib-rs` says otherwise (to compare).
     fn default() -> Self {
         #[cfg(strata_isal)]
-        if std::env::var_os("STRATA_INFLATE").is_none_or(|v| v != "zlib-rs") {
+        if std::env::var_os("STRATA_INFLATE").is_none_or(|v| v != "zlib-rs") && crate::isal::available() {
             return Inflater::Isal;
         }
         Inflater::ZlibRs
@@ -641,6 +642,8 @@ mod tests {
         if std::env::var_os("CI").is_some() {
             let built_in = inflaters().len() > 1;
             assert!(built_in, "CI is set but strata-layer was built without ISA-L (libisal-dev)");
+            #[cfg(strata_isal)]
+            assert!(crate::isal::available(), "CI is set but libisal does not load");
             if std::env::var_os("STRATA_INFLATE").is_none() {
                 assert_ne!(Inflater::default(), Inflater::ZlibRs);
             }

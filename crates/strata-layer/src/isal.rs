@@ -12,9 +12,10 @@ use std::io::{self, BufRead, Read};
 mod ffi {
     use std::ffi::{c_int, c_void};
 
-    // SAFETY: declarations matching csrc/isal_shim.c, which build.rs compiles and links
-    // with libisal whenever this module is compiled (cfg(strata_isal)).
+    // SAFETY: declarations matching csrc/isal_shim.c, which build.rs compiles whenever
+    // this module is compiled (cfg(strata_isal)); the shim loads libisal itself.
     unsafe extern "C" {
+        pub(super) fn strata_isal_available() -> c_int;
         pub(super) fn strata_isal_new() -> *mut c_void;
         pub(super) fn strata_isal_free(state: *mut c_void);
         pub(super) fn strata_isal_inflate(
@@ -30,6 +31,16 @@ mod ffi {
             rest_len: *mut u32,
         ) -> c_int;
     }
+}
+
+/// Whether the system's libisal could be loaded: the shim loads it on the first call
+/// (once per process), not at start-up.
+pub(crate) fn available() -> bool {
+    // SAFETY: no arguments; the shim loads the library once (pthread_once) and says
+    // whether both functions it calls were found.
+    #[allow(unsafe_code)]
+    let loaded = unsafe { ffi::strata_isal_available() };
+    loaded != 0
 }
 
 /// One ISA-L inflate state (about 30 KiB on the heap).
@@ -55,7 +66,9 @@ impl State {
         // SAFETY: no arguments; returns a pointer to a fresh state or null.
         #[allow(unsafe_code)]
         let p = unsafe { ffi::strata_isal_new() };
-        if p.is_null() {
+        if p.is_null() && !available() {
+            Err(io::Error::new(io::ErrorKind::Unsupported, "ISA-L (libisal) could not be loaded"))
+        } else if p.is_null() {
             Err(io::Error::new(io::ErrorKind::OutOfMemory, "allocating an inflate state"))
         } else {
             Ok(State(p))
