@@ -704,7 +704,7 @@ pub fn table(inv: &Inventory) -> String {
 }
 
 pub(crate) fn table_of(inv: &Input<'_>) -> String {
-    let mut rows = vec![["NAME".to_owned(), "VERSION".to_owned(), "TYPE".to_owned(), "LAYER".to_owned()]];
+    let mut rows: Vec<[Cow<'_, str>; 4]> = vec![["NAME".into(), "VERSION".into(), "TYPE".into(), "LAYER".into()]];
     for p in &inv.packages {
         let layer = match p.layer {
             Some(l) if p.changed_in.is_empty() => l.to_string(),
@@ -713,29 +713,35 @@ pub(crate) fn table_of(inv: &Input<'_>) -> String {
             }
             None => "-".to_owned(),
         };
-        rows.push([p.name.to_string(), p.version.to_string(), p.kind.purl_type().to_owned(), layer]);
+        rows.push([(&*p.name).into(), (&*p.version).into(), p.kind.purl_type().into(), layer.into()]);
     }
     format_table(&rows)
 }
 
 /// Columns padded to their widest cell, two spaces apart.
-pub(crate) fn format_table<const N: usize>(rows: &[[String; N]]) -> String {
+pub(crate) fn format_table<S: AsRef<str>, const N: usize>(rows: &[[S; N]]) -> String {
     let mut width = [0usize; N];
+    let mut bytes = 0;
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(c.as_ref().chars().count());
         }
     }
-    let mut out = String::new();
+    for w in width {
+        bytes += (w + 2) * rows.len();
+    }
+    let mut out = String::with_capacity(bytes + rows.len());
     for r in rows {
-        let mut line = String::new();
+        let start = out.len();
         for (i, (c, w)) in r.iter().zip(width).enumerate() {
-            line.push_str(c);
+            let c = c.as_ref();
+            out.push_str(c);
             if i + 1 < N {
-                line.push_str(&" ".repeat(w - c.chars().count() + 2));
+                out.extend(std::iter::repeat_n(' ', w - c.chars().count() + 2));
             }
         }
-        out.push_str(line.trim_end());
+        let end = start + out[start..].trim_end().len();
+        out.truncate(end);
         out.push('\n');
     }
     out
@@ -743,6 +749,14 @@ pub(crate) fn format_table<const N: usize>(rows: &[[String; N]]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tables_are_padded_and_trimmed_per_line() {
+        let rows = [["NAME", "V", ""], ["é", "1.0", "x"], ["", "", ""], ["long-name", "", ""]];
+        assert_eq!(super::format_table(&rows), "NAME       V\né          1.0  x\n\nlong-name\n");
+        let owned = [["a".to_owned(), "b".to_owned()]];
+        assert_eq!(super::format_table(&owned), "a  b\n");
+    }
+
     #[test]
     fn spdx_expressions() {
         for (s, ok) in [
