@@ -263,18 +263,6 @@ pub(crate) fn decode_ref<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<Record
     decode_body(unseal(bytes)?, diff_id)
 }
 
-/// [`decode_ref`] without the checksum, which the caller checks ([`sealed`]) before it
-/// trusts anything made from what this reads (a scan checks it on another core while it
-/// reads the records).
-pub(crate) fn decode_ref_unchecked<'a>(bytes: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
-    decode_body(bytes.get(..bytes.len().checked_sub(4)?)?, diff_id)
-}
-
-/// Whether `bytes` end with the right checksum ([`seal`]).
-pub(crate) fn sealed(bytes: &[u8]) -> bool {
-    unseal(bytes).is_some()
-}
-
 /// A record's body (its checksum cut off), decoded and checked as [`decode_ref`] says.
 fn decode_body<'a>(body: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
     let mut c = body;
@@ -285,8 +273,8 @@ fn decode_body<'a>(body: &'a [u8], diff_id: &Digest) -> Option<RecordRef<'a>> {
     let index_bytes = take(&mut c, n)?;
     let n = usize::try_from(u64_of(&mut c)?).ok()?;
     let table = take(&mut c, n)?;
-    // The record's checksum covers the index and its table: theirs are not checked
-    // again (by the caller before this, or on another core meanwhile).
+    // The record's checksum (checked before this) covers the index and its table:
+    // theirs are not checked again.
     let index = if table.is_empty() {
         IndexRef::from_bytes(index_bytes)
     } else {
