@@ -88,9 +88,9 @@ impl std::fmt::Debug for FileBytes {
 }
 
 /// The first `len` bytes of `file` mapped read-only. Its pages are mapped as they are
-/// read, sixteen at a time (the kernel's fault-around), not up front: a scan reads part
-/// of a record on one thread while another checks the whole of it, and mapping every
-/// page before either starts was measured slower (2%, interleaved runs).
+/// read, sixteen at a time (the kernel's fault-around), not up front: mapping every
+/// page of a scan's records before reading them was measured slower (2%, interleaved
+/// runs).
 #[allow(unsafe_code)]
 fn map(file: &File, len: u64) -> io::Result<memmap2::Mmap> {
     let len = usize::try_from(len).map_err(io::Error::other)?;

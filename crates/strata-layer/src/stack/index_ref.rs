@@ -245,7 +245,7 @@ impl<'a> IndexRef<'a> {
 
     /// [`IndexRef::with_table`] for an index and a table whose bytes the caller checks
     /// some other way (a scan record holds both under one checksum, which a scan checks
-    /// on another core while it reads them): the index's own checksum is not computed
+    /// before it reads them): the index's own checksum is not computed
     /// and the rows are not checked up front, only as each is read (a row that does not
     /// fit the index reads as no entry, and leaves [`super::MergedIndex::new`] to the
     /// fold); the framing of both is checked as before. Reading a record touches then
