@@ -1,5 +1,8 @@
 //! The merged index against the fold: the same answers on every path of plain layers.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use super::*;
 use crate::path::Class;
 use crate::{LayerBuilder, LayerIndex, LayerSource, Limits, MergeOptions, MergedTree, WriteOptions};
